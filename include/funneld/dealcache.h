@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+// In-memory cache of per-deal state while partitions are owned, with the list of deals changed
+// since the last apply (layer 2, pure).
+#ifndef FUNNELD_DEALCACHE_H
+#define FUNNELD_DEALCACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "funneld/err.h"
+#include "funneld/funnel.h"
+
+typedef struct fd_dealcache fd_dealcache_t;
+
+/* A cache for deals of funnel fn (borrowed; must outlive the cache). When more than max_deals are
+ * cached after an apply, fd_dealcache_mark_applied empties it (state is safe in Redis). */
+fd_dealcache_t *fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals);
+void fd_dealcache_destroy(fd_dealcache_t *dc);
+
+/* The cached state of deal_id, or NULL when it is not cached (it may still be in Redis). */
+fd_deal_t *fd_dealcache_get(fd_dealcache_t *dc, const char *deal_id);
+/* Caches a copy of deal's content under deal_id, taking over its owners (deal is left
+ * initialised and empty); replaces nothing if deal_id is already cached. Returns the cached deal
+ * or NULL when out of memory. */
+fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal);
+/* Records that the cached deal under deal_id changed in the current batch (idempotent). */
+fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id);
+
+/* The deals changed since the last apply: *pos from 0; returns 1 with id and deal while some
+ * remain, 0 at the end. */
+int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
+                            const fd_deal_t **deal);
+size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc);
+/* The dirty deals were applied: clears the list, and empties the cache if it is over max. */
+void fd_dealcache_mark_applied(fd_dealcache_t *dc);
+/* Forgets every deal (after a refused apply or a revocation: Redis is the truth). */
+void fd_dealcache_clear(fd_dealcache_t *dc);
+size_t fd_dealcache_size(const fd_dealcache_t *dc);
+
+#endif

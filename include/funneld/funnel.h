@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// The funnel model: stages, activity kinds, the metric field layout, and the per-deal state
+// machine (reach, back-fill, move, lost, won) with its compact text codec (layer 1, pure).
+#ifndef FUNNELD_FUNNEL_H
+#define FUNNELD_FUNNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "funneld/err.h"
+
+#define FD_MAX_STAGES 16
+#define FD_MAX_KINDS 32
+#define FD_NAME_MAX 64 /* longest stage or activity kind name, bytes */
+#define FD_ID_MAX 128  /* longest id (event, rep, team, deal), bytes */
+
+typedef struct fd_funnel fd_funnel_t;
+
+/* Per-stage metric fields; field index = stage * FD_F_PER_STAGE + f. */
+enum {
+    FD_F_ENTERED = 0,
+    FD_F_ADVANCED,
+    FD_F_MOVED_ON,
+    FD_F_LOST_AT,
+    FD_F_DWELL_SUM_MS,
+    FD_F_DWELL_COUNT,
+    FD_F_PER_STAGE
+};
+
+/* Scope-wide counters; field index = nstages * FD_F_PER_STAGE + g. */
+enum {
+    FD_G_WON = 0,
+    FD_G_LOST,
+    FD_G_WON_AMOUNT,     /* in hundredths (cents); written as %.2f */
+    FD_G_FEEDBACK_COUNT,
+    FD_G_FEEDBACK_SUM,   /* in hundredths; written as %.2f */
+    FD_G_COMPLAINTS,
+    FD_G_EVENTS,
+    FD_G_COUNT
+};
+/* Activity counters follow: field index = nstages * FD_F_PER_STAGE + FD_G_COUNT + kind. */
+
+/* Builds a funnel from ordered stage names (the last is the won stage, at least 2) and activity
+ * kinds (at least 1). Names are copied; they must be 1..FD_NAME_MAX bytes of [a-z0-9_-] and unique.
+ * FD_ERR_CONFIG with errstr naming the bad entry otherwise. */
+fd_err_t fd_funnel_new(const char *const *stages, size_t nstages, const char *const *kinds,
+                       size_t nkinds, fd_funnel_t **out, char *errstr, size_t errstr_size);
+void fd_funnel_destroy(fd_funnel_t *fn);
+
+size_t fd_funnel_nstages(const fd_funnel_t *fn);
+size_t fd_funnel_nkinds(const fd_funnel_t *fn);
+const char *fd_funnel_stage_name(const fd_funnel_t *fn, int stage);
+const char *fd_funnel_kind_name(const fd_funnel_t *fn, int kind);
+/* Index of the stage / kind named by the len bytes at name (not NUL-terminated), or -1. */
+int fd_funnel_stage_index(const fd_funnel_t *fn, const char *name, size_t len);
+int fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len);
+
+/* Number of metric fields and the Redis field name of each ("entered:proposal", "won_amount",
+ * "activity:visit"). fd_funnel_field_hundredths is true for amounts kept in hundredths. */
+size_t fd_funnel_nfields(const fd_funnel_t *fn);
+const char *fd_funnel_field_name(const fd_funnel_t *fn, size_t field);
+bool fd_funnel_field_hundredths(const fd_funnel_t *fn, size_t field);
+size_t fd_funnel_field_stage(const fd_funnel_t *fn, int stage, int f);
+size_t fd_funnel_field_global(const fd_funnel_t *fn, int g);
+size_t fd_funnel_field_kind(const fd_funnel_t *fn, int kind);
+
+/* Who reached a stage: rep and team ids, NUL-terminated, never NULL. In a deal both strings are
+ * heap copies owned by the deal; in an event they point into the event. */
+typedef struct {
+    const char *rep;
+    const char *team;
+} fd_owner_t;
+
+#define FD_REACH_REACHED 0x1u
+#define FD_REACH_BACKFILLED 0x2u
+
+typedef struct {
+    int64_t at_ms;  /* event time of the reach */
+    uint8_t owner;  /* index into fd_deal_t.owners */
+    uint8_t flags;  /* FD_REACH_* */
+} fd_reach_t;
+
+/* Per-deal state. A value struct: fd_deal_init / fd_deal_clear; owners is heap-owned. */
+typedef struct {
+    int furthest;       /* furthest stage reached, -1 for none */
+    int lost_stage;     /* stage it was lost at, -1 if never lost */
+    int64_t amount_c;   /* last amount seen in hundredths, -1 for none */
+    fd_reach_t reach[FD_MAX_STAGES];
+    fd_owner_t *owners; /* distinct owners of reaches; allocated once with room for nstages
+                         * entries and never moved, so pointers to entries stay valid */
+    uint8_t nowners;
+} fd_deal_t;
+
+void fd_deal_init(fd_deal_t *deal);
+void fd_deal_clear(fd_deal_t *deal);
+
+/* Encodes deal as one line of text into buf (tab-separated, versioned "d1"); returns the length
+ * it needs, excluding the NUL, like snprintf. Ids contain no control characters, so tabs are safe. */
+size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, size_t size);
+/* Decodes len bytes of fd_deal_encode output into an initialised deal (replacing its content).
+ * FD_ERR_PARSE with errstr when the text is not a valid encoding for this funnel. */
+fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_deal_t *deal,
+                        char *errstr, size_t errstr_size);
+
+/* What a deal event changed; the batch turns each effect into counter deltas. */
+typedef enum {
+    FD_FX_ENTER,   /* stage reached: entered:<s> (and won, won_amount on the last stage) */
+    FD_FX_ADVANCE, /* a deal counted in entered:<s> reached a later stage: advanced:<s> */
+    FD_FX_MOVE,    /* the deal left <s> for a later stage: moved_on:<s>, dwell when dwell_ms >= 0 */
+    FD_FX_LOST     /* the deal was lost at <s>: lost_at:<s> and lost */
+} fd_fx_kind_t;
+
+typedef struct {
+    fd_fx_kind_t kind;
+    int stage;
+    int64_t at_ms;          /* time whose windows the effect counts in */
+    const fd_owner_t *owner; /* whose scopes it counts in; points into the deal or the event */
+    int64_t dwell_ms;       /* FD_FX_MOVE: time spent in stage, -1 when none */
+    int64_t amount_c;       /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0) */
+} fd_effect_t;
+
+/* Worst case number of effects of one event: ENTER+ADVANCE+MOVE per stage, plus one. */
+#define FD_MAX_EFFECTS (3 * FD_MAX_STAGES + 2)
+
+typedef enum {
+    FD_DEAL_CREATED = 0,
+    FD_DEAL_STAGE_CHANGED,
+    FD_DEAL_WON,
+    FD_DEAL_LOST,
+    FD_ACTIVITY_LOGGED,
+    FD_FEEDBACK_RECEIVED,
+    FD_EVENT_TYPE_COUNT
+} fd_event_type_t;
+
+/* Applies one deal event to deal and writes its effects to out (room for FD_MAX_EFFECTS);
+ * returns how many. type is a deal.* type; stage is the event's stage or -1 when absent;
+ * amount_c is the event's amount in hundredths or -1. Owner pointers in the effects stay valid
+ * while deal lives and the event's owner lives. Semantics: docs/events.md "Funnel semantics". */
+size_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
+                       int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
+                       fd_effect_t *out);
+
+#endif

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+// Redis adapter: claims partitions (fencing epochs), loads deal state and dedupe horizons, applies
+// a batch atomically with its offsets, reads metrics; reconnects on demand (layer 3; hiredis
+// stays inside). Key layout: docs/redis.md.
+#ifndef FUNNELD_STORE_H
+#define FUNNELD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "funneld/batch.h"
+#include "funneld/dealcache.h"
+#include "funneld/dedupe.h"
+#include "funneld/err.h"
+
+typedef struct fd_store fd_store_t;
+
+typedef struct {
+    const char *host;
+    int port;
+    const char *user;     /* "" or NULL: AUTH with password only (or no AUTH when none) */
+    const char *password; /* "" or NULL: no AUTH */
+    int db;
+    int timeout_ms;       /* connect and per-command timeout */
+    const char *prefix;   /* key prefix, e.g. "funnel" */
+} fd_store_opts_t;
+
+/* A store for funnel fn (borrowed). Does not connect yet; every call connects when needed. The
+ * strings in opts are copied. NULL when out of memory. */
+fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts);
+void fd_store_destroy(fd_store_t *st);
+
+/* Connects (AUTH, SELECT, loads the scripts) unless connected. FD_ERR_REDIS when Redis cannot be
+ * reached or refuses (sticky text in fd_store_errstr). Other calls do this themselves. */
+fd_err_t fd_store_connect(fd_store_t *st);
+/* The last error's text ("connect 127.0.0.1:6379: Connection refused"); "" when none. */
+const char *fd_store_errstr(const fd_store_t *st);
+
+/* Takes ownership of (topic, partition) for instance: atomically increments the partition epoch
+ * and stores a new token "<epoch>:<instance>:<random>" that fences every earlier owner. Returns
+ * the token, the stored next offset in *next (-1 when none), and loads the stored dedupe ids into
+ * dd. FD_ERR_REDIS on a connection problem (retry). */
+fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, const char *instance,
+                        char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd);
+
+/* Makes sure each of the n deal ids is cached in dc: ids not cached are read from Redis in one
+ * round trip and cached (decoded, or empty when Redis has none). FD_ERR_REDIS on a connection
+ * problem; FD_ERR_PARSE when a stored state does not decode (named in errstr). */
+fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *const *ids, size_t n);
+
+/* Applies b in one atomic step (a Lua script): checks every partition's token and that its stored
+ * offset equals the part's from, then adds the deltas, recomputes derived fields of each touched
+ * hash, writes the dirty deals of dc, appends the dedupe ids, adds the stats and stores the next
+ * offsets. Returns FD_OK when applied, or when an earlier attempt of this very batch was already
+ * applied (*already set true); FD_ERR_FENCED when a part's token is no longer current;
+ * FD_ERR_GAP when a stored offset differs from a part's from; FD_ERR_REDIS on a connection
+ * problem (nothing or everything was applied: retry the same batch). Does not change b or dc. */
+fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
+                        bool *already);
+
+/* Reads one metrics hash (key without prefix, e.g. "rep:all:anna") into parallel arrays of
+ * heap strings (*fields, *values, *n), freed with fd_store_free_fields. FD_ERR_NOTFOUND when the
+ * key does not exist. */
+fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, char ***values,
+                            size_t *n);
+void fd_store_free_fields(char **fields, char **values, size_t n);
+
+#endif
