@@ -133,12 +133,13 @@ typedef enum {
     FD_EVENT_TYPE_COUNT
 } fd_event_type_t;
 
-/* Applies one deal event to deal and writes its effects to out (room for FD_MAX_EFFECTS);
- * returns how many. type is a deal.* type; stage is the event's stage or -1 when absent;
- * amount_c is the event's amount in hundredths or -1. Owner pointers in the effects stay valid
- * while deal lives and the event's owner lives. Semantics: docs/events.md "Funnel semantics". */
-size_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
-                       int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
-                       fd_effect_t *out);
+/* Applies one deal event to deal and writes its effects to out (room for FD_MAX_EFFECTS), their
+ * number to *n. type is a deal.* type; stage is the event's stage or -1 when absent; amount_c is
+ * the event's amount in hundredths or -1. Owner pointers in the effects stay valid while deal
+ * lives (and owner, for effects attributed to the event). FD_ERR_NOMEM when copying the owner
+ * failed: deal is then unchanged and *n is 0. Semantics: docs/funnel.md. */
+fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
+                         int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
+                         fd_effect_t *out, size_t *n);
 
 #endif
