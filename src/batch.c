@@ -1,2 +1,346 @@
 // SPDX-License-Identifier: MIT
-// placeholder until the module lands.
+// Folds a batch of events into per-hash counter deltas, deal-state changes, dedupe ids, rejection
+// counts and per-partition offsets for one atomic apply; no I/O (layer 2).
+#include "funneld/batch.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "funneld/map.h"
+
+#define KEY_MAX 512
+#define PREFIX_MAX 64
+/* Most distinct fields one (time, owner) group of an event touches: entered, advanced, moved_on
+ * per stage, plus dwell, won, won_amount, events. */
+#define GROUP_FIELDS (3 * FD_MAX_STAGES + 8)
+
+typedef struct {
+    fd_batch_hash_t pub; /* what the store reads: points into key and delta */
+    char *key;
+    size_t key_cap;
+    int64_t *delta; /* nfields */
+} entry_t;
+
+struct fd_batch {
+    const fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    char prefix[PREFIX_MAX + 1];
+    int64_t retention_days[FD_WIN_COUNT];
+    size_t nfields;
+
+    fd_map_t *index;      /* key -> entry index + 1 (as a pointer-sized integer) */
+    entry_t *entries;     /* nentries used; entries beyond keep their buffers for reuse */
+    size_t nentries, entries_cap;
+
+    fd_batch_part_t *parts;
+    size_t nparts, parts_cap;
+
+    int64_t stats[FD_STAT_COUNT];
+    int64_t rejected[FD_REJECT_COUNT];
+    size_t messages;
+};
+
+/* Deltas of one event that share a time and an owner: they land in the same 15 hashes. */
+typedef struct {
+    int64_t at_ms;
+    const fd_owner_t *owner;
+    size_t nf;
+    size_t field[GROUP_FIELDS];
+    int64_t value[GROUP_FIELDS];
+} group_t;
+
+static const char *const stat_names[FD_STAT_COUNT] = {"accepted", "duplicates", "rejected",
+                                                      "beyond_retention", "ignored"};
+
+fd_batch_t *fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts) {
+    if (strlen(opts->prefix) > PREFIX_MAX) return NULL;
+    fd_batch_t *b = calloc(1, sizeof *b);
+    if (b == NULL) return NULL;
+    b->fn = fn;
+    b->tw = tw;
+    memcpy(b->prefix, opts->prefix, strlen(opts->prefix) + 1);
+    memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
+    b->retention_days[FD_WIN_ALL] = 0;
+    b->nfields = fd_funnel_nfields(fn);
+    b->index = fd_map_new();
+    if (b->index == NULL) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void fd_batch_destroy(fd_batch_t *b) {
+    if (b == NULL) return;
+    for (size_t i = 0; i < b->entries_cap; i++) {
+        free(b->entries[i].key);
+        free(b->entries[i].delta);
+    }
+    free(b->entries);
+    free(b->parts);
+    fd_map_destroy(b->index);
+    free(b);
+}
+
+void fd_batch_reset(fd_batch_t *b) {
+    fd_map_clear(b->index);
+    b->nentries = 0;
+    b->nparts = 0;
+    b->messages = 0;
+    memset(b->stats, 0, sizeof b->stats);
+    memset(b->rejected, 0, sizeof b->rejected);
+}
+
+int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
+                  int64_t from, fd_dedupe_t *dd) {
+    for (size_t i = 0; i < b->nparts; i++)
+        if (b->parts[i].partition == partition && strcmp(b->parts[i].topic, topic) == 0)
+            return (int)i;
+    if (strlen(topic) > FD_TOPIC_MAX || strlen(token) > FD_TOKEN_MAX) return -1;
+    if (b->nparts == b->parts_cap) {
+        size_t ncap = b->parts_cap ? b->parts_cap * 2 : 16;
+        fd_batch_part_t *np = realloc(b->parts, ncap * sizeof *np);
+        if (np == NULL) return -1;
+        b->parts = np;
+        b->parts_cap = ncap;
+    }
+    fd_batch_part_t *p = &b->parts[b->nparts];
+    memset(p, 0, sizeof *p);
+    memcpy(p->topic, topic, strlen(topic) + 1);
+    memcpy(p->token, token, strlen(token) + 1);
+    p->partition = partition;
+    p->from = from;
+    p->next = from;
+    p->dd = dd;
+    return (int)b->nparts++;
+}
+
+/* The entry for key, created with zero deltas when new; NULL when out of memory. */
+static entry_t *entry_for(fd_batch_t *b, const char *key, size_t len, int64_t expire_at_s) {
+    uintptr_t idx = (uintptr_t)fd_map_get(b->index, key, len);
+    if (idx != 0) return &b->entries[idx - 1];
+    if (b->nentries == b->entries_cap) {
+        size_t ncap = b->entries_cap ? b->entries_cap * 2 : 256;
+        entry_t *ne = realloc(b->entries, ncap * sizeof *ne);
+        if (ne == NULL) return NULL;
+        memset(ne + b->entries_cap, 0, (ncap - b->entries_cap) * sizeof *ne);
+        b->entries = ne;
+        b->entries_cap = ncap;
+    }
+    entry_t *e = &b->entries[b->nentries];
+    if (e->delta == NULL) {
+        e->delta = malloc(b->nfields * sizeof *e->delta);
+        if (e->delta == NULL) return NULL;
+    }
+    if (e->key_cap < len + 1) {
+        char *nk = realloc(e->key, len + 1);
+        if (nk == NULL) return NULL;
+        e->key = nk;
+        e->key_cap = len + 1;
+    }
+    if (fd_map_put(b->index, key, len, (void *)(uintptr_t)(b->nentries + 1)) != FD_OK)
+        return NULL;
+    memcpy(e->key, key, len);
+    e->key[len] = '\0';
+    memset(e->delta, 0, b->nfields * sizeof *e->delta);
+    e->pub = (fd_batch_hash_t){.key = e->key, .delta = e->delta, .expire_at_s = expire_at_s};
+    b->nentries++;
+    return e;
+}
+
+/* Adds a group's deltas to the hashes of its 3 scopes x 5 windows, skipping (and counting)
+ * windows already past their retention at now_s. */
+static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
+    if (g->nf == 0) return FD_OK;
+    fd_windows_t w;
+    fd_timewin_of(b->tw, g->at_ms, &w);
+    for (int k = 0; k < FD_WIN_COUNT; k++) {
+        int64_t expire_at_s = 0;
+        if (b->retention_days[k] > 0) {
+            /* A window is kept until its end plus the retention; an update that would land in
+             * an already expired window is skipped, and counted once per scope. */
+            expire_at_s = w.end_ms[k] / 1000 + b->retention_days[k] * 86400;
+            if (expire_at_s <= now_s) {
+                b->stats[FD_STAT_BEYOND_RETENTION] += 3;
+                continue;
+            }
+        }
+        for (int scope = 0; scope < 3; scope++) {
+            char key[KEY_MAX];
+            int len;
+            if (scope == 0)
+                len = snprintf(key, sizeof key, "%s:rep:%s:%s", b->prefix, w.id[k], g->owner->rep);
+            else if (scope == 1)
+                len = snprintf(key, sizeof key, "%s:team:%s:%s", b->prefix, w.id[k],
+                               g->owner->team);
+            else
+                len = snprintf(key, sizeof key, "%s:org:%s", b->prefix, w.id[k]);
+            assert(len > 0 && (size_t)len < sizeof key);
+            entry_t *e = entry_for(b, key, (size_t)len, expire_at_s);
+            if (e == NULL) return FD_ERR_NOMEM;
+            for (size_t i = 0; i < g->nf; i++) e->delta[g->field[i]] += g->value[i];
+        }
+    }
+    return FD_OK;
+}
+
+/* The group of (at_ms, owner) among groups[0..*n), added when new. */
+static group_t *group_for(group_t *groups, size_t *n, int64_t at_ms, const fd_owner_t *owner) {
+    for (size_t i = 0; i < *n; i++) {
+        group_t *g = &groups[i];
+        if (g->at_ms == at_ms && strcmp(g->owner->rep, owner->rep) == 0 &&
+            strcmp(g->owner->team, owner->team) == 0)
+            return g;
+    }
+    group_t *g = &groups[(*n)++];
+    g->at_ms = at_ms;
+    g->owner = owner;
+    g->nf = 0;
+    return g;
+}
+
+static void group_add(group_t *g, size_t field, int64_t value) {
+    if (value == 0) return;
+    for (size_t i = 0; i < g->nf; i++) {
+        if (g->field[i] == field) {
+            g->value[i] += value;
+            return;
+        }
+    }
+    assert(g->nf < GROUP_FIELDS);
+    g->field[g->nf] = field;
+    g->value[g->nf++] = value;
+}
+
+fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
+                      int64_t offset, int64_t now_s) {
+    assert(part >= 0 && (size_t)part < b->nparts);
+    fd_batch_part_t *p = &b->parts[part];
+    const fd_funnel_t *fn = b->fn;
+    bool is_deal = ev->type <= FD_DEAL_LOST;
+    fd_deal_t *deal = NULL;
+    if (is_deal) {
+        deal = fd_dealcache_get(dc, ev->deal_id);
+        if (deal == NULL) return FD_ERR_INVAL;
+    }
+    int seen = fd_dedupe_check_add(p->dd, ev->event_id, ev->event_id_len);
+    if (seen < 0) return FD_ERR_NOMEM;
+    b->messages++;
+    /* Rejections are folded as they arrive, events later: keep the highest offset seen. */
+    if (offset + 1 > p->next) p->next = offset + 1;
+    if (seen) {
+        b->stats[FD_STAT_DUPLICATES]++;
+        return FD_OK;
+    }
+    b->stats[FD_STAT_ACCEPTED]++;
+
+    const fd_owner_t owner = {.rep = ev->rep_id, .team = ev->team_id};
+    /* Effects of one event have at most: the event's own (time, owner), and for a reach the
+     * retroactive advanced:<f> at f's reach time and owner. */
+    group_t groups[FD_MAX_EFFECTS + 1];
+    size_t ngroups = 0;
+    group_t *own = group_for(groups, &ngroups, ev->occurred_ms, &owner);
+    group_add(own, fd_funnel_field_global(fn, FD_G_EVENTS), 1);
+
+    switch (ev->type) {
+    case FD_ACTIVITY_LOGGED:
+        group_add(own, fd_funnel_field_kind(fn, ev->activity), 1);
+        break;
+    case FD_FEEDBACK_RECEIVED:
+        if (ev->score_c >= 0) {
+            group_add(own, fd_funnel_field_global(fn, FD_G_FEEDBACK_COUNT), 1);
+            group_add(own, fd_funnel_field_global(fn, FD_G_FEEDBACK_SUM), ev->score_c);
+        }
+        if (ev->complaint) group_add(own, fd_funnel_field_global(fn, FD_G_COMPLAINTS), 1);
+        break;
+    default: {
+        fd_effect_t fx[FD_MAX_EFFECTS];
+        size_t nfx = 0;
+        fd_err_t err = fd_funnel_apply(fn, deal, ev->type, ev->stage, ev->occurred_ms, &owner,
+                                       ev->amount_c, fx, &nfx);
+        if (err != FD_OK) return err;
+        err = fd_dealcache_mark_dirty(dc, ev->deal_id);
+        if (err != FD_OK) return err;
+        if (nfx == 0) b->stats[FD_STAT_IGNORED]++;
+        int last = (int)fd_funnel_nstages(fn) - 1;
+        for (size_t i = 0; i < nfx; i++) {
+            const fd_effect_t *x = &fx[i];
+            group_t *g = group_for(groups, &ngroups, x->at_ms, x->owner);
+            switch (x->kind) {
+            case FD_FX_ENTER:
+                group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_ENTERED), 1);
+                if (x->stage == last) {
+                    group_add(g, fd_funnel_field_global(fn, FD_G_WON), 1);
+                    group_add(g, fd_funnel_field_global(fn, FD_G_WON_AMOUNT), x->amount_c);
+                }
+                break;
+            case FD_FX_ADVANCE:
+                group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_ADVANCED), 1);
+                break;
+            case FD_FX_MOVE:
+                group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_MOVED_ON), 1);
+                if (x->dwell_ms >= 0) {
+                    group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_DWELL_SUM_MS),
+                              x->dwell_ms);
+                    /* dwell_count must count a zero dwell too: add it unconditionally. */
+                    group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_DWELL_COUNT), 1);
+                }
+                break;
+            case FD_FX_LOST:
+                group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_LOST_AT), 1);
+                group_add(g, fd_funnel_field_global(fn, FD_G_LOST), 1);
+                break;
+            }
+        }
+        break;
+    }
+    }
+    for (size_t i = 0; i < ngroups; i++) {
+        fd_err_t err = flush_group(b, &groups[i], now_s);
+        if (err != FD_OK) return err;
+    }
+    return FD_OK;
+}
+
+void fd_batch_reject(fd_batch_t *b, int part, fd_reject_t reason, int64_t offset) {
+    assert(part >= 0 && (size_t)part < b->nparts);
+    assert(reason > FD_REJECT_NONE && reason < FD_REJECT_COUNT);
+    if (offset + 1 > b->parts[part].next) b->parts[part].next = offset + 1;
+    b->stats[FD_STAT_REJECTED]++;
+    b->rejected[reason]++;
+    b->messages++;
+}
+
+size_t fd_batch_messages(const fd_batch_t *b) { return b->messages; }
+size_t fd_batch_nhashes(const fd_batch_t *b) { return b->nentries; }
+
+const fd_batch_hash_t *fd_batch_hash(const fd_batch_t *b, size_t i) {
+    assert(i < b->nentries);
+    return &b->entries[i].pub;
+}
+
+size_t fd_batch_nparts(const fd_batch_t *b) { return b->nparts; }
+
+const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i) {
+    assert(i < b->nparts);
+    return &b->parts[i];
+}
+
+int64_t fd_batch_stat(const fd_batch_t *b, int stat) {
+    assert(stat >= 0 && stat < FD_STAT_COUNT);
+    return b->stats[stat];
+}
+
+int64_t fd_batch_rejected(const fd_batch_t *b, fd_reject_t reason) {
+    assert(reason > FD_REJECT_NONE && reason < FD_REJECT_COUNT);
+    return b->rejected[reason];
+}
+
+const char *fd_batch_stat_name(int stat) {
+    assert(stat >= 0 && stat < FD_STAT_COUNT);
+    return stat_names[stat];
+}
+
+const fd_funnel_t *fd_batch_funnel(const fd_batch_t *b) { return b->fn; }

@@ -81,7 +81,7 @@ void fd_batch_reject(fd_batch_t *b, int part, fd_reject_t reason, int64_t offset
 /* Events folded or rejected so far. */
 size_t fd_batch_messages(const fd_batch_t *b);
 
-/* Read access for the store. */
+/* Read access for the store; pointers stay valid until the batch changes. */
 size_t fd_batch_nhashes(const fd_batch_t *b);
 const fd_batch_hash_t *fd_batch_hash(const fd_batch_t *b, size_t i);
 size_t fd_batch_nparts(const fd_batch_t *b);

@@ -17,9 +17,10 @@ typedef struct fd_dedupe fd_dedupe_t;
 fd_dedupe_t *fd_dedupe_new(size_t max_events);
 void fd_dedupe_destroy(fd_dedupe_t *dd);
 
-/* True when the len bytes at id were seen within the horizon; otherwise remembers it (evicting
- * the oldest id when full), adds it to the pending ids, and returns false. */
-bool fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len);
+/* 1 when the len bytes at id were seen within the horizon; otherwise remembers it (evicting the
+ * oldest id when full), adds it to the pending ids and returns 0. FD_ERR_NOMEM (negative) when
+ * the pending list cannot grow: nothing changed. */
+int fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len);
 
 /* Replaces the content with the ids in blob (FD_DEDUPE_ID_BYTES each, oldest first), as the store
  * reads them back; only the last max_events are kept; nothing is pending afterwards.

@@ -30,7 +30,9 @@
     X(UNKNOWN_ACTIVITY, "unknown_activity")                                    \
     X(BAD_TIMESTAMP, "invalid_timestamp")                                      \
     X(BAD_AMOUNT, "invalid_amount")                                            \
-    X(BAD_SCORE, "invalid_score")
+    X(BAD_SCORE, "invalid_score")                                              \
+    X(NUL_CHARACTER, "nul_character")                                          \
+    X(BAD_STAGE, "invalid_stage")
 
 typedef enum {
     FD_REJECT_NONE = 0,
@@ -71,8 +73,9 @@ const char *fd_reject_name(fd_reject_t reason);
 const char *fd_event_type_name(fd_event_type_t type);
 
 /* Parses an RFC 3339 timestamp (Z or +-hh:mm, optional fraction, 'T' or 't' or ' ') of len bytes
- * into epoch milliseconds (fraction truncated to ms). FD_ERR_PARSE when malformed or a field is
- * out of range (month 13, Feb 30, hour 24, offset 24:00). */
+ * into epoch milliseconds (fraction truncated to ms; second 60 reads as 59.999). FD_ERR_PARSE when
+ * malformed or a field is out of range (month 13, Feb 30, hour 24, offset 24:00). Any year
+ * 0000..9999 parses, so *out_ms may be negative; fd_event_parse applies the contract's range. */
 fd_err_t fd_event_parse_time(const char *s, size_t len, int64_t *out_ms);
 
 /* True when len bytes at s are valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */

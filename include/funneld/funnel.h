@@ -66,7 +66,8 @@ size_t fd_funnel_field_global(const fd_funnel_t *fn, int g);
 size_t fd_funnel_field_kind(const fd_funnel_t *fn, int kind);
 
 /* Who reached a stage: rep and team ids, NUL-terminated, never NULL. In a deal both strings are
- * heap copies owned by the deal; in an event they point into the event. */
+ * separate heap copies owned by the deal (freed by fd_deal_clear); in an event they point into
+ * the event. */
 typedef struct {
     const char *rep;
     const char *team;
@@ -81,25 +82,36 @@ typedef struct {
     uint8_t flags;  /* FD_REACH_* */
 } fd_reach_t;
 
-/* Per-deal state. A value struct: fd_deal_init / fd_deal_clear; owners is heap-owned. */
+/* Per-deal state. A value struct: fd_deal_init / fd_deal_clear; owners is heap-owned.
+ * Invariants: reach[s] has FD_REACH_REACHED exactly for s <= furthest; a back-filled stage has
+ * the time and owner of the next stage (one event reached both) and the furthest stage is never
+ * back-filled; every owner is referenced by a reach and listed once. */
 typedef struct {
     int furthest;       /* furthest stage reached, -1 for none */
-    int lost_stage;     /* stage it was lost at, -1 if never lost */
+    int lost_stage;     /* stage it was lost at, -1 if never lost (stays set if later won) */
     int64_t amount_c;   /* last amount seen in hundredths, -1 for none */
     fd_reach_t reach[FD_MAX_STAGES];
-    fd_owner_t *owners; /* distinct owners of reaches; allocated once with room for nstages
-                         * entries and never moved, so pointers to entries stay valid */
+    fd_owner_t *owners; /* distinct owners of reaches, NULL until the first reach; allocated
+                         * once with room for nstages entries (each reaching event adds at most
+                         * one and reaches a new stage) and never moved, so pointers to entries
+                         * stay valid until fd_deal_clear */
     uint8_t nowners;
 } fd_deal_t;
 
+/* Empty state: nothing reached, never lost, no amount, no owners. */
 void fd_deal_init(fd_deal_t *deal);
+/* Frees the owners and re-initialises deal; NULL does nothing. */
 void fd_deal_clear(fd_deal_t *deal);
 
-/* Encodes deal as one line of text into buf (tab-separated, versioned "d1"); returns the length
- * it needs, excluding the NUL, like snprintf. Ids contain no control characters, so tabs are safe. */
+/* Encodes deal as one line of text into buf (tab-separated, versioned "d1"; format in
+ * docs/funnel.md and src/funnel.c); returns the length it needs, excluding the NUL, like
+ * snprintf: the output is truncated (and NUL-terminated when size > 0) if it does not fit. Ids
+ * contain no control characters, so tabs are safe. */
 size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, size_t size);
 /* Decodes len bytes of fd_deal_encode output into an initialised deal (replacing its content).
- * FD_ERR_PARSE with errstr when the text is not a valid encoding for this funnel. */
+ * FD_ERR_PARSE with errstr when the text is not a valid encoding for this funnel (version, stage
+ * count, numbers, ids, owner indexes, reaches vs furthest, trailing data); FD_ERR_NOMEM. On error
+ * deal is unchanged. */
 fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_deal_t *deal,
                         char *errstr, size_t errstr_size);
 
@@ -115,9 +127,11 @@ typedef struct {
     fd_fx_kind_t kind;
     int stage;
     int64_t at_ms;          /* time whose windows the effect counts in */
-    const fd_owner_t *owner; /* whose scopes it counts in; points into the deal or the event */
-    int64_t dwell_ms;       /* FD_FX_MOVE: time spent in stage, -1 when none */
-    int64_t amount_c;       /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0) */
+    const fd_owner_t *owner; /* whose scopes it counts in: a deal copy (FD_FX_LOST: the event's
+                              * owner argument, as the deal does not keep who lost it) */
+    int64_t dwell_ms;       /* FD_FX_MOVE: time spent in stage, -1 when none (else always -1) */
+    int64_t amount_c;       /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0);
+                             * 0 for every other effect */
 } fd_effect_t;
 
 /* Worst case number of effects of one event: ENTER+ADVANCE+MOVE per stage, plus one. */
@@ -136,8 +150,11 @@ typedef enum {
 /* Applies one deal event to deal and writes its effects to out (room for FD_MAX_EFFECTS), their
  * number to *n. type is a deal.* type; stage is the event's stage or -1 when absent; amount_c is
  * the event's amount in hundredths or -1. Owner pointers in the effects stay valid while deal
- * lives (and owner, for effects attributed to the event). FD_ERR_NOMEM when copying the owner
- * failed: deal is then unchanged and *n is 0. Semantics: docs/funnel.md. */
+ * lives (and owner, for FD_FX_LOST). Effects of a reach, in order: ADVANCE(f) and MOVE(f) for the
+ * previous furthest stage f, ENTER/ADVANCE/MOVE for each skipped stage, ENTER(target).
+ * FD_ERR_NOMEM when copying the owner failed: deal is then unchanged and *n is 0. FD_ERR_INVAL
+ * (deal unchanged) for a type that is not deal.*, a stage out of range, deal.stage_changed
+ * without a stage or deal.lost at the last stage. Semantics: docs/funnel.md. */
 fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
                          int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
                          fd_effect_t *out, size_t *n);
