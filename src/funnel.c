@@ -33,16 +33,16 @@ static int check_name(const char *what, size_t i, const char *name, char *errstr
     for (size_t j = 0; j < len; j++) {
         char c = name[j];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            snprintf(errstr, errstr_size,
-                     "%s[%zu]: '%s' may only contain a-z, 0-9, '_' and '-'", what, i, name);
+            snprintf(errstr, errstr_size, "%s[%zu]: '%s' may only contain a-z, 0-9, '_' and '-'",
+                     what, i, name);
             return -1;
         }
     }
     return 0;
 }
 
-static int check_list(const char *what, const char *const *names, size_t n, size_t min,
-                      size_t max, char *errstr, size_t errstr_size) {
+static int check_list(const char *what, const char *const *names, size_t n, size_t min, size_t max,
+                      char *errstr, size_t errstr_size) {
     if (n < min || n > max) {
         snprintf(errstr, errstr_size, "%s: expected %zu..%zu entries, got %zu", what, min, max, n);
         return -1;
@@ -99,8 +99,12 @@ void fd_funnel_destroy(fd_funnel_t *fn) {
     free(fn);
 }
 
-size_t fd_funnel_nstages(const fd_funnel_t *fn) { return fn->nstages; }
-size_t fd_funnel_nkinds(const fd_funnel_t *fn) { return fn->nkinds; }
+size_t fd_funnel_nstages(const fd_funnel_t *fn) {
+    return fn->nstages;
+}
+size_t fd_funnel_nkinds(const fd_funnel_t *fn) {
+    return fn->nkinds;
+}
 
 const char *fd_funnel_stage_name(const fd_funnel_t *fn, int stage) {
     assert(stage >= 0 && (size_t)stage < fn->nstages);
@@ -127,7 +131,9 @@ int fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len) {
     return lookup(fn->kind, fn->nkinds, name, len);
 }
 
-size_t fd_funnel_nfields(const fd_funnel_t *fn) { return fn->nfields; }
+size_t fd_funnel_nfields(const fd_funnel_t *fn) {
+    return fn->nfields;
+}
 
 const char *fd_funnel_field_name(const fd_funnel_t *fn, size_t field) {
     assert(field < fn->nfields);
@@ -229,8 +235,8 @@ fail:
     return FD_ERR_NOMEM;
 }
 
-static fd_effect_t *push(fd_effect_t *out, size_t *n, fd_fx_kind_t kind, int stage,
-                         int64_t at_ms, const fd_owner_t *owner) {
+static fd_effect_t *push(fd_effect_t *out, size_t *n, fd_fx_kind_t kind, int stage, int64_t at_ms,
+                         const fd_owner_t *owner) {
     assert(*n < FD_MAX_EFFECTS);
     fd_effect_t *fx = &out[(*n)++];
     fx->kind = kind;
@@ -254,9 +260,13 @@ static void reach(const fd_funnel_t *fn, fd_deal_t *deal, int target, int64_t at
         push(out, n, FD_FX_ADVANCE, f, rf->at_ms, &deal->owners[rf->owner]);
         fd_effect_t *mv = push(out, n, FD_FX_MOVE, f, at_ms, o);
         /* A back-filled stage was never really sat in, and a move dated before the entry
-         * (out-of-order input) has no meaningful duration: neither has a dwell. */
-        if (!(rf->flags & FD_REACH_BACKFILLED) && at_ms >= rf->at_ms)
-            mv->dwell_ms = at_ms - rf->at_ms;
+         * (out-of-order input) has no meaningful duration: neither has a dwell. (By the invariants
+         * the furthest stage is never back-filled; the check states the rule anyway.) A difference
+         * that would overflow int64 (absurd times) is left out too. */
+        int64_t dwell;
+        if (!(rf->flags & FD_REACH_BACKFILLED) && at_ms >= rf->at_ms &&
+            !__builtin_sub_overflow(at_ms, rf->at_ms, &dwell))
+            mv->dwell_ms = dwell;
     }
     for (int s = f + 1; s < target; s++) {
         push(out, n, FD_FX_ENTER, s, at_ms, o);
@@ -272,8 +282,8 @@ static void reach(const fd_funnel_t *fn, fd_deal_t *deal, int target, int64_t at
 }
 
 fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
-                         int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
-                         fd_effect_t *out, size_t *n) {
+                         int64_t at_ms, const fd_owner_t *owner, int64_t amount_c, fd_effect_t *out,
+                         size_t *n) {
     *n = 0;
     const int last = (int)fn->nstages - 1;
     if (owner == NULL || owner->rep == NULL || owner->team == NULL || stage < -1 || stage > last)
@@ -345,7 +355,9 @@ static void put(out_t *o, const char *s, size_t len) {
     o->len += len;
 }
 
-static void put_str(out_t *o, const char *s) { put(o, s, strlen(s)); }
+static void put_str(out_t *o, const char *s) {
+    put(o, s, strlen(s));
+}
 
 static void put_i64(out_t *o, int64_t v) {
     char tmp[24];
@@ -432,8 +444,9 @@ static fd_err_t field_i64(in_t *in, const char *what, int64_t min, int64_t max, 
     size_t len;
     if (!next_field(in, &tok, &len)) return bad(in, "deal state: %s missing", what);
     if (!parse_i64(tok, len, out) || *out < min || *out > max) {
-        snprintf(in->errstr, in->errstr_size, "deal state: %s: expected an integer in %lld..%lld, got '%.*s'",
-                 what, (long long)min, (long long)max, (int)(len > 32 ? 32 : len), tok);
+        snprintf(in->errstr, in->errstr_size,
+                 "deal state: %s: expected an integer in %lld..%lld, got '%.*s'", what,
+                 (long long)min, (long long)max, (int)(len > 32 ? 32 : len), tok);
         return FD_ERR_PARSE;
     }
     return FD_OK;

@@ -1,2 +1,463 @@
 // SPDX-License-Identifier: MIT
-// placeholder until the module lands.
+// The daemon's run loop: poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit,
+// with partition claims on assignment, flush on revocation, retries with backoff (layer 4).
+#include "funneld/service.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "funneld/batch.h"
+#include "funneld/dealcache.h"
+#include "funneld/dedupe.h"
+#include "funneld/event.h"
+#include "funneld/funnel.h"
+#include "funneld/log.h"
+#include "funneld/source.h"
+#include "funneld/store.h"
+#include "funneld/timewin.h"
+
+#define STATS_EVERY_MS 10000
+#define BACKOFF_MIN_MS 50
+
+/* A partition we own: its claim token, the offset Redis holds for it, its dedupe horizon. */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    char token[FD_TOKEN_MAX + 1];
+    int64_t stored; /* next offset stored in Redis; -1 when none */
+    fd_dedupe_t *dd;
+    bool valid;     /* false after a refused apply until claimed again */
+} part_t;
+
+/* A parsed event waiting for the fold (deal states are loaded for the whole batch at once). */
+typedef struct {
+    fd_event_t ev;
+    int bpart; /* index in the batch */
+    int64_t offset;
+} pending_t;
+
+struct fd_service {
+    int64_t max_events, linger_ms, backoff_max_ms, dedupe_max;
+    char instance[128];
+    fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    fd_store_t *st;
+    fd_source_t *src;
+    fd_dealcache_t *dc;
+    fd_batch_t *b;
+    part_t *parts;
+    size_t nparts, parts_cap;
+    pending_t *pending;
+    size_t npending, pending_cap;
+    bool need_rejoin;
+    volatile sig_atomic_t *stop;
+    /* figures for the periodic log line */
+    int64_t applied_events, applied_batches, duplicates, rejected, last_stats_ms;
+    int64_t redis_failures;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms in short slices; returns false early when a second stop signal arrived. */
+static bool sleep_ms(fd_service_t *svc, int64_t ms) {
+    while (ms > 0) {
+        if (svc->stop && *svc->stop >= 2) return false;
+        int64_t step = ms < 50 ? ms : 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return !(svc->stop && *svc->stop >= 2);
+}
+
+/* Next backoff: doubles up to the configured maximum, with up to 25% jitter. */
+static int64_t backoff_next(const fd_service_t *svc, int64_t cur) {
+    int64_t next = cur * 2;
+    if (next > svc->backoff_max_ms) next = svc->backoff_max_ms;
+    return next - (next / 4) * (rand() % 100) / 100;
+}
+
+static part_t *part_find(fd_service_t *svc, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < svc->nparts; i++)
+        if (svc->parts[i].partition == partition && strcmp(svc->parts[i].topic, topic) == 0)
+            return &svc->parts[i];
+    return NULL;
+}
+
+static void part_remove(fd_service_t *svc, part_t *p) {
+    free(p->topic);
+    fd_dedupe_destroy(p->dd);
+    *p = svc->parts[--svc->nparts];
+}
+
+/* Forgets everything not yet applied and every cached state: Redis is the truth again. */
+static void drop_pending(fd_service_t *svc) {
+    fd_batch_reset(svc->b);
+    svc->npending = 0;
+    fd_dealcache_clear(svc->dc);
+    for (size_t i = 0; i < svc->nparts; i++) {
+        svc->parts[i].valid = false;
+        fd_dedupe_reset(svc->parts[i].dd);
+    }
+}
+
+/* Runs expr (a store call) into err until it is not FD_ERR_REDIS, with backoff; gives up with
+ * FD_ERR_REDIS when a second stop signal arrives. */
+#define RETRY_REDIS(svc, what, err, expr)                                                     \
+    do {                                                                                      \
+        int64_t wait_ = BACKOFF_MIN_MS;                                                       \
+        for (;;) {                                                                            \
+            (err) = (expr);                                                                   \
+            if ((err) != FD_ERR_REDIS) break;                                                 \
+            (svc)->redis_failures++;                                                          \
+            fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),              \
+                        fd_store_errstr((svc)->st), wait_);                                   \
+            if (!sleep_ms((svc), wait_)) break;                                               \
+            wait_ = backoff_next((svc), wait_);                                               \
+        }                                                                                     \
+    } while (0)
+
+static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
+    fd_service_t *svc = opaque;
+    part_t *p = part_find(svc, tp->topic, tp->partition);
+    if (p == NULL) {
+        if (svc->nparts == svc->parts_cap) {
+            size_t ncap = svc->parts_cap ? svc->parts_cap * 2 : 16;
+            part_t *np = realloc(svc->parts, ncap * sizeof *np);
+            if (np == NULL) return FD_ERR_NOMEM;
+            svc->parts = np;
+            svc->parts_cap = ncap;
+        }
+        p = &svc->parts[svc->nparts];
+        memset(p, 0, sizeof *p);
+        p->topic = strdup(tp->topic);
+        p->dd = fd_dedupe_new((size_t)svc->dedupe_max);
+        if (p->topic == NULL || p->dd == NULL) {
+            free(p->topic);
+            fd_dedupe_destroy(p->dd);
+            return FD_ERR_NOMEM;
+        }
+        p->partition = tp->partition;
+        svc->nparts++;
+    }
+    p->valid = false;
+    fd_err_t err;
+    RETRY_REDIS(svc, "claim partition", err,
+                fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, p->token,
+                               sizeof p->token, &p->stored, p->dd));
+    if (err != FD_OK) {
+        fd_log_error("service", "claim of %s[%" PRId32 "] failed: %s", tp->topic, tp->partition,
+                     fd_strerror(err));
+        part_remove(svc, p);
+        return err;
+    }
+    p->valid = true;
+    *offset = p->stored;
+    fd_log_info("service", "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
+                ", %zu remembered event ids", tp->topic, tp->partition, p->token, p->stored,
+                fd_dedupe_count(p->dd));
+    return FD_OK;
+}
+
+static fd_err_t flush(fd_service_t *svc);
+
+static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
+    fd_service_t *svc = opaque;
+    fd_err_t err = flush(svc);
+    if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP)
+        fd_log_warn("service", "pending batch not applied before revocation: %s (it will be "
+                    "read again by the next owner)", fd_strerror(err));
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = part_find(svc, tps[i].topic, tps[i].partition);
+        if (p) part_remove(svc, p);
+    }
+    /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
+    drop_pending(svc);
+    svc->need_rejoin = false;
+}
+
+fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,
+                        size_t errstr_size) {
+    fd_err_t err = FD_ERR_NOMEM;
+    *out = NULL;
+    fd_service_t *svc = calloc(1, sizeof *svc);
+    if (svc == NULL) return FD_ERR_NOMEM;
+    svc->max_events = cfg->batch_max_events;
+    svc->linger_ms = cfg->batch_linger_ms;
+    svc->backoff_max_ms = cfg->backoff_max_ms;
+    svc->dedupe_max = cfg->dedupe_max_events;
+    if (cfg->instance_id[0] != '\0') {
+        snprintf(svc->instance, sizeof svc->instance, "%s", cfg->instance_id);
+    } else {
+        char host[64] = "host";
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(svc->instance, sizeof svc->instance, "%s-%ld", host, (long)getpid());
+    }
+    srand((unsigned)(getpid() ^ (unsigned)now_ms()));
+
+    if ((err = fd_funnel_new((const char *const *)cfg->stages.item, cfg->stages.count,
+                             (const char *const *)cfg->activities.item, cfg->activities.count,
+                             &svc->fn, errstr, errstr_size)) != FD_OK)
+        goto fail;
+    if ((err = fd_timewin_new(cfg->timezone, &svc->tw, errstr, errstr_size)) != FD_OK) goto fail;
+    fd_store_opts_t so = {.host = cfg->redis_host,
+                          .port = (int)cfg->redis_port,
+                          .user = cfg->redis_user,
+                          .password = cfg->redis_password,
+                          .db = (int)cfg->redis_db,
+                          .timeout_ms = (int)cfg->redis_timeout_ms,
+                          .prefix = cfg->prefix};
+    fd_batch_opts_t bo = {.prefix = cfg->prefix};
+    bo.retention_days[FD_WIN_DAY] = cfg->retention_day_days;
+    bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
+    bo.retention_days[FD_WIN_MONTH] = cfg->retention_month_days;
+    bo.retention_days[FD_WIN_QUARTER] = cfg->retention_quarter_days;
+    err = FD_ERR_NOMEM;
+    if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
+        (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
+        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    fd_source_handler_t h = {.opaque = svc, .on_assign = on_assign, .on_revoke = on_revoke};
+    if ((err = fd_source_new(cfg, &h, &svc->src, errstr, errstr_size)) != FD_OK) goto fail;
+    *out = svc;
+    return FD_OK;
+
+fail:
+    fd_service_destroy(svc);
+    return err;
+}
+
+void fd_service_destroy(fd_service_t *svc) {
+    if (svc == NULL) return;
+    fd_source_destroy(svc->src);
+    while (svc->nparts > 0) part_remove(svc, &svc->parts[svc->nparts - 1]);
+    free(svc->parts);
+    free(svc->pending);
+    fd_batch_destroy(svc->b);
+    fd_dealcache_destroy(svc->dc);
+    fd_store_destroy(svc->st);
+    fd_timewin_destroy(svc->tw);
+    fd_funnel_destroy(svc->fn);
+    free(svc);
+}
+
+/* Reads one consumed message into the batch: an event to fold, or a dead letter. */
+static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
+    part_t *p = part_find(svc, msg->topic, msg->partition);
+    if (p == NULL || !p->valid) {
+        /* Not ours (any more): its offset is not stored, so its owner reads it again. */
+        fd_log_debug("service", "skipping %s[%" PRId32 "]@%" PRId64 ": partition not claimed",
+                     msg->topic, msg->partition, msg->offset);
+        return FD_OK;
+    }
+    int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
+    if (bpart < 0) return FD_ERR_NOMEM;
+    if (svc->npending == svc->pending_cap) {
+        size_t ncap = svc->pending_cap ? svc->pending_cap * 2 : 1024;
+        pending_t *np = realloc(svc->pending, ncap * sizeof *np);
+        if (np == NULL) return FD_ERR_NOMEM;
+        svc->pending = np;
+        svc->pending_cap = ncap;
+    }
+    pending_t *pe = &svc->pending[svc->npending];
+    char errstr[256];
+    fd_reject_t why = fd_event_parse(svc->fn, msg->payload, msg->len, &pe->ev, errstr, sizeof errstr);
+    if (why != FD_REJECT_NONE) {
+        fd_log_debug("service", "dead letter %s[%" PRId32 "]@%" PRId64 ": %s: %s", msg->topic,
+                     msg->partition, msg->offset, fd_reject_name(why), errstr);
+        fd_err_t err = fd_source_dead_letter(svc->src, msg, fd_reject_name(why), errstr);
+        if (err != FD_OK) return err;
+        fd_batch_reject(svc->b, bpart, why, msg->offset);
+        return FD_OK;
+    }
+    pe->bpart = bpart;
+    pe->offset = msg->offset;
+    svc->npending++;
+    return FD_OK;
+}
+
+/* After an apply: remember the stored offsets, forget pending dedupe ids, commit the offsets to
+ * the group (informational: Redis holds the truth), and empty the batch. */
+static void applied(fd_service_t *svc, bool already) {
+    fd_batch_t *b = svc->b;
+    size_t n = fd_batch_nparts(b);
+    fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
+    int64_t *next = calloc(n + 1, sizeof *next);
+    for (size_t i = 0; i < n; i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        part_t *p = part_find(svc, bp->topic, bp->partition);
+        if (p) {
+            p->stored = bp->next;
+            fd_dedupe_mark_applied(p->dd);
+        }
+        if (tps && next) {
+            tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
+            next[i] = bp->next;
+        }
+    }
+    if (tps && next) fd_source_commit(svc->src, tps, next, n);
+    free(tps);
+    free(next);
+    svc->applied_events += fd_batch_stat(b, FD_STAT_ACCEPTED);
+    svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
+    svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
+    svc->applied_batches++;
+    if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
+    fd_dealcache_mark_applied(svc->dc);
+    fd_batch_reset(b);
+}
+
+/* Applies the batch: load deal states, fold, deliver dead letters, apply atomically, commit.
+ * FD_OK when applied (or empty); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (the batch is
+ * dropped and the group rejoined); FD_ERR_REDIS when told to stop while Redis was down. */
+static fd_err_t flush(fd_service_t *svc) {
+    fd_batch_t *b = svc->b;
+    if (svc->npending == 0 && fd_batch_messages(b) == 0) return FD_OK;
+    fd_err_t err;
+
+    /* 1. Deal states of the batch, in one round trip for those not cached. */
+    const char **ids = malloc((svc->npending + 1) * sizeof *ids);
+    if (ids == NULL) goto drop;
+    size_t nids = 0;
+    for (size_t i = 0; i < svc->npending; i++)
+        if (svc->pending[i].ev.type <= FD_DEAL_LOST) ids[nids++] = svc->pending[i].ev.deal_id;
+    RETRY_REDIS(svc, "load deal states", err, fd_store_load_deals(svc->st, svc->dc, ids, nids));
+    free(ids);
+    if (err == FD_ERR_REDIS) return err;
+    if (err != FD_OK) {
+        fd_log_error("service", "stored deal state unreadable: %s", fd_store_errstr(svc->st));
+        return FD_ERR_FATAL;
+    }
+
+    /* 2. Fold, in offset order within each partition (the consumer delivers them so). */
+    int64_t now_s = (int64_t)time(NULL);
+    for (size_t i = 0; i < svc->npending; i++) {
+        pending_t *pe = &svc->pending[i];
+        err = fd_batch_add(b, pe->bpart, svc->dc, &pe->ev, pe->offset, now_s);
+        if (err != FD_OK) {
+            fd_log_error("service", "fold failed: %s", fd_strerror(err));
+            goto drop;
+        }
+    }
+    svc->npending = 0;
+
+    /* 3. Dead letters must be in Kafka before the offsets that skip them are stored. */
+    int64_t wait = BACKOFF_MIN_MS;
+    while ((err = fd_source_flush_dead_letters(svc->src, 5000)) != FD_OK) {
+        fd_log_warn("service", "dead letters not delivered yet; retrying in %" PRId64 " ms", wait);
+        if (!sleep_ms(svc, wait)) return FD_ERR_KAFKA;
+        wait = backoff_next(svc, wait);
+    }
+
+    /* 4. One atomic step: deltas, deal states, dedupe ids, stats and offsets. */
+    bool already = false;
+    RETRY_REDIS(svc, "apply batch", err, fd_store_apply(svc->st, b, svc->dc, &already));
+    if (err == FD_ERR_REDIS) return err;
+    if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
+        fd_log_warn("service", "batch refused by Redis (%s): %s; dropping it and rejoining the "
+                    "group", fd_err_name(err), fd_store_errstr(svc->st));
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    if (err != FD_OK) {
+        fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
+        goto drop;
+    }
+
+    /* 5. Applied: remember the new offsets, commit them to the group (informational). */
+    applied(svc, already);
+    return FD_OK;
+
+drop:
+    drop_pending(svc);
+    svc->need_rejoin = true;
+    return FD_ERR_NOMEM;
+}
+
+static void log_stats(fd_service_t *svc, int64_t now) {
+    if (now - svc->last_stats_ms < STATS_EVERY_MS) return;
+    fd_log_info("service", "applied %" PRId64 " events in %" PRId64 " batches, %" PRId64
+                " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached",
+                svc->applied_events, svc->applied_batches, svc->duplicates, svc->rejected,
+                svc->nparts, fd_dealcache_size(svc->dc));
+    svc->last_stats_ms = now;
+}
+
+fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
+    svc->stop = stop;
+    svc->last_stats_ms = now_ms();
+    fd_err_t result = FD_OK;
+    int64_t first_ms = 0; /* when the batch got its first message */
+    fd_log_info("service", "instance %s running", svc->instance);
+
+    while (*stop == 0) {
+        if (svc->need_rejoin) {
+            drop_pending(svc);
+            svc->need_rejoin = false;
+            if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000);
+            first_ms = 0;
+        }
+        size_t held = fd_batch_messages(svc->b) + svc->npending;
+        int64_t now = now_ms();
+        int timeout = 100;
+        if (held > 0) {
+            int64_t left = first_ms + svc->linger_ms - now;
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        fd_source_msg_t msg;
+        int r = fd_source_poll(svc->src, timeout, &msg);
+        if (r < 0) {
+            result = FD_ERR_FATAL;
+            break;
+        }
+        if (r == 1) {
+            if (held == 0) first_ms = now_ms();
+            fd_err_t err = take_message(svc, &msg);
+            if (err != FD_OK) {
+                fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
+                             msg.partition, msg.offset, fd_strerror(err));
+                drop_pending(svc);
+                svc->need_rejoin = true;
+                continue;
+            }
+            held++;
+        }
+        now = now_ms();
+        if (held > 0 && ((int64_t)held >= svc->max_events || now - first_ms >= svc->linger_ms)) {
+            fd_err_t err = flush(svc);
+            if (err == FD_ERR_FATAL) {
+                result = err;
+                break;
+            }
+            first_ms = 0;
+        }
+        log_stats(svc, now);
+    }
+
+    if (result == FD_OK) {
+        fd_log_info("service", "stopping: applying the pending batch");
+        fd_err_t err = flush(svc);
+        if (err == FD_ERR_REDIS || err == FD_ERR_KAFKA) {
+            fd_log_error("service", "stopped with an unapplied batch (its offsets were not "
+                         "stored; it will be read again)");
+            result = FD_ERR_REDIS;
+        }
+    }
+    fd_source_close(svc->src);
+    svc->last_stats_ms = 0;
+    log_stats(svc, STATS_EVERY_MS);
+    return result;
+}

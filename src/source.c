@@ -1,2 +1,408 @@
 // SPDX-License-Identifier: MIT
-// placeholder until the module lands.
+// Kafka adapter: group consumer with rebalance callbacks and the dead-letter producer (layer 3;
+// librdkafka stays inside this file).
+#include "funneld/source.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "funneld/log.h"
+
+/* A dead letter kept until delivered, so a failed delivery can be produced again. */
+typedef struct {
+    char *key, *value, *reason, *error, *topic;
+    size_t key_len, value_len;
+    int32_t partition;
+    int64_t offset;
+    int state; /* 0 = to produce, 1 = in flight, 2 = delivered */
+} letter_t;
+
+struct fd_source {
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    rd_kafka_topic_partition_list_t *subscription;
+    fd_source_handler_t handler;
+    char *dlq_topic;
+    int64_t start_offset; /* RD_KAFKA_OFFSET_BEGINNING or _END for partitions without a stored offset */
+    rd_kafka_message_t *held; /* the message lent out by the last poll */
+    letter_t *letters;
+    size_t nletters, letters_cap;
+};
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    fd_log_level_t l = level <= 3 ? FD_LOG_ERROR : level <= 4 ? FD_LOG_WARN : level <= 6 ? FD_LOG_INFO : FD_LOG_DEBUG;
+    FD_LOG(l, "kafka", "%s: %s", fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)opaque;
+    /* Transport errors (all brokers down...) are retried by librdkafka itself: log the state
+     * change; fatal ones are reported by fd_source_poll. */
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        fd_log_error("kafka", "fatal error: %s", buf);
+    } else {
+        fd_log_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+    }
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    fd_source_t *src = opaque;
+    size_t i = (size_t)(uintptr_t)m->_private;
+    if (i >= src->nletters) return;
+    if (m->err) {
+        fd_log_warn("source", "dead letter for %s[%" PRId32 "]@%" PRId64 " not delivered: %s",
+                    src->letters[i].topic, src->letters[i].partition, src->letters[i].offset,
+                    rd_kafka_err2str(m->err));
+        src->letters[i].state = 0;
+    } else {
+        src->letters[i].state = 2;
+    }
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    fd_source_t *src = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk) ? rd_kafka_rebalance_protocol(rk) : "", "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        rd_kafka_topic_partition_list_t *take = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (int i = 0; i < parts->cnt; i++) {
+            rd_kafka_topic_partition_t *p = &parts->elems[i];
+            fd_source_tp_t tp = {.topic = p->topic, .partition = p->partition};
+            int64_t offset = -1;
+            if (src->handler.on_assign(src->handler.opaque, &tp, &offset) != FD_OK) {
+                fd_log_warn("source", "partition %s[%" PRId32 "] not taken (claim failed)",
+                            p->topic, p->partition);
+                continue;
+            }
+            rd_kafka_topic_partition_t *t =
+                rd_kafka_topic_partition_list_add(take, p->topic, p->partition);
+            t->offset = offset >= 0 ? offset : src->start_offset;
+            if (offset >= 0)
+                fd_log_info("source", "assigned %s[%" PRId32 "] from offset %" PRId64, p->topic,
+                            p->partition, offset);
+            else
+                fd_log_info("source", "assigned %s[%" PRId32 "] from the %s offset (none stored)",
+                            p->topic, p->partition,
+                            t->offset == RD_KAFKA_OFFSET_END ? "latest" : "earliest");
+        }
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, take);
+            if (e) {
+                fd_log_error("source", "incremental assign: %s", rd_kafka_error_string(e));
+                rd_kafka_error_destroy(e);
+            }
+        } else {
+            rd_kafka_resp_err_t e = rd_kafka_assign(rk, take);
+            if (e) fd_log_error("source", "assign: %s", rd_kafka_err2str(e));
+        }
+        rd_kafka_topic_partition_list_destroy(take);
+        return;
+    }
+    if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        fd_source_tp_t *tps = calloc((size_t)parts->cnt + 1, sizeof *tps);
+        if (tps != NULL) {
+            for (int i = 0; i < parts->cnt; i++)
+                tps[i] = (fd_source_tp_t){parts->elems[i].topic, parts->elems[i].partition};
+            fd_log_info("source", "%d partition(s) revoked%s", parts->cnt,
+                        rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+            src->handler.on_revoke(src->handler.opaque, tps, (size_t)parts->cnt);
+            free(tps);
+        }
+        if (cooperative) {
+            rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+            if (e) rd_kafka_error_destroy(e);
+        } else {
+            rd_kafka_assign(rk, NULL);
+        }
+        return;
+    }
+    fd_log_error("source", "rebalance error: %s", rd_kafka_err2str(err));
+    rd_kafka_assign(rk, NULL);
+}
+
+/* Sets name=value on conf; FD_ERR_CONFIG naming the setting (shown as shown_name) on failure. */
+static fd_err_t conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                         const char *shown_name, char *errstr, size_t errstr_size) {
+    char buf[512];
+    if (rd_kafka_conf_set(conf, name, value, buf, sizeof buf) != RD_KAFKA_CONF_OK) {
+        /* librdkafka may quote the rejected value: never echo a secret. */
+        snprintf(errstr, errstr_size, "%s: %s", shown_name,
+                 fd_config_kafka_is_secret(name) ? "invalid value (not shown: secret)" : buf);
+        return FD_ERR_CONFIG;
+    }
+    return FD_OK;
+}
+
+/* Common settings of both clients: brokers, logging and the kafka.<property> pass-through. */
+static fd_err_t conf_common(rd_kafka_conf_t *conf, const fd_config_t *cfg, char *errstr,
+                            size_t errstr_size) {
+    fd_err_t err = conf_set(conf, "bootstrap.servers", cfg->brokers, "kafka.brokers", errstr,
+                            errstr_size);
+    if (err) return err;
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+    for (size_t i = 0; i < cfg->kafka_count; i++) {
+        char shown[300];
+        snprintf(shown, sizeof shown, "kafka.%s", cfg->kafka_name[i]);
+        err = conf_set(conf, cfg->kafka_name[i], cfg->kafka_value[i], shown, errstr, errstr_size);
+        if (err) return err;
+    }
+    return FD_OK;
+}
+
+fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handler,
+                       fd_source_t **out, char *errstr, size_t errstr_size) {
+    char buf[512], wait[32];
+    rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
+    fd_err_t err = FD_ERR_CONFIG;
+    *out = NULL;
+    fd_source_t *src = calloc(1, sizeof *src);
+    if (src == NULL) return FD_ERR_NOMEM;
+    src->handler = *handler;
+    src->start_offset =
+        strcmp(cfg->start_from, "latest") == 0 ? RD_KAFKA_OFFSET_END : RD_KAFKA_OFFSET_BEGINNING;
+    src->dlq_topic = strdup(cfg->dlq_topic);
+    if (src->dlq_topic == NULL) {
+        err = FD_ERR_NOMEM;
+        goto fail;
+    }
+
+    cconf = rd_kafka_conf_new();
+    snprintf(wait, sizeof wait, "%" PRId64, cfg->fetch_wait_ms);
+    if ((err = conf_set(cconf, "group.id", cfg->group_id, "kafka.group_id", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "enable.auto.commit", "false", "kafka.enable.auto.commit", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "enable.auto.offset.store", "false", "kafka.enable.auto.offset.store", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "auto.offset.reset", cfg->start_from, "kafka.start_from", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "fetch.wait.max.ms", wait, "kafka.fetch_wait_ms", errstr, errstr_size)) ||
+        (err = conf_common(cconf, cfg, errstr, errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+    rd_kafka_conf_set_opaque(cconf, src);
+
+    pconf = rd_kafka_conf_new();
+    if ((err = conf_common(pconf, cfg, errstr, errstr_size)) ||
+        (err = conf_set(pconf, "enable.idempotence", "true", "kafka.enable.idempotence", errstr, errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
+    rd_kafka_conf_set_opaque(pconf, src);
+
+    /* rd_kafka_new takes over conf only on success. */
+    src->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, buf, sizeof buf);
+    if (src->consumer == NULL) {
+        snprintf(errstr, errstr_size, "kafka consumer: %s", buf);
+        err = FD_ERR_CONFIG;
+        goto fail;
+    }
+    cconf = NULL;
+    src->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, buf, sizeof buf);
+    if (src->producer == NULL) {
+        snprintf(errstr, errstr_size, "kafka dead-letter producer: %s", buf);
+        err = FD_ERR_CONFIG;
+        goto fail;
+    }
+    pconf = NULL;
+    rd_kafka_poll_set_consumer(src->consumer);
+
+    src->subscription = rd_kafka_topic_partition_list_new((int)cfg->topics.count);
+    for (size_t i = 0; i < cfg->topics.count; i++)
+        rd_kafka_topic_partition_list_add(src->subscription, cfg->topics.item[i],
+                                          RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(src->consumer, src->subscription);
+    if (e) {
+        snprintf(errstr, errstr_size, "kafka.topics: subscribe failed: %s", rd_kafka_err2str(e));
+        err = FD_ERR_CONFIG;
+        goto fail;
+    }
+    *out = src;
+    return FD_OK;
+
+fail:
+    if (cconf) rd_kafka_conf_destroy(cconf);
+    if (pconf) rd_kafka_conf_destroy(pconf);
+    fd_source_destroy(src);
+    return err;
+}
+
+static void letters_clear(fd_source_t *src) {
+    for (size_t i = 0; i < src->nletters; i++) {
+        letter_t *l = &src->letters[i];
+        free(l->key);
+        free(l->value);
+        free(l->reason);
+        free(l->error);
+        free(l->topic);
+    }
+    src->nletters = 0;
+}
+
+void fd_source_destroy(fd_source_t *src) {
+    if (src == NULL) return;
+    if (src->held) rd_kafka_message_destroy(src->held);
+    if (src->consumer) rd_kafka_destroy(src->consumer);
+    if (src->producer) {
+        rd_kafka_flush(src->producer, 2000);
+        rd_kafka_destroy(src->producer);
+    }
+    if (src->subscription) rd_kafka_topic_partition_list_destroy(src->subscription);
+    letters_clear(src);
+    free(src->letters);
+    free(src->dlq_topic);
+    free(src);
+}
+
+int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg) {
+    if (src->held) {
+        rd_kafka_message_destroy(src->held);
+        src->held = NULL;
+    }
+    rd_kafka_poll(src->producer, 0); /* serve dead-letter delivery reports */
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(src->consumer, timeout_ms);
+    if (m == NULL) return 0;
+    if (m->err) {
+        char buf[512];
+        if (rd_kafka_fatal_error(src->consumer, buf, sizeof buf)) {
+            fd_log_error("source", "fatal consumer error: %s", buf);
+            rd_kafka_message_destroy(m);
+            return FD_ERR_FATAL;
+        }
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            fd_log_warn("source", "consumer: %s", rd_kafka_message_errstr(m));
+        rd_kafka_message_destroy(m);
+        return 0;
+    }
+    src->held = m;
+    *msg = (fd_source_msg_t){.topic = rd_kafka_topic_name(m->rkt),
+                             .partition = m->partition,
+                             .offset = m->offset,
+                             .key = m->key,
+                             .key_len = m->key_len,
+                             .payload = m->payload,
+                             .len = m->len};
+    return 1;
+}
+
+static char *dup_bytes(const void *p, size_t n) {
+    char *d = malloc(n + 1);
+    if (d == NULL) return NULL;
+    if (n) memcpy(d, p, n);
+    d[n] = '\0';
+    return d;
+}
+
+fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, const char *reason,
+                               const char *error) {
+    if (src->nletters == src->letters_cap) {
+        size_t ncap = src->letters_cap ? src->letters_cap * 2 : 64;
+        letter_t *nl = realloc(src->letters, ncap * sizeof *nl);
+        if (nl == NULL) return FD_ERR_NOMEM;
+        src->letters = nl;
+        src->letters_cap = ncap;
+    }
+    letter_t *l = &src->letters[src->nletters];
+    memset(l, 0, sizeof *l);
+    l->key = msg->key ? dup_bytes(msg->key, msg->key_len) : NULL;
+    l->key_len = msg->key ? msg->key_len : 0;
+    l->value = dup_bytes(msg->payload ? msg->payload : "", msg->payload ? msg->len : 0);
+    l->value_len = msg->payload ? msg->len : 0;
+    l->reason = strdup(reason);
+    l->error = strdup(error);
+    l->topic = strdup(msg->topic);
+    l->partition = msg->partition;
+    l->offset = msg->offset;
+    if ((msg->key && l->key == NULL) || !l->value || !l->reason || !l->error || !l->topic) {
+        free(l->key);
+        free(l->value);
+        free(l->reason);
+        free(l->error);
+        free(l->topic);
+        return FD_ERR_NOMEM;
+    }
+    src->nletters++;
+    return FD_OK;
+}
+
+/* Produces letter i; FD_ERR_KAFKA when librdkafka refuses it now (queue full: poll and retry). */
+static fd_err_t produce_letter(fd_source_t *src, size_t i) {
+    letter_t *l = &src->letters[i];
+    char part[16], off[24];
+    snprintf(part, sizeof part, "%" PRId32, l->partition);
+    snprintf(off, sizeof off, "%" PRId64, l->offset);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        src->producer, RD_KAFKA_V_TOPIC(src->dlq_topic),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(l->value, l->value_len),
+        RD_KAFKA_V_KEY(l->key, l->key_len), RD_KAFKA_V_HEADER("funneld.reason", l->reason, -1),
+        RD_KAFKA_V_HEADER("funneld.error", l->error, -1),
+        RD_KAFKA_V_HEADER("funneld.topic", l->topic, -1),
+        RD_KAFKA_V_HEADER("funneld.partition", part, -1),
+        RD_KAFKA_V_HEADER("funneld.offset", off, -1), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i),
+        RD_KAFKA_V_END);
+    if (e) return FD_ERR_KAFKA;
+    l->state = 1;
+    return FD_OK;
+}
+
+fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms) {
+    if (src->nletters == 0) return FD_OK;
+    for (size_t i = 0; i < src->nletters; i++) {
+        /* Bounded: each refusal polls the producer for up to 100 ms, within timeout_ms. */
+        for (int tries = 0; src->letters[i].state == 0 && tries <= timeout_ms / 100; tries++) {
+            if (produce_letter(src, i) != FD_OK) rd_kafka_poll(src->producer, 100);
+        }
+    }
+    rd_kafka_flush(src->producer, timeout_ms);
+    for (size_t i = 0; i < src->nletters; i++) {
+        if (src->letters[i].state != 2) {
+            /* Letters not yet acknowledged stay; the caller retries with backoff. */
+            for (size_t j = 0; j < src->nletters; j++)
+                if (src->letters[j].state == 1) src->letters[j].state = 0;
+            return FD_ERR_KAFKA;
+        }
+    }
+    letters_clear(src);
+    return FD_OK;
+}
+
+void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n) {
+    if (n == 0) return;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, tps[i].topic, tps[i].partition)->offset = next[i];
+    rd_kafka_resp_err_t e = rd_kafka_commit(src->consumer, list, 1);
+    if (e) fd_log_debug("source", "offset commit: %s", rd_kafka_err2str(e));
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+fd_err_t fd_source_rejoin(fd_source_t *src) {
+    if (src->held) {
+        rd_kafka_message_destroy(src->held);
+        src->held = NULL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_unsubscribe(src->consumer);
+    if (e) fd_log_warn("source", "unsubscribe: %s", rd_kafka_err2str(e));
+    /* The revocation is served by the next poll; subscribing again right away makes the group
+     * rebalance and assign afresh. */
+    e = rd_kafka_subscribe(src->consumer, src->subscription);
+    if (e) {
+        fd_log_error("source", "subscribe: %s", rd_kafka_err2str(e));
+        return FD_ERR_KAFKA;
+    }
+    return FD_OK;
+}
+
+void fd_source_close(fd_source_t *src) {
+    if (src->held) {
+        rd_kafka_message_destroy(src->held);
+        src->held = NULL;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_consumer_close(src->consumer);
+    if (e) fd_log_warn("source", "consumer close: %s", rd_kafka_err2str(e));
+}

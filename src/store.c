@@ -1,2 +1,1024 @@
 // SPDX-License-Identifier: MIT
-// placeholder until the module lands.
+// Redis adapter: partition claims with fencing tokens, deal-state and dedupe loads, the atomic
+// batch apply (one Lua script per batch) and metric reads; reconnects on demand (layer 3;
+// hiredis stays inside this file). Key layout: docs/redis.md.
+#include "funneld/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "funneld/map.h"
+
+#define SHA_LEN 40
+#define ERRSTR_MAX 512
+#define MGET_CHUNK 1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
+#define NONCE_HEX 16
+#define APPLY_LAYOUT "1"
+
+/* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
+ * Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
+ * every earlier owner (their token no longer matches). The nonce keeps tokens unique even when a
+ * Redis without persistence restarts and the epoch counter starts again from 1. Returns
+ * {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is read
+ * in the same atomic step, so it matches the offset exactly. */
+static const char claim_lua[] =
+    "local epoch = redis.call('HINCRBY', ARGV[1], 'epoch', 1)\n"
+    "local token = epoch .. ':' .. ARGV[3] .. ':' .. ARGV[4]\n"
+    "redis.call('HSET', ARGV[1], 'token', token)\n"
+    "local r = {token, redis.call('HGET', ARGV[1], 'next')}\n"
+    "local chunks = redis.call('LRANGE', ARGV[2], 0, -1)\n"
+    "for i = 1, #chunks do r[#r + 1] = chunks[i] end\n"
+    "return r\n";
+
+/* The apply script. Redis runs a script atomically but does not roll back a script that fails
+ * half way, so phase 1 checks everything (ARGV shapes, fencing tokens, offsets, key types, stored
+ * amounts) with reads only, and phase 2 writes. */
+static const char apply_lua[] =
+    "-- funneld batch apply, ARGV layout " APPLY_LAYOUT " (all flat, counts as decimal text):\n"
+    "--   [1] layout version '" APPLY_LAYOUT "'   [2] stats hash key\n"
+    "--   S, then S stage names (the last is the won stage)\n"
+    "--   P, then P parts of 8: part key, token, from ('' = no stored offset), next ('' only\n"
+    "--      when from is '' and the part read nothing),\n"
+    "--      dedupe key, dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
+    "--      dedupe max (ids the list must keep; 0 = never trim)\n"
+    "--   H, then H hashes: key, expire_at_s (0 = none), NI, NI x (field, integer delta),\n"
+    "--      NH, NH x (field, delta in hundredths >= 0)\n"
+    "--   D, then D x (deal key, encoded deal state)\n"
+    "--   N, then N x (stats field, delta)\n"
+    "-- Returns {'OK'}, {'ALREADY'} (this very batch was applied before: a retry), {'FENCED', i}\n"
+    "-- or {'GAP', i, stored next} (i = part number from 1), or an error reply when the input or\n"
+    "-- a stored value is malformed; nothing is written unless the answer is OK.\n"
+    "local A, nargs, pos = ARGV, #ARGV, 1\n"
+    "local function fail(msg) error('funneld apply: ' .. msg, 0) end\n"
+    "local function take()\n"
+    "  if pos > nargs then fail('ARGV ends early at ' .. pos) end\n"
+    "  pos = pos + 1\n"
+    "  return A[pos - 1]\n"
+    "end\n"
+    "local function take_uint(what)\n"
+    "  local v = take()\n"
+    "  if not string.find(v, '^%d+$') or #v > 18 then\n"
+    "    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an unsigned integer')\n"
+    "  end\n"
+    "  return tonumber(v), v\n"
+    "end\n"
+    "local function take_int(what)\n"
+    "  local v = take()\n"
+    "  if not string.find(v, '^%-?%d+$') or #v > 19 then\n"
+    "    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an integer')\n"
+    "  end\n"
+    "  return v\n"
+    "end\n"
+    "local function check_type(key, want)\n"
+    "  local t = redis.call('TYPE', key).ok\n"
+    "  if t ~= 'none' and t ~= want then fail('key ' .. key .. ' is a ' .. t .. ', expected a ' .. want) end\n"
+    "end\n"
+    "local function check_amount(v, what)\n"
+    "  if v and not string.find(v, '^%d+%.%d%d$') then fail(what .. ' holds ' .. v .. ', expected d.dd') end\n"
+    "end\n"
+    "-- Exact decimal addition of hundredths: amounts go beyond 2^53 hundredths, where doubles\n"
+    "-- would round. cur is the stored '%.2f' text (or false), delta a digit string.\n"
+    "local function add_hundredths(cur, delta)\n"
+    "  local a = cur and string.gsub(cur, '%.', '') or '0'\n"
+    "  local out, i, j, carry = {}, #a, #delta, 0\n"
+    "  while i >= 1 or j >= 1 or carry > 0 do\n"
+    "    local d = carry\n"
+    "    if i >= 1 then d = d + string.byte(a, i) - 48; i = i - 1 end\n"
+    "    if j >= 1 then d = d + string.byte(delta, j) - 48; j = j - 1 end\n"
+    "    out[#out + 1] = d % 10\n"
+    "    carry = (d - d % 10) / 10\n"
+    "  end\n"
+    "  local s = string.gsub(string.reverse(table.concat(out)), '^0+', '')\n"
+    "  s = string.rep('0', 3 - #s) .. s\n"
+    "  return string.sub(s, 1, -3) .. '.' .. string.sub(s, -2)\n"
+    "end\n"
+    "\n"
+    "-- phase 1a: shapes\n"
+    "if take() ~= '" APPLY_LAYOUT "' then fail('ARGV layout version is not " APPLY_LAYOUT "') end\n"
+    "local stats_key = take()\n"
+    "local nstages = take_uint('stage count')\n"
+    "if nstages < 2 then fail('expected at least 2 stages') end\n"
+    "local stages = {}\n"
+    "for s = 1, nstages do stages[s] = take() end\n"
+    "local parts = {}\n"
+    "for i = 1, take_uint('part count') do\n"
+    "  local p = {}\n"
+    "  p.key = take(); p.token = take(); p.from = take()\n"
+    "  p.next = take(); p.dkey = take(); p.chunk = take()\n"
+    "  p.nids = take_uint('dedupe ids'); p.max = take_uint('dedupe max')\n"
+    "  if p.from ~= '' and not string.find(p.from, '^%d+$') then fail('from of part ' .. i) end\n"    "  if not string.find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then\n"
+    "    fail('next of part ' .. i)\n"
+    "  end\n"
+    "  if #p.chunk ~= 16 * p.nids then fail('dedupe chunk of part ' .. i .. ' has the wrong length') end\n"
+    "  parts[i] = p\n"
+    "end\n"
+    "local hash_pos = pos\n"
+    "local nhashes = take_uint('hash count')\n"
+    "for h = 1, nhashes do\n"
+    "  take(); take_uint('expire_at_s')\n"
+    "  for f = 1, take_uint('counter count') do take(); take_int('counter delta') end\n"
+    "  for f = 1, take_uint('amount count') do take(); take_uint('amount delta') end\n"
+    "end\n"
+    "local deal_pos = pos\n"
+    "for d = 1, take_uint('deal count') do take(); take() end\n"
+    "local stats_pos = pos\n"
+    "for f = 1, take_uint('stats count') do take(); take_int('stats delta') end\n"
+    "if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end\n"
+    "\n"
+    "-- phase 1b: fencing and offsets. A batch retried after a client-side timeout may already be\n"
+    "-- applied: then every part's stored next already equals the batch's next.\n"
+    "local stored = {}\n"
+    "for i, p in ipairs(parts) do\n"
+    "  check_type(p.key, 'hash')\n"
+    "  check_type(p.dkey, 'list')\n"
+    "  local v = redis.call('HMGET', p.key, 'token', 'next')\n"
+    "  if v[1] ~= p.token then return {'FENCED', i} end\n"
+    "  stored[i] = v[2] or ''\n"
+    "end\n"
+    "if #parts > 0 then\n"
+    "  local already = true\n"
+    "  for i, p in ipairs(parts) do if stored[i] ~= p.next then already = false end end\n"
+    "  if already then return {'ALREADY'} end\n"
+    "end\n"
+    "for i, p in ipairs(parts) do\n"
+    "  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end\n"
+    "end\n"
+    "\n"
+    "-- phase 1c: every key written is of the right type, every stored amount is well formed\n"
+    "check_type(stats_key, 'hash')\n"
+    "pos = hash_pos\n"
+    "for h = 1, take_uint('hash count') do\n"
+    "  local key = take()\n"
+    "  check_type(key, 'hash')\n"
+    "  take()\n"
+    "  for f = 1, take_uint('counter count') do take(); take() end\n"
+    "  for f = 1, take_uint('amount count') do\n"
+    "    local field = take()\n"
+    "    check_amount(redis.call('HGET', key, field), key .. ' ' .. field)\n"
+    "    take()\n"
+    "  end\n"
+    "end\n"
+    "\n"
+    "-- phase 2: writes. Derived fields are recomputed from the counters in the same step, so a\n"
+    "-- reader never sees a rate that does not match the counts beside it.\n"
+    "local inputs, is_input, derived = {}, {}, {}\n"
+    "for s = 1, nstages - 1 do\n"
+    "  local n = stages[s]\n"
+    "  for _, f in ipairs({'entered:', 'advanced:', 'moved_on:', 'lost_at:', 'dwell_sum_ms:', 'dwell_count:'}) do\n"
+    "    inputs[#inputs + 1] = f .. n\n"
+    "  end\n"
+    "  derived[s] = {'conv:' .. n, 'exit_conv:' .. n, 'dwell_hours:' .. n}\n"
+    "end\n"
+    "for _, f in ipairs({'won', 'lost', 'feedback_count', 'feedback_sum'}) do inputs[#inputs + 1] = f end\n"
+    "for _, f in ipairs(inputs) do is_input[f] = true end\n"
+    "local function recompute(key)\n"
+    "  local v = redis.call('HMGET', key, unpack(inputs))\n"
+    "  local set, del = {}, {}\n"
+    "  local function rate(field, num, den, fmt)\n"
+    "    if den > 0 then\n"
+    "      set[#set + 1] = field; set[#set + 1] = string.format(fmt, num / den)\n"
+    "    else\n"
+    "      del[#del + 1] = field\n"
+    "    end\n"
+    "  end\n"
+    "  for s = 1, nstages - 1 do\n"
+    "    local b = (s - 1) * 6\n"
+    "    local entered, advanced = tonumber(v[b + 1]) or 0, tonumber(v[b + 2]) or 0\n"
+    "    local moved, lost = tonumber(v[b + 3]) or 0, tonumber(v[b + 4]) or 0\n"
+    "    local dsum, dcount = tonumber(v[b + 5]) or 0, tonumber(v[b + 6]) or 0\n"
+    "    rate(derived[s][1], advanced, entered, '%.4f')\n"
+    "    rate(derived[s][2], moved, moved + lost, '%.4f')\n"
+    "    -- average ms per deal, then hours: (sum / count) / 3600000, left to right in doubles\n"
+    "    if dcount > 0 then rate(derived[s][3], dsum / dcount, 3600000, '%.2f')\n"
+    "    else del[#del + 1] = derived[s][3] end\n"
+    "  end\n"
+    "  local b = (nstages - 1) * 6\n"
+    "  local won, lost = tonumber(v[b + 1]) or 0, tonumber(v[b + 2]) or 0\n"
+    "  local fcount, fsum = tonumber(v[b + 3]) or 0, tonumber(v[b + 4]) or 0\n"
+    "  rate('win_rate', won, won + lost, '%.4f')\n"
+    "  rate('feedback_avg', fsum, fcount, '%.2f')\n"
+    "  if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
+    "  if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
+    "end\n"
+    "pos = hash_pos\n"
+    "for h = 1, take_uint('hash count') do\n"
+    "  local key = take()\n"
+    "  local expire_at = take()\n"
+    "  local touched = false\n"
+    "  for f = 1, take_uint('counter count') do\n"
+    "    local field, delta = take(), take()\n"
+    "    if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end\n"
+    "    if is_input[field] then touched = true end\n"
+    "  end\n"
+    "  for f = 1, take_uint('amount count') do\n"
+    "    local field, delta = take(), take()\n"
+    "    local sum = add_hundredths(redis.call('HGET', key, field), delta)\n"
+    "    if sum == '0.00' then redis.call('HDEL', key, field) else redis.call('HSET', key, field, sum) end\n"
+    "    if is_input[field] then touched = true end\n"
+    "  end\n"
+    "  -- hashes with only activity, complaint or event counts have no derived field to change\n"
+    "  if touched then recompute(key) end\n"
+    "  if expire_at ~= '0' then redis.call('EXPIREAT', key, expire_at) end\n"
+    "end\n"
+    "pos = deal_pos\n"
+    "for d = 1, take_uint('deal count') do\n"
+    "  local key = take()\n"
+    "  redis.call('SET', key, take())\n"
+    "end\n"
+    "pos = stats_pos\n"
+    "for f = 1, take_uint('stats count') do\n"
+    "  local field = take()\n"
+    "  redis.call('HINCRBY', stats_key, field, take())\n"
+    "end\n"
+    "-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are dropped while\n"
+    "-- the list would still keep at least max ids without them. dedupe_n = ids in the list.\n"
+    "for _, p in ipairs(parts) do\n"
+    "  local n = tonumber(redis.call('HGET', p.key, 'dedupe_n') or '0') or 0\n"
+    "  if p.nids > 0 then\n"
+    "    redis.call('RPUSH', p.dkey, p.chunk)\n"
+    "    n = n + p.nids\n"
+    "  end\n"
+    "  if p.max > 0 then\n"
+    "    while true do\n"
+    "      local oldest = redis.call('LINDEX', p.dkey, 0)\n"
+    "      if not oldest or n - #oldest / 16 < p.max then break end\n"
+    "      redis.call('LPOP', p.dkey)\n"
+    "      n = n - #oldest / 16\n"
+    "    end\n"
+    "  end\n"
+    "  redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))\n"
+    "  if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end\n"
+    "end\n"
+    "return {'OK'}\n";
+
+enum { SCRIPT_CLAIM = 0, SCRIPT_APPLY, SCRIPT_COUNT };
+
+static const char *const script_src[SCRIPT_COUNT] = {claim_lua, apply_lua};
+static const char *const script_name[SCRIPT_COUNT] = {"claim", "apply"};
+
+struct fd_store {
+    const fd_funnel_t *fn;
+    char *host, *user, *password, *prefix;
+    int port, db, timeout_ms;
+    redisContext *c; /* NULL while disconnected */
+    char sha[SCRIPT_COUNT][SHA_LEN + 1];
+    char errstr[ERRSTR_MAX];
+};
+
+static void set_err(fd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_err(fd_store_t *st, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->errstr, sizeof st->errstr, fmt, ap);
+    va_end(ap);
+}
+
+/* Drops the connection. After a timeout a hiredis 0.14 context is unusable (a late reply would
+ * be read as the answer to the next command), so the next call always builds a fresh one. */
+static void disconnect(fd_store_t *st) {
+    if (st->c != NULL) redisFree(st->c);
+    st->c = NULL;
+}
+
+/* The connection failed (I/O error, timeout, protocol error): remember why and drop it. */
+static fd_err_t io_fail(fd_store_t *st, const char *what) {
+    if (st->c != NULL && st->c->err != 0)
+        set_err(st, "%s: %s (%s:%d)", what, st->c->errstr, st->host, st->port);
+    else
+        set_err(st, "%s: no reply (%s:%d)", what, st->host, st->port);
+    disconnect(st);
+    return FD_ERR_REDIS;
+}
+
+/* An answer of an unexpected shape: the stream may be out of step, so drop the connection. */
+static fd_err_t protocol_fail(fd_store_t *st, const char *what, redisReply *r) {
+    if (r != NULL && r->type == REDIS_REPLY_ERROR)
+        set_err(st, "%s: %s", what, r->str);
+    else
+        set_err(st, "%s: unexpected reply type %d", what, r != NULL ? r->type : -1);
+    if (r != NULL) freeReplyObject(r);
+    disconnect(st);
+    return FD_ERR_REDIS;
+}
+
+/* A heap string printed from fmt; NULL when out of memory. */
+static char *str_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *str_fmt(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return NULL;
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL) return NULL;
+    va_start(ap, fmt);
+    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+static char *dup_or_empty(const char *s) { return strdup(s != NULL ? s : ""); }
+
+fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts) {
+    fd_store_t *st = calloc(1, sizeof *st);
+    if (st == NULL) return NULL;
+    st->fn = fn;
+    st->host = dup_or_empty(opts->host);
+    st->user = dup_or_empty(opts->user);
+    st->password = dup_or_empty(opts->password);
+    st->prefix = dup_or_empty(opts->prefix);
+    if (st->host == NULL || st->user == NULL || st->password == NULL || st->prefix == NULL) {
+        fd_store_destroy(st);
+        return NULL;
+    }
+    st->port = opts->port;
+    st->db = opts->db;
+    st->timeout_ms = opts->timeout_ms;
+    return st;
+}
+
+void fd_store_destroy(fd_store_t *st) {
+    if (st == NULL) return;
+    disconnect(st);
+    free(st->host);
+    free(st->user);
+    if (st->password != NULL) {
+        /* a secret: do not leave it in freed memory */
+        volatile char *p = st->password;
+        while (*p != '\0') *p++ = '\0';
+        free(st->password);
+    }
+    free(st->prefix);
+    free(st);
+}
+
+const char *fd_store_errstr(const fd_store_t *st) { return st->errstr; }
+
+static fd_err_t load_scripts(fd_store_t *st) {
+    for (int i = 0; i < SCRIPT_COUNT; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", script_src[i]};
+        redisReply *r = redisCommandArgv(st->c, 3, argv, NULL);
+        if (r == NULL) return io_fail(st, "SCRIPT LOAD");
+        if (r->type != REDIS_REPLY_STRING || r->len != SHA_LEN) {
+            char what[64];
+            snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", script_name[i]);
+            return protocol_fail(st, what, r);
+        }
+        memcpy(st->sha[i], r->str, SHA_LEN);
+        st->sha[i][SHA_LEN] = '\0';
+        freeReplyObject(r);
+    }
+    return FD_OK;
+}
+
+/* Runs a setup command whose answer must be +OK; any other answer drops the connection. */
+static fd_err_t setup_command(fd_store_t *st, const char *what, int argc, const char **argv) {
+    redisReply *r = redisCommandArgv(st->c, argc, argv, NULL);
+    if (r == NULL) return io_fail(st, what);
+    if (r->type != REDIS_REPLY_STATUS) return protocol_fail(st, what, r);
+    freeReplyObject(r);
+    return FD_OK;
+}
+
+fd_err_t fd_store_connect(fd_store_t *st) {
+    if (st->c != NULL) return FD_OK;
+    struct timeval tv = {.tv_sec = st->timeout_ms / 1000, .tv_usec = (st->timeout_ms % 1000) * 1000};
+    st->c = st->timeout_ms > 0 ? redisConnectWithTimeout(st->host, st->port, tv)
+                               : redisConnect(st->host, st->port);
+    if (st->c == NULL) {
+        set_err(st, "connect %s:%d: out of memory", st->host, st->port);
+        return FD_ERR_REDIS;
+    }
+    if (st->c->err != 0) {
+        set_err(st, "connect %s:%d: %s", st->host, st->port, st->c->errstr);
+        disconnect(st);
+        return FD_ERR_REDIS;
+    }
+    /* redisConnectWithTimeout only bounds the connect; the command timeout is separate */
+    if (st->timeout_ms > 0 && redisSetTimeout(st->c, tv) != REDIS_OK)
+        return io_fail(st, "set command timeout");
+
+    fd_err_t err;
+    char what[160];
+    if (st->password[0] != '\0') {
+        /* the error text names the user, never the password */
+        if (st->user[0] != '\0') {
+            const char *argv[] = {"AUTH", st->user, st->password};
+            snprintf(what, sizeof what, "AUTH as user '%s' on %s:%d", st->user, st->host, st->port);
+            err = setup_command(st, what, 3, argv);
+        } else {
+            const char *argv[] = {"AUTH", st->password};
+            snprintf(what, sizeof what, "AUTH (redis.password) on %s:%d", st->host, st->port);
+            err = setup_command(st, what, 2, argv);
+        }
+        if (err != FD_OK) return err;
+    }
+    if (st->db != 0) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", st->db);
+        const char *argv[] = {"SELECT", db};
+        snprintf(what, sizeof what, "SELECT %d (redis.db) on %s:%d", st->db, st->host, st->port);
+        if ((err = setup_command(st, what, 2, argv)) != FD_OK) return err;
+    }
+    return load_scripts(st);
+}
+
+/* EVALSHA of script `which` with argv[3..argc-1] as ARGV; argv[0..2] are filled here. When
+ * Redis lost the script (restart, SCRIPT FLUSH: NOSCRIPT) it is loaded again and run once more.
+ * *out gets the reply (maybe an error reply) on FD_OK. */
+static fd_err_t eval_script(fd_store_t *st, int which, int argc, const char **argv, size_t *len,
+                            redisReply **out) {
+    for (int attempt = 0;; attempt++) {
+        argv[0] = "EVALSHA";
+        len[0] = 7;
+        argv[1] = st->sha[which];
+        len[1] = SHA_LEN;
+        argv[2] = "0";
+        len[2] = 1;
+        redisReply *r = redisCommandArgv(st->c, argc, argv, len);
+        if (r == NULL) return io_fail(st, script_name[which]);
+        if (attempt == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            fd_err_t err = load_scripts(st);
+            if (err != FD_OK) return err;
+            continue;
+        }
+        *out = r;
+        return FD_OK;
+    }
+}
+
+static fd_err_t make_nonce(fd_store_t *st, char *hex) {
+    unsigned char raw[NONCE_HEX / 2];
+    size_t got = 0;
+    while (got < sizeof raw) {
+        ssize_t n = getrandom(raw + got, sizeof raw - got, 0);
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    if (got < sizeof raw) { /* old kernel without getrandom(2) */
+        int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
+        if (fd >= 0) close(fd);
+        if (n != (ssize_t)sizeof raw) {
+            set_err(st, "claim: no random bytes for the token nonce (getrandom, /dev/urandom)");
+            return FD_ERR_IO;
+        }
+    }
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof raw; i++) {
+        hex[2 * i] = digits[raw[i] >> 4];
+        hex[2 * i + 1] = digits[raw[i] & 0xf];
+    }
+    hex[NONCE_HEX] = '\0';
+    return FD_OK;
+}
+
+/* Parses a stored offset (decimal text). */
+static bool parse_offset(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 18) return false;
+    int64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, const char *instance,
+                        char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd) {
+    /* epoch (<= 20 digits) + ':' + instance + ':' + nonce must fit with its NUL */
+    if (strlen(instance) + 20 + 2 + NONCE_HEX + 1 > token_size) {
+        set_err(st, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token", topic,
+                partition, instance, token_size);
+        return FD_ERR_INVAL;
+    }
+    char nonce[NONCE_HEX + 1];
+    fd_err_t err = make_nonce(st, nonce);
+    if (err != FD_OK) return err;
+    if ((err = fd_store_connect(st)) != FD_OK) return err;
+
+    char *part_key = NULL, *dedupe_key = NULL, *blob = NULL;
+    redisReply *r = NULL;
+    err = FD_ERR_NOMEM;
+    part_key = str_fmt("%s:part:%s:%" PRId32, st->prefix, topic, partition);
+    dedupe_key = str_fmt("%s:dedupe:%s:%" PRId32, st->prefix, topic, partition);
+    if (part_key == NULL || dedupe_key == NULL) goto fail;
+    const char *argv[7] = {NULL, NULL, NULL, part_key, dedupe_key, instance, nonce};
+    size_t len[7] = {0, 0, 0, strlen(part_key), strlen(dedupe_key), strlen(instance), NONCE_HEX};
+    if ((err = eval_script(st, SCRIPT_CLAIM, 7, argv, len, &r)) != FD_OK) goto fail;
+
+    char what[FD_TOPIC_MAX + 64];
+    snprintf(what, sizeof what, "claim %s/%" PRId32, topic, partition);
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* e.g. the part key is not a hash: the connection itself is fine */
+        set_err(st, "%s: %s", what, r->str);
+        err = FD_ERR_REDIS;
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        err = protocol_fail(st, what, r);
+        r = NULL;
+        goto fail;
+    }
+    const redisReply *tok = r->element[0], *nx = r->element[1];
+    if (tok->len >= token_size) {
+        set_err(st, "%s: token of %zu bytes does not fit", what, tok->len);
+        err = FD_ERR_RANGE;
+        goto fail;
+    }
+    *next = -1;
+    if (nx->type == REDIS_REPLY_STRING) {
+        if (!parse_offset(nx->str, nx->len, next)) {
+            set_err(st, "%s: stored next offset '%.*s' is not a number", what, (int)nx->len,
+                    nx->str);
+            err = FD_ERR_PARSE;
+            goto fail;
+        }
+    } else if (nx->type != REDIS_REPLY_NIL) {
+        err = protocol_fail(st, what, r);
+        r = NULL;
+        goto fail;
+    }
+    if (dd != NULL) {
+        /* the dedupe chunks, oldest first, concatenated into one blob */
+        size_t total = 0;
+        for (size_t i = 2; i < r->elements; i++) {
+            if (r->element[i]->type != REDIS_REPLY_STRING) {
+                err = protocol_fail(st, what, r);
+                r = NULL;
+                goto fail;
+            }
+            total += r->element[i]->len;
+        }
+        blob = malloc(total > 0 ? total : 1);
+        if (blob == NULL) {
+            err = FD_ERR_NOMEM;
+            goto fail;
+        }
+        size_t at = 0;
+        for (size_t i = 2; i < r->elements; i++) {
+            memcpy(blob + at, r->element[i]->str, r->element[i]->len);
+            at += r->element[i]->len;
+        }
+        if ((err = fd_dedupe_load(dd, blob, total)) != FD_OK) {
+            set_err(st, "%s: dedupe list holds %zu bytes, not a multiple of %d", what, total,
+                    FD_DEDUPE_ID_BYTES);
+            goto fail;
+        }
+    }
+    memcpy(token, tok->str, tok->len);
+    token[tok->len] = '\0';
+    err = FD_OK;
+fail:
+    if (r != NULL) freeReplyObject(r);
+    free(blob);
+    free(dedupe_key);
+    free(part_key);
+    return err;
+}
+
+fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *const *ids, size_t n) {
+    fd_err_t err = FD_ERR_NOMEM;
+    fd_map_t *seen = fd_map_new();
+    const char **missing = malloc((n > 0 ? n : 1) * sizeof *missing);
+    redisReply **replies = NULL;
+    const char **argv = NULL;
+    size_t *len = NULL;
+    char *keys = NULL;
+    size_t nmissing = 0, nchunks = 0, nreplies = 0;
+    if (seen == NULL || missing == NULL) goto fail;
+    /* each id not cached, once */
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(ids[i]);
+        if (fd_dealcache_get(dc, ids[i]) != NULL || fd_map_get(seen, ids[i], l) != NULL) continue;
+        if (fd_map_put(seen, ids[i], l, (void *)ids[i]) != FD_OK) goto fail;
+        missing[nmissing++] = ids[i];
+    }
+    if (nmissing == 0) {
+        err = FD_OK;
+        goto fail;
+    }
+    if ((err = fd_store_connect(st)) != FD_OK) goto fail;
+
+    err = FD_ERR_NOMEM;
+    nchunks = (nmissing + MGET_CHUNK - 1) / MGET_CHUNK;
+    size_t plen = strlen(st->prefix);
+    replies = calloc(nchunks, sizeof *replies);
+    argv = malloc((MGET_CHUNK + 1) * sizeof *argv);
+    len = malloc((MGET_CHUNK + 1) * sizeof *len);
+    /* room for the longest chunk of keys "<prefix>:deal:<id>" */
+    size_t keys_size = 0;
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t sum = 0;
+        for (size_t i = c * MGET_CHUNK; i < nmissing && i < (c + 1) * MGET_CHUNK; i++)
+            sum += plen + 6 + strlen(missing[i]) + 1;
+        if (sum > keys_size) keys_size = sum;
+    }
+    keys = malloc(keys_size);
+    if (replies == NULL || argv == NULL || len == NULL || keys == NULL) goto fail;
+    /* queue every MGET, then read the answers: one round trip for any number of chunks
+     * (hiredis copies each command into its output buffer, so keys can be reused) */
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t first = c * MGET_CHUNK;
+        size_t count = nmissing - first < MGET_CHUNK ? nmissing - first : MGET_CHUNK;
+        char *at = keys;
+        argv[0] = "MGET";
+        len[0] = 4;
+        for (size_t i = 0; i < count; i++) {
+            int l = sprintf(at, "%s:deal:%s", st->prefix, missing[first + i]);
+            argv[i + 1] = at;
+            len[i + 1] = (size_t)l;
+            at += l + 1;
+        }
+        if (redisAppendCommandArgv(st->c, (int)count + 1, argv, len) != REDIS_OK) goto fail;
+    }
+    for (; nreplies < nchunks; nreplies++) {
+        void *r = NULL;
+        if (redisGetReply(st->c, &r) != REDIS_OK || r == NULL) {
+            err = io_fail(st, "load deals (MGET)");
+            goto fail;
+        }
+        replies[nreplies] = r;
+    }
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t first = c * MGET_CHUNK;
+        size_t count = nmissing - first < MGET_CHUNK ? nmissing - first : MGET_CHUNK;
+        redisReply *r = replies[c];
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != count) {
+            err = protocol_fail(st, "load deals (MGET)", r);
+            replies[c] = NULL;
+            goto fail;
+        }
+        for (size_t i = 0; i < count; i++) {
+            const redisReply *e = r->element[i];
+            const char *id = missing[first + i];
+            fd_deal_t deal;
+            fd_deal_init(&deal);
+            if (e->type == REDIS_REPLY_STRING) {
+                char why[256];
+                if (fd_deal_decode(st->fn, e->str, e->len, &deal, why, sizeof why) != FD_OK) {
+                    fd_deal_clear(&deal);
+                    set_err(st, "load deal '%s' (%s:deal:%s): %s", id, st->prefix, id, why);
+                    err = FD_ERR_PARSE;
+                    goto fail;
+                }
+            } else if (e->type != REDIS_REPLY_NIL) {
+                fd_deal_clear(&deal);
+                err = protocol_fail(st, "load deals (MGET)", r);
+                replies[c] = NULL;
+                goto fail;
+            }
+            /* an unknown deal is cached empty, so folding never asks Redis for it again */
+            fd_deal_t *cached = fd_dealcache_put(dc, id, &deal);
+            fd_deal_clear(&deal);
+            if (cached == NULL) goto fail;
+        }
+    }
+    err = FD_OK;
+fail:
+    if (replies != NULL)
+        for (size_t c = 0; c < nreplies; c++)
+            if (replies[c] != NULL) freeReplyObject(replies[c]);
+    free(replies);
+    free(keys);
+    free(len);
+    free(argv);
+    free(missing);
+    fd_map_destroy(seen);
+    return err;
+}
+
+/* ---- the apply's ARGV ---- */
+
+/* The argument vector of one apply: counted first, so argv and argvlen are allocated once.
+ * Text made here (numbers, keys, encoded deals) goes to one growing arena; arena arguments
+ * remember offsets and get their pointers when the arena stops moving. */
+typedef struct {
+    const char **argv;
+    size_t *len;
+    size_t *off; /* arena offset, or SIZE_MAX for a borrowed pointer */
+    size_t argc, cap;
+    char *arena;
+    size_t used, size;
+} args_t;
+
+static bool arena_reserve(args_t *a, size_t n) {
+    if (a->used + n <= a->size) return true;
+    size_t size = a->size > 0 ? a->size : 4096;
+    while (size < a->used + n) size *= 2;
+    char *p = realloc(a->arena, size);
+    if (p == NULL) return false;
+    a->arena = p;
+    a->size = size;
+    return true;
+}
+
+static void arg_ref(args_t *a, const char *s, size_t len) {
+    a->argv[a->argc] = s;
+    a->len[a->argc] = len;
+    a->off[a->argc] = SIZE_MAX;
+    a->argc++;
+}
+
+static bool arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static bool arg_fmt(args_t *a, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t avail = a->size - a->used;
+        int n = vsnprintf(a->arena != NULL ? a->arena + a->used : NULL, avail, fmt, ap);
+        va_end(ap);
+        if (n < 0) return false;
+        if ((size_t)n < avail) {
+            a->argv[a->argc] = NULL;
+            a->len[a->argc] = (size_t)n;
+            a->off[a->argc] = a->used;
+            a->argc++;
+            a->used += (size_t)n + 1;
+            return true;
+        }
+        if (!arena_reserve(a, (size_t)n + 1)) return false;
+    }
+}
+
+static bool arg_int(args_t *a, int64_t v) { return arg_fmt(a, "%" PRId64, v); }
+
+static bool arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
+    if (!arena_reserve(a, 256)) return false; /* never hand the codec an empty buffer */
+    for (;;) {
+        size_t avail = a->size - a->used;
+        size_t n = fd_deal_encode(fn, deal, a->arena != NULL ? a->arena + a->used : NULL, avail);
+        if (n < avail) {
+            a->argv[a->argc] = NULL;
+            a->len[a->argc] = n;
+            a->off[a->argc] = a->used;
+            a->argc++;
+            a->used += n + 1;
+            return true;
+        }
+        if (!arena_reserve(a, n + 1)) return false;
+    }
+}
+
+static void args_free(args_t *a) {
+    free(a->argv);
+    free(a->len);
+    free(a->off);
+    free(a->arena);
+}
+
+/* Counts of non-zero deltas of hash h: plain counters and hundredths amounts. */
+static void count_deltas(const fd_funnel_t *fn, const fd_batch_hash_t *h, size_t *ni, size_t *nh) {
+    size_t nf = fd_funnel_nfields(fn);
+    *ni = *nh = 0;
+    for (size_t f = 0; f < nf; f++) {
+        if (h->delta[f] == 0) continue;
+        if (fd_funnel_field_hundredths(fn, f))
+            (*nh)++;
+        else
+            (*ni)++;
+    }
+}
+
+static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
+                                 const fd_dealcache_t *dc, args_t *a) {
+    const fd_funnel_t *fn = st->fn;
+    size_t nstages = fd_funnel_nstages(fn), nfields = fd_funnel_nfields(fn);
+    size_t nparts = fd_batch_nparts(b), nhashes = fd_batch_nhashes(b);
+    size_t ndeals = fd_dealcache_dirty_count(dc);
+
+    size_t nstats = 1; /* batches */
+    for (int s = 0; s < FD_STAT_COUNT; s++)
+        if (fd_batch_stat(b, s) != 0) nstats++;
+    for (int r = 1; r < FD_REJECT_COUNT; r++)
+        if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
+
+    /* EVALSHA sha 0, version, stats key, then the counted lists */
+    size_t argc = 3 + 2 + 1 + nstages + 1 + 8 * nparts + 1 + 1 + 2 * ndeals + 1 + 2 * nstats;
+    for (size_t i = 0; i < nhashes; i++) {
+        size_t ni, nh;
+        count_deltas(fn, fd_batch_hash(b, i), &ni, &nh);
+        argc += 4 + 2 * (ni + nh);
+    }
+    if (argc > INT32_MAX) return FD_ERR_RANGE;
+    a->cap = argc;
+    a->argc = 3; /* EVALSHA sha 0: filled by eval_script */
+    a->argv = calloc(argc, sizeof *a->argv);
+    a->len = calloc(argc, sizeof *a->len);
+    a->off = calloc(argc, sizeof *a->off);
+    if (a->argv == NULL || a->len == NULL || a->off == NULL) return FD_ERR_NOMEM;
+    for (size_t i = 0; i < 3; i++) a->off[i] = SIZE_MAX;
+
+    bool ok = true;
+    arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
+    ok = ok && arg_fmt(a, "%s:stats", st->prefix);
+    ok = ok && arg_int(a, (int64_t)nstages);
+    for (size_t s = 0; s < nstages; s++) {
+        const char *name = fd_funnel_stage_name(fn, (int)s);
+        arg_ref(a, name, strlen(name));
+    }
+    ok = ok && arg_int(a, (int64_t)nparts);
+    for (size_t i = 0; ok && i < nparts; i++) {
+        const fd_batch_part_t *p = fd_batch_part_at(b, i);
+        ok = ok && arg_fmt(a, "%s:part:%s:%" PRId32, st->prefix, p->topic, p->partition);
+        arg_ref(a, p->token, strlen(p->token));
+        if (p->from >= 0)
+            ok = ok && arg_int(a, p->from);
+        else
+            arg_ref(a, "", 0);
+        if (p->next >= 0)
+            ok = ok && arg_int(a, p->next);
+        else
+            arg_ref(a, "", 0); /* no stored offset and nothing read */
+        ok = ok && arg_fmt(a, "%s:dedupe:%s:%" PRId32, st->prefix, p->topic, p->partition);
+        size_t nids = 0;
+        const void *chunk = p->dd != NULL ? fd_dedupe_pending(p->dd, &nids) : NULL;
+        if (nids > 0)
+            arg_ref(a, chunk, nids * FD_DEDUPE_ID_BYTES);
+        else
+            arg_ref(a, "", 0);
+        ok = ok && arg_int(a, (int64_t)nids);
+        ok = ok && arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
+    }
+    ok = ok && arg_int(a, (int64_t)nhashes);
+    for (size_t i = 0; ok && i < nhashes; i++) {
+        const fd_batch_hash_t *h = fd_batch_hash(b, i);
+        size_t ni, nh;
+        count_deltas(fn, h, &ni, &nh);
+        arg_ref(a, h->key, strlen(h->key));
+        ok = ok && arg_int(a, h->expire_at_s > 0 ? h->expire_at_s : 0);
+        ok = ok && arg_int(a, (int64_t)ni);
+        for (size_t f = 0; ok && f < nfields; f++) {
+            if (h->delta[f] == 0 || fd_funnel_field_hundredths(fn, f)) continue;
+            const char *name = fd_funnel_field_name(fn, f);
+            arg_ref(a, name, strlen(name));
+            ok = arg_int(a, h->delta[f]);
+        }
+        ok = ok && arg_int(a, (int64_t)nh);
+        for (size_t f = 0; ok && f < nfields; f++) {
+            if (h->delta[f] == 0 || !fd_funnel_field_hundredths(fn, f)) continue;
+            const char *name = fd_funnel_field_name(fn, f);
+            arg_ref(a, name, strlen(name));
+            ok = arg_int(a, h->delta[f]);
+        }
+    }
+    ok = ok && arg_int(a, (int64_t)ndeals);
+    size_t pos = 0;
+    const char *id;
+    const fd_deal_t *deal;
+    size_t written = 0;
+    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal) == 1 && written < ndeals) {
+        ok = arg_fmt(a, "%s:deal:%s", st->prefix, id) && arg_deal(a, fn, deal);
+        written++;
+    }
+    if (ok && written != ndeals) return FD_ERR_INVAL; /* dirty count and list disagree */
+    ok = ok && arg_int(a, (int64_t)nstats);
+    for (int s = 0; ok && s < FD_STAT_COUNT; s++) {
+        if (fd_batch_stat(b, s) == 0) continue;
+        const char *name = fd_batch_stat_name(s);
+        arg_ref(a, name, strlen(name));
+        ok = arg_int(a, fd_batch_stat(b, s));
+    }
+    for (int r = 1; ok && r < FD_REJECT_COUNT; r++) {
+        int64_t v = fd_batch_rejected(b, (fd_reject_t)r);
+        if (v == 0) continue;
+        ok = arg_fmt(a, "rejected:%s", fd_reject_name((fd_reject_t)r)) && arg_int(a, v);
+    }
+    arg_ref(a, "batches", 7);
+    ok = ok && arg_int(a, 1);
+    if (!ok) return FD_ERR_NOMEM;
+    if (a->argc != a->cap) return FD_ERR_INVAL; /* counting and filling disagree: a bug */
+    /* the arena no longer moves: point the arena arguments into it */
+    for (size_t i = 0; i < a->argc; i++)
+        if (a->off[i] != SIZE_MAX) a->argv[i] = a->arena + a->off[i];
+    return FD_OK;
+}
+
+fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
+                        bool *already) {
+    *already = false;
+    args_t a = {0};
+    redisReply *r = NULL;
+    fd_err_t err = build_apply_args(st, b, dc, &a);
+    if (err != FD_OK) {
+        set_err(st, "apply: building the script arguments failed: %s", fd_strerror(err));
+        goto fail;
+    }
+    if ((err = fd_store_connect(st)) != FD_OK) goto fail;
+    if ((err = eval_script(st, SCRIPT_APPLY, (int)a.argc, a.argv, a.len, &r)) != FD_OK) goto fail;
+
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* refused before any write (malformed input or stored value, OOM, BUSY, READONLY...):
+         * the connection is fine and nothing was applied */
+        set_err(st, "apply: %s", r->str);
+        err = FD_ERR_REDIS;
+        goto fail;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        err = protocol_fail(st, "apply", r);
+        r = NULL;
+        goto fail;
+    }
+    const char *verdict = r->element[0]->str;
+    const fd_batch_part_t *p = NULL;
+    if (r->elements >= 2 && r->element[1]->type == REDIS_REPLY_INTEGER &&
+        r->element[1]->integer >= 1 && (size_t)r->element[1]->integer <= fd_batch_nparts(b))
+        p = fd_batch_part_at(b, (size_t)r->element[1]->integer - 1);
+    if (strcmp(verdict, "OK") == 0) {
+        err = FD_OK;
+    } else if (strcmp(verdict, "ALREADY") == 0) {
+        *already = true;
+        err = FD_OK;
+    } else if (strcmp(verdict, "FENCED") == 0 && p != NULL) {
+        set_err(st, "apply: %s/%" PRId32 " is fenced: token '%s' is no longer current", p->topic,
+                p->partition, p->token);
+        err = FD_ERR_FENCED;
+    } else if (strcmp(verdict, "GAP") == 0 && p != NULL && r->elements >= 3 &&
+               r->element[2]->type == REDIS_REPLY_STRING) {
+        set_err(st, "apply: %s/%" PRId32 ": stored next offset is '%s', the batch starts at %" PRId64,
+                p->topic, p->partition, r->element[2]->len > 0 ? r->element[2]->str : "(none)",
+                p->from);
+        err = FD_ERR_GAP;
+    } else {
+        err = protocol_fail(st, "apply", r);
+        r = NULL;
+    }
+fail:
+    if (r != NULL) freeReplyObject(r);
+    args_free(&a);
+    return err;
+}
+
+fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, char ***values,
+                            size_t *n) {
+    *fields = *values = NULL;
+    *n = 0;
+    fd_err_t err = fd_store_connect(st);
+    if (err != FD_OK) return err;
+    char *full = str_fmt("%s:%s", st->prefix, key);
+    if (full == NULL) return FD_ERR_NOMEM;
+    const char *argv[] = {"HGETALL", full};
+    redisReply *r = redisCommandArgv(st->c, 2, argv, NULL);
+    free(full);
+    if (r == NULL) return io_fail(st, "HGETALL");
+    if (r->type == REDIS_REPLY_ERROR) {
+        set_err(st, "HGETALL %s:%s: %s", st->prefix, key, r->str);
+        freeReplyObject(r);
+        return FD_ERR_REDIS;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) return protocol_fail(st, "HGETALL", r);
+    size_t count = r->elements / 2;
+    if (count == 0) {
+        freeReplyObject(r);
+        return FD_ERR_NOTFOUND;
+    }
+    char **f = calloc(count, sizeof *f), **v = calloc(count, sizeof *v);
+    if (f == NULL || v == NULL) goto nomem;
+    for (size_t i = 0; i < count; i++) {
+        const redisReply *kf = r->element[2 * i], *kv = r->element[2 * i + 1];
+        f[i] = strndup(kf->str != NULL ? kf->str : "", kf->len);
+        v[i] = strndup(kv->str != NULL ? kv->str : "", kv->len);
+        if (f[i] == NULL || v[i] == NULL) goto nomem;
+    }
+    freeReplyObject(r);
+    *fields = f;
+    *values = v;
+    *n = count;
+    return FD_OK;
+nomem:
+    freeReplyObject(r);
+    if (f != NULL && v != NULL) fd_store_free_fields(f, v, count);
+    else {
+        free(f);
+        free(v);
+    }
+    return FD_ERR_NOMEM;
+}
+
+void fd_store_free_fields(char **fields, char **values, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (fields != NULL) free(fields[i]);
+        if (values != NULL) free(values[i]);
+    }
+    free(fields);
+    free(values);
+}

@@ -11,9 +11,9 @@
 #include "funneld/err.h"
 
 #define FD_MAX_STAGES 16
-#define FD_MAX_KINDS 32
-#define FD_NAME_MAX 64 /* longest stage or activity kind name, bytes */
-#define FD_ID_MAX 128  /* longest id (event, rep, team, deal), bytes */
+#define FD_MAX_KINDS  32
+#define FD_NAME_MAX   64  /* longest stage or activity kind name, bytes */
+#define FD_ID_MAX     128 /* longest id (event, rep, team, deal), bytes */
 
 typedef struct fd_funnel fd_funnel_t;
 
@@ -32,9 +32,9 @@ enum {
 enum {
     FD_G_WON = 0,
     FD_G_LOST,
-    FD_G_WON_AMOUNT,     /* in hundredths (cents); written as %.2f */
+    FD_G_WON_AMOUNT, /* in hundredths (cents); written as %.2f */
     FD_G_FEEDBACK_COUNT,
-    FD_G_FEEDBACK_SUM,   /* in hundredths; written as %.2f */
+    FD_G_FEEDBACK_SUM, /* in hundredths; written as %.2f */
     FD_G_COMPLAINTS,
     FD_G_EVENTS,
     FD_G_COUNT
@@ -73,13 +73,13 @@ typedef struct {
     const char *team;
 } fd_owner_t;
 
-#define FD_REACH_REACHED 0x1u
+#define FD_REACH_REACHED    0x1u
 #define FD_REACH_BACKFILLED 0x2u
 
 typedef struct {
-    int64_t at_ms;  /* event time of the reach */
-    uint8_t owner;  /* index into fd_deal_t.owners */
-    uint8_t flags;  /* FD_REACH_* */
+    int64_t at_ms; /* event time of the reach */
+    uint8_t owner; /* index into fd_deal_t.owners */
+    uint8_t flags; /* FD_REACH_* */
 } fd_reach_t;
 
 /* Per-deal state. A value struct: fd_deal_init / fd_deal_clear; owners is heap-owned.
@@ -87,9 +87,9 @@ typedef struct {
  * the time and owner of the next stage (one event reached both) and the furthest stage is never
  * back-filled; every owner is referenced by a reach and listed once. */
 typedef struct {
-    int furthest;       /* furthest stage reached, -1 for none */
-    int lost_stage;     /* stage it was lost at, -1 if never lost (stays set if later won) */
-    int64_t amount_c;   /* last amount seen in hundredths, -1 for none */
+    int furthest;     /* furthest stage reached, -1 for none */
+    int lost_stage;   /* stage it was lost at, -1 if never lost (stays set if later won) */
+    int64_t amount_c; /* last amount seen in hundredths, -1 for none */
     fd_reach_t reach[FD_MAX_STAGES];
     fd_owner_t *owners; /* distinct owners of reaches, NULL until the first reach; allocated
                          * once with room for nstages entries (each reaching event adds at most
@@ -126,12 +126,12 @@ typedef enum {
 typedef struct {
     fd_fx_kind_t kind;
     int stage;
-    int64_t at_ms;          /* time whose windows the effect counts in */
+    int64_t at_ms;           /* time whose windows the effect counts in */
     const fd_owner_t *owner; /* whose scopes it counts in: a deal copy (FD_FX_LOST: the event's
                               * owner argument, as the deal does not keep who lost it) */
-    int64_t dwell_ms;       /* FD_FX_MOVE: time spent in stage, -1 when none (else always -1) */
-    int64_t amount_c;       /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0);
-                             * 0 for every other effect */
+    int64_t dwell_ms;        /* FD_FX_MOVE: time spent in stage, -1 when none (else always -1) */
+    int64_t amount_c;        /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0);
+                              * 0 for every other effect */
 } fd_effect_t;
 
 /* Worst case number of effects of one event: ENTER+ADVANCE+MOVE per stage, plus one. */
@@ -156,7 +156,7 @@ typedef enum {
  * (deal unchanged) for a type that is not deal.*, a stage out of range, deal.stage_changed
  * without a stage or deal.lost at the last stage. Semantics: docs/funnel.md. */
 fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
-                         int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
-                         fd_effect_t *out, size_t *n);
+                         int64_t at_ms, const fd_owner_t *owner, int64_t amount_c, fd_effect_t *out,
+                         size_t *n);
 
 #endif

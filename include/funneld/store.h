@@ -27,7 +27,8 @@ typedef struct {
 } fd_store_opts_t;
 
 /* A store for funnel fn (borrowed). Does not connect yet; every call connects when needed. The
- * strings in opts are copied. NULL when out of memory. */
+ * strings in opts are copied. NULL when out of memory. hiredis writes to the socket with write(2):
+ * the process must ignore SIGPIPE, or a connection Redis closed kills it. */
 fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts);
 void fd_store_destroy(fd_store_t *st);
 

@@ -1,0 +1,876 @@
+// SPDX-License-Identifier: MIT
+// Integration tests of the Redis store against a private redis-server: the atomic apply with its
+// field layout and formatting, retries, fencing, gaps, dedupe horizons, deal loads, reconnects,
+// lost scripts and authentication. Expected values are worked out by hand from docs/redis.md.
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "funneld/batch.h"
+#include "funneld/dealcache.h"
+#include "funneld/dedupe.h"
+#include "funneld/event.h"
+#include "funneld/funnel.h"
+#include "funneld/store.h"
+#include "funneld/timewin.h"
+#include "redis_fixture.h"
+
+#define TOPIC "crm.events"
+#define ANNA "anna@corp.example"
+#define DAY "2026-11-22"
+/* "now" for retention decisions: the evening of the test day */
+#define NOW_S 1795377600 /* 2026-11-22T20:00:00Z */
+
+static const char *const stages[] = {"lead", "qualified", "proposal", "negotiation", "won"};
+static const char *const kinds[] = {"call", "visit", "email", "meeting", "follow_up"};
+
+/* Shared by one group: its redis-server, the funnel and the windows. */
+typedef struct {
+    fd_redis_fixture_t fx;
+    fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    redisContext *cli; /* the test's own client, for assertions */
+} world_t;
+
+static world_t plain, secured;
+
+/* One consumer of one partition: store, caches, batch, claim token, next offset. */
+typedef struct {
+    world_t *w;
+    fd_store_t *st;
+    fd_dealcache_t *dc;
+    fd_dedupe_t *dd;
+    fd_batch_t *b;
+    char token[FD_TOKEN_MAX + 1];
+    int64_t from; /* stored offset the next batch continues from */
+} consumer_t;
+
+/* ---- world ---- */
+
+static int world_setup(world_t *w, const char *password) {
+    memset(w, 0, sizeof *w);
+    w->fx.password = password;
+    if (fd_redis_fixture_start(&w->fx) != 0) return -1;
+    char errstr[256];
+    if (fd_funnel_new(stages, 5, kinds, 5, &w->fn, errstr, sizeof errstr) != FD_OK ||
+        fd_timewin_new("UTC", &w->tw, errstr, sizeof errstr) != FD_OK) {
+        fprintf(stderr, "setup: %s\n", errstr);
+        return -1;
+    }
+    w->cli = fd_redis_fixture_connect(&w->fx);
+    return w->cli != NULL ? 0 : -1;
+}
+
+static void world_teardown(world_t *w) {
+    if (w->cli != NULL) redisFree(w->cli);
+    w->cli = NULL;
+    fd_timewin_destroy(w->tw);
+    fd_funnel_destroy(w->fn);
+    fd_redis_fixture_stop(&w->fx);
+}
+
+static int plain_setup(void **state) {
+    (void)state;
+    return world_setup(&plain, NULL);
+}
+static int plain_teardown(void **state) {
+    (void)state;
+    world_teardown(&plain);
+    return 0;
+}
+static int secured_setup(void **state) {
+    (void)state;
+    return world_setup(&secured, "s3cret-pw");
+}
+static int secured_teardown(void **state) {
+    (void)state;
+    world_teardown(&secured);
+    return 0;
+}
+
+/* The test client reconnects when a test restarted the server. */
+static redisReply *cmd(world_t *w, const char *fmt, ...) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (w->cli == NULL) w->cli = fd_redis_fixture_connect(&w->fx);
+        assert_non_null(w->cli);
+        va_list ap;
+        va_start(ap, fmt);
+        redisReply *r = redisvCommand(w->cli, fmt, ap);
+        va_end(ap);
+        if (r != NULL) return r;
+        redisFree(w->cli);
+        w->cli = NULL;
+    }
+    fail_msg("command %s failed twice", fmt);
+    return NULL;
+}
+
+static void flushall(world_t *w) { freeReplyObject(cmd(w, "FLUSHALL")); }
+
+static long long cmd_int(world_t *w, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    assert_non_null(w->cli);
+    redisReply *r = redisvCommand(w->cli, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+    long long v = r->integer;
+    freeReplyObject(r);
+    return v;
+}
+
+/* HGET as a heap string, NULL when absent. */
+static char *hget(world_t *w, const char *key, const char *field) {
+    redisReply *r = cmd(w, "HGET %s %s", key, field);
+    char *v = r->type == REDIS_REPLY_STRING ? strdup(r->str) : NULL;
+    freeReplyObject(r);
+    return v;
+}
+
+static void assert_hget(world_t *w, const char *key, const char *field, const char *want) {
+    char *v = hget(w, key, field);
+    if (want == NULL) {
+        if (v != NULL) fail_msg("%s %s: expected absent, found '%s'", key, field, v);
+    } else {
+        if (v == NULL) fail_msg("%s %s: expected '%s', found nothing", key, field, want);
+        if (strcmp(v, want) != 0) fail_msg("%s %s: expected '%s', found '%s'", key, field, want, v);
+    }
+    free(v);
+}
+
+/* The hash at key holds exactly the NULL-terminated field/value pairs of want. */
+static void assert_hash(world_t *w, const char *key, const char *const *want) {
+    size_t nwant = 0;
+    while (want[2 * nwant] != NULL) nwant++;
+    redisReply *r = cmd(w, "HGETALL %s", key);
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        size_t j = 0;
+        while (j < nwant && strcmp(want[2 * j], f) != 0) j++;
+        if (j == nwant) fail_msg("%s: unexpected field %s = '%s'", key, f, v);
+        if (strcmp(want[2 * j + 1], v) != 0)
+            fail_msg("%s %s: expected '%s', found '%s'", key, f, want[2 * j + 1], v);
+    }
+    if (r->elements != 2 * nwant) {
+        size_t got = r->elements / 2;
+        freeReplyObject(r);
+        for (size_t j = 0; j < nwant; j++) assert_hget(w, key, want[2 * j], want[2 * j + 1]);
+        fail_msg("%s: %zu fields, expected %zu", key, got, nwant);
+    }
+    freeReplyObject(r);
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Everything in the database as one string (sorted keys with their expiry times and DUMPs), to show that
+ * a refused apply wrote nothing. */
+static char *snapshot(world_t *w) {
+    redisReply *keys = cmd(w, "KEYS *");
+    assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+    char **names = calloc(keys->elements + 1, sizeof *names);
+    for (size_t i = 0; i < keys->elements; i++) names[i] = keys->element[i]->str;
+    qsort(names, keys->elements, sizeof *names, cmp_str);
+    size_t size = 1, used = 0;
+    char *out = calloc(1, 1);
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *d = cmd(w, "DUMP %s", names[i]);
+        long long ttl = cmd_int(w, "EXPIRETIME %s", names[i]);
+        size_t need = strlen(names[i]) + 2 * d->len + 64;
+        out = realloc(out, size + need);
+        size += need;
+        used += (size_t)sprintf(out + used, "%s=%lld:", names[i], ttl);
+        for (size_t j = 0; j < d->len; j++)
+            used += (size_t)sprintf(out + used, "%02x", (unsigned char)d->str[j]);
+        out[used++] = '\n';
+        out[used] = '\0';
+        freeReplyObject(d);
+    }
+    free(names);
+    freeReplyObject(keys);
+    return out;
+}
+
+/* ---- events ---- */
+
+static int64_t ms(const char *rfc3339) {
+    int64_t v;
+    assert_int_equal(fd_event_parse_time(rfc3339, strlen(rfc3339), &v), FD_OK);
+    return v;
+}
+
+static fd_event_t event(fd_event_type_t type, const char *id, const char *rep, const char *team,
+                        const char *deal, const char *at) {
+    fd_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = type;
+    snprintf(ev.event_id, sizeof ev.event_id, "%s", id);
+    ev.event_id_len = (uint8_t)strlen(id);
+    snprintf(ev.rep_id, sizeof ev.rep_id, "%s", rep);
+    snprintf(ev.team_id, sizeof ev.team_id, "%s", team);
+    snprintf(ev.deal_id, sizeof ev.deal_id, "%s", deal);
+    ev.occurred_ms = ms(at);
+    ev.stage = -1;
+    ev.activity = -1;
+    ev.amount_c = -1;
+    ev.score_c = -1;
+    return ev;
+}
+
+static fd_event_t with_stage(fd_event_t ev, int stage) {
+    ev.stage = stage;
+    return ev;
+}
+static fd_event_t with_amount(fd_event_t ev, int64_t amount_c) {
+    ev.amount_c = amount_c;
+    return ev;
+}
+
+static fd_event_t activity(const char *id, const char *rep, const char *at, int kind) {
+    fd_event_t ev = event(FD_ACTIVITY_LOGGED, id, rep, "emea", "", at);
+    ev.activity = kind;
+    return ev;
+}
+
+/* ---- consumers ---- */
+
+static fd_store_opts_t opts_for(world_t *w, const char *user, const char *password) {
+    return (fd_store_opts_t){.host = "127.0.0.1",
+                             .port = w->fx.port,
+                             .user = user,
+                             .password = password,
+                             .db = 0,
+                             .timeout_ms = 2000,
+                             .prefix = "funnel"};
+}
+
+static void consumer_init_opts(consumer_t *c, world_t *w, const fd_store_opts_t *o,
+                               size_t dedupe_max) {
+    memset(c, 0, sizeof *c);
+    c->w = w;
+    c->st = fd_store_new(w->fn, o);
+    c->dc = fd_dealcache_new(w->fn, 1000);
+    c->dd = fd_dedupe_new(dedupe_max);
+    fd_batch_opts_t bo = {.prefix = "funnel", .retention_days = {0, 400, 0, 0, 0}};
+    c->b = fd_batch_new(w->fn, w->tw, &bo);
+    assert_non_null(c->st);
+    assert_non_null(c->dc);
+    assert_non_null(c->dd);
+    assert_non_null(c->b);
+}
+
+static void consumer_init(consumer_t *c, world_t *w, size_t dedupe_max) {
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    consumer_init_opts(c, w, &o, dedupe_max);
+}
+
+static void consumer_clear(consumer_t *c) {
+    fd_batch_destroy(c->b);
+    fd_dedupe_destroy(c->dd);
+    fd_dealcache_destroy(c->dc);
+    fd_store_destroy(c->st);
+}
+
+static void claim(consumer_t *c) {
+    fd_err_t err = fd_store_claim(c->st, TOPIC, 0, "inst-a", c->token, sizeof c->token, &c->from,
+                                  c->dd);
+    if (err != FD_OK) fail_msg("claim: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
+}
+
+/* Folds events (offsets continuing from c->from) into a fresh batch; deals loaded first. */
+static void fold(consumer_t *c, const fd_event_t *evs, size_t n) {
+    fd_batch_reset(c->b);
+    int part = fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd);
+    assert_true(part >= 0);
+    const char *ids[64];
+    size_t nids = 0;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i].type <= FD_DEAL_LOST) ids[nids++] = evs[i].deal_id;
+    fd_err_t err = fd_store_load_deals(c->st, c->dc, ids, nids);
+    if (err != FD_OK) fail_msg("load deals: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
+    int64_t offset = c->from < 0 ? 0 : c->from;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fd_batch_add(c->b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S),
+                         FD_OK);
+}
+
+static fd_err_t apply(consumer_t *c, bool *already) {
+    return fd_store_apply(c->st, c->b, c->dc, already);
+}
+
+/* Applies the folded batch, expecting FD_OK (not a retry), and marks it applied. */
+static void apply_ok(consumer_t *c) {
+    bool already = true;
+    fd_err_t err = apply(c, &already);
+    if (err != FD_OK) fail_msg("apply: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
+    assert_false(already);
+    c->from = fd_batch_part_at(c->b, 0)->next;
+    fd_dedupe_mark_applied(c->dd);
+    fd_dealcache_mark_applied(c->dc);
+}
+
+static void run_batch(consumer_t *c, const fd_event_t *evs, size_t n) {
+    fold(c, evs, n);
+    apply_ok(c);
+}
+
+/* ---- the worked example: one batch of anna's day ---- */
+
+static void anna_day(fd_event_t *evs) {
+    int proposal = 2;
+    evs[0] = with_amount(event(FD_DEAL_CREATED, "e1", ANNA, "emea", "d1", DAY "T09:00:00Z"), 100000);
+    evs[1] = with_stage(event(FD_DEAL_STAGE_CHANGED, "e2", ANNA, "emea", "d1", DAY "T15:00:00Z"),
+                        proposal);
+    evs[2] = activity("e3", ANNA, DAY "T15:00:00Z", 0);
+    evs[3] = event(FD_FEEDBACK_RECEIVED, "e4", ANNA, "emea", "", DAY "T16:00:00Z");
+    evs[3].score_c = 450;
+    evs[3].complaint = true;
+    evs[4] = with_amount(event(FD_DEAL_WON, "e5", ANNA, "emea", "d1", DAY "T18:00:00Z"), 105400);
+    evs[5] = event(FD_DEAL_CREATED, "e6", ANNA, "emea", "d2", DAY "T10:00:00Z");
+    evs[6] = event(FD_DEAL_LOST, "e7", ANNA, "emea", "d2", DAY "T11:00:00Z");
+}
+
+/* d1: lead 09:00 -> proposal 15:00 (qualified back-filled, 6 h in lead) -> won 18:00
+ * (negotiation back-filled, 3 h in proposal); d2: created 10:00, lost 11:00 at lead. */
+static const char *const anna_fields[] = {
+    "entered:lead", "2", "advanced:lead", "1", "moved_on:lead", "1", "lost_at:lead", "1",
+    "dwell_sum_ms:lead", "21600000", "dwell_count:lead", "1",
+    "conv:lead", "0.5000", "exit_conv:lead", "0.5000", "dwell_hours:lead", "6.00",
+    "entered:qualified", "1", "advanced:qualified", "1", "moved_on:qualified", "1",
+    "conv:qualified", "1.0000", "exit_conv:qualified", "1.0000",
+    "entered:proposal", "1", "advanced:proposal", "1", "moved_on:proposal", "1",
+    "dwell_sum_ms:proposal", "10800000", "dwell_count:proposal", "1",
+    "conv:proposal", "1.0000", "exit_conv:proposal", "1.0000", "dwell_hours:proposal", "3.00",
+    "entered:negotiation", "1", "advanced:negotiation", "1", "moved_on:negotiation", "1",
+    "conv:negotiation", "1.0000", "exit_conv:negotiation", "1.0000",
+    "entered:won", "1", "won", "1", "lost", "1", "won_amount", "1054.00", "win_rate", "0.5000",
+    "activity:call", "1", "feedback_count", "1", "feedback_sum", "4.50", "feedback_avg", "4.50",
+    "complaints", "1", "events", "7", NULL};
+
+static void test_store_apply_writes_every_field_of_every_scope_and_window(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    assert_int_equal(c.from, -1);
+    fd_event_t evs[7];
+    anna_day(evs);
+    run_batch(&c, evs, 7);
+
+    static const char *const keys[] = {
+        "funnel:rep:day:" DAY ":" ANNA, "funnel:rep:all:" ANNA, "funnel:rep:week:2026-W47:" ANNA,
+        "funnel:rep:month:2026-11:" ANNA, "funnel:rep:quarter:2026-Q4:" ANNA,
+        "funnel:team:day:" DAY ":emea", "funnel:team:week:2026-W47:emea", "funnel:team:all:emea",
+        "funnel:org:day:" DAY, "funnel:org:quarter:2026-Q4", "funnel:org:all"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) assert_hash(w, keys[i], anna_fields);
+
+    /* day windows expire 400 days after their end (2026-11-23T00:00Z); the others are kept */
+    assert_int_equal(cmd_int(w, "EXPIRETIME funnel:rep:day:" DAY ":" ANNA), 1829952000);
+    assert_int_equal(cmd_int(w, "EXPIRETIME funnel:org:day:" DAY), 1829952000);
+    assert_int_equal(cmd_int(w, "EXPIRETIME funnel:rep:all:" ANNA), -1);
+    assert_int_equal(cmd_int(w, "EXPIRETIME funnel:team:week:2026-W47:emea"), -1);
+
+    static const char *const stats[] = {"accepted", "7", "batches", "1", NULL};
+    assert_hash(w, "funnel:stats", stats);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "next", "7");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "7");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "epoch", "1");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "token", c.token);
+    assert_int_equal(strncmp(c.token, "1:inst-a:", 9), 0);
+    assert_int_equal(strlen(c.token), 9 + 16);
+    /* both deals stored */
+    assert_int_equal(cmd_int(w, "EXISTS funnel:deal:d1 funnel:deal:d2"), 2);
+
+    /* the store's own read of a metrics hash */
+    char **f, **v;
+    size_t n;
+    assert_int_equal(fd_store_read_hash(c.st, "org:all", &f, &v, &n), FD_OK);
+    assert_int_equal(n, 38);
+    fd_store_free_fields(f, v, n);
+    assert_int_equal(fd_store_read_hash(c.st, "org:all:nobody", &f, &v, &n), FD_ERR_NOTFOUND);
+    consumer_clear(&c);
+}
+
+static void test_store_hash_without_rates_inputs_has_no_derived_fields(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t evs[2] = {activity("a1", "bob", DAY "T08:00:00Z", 1),
+                         event(FD_FEEDBACK_RECEIVED, "a2", "bob", "emea", "", DAY "T08:30:00Z")};
+    evs[1].complaint = true;
+    run_batch(&c, evs, 2);
+    static const char *const want[] = {"activity:visit", "1", "complaints", "1", "events", "2",
+                                       NULL};
+    assert_hash(w, "funnel:rep:all:bob", want);
+    consumer_clear(&c);
+}
+
+static void test_store_derived_fields_follow_later_batches(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t first[2] = {event(FD_DEAL_CREATED, "c1", "cara", "apac", "x1", DAY "T08:00:00Z"),
+                           event(FD_DEAL_CREATED, "c2", "cara", "apac", "x2", DAY "T08:00:00Z")};
+    run_batch(&c, first, 2);
+    assert_hget(w, "funnel:rep:all:cara", "entered:lead", "2");
+    assert_hget(w, "funnel:rep:all:cara", "conv:lead", "0.0000");
+    assert_hget(w, "funnel:rep:all:cara", "exit_conv:lead", NULL);
+    assert_hget(w, "funnel:rep:all:cara", "win_rate", NULL);
+    /* a third deal, then x1 moves on after 90 minutes: 1 of 3 converted, dwell 1.5 h */
+    fd_event_t second[2] = {
+        event(FD_DEAL_CREATED, "c3", "cara", "apac", "x3", DAY "T08:00:00Z"),
+        with_stage(event(FD_DEAL_STAGE_CHANGED, "c4", "cara", "apac", "x1", DAY "T09:30:00Z"), 1)};
+    run_batch(&c, second, 2);
+    assert_hget(w, "funnel:rep:all:cara", "entered:lead", "3");
+    assert_hget(w, "funnel:rep:all:cara", "conv:lead", "0.3333");
+    assert_hget(w, "funnel:rep:all:cara", "exit_conv:lead", "1.0000");
+    assert_hget(w, "funnel:rep:all:cara", "dwell_hours:lead", "1.50");
+    assert_hget(w, "funnel:rep:all:cara", "conv:qualified", "0.0000");
+    /* x2 lost at lead: exit_conv 1/2, win_rate 0/1 */
+    fd_event_t third[1] = {event(FD_DEAL_LOST, "c5", "cara", "apac", "x2", DAY "T12:00:00Z")};
+    run_batch(&c, third, 1);
+    assert_hget(w, "funnel:rep:all:cara", "exit_conv:lead", "0.5000");
+    assert_hget(w, "funnel:rep:all:cara", "win_rate", "0.0000");
+    assert_hget(w, "funnel:rep:all:cara", "lost_at:lead", "1");
+    consumer_clear(&c);
+}
+
+static void test_store_won_amount_adds_exact_hundredths(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t b1[1] = {with_amount(event(FD_DEAL_WON, "w1", "dan", "emea", "y1", DAY "T10:00:00Z"), 10)};
+    run_batch(&c, b1, 1);
+    assert_hget(w, "funnel:rep:all:dan", "won_amount", "0.10");
+    fd_event_t b2[1] = {with_amount(event(FD_DEAL_WON, "w2", "dan", "emea", "y2", DAY "T11:00:00Z"), 20)};
+    run_batch(&c, b2, 1);
+    assert_hget(w, "funnel:rep:all:dan", "won_amount", "0.30");
+    assert_hget(w, "funnel:rep:all:dan", "won", "2");
+    assert_hget(w, "funnel:rep:all:dan", "win_rate", "1.0000");
+
+    /* beyond 2^53 hundredths a double would round: 1e15 + 1e15 + 0.01 stays exact */
+    fd_event_t b3[1] = {with_amount(event(FD_DEAL_WON, "w3", "eve", "emea", "y3", DAY "T10:00:00Z"),
+                                    100000000000000000LL)};
+    run_batch(&c, b3, 1);
+    fd_event_t b4[2] = {with_amount(event(FD_DEAL_WON, "w4", "eve", "emea", "y4", DAY "T10:00:00Z"),
+                                    100000000000000000LL),
+                        with_amount(event(FD_DEAL_WON, "w5", "eve", "emea", "y5", DAY "T10:00:00Z"), 1)};
+    run_batch(&c, b4, 2);
+    assert_hget(w, "funnel:rep:all:eve", "won_amount", "2000000000000000.01");
+    fd_event_t b5[1] = {with_amount(event(FD_DEAL_WON, "w6", "eve", "emea", "y6", DAY "T10:00:00Z"), 99)};
+    run_batch(&c, b5, 1);
+    assert_hget(w, "funnel:rep:all:eve", "won_amount", "2000000000000001.00");
+    consumer_clear(&c);
+}
+
+static void test_store_retried_batch_is_already_applied_and_doubles_nothing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t evs[7];
+    anna_day(evs);
+    fold(&c, evs, 7);
+    bool already = true;
+    assert_int_equal(apply(&c, &already), FD_OK);
+    assert_false(already);
+    char *before = snapshot(w);
+    /* the same batch again, as after a client-side timeout */
+    assert_int_equal(apply(&c, &already), FD_OK);
+    assert_true(already);
+    char *after = snapshot(w);
+    assert_string_equal(before, after);
+    assert_hget(w, "funnel:org:all", "events", "7");
+    assert_hget(w, "funnel:stats", "batches", "1");
+    free(before);
+    free(after);
+    consumer_clear(&c);
+}
+
+static void test_store_fenced_apply_writes_nothing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t a, b;
+    consumer_init(&a, w, 100);
+    consumer_init(&b, w, 100);
+    claim(&a);
+    fd_event_t first[1] = {activity("f0", "fay", DAY "T08:00:00Z", 0)};
+    run_batch(&a, first, 1);
+    claim(&b); /* b takes the partition over: a is now a zombie */
+    assert_int_equal(b.from, 1);
+    assert_true(strncmp(b.token, "2:inst-a:", 9) == 0);
+
+    fd_event_t evs[7];
+    anna_day(evs);
+    fold(&a, evs, 7);
+    long long dbsize = cmd_int(w, "DBSIZE");
+    char *before = snapshot(w);
+    bool already = true;
+    assert_int_equal(apply(&a, &already), FD_ERR_FENCED);
+    assert_false(already);
+    assert_non_null(strstr(fd_store_errstr(a.st), "fenced"));
+    char *after = snapshot(w);
+    assert_int_equal(cmd_int(w, "DBSIZE"), dbsize);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* the new owner applies the same events */
+    run_batch(&b, evs, 7);
+    assert_hash(w, "funnel:rep:day:" DAY ":" ANNA, anna_fields);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "next", "8");
+    consumer_clear(&a);
+    consumer_clear(&b);
+}
+
+static void test_store_gap_when_stored_offset_differs(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t evs[1] = {activity("g1", "gus", DAY "T08:00:00Z", 0)};
+
+    /* nothing stored, batch claims to continue from 5 */
+    c.from = 5;
+    fold(&c, evs, 1);
+    char *before = snapshot(w);
+    bool already;
+    assert_int_equal(apply(&c, &already), FD_ERR_GAP);
+    assert_non_null(strstr(fd_store_errstr(c.st), "(none)"));
+    char *after = snapshot(w);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    c.from = -1;
+    fd_dedupe_reset(c.dd);
+    run_batch(&c, evs, 1);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "next", "1");
+    /* stored 1, batch from 0 to 2 (from 0 to 1 would look like a retry of the applied batch) */
+    c.from = 0;
+    fd_event_t again[2] = {activity("g2", "gus", DAY "T08:00:00Z", 0),
+                           activity("g3", "gus", DAY "T08:00:00Z", 0)};
+    fold(&c, again, 2);
+    assert_int_equal(apply(&c, &already), FD_ERR_GAP);
+    assert_non_null(strstr(fd_store_errstr(c.st), "'1'"));
+    assert_hget(w, "funnel:rep:all:gus", "activity:call", "1");
+    consumer_clear(&c);
+}
+
+/* Lengths of the dedupe list's chunks, in ids. */
+static void assert_chunks(world_t *w, const size_t *want, size_t n) {
+    redisReply *r = cmd(w, "LRANGE funnel:dedupe:" TOPIC ":0 0 -1");
+    assert_int_equal(r->type, REDIS_REPLY_ARRAY);
+    assert_int_equal(r->elements, n);
+    for (size_t i = 0; i < n; i++) assert_int_equal(r->element[i]->len, want[i] * 16);
+    freeReplyObject(r);
+}
+
+static void test_store_dedupe_list_drops_whole_oldest_chunks_beyond_max(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 3);
+    claim(&c);
+    fd_event_t b1[2] = {activity("i1", "ian", DAY "T08:00:00Z", 0),
+                        activity("i2", "ian", DAY "T08:00:00Z", 0)};
+    run_batch(&c, b1, 2);
+    assert_chunks(w, (size_t[]){2}, 1);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "2");
+    /* 4 ids: without the oldest chunk only 2 would remain (< 3), keep it */
+    fd_event_t b2[2] = {activity("i3", "ian", DAY "T08:00:00Z", 0),
+                        activity("i4", "ian", DAY "T08:00:00Z", 0)};
+    run_batch(&c, b2, 2);
+    assert_chunks(w, (size_t[]){2, 2}, 2);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "4");
+    /* 5 ids: dropping the oldest 2 leaves 3 >= 3 */
+    fd_event_t b3[1] = {activity("i5", "ian", DAY "T08:00:00Z", 0)};
+    run_batch(&c, b3, 1);
+    assert_chunks(w, (size_t[]){2, 1}, 2);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "3");
+    fd_event_t b4[2] = {activity("i6", "ian", DAY "T08:00:00Z", 0),
+                        activity("i7", "ian", DAY "T08:00:00Z", 0)};
+    run_batch(&c, b4, 2);
+    assert_chunks(w, (size_t[]){1, 2}, 2);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "3");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "next", "7");
+    consumer_clear(&c);
+}
+
+static void test_store_claim_loads_dedupe_ids_so_resent_events_are_duplicates(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t a, b;
+    consumer_init(&a, w, 100);
+    claim(&a);
+    fd_event_t evs[2] = {activity("x-1", "kim", DAY "T08:00:00Z", 0),
+                         activity("x-2", "kim", DAY "T08:00:00Z", 0)};
+    run_batch(&a, evs, 2);
+
+    /* another instance (a fresh dedupe object) takes over and sees x-2 again */
+    consumer_init(&b, w, 100);
+    claim(&b);
+    assert_int_equal(fd_dedupe_count(b.dd), 2);
+    assert_int_equal(b.from, 2);
+    fd_event_t resent[2] = {activity("x-2", "kim", DAY "T08:00:00Z", 0),
+                            activity("x-3", "kim", DAY "T08:00:00Z", 0)};
+    run_batch(&b, resent, 2);
+    assert_int_equal(fd_batch_stat(b.b, FD_STAT_DUPLICATES), 1);
+    assert_hget(w, "funnel:rep:all:kim", "activity:call", "3");
+    assert_hget(w, "funnel:stats", "duplicates", "1");
+    assert_hget(w, "funnel:stats", "accepted", "3");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "3");
+    consumer_clear(&a);
+    consumer_clear(&b);
+}
+
+static void test_store_load_deals_round_trips_and_caches_unknown_deals_empty(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t evs[2] = {
+        event(FD_DEAL_CREATED, "l1", "lou", "emea", "deal-1", DAY "T08:00:00Z"),
+        with_amount(with_stage(event(FD_DEAL_STAGE_CHANGED, "l2", "lou", "emea", "deal-1",
+                                     DAY "T09:00:00Z"),
+                               2),
+                    4200)};
+    run_batch(&c, evs, 2);
+
+    fd_dealcache_t *dc = fd_dealcache_new(w->fn, 10000);
+    const char *ids[] = {"deal-1", "no-such-deal", "deal-1"};
+    assert_int_equal(fd_store_load_deals(c.st, dc, ids, 3), FD_OK);
+    assert_int_equal(fd_dealcache_size(dc), 2);
+    const fd_deal_t *d = fd_dealcache_get(dc, "deal-1");
+    assert_non_null(d);
+    assert_int_equal(d->furthest, 2);
+    assert_int_equal(d->lost_stage, -1);
+    assert_int_equal(d->amount_c, 4200);
+    assert_int_equal(d->reach[0].at_ms, ms(DAY "T08:00:00Z"));
+    assert_true(d->reach[1].flags & FD_REACH_BACKFILLED);
+    assert_int_equal(d->reach[2].at_ms, ms(DAY "T09:00:00Z"));
+    assert_string_equal(d->owners[d->reach[2].owner].rep, "lou");
+    const fd_deal_t *none = fd_dealcache_get(dc, "no-such-deal");
+    assert_non_null(none);
+    assert_int_equal(none->furthest, -1);
+
+    /* more ids than one MGET chunk: still one call, every one cached */
+    enum { MANY = 2500 };
+    static char names[MANY][16];
+    const char *many[MANY];
+    for (int i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof names[i], "m%d", i);
+        many[i] = names[i];
+    }
+    assert_int_equal(fd_store_load_deals(c.st, dc, many, MANY), FD_OK);
+    assert_int_equal(fd_dealcache_size(dc), 2 + MANY);
+
+    /* a stored state that does not decode is named */
+    freeReplyObject(cmd(w, "SET funnel:deal:broken %s", "not-a-deal"));
+    const char *bad[] = {"broken"};
+    assert_int_equal(fd_store_load_deals(c.st, dc, bad, 1), FD_ERR_PARSE);
+    assert_non_null(strstr(fd_store_errstr(c.st), "broken"));
+    fd_dealcache_destroy(dc);
+    consumer_clear(&c);
+}
+
+static void test_store_reconnects_after_redis_restart(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    char first[FD_TOKEN_MAX + 1];
+    strcpy(first, c.token);
+    assert_int_equal(fd_redis_fixture_restart(&w->fx), 0);
+    if (w->cli != NULL) redisFree(w->cli);
+    w->cli = NULL;
+
+    /* the old connection is dead: the first call may fail, a later one reconnects */
+    fd_err_t err = FD_ERR_REDIS;
+    for (int attempt = 0; attempt < 3 && err != FD_OK; attempt++) {
+        err = fd_store_claim(c.st, TOPIC, 0, "inst-a", c.token, sizeof c.token, &c.from, c.dd);
+        if (err != FD_OK) {
+            assert_int_equal(err, FD_ERR_REDIS);
+            assert_true(fd_store_errstr(c.st)[0] != '\0');
+        }
+    }
+    assert_int_equal(err, FD_OK);
+    /* Redis lost everything (no persistence): epoch 1 again, but a different token */
+    assert_int_equal(strncmp(c.token, "1:inst-a:", 9), 0);
+    assert_string_not_equal(c.token, first);
+    assert_int_equal(c.from, -1);
+    fd_event_t evs[1] = {activity("r1", "rae", DAY "T08:00:00Z", 0)};
+    run_batch(&c, evs, 1);
+    assert_hget(w, "funnel:rep:all:rae", "activity:call", "1");
+    consumer_clear(&c);
+}
+
+static void test_store_command_timeout_drops_connection_and_recovers(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    o.timeout_ms = 150;
+    consumer_init_opts(&c, w, &o, 100);
+    claim(&c);
+    /* every client is paused for 600 ms: the store's next command times out */
+    freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
+    fd_err_t err = fd_store_claim(c.st, TOPIC, 0, "inst-a", c.token, sizeof c.token, &c.from, c.dd);
+    assert_int_equal(err, FD_ERR_REDIS);
+    assert_true(fd_store_errstr(c.st)[0] != '\0');
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 700000000L};
+    nanosleep(&ts, NULL);
+    claim(&c);
+    /* the timed-out claim may have run after the pause: epoch 2 or 3 */
+    assert_true(c.token[0] == '2' || c.token[0] == '3');
+    fd_event_t evs[1] = {activity("t1", "tom", DAY "T08:00:00Z", 0)};
+    run_batch(&c, evs, 1);
+    assert_hget(w, "funnel:rep:all:tom", "activity:call", "1");
+    consumer_clear(&c);
+}
+
+static void test_store_reloads_scripts_after_script_flush(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    freeReplyObject(cmd(w, "SCRIPT FLUSH"));
+    fd_event_t evs[1] = {activity("n1", "ned", DAY "T08:00:00Z", 0)};
+    run_batch(&c, evs, 1); /* EVALSHA answers NOSCRIPT: loaded again, run once more */
+    assert_hget(w, "funnel:rep:all:ned", "activity:call", "1");
+    freeReplyObject(cmd(w, "SCRIPT FLUSH"));
+    claim(&c);
+    assert_int_equal(c.from, 1);
+    assert_int_equal(fd_dedupe_count(c.dd), 1);
+    consumer_clear(&c);
+}
+
+static void test_store_malformed_stored_amount_refuses_before_writing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    freeReplyObject(cmd(w, "HSET funnel:rep:all:mo won_amount 12,5"));
+    fd_event_t evs[1] = {with_amount(event(FD_DEAL_WON, "m1", "mo", "emea", "z1", DAY "T10:00:00Z"), 10)};
+    fold(&c, evs, 1);
+    char *before = snapshot(w);
+    bool already;
+    assert_int_equal(apply(&c, &already), FD_ERR_REDIS);
+    assert_non_null(strstr(fd_store_errstr(c.st), "won_amount"));
+    char *after = snapshot(w);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    consumer_clear(&c);
+}
+
+/* ---- authentication ---- */
+
+static fd_err_t try_claim(world_t *w, const char *user, const char *password, char *errstr,
+                          size_t size) {
+    consumer_t c;
+    fd_store_opts_t o = opts_for(w, user, password);
+    consumer_init_opts(&c, w, &o, 100);
+    fd_err_t err = fd_store_claim(c.st, TOPIC, 0, "inst-a", c.token, sizeof c.token, &c.from, c.dd);
+    snprintf(errstr, size, "%s", fd_store_errstr(c.st));
+    if (err == FD_OK) {
+        fd_event_t evs[1] = {activity("p1", "pam", DAY "T08:00:00Z", 0)};
+        run_batch(&c, evs, 1);
+    }
+    consumer_clear(&c);
+    return err;
+}
+
+static void test_store_auth_with_password(void **state) {
+    (void)state;
+    world_t *w = &secured;
+    flushall(w);
+    char errstr[512];
+    assert_int_equal(try_claim(w, NULL, NULL, errstr, sizeof errstr), FD_ERR_REDIS);
+    assert_int_equal(try_claim(w, "", "wrong-pw-123", errstr, sizeof errstr), FD_ERR_REDIS);
+    assert_non_null(strstr(errstr, "AUTH"));
+    assert_null(strstr(errstr, "wrong-pw-123"));
+    assert_int_equal(try_claim(w, "", "s3cret-pw", errstr, sizeof errstr), FD_OK);
+    assert_hget(w, "funnel:rep:all:pam", "activity:call", "1");
+}
+
+static void test_store_auth_with_acl_user(void **state) {
+    (void)state;
+    world_t *w = &secured;
+    flushall(w);
+    freeReplyObject(cmd(w, "ACL SETUSER funneld on >pw-of-funneld ~funnel:* +@all"));
+    char errstr[512];
+    assert_int_equal(try_claim(w, "funneld", "not-it", errstr, sizeof errstr), FD_ERR_REDIS);
+    assert_non_null(strstr(errstr, "funneld"));
+    assert_null(strstr(errstr, "not-it"));
+    assert_int_equal(try_claim(w, "funneld", "pw-of-funneld", errstr, sizeof errstr), FD_OK);
+    assert_hget(w, "funnel:rep:all:pam", "activity:call", "1");
+    freeReplyObject(cmd(w, "ACL DELUSER funneld"));
+}
+
+int main(void) {
+    /* a write to a connection Redis closed must fail, not kill the test */
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest plain_tests[] = {
+        cmocka_unit_test(test_store_apply_writes_every_field_of_every_scope_and_window),
+        cmocka_unit_test(test_store_hash_without_rates_inputs_has_no_derived_fields),
+        cmocka_unit_test(test_store_derived_fields_follow_later_batches),
+        cmocka_unit_test(test_store_won_amount_adds_exact_hundredths),
+        cmocka_unit_test(test_store_retried_batch_is_already_applied_and_doubles_nothing),
+        cmocka_unit_test(test_store_fenced_apply_writes_nothing),
+        cmocka_unit_test(test_store_gap_when_stored_offset_differs),
+        cmocka_unit_test(test_store_dedupe_list_drops_whole_oldest_chunks_beyond_max),
+        cmocka_unit_test(test_store_claim_loads_dedupe_ids_so_resent_events_are_duplicates),
+        cmocka_unit_test(test_store_load_deals_round_trips_and_caches_unknown_deals_empty),
+        cmocka_unit_test(test_store_reconnects_after_redis_restart),
+        cmocka_unit_test(test_store_command_timeout_drops_connection_and_recovers),
+        cmocka_unit_test(test_store_reloads_scripts_after_script_flush),
+        cmocka_unit_test(test_store_malformed_stored_amount_refuses_before_writing),
+    };
+    const struct CMUnitTest secured_tests[] = {
+        cmocka_unit_test(test_store_auth_with_password),
+        cmocka_unit_test(test_store_auth_with_acl_user),
+    };
+    int failed = cmocka_run_group_tests_name("store", plain_tests, plain_setup, plain_teardown);
+    failed += cmocka_run_group_tests_name("store_auth", secured_tests, secured_setup,
+                                          secured_teardown);
+    return failed;
+}
