@@ -258,12 +258,14 @@ fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_even
     default: {
         fd_effect_t fx[FD_MAX_EFFECTS];
         size_t nfx = 0;
+        const int64_t amount_before = deal->amount_c;
         fd_err_t err = fd_funnel_apply(fn, deal, ev->type, ev->stage, ev->occurred_ms, &owner,
                                        ev->amount_c, fx, &nfx);
         if (err != FD_OK) return err;
         err = fd_dealcache_mark_dirty(dc, ev->deal_id);
         if (err != FD_OK) return err;
-        if (nfx == 0) b->stats[FD_STAT_IGNORED]++;
+        /* Only the amount can change without an effect (a reach or a loss always has one). */
+        if (nfx == 0 && deal->amount_c == amount_before) b->stats[FD_STAT_IGNORED]++;
         int last = (int)fd_funnel_nstages(fn) - 1;
         for (size_t i = 0; i < nfx; i++) {
             const fd_effect_t *x = &fx[i];

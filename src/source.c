@@ -264,7 +264,6 @@ int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg) {
         rd_kafka_message_destroy(src->held);
         src->held = NULL;
     }
-    rd_kafka_poll(src->producer, 0); /* serve dead-letter delivery reports */
     rd_kafka_message_t *m = rd_kafka_consumer_poll(src->consumer, timeout_ms);
     if (m == NULL) return 0;
     if (m->err) {

@@ -19,11 +19,11 @@
 
 #include "funneld/map.h"
 
-#define SHA_LEN 40
-#define ERRSTR_MAX 512
-#define MGET_CHUNK 1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
-#define NONCE_HEX 16
-#define APPLY_LAYOUT "1"
+#define SHA_LEN      40
+#define ERRSTR_MAX   512
+#define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
+#define NONCE_HEX    16
+#define APPLY_LAYOUT "1" /* ARGV layout version: must match the apply script */
 
 /* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
  * Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
@@ -31,33 +31,33 @@
  * Redis without persistence restarts and the epoch counter starts again from 1. Returns
  * {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is read
  * in the same atomic step, so it matches the offset exactly. */
-static const char claim_lua[] =
-    "local epoch = redis.call('HINCRBY', ARGV[1], 'epoch', 1)\n"
-    "local token = epoch .. ':' .. ARGV[3] .. ':' .. ARGV[4]\n"
-    "redis.call('HSET', ARGV[1], 'token', token)\n"
-    "local r = {token, redis.call('HGET', ARGV[1], 'next')}\n"
-    "local chunks = redis.call('LRANGE', ARGV[2], 0, -1)\n"
-    "for i = 1, #chunks do r[#r + 1] = chunks[i] end\n"
-    "return r\n";
+static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'epoch', 1)\n"
+                                "local token = epoch .. ':' .. ARGV[3] .. ':' .. ARGV[4]\n"
+                                "redis.call('HSET', ARGV[1], 'token', token)\n"
+                                "local r = {token, redis.call('HGET', ARGV[1], 'next')}\n"
+                                "local chunks = redis.call('LRANGE', ARGV[2], 0, -1)\n"
+                                "for i = 1, #chunks do r[#r + 1] = chunks[i] end\n"
+                                "return r\n";
 
-/* The apply script. Redis runs a script atomically but does not roll back a script that fails
- * half way, so phase 1 checks everything (ARGV shapes, fencing tokens, offsets, key types, stored
- * amounts) with reads only, and phase 2 writes. */
+/* The apply script: one atomic step per batch. Its ARGV layout is documented at its top (and
+ * built by build_apply_args below). */
 static const char apply_lua[] =
-    "-- funneld batch apply, ARGV layout " APPLY_LAYOUT " (all flat, counts as decimal text):\n"
-    "--   [1] layout version '" APPLY_LAYOUT "'   [2] stats hash key\n"
+    "-- funneld batch apply, ARGV layout 1 (flat; counts and numbers as decimal text):\n"
+    "--   [1] layout version '1'   [2] stats hash key\n"
     "--   S, then S stage names (the last is the won stage)\n"
-    "--   P, then P parts of 8: part key, token, from ('' = no stored offset), next ('' only\n"
-    "--      when from is '' and the part read nothing),\n"
-    "--      dedupe key, dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
+    "--   P, then P parts of 8: part key, token, from ('' = no stored offset),\n"
+    "--      next ('' only when from is '' and the part read nothing), dedupe key,\n"
+    "--      dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
     "--      dedupe max (ids the list must keep; 0 = never trim)\n"
-    "--   H, then H hashes: key, expire_at_s (0 = none), NI, NI x (field, integer delta),\n"
-    "--      NH, NH x (field, delta in hundredths >= 0)\n"
+    "--   H, then H hashes: key, expire_at_s (0 = none), NI, NI x (field, delta >= 0),\n"
+    "--      NA, NA x (field, delta in hundredths >= 0)\n"
     "--   D, then D x (deal key, encoded deal state)\n"
-    "--   N, then N x (stats field, delta)\n"
-    "-- Returns {'OK'}, {'ALREADY'} (this very batch was applied before: a retry), {'FENCED', i}\n"
-    "-- or {'GAP', i, stored next} (i = part number from 1), or an error reply when the input or\n"
-    "-- a stored value is malformed; nothing is written unless the answer is OK.\n"
+    "--   N, then N x (stats field, delta >= 0)\n"
+    "-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);\n"
+    "-- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); or an error reply\n"
+    "-- when the input or a stored value is malformed. Redis does not roll back a script\n"
+    "-- that fails half way, so phase 1 checks everything with reads only and phase 2\n"
+    "-- writes: nothing is written unless the answer is OK.\n"
     "local A, nargs, pos = ARGV, #ARGV, 1\n"
     "local function fail(msg) error('funneld apply: ' .. msg, 0) end\n"
     "local function take()\n"
@@ -67,44 +67,42 @@ static const char apply_lua[] =
     "end\n"
     "local function take_uint(what)\n"
     "  local v = take()\n"
-    "  if not string.find(v, '^%d+$') or #v > 18 then\n"
+    "  if #v > 18 or not string.find(v, '^%d+$') then\n"
     "    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an unsigned integer')\n"
     "  end\n"
     "  return tonumber(v), v\n"
     "end\n"
-    "local function take_int(what)\n"
-    "  local v = take()\n"
-    "  if not string.find(v, '^%-?%d+$') or #v > 19 then\n"
-    "    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an integer')\n"
-    "  end\n"
-    "  return v\n"
-    "end\n"
     "local function check_type(key, want)\n"
     "  local t = redis.call('TYPE', key).ok\n"
-    "  if t ~= 'none' and t ~= want then fail('key ' .. key .. ' is a ' .. t .. ', expected a ' .. want) end\n"
+    "  if t ~= 'none' and t ~= want then\n"
+    "    fail(key .. ' is a ' .. t .. ', expected a ' .. want)\n"
+    "  end\n"
     "end\n"
-    "local function check_amount(v, what)\n"
-    "  if v and not string.find(v, '^%d+%.%d%d$') then fail(what .. ' holds ' .. v .. ', expected d.dd') end\n"
-    "end\n"
-    "-- Exact decimal addition of hundredths: amounts go beyond 2^53 hundredths, where doubles\n"
-    "-- would round. cur is the stored '%.2f' text (or false), delta a digit string.\n"
-    "local function add_hundredths(cur, delta)\n"
-    "  local a = cur and string.gsub(cur, '%.', '') or '0'\n"
-    "  local out, i, j, carry = {}, #a, #delta, 0\n"
+    "-- Exact addition of two digit strings. Counters and amounts may pass 2^53, where Lua's\n"
+    "-- doubles would round; small ones take the fast path.\n"
+    "local function add_digits(a, b)\n"
+    "  if #a < 16 and #b < 16 then return string.format('%d', tonumber(a) + tonumber(b)) end\n"
+    "  local out, i, j, carry = {}, #a, #b, 0\n"
     "  while i >= 1 or j >= 1 or carry > 0 do\n"
     "    local d = carry\n"
     "    if i >= 1 then d = d + string.byte(a, i) - 48; i = i - 1 end\n"
-    "    if j >= 1 then d = d + string.byte(delta, j) - 48; j = j - 1 end\n"
+    "    if j >= 1 then d = d + string.byte(b, j) - 48; j = j - 1 end\n"
     "    out[#out + 1] = d % 10\n"
     "    carry = (d - d % 10) / 10\n"
     "  end\n"
     "  local s = string.gsub(string.reverse(table.concat(out)), '^0+', '')\n"
+    "  if s == '' then return '0' end\n"
+    "  return s\n"
+    "end\n"
+    "-- Amounts are stored as '%.2f' text and kept exactly in hundredths.\n"
+    "local function add_hundredths(cur, delta)\n"
+    "  local s = add_digits(cur and string.gsub(cur, '%.', '') or '0', delta)\n"
     "  s = string.rep('0', 3 - #s) .. s\n"
     "  return string.sub(s, 1, -3) .. '.' .. string.sub(s, -2)\n"
     "end\n"
     "\n"
-    "-- phase 1a: shapes\n"
-    "if take() ~= '" APPLY_LAYOUT "' then fail('ARGV layout version is not " APPLY_LAYOUT "') end\n"
+    "-- phase 1a: shapes of ARGV\n"
+    "if take() ~= '1' then fail('ARGV layout version is not 1') end\n"
     "local stats_key = take()\n"
     "local nstages = take_uint('stage count')\n"
     "if nstages < 2 then fail('expected at least 2 stages') end\n"
@@ -113,30 +111,40 @@ static const char apply_lua[] =
     "local parts = {}\n"
     "for i = 1, take_uint('part count') do\n"
     "  local p = {}\n"
-    "  p.key = take(); p.token = take(); p.from = take()\n"
-    "  p.next = take(); p.dkey = take(); p.chunk = take()\n"
+    "  p.key = take(); p.token = take(); p.from = take(); p.next = take()\n"
+    "  p.dkey = take(); p.chunk = take()\n"
     "  p.nids = take_uint('dedupe ids'); p.max = take_uint('dedupe max')\n"
-    "  if p.from ~= '' and not string.find(p.from, '^%d+$') then fail('from of part ' .. i) end\n"    "  if not string.find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then\n"
+    "  if p.from ~= '' and not string.find(p.from, '^%d+$') then\n"
+    "    fail('from of part ' .. i)\n"
+    "  end\n"
+    "  if not string.find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then\n"
     "    fail('next of part ' .. i)\n"
     "  end\n"
-    "  if #p.chunk ~= 16 * p.nids then fail('dedupe chunk of part ' .. i .. ' has the wrong length') end\n"
+    "  if #p.chunk ~= 16 * p.nids then\n"
+    "    fail('dedupe chunk of part ' .. i .. ' has the wrong length')\n"
+    "  end\n"
     "  parts[i] = p\n"
     "end\n"
-    "local hash_pos = pos\n"
-    "local nhashes = take_uint('hash count')\n"
-    "for h = 1, nhashes do\n"
-    "  take(); take_uint('expire_at_s')\n"
-    "  for f = 1, take_uint('counter count') do take(); take_int('counter delta') end\n"
-    "  for f = 1, take_uint('amount count') do take(); take_uint('amount delta') end\n"
+    "local hashes, seen = {}, {}\n"
+    "for h = 1, take_uint('hash count') do\n"
+    "  local x = {key = take()}\n"
+    "  if seen[x.key] then fail(x.key .. ' is listed twice') end\n"
+    "  seen[x.key] = true\n"
+    "  x.expire_at = select(2, take_uint('expire_at_s'))\n"
+    "  x.nc = take_uint('counter count'); x.c = pos\n"
+    "  for f = 1, x.nc do take(); take_uint('counter delta') end\n"
+    "  x.na = take_uint('amount count'); x.a = pos\n"
+    "  for f = 1, x.na do take(); take_uint('amount delta') end\n"
+    "  hashes[h] = x\n"
     "end\n"
     "local deal_pos = pos\n"
     "for d = 1, take_uint('deal count') do take(); take() end\n"
     "local stats_pos = pos\n"
-    "for f = 1, take_uint('stats count') do take(); take_int('stats delta') end\n"
+    "for f = 1, take_uint('stats count') do take(); take_uint('stats delta') end\n"
     "if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end\n"
     "\n"
-    "-- phase 1b: fencing and offsets. A batch retried after a client-side timeout may already be\n"
-    "-- applied: then every part's stored next already equals the batch's next.\n"
+    "-- phase 1b: fencing and offsets. A batch retried after a client-side timeout may\n"
+    "-- already be applied: then every part's stored next already equals the batch's next.\n"
     "local stored = {}\n"
     "for i, p in ipairs(parts) do\n"
     "  check_type(p.key, 'hash')\n"
@@ -154,36 +162,51 @@ static const char apply_lua[] =
     "  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end\n"
     "end\n"
     "\n"
-    "-- phase 1c: every key written is of the right type, every stored amount is well formed\n"
+    "-- phase 1c: read what each hash update needs with one HMGET: the inputs of the\n"
+    "-- derived fields when a rate may change, then the updated fields. A key of another\n"
+    "-- type fails here, before any write, and so does an updated field whose stored value\n"
+    "-- is not a well-formed number.\n"
     "check_type(stats_key, 'hash')\n"
-    "pos = hash_pos\n"
-    "for h = 1, take_uint('hash count') do\n"
-    "  local key = take()\n"
-    "  check_type(key, 'hash')\n"
-    "  take()\n"
-    "  for f = 1, take_uint('counter count') do take(); take() end\n"
-    "  for f = 1, take_uint('amount count') do\n"
-    "    local field = take()\n"
-    "    check_amount(redis.call('HGET', key, field), key .. ' ' .. field)\n"
-    "    take()\n"
-    "  end\n"
-    "end\n"
-    "\n"
-    "-- phase 2: writes. Derived fields are recomputed from the counters in the same step, so a\n"
-    "-- reader never sees a rate that does not match the counts beside it.\n"
-    "local inputs, is_input, derived = {}, {}, {}\n"
+    "local inputs, input_index, derived = {}, {}, {}\n"
     "for s = 1, nstages - 1 do\n"
     "  local n = stages[s]\n"
-    "  for _, f in ipairs({'entered:', 'advanced:', 'moved_on:', 'lost_at:', 'dwell_sum_ms:', 'dwell_count:'}) do\n"
+    "  for _, f in ipairs({'entered:', 'advanced:', 'moved_on:', 'lost_at:',\n"
+    "                      'dwell_sum_ms:', 'dwell_count:'}) do\n"
     "    inputs[#inputs + 1] = f .. n\n"
     "  end\n"
     "  derived[s] = {'conv:' .. n, 'exit_conv:' .. n, 'dwell_hours:' .. n}\n"
     "end\n"
-    "for _, f in ipairs({'won', 'lost', 'feedback_count', 'feedback_sum'}) do inputs[#inputs + 1] = f end\n"
-    "for _, f in ipairs(inputs) do is_input[f] = true end\n"
-    "local function recompute(key)\n"
-    "  local v = redis.call('HMGET', key, unpack(inputs))\n"
-    "  local set, del = {}, {}\n"
+    "for _, f in ipairs({'won', 'lost', 'feedback_count', 'feedback_sum'}) do\n"
+    "  inputs[#inputs + 1] = f\n"
+    "end\n"
+    "for i, f in ipairs(inputs) do input_index[f] = i end\n"
+    "local ninputs = #inputs\n"
+    "for _, x in ipairs(hashes) do\n"
+    "  -- hashes with only activity, complaint or event counts have no rate to recompute\n"
+    "  for f = 0, x.nc - 1 do if input_index[A[x.c + 2 * f]] then x.rates = true end end\n"
+    "  for f = 0, x.na - 1 do if input_index[A[x.a + 2 * f]] then x.rates = true end end\n"
+    "  local fields, n = {}, 0\n"
+    "  if x.rates then\n"
+    "    for i = 1, ninputs do fields[i] = inputs[i] end\n"
+    "    n = ninputs\n"
+    "  end\n"
+    "  x.base = n\n"
+    "  for f = 0, x.nc - 1 do n = n + 1; fields[n] = A[x.c + 2 * f] end\n"
+    "  for f = 0, x.na - 1 do n = n + 1; fields[n] = A[x.a + 2 * f] end\n"
+    "  x.v = n > 0 and redis.call('HMGET', x.key, unpack(fields)) or {}\n"
+    "  for i = x.base + 1, n do\n"
+    "    local v = x.v[i]\n"
+    "    local amount = i > x.base + x.nc\n"
+    "    if v and not string.find(v, amount and '^%d+%.%d%d$' or '^%d+$') then\n"
+    "      fail(x.key .. ' ' .. fields[i] .. ' holds ' .. v .. ', expected ' ..\n"
+    "           (amount and 'd.dd' or 'digits'))\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "\n"
+    "-- phase 2: writes. Derived fields are recomputed from the counters in the same step,\n"
+    "-- so a reader never sees a rate that does not match the counts beside it.\n"
+    "local function recompute(v, set, del)\n"
     "  local function rate(field, num, den, fmt)\n"
     "    if den > 0 then\n"
     "      set[#set + 1] = field; set[#set + 1] = string.format(fmt, num / den)\n"
@@ -192,43 +215,54 @@ static const char apply_lua[] =
     "    end\n"
     "  end\n"
     "  for s = 1, nstages - 1 do\n"
-    "    local b = (s - 1) * 6\n"
+    "    local b, d = (s - 1) * 6, derived[s]\n"
     "    local entered, advanced = tonumber(v[b + 1]) or 0, tonumber(v[b + 2]) or 0\n"
     "    local moved, lost = tonumber(v[b + 3]) or 0, tonumber(v[b + 4]) or 0\n"
     "    local dsum, dcount = tonumber(v[b + 5]) or 0, tonumber(v[b + 6]) or 0\n"
-    "    rate(derived[s][1], advanced, entered, '%.4f')\n"
-    "    rate(derived[s][2], moved, moved + lost, '%.4f')\n"
-    "    -- average ms per deal, then hours: (sum / count) / 3600000, left to right in doubles\n"
-    "    if dcount > 0 then rate(derived[s][3], dsum / dcount, 3600000, '%.2f')\n"
-    "    else del[#del + 1] = derived[s][3] end\n"
+    "    rate(d[1], advanced, entered, '%.4f')\n"
+    "    rate(d[2], moved, moved + lost, '%.4f')\n"
+    "    -- average ms per deal, then hours: (sum / count) / 3600000, in doubles\n"
+    "    if dcount > 0 then\n"
+    "      rate(d[3], dsum / dcount, 3600000, '%.2f')\n"
+    "    else\n"
+    "      del[#del + 1] = d[3]\n"
+    "    end\n"
     "  end\n"
     "  local b = (nstages - 1) * 6\n"
     "  local won, lost = tonumber(v[b + 1]) or 0, tonumber(v[b + 2]) or 0\n"
     "  local fcount, fsum = tonumber(v[b + 3]) or 0, tonumber(v[b + 4]) or 0\n"
     "  rate('win_rate', won, won + lost, '%.4f')\n"
     "  rate('feedback_avg', fsum, fcount, '%.2f')\n"
-    "  if #set > 0 then redis.call('HSET', key, unpack(set)) end\n"
-    "  if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
     "end\n"
-    "pos = hash_pos\n"
-    "for h = 1, take_uint('hash count') do\n"
-    "  local key = take()\n"
-    "  local expire_at = take()\n"
-    "  local touched = false\n"
-    "  for f = 1, take_uint('counter count') do\n"
-    "    local field, delta = take(), take()\n"
-    "    if redis.call('HINCRBY', key, field, delta) == 0 then redis.call('HDEL', key, field) end\n"
-    "    if is_input[field] then touched = true end\n"
+    "for _, x in ipairs(hashes) do\n"
+    "  local v, set, del, at = x.v, {}, {}, x.base\n"
+    "  -- new values go back into v, so the inputs of the rates are the updated counts\n"
+    "  for f = 0, x.nc - 1 do\n"
+    "    local name = A[x.c + 2 * f]\n"
+    "    at = at + 1\n"
+    "    local new = add_digits(v[at] or '0', A[x.c + 2 * f + 1])\n"
+    "    if x.rates and input_index[name] then v[input_index[name]] = new end\n"
+    "    if new == '0' then\n"
+    "      del[#del + 1] = name\n"
+    "    else\n"
+    "      set[#set + 1] = name; set[#set + 1] = new\n"
+    "    end\n"
     "  end\n"
-    "  for f = 1, take_uint('amount count') do\n"
-    "    local field, delta = take(), take()\n"
-    "    local sum = add_hundredths(redis.call('HGET', key, field), delta)\n"
-    "    if sum == '0.00' then redis.call('HDEL', key, field) else redis.call('HSET', key, field, sum) end\n"
-    "    if is_input[field] then touched = true end\n"
+    "  for f = 0, x.na - 1 do\n"
+    "    local name = A[x.a + 2 * f]\n"
+    "    at = at + 1\n"
+    "    local new = add_hundredths(v[at], A[x.a + 2 * f + 1])\n"
+    "    if x.rates and input_index[name] then v[input_index[name]] = new end\n"
+    "    if new == '0.00' then\n"
+    "      del[#del + 1] = name\n"
+    "    else\n"
+    "      set[#set + 1] = name; set[#set + 1] = new\n"
+    "    end\n"
     "  end\n"
-    "  -- hashes with only activity, complaint or event counts have no derived field to change\n"
-    "  if touched then recompute(key) end\n"
-    "  if expire_at ~= '0' then redis.call('EXPIREAT', key, expire_at) end\n"
+    "  if x.rates then recompute(v, set, del) end\n"
+    "  if #set > 0 then redis.call('HSET', x.key, unpack(set)) end\n"
+    "  if #del > 0 then redis.call('HDEL', x.key, unpack(del)) end\n"
+    "  if x.expire_at ~= '0' then redis.call('EXPIREAT', x.key, x.expire_at) end\n"
     "end\n"
     "pos = deal_pos\n"
     "for d = 1, take_uint('deal count') do\n"
@@ -240,8 +274,9 @@ static const char apply_lua[] =
     "  local field = take()\n"
     "  redis.call('HINCRBY', stats_key, field, take())\n"
     "end\n"
-    "-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are dropped while\n"
-    "-- the list would still keep at least max ids without them. dedupe_n = ids in the list.\n"
+    "-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are\n"
+    "-- dropped while the list would still keep at least max ids without them.\n"
+    "-- dedupe_n = ids in the list.\n"
     "for _, p in ipairs(parts) do\n"
     "  local n = tonumber(redis.call('HGET', p.key, 'dedupe_n') or '0') or 0\n"
     "  if p.nids > 0 then\n"
@@ -327,7 +362,9 @@ static char *str_fmt(const char *fmt, ...) {
     return s;
 }
 
-static char *dup_or_empty(const char *s) { return strdup(s != NULL ? s : ""); }
+static char *dup_or_empty(const char *s) {
+    return strdup(s != NULL ? s : "");
+}
 
 fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts) {
     fd_store_t *st = calloc(1, sizeof *st);
@@ -355,14 +392,17 @@ void fd_store_destroy(fd_store_t *st) {
     if (st->password != NULL) {
         /* a secret: do not leave it in freed memory */
         volatile char *p = st->password;
-        while (*p != '\0') *p++ = '\0';
+        while (*p != '\0')
+            *p++ = '\0';
         free(st->password);
     }
     free(st->prefix);
     free(st);
 }
 
-const char *fd_store_errstr(const fd_store_t *st) { return st->errstr; }
+const char *fd_store_errstr(const fd_store_t *st) {
+    return st->errstr;
+}
 
 static fd_err_t load_scripts(fd_store_t *st) {
     for (int i = 0; i < SCRIPT_COUNT; i++) {
@@ -392,7 +432,8 @@ static fd_err_t setup_command(fd_store_t *st, const char *what, int argc, const 
 
 fd_err_t fd_store_connect(fd_store_t *st) {
     if (st->c != NULL) return FD_OK;
-    struct timeval tv = {.tv_sec = st->timeout_ms / 1000, .tv_usec = (st->timeout_ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = st->timeout_ms / 1000,
+                         .tv_usec = (st->timeout_ms % 1000) * 1000};
     st->c = st->timeout_ms > 0 ? redisConnectWithTimeout(st->host, st->port, tv)
                                : redisConnect(st->host, st->port);
     if (st->c == NULL) {
@@ -505,8 +546,8 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
                         char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd) {
     /* epoch (<= 20 digits) + ':' + instance + ':' + nonce must fit with its NUL */
     if (strlen(instance) + 20 + 2 + NONCE_HEX + 1 > token_size) {
-        set_err(st, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token", topic,
-                partition, instance, token_size);
+        set_err(st, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token",
+                topic, partition, instance, token_size);
         return FD_ERR_INVAL;
     }
     char nonce[NONCE_HEX + 1];
@@ -723,7 +764,8 @@ typedef struct {
 static bool arena_reserve(args_t *a, size_t n) {
     if (a->used + n <= a->size) return true;
     size_t size = a->size > 0 ? a->size : 4096;
-    while (size < a->used + n) size *= 2;
+    while (size < a->used + n)
+        size *= 2;
     char *p = realloc(a->arena, size);
     if (p == NULL) return false;
     a->arena = p;
@@ -759,7 +801,9 @@ static bool arg_fmt(args_t *a, const char *fmt, ...) {
     }
 }
 
-static bool arg_int(args_t *a, int64_t v) { return arg_fmt(a, "%" PRId64, v); }
+static bool arg_int(args_t *a, int64_t v) {
+    return arg_fmt(a, "%" PRId64, v);
+}
 
 static bool arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
     if (!arena_reserve(a, 256)) return false; /* never hand the codec an empty buffer */
@@ -825,7 +869,8 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     a->len = calloc(argc, sizeof *a->len);
     a->off = calloc(argc, sizeof *a->off);
     if (a->argv == NULL || a->len == NULL || a->off == NULL) return FD_ERR_NOMEM;
-    for (size_t i = 0; i < 3; i++) a->off[i] = SIZE_MAX;
+    for (size_t i = 0; i < 3; i++)
+        a->off[i] = SIZE_MAX;
 
     bool ok = true;
     arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
@@ -954,7 +999,8 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
         err = FD_ERR_FENCED;
     } else if (strcmp(verdict, "GAP") == 0 && p != NULL && r->elements >= 3 &&
                r->element[2]->type == REDIS_REPLY_STRING) {
-        set_err(st, "apply: %s/%" PRId32 ": stored next offset is '%s', the batch starts at %" PRId64,
+        set_err(st,
+                "apply: %s/%" PRId32 ": stored next offset is '%s', the batch starts at %" PRId64,
                 p->topic, p->partition, r->element[2]->len > 0 ? r->element[2]->str : "(none)",
                 p->from);
         err = FD_ERR_GAP;
@@ -985,7 +1031,8 @@ fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, cha
         freeReplyObject(r);
         return FD_ERR_REDIS;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) return protocol_fail(st, "HGETALL", r);
+    if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
+        return protocol_fail(st, "HGETALL", r);
     size_t count = r->elements / 2;
     if (count == 0) {
         freeReplyObject(r);
@@ -1006,7 +1053,8 @@ fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, cha
     return FD_OK;
 nomem:
     freeReplyObject(r);
-    if (f != NULL && v != NULL) fd_store_free_fields(f, v, count);
+    if (f != NULL && v != NULL)
+        fd_store_free_fields(f, v, count);
     else {
         free(f);
         free(v);

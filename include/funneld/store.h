@@ -22,8 +22,8 @@ typedef struct {
     const char *user;     /* "" or NULL: AUTH with password only (or no AUTH when none) */
     const char *password; /* "" or NULL: no AUTH */
     int db;
-    int timeout_ms;       /* connect and per-command timeout */
-    const char *prefix;   /* key prefix, e.g. "funnel" */
+    int timeout_ms;     /* connect and per-command timeout */
+    const char *prefix; /* key prefix, e.g. "funnel" */
 } fd_store_opts_t;
 
 /* A store for funnel fn (borrowed). Does not connect yet; every call connects when needed. The

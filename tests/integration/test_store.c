@@ -24,8 +24,8 @@
 #include "redis_fixture.h"
 
 #define TOPIC "crm.events"
-#define ANNA "anna@corp.example"
-#define DAY "2026-11-22"
+#define ANNA  "anna@corp.example"
+#define DAY   "2026-11-22"
 /* "now" for retention decisions: the evening of the test day */
 #define NOW_S 1795377600 /* 2026-11-22T20:00:00Z */
 
@@ -113,7 +113,9 @@ static redisReply *cmd(world_t *w, const char *fmt, ...) {
     return NULL;
 }
 
-static void flushall(world_t *w) { freeReplyObject(cmd(w, "FLUSHALL")); }
+static void flushall(world_t *w) {
+    freeReplyObject(cmd(w, "FLUSHALL"));
+}
 
 static long long cmd_int(world_t *w, const char *fmt, ...) {
     va_list ap;
@@ -150,13 +152,15 @@ static void assert_hget(world_t *w, const char *key, const char *field, const ch
 /* The hash at key holds exactly the NULL-terminated field/value pairs of want. */
 static void assert_hash(world_t *w, const char *key, const char *const *want) {
     size_t nwant = 0;
-    while (want[2 * nwant] != NULL) nwant++;
+    while (want[2 * nwant] != NULL)
+        nwant++;
     redisReply *r = cmd(w, "HGETALL %s", key);
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
         size_t j = 0;
-        while (j < nwant && strcmp(want[2 * j], f) != 0) j++;
+        while (j < nwant && strcmp(want[2 * j], f) != 0)
+            j++;
         if (j == nwant) fail_msg("%s: unexpected field %s = '%s'", key, f, v);
         if (strcmp(want[2 * j + 1], v) != 0)
             fail_msg("%s %s: expected '%s', found '%s'", key, f, want[2 * j + 1], v);
@@ -164,7 +168,8 @@ static void assert_hash(world_t *w, const char *key, const char *const *want) {
     if (r->elements != 2 * nwant) {
         size_t got = r->elements / 2;
         freeReplyObject(r);
-        for (size_t j = 0; j < nwant; j++) assert_hget(w, key, want[2 * j], want[2 * j + 1]);
+        for (size_t j = 0; j < nwant; j++)
+            assert_hget(w, key, want[2 * j], want[2 * j + 1]);
         fail_msg("%s: %zu fields, expected %zu", key, got, nwant);
     }
     freeReplyObject(r);
@@ -174,13 +179,14 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Everything in the database as one string (sorted keys with their expiry times and DUMPs), to show that
- * a refused apply wrote nothing. */
+/* Everything in the database as one string (sorted keys with their expiry times and DUMPs), to show
+ * that a refused apply wrote nothing. */
 static char *snapshot(world_t *w) {
     redisReply *keys = cmd(w, "KEYS *");
     assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
     char **names = calloc(keys->elements + 1, sizeof *names);
-    for (size_t i = 0; i < keys->elements; i++) names[i] = keys->element[i]->str;
+    for (size_t i = 0; i < keys->elements; i++)
+        names[i] = keys->element[i]->str;
     qsort(names, keys->elements, sizeof *names, cmp_str);
     size_t size = 1, used = 0;
     char *out = calloc(1, 1);
@@ -283,8 +289,8 @@ static void consumer_clear(consumer_t *c) {
 }
 
 static void claim(consumer_t *c) {
-    fd_err_t err = fd_store_claim(c->st, TOPIC, 0, "inst-a", c->token, sizeof c->token, &c->from,
-                                  c->dd);
+    fd_err_t err =
+        fd_store_claim(c->st, TOPIC, 0, "inst-a", c->token, sizeof c->token, &c->from, c->dd);
     if (err != FD_OK) fail_msg("claim: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
 }
 
@@ -329,7 +335,8 @@ static void run_batch(consumer_t *c, const fd_event_t *evs, size_t n) {
 
 static void anna_day(fd_event_t *evs) {
     int proposal = 2;
-    evs[0] = with_amount(event(FD_DEAL_CREATED, "e1", ANNA, "emea", "d1", DAY "T09:00:00Z"), 100000);
+    evs[0] =
+        with_amount(event(FD_DEAL_CREATED, "e1", ANNA, "emea", "d1", DAY "T09:00:00Z"), 100000);
     evs[1] = with_stage(event(FD_DEAL_STAGE_CHANGED, "e2", ANNA, "emea", "d1", DAY "T15:00:00Z"),
                         proposal);
     evs[2] = activity("e3", ANNA, DAY "T15:00:00Z", 0);
@@ -343,20 +350,83 @@ static void anna_day(fd_event_t *evs) {
 
 /* d1: lead 09:00 -> proposal 15:00 (qualified back-filled, 6 h in lead) -> won 18:00
  * (negotiation back-filled, 3 h in proposal); d2: created 10:00, lost 11:00 at lead. */
-static const char *const anna_fields[] = {
-    "entered:lead", "2", "advanced:lead", "1", "moved_on:lead", "1", "lost_at:lead", "1",
-    "dwell_sum_ms:lead", "21600000", "dwell_count:lead", "1",
-    "conv:lead", "0.5000", "exit_conv:lead", "0.5000", "dwell_hours:lead", "6.00",
-    "entered:qualified", "1", "advanced:qualified", "1", "moved_on:qualified", "1",
-    "conv:qualified", "1.0000", "exit_conv:qualified", "1.0000",
-    "entered:proposal", "1", "advanced:proposal", "1", "moved_on:proposal", "1",
-    "dwell_sum_ms:proposal", "10800000", "dwell_count:proposal", "1",
-    "conv:proposal", "1.0000", "exit_conv:proposal", "1.0000", "dwell_hours:proposal", "3.00",
-    "entered:negotiation", "1", "advanced:negotiation", "1", "moved_on:negotiation", "1",
-    "conv:negotiation", "1.0000", "exit_conv:negotiation", "1.0000",
-    "entered:won", "1", "won", "1", "lost", "1", "won_amount", "1054.00", "win_rate", "0.5000",
-    "activity:call", "1", "feedback_count", "1", "feedback_sum", "4.50", "feedback_avg", "4.50",
-    "complaints", "1", "events", "7", NULL};
+static const char *const anna_fields[] = {"entered:lead",
+                                          "2",
+                                          "advanced:lead",
+                                          "1",
+                                          "moved_on:lead",
+                                          "1",
+                                          "lost_at:lead",
+                                          "1",
+                                          "dwell_sum_ms:lead",
+                                          "21600000",
+                                          "dwell_count:lead",
+                                          "1",
+                                          "conv:lead",
+                                          "0.5000",
+                                          "exit_conv:lead",
+                                          "0.5000",
+                                          "dwell_hours:lead",
+                                          "6.00",
+                                          "entered:qualified",
+                                          "1",
+                                          "advanced:qualified",
+                                          "1",
+                                          "moved_on:qualified",
+                                          "1",
+                                          "conv:qualified",
+                                          "1.0000",
+                                          "exit_conv:qualified",
+                                          "1.0000",
+                                          "entered:proposal",
+                                          "1",
+                                          "advanced:proposal",
+                                          "1",
+                                          "moved_on:proposal",
+                                          "1",
+                                          "dwell_sum_ms:proposal",
+                                          "10800000",
+                                          "dwell_count:proposal",
+                                          "1",
+                                          "conv:proposal",
+                                          "1.0000",
+                                          "exit_conv:proposal",
+                                          "1.0000",
+                                          "dwell_hours:proposal",
+                                          "3.00",
+                                          "entered:negotiation",
+                                          "1",
+                                          "advanced:negotiation",
+                                          "1",
+                                          "moved_on:negotiation",
+                                          "1",
+                                          "conv:negotiation",
+                                          "1.0000",
+                                          "exit_conv:negotiation",
+                                          "1.0000",
+                                          "entered:won",
+                                          "1",
+                                          "won",
+                                          "1",
+                                          "lost",
+                                          "1",
+                                          "won_amount",
+                                          "1054.00",
+                                          "win_rate",
+                                          "0.5000",
+                                          "activity:call",
+                                          "1",
+                                          "feedback_count",
+                                          "1",
+                                          "feedback_sum",
+                                          "4.50",
+                                          "feedback_avg",
+                                          "4.50",
+                                          "complaints",
+                                          "1",
+                                          "events",
+                                          "7",
+                                          NULL};
 
 static void test_store_apply_writes_every_field_of_every_scope_and_window(void **state) {
     (void)state;
@@ -370,12 +440,19 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
     anna_day(evs);
     run_batch(&c, evs, 7);
 
-    static const char *const keys[] = {
-        "funnel:rep:day:" DAY ":" ANNA, "funnel:rep:all:" ANNA, "funnel:rep:week:2026-W47:" ANNA,
-        "funnel:rep:month:2026-11:" ANNA, "funnel:rep:quarter:2026-Q4:" ANNA,
-        "funnel:team:day:" DAY ":emea", "funnel:team:week:2026-W47:emea", "funnel:team:all:emea",
-        "funnel:org:day:" DAY, "funnel:org:quarter:2026-Q4", "funnel:org:all"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) assert_hash(w, keys[i], anna_fields);
+    static const char *const keys[] = {"funnel:rep:day:" DAY ":" ANNA,
+                                       "funnel:rep:all:" ANNA,
+                                       "funnel:rep:week:2026-W47:" ANNA,
+                                       "funnel:rep:month:2026-11:" ANNA,
+                                       "funnel:rep:quarter:2026-Q4:" ANNA,
+                                       "funnel:team:day:" DAY ":emea",
+                                       "funnel:team:week:2026-W47:emea",
+                                       "funnel:team:all:emea",
+                                       "funnel:org:day:" DAY,
+                                       "funnel:org:quarter:2026-Q4",
+                                       "funnel:org:all"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        assert_hash(w, keys[i], anna_fields);
 
     /* day windows expire 400 days after their end (2026-11-23T00:00Z); the others are kept */
     assert_int_equal(cmd_int(w, "EXPIRETIME funnel:rep:day:" DAY ":" ANNA), 1829952000);
@@ -415,8 +492,8 @@ static void test_store_hash_without_rates_inputs_has_no_derived_fields(void **st
                          event(FD_FEEDBACK_RECEIVED, "a2", "bob", "emea", "", DAY "T08:30:00Z")};
     evs[1].complaint = true;
     run_batch(&c, evs, 2);
-    static const char *const want[] = {"activity:visit", "1", "complaints", "1", "events", "2",
-                                       NULL};
+    static const char *const want[] = {"activity:visit", "1", "complaints", "1",
+                                       "events",         "2", NULL};
     assert_hash(w, "funnel:rep:all:bob", want);
     consumer_clear(&c);
 }
@@ -461,10 +538,12 @@ static void test_store_won_amount_adds_exact_hundredths(void **state) {
     consumer_t c;
     consumer_init(&c, w, 100);
     claim(&c);
-    fd_event_t b1[1] = {with_amount(event(FD_DEAL_WON, "w1", "dan", "emea", "y1", DAY "T10:00:00Z"), 10)};
+    fd_event_t b1[1] = {
+        with_amount(event(FD_DEAL_WON, "w1", "dan", "emea", "y1", DAY "T10:00:00Z"), 10)};
     run_batch(&c, b1, 1);
     assert_hget(w, "funnel:rep:all:dan", "won_amount", "0.10");
-    fd_event_t b2[1] = {with_amount(event(FD_DEAL_WON, "w2", "dan", "emea", "y2", DAY "T11:00:00Z"), 20)};
+    fd_event_t b2[1] = {
+        with_amount(event(FD_DEAL_WON, "w2", "dan", "emea", "y2", DAY "T11:00:00Z"), 20)};
     run_batch(&c, b2, 1);
     assert_hget(w, "funnel:rep:all:dan", "won_amount", "0.30");
     assert_hget(w, "funnel:rep:all:dan", "won", "2");
@@ -474,12 +553,14 @@ static void test_store_won_amount_adds_exact_hundredths(void **state) {
     fd_event_t b3[1] = {with_amount(event(FD_DEAL_WON, "w3", "eve", "emea", "y3", DAY "T10:00:00Z"),
                                     100000000000000000LL)};
     run_batch(&c, b3, 1);
-    fd_event_t b4[2] = {with_amount(event(FD_DEAL_WON, "w4", "eve", "emea", "y4", DAY "T10:00:00Z"),
-                                    100000000000000000LL),
-                        with_amount(event(FD_DEAL_WON, "w5", "eve", "emea", "y5", DAY "T10:00:00Z"), 1)};
+    fd_event_t b4[2] = {
+        with_amount(event(FD_DEAL_WON, "w4", "eve", "emea", "y4", DAY "T10:00:00Z"),
+                    100000000000000000LL),
+        with_amount(event(FD_DEAL_WON, "w5", "eve", "emea", "y5", DAY "T10:00:00Z"), 1)};
     run_batch(&c, b4, 2);
     assert_hget(w, "funnel:rep:all:eve", "won_amount", "2000000000000000.01");
-    fd_event_t b5[1] = {with_amount(event(FD_DEAL_WON, "w6", "eve", "emea", "y6", DAY "T10:00:00Z"), 99)};
+    fd_event_t b5[1] = {
+        with_amount(event(FD_DEAL_WON, "w6", "eve", "emea", "y6", DAY "T10:00:00Z"), 99)};
     run_batch(&c, b5, 1);
     assert_hget(w, "funnel:rep:all:eve", "won_amount", "2000000000000001.00");
     consumer_clear(&c);
@@ -589,7 +670,8 @@ static void assert_chunks(world_t *w, const size_t *want, size_t n) {
     redisReply *r = cmd(w, "LRANGE funnel:dedupe:" TOPIC ":0 0 -1");
     assert_int_equal(r->type, REDIS_REPLY_ARRAY);
     assert_int_equal(r->elements, n);
-    for (size_t i = 0; i < n; i++) assert_int_equal(r->element[i]->len, want[i] * 16);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(r->element[i]->len, want[i] * 16);
     freeReplyObject(r);
 }
 
@@ -660,12 +742,11 @@ static void test_store_load_deals_round_trips_and_caches_unknown_deals_empty(voi
     consumer_t c;
     consumer_init(&c, w, 100);
     claim(&c);
-    fd_event_t evs[2] = {
-        event(FD_DEAL_CREATED, "l1", "lou", "emea", "deal-1", DAY "T08:00:00Z"),
-        with_amount(with_stage(event(FD_DEAL_STAGE_CHANGED, "l2", "lou", "emea", "deal-1",
-                                     DAY "T09:00:00Z"),
-                               2),
-                    4200)};
+    fd_event_t evs[2] = {event(FD_DEAL_CREATED, "l1", "lou", "emea", "deal-1", DAY "T08:00:00Z"),
+                         with_amount(with_stage(event(FD_DEAL_STAGE_CHANGED, "l2", "lou", "emea",
+                                                      "deal-1", DAY "T09:00:00Z"),
+                                                2),
+                                     4200)};
     run_batch(&c, evs, 2);
 
     fd_dealcache_t *dc = fd_dealcache_new(w->fn, 10000);
@@ -789,7 +870,8 @@ static void test_store_malformed_stored_amount_refuses_before_writing(void **sta
     consumer_init(&c, w, 100);
     claim(&c);
     freeReplyObject(cmd(w, "HSET funnel:rep:all:mo won_amount 12,5"));
-    fd_event_t evs[1] = {with_amount(event(FD_DEAL_WON, "m1", "mo", "emea", "z1", DAY "T10:00:00Z"), 10)};
+    fd_event_t evs[1] = {
+        with_amount(event(FD_DEAL_WON, "m1", "mo", "emea", "z1", DAY "T10:00:00Z"), 10)};
     fold(&c, evs, 1);
     char *before = snapshot(w);
     bool already;
@@ -799,6 +881,78 @@ static void test_store_malformed_stored_amount_refuses_before_writing(void **sta
     assert_string_equal(before, after);
     free(before);
     free(after);
+    consumer_clear(&c);
+}
+
+static void test_store_large_batch_applies_in_one_step(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100000);
+    claim(&c);
+    /* 3000 reps in 3000 teams, each with a deal created and moved on: 30,005 hashes */
+    enum { REPS = 3000 };
+    fd_event_t *evs = calloc(2 * REPS, sizeof *evs);
+    const char **ids = calloc(2 * REPS, sizeof *ids);
+    assert_non_null(evs);
+    assert_non_null(ids);
+    fd_batch_reset(c.b);
+    int part = fd_batch_part(c.b, TOPIC, 0, c.token, c.from, c.dd);
+    for (int i = 0; i < REPS; i++) {
+        char rep[32], team[32], deal[32], id[32];
+        snprintf(rep, sizeof rep, "rep-%d", i);
+        snprintf(team, sizeof team, "team-%d", i);
+        snprintf(deal, sizeof deal, "deal-%d", i);
+        snprintf(id, sizeof id, "c-%d", i);
+        evs[2 * i] = event(FD_DEAL_CREATED, id, rep, team, deal, DAY "T08:00:00Z");
+        snprintf(id, sizeof id, "s-%d", i);
+        evs[2 * i + 1] =
+            with_stage(event(FD_DEAL_STAGE_CHANGED, id, rep, team, deal, DAY "T09:00:00Z"), 1);
+        ids[2 * i] = evs[2 * i].deal_id;
+        ids[2 * i + 1] = evs[2 * i + 1].deal_id;
+    }
+    assert_int_equal(fd_store_load_deals(c.st, c.dc, ids, 2 * REPS), FD_OK);
+    for (int i = 0; i < 2 * REPS; i++)
+        assert_int_equal(fd_batch_add(c.b, part, c.dc, &evs[i], i, NOW_S), FD_OK);
+    assert_int_equal(fd_batch_nhashes(c.b), 10 * REPS + 5);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    apply_ok(&c);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    print_message("apply of %zu hashes, %d deals: %.0f ms\n", (size_t)(10 * REPS + 5), REPS,
+                  (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    assert_hget(w, "funnel:org:all", "entered:lead", "3000");
+    assert_hget(w, "funnel:org:all", "advanced:lead", "3000");
+    assert_hget(w, "funnel:org:all", "dwell_hours:lead", "1.00");
+    assert_hget(w, "funnel:org:all", "events", "6000");
+    static const char *const rep[] = {"entered:lead",
+                                      "1",
+                                      "advanced:lead",
+                                      "1",
+                                      "moved_on:lead",
+                                      "1",
+                                      "dwell_sum_ms:lead",
+                                      "3600000",
+                                      "dwell_count:lead",
+                                      "1",
+                                      "conv:lead",
+                                      "1.0000",
+                                      "exit_conv:lead",
+                                      "1.0000",
+                                      "dwell_hours:lead",
+                                      "1.00",
+                                      "entered:qualified",
+                                      "1",
+                                      "conv:qualified",
+                                      "0.0000",
+                                      "events",
+                                      "2",
+                                      NULL};
+    assert_hash(w, "funnel:team:month:2026-11:team-2999", rep);
+    assert_int_equal(cmd_int(w, "DBSIZE"), 10 * REPS + 5 + REPS + 3);
+    free(ids);
+    free(evs);
     consumer_clear(&c);
 }
 
@@ -864,13 +1018,14 @@ int main(void) {
         cmocka_unit_test(test_store_command_timeout_drops_connection_and_recovers),
         cmocka_unit_test(test_store_reloads_scripts_after_script_flush),
         cmocka_unit_test(test_store_malformed_stored_amount_refuses_before_writing),
+        cmocka_unit_test(test_store_large_batch_applies_in_one_step),
     };
     const struct CMUnitTest secured_tests[] = {
         cmocka_unit_test(test_store_auth_with_password),
         cmocka_unit_test(test_store_auth_with_acl_user),
     };
     int failed = cmocka_run_group_tests_name("store", plain_tests, plain_setup, plain_teardown);
-    failed += cmocka_run_group_tests_name("store_auth", secured_tests, secured_setup,
-                                          secured_teardown);
+    failed +=
+        cmocka_run_group_tests_name("store_auth", secured_tests, secured_setup, secured_teardown);
     return failed;
 }

@@ -168,7 +168,7 @@ class Proc:
     def alive(self):
         return self.popen.poll() is None
 
-    def signal(self, sig):
+    def send(self, sig):
         if self.alive():
             os.kill(self.pid, sig)
 
@@ -347,6 +347,13 @@ class Harness:
             out[p] = int(v) if isinstance(v, bytes) else 0
         return out
 
+    def tokens(self, r):
+        """{partition: fencing token} as stored in Redis (None when absent)."""
+        keys = ["%s:part:%s:%d" % (self.prefix, TOPIC, p) for p in range(PARTITIONS)]
+        vals = r.pipeline([["HGET", k, "token"] for k in keys])
+        return {p: (v.decode("utf-8", "replace") if isinstance(v, bytes) else None)
+                for p, v in enumerate(vals)}
+
     def wait_done(self, expected_next, timeout, poll=0.02, require_alive=True):
         """Polls the stored offsets until every partition reaches expected_next. Returns
         (t_first_apply, t_done, initial total). Fails on timeout or when every funneld died."""
@@ -447,6 +454,7 @@ class Harness:
             diffs.append("unexpected hash %s = %s" % (k, dict(list(got[k].items())[:6])))
         field_diffs = 0
         ties = 0
+        tie_examples = []
         by_field = {}
         for k in sorted(set(exp) & set(got)):
             e, g = exp[k], got[k]
@@ -460,6 +468,9 @@ class Harness:
                     v, d = derived[f]
                     if gv in model.acceptable_fixed(v, d):
                         ties += 1
+                        if ties <= 3:
+                            tie_examples.append("%s %s=%s (exact %s/%s, %%.%df of the double: %s)"
+                                                % (k, f, gv, v.numerator, v.denominator, d, ev))
                         continue
                 field_diffs += 1
                 fname = f.split(":")[0]
@@ -490,6 +501,8 @@ class Harness:
         print("[%s] %s: %d metric hashes, %d expected; stats %s%s"
               % (self.name, label, len(got), len(exp), {k: stats[k] for k in sorted(stats)},
                  "; %d rate ties accepted" % ties if ties else ""), flush=True)
+        for t in tie_examples:
+            print("[%s]   rate on a rounding tie, other neighbour accepted: %s" % (self.name, t))
         if diffs:
             raise TestFailure("%s differs from the model:\n  " % label + "\n  ".join(diffs))
         return len(got)

@@ -13,6 +13,7 @@ reason it must get). Model: Model(stages, kinds, tz).run(msgs) -> expected hashe
 import json
 import math
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -53,6 +54,7 @@ class Msg:
     event: Optional[Event]   # None for a malformed message
     reject: Optional[str]    # expected rejection reason of a malformed message
     note: str = ""           # what the generator meant (for failure messages)
+    opts: Optional[dict] = None  # serialisation options of a valid event (to re-serialise it)
 
 
 def llround_hundredths(text: str) -> int:
@@ -445,7 +447,7 @@ class Generator:
         return s.encode("utf-8")
 
     def make(self, ev: Event, key: str, **kw) -> Msg:
-        return Msg(key.encode(), self.dump(self.fields(ev, **kw)), ev, None)
+        return Msg(key.encode(), self.dump(self.fields(ev, **kw)), ev, None, opts=kw)
 
     # -- deal stories
 
@@ -636,8 +638,8 @@ class Generator:
                 if r < 0.6:
                     copy = Msg(m.key, m.value, ev, None, "exact duplicate")
                 elif r < 0.9:
-                    copy = Msg(m.key, self.dump(self.fields(ev, extra=False)), ev, None,
-                               "re-serialised duplicate")
+                    copy = Msg(m.key, self.dump(self.fields(ev, extra=False, **m.opts)), ev,
+                               None, "re-serialised duplicate")
                 else:
                     other = Event(ev.event_id, "activity.logged", ev.t_ms + 1, ev.rep, ev.team,
                                   ev.deal, activity=self.kinds[0])
@@ -927,6 +929,7 @@ def _selftest():
     g1 = Generator(7, 3000).generate()
     g2 = Generator(7, 3000).generate()
     assert [m.value for m in g1] == [m.value for m in g2]
+    copies_of_other_content = {m.event.event_id for m in g1 if m.note.startswith("same event_id")}
     for m in g1:
         assert b"\n" not in m.value and b"\t" not in m.key and b"\n" not in m.key
         if m.event is not None and len(m.value) <= MAX_PAYLOAD:
@@ -936,6 +939,16 @@ def _selftest():
                 raise AssertionError(m)
             assert obj["rep_id"] == ev.rep and obj.get("team_id", "unassigned") == ev.team
             assert obj.get("deal_id") == ev.deal and obj["type"] == ev.type
+            if ev.type.startswith("deal.") and ev.event_id not in copies_of_other_content:
+                st = obj.get("stage")
+                assert (None if st is None else DEFAULT_STAGES.index(st)) == ev.stage, m
+                found = re.search(rb'"amount"\s*:\s*([^,}\s]+)', m.value)
+                am = found.group(1) if found else None
+                assert (None if am is None else llround_hundredths(am.decode())) == ev.amount_c, m
+            if "score" in obj:
+                assert ev.score_c is not None
+            required = {"deal.stage_changed": "stage", "activity.logged": "activity"}
+            assert required.get(ev.type, "type") in obj, m
     print("model self-test passed")
 
 

@@ -13,11 +13,11 @@
 /* Set password / extra_args before fd_redis_fixture_start (zero the rest); the other fields are
  * filled by start. */
 typedef struct {
-    const char *password;                          /* --requirepass, NULL for none */
+    const char *password;                              /* --requirepass, NULL for none */
     const char *extra_args[FD_REDIS_FIXTURE_MAX_ARGS]; /* more redis-server args, NULL-terminated */
-    pid_t pid;                                     /* 0 when not running */
-    int port;                                      /* chosen at the first start, kept by restart */
-    char dir[64];                                  /* mkdtemp directory ("" when none) */
+    pid_t pid;                                         /* 0 when not running */
+    int port;     /* chosen at the first start, kept by restart */
+    char dir[64]; /* mkdtemp directory ("" when none) */
 } fd_redis_fixture_t;
 
 /* Starts redis-server (no persistence, --daemonize no) on 127.0.0.1 and a free port, and waits

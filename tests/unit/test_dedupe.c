@@ -13,7 +13,9 @@
 
 #include "funneld/dedupe.h"
 
-static int add(fd_dedupe_t *dd, const char *id) { return fd_dedupe_check_add(dd, id, strlen(id)); }
+static int add(fd_dedupe_t *dd, const char *id) {
+    return fd_dedupe_check_add(dd, id, strlen(id));
+}
 
 static int add_n(fd_dedupe_t *dd, size_t i) {
     char id[32];
@@ -33,7 +35,8 @@ static unsigned char *pending_copy(const fd_dedupe_t *dd, size_t *count) {
 /* The pending blob of a fresh horizon that saw exactly ids[0..n), oldest first. */
 static unsigned char *blob_of(const char *const *ids, size_t n) {
     fd_dedupe_t *dd = fd_dedupe_new(1000);
-    for (size_t i = 0; i < n; i++) assert_int_equal(add(dd, ids[i]), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(add(dd, ids[i]), 0);
     size_t count;
     unsigned char *blob = pending_copy(dd, &count);
     assert_int_equal(count, n);
@@ -270,6 +273,26 @@ static void test_dedupe_200k_ids_in_100k_horizon_stay_consistent(void **state) {
     fd_dedupe_destroy(dd);
 }
 
+static void test_dedupe_small_horizons_under_churn_keep_last_max(void **state) {
+    (void)state;
+    /* A small index (16 or 32 slots) fills and wraps around its end again and again, so every
+     * shape of index deletion, wrap-around included, happens many times. */
+    static const size_t maxes[] = {1, 2, 3, 5, 8, 13};
+    for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++) {
+        size_t max = maxes[m];
+        fd_dedupe_t *dd = fd_dedupe_new(max);
+        for (size_t i = 0; i < 20000; i++) {
+            if (add_n(dd, i) != 0) fail_msg("max %zu: evt-%zu seen on first sight", max, i);
+            size_t first = i + 1 > max ? i + 1 - max : 0;
+            for (size_t j = first; j <= i; j++)
+                if (add_n(dd, j) != 1)
+                    fail_msg("max %zu: after evt-%zu, evt-%zu was forgotten", max, i, j);
+            assert_int_equal(fd_dedupe_count(dd), i + 1 - first);
+        }
+        fd_dedupe_destroy(dd);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dedupe_new_id_is_added_repeat_is_seen),
@@ -285,6 +308,7 @@ int main(void) {
         cmocka_unit_test(test_dedupe_load_rejects_length_not_multiple_of_id_size),
         cmocka_unit_test(test_dedupe_reset_forgets_ids_and_pending),
         cmocka_unit_test(test_dedupe_200k_ids_in_100k_horizon_stay_consistent),
+        cmocka_unit_test(test_dedupe_small_horizons_under_churn_keep_last_max),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,6 +104,10 @@ static const reject_case_t reject_cases[] = {
      "{\"Event_ID\":\"e1\",\"type\":\"deal.won\",\"occurred_at\":0,"
      "\"rep_id\":\"r\",\"deal_id\":\"d\"}",
      FD_REJECT_MISSING_FIELD, "event_id: required"},
+    {"event_ID is an unknown field",
+     "{\"event_ID\":\"e1\",\"type\":\"deal.won\",\"occurred_at\":0,\"rep_id\":\"r\",\"deal_id\":"
+     "\"d\"}",
+     FD_REJECT_MISSING_FIELD, "event_id: required"},
     {"type missing", "{" ID ",\"deal_id\":\"d1\"}", FD_REJECT_MISSING_FIELD, "type: required"},
     {"occurred_at missing",
      "{\"event_id\":\"e1\",\"type\":\"deal.won\",\"rep_id\":\"r1\","

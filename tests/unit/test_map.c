@@ -182,7 +182,8 @@ static void test_map_grows_to_100k_keys_all_reachable(void **state) {
         put_key(m, i);
         assert_int_equal(fd_map_size(m), i + 1);
     }
-    for (size_t i = 0; i < N; i++) assert_ptr_equal(get_key(m, i), VAL(i));
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal(get_key(m, i), VAL(i));
     assert_null(get_key(m, N));
     fd_map_destroy(m);
 }
@@ -222,8 +223,10 @@ static void delete_in_random_order(size_t n, uint64_t seed) {
 static void test_map_delete_small_dense_maps_random_orders_keeps_others(void **state) {
     (void)state;
     /* 12 keys in the initial 16 slots: long clusters that wrap around the end of the table. */
-    for (uint64_t seed = 1; seed <= 2000; seed++) delete_in_random_order(12, seed);
-    for (uint64_t seed = 1; seed <= 200; seed++) delete_in_random_order(24, seed);
+    for (uint64_t seed = 1; seed <= 2000; seed++)
+        delete_in_random_order(12, seed);
+    for (uint64_t seed = 1; seed <= 200; seed++)
+        delete_in_random_order(24, seed);
 }
 
 static void test_map_delete_large_map_random_orders_keeps_others(void **state) {
@@ -253,7 +256,8 @@ static void test_map_interleaved_put_del_matches_model(void **state) {
         }
         assert_int_equal(fd_map_size(m), count);
     }
-    for (size_t i = 0; i < N; i++) assert_ptr_equal(get_key(m, i), present[i] ? VAL(i) : NULL);
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal(get_key(m, i), present[i] ? VAL(i) : NULL);
     fd_map_destroy(m);
 }
 
@@ -261,8 +265,10 @@ static void test_map_iteration_visits_each_key_once(void **state) {
     (void)state;
     enum { N = 1000 };
     fd_map_t *m = fd_map_new();
-    for (size_t i = 0; i < N; i++) put_key(m, i);
-    for (size_t i = 0; i < N; i += 3) del_key(m, i); /* holes must not be visited */
+    for (size_t i = 0; i < N; i++)
+        put_key(m, i);
+    for (size_t i = 0; i < N; i += 3)
+        del_key(m, i); /* holes must not be visited */
     unsigned visits[N] = {0};
     size_t pos = 0, len, total = 0;
     const char *key;
@@ -277,7 +283,8 @@ static void test_map_iteration_visits_each_key_once(void **state) {
         visits[i]++;
         total++;
     }
-    for (size_t i = 0; i < N; i++) assert_int_equal(visits[i], i % 3 == 0 ? 0 : 1);
+    for (size_t i = 0; i < N; i++)
+        assert_int_equal(visits[i], i % 3 == 0 ? 0 : 1);
     assert_int_equal(total, fd_map_size(m));
     /* The end is sticky. */
     assert_int_equal(fd_map_next(m, &pos, &key, &len, &value), 0);
@@ -287,15 +294,18 @@ static void test_map_iteration_visits_each_key_once(void **state) {
 static void test_map_clear_removes_all_and_map_stays_usable(void **state) {
     (void)state;
     fd_map_t *m = fd_map_new();
-    for (size_t i = 0; i < 100; i++) put_key(m, i);
+    for (size_t i = 0; i < 100; i++)
+        put_key(m, i);
     fd_map_clear(m);
     assert_int_equal(fd_map_size(m), 0);
-    for (size_t i = 0; i < 100; i++) assert_null(get_key(m, i));
+    for (size_t i = 0; i < 100; i++)
+        assert_null(get_key(m, i));
     size_t pos = 0, len;
     const char *key;
     void *value;
     assert_int_equal(fd_map_next(m, &pos, &key, &len, &value), 0);
-    for (size_t i = 50; i < 60; i++) put_key(m, i);
+    for (size_t i = 50; i < 60; i++)
+        put_key(m, i);
     assert_int_equal(fd_map_size(m), 10);
     assert_ptr_equal(get_key(m, 55), VAL(55));
     assert_null(get_key(m, 5));
