@@ -484,7 +484,7 @@ class Harness:
 
         stats = {a.decode(): b.decode() for a, b in stats_raw.items()}
         for name in sorted(set(exp_stats) | {n for n in stats if n.startswith("rejected")}
-                           | {"accepted", "duplicates"}):
+                           | {"accepted", "duplicates", "ignored"}):
             want = exp_stats.get(name, 0)
             have = int(stats.get(name, "0"))
             if want != have:

@@ -183,12 +183,15 @@ class Model:
         d = self.deals.get(ev.deal)
         if d is None:
             d = self.deals[ev.deal] = Deal()
+        amount_changed = ev.amount_c is not None and ev.amount_c != d.amount_c
         if ev.amount_c is not None:
             d.amount_c = ev.amount_c
         t, rep, team = ev.t_ms, ev.rep, ev.team
         S = self.stages
         if ev.type == "deal.lost":
             if d.lost or d.furthest == self.L:
+                if not amount_changed:
+                    self.stat("ignored")  # accepted deal event that changed no deal state
                 return
             s = ev.stage if ev.stage is not None else (d.furthest if d.furthest >= 0 else 0)
             d.lost = True
@@ -202,6 +205,8 @@ class Model:
         else:  # deal.won
             target = self.L
         if target <= d.furthest:
+            if not amount_changed:
+                self.stat("ignored")
             return
         f = d.furthest
         if f >= 0:
@@ -880,7 +885,7 @@ def _selftest():
                   "exit_conv:qualified": "1.0000", "entered:proposal": "1",
                   "advanced:proposal": "1", "conv:proposal": "1.0000"}, r2
     assert m.expected_stats() == {"accepted": 5, "duplicates": 1, "rejected": 1,
-                                  "rejected:invalid_json": 1}
+                                  "rejected:invalid_json": 1, "ignored": 2}
 
     # Lost semantics, out-of-order dwell, windows in a timezone.
     m = Model(tz="Asia/Shanghai", prefix="p")

@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: MIT
+# Builds the funneld image: a Debian 12 build stage compiles funneld, funnelctl and funnel-gen;
+# the runtime stage holds only them, their shared libraries and the configs, run as a non-root user.
+#
+#   docker build -t funneld:local .                                  # Release build
+#   docker build --build-arg RUN_UNIT_TESTS=1 -t funneld:local .     # also run `ctest -L unit`
+
+# ---- build stage ------------------------------------------------------------------------------
+FROM debian:12 AS build
+
+# python3 and libcmocka-dev: CMakeLists.txt always configures tests/ (which needs both), even when
+# only the programs are built. redis-server only serves RUN_UNIT_TESTS=1 (fixtures start their own).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        build-essential cmake pkg-config python3 \
+        librdkafka-dev libcjson-dev libhiredis-dev libcmocka-dev redis-server tzdata \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /src
+COPY . .
+
+ARG RUN_UNIT_TESTS=0
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build /build -j"$(nproc)" --target funneld funnelctl funnel-gen \
+ && if [ "$RUN_UNIT_TESTS" = "1" ]; then \
+        cmake --build /build -j"$(nproc)" && (cd /build && ctest -L unit --output-on-failure); \
+    fi
+
+# ---- runtime stage ----------------------------------------------------------------------------
+FROM debian:12-slim
+
+# Exactly the shared libraries the programs link (librdkafka brings its own TLS, SASL and
+# compression libraries); tzdata for funnel.timezone, ca-certificates for Kafka over TLS.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        librdkafka1 libcjson1 libhiredis0.14 tzdata ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+# A fixed uid/gid so that files mounted from the host (configs, secrets) can be granted to it.
+RUN groupadd --system --gid 10001 funneld \
+ && useradd --system --uid 10001 --gid funneld --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin funneld
+
+COPY --from=build /build/funneld /build/funnelctl /build/funnel-gen /usr/local/bin/
+COPY configs/ /etc/funneld/
+
+# funneld keeps no local state (offsets, counters and deal states are in Redis) and listens on no
+# port. There is no HEALTHCHECK, on purpose: a Redis or Kafka that is away is retried in place,
+# and every error funneld cannot handle ends the process (exit 1, or 2 for a bad configuration),
+# which the restart policy sees; a process check would add nothing. Whether it keeps up is lag,
+# watched from outside (docs/deployment.md, "What to monitor"), not a per-container probe.
+USER funneld:funneld
+ENTRYPOINT ["funneld"]
+CMD ["--config", "/etc/funneld/funneld.json"]
