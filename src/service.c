@@ -173,16 +173,21 @@ static fd_err_t flush(fd_service_t *svc);
 static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     fd_service_t *svc = opaque;
     fd_err_t err = flush(svc);
-    if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP)
-        fd_log_warn("service", "pending batch not applied before revocation: %s (it will be "
-                    "read again by the next owner)", fd_strerror(err));
+    if (err != FD_OK) {
+        if (err != FD_ERR_FENCED && err != FD_ERR_GAP)
+            fd_log_warn("service", "pending batch not applied before revocation: %s (it will "
+                        "be read again from the stored offsets)", fd_strerror(err));
+        /* What was not applied may span partitions we keep (cooperative rebalancing): forget
+         * it everywhere and claim the rest again. */
+        drop_pending(svc);
+    }
     for (size_t i = 0; i < n; i++) {
         part_t *p = part_find(svc, tps[i].topic, tps[i].partition);
         if (p) part_remove(svc, p);
     }
     /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
-    drop_pending(svc);
-    svc->need_rejoin = false;
+    fd_dealcache_clear(svc->dc);
+    svc->need_rejoin = err != FD_OK && svc->nparts > 0;
 }
 
 fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // funnel-gen: a seeded generator of realistic CRM contract events (deals moving through the funnel,
-// activities, feedback) with injected faults, written to stdout or to Kafka (tool, outside the layers).
+// activities, feedback) with injected faults, written to stdout or to Kafka (tool, outside the
+// layers).
 //
 // How it works, top to bottom:
 //   1. model      reps in teams, deals arriving as a Poisson process, each walking the stages with
@@ -12,8 +13,8 @@
 //                 of many kinds are inserted (never replacing a real event).
 //   4. sinks      stdout (JSON lines, or "key<TAB>json") or a librdkafka producer keyed by deal_id,
 //                 optionally throttled on the consumer's progress stored in Redis.
-// The model and the fault decisions draw from two separate xoshiro256** streams, so a seed gives the
-// same valid events whatever the fault rates. Usage and model: docs/funnel-gen.md, or --help.
+// The model and the fault decisions draw from two separate xoshiro256** streams, so a seed gives
+// the same valid events whatever the fault rates. Usage and model: docs/funnel-gen.md, or --help.
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -41,11 +42,11 @@
 #define MAX_REPS       100000
 #define MAX_COLLAPSE   8
 #define MAX_OOO_WINDOW 4096
-#define SLOT_BYTES     2048          /* a valid event is < 1 KiB: 4 escaped ids of <= 128 bytes */
+#define SLOT_BYTES     2048 /* a valid event is < 1 KiB: 4 escaped ids of <= 128 bytes */
 #define KEY_BYTES      (FD_ID_MAX + 1)
-#define DUP_PENDING    64            /* copies waiting to be re-emitted */
-#define DUP_MAX_DELAY  32            /* a copy follows its original within this many events */
-#define BAD_BYTES      (80 * 1024)   /* room for the oversize malformed message */
+#define DUP_PENDING    64          /* copies waiting to be re-emitted */
+#define DUP_MAX_DELAY  32          /* a copy follows its original within this many events */
+#define BAD_BYTES      (80 * 1024) /* room for the oversize malformed message */
 #define MAX_PARTITIONS 1024
 
 /* Working hours of activities, local business time. */
@@ -55,11 +56,9 @@
 static volatile sig_atomic_t signalled;
 
 /* Counts signals: the first stops generating, a second one stops waiting for deliveries. */
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     (void)sig;
-    if (signalled < 100)
-        signalled = signalled + 1;
+    if (signalled < 100) signalled = signalled + 1;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -69,24 +68,23 @@ typedef struct {
     uint64_t s[4];
 } rng_t;
 
-static uint64_t splitmix64(uint64_t *x)
-{
+static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     return z ^ (z >> 31);
 }
 
-static void rng_seed(rng_t *r, uint64_t seed)
-{
+static void rng_seed(rng_t *r, uint64_t seed) {
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
-static uint64_t rng_u64(rng_t *r)
-{
+static uint64_t rng_u64(rng_t *r) {
     uint64_t *s = r->s;
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
@@ -100,41 +98,47 @@ static uint64_t rng_u64(rng_t *r)
 }
 
 /* Uniform in [0, 1): the top 53 bits as the mantissa. */
-static double rng_unit(rng_t *r) { return (double)(rng_u64(r) >> 11) * 0x1.0p-53; }
+static double rng_unit(rng_t *r) {
+    return (double)(rng_u64(r) >> 11) * 0x1.0p-53;
+}
 
-static bool rng_chance(rng_t *r, double p) { return p > 0 && rng_unit(r) < p; }
+static bool rng_chance(rng_t *r, double p) {
+    return p > 0 && rng_unit(r) < p;
+}
 
 /* Uniform integer in [0, n); the modulo bias is below 2^-40 for any n used here. */
-static uint64_t rng_below(rng_t *r, uint64_t n) { return n ? rng_u64(r) % n : 0; }
+static uint64_t rng_below(rng_t *r, uint64_t n) {
+    return n ? rng_u64(r) % n : 0;
+}
 
-static double rng_range(rng_t *r, double lo, double hi) { return lo + (hi - lo) * rng_unit(r); }
+static double rng_range(rng_t *r, double lo, double hi) {
+    return lo + (hi - lo) * rng_unit(r);
+}
 
 /* Exponential with the given mean (inverse transform; 1 - u avoids log(0)). */
-static double rng_exp(rng_t *r, double mean) { return -mean * log(1.0 - rng_unit(r)); }
+static double rng_exp(rng_t *r, double mean) {
+    return -mean * log(1.0 - rng_unit(r));
+}
 
 /* Standard normal by Box-Muller (one value per call keeps the stream easy to reason about). */
-static double rng_normal(rng_t *r)
-{
+static double rng_normal(rng_t *r) {
     double u1 = 1.0 - rng_unit(r), u2 = rng_unit(r);
     return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
 }
 
 /* Log-normal given by its median: median * e^(sigma * N(0,1)). */
-static double rng_lognormal(rng_t *r, double median, double sigma)
-{
+static double rng_lognormal(rng_t *r, double median, double sigma) {
     return median * exp(sigma * rng_normal(r));
 }
 
 /* Index drawn from weights (need not sum to 1). */
-static size_t rng_pick(rng_t *r, const double *w, size_t n)
-{
+static size_t rng_pick(rng_t *r, const double *w, size_t n) {
     double total = 0;
     for (size_t i = 0; i < n; i++)
         total += w[i];
     double x = rng_unit(r) * total;
     for (size_t i = 0; i < n; i++) {
-        if (x < w[i])
-            return i;
+        if (x < w[i]) return i;
         x -= w[i];
     }
     return n - 1;
@@ -149,10 +153,11 @@ typedef struct {
     bool overflow;
 } sb_t;
 
-static void sb_init(sb_t *b, char *buf, size_t cap) { *b = (sb_t){.p = buf, .cap = cap}; }
+static void sb_init(sb_t *b, char *buf, size_t cap) {
+    *b = (sb_t){.p = buf, .cap = cap};
+}
 
-static void sb_mem(sb_t *b, const void *s, size_t n)
-{
+static void sb_mem(sb_t *b, const void *s, size_t n) {
     if (b->len + n > b->cap) {
         b->overflow = true;
         return;
@@ -164,12 +169,15 @@ static void sb_mem(sb_t *b, const void *s, size_t n)
 /* A string literal (the "" around s refuses anything else at compile time). */
 #define sb_lit(b, s) sb_mem((b), "" s "", sizeof(s) - 1)
 
-static void sb_str(sb_t *b, const char *s) { sb_mem(b, s, strlen(s)); }
+static void sb_str(sb_t *b, const char *s) {
+    sb_mem(b, s, strlen(s));
+}
 
-static void sb_char(sb_t *b, char c) { sb_mem(b, &c, 1); }
+static void sb_char(sb_t *b, char c) {
+    sb_mem(b, &c, 1);
+}
 
-static void sb_u64(sb_t *b, uint64_t v)
-{
+static void sb_u64(sb_t *b, uint64_t v) {
     char tmp[24];
     int n = 0;
     do {
@@ -179,8 +187,7 @@ static void sb_u64(sb_t *b, uint64_t v)
     sb_mem(b, tmp + sizeof tmp - n, (size_t)n);
 }
 
-static void sb_i64(sb_t *b, int64_t v)
-{
+static void sb_i64(sb_t *b, int64_t v) {
     if (v < 0) {
         sb_char(b, '-');
         sb_u64(b, (uint64_t)0 - (uint64_t)v);
@@ -190,8 +197,7 @@ static void sb_i64(sb_t *b, int64_t v)
 }
 
 /* v zero-padded to width digits (v >= 0). */
-static void sb_pad(sb_t *b, uint64_t v, int width)
-{
+static void sb_pad(sb_t *b, uint64_t v, int width) {
     char tmp[24];
     for (int i = width - 1; i >= 0; i--) {
         tmp[i] = (char)('0' + v % 10);
@@ -201,8 +207,7 @@ static void sb_pad(sb_t *b, uint64_t v, int width)
 }
 
 /* Hundredths as a JSON number with two decimals: 123456 -> 1234.56. */
-static void sb_cents(sb_t *b, int64_t c)
-{
+static void sb_cents(sb_t *b, int64_t c) {
     if (c < 0) {
         sb_char(b, '-');
         c = -c;
@@ -214,8 +219,7 @@ static void sb_cents(sb_t *b, int64_t c)
 
 /* A JSON string of s: quotes, and backslash escapes for '"' and '\\'. Callers pass text without
  * control characters (ids are checked when loaded). */
-static void sb_json(sb_t *b, const char *s, size_t n)
-{
+static void sb_json(sb_t *b, const char *s, size_t n) {
     sb_char(b, '"');
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
@@ -232,10 +236,11 @@ static void sb_json(sb_t *b, const char *s, size_t n)
 /* ---------------------------------------------------------------------------------------------
  * Calendar arithmetic on epoch days (Howard Hinnant's civil_from_days / days_from_civil). */
 
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+static int64_t floor_div(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d) {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
@@ -248,7 +253,9 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 }
 
 /* Monday = 0 ... Sunday = 6; epoch day 0 (1970-01-01) was a Thursday. */
-static int weekday(int64_t day) { return (int)(((day % 7) + 7 + 3) % 7); }
+static int weekday(int64_t day) {
+    return (int)(((day % 7) + 7 + 3) % 7);
+}
 
 /* Timestamp forms of occurred_at. The "s" forms carry whole seconds: the event time is floored to
  * the second, which keeps a sorted stream sorted (flooring is monotonic). */
@@ -265,8 +272,7 @@ typedef enum {
 
 static const double ts_weight[TS_COUNT] = {35, 18, 4, 15, 10, 3, 15};
 
-static void sb_time(sb_t *b, int64_t t_ms, ts_form_t form, int off_min)
-{
+static void sb_time(sb_t *b, int64_t t_ms, ts_form_t form, int off_min) {
     if (form == TS_EPOCH_MS) {
         sb_i64(b, t_ms);
         return;
@@ -323,19 +329,19 @@ static void sb_time(sb_t *b, int64_t t_ms, ts_form_t form, int off_min)
     sb_char(b, '"');
 }
 
-static bool ts_whole_seconds(ts_form_t form) { return form == TS_Z_S || form == TS_OFF_S; }
+static bool ts_whole_seconds(ts_form_t form) {
+    return form == TS_Z_S || form == TS_OFF_S;
+}
 
 /* Wall clock, epoch milliseconds. */
-static int64_t wall_ms(void)
-{
+static int64_t wall_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Monotonic clock, seconds. */
-static double mono_s(void)
-{
+static double mono_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -349,7 +355,7 @@ static const char *const default_stages[] = {"lead", "qualified", "proposal", "n
 static const double default_conv[] = {0.7, 0.6, 0.5, 0.6};
 /* Median dwell per stage, hours; the spread is log-normal with sigma DWELL_SIGMA. */
 static const double default_dwell_h[] = {20, 60, 120, 160};
-#define DEFAULT_CONV    0.6  /* for configured stage lists other than the default */
+#define DEFAULT_CONV    0.6 /* for configured stage lists other than the default */
 #define DEFAULT_DWELL_H 72.0
 #define DWELL_SIGMA     0.9
 #define DWELL_MIN_MS    (5 * 60 * 1000LL)
@@ -358,37 +364,70 @@ static const double default_dwell_h[] = {20, 60, 120, 160};
 #define BACK_RATE       0.03 /* a deal moves back one stage, then returns */
 #define AMOUNT_MEDIAN   5000.0
 #define AMOUNT_SIGMA    0.9
-#define WON_AMOUNT_RATE 0.65 /* deal.won carries the amount; else the deal's last amount applies */
-#define FEEDBACK_RATE   0.45 /* won deals that get a feedback.received */
-#define FEEDBACK_DELAY_H 96.0
+/* deal.won carries the amount; else the deal's last amount applies */
+#define WON_AMOUNT_RATE    0.65
+#define FEEDBACK_RATE      0.45 /* won deals that get a feedback.received */
+#define FEEDBACK_DELAY_H   96.0
 #define ACTIVITY_DEAL_RATE 0.35 /* activities that name the rep's latest deal */
-#define TEAMLESS_RATE   0.02 /* events without team_id (funneld files them under "unassigned") */
-#define EXTRA_FIELD_RATE 0.03 /* events with an unknown field funneld ignores */
-#define DEFAULT_DEAL_RATE 1.2 /* new deals per rep per calendar day */
+#define TEAMLESS_RATE      0.02 /* events without team_id (funneld files them under "unassigned") */
+#define EXTRA_FIELD_RATE   0.03 /* events with an unknown field funneld ignores */
+#define DEFAULT_DEAL_RATE  1.2  /* new deals per rep per calendar day */
 
 static const char *const default_kinds[] = {"call", "visit", "email", "meeting", "follow_up"};
 /* Activities per rep per working day, by kind. */
 static const double default_kind_rate[] = {3.0, 0.5, 3.5, 1.0, 1.0};
 #define DEFAULT_KIND_RATE 2.0
 
-static const char *const rep_names[] = {
-    "张伟", "Anna Müller", "moses.frase@corp.example", "王芳", "José García", "Søren Madsen",
-    "李娜", "Zoë Clarke", "Łukasz Nowak", "Ayşe Yılmaz", "Nguyễn Thị Mai", "Ольга Смирнова",
-    "佐藤 美咲", "김민준", "Priya Raman", "Ahmed Hassan", "Chiara Bianchi", "Björn Lindqvist",
-    "Siobhán Kelly", "Mateus Araújo", "anna@corp.example", "Liam O'Connor", "Emily Carter",
-    "Kwame Mensah", "Fatima Zahra", "Noah Schmidt", "刘洋", "François Lefèvre", "Mia Jensen",
-    "Arjun Mehta", "Sofia Petrova", "Daniel Kim", "Hannah Weber", "Youssef Amrani", "陈静",
-    "j.smith@corp.example", "Grace Liu", "Olivia Brown", "Ethan Wright", "Isabella Rossi"};
+static const char *const rep_names[] = {"张伟",
+                                        "Anna Müller",
+                                        "moses.frase@corp.example",
+                                        "王芳",
+                                        "José García",
+                                        "Søren Madsen",
+                                        "李娜",
+                                        "Zoë Clarke",
+                                        "Łukasz Nowak",
+                                        "Ayşe Yılmaz",
+                                        "Nguyễn Thị Mai",
+                                        "Ольга Смирнова",
+                                        "佐藤 美咲",
+                                        "김민준",
+                                        "Priya Raman",
+                                        "Ahmed Hassan",
+                                        "Chiara Bianchi",
+                                        "Björn Lindqvist",
+                                        "Siobhán Kelly",
+                                        "Mateus Araújo",
+                                        "anna@corp.example",
+                                        "Liam O'Connor",
+                                        "Emily Carter",
+                                        "Kwame Mensah",
+                                        "Fatima Zahra",
+                                        "Noah Schmidt",
+                                        "刘洋",
+                                        "François Lefèvre",
+                                        "Mia Jensen",
+                                        "Arjun Mehta",
+                                        "Sofia Petrova",
+                                        "Daniel Kim",
+                                        "Hannah Weber",
+                                        "Youssef Amrani",
+                                        "陈静",
+                                        "j.smith@corp.example",
+                                        "Grace Liu",
+                                        "Olivia Brown",
+                                        "Ethan Wright",
+                                        "Isabella Rossi"};
 #define NREP_NAMES (sizeof rep_names / sizeof rep_names[0])
 
-static const char *const team_names[] = {"central", "east",  "west",  "north",   "south",  "apac",
-                                         "emea",    "latam", "dach",  "nordics", "iberia", "anz",
-                                         "japan",   "india", "mena",  "africa",  "canada", "benelux"};
+static const char *const team_names[] = {
+    "central", "east",   "west", "north", "south", "apac", "emea",   "latam",  "dach",
+    "nordics", "iberia", "anz",  "japan", "india", "mena", "africa", "canada", "benelux"};
 #define NTEAM_NAMES (sizeof team_names / sizeof team_names[0])
 
 typedef struct {
-    char *id;       /* the rep_id */
-    char *json;     /* its JSON string, quotes included */
+    char *id;   /* the rep_id */
+    char *json; /* its JSON string, quotes included */
     size_t json_len;
     uint32_t team;
     double skill;       /* multiplies the stage conversions */
@@ -410,8 +449,8 @@ typedef struct {
     uint64_t num;     /* deal number: deal_id "D-<seed>-<num>" */
     int64_t amount_c; /* current amount, hundredths */
     uint32_t rep;
-    int8_t stage;     /* current stage */
-    uint8_t next;     /* NEXT_* */
+    int8_t stage; /* current stage */
+    uint8_t next; /* NEXT_* */
 } deal_t;
 
 /* Timed tasks in a min-heap by (time, sequence): the sequence makes ties deterministic. */
@@ -445,33 +484,33 @@ typedef struct {
 } collapse_t;
 
 /* Malformed kinds: name, the rejection reason funneld must give, relative weight. */
-#define BAD_MAP(X)                                                             \
-    X(NOT_JSON, "not_json", "invalid_json", 10)                                \
-    X(TRAILING, "trailing_bytes", "invalid_json", 10)                          \
-    X(RAW_CONTROL, "raw_control_char", "invalid_json", 5)                      \
-    X(NOT_OBJECT, "not_object", "not_object", 5)                               \
-    X(DUP_KEY, "duplicate_key", "duplicate_key", 10)                           \
-    X(MISSING, "missing_field", "missing_field", 10)                           \
-    X(WRONG_TYPE, "wrong_type", "wrong_type", 10)                              \
-    X(EMPTY_ID, "empty_id", "invalid_id", 5)                                   \
-    X(CONTROL_ID, "control_char_id", "invalid_id", 10)                         \
-    X(UNKNOWN_TYPE, "unknown_type", "unknown_type", 10)                        \
-    X(UNKNOWN_STAGE, "unknown_stage", "unknown_stage", 10)                     \
-    X(LOST_AT_WON, "lost_at_won", "invalid_stage", 5)                          \
-    X(UNKNOWN_ACTIVITY, "unknown_activity", "unknown_activity", 10)            \
-    X(BAD_TIME, "bad_timestamp", "invalid_timestamp", 10)                      \
-    X(BAD_AMOUNT, "bad_amount", "invalid_amount", 5)                           \
-    X(BAD_SCORE, "bad_score", "invalid_score", 5)                              \
-    X(BAD_UTF8, "invalid_utf8", "invalid_utf8", 10)                            \
-    X(NUL_ID, "nul_in_id", "nul_character", 10)                                \
-    X(TOO_DEEP, "too_deep", "too_deep", 5)                                     \
+#define BAD_MAP(X)                                                                                 \
+    X(NOT_JSON, "not_json", "invalid_json", 10)                                                    \
+    X(TRAILING, "trailing_bytes", "invalid_json", 10)                                              \
+    X(RAW_CONTROL, "raw_control_char", "invalid_json", 5)                                          \
+    X(NOT_OBJECT, "not_object", "not_object", 5)                                                   \
+    X(DUP_KEY, "duplicate_key", "duplicate_key", 10)                                               \
+    X(MISSING, "missing_field", "missing_field", 10)                                               \
+    X(WRONG_TYPE, "wrong_type", "wrong_type", 10)                                                  \
+    X(EMPTY_ID, "empty_id", "invalid_id", 5)                                                       \
+    X(CONTROL_ID, "control_char_id", "invalid_id", 10)                                             \
+    X(UNKNOWN_TYPE, "unknown_type", "unknown_type", 10)                                            \
+    X(UNKNOWN_STAGE, "unknown_stage", "unknown_stage", 10)                                         \
+    X(LOST_AT_WON, "lost_at_won", "invalid_stage", 5)                                              \
+    X(UNKNOWN_ACTIVITY, "unknown_activity", "unknown_activity", 10)                                \
+    X(BAD_TIME, "bad_timestamp", "invalid_timestamp", 10)                                          \
+    X(BAD_AMOUNT, "bad_amount", "invalid_amount", 5)                                               \
+    X(BAD_SCORE, "bad_score", "invalid_score", 5)                                                  \
+    X(BAD_UTF8, "invalid_utf8", "invalid_utf8", 10)                                                \
+    X(NUL_ID, "nul_in_id", "nul_character", 10)                                                    \
+    X(TOO_DEEP, "too_deep", "too_deep", 5)                                                         \
     X(OVERSIZE, "oversize", "oversize", 0.5)
 
 typedef enum {
 #define X(name, kind, reason, w) BAD_##name,
     BAD_MAP(X)
 #undef X
-    BAD_COUNT
+        BAD_COUNT
 } bad_kind_t;
 
 static const char *const bad_name[] = {
@@ -565,8 +604,8 @@ typedef struct {
     int ncollapse;
     int64_t start_ms, end_ms; /* end_ms = INT64_MAX when unbounded */
     bool bounded;
-    double arrival_mean_ms;   /* mean gap between deal arrivals */
-    int64_t max_deals;        /* -1 unlimited */
+    double arrival_mean_ms; /* mean gap between deal arrivals */
+    int64_t max_deals;      /* -1 unlimited */
     int64_t deals_made;
     int64_t work_day0, work_monday0, work_index0; /* working-day calendar of activities */
     /* business time zone */
@@ -607,10 +646,8 @@ typedef struct {
 /* ---------------------------------------------------------------------------------------------
  * Business time zone: offsets come from the C library's zone data (TZ), cached per hour. */
 
-static int tz_offset_min(gen_t *g, int64_t t_ms)
-{
-    if (!g->have_tz)
-        return 0;
+static int tz_offset_min(gen_t *g, int64_t t_ms) {
+    if (!g->have_tz) return 0;
     int64_t hour = floor_div(t_ms, HOUR_MS);
     if (hour != g->tz_cache_hour) {
         time_t secs = (time_t)(hour * 3600);
@@ -625,24 +662,20 @@ static int tz_offset_min(gen_t *g, int64_t t_ms)
 /* ---------------------------------------------------------------------------------------------
  * Scheduler: a binary min-heap of tasks. */
 
-static bool task_before(const task_t *a, const task_t *b)
-{
+static bool task_before(const task_t *a, const task_t *b) {
     return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
-static void out_of_memory(void)
-{
+static void out_of_memory(void) {
     fprintf(stderr, PROG ": out of memory\n");
     exit(1);
 }
 
-static void heap_push(gen_t *g, int64_t t, uint32_t what, uint32_t idx)
-{
+static void heap_push(gen_t *g, int64_t t, uint32_t what, uint32_t idx) {
     if (g->nheap == g->heap_cap) {
         size_t cap = g->heap_cap ? g->heap_cap * 2 : 1024;
         task_t *h = realloc(g->heap, cap * sizeof *h);
-        if (!h)
-            out_of_memory();
+        if (!h) out_of_memory();
         g->heap = h;
         g->heap_cap = cap;
     }
@@ -650,77 +683,64 @@ static void heap_push(gen_t *g, int64_t t, uint32_t what, uint32_t idx)
     size_t i = g->nheap++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!task_before(&tk, &g->heap[parent]))
-            break;
+        if (!task_before(&tk, &g->heap[parent])) break;
         g->heap[i] = g->heap[parent];
         i = parent;
     }
     g->heap[i] = tk;
 }
 
-static task_t heap_pop(gen_t *g)
-{
+static task_t heap_pop(gen_t *g) {
     task_t top = g->heap[0];
     task_t last = g->heap[--g->nheap];
     size_t i = 0, n = g->nheap;
     for (;;) {
         size_t c = 2 * i + 1;
-        if (c >= n)
-            break;
-        if (c + 1 < n && task_before(&g->heap[c + 1], &g->heap[c]))
-            c++;
-        if (!task_before(&g->heap[c], &last))
-            break;
+        if (c >= n) break;
+        if (c + 1 < n && task_before(&g->heap[c + 1], &g->heap[c])) c++;
+        if (!task_before(&g->heap[c], &last)) break;
         g->heap[i] = g->heap[c];
         i = c;
     }
-    if (n)
-        g->heap[i] = last;
+    if (n) g->heap[i] = last;
     return top;
 }
 
 /* A deal slot: a freed one, else a new one (the pool doubles, so growth is amortised). */
-static uint32_t deal_alloc(gen_t *g)
-{
-    if (g->nfree)
-        return g->free_deals[--g->nfree];
+static uint32_t deal_alloc(gen_t *g) {
+    if (g->nfree) return g->free_deals[--g->nfree];
     if (g->ndeals == g->deals_cap) {
         uint32_t cap = g->deals_cap ? g->deals_cap * 2 : 1024;
         deal_t *d = realloc(g->deals, cap * sizeof *d);
         uint32_t *f = d ? realloc(g->free_deals, cap * sizeof *f) : NULL;
-        if (d)
-            g->deals = d;
-        if (!f)
-            out_of_memory();
+        if (d) g->deals = d;
+        if (!f) out_of_memory();
         g->free_deals = f;
         g->deals_cap = cap;
     }
     return g->ndeals++;
 }
 
-static void deal_free(gen_t *g, uint32_t idx) { g->free_deals[g->nfree++] = idx; }
+static void deal_free(gen_t *g, uint32_t idx) {
+    g->free_deals[g->nfree++] = idx;
+}
 
 /* ---------------------------------------------------------------------------------------------
  * The model: what happens when a task comes due. */
 
-static int64_t dwell_ms(gen_t *g, int stage, double scale)
-{
+static int64_t dwell_ms(gen_t *g, int stage, double scale) {
     double ms = rng_lognormal(&g->rng, g->dwell_h[stage] * (double)HOUR_MS, DWELL_SIGMA) * scale;
-    if (ms < (double)DWELL_MIN_MS)
-        ms = (double)DWELL_MIN_MS;
-    if (ms > (double)DWELL_MAX_MS)
-        ms = (double)DWELL_MAX_MS;
+    if (ms < (double)DWELL_MIN_MS) ms = (double)DWELL_MIN_MS;
+    if (ms > (double)DWELL_MAX_MS) ms = (double)DWELL_MAX_MS;
     return (int64_t)ms;
 }
 
-static int64_t new_amount(gen_t *g)
-{
+static int64_t new_amount(gen_t *g) {
     return llround(rng_lognormal(&g->rng, AMOUNT_MEDIAN, AMOUNT_SIGMA) * 100.0);
 }
 
 /* A revised amount: the deal's value drifts while it is negotiated. */
-static int64_t revise_amount(gen_t *g, int64_t c)
-{
+static int64_t revise_amount(gen_t *g, int64_t c) {
     int64_t r = llround((double)c * rng_range(&g->rng, 0.8, 1.25));
     return r > 0 ? r : 1;
 }
@@ -728,8 +748,7 @@ static int64_t revise_amount(gen_t *g, int64_t c)
 /* Calendar time of a point on the working-time clock: working day k (Monday..Friday) from the
  * first working day on or after the start, 09:00-18:00 local business time. Working day index i
  * (counted from the Monday before the start) lies in week i/5 at weekday i%5. */
-static int64_t work_to_calendar(gen_t *g, double work_ms)
-{
+static int64_t work_to_calendar(gen_t *g, double work_ms) {
     int64_t w = (int64_t)work_ms;
     int64_t index = g->work_index0 + w / WORK_MS;
     int64_t day = g->work_monday0 + (index / 5) * 7 + index % 5;
@@ -738,27 +757,23 @@ static int64_t work_to_calendar(gen_t *g, double work_ms)
     return local - (int64_t)tz_offset_min(g, day * DAY_MS + 12 * HOUR_MS) * 60000;
 }
 
-static void schedule_activity(gen_t *g, uint32_t r)
-{
+static void schedule_activity(gen_t *g, uint32_t r) {
     rep_t *rep = &g->reps[r];
     rep->work_ms += rng_exp(&g->rng, (double)WORK_MS / g->kind_total);
     heap_push(g, work_to_calendar(g, rep->work_ms), TASK_ACTIVITY, r);
 }
 
 /* Conversion probability out of stage s for a deal of rep r deciding at t. */
-static double conversion(gen_t *g, uint32_t r, int s, int64_t t)
-{
+static double conversion(gen_t *g, uint32_t r, int s, int64_t t) {
     double p = g->conv[s] * g->reps[r].skill;
     for (int i = 0; i < g->ncollapse; i++) {
         const collapse_t *c = &g->collapse[i];
-        if (c->stage == s && t >= c->at_ms && strcmp(c->rep, g->reps[r].id) == 0)
-            p *= c->factor;
+        if (c->stage == s && t >= c->at_ms && strcmp(c->rep, g->reps[r].id) == 0) p *= c->factor;
     }
     return p > 0.97 ? 0.97 : p;
 }
 
-static uint32_t pick_rep(gen_t *g)
-{
+static uint32_t pick_rep(gen_t *g) {
     double x = rng_unit(&g->rng) * g->reps[g->nreps - 1].weight_cum;
     uint32_t lo = 0, hi = g->nreps - 1;
     while (lo < hi) {
@@ -771,16 +786,21 @@ static uint32_t pick_rep(gen_t *g)
     return lo;
 }
 
-static void ev_init(gev_t *ev, fd_event_type_t type, int64_t t, uint32_t rep, uint64_t deal)
-{
-    *ev = (gev_t){.type = type, .at_ms = t, .rep = rep, .deal = deal, .stage = -1, .amount_c = -1,
-                  .kind = -1, .score_c = -1, .complaint = -1};
+static void ev_init(gev_t *ev, fd_event_type_t type, int64_t t, uint32_t rep, uint64_t deal) {
+    *ev = (gev_t){.type = type,
+                  .at_ms = t,
+                  .rep = rep,
+                  .deal = deal,
+                  .stage = -1,
+                  .amount_c = -1,
+                  .kind = -1,
+                  .score_c = -1,
+                  .complaint = -1};
 }
 
 /* A deal leaves its current stage: moves back (then returns), moves on (possibly skipping one),
  * is won, or is lost. Returns true when the deal is finished (slot freed by the caller). */
-static bool deal_exit(gen_t *g, deal_t *d, int64_t t, gev_t *ev, int64_t *next_t)
-{
+static bool deal_exit(gen_t *g, deal_t *d, int64_t t, gev_t *ev, int64_t *next_t) {
     int s = d->stage;
     ev_init(ev, FD_DEAL_STAGE_CHANGED, t, d->rep, d->num);
     if (s > 0 && rng_chance(&g->rng, BACK_RATE)) {
@@ -794,74 +814,59 @@ static bool deal_exit(gen_t *g, deal_t *d, int64_t t, gev_t *ev, int64_t *next_t
     if (!rng_chance(&g->rng, conversion(g, d->rep, s, t))) {
         ev->type = FD_DEAL_LOST;
         ev->stage = rng_chance(&g->rng, 0.8) ? s : -1; /* without stage: funneld uses furthest */
-        if (rng_chance(&g->rng, 0.1))
-            ev->amount_c = d->amount_c;
+        if (rng_chance(&g->rng, 0.1)) ev->amount_c = d->amount_c;
         return true;
     }
     int target = s + 1;
-    if (target < g->last && rng_chance(&g->rng, SKIP_RATE))
-        target++;
-    if (rng_chance(&g->rng, 0.3))
-        d->amount_c = revise_amount(g, d->amount_c);
+    if (target < g->last && rng_chance(&g->rng, SKIP_RATE)) target++;
+    if (rng_chance(&g->rng, 0.3)) d->amount_c = revise_amount(g, d->amount_c);
     if (target == g->last) {
         ev->type = FD_DEAL_WON;
-        if (rng_chance(&g->rng, WON_AMOUNT_RATE))
-            ev->amount_c = d->amount_c;
-        if (!rng_chance(&g->rng, FEEDBACK_RATE))
-            return true;
+        if (rng_chance(&g->rng, WON_AMOUNT_RATE)) ev->amount_c = d->amount_c;
+        if (!rng_chance(&g->rng, FEEDBACK_RATE)) return true;
         d->next = NEXT_FEEDBACK;
         *next_t = t + (int64_t)rng_lognormal(&g->rng, FEEDBACK_DELAY_H * (double)HOUR_MS, 0.8);
         return false;
     }
     ev->stage = target;
-    if (rng_chance(&g->rng, 0.4))
-        ev->amount_c = d->amount_c;
+    if (rng_chance(&g->rng, 0.4)) ev->amount_c = d->amount_c;
     d->stage = (int8_t)target;
     d->next = NEXT_EXIT;
     *next_t = t + dwell_ms(g, target, 1.0);
     return false;
 }
 
-static void make_feedback(gen_t *g, gev_t *ev, int64_t t, uint32_t rep, uint64_t deal)
-{
+static void make_feedback(gen_t *g, gev_t *ev, int64_t t, uint32_t rep, uint64_t deal) {
     static const double score_w[5] = {7, 8, 15, 35, 35}; /* scores 1..5 */
     ev_init(ev, FD_FEEDBACK_RECEIVED, t, rep, rng_chance(&g->rng, 0.8) ? deal : 0);
     int score = 1 + (int)rng_pick(&g->rng, score_w, 5);
     if (rng_chance(&g->rng, 0.92)) {
         ev->score_c = score * 100;
-        if (score < 5 && rng_chance(&g->rng, 0.2))
-            ev->score_c += 50; /* 4.5 */
+        if (score < 5 && rng_chance(&g->rng, 0.2)) ev->score_c += 50; /* 4.5 */
     }
-    if (rng_chance(&g->rng, 0.7))
-        ev->complaint = rng_chance(&g->rng, score <= 2 ? 0.6 : 0.04);
+    if (rng_chance(&g->rng, 0.7)) ev->complaint = rng_chance(&g->rng, score <= 2 ? 0.6 : 0.04);
 }
 
 /* The time an event is stamped with: synthetic, or the wall clock in --live mode (never going
  * back, so the stream stays sorted). */
-static int64_t stamp(gen_t *g, int64_t t)
-{
-    if (!g->o.live)
-        return t;
+static int64_t stamp(gen_t *g, int64_t t) {
+    if (!g->o.live) return t;
     int64_t now = wall_ms();
-    if (now < g->last_live_ms)
-        now = g->last_live_ms;
+    if (now < g->last_live_ms) now = g->last_live_ms;
     g->last_live_ms = now;
     return now;
 }
 
 /* Produces the next valid event in time order into *ev; false when the model is done (the span
  * ended, or nothing is left to happen). */
-static bool sim_next(gen_t *g, gev_t *ev)
-{
+static bool sim_next(gen_t *g, gev_t *ev) {
     while (g->nheap > 0) {
-        if (g->heap[0].t >= g->end_ms)
-            return false;
+        if (g->heap[0].t >= g->end_ms) return false;
         task_t tk = heap_pop(g);
         int64_t t = stamp(g, tk.t);
         switch (tk.what) {
         case TASK_ARRIVAL: {
-            if (g->max_deals >= 0 && g->deals_made >= g->max_deals)
-                continue;
+            if (g->max_deals >= 0 && g->deals_made >= g->max_deals) continue;
             g->deals_made++;
             heap_push(g, tk.t + 1 + (int64_t)rng_exp(&g->rng, g->arrival_mean_ms), TASK_ARRIVAL, 0);
             uint32_t idx = deal_alloc(g);
@@ -873,10 +878,8 @@ static bool sim_next(gen_t *g, gev_t *ev)
             d->next = NEXT_EXIT;
             g->reps[d->rep].last_deal = d->num;
             ev_init(ev, FD_DEAL_CREATED, t, d->rep, d->num);
-            if (rng_chance(&g->rng, 0.7))
-                ev->stage = 0;
-            if (rng_chance(&g->rng, 0.9))
-                ev->amount_c = d->amount_c;
+            if (rng_chance(&g->rng, 0.7)) ev->stage = 0;
+            if (rng_chance(&g->rng, 0.9)) ev->amount_c = d->amount_c;
             heap_push(g, tk.t + dwell_ms(g, 0, 1.0), TASK_DEAL, idx);
             return true;
         }
@@ -885,8 +888,7 @@ static bool sim_next(gen_t *g, gev_t *ev)
             schedule_activity(g, tk.idx);
             int kind = (int)rng_pick(&g->rng, g->kind_rate, (size_t)g->nkinds);
             bool with_deal = rep->last_deal && rng_chance(&g->rng, ACTIVITY_DEAL_RATE);
-            if (tk.t < g->start_ms)
-                continue; /* the first working day may begin before the start */
+            if (tk.t < g->start_ms) continue; /* the first working day may begin before the start */
             ev_init(ev, FD_ACTIVITY_LOGGED, t, tk.idx, with_deal ? rep->last_deal : 0);
             ev->kind = kind;
             return true;
@@ -924,8 +926,7 @@ static bool sim_next(gen_t *g, gev_t *ev)
 /* ---------------------------------------------------------------------------------------------
  * Formatting. */
 
-static void sb_deal_id(sb_t *b, const gen_t *g, uint64_t deal)
-{
+static void sb_deal_id(sb_t *b, const gen_t *g, uint64_t deal) {
     sb_lit(b, "D-");
     sb_u64(b, g->o.seed);
     sb_char(b, '-');
@@ -933,8 +934,7 @@ static void sb_deal_id(sb_t *b, const gen_t *g, uint64_t deal)
 }
 
 /* The deal_id, or the rep_id when the event has no deal: the Kafka key. */
-static size_t event_key(const gen_t *g, const gev_t *ev, char *key, size_t cap)
-{
+static size_t event_key(const gen_t *g, const gev_t *ev, char *key, size_t cap) {
     sb_t b;
     sb_init(&b, key, cap);
     if (ev->deal)
@@ -947,8 +947,7 @@ static size_t event_key(const gen_t *g, const gev_t *ev, char *key, size_t cap)
 /* Writes occurred_at for time t. For valid events (keep_order), a whole-second form is used only
  * when flooring t to the second does not go below the previous valid event's written time, so
  * the stream stays sorted by the times it shows. */
-static void sb_occurred_at(gen_t *g, sb_t *b, int64_t t, rng_t *r, bool keep_order)
-{
+static void sb_occurred_at(gen_t *g, sb_t *b, int64_t t, rng_t *r, bool keep_order) {
     ts_form_t form = (ts_form_t)rng_pick(r, ts_weight, TS_COUNT);
     if (ts_whole_seconds(form)) {
         int64_t floored = floor_div(t, 1000) * 1000;
@@ -957,8 +956,7 @@ static void sb_occurred_at(gen_t *g, sb_t *b, int64_t t, rng_t *r, bool keep_ord
         else
             form = form == TS_Z_S ? TS_Z_MS : TS_OFF_MS;
     }
-    if (keep_order)
-        g->last_written_ms = t;
+    if (keep_order) g->last_written_ms = t;
     int off = 0;
     if (form == TS_OFF_S || form == TS_OFF_MS)
         off = g->have_tz ? tz_offset_min(g, t) : (rng_chance(r, 0.5) ? 8 * 60 : -5 * 60);
@@ -968,8 +966,7 @@ static void sb_occurred_at(gen_t *g, sb_t *b, int64_t t, rng_t *r, bool keep_ord
 /* The common head of an event: event_id, type, occurred_at, rep_id, team_id (sometimes left
  * out), deal_id when there is one. */
 static void sb_head(gen_t *g, sb_t *b, const gev_t *ev, const char *id_prefix, uint64_t id,
-                    const char *type, rng_t *r)
-{
+                    const char *type, rng_t *r) {
     const rep_t *rep = &g->reps[ev->rep];
     sb_lit(b, "{\"event_id\":\"");
     sb_u64(b, g->o.seed);
@@ -993,8 +990,7 @@ static void sb_head(gen_t *g, sb_t *b, const gev_t *ev, const char *id_prefix, u
 }
 
 /* The fields after the head, and the closing brace. */
-static void sb_tail(gen_t *g, sb_t *b, const gev_t *ev, rng_t *r)
-{
+static void sb_tail(gen_t *g, sb_t *b, const gev_t *ev, rng_t *r) {
     if (ev->stage >= 0) {
         sb_lit(b, ",\"stage\":");
         sb_str(b, g->stage_json[ev->stage]);
@@ -1010,8 +1006,7 @@ static void sb_tail(gen_t *g, sb_t *b, const gev_t *ev, rng_t *r)
     if (ev->score_c >= 0) {
         sb_lit(b, ",\"score\":");
         sb_u64(b, (uint64_t)ev->score_c / 100);
-        if (ev->score_c % 100)
-            sb_lit(b, ".5");
+        if (ev->score_c % 100) sb_lit(b, ".5");
     }
     if (ev->complaint >= 0) {
         if (ev->complaint)
@@ -1019,13 +1014,11 @@ static void sb_tail(gen_t *g, sb_t *b, const gev_t *ev, rng_t *r)
         else
             sb_lit(b, ",\"complaint\":false");
     }
-    if (rng_chance(r, EXTRA_FIELD_RATE))
-        sb_lit(b, ",\"source\":\"crm-sync\"");
+    if (rng_chance(r, EXTRA_FIELD_RATE)) sb_lit(b, ",\"source\":\"crm-sync\"");
     sb_char(b, '}');
 }
 
-static void format_event(gen_t *g, slot_t *s, const gev_t *ev)
-{
+static void format_event(gen_t *g, slot_t *s, const gev_t *ev) {
     sb_t b;
     sb_init(&b, s->data, sizeof s->data);
     s->ev = *ev;
@@ -1044,13 +1037,11 @@ static void format_event(gen_t *g, slot_t *s, const gev_t *ev)
 
 /* A malformed message derived from ev (its rep, team, deal and time): every field but the broken
  * one is valid, so funneld must reject it for exactly bad_reason[kind]. */
-static void format_bad(gen_t *g, sb_t *b, const gev_t *base, bad_kind_t kind)
-{
+static void format_bad(gen_t *g, sb_t *b, const gev_t *base, bad_kind_t kind) {
     rng_t *r = &g->frng;
     uint64_t id = ++g->nbad_ids;
     gev_t ev = *base;
-    if (ev.deal == 0)
-        ev.deal = g->reps[ev.rep].last_deal ? g->reps[ev.rep].last_deal : 1;
+    if (ev.deal == 0) ev.deal = g->reps[ev.rep].last_deal ? g->reps[ev.rep].last_deal : 1;
     ev.stage = -1;
     ev.amount_c = -1;
     ev.kind = -1;
@@ -1123,7 +1114,8 @@ static void format_bad(gen_t *g, sb_t *b, const gev_t *base, bad_kind_t kind)
     case BAD_BAD_UTF8: {
         /* A broken deal_id: the head without a deal, then the bad id. */
         static const char *const ctl[] = {"D-\\t-1", "D-\\u0085-1", "D-\\u001f-1", "D-\\u007f-1"};
-        static const char *const utf8[] = {"D-\xff-1", "D-\xc0\xaf-1", "D-\xed\xa0\x80-1", "D-\xe4\xbd-1"};
+        static const char *const utf8[] = {"D-\xff-1", "D-\xc0\xaf-1", "D-\xed\xa0\x80-1",
+                                           "D-\xe4\xbd-1"};
         ev.deal = 0;
         sb_head(g, b, &ev, "-x", id, sc, r);
         sb_lit(b, ",\"deal_id\":\"");
@@ -1157,11 +1149,16 @@ static void format_bad(gen_t *g, sb_t *b, const gev_t *base, bad_kind_t kind)
         sb_str(b, rng_chance(r, 0.5) ? ",\"activity\":\"fax\"}" : ",\"activity\":\"Call\"}");
         break;
     case BAD_BAD_TIME: {
-        static const char *const times[] = {
-            "\"2026-13-01T00:00:00Z\"", "\"2026-02-30T10:00:00Z\"", "\"2026-11-22T18:00:00\"",
-            "\"2026-11-22T24:00:00Z\"", "\"yesterday\"",            "1795370400000.5",
-            "\"1795370400000\"",        "-1",                       "\"1969-12-31T23:59:59Z\"",
-            "\"2026-11-22T18:00:00+24:00\""};
+        static const char *const times[] = {"\"2026-13-01T00:00:00Z\"",
+                                            "\"2026-02-30T10:00:00Z\"",
+                                            "\"2026-11-22T18:00:00\"",
+                                            "\"2026-11-22T24:00:00Z\"",
+                                            "\"yesterday\"",
+                                            "1795370400000.5",
+                                            "\"1795370400000\"",
+                                            "-1",
+                                            "\"1969-12-31T23:59:59Z\"",
+                                            "\"2026-11-22T18:00:00+24:00\""};
         sb_lit(b, "{\"event_id\":\"");
         sb_u64(b, g->o.seed);
         sb_lit(b, "-x");
@@ -1224,8 +1221,7 @@ static void format_bad(gen_t *g, sb_t *b, const gev_t *base, bad_kind_t kind)
 /* ---------------------------------------------------------------------------------------------
  * Kafka sink. */
 
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
     kafka_t *k = opaque;
     if (msg->err) {
@@ -1236,13 +1232,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     k->delivered++;
     if (msg->partition >= 0 && msg->partition < MAX_PARTITIONS) {
         k->count[msg->partition]++;
-        if (msg->offset + 1 > k->next[msg->partition])
-            k->next[msg->partition] = msg->offset + 1;
+        if (msg->offset + 1 > k->next[msg->partition]) k->next[msg->partition] = msg->offset + 1;
     }
 }
 
-static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
-{
+static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     kafka_t *k = opaque;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
@@ -1254,8 +1248,7 @@ static void on_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *op
     fprintf(stderr, PROG ": kafka: %s: %s\n", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
-static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
+static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value) {
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, PROG ": kafka setting %s=%s: %s\n", name, value, errstr);
@@ -1264,8 +1257,7 @@ static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *v
     return 0;
 }
 
-static int kafka_open(gen_t *g)
-{
+static int kafka_open(gen_t *g) {
     kafka_t *k = &g->kafka;
     char errstr[512];
     const struct rd_kafka_metadata *md = NULL;
@@ -1304,10 +1296,10 @@ static int kafka_open(gen_t *g)
     if (err || md->topic_cnt != 1 || md->topics[0].err) {
         fprintf(stderr, PROG ": cannot read the metadata of topic '%s' from %s: %s\n", g->o.topic,
                 g->o.brokers,
-                rd_kafka_err2str(err ? err : md->topic_cnt == 1 ? md->topics[0].err
-                                                                : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
-        if (md)
-            rd_kafka_metadata_destroy(md);
+                rd_kafka_err2str(err                  ? err
+                                 : md->topic_cnt == 1 ? md->topics[0].err
+                                                      : RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC));
+        if (md) rd_kafka_metadata_destroy(md);
         return -1;
     }
     k->nparts = md->topics[0].partition_cnt;
@@ -1322,27 +1314,24 @@ static int kafka_open(gen_t *g)
 
 /* Redis throttle: the consumer's progress is the sum over partitions of the `next` field of
  * <prefix>:part:<topic>:<p> (see docs/redis.md). Returns -1 when Redis cannot be asked. */
-static bool throttle_may_complain(kafka_t *k)
-{
+static bool throttle_may_complain(kafka_t *k) {
     double now = mono_s();
-    if (now - k->complained_at < 5.0)
-        return false;
+    if (now - k->complained_at < 5.0) return false;
     k->complained_at = now;
     return true;
 }
 
-static int throttle_read(gen_t *g)
-{
+static int throttle_read(gen_t *g) {
     kafka_t *k = &g->kafka;
     if (!k->redis || k->redis->err) {
-        if (k->redis)
-            redisFree(k->redis);
+        if (k->redis) redisFree(k->redis);
         struct timeval tv = {2, 0};
         k->redis = redisConnectWithTimeout(k->redis_host, k->redis_port, tv);
         if (!k->redis || k->redis->err) {
             if (throttle_may_complain(k))
                 fprintf(stderr, PROG ": throttle: cannot connect to redis %s:%d: %s\n",
-                        k->redis_host, k->redis_port, k->redis ? k->redis->errstr : "out of memory");
+                        k->redis_host, k->redis_port,
+                        k->redis ? k->redis->errstr : "out of memory");
             return -1;
         }
         redisSetTimeout(k->redis, tv);
@@ -1354,8 +1343,8 @@ static int throttle_read(gen_t *g)
         redisReply *reply = NULL;
         if (redisGetReply(k->redis, (void **)&reply) != REDIS_OK) {
             if (throttle_may_complain(k))
-                fprintf(stderr, PROG ": throttle: redis %s:%d: %s\n", k->redis_host,
-                        k->redis_port, k->redis->errstr);
+                fprintf(stderr, PROG ": throttle: redis %s:%d: %s\n", k->redis_host, k->redis_port,
+                        k->redis->errstr);
             return -1; /* the context is dead (err set): reconnected next time */
         }
         if (reply->type == REDIS_REPLY_STRING) {
@@ -1365,7 +1354,8 @@ static int throttle_read(gen_t *g)
         } else {
             if (throttle_may_complain(k))
                 fprintf(stderr, PROG ": throttle: HGET %s:part:%s:%d next: unexpected reply%s%s\n",
-                        k->redis_prefix, g->o.topic, p, reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                        k->redis_prefix, g->o.topic, p,
+                        reply->type == REDIS_REPLY_ERROR ? ": " : "",
                         reply->type == REDIS_REPLY_ERROR ? reply->str : "");
             rc = -1;
         }
@@ -1376,76 +1366,66 @@ static int throttle_read(gen_t *g)
 
 /* Events produced by this run that the consumer has not applied yet: those not yet delivered,
  * plus, per partition, the delivered end minus the consumer's next offset. */
-static int64_t throttle_lag(const kafka_t *k)
-{
+static int64_t throttle_lag(const kafka_t *k) {
     int64_t lag = k->produced - k->delivered - k->failed;
     for (int p = 0; p < k->nparts; p++)
-        if (k->next[p] > k->consumed[p])
-            lag += k->next[p] - k->consumed[p];
+        if (k->next[p] > k->consumed[p]) lag += k->next[p] - k->consumed[p];
     return lag;
 }
 
 /* Blocks while the lag is above --max-lag (serving delivery reports meanwhile). */
-static void throttle_wait(gen_t *g)
-{
+static void throttle_wait(gen_t *g) {
     kafka_t *k = &g->kafka;
     double since = mono_s(), noted = since;
     while (!g->stop && !signalled) {
         int rc = throttle_read(g);
-        if (rc == 0 && throttle_lag(k) <= g->o.max_lag)
-            return;
+        if (rc == 0 && throttle_lag(k) <= g->o.max_lag) return;
         rd_kafka_poll(k->rk, rc == 0 ? 20 : 500); /* Redis down: retry twice a second */
         double now = mono_s();
         if (now - noted >= 5.0) {
-            fprintf(stderr, PROG ": throttle: waiting %.0f s for the consumer, lag %" PRId64
-                            " > %lld\n", now - since, throttle_lag(k), g->o.max_lag);
+            fprintf(stderr,
+                    PROG ": throttle: waiting %.0f s for the consumer, lag %" PRId64 " > %lld\n",
+                    now - since, throttle_lag(k), g->o.max_lag);
             noted = now;
         }
     }
 }
 
-static int kafka_write(gen_t *g, const char *key, size_t key_len, const char *data, size_t len)
-{
+static int kafka_write(gen_t *g, const char *key, size_t key_len, const char *data, size_t len) {
     kafka_t *k = &g->kafka;
     for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_KEY(key, key_len),
-            RD_KAFKA_V_VALUE((void *)data, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            break;
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(k->rk, RD_KAFKA_V_RKT(k->rkt), RD_KAFKA_V_KEY(key, key_len),
+                              RD_KAFKA_V_VALUE((void *)data, len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             fprintf(stderr, PROG ": message %" PRId64 " not queued: %s\n", k->produced,
                     rd_kafka_err2str(err));
             return -1;
         }
         rd_kafka_poll(k->rk, 10); /* queue full: let deliveries drain it */
-        if (k->fatal)
-            return -1;
+        if (k->fatal) return -1;
     }
     k->produced++;
     if ((k->produced & 1023) == 0) {
         rd_kafka_poll(k->rk, 0);
-        if (k->fatal)
-            return -1;
+        if (k->fatal) return -1;
         if (g->o.throttle && (k->produced & 4095) == 0) {
             /* Cheap check on the last known progress first; ask Redis only when it matters. */
-            if (throttle_lag(k) > g->o.max_lag)
-                throttle_wait(g);
+            if (throttle_lag(k) > g->o.max_lag) throttle_wait(g);
         }
     }
     return 0;
 }
 
 /* Waits for every delivery report (a second signal gives up). Returns -1 when some are missing. */
-static int kafka_flush(gen_t *g)
-{
+static int kafka_flush(gen_t *g) {
     kafka_t *k = &g->kafka;
     double since = mono_s();
     int seen = signalled;
     while (rd_kafka_outq_len(k->rk) > 0 && !k->fatal) {
-        if (rd_kafka_flush(k->rk, 1000) != RD_KAFKA_RESP_ERR__TIMED_OUT)
-            continue;
+        if (rd_kafka_flush(k->rk, 1000) != RD_KAFKA_RESP_ERR__TIMED_OUT) continue;
         if (mono_s() - since > 120 || signalled > seen) {
             fprintf(stderr, PROG ": giving up on %d undelivered messages\n",
                     rd_kafka_outq_len(k->rk));
@@ -1458,8 +1438,7 @@ static int kafka_flush(gen_t *g)
 }
 
 /* The Kafka part of the summary. Returns -1 when a delivery failed. */
-static int kafka_report(gen_t *g)
-{
+static int kafka_report(gen_t *g) {
     kafka_t *k = &g->kafka;
     fprintf(stderr, "  kafka:produced              %" PRId64 "\n", k->produced);
     fprintf(stderr, "  kafka:delivered             %" PRId64 "\n", k->delivered);
@@ -1478,18 +1457,15 @@ static int kafka_report(gen_t *g)
 /* ---------------------------------------------------------------------------------------------
  * Output: rate limit, limits, sink. */
 
-static void rate_wait(gen_t *g)
-{
+static void rate_wait(gen_t *g) {
     double now = mono_s();
     if (g->o.duration_s > 0 && now - g->t0 >= g->o.duration_s) {
         g->stop = true;
         return;
     }
-    if (g->o.rate <= 0)
-        return;
+    if (g->o.rate <= 0) return;
     double due = g->t0 + (double)g->lines / g->o.rate;
-    if (due - now < 0.001)
-        return;
+    if (due - now < 0.001) return;
     /* Ahead of schedule: hand what we have to the reader, then sleep (serving Kafka). */
     if (g->o.to_stdout) {
         fflush(stdout);
@@ -1501,18 +1477,14 @@ static void rate_wait(gen_t *g)
 }
 
 /* Writes one line to the sink; false when it was not written (stopping, or a sink error). */
-static bool emit(gen_t *g, const char *key, size_t key_len, const char *data, size_t len)
-{
-    if (g->stop)
-        return false;
+static bool emit(gen_t *g, const char *key, size_t key_len, const char *data, size_t len) {
+    if (g->stop) return false;
     if (signalled) {
         g->stop = true;
         return false;
     }
-    if (g->o.rate > 0 || (g->o.duration_s > 0 && (g->lines & 1023) == 0))
-        rate_wait(g);
-    if (g->stop)
-        return false;
+    if (g->o.rate > 0 || (g->o.duration_s > 0 && (g->lines & 1023) == 0)) rate_wait(g);
+    if (g->stop) return false;
     if (g->o.to_stdout) {
         /* One line: "key<TAB>json\n" or "json\n", assembled to make one fwrite. */
         sb_t b;
@@ -1524,8 +1496,7 @@ static bool emit(gen_t *g, const char *key, size_t key_len, const char *data, si
         sb_mem(&b, data, len);
         sb_char(&b, '\n');
         if (fwrite(b.p, 1, b.len, stdout) != b.len) {
-            if (!g->write_error)
-                fprintf(stderr, PROG ": writing stdout: %s\n", strerror(errno));
+            if (!g->write_error) fprintf(stderr, PROG ": writing stdout: %s\n", strerror(errno));
             g->write_error = true;
             g->stop = true;
             return false;
@@ -1536,39 +1507,32 @@ static bool emit(gen_t *g, const char *key, size_t key_len, const char *data, si
         return false;
     }
     g->lines++;
-    if (g->o.count > 0 && g->lines >= g->o.count)
-        g->stop = true;
+    if (g->o.count > 0 && g->lines >= g->o.count) g->stop = true;
     return true;
 }
 
 /* Re-emits the copies whose delay has run out (all of them when flushing). */
-static void pending_tick(gen_t *g, bool flush)
-{
+static void pending_tick(gen_t *g, bool flush) {
     for (int i = 0; i < DUP_PENDING; i++) {
         pending_t *p = &g->pending[i];
-        if (p->countdown < 0)
-            continue;
+        if (p->countdown < 0) continue;
         if (flush || --p->countdown <= 0) {
             p->countdown = -1;
-            if (emit(g, p->key, p->key_len, p->data, p->len))
-                g->duplicates++;
+            if (emit(g, p->key, p->key_len, p->data, p->len)) g->duplicates++;
         }
     }
 }
 
 /* Emits one valid event, then its faults: maybe a copy (now or a few events later), maybe a
  * malformed message. */
-static void output_event(gen_t *g, const slot_t *s)
-{
-    if (!emit(g, s->key, s->key_len, s->data, s->len))
-        return;
+static void output_event(gen_t *g, const slot_t *s) {
+    if (!emit(g, s->key, s->key_len, s->data, s->len)) return;
     g->by_type[s->ev.type]++;
     if (rng_chance(&g->frng, g->o.dup_rate)) {
         int delay = (int)rng_below(&g->frng, DUP_MAX_DELAY + 1);
         pending_t *slot = NULL;
         for (int i = 0; delay > 0 && i < DUP_PENDING && !slot; i++)
-            if (g->pending[i].countdown < 0)
-                slot = &g->pending[i];
+            if (g->pending[i].countdown < 0) slot = &g->pending[i];
         if (slot) {
             slot->countdown = delay + 1; /* the tick below takes one off */
             memcpy(slot->data, s->data, s->len);
@@ -1594,8 +1558,7 @@ static void output_event(gen_t *g, const slot_t *s)
 
 /* The main loop: keep the ring full of formatted events, send out its head, swapping it first
  * (with probability --ooo-rate) with the nearest later event of the same deal in the ring. */
-static void run(gen_t *g)
-{
+static void run(gen_t *g) {
     bool model_done = false;
     while (!g->stop) {
         while (!model_done && g->ring_n < g->ring_cap) {
@@ -1608,8 +1571,7 @@ static void run(gen_t *g)
             format_event(g, &g->slots[g->ring[pos]], &ev);
             g->ring_n++;
         }
-        if (g->ring_n == 0)
-            break;
+        if (g->ring_n == 0) break;
         uint32_t *head = &g->ring[g->ring_head];
         slot_t *hs = &g->slots[*head];
         if (hs->ev.deal && !hs->moved && rng_chance(&g->frng, g->o.ooo_rate)) {
@@ -1629,38 +1591,31 @@ static void run(gen_t *g)
         g->ring_head = (g->ring_head + 1) % g->ring_cap;
         g->ring_n--;
     }
-    if (!g->write_error)
-        pending_tick(g, true);
+    if (!g->write_error) pending_tick(g, true);
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Set-up: options, reps, stages. */
 
-static char *json_string_dup(const char *s, size_t *len_out)
-{
+static char *json_string_dup(const char *s, size_t *len_out) {
     size_t n = strlen(s);
     char *out = malloc(2 * n + 3);
-    if (!out)
-        return NULL;
+    if (!out) return NULL;
     sb_t b;
     sb_init(&b, out, 2 * n + 3);
     sb_json(&b, s, n);
     out[b.len] = '\0';
-    if (len_out)
-        *len_out = b.len;
+    if (len_out) *len_out = b.len;
     return out;
 }
 
 /* An id must satisfy the contract: 1..128 bytes of UTF-8 without control characters. */
-static bool valid_id(const char *s)
-{
+static bool valid_id(const char *s) {
     size_t n = strlen(s);
-    if (n == 0 || n > FD_ID_MAX || !fd_utf8_valid(s, n))
-        return false;
+    if (n == 0 || n > FD_ID_MAX || !fd_utf8_valid(s, n)) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
+        if (c < 0x20 || c == 0x7f) return false;
         if (c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
             (unsigned char)s[i + 1] <= 0x9f)
             return false; /* U+0080..U+009F */
@@ -1668,48 +1623,40 @@ static bool valid_id(const char *s)
     return true;
 }
 
-static int add_team(gen_t *g, const char *id, uint32_t *out)
-{
+static int add_team(gen_t *g, const char *id, uint32_t *out) {
     for (uint32_t i = 0; i < g->nteams; i++)
         if (strcmp(g->teams[i].id, id) == 0) {
             *out = i;
             return 0;
         }
     team_t *t = realloc(g->teams, (g->nteams + 1) * sizeof *t);
-    if (!t)
-        return -1;
+    if (!t) return -1;
     g->teams = t;
     t = &g->teams[g->nteams];
     t->id = strdup(id);
     t->json = json_string_dup(id, &t->json_len);
-    if (!t->id || !t->json)
-        return -1;
+    if (!t->id || !t->json) return -1;
     *out = g->nteams++;
     return 0;
 }
 
-static int add_rep(gen_t *g, const char *id, uint32_t team)
-{
+static int add_rep(gen_t *g, const char *id, uint32_t team) {
     for (uint32_t i = 0; i < g->nreps; i++)
-        if (strcmp(g->reps[i].id, id) == 0)
-            return 0; /* listed twice: one rep */
+        if (strcmp(g->reps[i].id, id) == 0) return 0; /* listed twice: one rep */
     rep_t *r = realloc(g->reps, (g->nreps + 1) * sizeof *r);
-    if (!r)
-        return -1;
+    if (!r) return -1;
     g->reps = r;
     r = &g->reps[g->nreps];
     *r = (rep_t){.team = team};
     r->id = strdup(id);
     r->json = json_string_dup(id, &r->json_len);
-    if (!r->id || !r->json)
-        return -1;
+    if (!r->id || !r->json) return -1;
     g->nreps++;
     return 0;
 }
 
 /* Splits one CSV line into at most max fields in place ("a","b ""c""",d); returns the count. */
-static int csv_split(char *line, char **field, int max)
-{
+static int csv_split(char *line, char **field, int max) {
     int n = 0;
     char *p = line;
     for (;;) {
@@ -1717,8 +1664,7 @@ static int csv_split(char *line, char **field, int max)
         if (*p == '"') {
             p++;
             for (;;) {
-                if (*p == '\0')
-                    break;
+                if (*p == '\0') break;
                 if (*p == '"' && p[1] == '"') {
                     *out++ = '"';
                     p += 2;
@@ -1738,18 +1684,15 @@ static int csv_split(char *line, char **field, int max)
         }
         char end = *p;
         *out = '\0';
-        if (n < max)
-            field[n++] = start;
-        if (end != ',')
-            break;
+        if (n < max) field[n++] = start;
+        if (end != ',') break;
         p++;
     }
     return n;
 }
 
 /* Trims spaces in place. */
-static char *trim(char *s)
-{
+static char *trim(char *s) {
     while (*s == ' ')
         s++;
     size_t n = strlen(s);
@@ -1760,8 +1703,7 @@ static char *trim(char *s)
 
 /* Reads reps from a CSV with the columns sales_agent and manager (others ignored): rep_id = the
  * agent, team_id = the manager's name lower-cased (ASCII letters) with spaces as '-'. */
-static int load_reps_file(gen_t *g, const char *path)
-{
+static int load_reps_file(gen_t *g, const char *path) {
     FILE *f = fopen(path, "r");
     char *line = NULL;
     size_t cap = 0;
@@ -1776,8 +1718,7 @@ static int load_reps_file(gen_t *g, const char *path)
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';
-        if (len == 0)
-            continue;
+        if (len == 0) continue;
         char *field[64];
         int n = csv_split(line, field, 64);
         if (col_agent < 0) {
@@ -1791,15 +1732,18 @@ static int load_reps_file(gen_t *g, const char *path)
                     col_manager = i;
             }
             if (col_agent < 0 || col_manager < 0) {
-                fprintf(stderr, PROG ": --reps-file %s: line %ld: expected a header with the "
-                        "columns sales_agent and manager, got '%s'\n", path, lineno, line);
+                fprintf(stderr,
+                        PROG ": --reps-file %s: line %ld: expected a header with the "
+                             "columns sales_agent and manager, got '%s'\n",
+                        path, lineno, line);
                 goto done;
             }
             continue;
         }
         if (n <= col_agent || n <= col_manager) {
-            fprintf(stderr, PROG ": --reps-file %s: line %ld: expected at least %d fields, got %d\n",
-                    path, lineno, (col_agent > col_manager ? col_agent : col_manager) + 1, n);
+            fprintf(stderr,
+                    PROG ": --reps-file %s: line %ld: expected at least %d fields, got %d\n", path,
+                    lineno, (col_agent > col_manager ? col_agent : col_manager) + 1, n);
             goto done;
         }
         char *agent = trim(field[col_agent]), *manager = trim(field[col_manager]);
@@ -1810,8 +1754,9 @@ static int load_reps_file(gen_t *g, const char *path)
                 *p = '-';
         }
         if (!valid_id(agent) || !valid_id(manager)) {
-            fprintf(stderr, PROG ": --reps-file %s: line %ld: expected ids of 1..%d bytes of "
-                    "UTF-8 without control characters, got agent '%s' manager '%s'\n",
+            fprintf(stderr,
+                    PROG ": --reps-file %s: line %ld: expected ids of 1..%d bytes of "
+                         "UTF-8 without control characters, got agent '%s' manager '%s'\n",
                     path, lineno, FD_ID_MAX, agent, manager);
             goto done;
         }
@@ -1820,8 +1765,7 @@ static int load_reps_file(gen_t *g, const char *path)
             fprintf(stderr, PROG ": out of memory\n");
             goto done;
         }
-        if (g->nreps >= MAX_REPS)
-            break;
+        if (g->nreps >= MAX_REPS) break;
     }
     if (col_agent < 0 || g->nreps == 0) {
         fprintf(stderr, PROG ": --reps-file %s: no reps found\n", path);
@@ -1834,11 +1778,9 @@ done:
     return rc;
 }
 
-static int build_reps(gen_t *g)
-{
+static int build_reps(gen_t *g) {
     if (g->o.reps_file) {
-        if (load_reps_file(g, g->o.reps_file) != 0)
-            return -1;
+        if (load_reps_file(g, g->o.reps_file) != 0) return -1;
     } else {
         for (long t = 0; t < g->o.teams; t++) {
             char name[32];
@@ -1847,8 +1789,7 @@ static int build_reps(gen_t *g)
             else
                 snprintf(name, sizeof name, "team-%ld", t + 1);
             uint32_t idx;
-            if (add_team(g, name, &idx) != 0)
-                return -1;
+            if (add_team(g, name, &idx) != 0) return -1;
         }
         for (long i = 0; i < g->o.reps; i++) {
             char name[160];
@@ -1857,8 +1798,7 @@ static int build_reps(gen_t *g)
             else
                 snprintf(name, sizeof name, "%s %ld", rep_names[(size_t)i % NREP_NAMES],
                          (long)((size_t)i / NREP_NAMES) + 1);
-            if (add_rep(g, name, (uint32_t)(i % g->o.teams)) != 0)
-                return -1;
+            if (add_rep(g, name, (uint32_t)(i % g->o.teams)) != 0) return -1;
         }
     }
     /* Reps differ: skill scales their conversions, weight their share of new deals. */
@@ -1873,11 +1813,9 @@ static int build_reps(gen_t *g)
 }
 
 /* Splits a comma list into at most max trimmed entries (pointers into a copy kept in *store). */
-static int split_list(const char *opt, const char *s, char **store, char **item, int max)
-{
+static int split_list(const char *opt, const char *s, char **store, char **item, int max) {
     *store = strdup(s);
-    if (!*store)
-        return -1;
+    if (!*store) return -1;
     int n = 0;
     for (char *save = NULL, *tok = strtok_r(*store, ",", &save); tok;
          tok = strtok_r(NULL, ",", &save)) {
@@ -1894,8 +1832,7 @@ static int split_list(const char *opt, const char *s, char **store, char **item,
     return n;
 }
 
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out) {
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
@@ -1907,8 +1844,7 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
     return 0;
 }
 
-static int parse_ll(const char *opt, const char *s, long long lo, long long hi, long long *out)
-{
+static int parse_ll(const char *opt, const char *s, long long lo, long long hi, long long *out) {
     char *end = NULL;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -1922,8 +1858,7 @@ static int parse_ll(const char *opt, const char *s, long long lo, long long hi, 
 }
 
 /* "90d", "12h", "30m", "45s", "500ms", "2w" -> milliseconds (> 0). */
-static int parse_duration_ms(const char *opt, const char *s, int64_t *out)
-{
+static int parse_duration_ms(const char *opt, const char *s, int64_t *out) {
     char *end = NULL;
     errno = 0;
     double v = strtod(s, &end);
@@ -1943,8 +1878,10 @@ static int parse_duration_ms(const char *opt, const char *s, int64_t *out)
             unit = 7.0 * (double)DAY_MS;
     }
     if (unit == 0 || v * unit > 1e15) {
-        fprintf(stderr, PROG ": %s: expected a duration like 90d, 12h, 30m, 45s, 500ms or 2w, "
-                "got '%s'\n", opt, s);
+        fprintf(stderr,
+                PROG ": %s: expected a duration like 90d, 12h, 30m, 45s, 500ms or 2w, "
+                     "got '%s'\n",
+                opt, s);
         return -1;
     }
     *out = (int64_t)(v * unit);
@@ -1953,8 +1890,7 @@ static int parse_duration_ms(const char *opt, const char *s, int64_t *out)
 
 /* A point in time: "now", "today" (00:00 UTC), either followed by -<duration> or +<duration>,
  * an RFC 3339 time, or epoch milliseconds. */
-static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *out)
-{
+static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *out) {
     int64_t base;
     const char *rest;
     if (strncmp(s, "now", 3) == 0) {
@@ -1972,10 +1908,11 @@ static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *
             *out = ms;
             return 0;
         }
-        if (fd_event_parse_time(s, strlen(s), out) == FD_OK && *out >= 0)
-            return 0;
-        fprintf(stderr, PROG ": %s: expected RFC 3339 time, epoch ms, 'now' or 'today' "
-                "(optionally -/+ a duration like 90d), got '%s'\n", opt, s);
+        if (fd_event_parse_time(s, strlen(s), out) == FD_OK && *out >= 0) return 0;
+        fprintf(stderr,
+                PROG ": %s: expected RFC 3339 time, epoch ms, 'now' or 'today' "
+                     "(optionally -/+ a duration like 90d), got '%s'\n",
+                opt, s);
         return -1;
     }
     if (*rest == '\0') {
@@ -1984,8 +1921,10 @@ static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *
     }
     int64_t d;
     if ((*rest != '-' && *rest != '+') || parse_duration_ms(opt, rest + 1, &d) != 0) {
-        fprintf(stderr, PROG ": %s: expected 'now' or 'today' followed by -<duration> or "
-                "+<duration>, got '%s'\n", opt, s);
+        fprintf(stderr,
+                PROG ": %s: expected 'now' or 'today' followed by -<duration> or "
+                     "+<duration>, got '%s'\n",
+                opt, s);
         return -1;
     }
     *out = *rest == '-' ? base - d : base + d;
@@ -1995,8 +1934,7 @@ static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *
 /* 'REP:STAGE:TIME[:FACTOR]'. TIME may contain ':' (RFC 3339), so FACTOR is only split off when
  * the whole rest is not a time. TIME "+<duration>" is relative to the start (to the run's start
  * on the wall clock with --live). */
-static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c)
-{
+static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c) {
     const char *a = strchr(spec, ':');
     const char *b = a ? strchr(a + 1, ':') : NULL;
     if (!a || !b || a == spec || b == a + 1 || b[1] == '\0') {
@@ -2005,7 +1943,8 @@ static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c
     }
     size_t rep_len = (size_t)(a - spec);
     if (rep_len > FD_ID_MAX) {
-        fprintf(stderr, PROG ": --collapse: rep id longer than %d bytes in '%s'\n", FD_ID_MAX, spec);
+        fprintf(stderr, PROG ": --collapse: rep id longer than %d bytes in '%s'\n", FD_ID_MAX,
+                spec);
         return -1;
     }
     memcpy(c->rep, spec, rep_len);
@@ -2035,12 +1974,10 @@ static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c
         char *colon = strchr(rest, ':');
         if (colon) {
             *colon = '\0';
-            if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0)
-                return -1;
+            if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0) return -1;
         }
         int64_t d;
-        if (parse_duration_ms("--collapse time", rest + 1, &d) != 0)
-            return -1;
+        if (parse_duration_ms("--collapse time", rest + 1, &d) != 0) return -1;
         c->at_ms = base + d;
         return 0;
     }
@@ -2052,14 +1989,12 @@ static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c
     char *colon = strrchr(rest, ':');
     if (colon) {
         *colon = '\0';
-        if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0)
-            return -1;
+        if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0) return -1;
     }
     return parse_time_arg("--collapse time", rest, now, &c->at_ms);
 }
 
-static int build_model(gen_t *g)
-{
+static int build_model(gen_t *g) {
     char *stage_store = NULL, *kind_store = NULL, *conv_store = NULL, *rate_store = NULL;
     char *stage[FD_MAX_STAGES], *kind[FD_MAX_KINDS], *conv[FD_MAX_STAGES], *rate[FD_MAX_KINDS];
     char errstr[256];
@@ -2068,8 +2003,7 @@ static int build_model(gen_t *g)
     bool default_stages_used = !g->o.stages, default_kinds_used = !g->o.activities;
     if (g->o.stages) {
         ns = split_list("--stages", g->o.stages, &stage_store, stage, FD_MAX_STAGES);
-        if (ns < 0)
-            goto done;
+        if (ns < 0) goto done;
         /* The default list spelled out is still the default model. */
         default_stages_used = ns == 5;
         for (int i = 0; i < ns && default_stages_used; i++)
@@ -2080,14 +2014,13 @@ static int build_model(gen_t *g)
     }
     if (g->o.activities) {
         nk = split_list("--activities", g->o.activities, &kind_store, kind, FD_MAX_KINDS);
-        if (nk < 0)
-            goto done;
+        if (nk < 0) goto done;
     } else {
         for (int i = 0; i < nk; i++)
             kind[i] = (char *)default_kinds[i];
     }
-    if (fd_funnel_new((const char *const *)stage, (size_t)ns, (const char *const *)kind,
-                      (size_t)nk, &g->fn, errstr, sizeof errstr) != FD_OK) {
+    if (fd_funnel_new((const char *const *)stage, (size_t)ns, (const char *const *)kind, (size_t)nk,
+                      &g->fn, errstr, sizeof errstr) != FD_OK) {
         fprintf(stderr, PROG ": --stages/--activities: %s\n", errstr);
         goto done;
     }
@@ -2100,26 +2033,28 @@ static int build_model(gen_t *g)
     }
     if (g->o.conv) {
         int n = split_list("--conv", g->o.conv, &conv_store, conv, FD_MAX_STAGES);
-        if (n < 0)
-            goto done;
+        if (n < 0) goto done;
         if (n != g->last) {
-            fprintf(stderr, PROG ": --conv: expected %d probabilities (one per stage before the "
-                    "won stage), got %d\n", g->last, n);
+            fprintf(stderr,
+                    PROG ": --conv: expected %d probabilities (one per stage before the "
+                         "won stage), got %d\n",
+                    g->last, n);
             goto done;
         }
         for (int s = 0; s < n; s++)
-            if (parse_double("--conv", conv[s], 0, 1, &g->conv[s]) != 0)
-                goto done;
+            if (parse_double("--conv", conv[s], 0, 1, &g->conv[s]) != 0) goto done;
     }
     for (int k = 0; k < nk; k++)
         g->kind_rate[k] = default_kinds_used ? default_kind_rate[k] : DEFAULT_KIND_RATE;
     if (g->o.activity_rates) {
-        int n = split_list("--activity-rates", g->o.activity_rates, &rate_store, rate, FD_MAX_KINDS);
-        if (n < 0)
-            goto done;
+        int n =
+            split_list("--activity-rates", g->o.activity_rates, &rate_store, rate, FD_MAX_KINDS);
+        if (n < 0) goto done;
         if (n != nk) {
-            fprintf(stderr, PROG ": --activity-rates: expected %d rates (one per activity kind), "
-                    "got %d\n", nk, n);
+            fprintf(stderr,
+                    PROG ": --activity-rates: expected %d rates (one per activity kind), "
+                         "got %d\n",
+                    nk, n);
             goto done;
         }
         for (int k = 0; k < n; k++)
@@ -2130,11 +2065,9 @@ static int build_model(gen_t *g)
     for (int k = 0; k < nk; k++)
         g->kind_total += g->kind_rate[k];
     for (int s = 0; s < ns; s++)
-        if (!(g->stage_json[s] = json_string_dup(fd_funnel_stage_name(g->fn, s), NULL)))
-            goto done;
+        if (!(g->stage_json[s] = json_string_dup(fd_funnel_stage_name(g->fn, s), NULL))) goto done;
     for (int k = 0; k < nk; k++)
-        if (!(g->kind_json[k] = json_string_dup(fd_funnel_kind_name(g->fn, k), NULL)))
-            goto done;
+        if (!(g->kind_json[k] = json_string_dup(fd_funnel_kind_name(g->fn, k), NULL))) goto done;
     rc = 0;
 done:
     free(stage_store);
@@ -2144,66 +2077,98 @@ done:
     return rc;
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-"usage: funnel-gen (--stdout [--with-key] | --brokers B [--topic T]) [options]\n"
-"\n"
-"Generates realistic CRM events of the funneld contract (docs/events.md), sorted by event time,\n"
-"keyed by deal_id (rep_id for events without a deal). Details: docs/funnel-gen.md.\n"
-"\n"
-"Sink:\n"
-"  --stdout                 JSON lines on stdout\n"
-"  --with-key               with --stdout: 'key<TAB>json' lines (the input of fd-produce)\n"
-"  --brokers B              produce to Kafka (librdkafka, idempotent, key = deal_id)\n"
-"  --topic T                topic (default crm.events)\n"
-"  --throttle-redis H:P[/PREFIX]  keep at most --max-lag events produced but not yet applied by\n"
-"                           funneld (sum of 'next' of PREFIX:part:<topic>:<p>, PREFIX default funnel)\n"
-"  --max-lag N              default 50000\n"
-"\n"
-"How much and how fast:\n"
-"  --seed N                 default 1; the same seed gives the same events\n"
-"  --start T                RFC 3339, epoch ms, 'now' or 'today' [-+]duration\n"
-"                           (default: today 00:00 UTC minus the span)\n"
-"  --span D                 synthetic period, e.g. 90d, 12h, 2w (default 90d); events after it\n"
-"                           are not produced. Unbounded with --count or --duration and no --span\n"
-"  --deals N                N deals arrive over the span (default --deal-rate per rep per day)\n"
-"  --deal-rate X            new deals per rep per calendar day (default 1.2)\n"
-"  --count N                stop after N lines (events, copies and malformed together)\n"
-"  --duration S             stop after S seconds of wall time\n"
-"  --rate R                 lines per second, 0 = as fast as possible (default 0; 1000 with --live)\n"
-"  --live                   stamp events with the wall clock (demo); unbounded span\n"
-"  --timezone TZ            IANA zone for offsets in timestamps and working hours (default:\n"
-"                           UTC working hours, offsets +08:00 / -05:00)\n"
-"\n"
-"Model:\n"
-"  --reps N, --teams M      N reps (default 30) round-robin in M teams (default 6)\n"
-"  --reps-file PATH         CSV with columns sales_agent,manager: rep = sales_agent,\n"
-"                           team = manager lower-cased, spaces as '-' (overrides --reps/--teams)\n"
-"  --stages LIST            default lead,qualified,proposal,negotiation,won (last = won)\n"
-"  --conv LIST              conversion out of each stage but the last (default 0.7,0.6,0.5,0.6)\n"
-"  --activities LIST        default call,visit,email,meeting,follow_up\n"
-"  --activity-rates LIST    per rep per working day (default 3,0.5,3.5,1,1)\n"
-"  --collapse 'REP:STAGE:TIME[:FACTOR]'  from TIME on (absolute, or +duration from the start),\n"
-"                           REP's conversion out of STAGE is multiplied by FACTOR (default 0.1);\n"
-"                           repeatable (up to %d)\n"
-"\n"
-"Faults (probabilities per valid event, default 0):\n"
-"  --dup-rate P             an exact copy follows within 0..%d events (same key)\n"
-"  --ooo-rate P             swap with the next event of the same deal if it is at most\n"
-"  --ooo-window W           W positions later (default 20, at most %d)\n"
-"  --bad-rate P             a malformed message follows (20 kinds, see docs/funnel-gen.md)\n"
-"\n"
-"  --help                   this text\n"
-"A summary (lines, events by type, duplicates, malformed by kind) goes to stderr at the end.\n",
-            MAX_COLLAPSE, DUP_MAX_DELAY, MAX_OOO_WINDOW);
+static void usage(FILE *out) {
+    static const char *const text[] = {
+        "usage: funnel-gen (--stdout [--with-key] | --brokers B [--topic T]) [options]",
+        "",
+        "Generates CRM events of the funneld contract (docs/events.md), sorted by event",
+        "time, keyed by deal_id (rep_id without a deal). Details: docs/funnel-gen.md.",
+        "",
+        "Sink:",
+        "  --stdout               JSON lines on stdout",
+        "  --with-key             with --stdout: 'key<TAB>json' lines (fd-produce's input)",
+        "  --brokers B            produce to Kafka (idempotent producer, key = deal_id)",
+        "  --topic T              topic (default crm.events)",
+        "  --throttle-redis HOST:PORT[/PREFIX]",
+        "                         keep at most --max-lag events produced but not applied by",
+        "                         funneld: the sum of 'next' of PREFIX:part:<topic>:<p>",
+        "                         (PREFIX default funnel)",
+        "  --max-lag N            default 50000",
+        "",
+        "How much, how fast, when:",
+        "  --seed N               default 1; the same seed gives the same events",
+        "  --start T              RFC 3339, epoch ms, or 'now'/'today' [-+duration]",
+        "                         (default: today 00:00 UTC minus the span)",
+        "  --span D               synthetic period: 90d, 12h, 2w, 30m, 45s (default 90d);",
+        "                         nothing after it is produced. Unbounded with --count,",
+        "                         --duration or --live unless given",
+        "  --deals N              N deals arrive over the span",
+        "  --deal-rate X          else X new deals per rep per day (default 1.2)",
+        "  --count N              stop after N lines (events, copies, malformed)",
+        "  --duration S           stop after S seconds of wall time",
+        "  --rate R               lines per second, 0 = as fast as possible (default 0,",
+        "                         1000 with --live)",
+        "  --live                 stamp events with the wall clock (demos)",
+        "  --timezone TZ          IANA zone of timestamp offsets and working hours",
+        "                         (default: UTC hours, offsets +08:00 and -05:00)",
+        "",
+        "Model:",
+        "  --reps N, --teams M    N reps (default 30) round-robin in M teams (default 6)",
+        "  --reps-file PATH       CSV with columns sales_agent,manager: rep = sales_agent,",
+        "                         team = manager lower-cased, spaces as '-'",
+        "  --stages LIST          default lead,qualified,proposal,negotiation,won",
+        "  --conv LIST            conversion out of each stage but the last",
+        "                         (default 0.7,0.6,0.5,0.6)",
+        "  --activities LIST      default call,visit,email,meeting,follow_up",
+        "  --activity-rates LIST  per rep per working day (default 3,0.5,3.5,1,1)",
+        "  --collapse 'REP:STAGE:TIME[:FACTOR]'",
+        "                         from TIME on (absolute, or +duration from the start),",
+        "                         REP's conversion out of STAGE is multiplied by FACTOR",
+        "                         (default 0.1); repeatable, up to 8",
+        "",
+        "Faults (probabilities per valid event, default 0):",
+        "  --dup-rate P           an exact copy follows within 0..32 events (same key)",
+        "  --ooo-rate P           swap with the next event of the same deal if that one",
+        "  --ooo-window W         is at most W positions later (default 20, max 4096)",
+        "  --bad-rate P           add a malformed message (20 kinds: docs/funnel-gen.md)",
+        "",
+        "  --help                 this text",
+        "A summary (events by type, duplicates, malformed by kind) goes to stderr.",
+    };
+    for (size_t i = 0; i < sizeof text / sizeof text[0]; i++)
+        fprintf(out, "%s\n", text[i]);
 }
 
 enum {
-    OPT_SEED = 256, OPT_REPS, OPT_TEAMS, OPT_REPS_FILE, OPT_STAGES, OPT_CONV, OPT_ACTIVITIES,
-    OPT_ACTIVITY_RATES, OPT_DEALS, OPT_DEAL_RATE, OPT_COUNT, OPT_DURATION, OPT_RATE, OPT_START,
-    OPT_SPAN, OPT_LIVE, OPT_TIMEZONE, OPT_DUP, OPT_OOO, OPT_OOO_WINDOW, OPT_BAD, OPT_COLLAPSE,
-    OPT_STDOUT, OPT_WITH_KEY, OPT_BROKERS, OPT_TOPIC, OPT_THROTTLE, OPT_MAX_LAG, OPT_HELP
+    OPT_SEED = 256,
+    OPT_REPS,
+    OPT_TEAMS,
+    OPT_REPS_FILE,
+    OPT_STAGES,
+    OPT_CONV,
+    OPT_ACTIVITIES,
+    OPT_ACTIVITY_RATES,
+    OPT_DEALS,
+    OPT_DEAL_RATE,
+    OPT_COUNT,
+    OPT_DURATION,
+    OPT_RATE,
+    OPT_START,
+    OPT_SPAN,
+    OPT_LIVE,
+    OPT_TIMEZONE,
+    OPT_DUP,
+    OPT_OOO,
+    OPT_OOO_WINDOW,
+    OPT_BAD,
+    OPT_COLLAPSE,
+    OPT_STDOUT,
+    OPT_WITH_KEY,
+    OPT_BROKERS,
+    OPT_TOPIC,
+    OPT_THROTTLE,
+    OPT_MAX_LAG,
+    OPT_HELP
 };
 
 static const struct option long_opts[] = {
@@ -2239,83 +2204,93 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0}};
 
 /* Parses argv into g->o; returns 0, 1 for --help, or 2 on a usage error. */
-static int parse_args(gen_t *g, int argc, char **argv, bool *rate_given)
-{
+static int parse_args(gen_t *g, int argc, char **argv, bool *rate_given) {
     opts_t *o = &g->o;
     long long v;
     int c;
-    *o = (opts_t){.seed = 1, .reps = 30, .teams = 6, .deals = -1, .deal_rate = DEFAULT_DEAL_RATE,
-                  .ooo_window = 20, .topic = "crm.events", .max_lag = 50000};
+    *o = (opts_t){.seed = 1,
+                  .reps = 30,
+                  .teams = 6,
+                  .deals = -1,
+                  .deal_rate = DEFAULT_DEAL_RATE,
+                  .ooo_window = 20,
+                  .topic = "crm.events",
+                  .max_lag = 50000};
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         const char *name = long_opts[0].name;
         for (const struct option *lo = long_opts; lo->name; lo++)
-            if (lo->val == c)
-                name = lo->name;
+            if (lo->val == c) name = lo->name;
         char opt[48];
         snprintf(opt, sizeof opt, "--%s", name);
         switch (c) {
         case OPT_SEED:
-            if (parse_ll(opt, optarg, 0, 999999999999LL, &v))
-                return 2;
+            if (parse_ll(opt, optarg, 0, 999999999999LL, &v)) return 2;
             o->seed = (uint64_t)v;
             break;
         case OPT_REPS:
-            if (parse_ll(opt, optarg, 1, MAX_REPS, &v))
-                return 2;
+            if (parse_ll(opt, optarg, 1, MAX_REPS, &v)) return 2;
             o->reps = (long)v;
             break;
         case OPT_TEAMS:
-            if (parse_ll(opt, optarg, 1, MAX_REPS, &v))
-                return 2;
+            if (parse_ll(opt, optarg, 1, MAX_REPS, &v)) return 2;
             o->teams = (long)v;
             break;
-        case OPT_REPS_FILE: o->reps_file = optarg; break;
-        case OPT_STAGES: o->stages = optarg; break;
-        case OPT_CONV: o->conv = optarg; break;
-        case OPT_ACTIVITIES: o->activities = optarg; break;
-        case OPT_ACTIVITY_RATES: o->activity_rates = optarg; break;
+        case OPT_REPS_FILE:
+            o->reps_file = optarg;
+            break;
+        case OPT_STAGES:
+            o->stages = optarg;
+            break;
+        case OPT_CONV:
+            o->conv = optarg;
+            break;
+        case OPT_ACTIVITIES:
+            o->activities = optarg;
+            break;
+        case OPT_ACTIVITY_RATES:
+            o->activity_rates = optarg;
+            break;
         case OPT_DEALS:
-            if (parse_ll(opt, optarg, 0, 1000000000000LL, &o->deals))
-                return 2;
+            if (parse_ll(opt, optarg, 0, 1000000000000LL, &o->deals)) return 2;
             break;
         case OPT_DEAL_RATE:
-            if (parse_double(opt, optarg, 1e-6, 1e6, &o->deal_rate))
-                return 2;
+            if (parse_double(opt, optarg, 1e-6, 1e6, &o->deal_rate)) return 2;
             break;
         case OPT_COUNT:
-            if (parse_ll(opt, optarg, 1, INT64_MAX, &o->count))
-                return 2;
+            if (parse_ll(opt, optarg, 1, INT64_MAX, &o->count)) return 2;
             break;
         case OPT_DURATION:
-            if (parse_double(opt, optarg, 0.001, 1e9, &o->duration_s))
-                return 2;
+            if (parse_double(opt, optarg, 0.001, 1e9, &o->duration_s)) return 2;
             break;
         case OPT_RATE:
-            if (parse_double(opt, optarg, 0, 1e9, &o->rate))
-                return 2;
+            if (parse_double(opt, optarg, 0, 1e9, &o->rate)) return 2;
             *rate_given = true;
             break;
-        case OPT_START: o->start = optarg; break;
-        case OPT_SPAN: o->span = optarg; break;
-        case OPT_LIVE: o->live = true; break;
-        case OPT_TIMEZONE: o->timezone = optarg; break;
+        case OPT_START:
+            o->start = optarg;
+            break;
+        case OPT_SPAN:
+            o->span = optarg;
+            break;
+        case OPT_LIVE:
+            o->live = true;
+            break;
+        case OPT_TIMEZONE:
+            o->timezone = optarg;
+            break;
         case OPT_DUP:
-            if (parse_double(opt, optarg, 0, 1, &o->dup_rate))
-                return 2;
+            if (parse_double(opt, optarg, 0, 1, &o->dup_rate)) return 2;
             break;
         case OPT_OOO:
-            if (parse_double(opt, optarg, 0, 1, &o->ooo_rate))
-                return 2;
+            if (parse_double(opt, optarg, 0, 1, &o->ooo_rate)) return 2;
             break;
         case OPT_OOO_WINDOW:
-            if (parse_ll(opt, optarg, 1, MAX_OOO_WINDOW, &v))
-                return 2;
+            if (parse_ll(opt, optarg, 1, MAX_OOO_WINDOW, &v)) return 2;
             o->ooo_window = (long)v;
             break;
         case OPT_BAD:
-            if (parse_double(opt, optarg, 0, 1, &o->bad_rate))
-                return 2;
+            if (parse_double(opt, optarg, 0, 1, &o->bad_rate)) return 2;
             break;
         case OPT_COLLAPSE:
             if (o->ncollapse == MAX_COLLAPSE) {
@@ -2324,14 +2299,23 @@ static int parse_args(gen_t *g, int argc, char **argv, bool *rate_given)
             }
             o->collapse[o->ncollapse++] = optarg;
             break;
-        case OPT_STDOUT: o->to_stdout = true; break;
-        case OPT_WITH_KEY: o->with_key = true; break;
-        case OPT_BROKERS: o->brokers = optarg; break;
-        case OPT_TOPIC: o->topic = optarg; break;
-        case OPT_THROTTLE: o->throttle = optarg; break;
+        case OPT_STDOUT:
+            o->to_stdout = true;
+            break;
+        case OPT_WITH_KEY:
+            o->with_key = true;
+            break;
+        case OPT_BROKERS:
+            o->brokers = optarg;
+            break;
+        case OPT_TOPIC:
+            o->topic = optarg;
+            break;
+        case OPT_THROTTLE:
+            o->throttle = optarg;
+            break;
         case OPT_MAX_LAG:
-            if (parse_ll(opt, optarg, 1, INT64_MAX, &o->max_lag))
-                return 2;
+            if (parse_ll(opt, optarg, 1, INT64_MAX, &o->max_lag)) return 2;
             break;
         case OPT_HELP:
         case 'h':
@@ -2367,25 +2351,21 @@ static int parse_args(gen_t *g, int argc, char **argv, bool *rate_given)
 }
 
 /* HOST:PORT[/PREFIX] */
-static int parse_throttle(gen_t *g)
-{
+static int parse_throttle(gen_t *g) {
     kafka_t *k = &g->kafka;
     const char *s = g->o.throttle;
     const char *colon = strrchr(s, ':');
     const char *slash = colon ? strchr(colon, '/') : NULL;
     long long port;
     char portbuf[16];
-    if (!colon || colon == s || (size_t)(colon - s) >= sizeof k->redis_host)
-        goto bad;
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof k->redis_host) goto bad;
     memcpy(k->redis_host, s, (size_t)(colon - s));
     k->redis_host[colon - s] = '\0';
     size_t plen = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
-    if (plen == 0 || plen >= sizeof portbuf)
-        goto bad;
+    if (plen == 0 || plen >= sizeof portbuf) goto bad;
     memcpy(portbuf, colon + 1, plen);
     portbuf[plen] = '\0';
-    if (parse_ll("--throttle-redis port", portbuf, 1, 65535, &port) != 0)
-        return -1;
+    if (parse_ll("--throttle-redis port", portbuf, 1, 65535, &port) != 0) return -1;
     k->redis_port = (int)port;
     snprintf(k->redis_prefix, sizeof k->redis_prefix, "%s",
              slash && slash[1] ? slash + 1 : "funnel");
@@ -2395,19 +2375,19 @@ bad:
     return -1;
 }
 
-static int set_timezone(gen_t *g)
-{
+static int set_timezone(gen_t *g) {
     const char *tz = g->o.timezone;
-    if (!tz)
-        return 0;
+    if (!tz) return 0;
     /* glibc silently treats an unknown zone as UTC: check the zone file exists. */
     if (strcmp(tz, "UTC") != 0 && tz[0] != ':') {
         char path[512];
         struct stat st;
         snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", tz);
         if (strstr(tz, "..") || stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-            fprintf(stderr, PROG ": --timezone: expected an IANA zone like Asia/Shanghai, got "
-                    "'%s' (no %s)\n", tz, path);
+            fprintf(stderr,
+                    PROG ": --timezone: expected an IANA zone like Asia/Shanghai, got "
+                         "'%s' (no %s)\n",
+                    tz, path);
             return -1;
         }
     }
@@ -2418,8 +2398,7 @@ static int set_timezone(gen_t *g)
     return 0;
 }
 
-static void print_summary(gen_t *g)
-{
+static void print_summary(gen_t *g) {
     double secs = mono_s() - g->t0;
     int64_t events = 0;
     for (int t = 0; t < FD_EVENT_TYPE_COUNT; t++)
@@ -2441,8 +2420,7 @@ static void print_summary(gen_t *g)
                     bad_reason[k]);
 }
 
-static void gen_clear(gen_t *g)
-{
+static void gen_clear(gen_t *g) {
     for (uint32_t i = 0; i < g->nreps; i++) {
         free(g->reps[i].id);
         free(g->reps[i].json);
@@ -2467,8 +2445,7 @@ static void gen_clear(gen_t *g)
     free(g->line_buf);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     static gen_t gen; /* large (pending copies): static storage, zeroed */
     gen_t *g = &gen;
     bool rate_given = false;
@@ -2477,42 +2454,35 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (rc != 0)
-        return 2;
+    if (rc != 0) return 2;
     rc = 2; /* set-up errors are usage errors */
 
     int64_t now = wall_ms();
     rng_seed(&g->rng, g->o.seed);
     rng_seed(&g->frng, g->o.seed ^ 0x5deece66dULL);
-    if (set_timezone(g) != 0 || build_model(g) != 0 || build_reps(g) != 0)
-        goto done;
+    if (set_timezone(g) != 0 || build_model(g) != 0 || build_reps(g) != 0) goto done;
 
     /* The synthetic span: bounded by default, unbounded when the run is limited by --count or
      * --duration (or --live) and no --span was given. */
     int64_t span_ms = 90 * DAY_MS;
-    if (g->o.span && parse_duration_ms("--span", g->o.span, &span_ms) != 0)
-        goto done;
+    if (g->o.span && parse_duration_ms("--span", g->o.span, &span_ms) != 0) goto done;
     g->bounded = g->o.span || !(g->o.count > 0 || g->o.duration_s > 0 || g->o.live);
     if (g->o.start) {
-        if (parse_time_arg("--start", g->o.start, now, &g->start_ms) != 0)
-            goto done;
+        if (parse_time_arg("--start", g->o.start, now, &g->start_ms) != 0) goto done;
     } else {
         g->start_ms = floor_div(now, DAY_MS) * DAY_MS - span_ms;
     }
     g->end_ms = g->bounded ? g->start_ms + span_ms : INT64_MAX;
-    if (g->o.live && !rate_given)
-        g->o.rate = 1000;
+    if (g->o.live && !rate_given) g->o.rate = 1000;
     g->max_deals = g->o.deals;
     if (g->o.deals >= 0)
         g->arrival_mean_ms = g->o.deals ? (double)span_ms / (double)g->o.deals : 1e18;
     else
         g->arrival_mean_ms = (double)DAY_MS / (g->o.deal_rate * g->nreps);
     for (int i = 0; i < g->o.ncollapse; i++)
-        if (parse_collapse(g, g->o.collapse[i], now, &g->collapse[i]) != 0)
-            goto done;
+        if (parse_collapse(g, g->o.collapse[i], now, &g->collapse[i]) != 0) goto done;
     g->ncollapse = g->o.ncollapse;
-    if (g->o.throttle && parse_throttle(g) != 0)
-        goto done;
+    if (g->o.throttle && parse_throttle(g) != 0) goto done;
 
     /* The working-day calendar of activities starts on the start's local day. */
     int off0 = tz_offset_min(g, g->start_ms);
@@ -2565,22 +2535,17 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": writing stdout: %s\n", strerror(errno));
         g->write_error = true;
     }
-    if (!g->o.to_stdout && kafka_flush(g) != 0)
-        rc = 1;
+    if (!g->o.to_stdout && kafka_flush(g) != 0) rc = 1;
     print_summary(g);
-    if (!g->o.to_stdout && kafka_report(g) != 0)
-        rc = 1;
-    if (g->write_error)
-        rc = 1;
+    if (!g->o.to_stdout && kafka_report(g) != 0) rc = 1;
+    if (g->write_error) rc = 1;
 
 done:
     if (g->kafka.rk) {
-        if (g->kafka.rkt)
-            rd_kafka_topic_destroy(g->kafka.rkt);
+        if (g->kafka.rkt) rd_kafka_topic_destroy(g->kafka.rkt);
         rd_kafka_destroy(g->kafka.rk);
     }
-    if (g->kafka.redis)
-        redisFree(g->kafka.redis);
+    if (g->kafka.redis) redisFree(g->kafka.redis);
     gen_clear(g);
     return rc;
 }

@@ -304,11 +304,12 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
         command_help(stdout, c);
         return 0;
     }
-    if (help || strcmp(name, "help") == 0) {
-        if (strcmp(name, "help") == 0)
-            usage(stdout);
-        else
-            command_help(stdout, ctl->cmd);
+    if (help) {
+        command_help(stdout, ctl->cmd);
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) {
+        usage(stdout);
         return 0;
     }
     unsigned stray = used & ~ctl->cmd->opts;

@@ -1,0 +1,547 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""funnelctl against a private redis-server and the mock Kafka cluster: show (table and --json),
+reps/teams, top (order by every --by, limit, --json, live refresh and Ctrl-C), stats, offsets
+(Redis next vs the group's committed offset and the log end, after a real funneld run), the
+settings sources, and the errors and exit codes (unknown rep, bad window id, unreachable Redis and
+Kafka, usage and configuration errors). Expected values are written out by hand from
+docs/redis.md and docs/funnelctl.md, never taken from funnelctl's own output."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness  # noqa: E402
+from harness import TestFailure  # noqa: E402
+
+TZ = "Asia/Shanghai"
+DAY = "day:2026-11-22"
+WEEK = "week:2026-W47"
+BAD_WINDOW = ("bad window id '%s': expected all, day:YYYY-MM-DD, week:YYYY-Www, month:YYYY-MM "
+              "or quarter:YYYY-Qn")
+
+# The worked example of docs/redis.md: rep anna@corp.example on 2026-11-22.
+ANNA = {
+    "entered:lead": "2", "advanced:lead": "1", "moved_on:lead": "1", "lost_at:lead": "1",
+    "dwell_sum_ms:lead": "21600000", "dwell_count:lead": "1", "entered:qualified": "1",
+    "advanced:qualified": "1", "moved_on:qualified": "1", "entered:proposal": "1",
+    "advanced:proposal": "1", "moved_on:proposal": "1", "dwell_sum_ms:proposal": "10800000",
+    "dwell_count:proposal": "1", "entered:negotiation": "1", "advanced:negotiation": "1",
+    "moved_on:negotiation": "1", "entered:won": "1", "won": "1", "lost": "1",
+    "feedback_count": "1", "complaints": "1", "events": "7", "activity:call": "1",
+    "won_amount": "1054.00", "feedback_sum": "4.50", "conv:lead": "0.5000",
+    "exit_conv:lead": "0.5000", "dwell_hours:lead": "6.00", "conv:qualified": "1.0000",
+    "exit_conv:qualified": "1.0000", "conv:proposal": "1.0000", "exit_conv:proposal": "1.0000",
+    "dwell_hours:proposal": "3.00", "conv:negotiation": "1.0000",
+    "exit_conv:negotiation": "1.0000", "win_rate": "0.5000", "feedback_avg": "4.50",
+}
+
+# The table `funnelctl show` prints for ANNA (docs/funnelctl.md), written out by hand: rates as
+# percentages, absent counters 0, absent averages '-', the won stage with entered only.
+ANNA_STAGE_ROWS = [
+    ["lead", "2", "1", "50.00%", "1", "1", "50.00%", "6.00"],
+    ["qualified", "1", "1", "100.00%", "1", "0", "100.00%", "-"],
+    ["proposal", "1", "1", "100.00%", "1", "0", "100.00%", "3.00"],
+    ["negotiation", "1", "1", "100.00%", "1", "0", "100.00%", "-"],
+    ["won", "1"],
+]
+ANNA_SCALARS = {
+    "won": "1", "lost": "1", "win_rate": "50.00%", "won_amount": "1054.00",
+    "activities": "call 1, visit 0, email 0, meeting 0, follow_up 0",
+    "feedback": "1 (avg 4.50)", "complaints": "1", "events": "7",
+}
+
+# Leaderboard fixtures (window WEEK): amounts beyond 2^53 must still order exactly.
+TOP = {
+    "ann": {"entered:lead": "3", "won": "2", "won_amount": "99999999999999999.99",
+            "win_rate": "0.6667", "lost": "1", "exit_conv:lead": "0.2500", "events": "11"},
+    "bob": {"entered:lead": "10", "won": "1", "won_amount": "100000000000000000.00",
+            "win_rate": "0.2500", "lost": "3", "exit_conv:lead": "0.5000", "events": "20"},
+    "cy": {"entered:lead": "1", "events": "1"},
+    "dee": {"entered:lead": "4", "won": "2", "won_amount": "5.10", "win_rate": "1.0000",
+            "exit_conv:lead": "0.0000", "events": "6", "entered:proposal": "2"},
+}
+TOP_ORDER = {  # hand-sorted: descending, ties by rep id, absent rates last
+    "won_amount": ["bob", "ann", "dee", "cy"],
+    "won": ["ann", "dee", "bob", "cy"],
+    "win_rate": ["dee", "ann", "bob", "cy"],
+    "entered:lead": ["bob", "dee", "ann", "cy"],
+    "entered:proposal": ["dee", "ann", "bob", "cy"],
+    "exit_conv:lead": ["bob", "ann", "dee", "cy"],
+}
+
+
+class Ctl:
+    """Runs funnelctl with the harness's Redis, prefix and timezone."""
+
+    def __init__(self, h):
+        self.h = h
+        self.exe = h.bin("funnelctl")
+        if not os.access(self.exe, os.X_OK):
+            raise TestFailure("funnelctl not built in %s" % h.build)
+
+    def base(self, port=None, prefix=None):
+        return ["--set", "redis.port=%d" % (port or self.h.redis_port),
+                "--set", "redis.prefix=%s" % (prefix or self.h.prefix),
+                "--set", "funnel.timezone=" + TZ]
+
+    def run(self, *args, plain=False, env=None, timeout=60, **kw):
+        argv = [self.exe] + ([] if plain else self.base(**kw)) + list(args)
+        e = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
+        e.update(env or {})
+        p = subprocess.run(argv, capture_output=True, timeout=timeout, env=e)
+        return p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8")
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.run(*args, **kw)
+        if rc != 0:
+            raise TestFailure("funnelctl %s: exit %d, expected 0; stderr: %s"
+                              % (" ".join(args), rc, err))
+        if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise TestFailure("funnelctl %s: sanitizer report:\n%s" % (" ".join(args), err))
+        return out
+
+    def fails(self, code, *args, stderr_has=(), **kw):
+        rc, out, err = self.run(*args, **kw)
+        if rc != code:
+            raise TestFailure("funnelctl %s: exit %d, expected %d; stdout %r stderr %r"
+                              % (" ".join(args), rc, code, out[:300], err))
+        for s in stderr_has:
+            if s not in err:
+                raise TestFailure("funnelctl %s: stderr lacks %r:\n%s" % (" ".join(args), s, err))
+        if "ERROR: AddressSanitizer" in err or "runtime error:" in err:
+            raise TestFailure("funnelctl %s: sanitizer report:\n%s" % (" ".join(args), err))
+        return out, err
+
+
+def expect(cond, what, *details):
+    if not cond:
+        raise TestFailure(what + ("".join("\n  " + str(d) for d in details)))
+
+
+def hset(r, key, fields):
+    args = ["HSET", key]
+    for k, v in fields.items():
+        args += [k, v]
+    r.call(*args)
+
+
+def stored_as_json(fields):
+    """What --json must hold for a hash: every field, numbers as numbers (exact decimals)."""
+    out = {}
+    for k, v in fields.items():
+        out[k] = Decimal(v) if "." in v else int(v)
+    return out
+
+
+def parse_json(text):
+    return json.loads(text, parse_float=Decimal)
+
+
+def split_cells(line):
+    """Cells of a table line: separated by two or more spaces."""
+    return re.split(r"\s{2,}", line.strip()) if line.strip() else []
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def check_help_and_usage(ctl):
+    out = ctl.ok("--help", plain=True)
+    for cmd in ("show rep <id>", "reps", "teams", "top", "offsets", "stats"):
+        expect(cmd in out, "funnelctl --help does not mention %r" % cmd, out)
+    for cmd in ("show", "reps", "teams", "top", "offsets", "stats", "help"):
+        out = ctl.ok(cmd, "--help", plain=True)
+        expect(out.startswith("usage: funnelctl"), "%s --help: no usage line" % cmd, out)
+        out2 = ctl.ok("help", cmd, plain=True)
+        expect(out2 == out, "help %s differs from %s --help" % (cmd, cmd))
+    expect("--by KEY" in ctl.ok("top", "--help", plain=True), "top --help lacks --by")
+    # usage errors: exit 2
+    ctl.fails(2, plain=True, stderr_has=["usage: funnelctl"])
+    ctl.fails(2, "frobnicate", stderr_has=["unknown command 'frobnicate'"])
+    ctl.fails(2, "show", stderr_has=["wrong number of arguments for 'show'"])
+    ctl.fails(2, "show", "rep", stderr_has=["show rep expects an id"])
+    ctl.fails(2, "show", "org", "x", stderr_has=["show org takes no id"])
+    ctl.fails(2, "show", "deal", "x", stderr_has=["show expects 'rep <id>', 'team <id>' or 'org'"])
+    ctl.fails(2, "show", "org", "--by", "won", stderr_has=["option --by does not apply to 'show'"])
+    ctl.fails(2, "stats", "--window", "all", stderr_has=["option --window does not apply"])
+    ctl.fails(2, "reps", "--frob", stderr_has=["unknown option '--frob'"])
+    ctl.fails(2, "reps", "--window", stderr_has=["option --window expects a value"])
+    ctl.fails(2, "top", "--limit", "-1", stderr_has=["--limit expects an integer"])
+    ctl.fails(2, "top", "--interval", "0", stderr_has=["--interval expects seconds"])
+    print("[funnelctl] help and usage errors OK", flush=True)
+
+
+def check_show(ctl, r, p):
+    hset(r, "%s:rep:%s:anna@corp.example" % (p, DAY), ANNA)
+    hset(r, "%s:team:%s:emea" % (p, DAY), ANNA)
+    hset(r, "%s:org:%s" % (p, DAY), ANNA)
+    for args, title in ((("show", "rep", "anna@corp.example"), "rep anna@corp.example"),
+                        (("show", "team", "emea"), "team emea"), (("show", "org"), "org")):
+        out = ctl.ok(*args, "--window", DAY)
+        lines = out.splitlines()
+        expect(lines[0] == "%s, window %s" % (title, DAY), "show: title line", lines[0])
+        i = lines.index(next(l for l in lines if l.startswith("stage")))
+        expect(split_cells(lines[i]) == ["stage", "entered", "advanced", "conv", "moved_on",
+                                         "lost_at", "exit_conv", "dwell_hours"],
+               "show: stage table header", lines[i])
+        rows = [split_cells(l) for l in lines[i + 1:i + 6]]
+        expect(rows == ANNA_STAGE_ROWS, "show %s: stage rows differ" % title,
+               "got  %s" % rows, "want %s" % ANNA_STAGE_ROWS)
+        scalars = {}
+        for l in lines[i + 7:]:
+            if l.strip():
+                k, v = l.split(None, 1)
+                scalars[k] = v.strip()
+        expect(scalars == ANNA_SCALARS, "show %s: scope-wide lines differ" % title,
+               "got  %s" % scalars, "want %s" % ANNA_SCALARS)
+
+        out = ctl.ok(*args, "--window", DAY, "--json")
+        got = parse_json(out)
+        expect(got == stored_as_json(ANNA), "show %s --json differs" % title, got)
+        expect('"won_amount": 1054.00' in out and '"conv:lead": 0.5000' in out,
+               "show --json: numbers must be written as stored", out)
+        expect(len(out.strip().splitlines()) == 1, "show --json: one object on one line")
+
+    # unknown rep / team / org: exit 1 with a hint
+    _, err = ctl.fails(1, "show", "rep", "bob", "--window", DAY)
+    want = ("funnelctl: no metrics for rep 'bob' in window '%s' (prefix '%s')\n"
+            "hint: `funnelctl reps --window %s` lists the reps with metrics in it\n" % (DAY, p, DAY))
+    expect(err == want, "unknown rep: stderr", "got  %r" % err, "want %r" % want)
+    ctl.fails(1, "show", "team", "nope", "--window", DAY,
+              stderr_has=["no metrics for team 'nope' in window '%s' (prefix '%s')" % (DAY, p),
+                          "funnelctl teams --window %s" % DAY])
+    ctl.fails(1, "show", "org", "--window", "day:2026-11-23",
+              stderr_has=["no metrics for the org in window 'day:2026-11-23' (prefix '%s')" % p])
+    # the same data under another prefix is not found
+    ctl.fails(1, "show", "rep", "anna@corp.example", "--window", DAY, prefix=p + "x",
+              stderr_has=["(prefix '%sx')" % p])
+
+    # a zero rate is shown (present), absent ones as '-'; other stages via funnel.stages
+    hset(r, "%s:rep:all:zed" % p, {"entered:a": "4", "lost_at:a": "2", "exit_conv:a": "0.0000",
+                                   "lost": "2", "win_rate": "0.0000", "events": "6",
+                                   "activity:visit": "3", "old:field": "9"})
+    out = ctl.ok("show", "rep", "zed", "--window", "all", "--set", "funnel.stages=a,b,c",
+                 "--set", "funnel.activities=visit")
+    lines = out.splitlines()
+    i = lines.index(next(l for l in lines if l.startswith("stage")))
+    rows = [split_cells(l) for l in lines[i + 1:i + 4]]
+    want_rows = [["a", "4", "0", "-", "0", "2", "0.00%", "-"],
+                 ["b", "0", "0", "-", "0", "0", "-", "-"], ["c", "0"]]
+    expect(rows == want_rows, "show with funnel.stages=a,b,c: rows", rows)
+    expect("win_rate    0.00%" in out and "activities  visit 3" in out
+           and "won_amount  0.00" in out and "feedback    0 (avg -)" in out,
+           "show zed: scope-wide lines", out)
+    expect("fields not in funnel.stages/funnel.activities: old:field=9" in out,
+           "show: fields unknown to the funnel are listed", out)
+    print("[funnelctl] show OK", flush=True)
+
+
+def check_windows(ctl, r, p):
+    for bad in ("today", "day:2026-02-30", "day:2026-11-2", "week:2026-W54", "week:2026-W00",
+                "month:2026-13", "quarter:2026-Q5", "ALL", "all ", ""):
+        for args in (("show", "org"), ("reps",), ("teams",), ("top", "--once")):
+            _, err = ctl.fails(2, *args, "--window", bad)
+            expect(err == "funnelctl: " + BAD_WINDOW % bad + "\n", "bad window %r" % bad, err)
+    # valid window forms (ISO week 53 exists in 2026)
+    for good in ("all", "week:2026-W53", "month:2026-02", "quarter:2026-Q4", "day:2028-02-29"):
+        ctl.fails(1, "show", "org", "--window", good, stderr_has=["no metrics for the org"])
+
+    # the default window is today in funnel.timezone
+    for _ in range(3):
+        today = datetime.now(ZoneInfo(TZ)).strftime("day:%Y-%m-%d")
+        hset(r, "%s:rep:%s:today-rep" % (p, today), {"events": "3"})
+        hset(r, "%s:team:%s:today-team" % (p, today), {"events": "3"})
+        out = ctl.ok("show", "rep", "today-rep")
+        if datetime.now(ZoneInfo(TZ)).strftime("day:%Y-%m-%d") == today:
+            break  # not straddling midnight in Shanghai
+    expect(out.startswith("rep today-rep, window %s\n" % today), "default window", out)
+    expect(ctl.ok("reps") == "today-rep\n", "reps with the default window")
+    expect(ctl.ok("teams", "--json") == '["today-team"]\n', "teams --json, default window")
+    # another timezone has another today only sometimes; UTC-12 vs +14 differ always by a day
+    a = datetime.now(ZoneInfo("Etc/GMT+12")).strftime("day:%Y-%m-%d")
+    out = ctl.run("show", "rep", "today-rep", "--set", "funnel.timezone=Etc/GMT+12")[2]
+    if a != today:
+        expect("in window '%s'" % a in out, "the default window follows funnel.timezone", out)
+    print("[funnelctl] window ids OK (default %s)" % today, flush=True)
+
+
+def check_lists(ctl, r, p):
+    ids = ["a:b c", "x*y", "张伟", "bob", "Émile"]
+    for i in ids:
+        hset(r, "%s:rep:%s:%s" % (p, WEEK, i), {"events": "1"})
+        hset(r, "%s:team:%s:t-%s" % (p, WEEK, i), {"events": "1"})
+    # decoys: another window, another scope, a prefix the unescaped glob would match
+    hset(r, "%s:rep:week:2026-W48:zz" % p, {"events": "1"})
+    hset(r, "%s:org:%s" % (p, WEEK), {"events": "5"})
+    out = ctl.ok("reps", "--window", WEEK)
+    want = sorted(ids, key=lambda s: s.encode("utf-8"))
+    expect(out.splitlines() == want, "reps: list", out, want)
+    expect(json.loads(ctl.ok("reps", "--window", WEEK, "--json")) == want, "reps --json")
+    out = ctl.ok("teams", "--window", WEEK)
+    expect(out.splitlines() == ["t-" + i for i in want], "teams: list", out)
+    _, err = ctl.fails(1, "reps", "--window", "quarter:2020-Q1")
+    expect("no rep has metrics in window 'quarter:2020-Q1' (prefix '%s')" % p in err, err)
+    out, _ = ctl.fails(1, "teams", "--window", "quarter:2020-Q1", "--json")
+    expect(out == "[]\n", "teams --json with nothing: []", out)
+
+    print("[funnelctl] reps/teams OK", flush=True)
+
+
+def check_top(ctl, r, p):
+    for rep, fields in TOP.items():
+        hset(r, "%s:rep:%s:%s" % (p, "month:2026-11", rep), fields)
+    for by, order in TOP_ORDER.items():
+        out = ctl.ok("top", "--window", "month:2026-11", "--once", "--by", by)
+        lines = out.splitlines()
+        expect(lines[0] == "top reps by %s, window month:2026-11, prefix %s: 4 of 4 reps"
+               % (by, p), "top header", lines[0])
+        head = split_cells(lines[2])
+        expect(head == ["#", "rep", "lead", "qualified", "proposal", "negotiation", "won",
+                        "win_rate", "won_amount", "events"], "top columns", head)
+        rows = [split_cells(l) for l in lines[3:]]
+        expect([row[1] for row in rows] == order, "top --by %s: order" % by, rows, order)
+        expect([row[0] for row in rows] == ["1", "2", "3", "4"], "top ranks", rows)
+        js = parse_json(ctl.ok("top", "--window", "month:2026-11", "--json", "--by", by))
+        expect([o["rep"] for o in js] == order, "top --json --by %s" % by, js)
+    out = ctl.ok("top", "--window", "month:2026-11", "--once")
+    rows = {split_cells(l)[1]: split_cells(l) for l in out.splitlines()[3:]}
+    expect(rows["bob"] == ["1", "bob", "10", "0", "0", "0", "1", "25.00%",
+                           "100000000000000000.00", "20"], "top row of bob", rows["bob"])
+    expect(rows["cy"] == ["4", "cy", "1", "0", "0", "0", "0", "-", "0.00", "1"],
+           "top row of cy (absent fields)", rows["cy"])
+    out = ctl.ok("top", "--window", "month:2026-11", "--once", "--limit", "2")
+    expect(out.splitlines()[0].endswith(": 2 of 4 reps") and len(out.splitlines()) == 5,
+           "top --limit 2", out)
+    js = parse_json(ctl.ok("top", "--window", "month:2026-11", "--json", "--limit", "1"))
+    want = {"rep": "bob"}
+    want.update(stored_as_json(TOP["bob"]))
+    expect(js == [want], "top --json --limit 1: every field of the hash", js)
+    for bad, msg in (("entered:nope", "'nope' is not a stage of funnel.stages"),
+                     ("exit_conv:won", "the last stage has no exit_conv"),
+                     ("events", "--by expects won_amount, won, win_rate, entered:<stage> or "
+                                "exit_conv:<stage>, found 'events'")):
+        ctl.fails(2, "top", "--once", "--by", bad, stderr_has=[msg])
+    ctl.fails(1, "top", "--once", "--window", "month:2020-01",
+              stderr_has=["no rep has metrics in window 'month:2020-01'"])
+
+    # live: redraws in place until SIGINT, then exit 0
+    argv = [ctl.exe] + ctl.base() + ["top", "--window", "month:2026-11", "--interval", "0.2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise TestFailure("top did not exit within 10 s of SIGINT")
+    frames = out.decode("utf-8").split("\033[H\033[2J")
+    expect(proc.returncode == 0, "top live: exit %s after SIGINT" % proc.returncode, err)
+    expect(len(frames) >= 4 and frames[0] == "", "top live: %d redraws" % (len(frames) - 1))
+    expect("Ctrl-C quits" in frames[-1] and "100000000000000000.00" in frames[-1],
+           "top live frame", frames[-1])
+    print("[funnelctl] top OK (%d live redraws in 1.5 s)" % (len(frames) - 1), flush=True)
+
+
+def check_stats(ctl, r, p):
+    ctl.fails(1, "stats", stderr_has=["no stats at '%s:stats' (prefix '%s')" % (p, p)])
+    hset(r, p + ":stats", {"accepted": "120", "duplicates": "4", "rejected": "3",
+                            "rejected:oversize": "1", "rejected:invalid_json": "2",
+                            "batches": "7", "future_counter": "5"})
+    out = ctl.ok("stats")
+    rows = [split_cells(l) for l in out.splitlines()]
+    want = [["accepted", "120"], ["duplicates", "4"], ["rejected", "3"],
+            ["invalid_json", "2"], ["oversize", "1"], ["beyond_retention", "0"],
+            ["ignored", "0"], ["batches", "7"], ["future_counter", "5"]]
+    expect(rows == want, "stats table", rows)
+    expect(out.splitlines()[3].startswith("  invalid_json"), "stats: reasons indented", out)
+    js = parse_json(ctl.ok("stats", "--json"))
+    expect(js == {"accepted": 120, "duplicates": 4, "rejected": 3, "rejected:invalid_json": 2,
+                  "rejected:oversize": 1, "beyond_retention": 0, "ignored": 0, "batches": 7,
+                  "future_counter": 5}, "stats --json", js)
+    print("[funnelctl] stats OK", flush=True)
+
+
+def check_settings(ctl, h, p):
+    # file < env < --set, as funneld
+    path = os.path.join(h.tmp, "ctl.json")
+    with open(path, "w") as f:
+        json.dump({"redis": {"port": h.redis_port, "prefix": p + "-file"},
+                   "funnel": {"timezone": TZ}}, f)
+    ctl.fails(1, "show", "org", "--window", DAY, "--config", path, plain=True,
+              stderr_has=["(prefix '%s-file')" % p])
+    ctl.fails(1, "show", "org", "--window", DAY, "--config", path, plain=True,
+              env={"FUNNELD_REDIS_PREFIX": p + "-env"}, stderr_has=["(prefix '%s-env')" % p])
+    ctl.ok("show", "org", "--window", DAY, "--config", path, "--set", "redis.prefix=" + p,
+           plain=True, env={"FUNNELD_REDIS_PREFIX": p + "-env"})
+    ctl.ok("show", "org", "--window", DAY, plain=True,
+           env={"FUNNELD_CONFIG": path, "FUNNELD_REDIS_PREFIX": p})
+    # configuration errors: exit 2
+    ctl.fails(2, "stats", "--set", "redis.port=abc", stderr_has=["configuration error",
+                                                                  "redis.port"])
+    ctl.fails(2, "stats", "--set", "redis.nope=1", stderr_has=["configuration error"])
+    ctl.fails(2, "stats", "--set", "noequals", stderr_has=["configuration error"])
+    ctl.fails(2, "stats", "--set", "funnel.timezone=Mars/Olympus",
+              stderr_has=["configuration error", "funnel.timezone"])
+    ctl.fails(2, "stats", "--config", os.path.join(h.tmp, "missing.json"), plain=True,
+              stderr_has=["configuration error"])
+    ctl.fails(2, "stats", plain=True, env={"FUNNELD_REDIS_PORT": "x"},
+              stderr_has=["configuration error"])
+    print("[funnelctl] settings sources OK", flush=True)
+
+
+def check_redis_errors(ctl, h, r, p):
+    dead = harness.free_port()
+    for args in (("show", "org"), ("reps",), ("top", "--once"), ("stats",), ("offsets",)):
+        _, err = ctl.fails(1, *args, port=dead)
+        want = "funnelctl: cannot reach Redis at 127.0.0.1:%d: Connection refused\n" % dead
+        expect(err == want, "unreachable Redis (%s)" % args[0], "got  %r" % err,
+               "want %r" % want)
+    # a password-protected Redis
+    r.call("CONFIG", "SET", "requirepass", "s3cret")
+    r.call("AUTH", "s3cret")
+    try:
+        ctl.fails(1, "show", "org", "--window", DAY,
+                  stderr_has=["NOAUTH", "set redis.password"])
+        _, err = ctl.fails(1, "stats", "--set", "redis.password=Zq9notit",
+                           stderr_has=["refused AUTH (redis.password)"])
+        expect("Zq9notit" not in err, "the password must not be printed", err)
+        ctl.ok("show", "org", "--window", DAY, "--set", "redis.password=s3cret")
+    finally:
+        r.call("CONFIG", "SET", "requirepass", "")
+    # redis.db: another database is empty
+    ctl.fails(1, "show", "org", "--window", DAY, "--set", "redis.db=3",
+              stderr_has=["no metrics for the org"])
+    print("[funnelctl] Redis errors OK", flush=True)
+
+
+def check_offsets(ctl, h, args):
+    msgs, mdl, _ = harness.generate(h, args, 3000, tz=TZ, big_payloads=False)
+    h.start_mock()
+    nxt = h.produce(msgs)
+    kafka = ["--set", "kafka.brokers=" + h.bootstrap, "--set", "kafka.topics=" + harness.TOPIC,
+             "--set", "kafka.group_id=" + h.group]
+    # before funneld: nothing in Redis, nothing committed; lag = the whole log
+    js = parse_json(ctl.ok("offsets", "--json", *kafka))
+    expect([(o["topic"], o["partition"]) for o in js]
+           == [(harness.TOPIC, i) for i in range(harness.PARTITIONS)], "offsets: partitions", js)
+    for o in js:
+        n = nxt[o["partition"]]
+        expect(o["redis_next"] is None and o["committed"] is None and o["log_start"] == 0
+               and o["log_end"] == n and o["lag"] == n and o["epoch"] is None
+               and o["owner"] is None, "offsets before funneld", o, "log end %d" % n)
+
+    fd = h.start_funneld("A", h.funneld_settings(**{"instance.id": "ctl-A"}))
+    h.wait_done(nxt, timeout=120)
+    rc = fd.stop(timeout=30)
+    expect(rc == 0, "funneld exit %s" % rc, fd.tail())
+    # the commit is informational and asynchronous; after a clean stop it has landed
+    deadline = time.time() + 15
+    while True:
+        js = parse_json(ctl.ok("offsets", "--json", *kafka))
+        if all(o["committed"] == nxt[o["partition"]] for o in js) or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    for o in js:
+        n = nxt[o["partition"]]
+        expect(o["redis_next"] == n and o["committed"] == n and o["log_end"] == n
+               and o["lag"] == 0 and o["epoch"] == 1 and o["owner"] == "ctl-A"
+               and o["token"].startswith("1:ctl-A:"), "offsets after funneld", o,
+               "expected next = committed = log end = %d, epoch 1, owner ctl-A" % n)
+
+    # more messages, no funneld: lag = what was produced since
+    more = harness.model.Generator(args.seed + 1, 400, big_payloads=False, bad_rate=0,
+                                   dup_rate=0).generate()
+    nxt2 = h.produce(more)
+    out = ctl.ok("offsets", *kafka)
+    lines = out.splitlines()
+    expect(split_cells(lines[0]) == ["topic", "partition", "redis_next", "committed", "log_end",
+                                     "lag", "epoch", "owner"], "offsets header", lines[0])
+    total = 0
+    for i, line in enumerate(lines[1:1 + harness.PARTITIONS]):
+        lag = nxt2[i] - nxt[i]
+        total += lag
+        want = [harness.TOPIC, str(i), str(nxt[i]), str(nxt[i]), str(nxt2[i]), str(lag), "1",
+                "ctl-A"]
+        expect(split_cells(line) == want, "offsets row %d" % i, split_cells(line), want)
+    expect(lines[-1] == "total lag %d (group %s, prefix %s)" % (total, h.group, h.prefix),
+           "offsets total line", lines[-1])
+    expect(total == len(more), "total lag %d, produced %d" % (total, len(more)))
+
+    # the metrics funneld wrote read back as stored
+    r = h.redis()
+    try:
+        reps = sorted(k.split(":", 3)[3] for k in mdl.expected_hashes()
+                      if k.startswith(h.prefix + ":rep:all:"))
+        listed = json.loads(ctl.ok("reps", "--window", "all", "--json"))
+        expect(listed == sorted(reps, key=lambda s: s.encode()), "reps of funneld's run",
+               listed, reps)
+        for rep in reps[:5]:
+            raw = harness.pairs_to_dict(r.call("HGETALL", "%s:rep:all:%s" % (h.prefix, rep)))
+            raw = {a.decode(): b.decode() for a, b in raw.items()}
+            got = json.loads(ctl.ok("show", "rep", rep, "--window", "all", "--json"),
+                             parse_float=str, parse_int=str)
+            expect(got == raw, "show rep %s --json vs HGETALL" % rep, got, raw)
+            want = mdl.expected_hashes()["%s:rep:all:%s" % (h.prefix, rep)]
+            expect(got["events"] == want["events"] and
+                   got.get("won_amount") == want.get("won_amount"),
+                   "show rep %s: events and won_amount vs the model" % rep)
+        top = parse_json(ctl.ok("top", "--window", "all", "--json", "--limit", "0"))
+        expect(len(top) == len(reps), "top --limit 0 lists every rep")
+        amounts = [Decimal(str(o.get("won_amount", 0))) for o in top]
+        expect(amounts == sorted(amounts, reverse=True), "top: won_amount descending", amounts)
+        stats = parse_json(ctl.ok("stats", "--json"))
+        st = mdl.expected_stats()
+        expect(stats["accepted"] == st["accepted"] and stats["duplicates"] == st["duplicates"]
+               and stats["rejected"] == st["rejected"], "stats vs the model", stats, st)
+    finally:
+        r.close()
+
+    # Kafka errors: unreachable broker (5 s timeout), unknown topic
+    dead = harness.free_port()
+    t = time.time()
+    _, err = ctl.fails(1, "offsets", "--set", "kafka.brokers=127.0.0.1:%d" % dead,
+                       stderr_has=["cannot reach Kafka at 127.0.0.1:%d: " % dead])
+    took = time.time() - t
+    expect(took < 15, "unreachable Kafka took %.1f s (timeout 5 s)" % took)
+    ctl.fails(1, "offsets", *kafka[:2], "--set", "kafka.topics=no.such.topic",
+              stderr_has=["kafka.topics: topic 'no.such.topic' does not exist"])
+    ctl.fails(2, "offsets", *kafka, "--set", "kafka.no.such.property=1",
+              stderr_has=["configuration error: kafka.no.such.property"])
+    print("[funnelctl] offsets OK (total lag %d after %d more messages; unreachable Kafka "
+          "reported in %.1f s)" % (total, len(more), took), flush=True)
+
+
+def body(h, args):
+    h.tz = TZ
+    ctl = Ctl(h)
+    h.start_redis()
+    check_help_and_usage(ctl)
+    r = h.redis()
+    try:
+        p = h.prefix
+        check_show(ctl, r, p)
+        check_windows(ctl, r, p)
+        check_lists(ctl, r, p)
+        check_top(ctl, r, p)
+        check_stats(ctl, r, p)
+        check_settings(ctl, h, p)
+        check_redis_errors(ctl, h, r, p)
+        # offsets and the real data of funneld use a fresh prefix
+        h.prefix = p + "k"
+    finally:
+        r.close()
+    check_offsets(ctl, h, args)
+
+
+if __name__ == "__main__":
+    harness.run("funnelctl", __doc__, body)
