@@ -10,7 +10,7 @@
 
 #include "funneld/map.h"
 
-#define KEY_MAX 512
+#define KEY_MAX    512
 #define PREFIX_MAX 64
 /* Most distinct fields one (time, owner) group of an event touches: entered, advanced, moved_on
  * per stage, plus dwell, won, won_amount, events. */
@@ -30,8 +30,8 @@ struct fd_batch {
     int64_t retention_days[FD_WIN_COUNT];
     size_t nfields;
 
-    fd_map_t *index;      /* key -> entry index + 1 (as a pointer-sized integer) */
-    entry_t *entries;     /* nentries used; entries beyond keep their buffers for reuse */
+    fd_map_t *index;  /* key -> entry index + 1 (as a pointer-sized integer) */
+    entry_t *entries; /* nentries used; entries beyond keep their buffers for reuse */
     size_t nentries, entries_cap;
 
     fd_batch_part_t *parts;
@@ -140,8 +140,7 @@ static entry_t *entry_for(fd_batch_t *b, const char *key, size_t len, int64_t ex
         e->key = nk;
         e->key_cap = len + 1;
     }
-    if (fd_map_put(b->index, key, len, (void *)(uintptr_t)(b->nentries + 1)) != FD_OK)
-        return NULL;
+    if (fd_map_put(b->index, key, len, (void *)(uintptr_t)(b->nentries + 1)) != FD_OK) return NULL;
     memcpy(e->key, key, len);
     e->key[len] = '\0';
     memset(e->delta, 0, b->nfields * sizeof *e->delta);
@@ -173,14 +172,15 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
             if (scope == 0)
                 len = snprintf(key, sizeof key, "%s:rep:%s:%s", b->prefix, w.id[k], g->owner->rep);
             else if (scope == 1)
-                len = snprintf(key, sizeof key, "%s:team:%s:%s", b->prefix, w.id[k],
-                               g->owner->team);
+                len =
+                    snprintf(key, sizeof key, "%s:team:%s:%s", b->prefix, w.id[k], g->owner->team);
             else
                 len = snprintf(key, sizeof key, "%s:org:%s", b->prefix, w.id[k]);
             assert(len > 0 && (size_t)len < sizeof key);
             entry_t *e = entry_for(b, key, (size_t)len, expire_at_s);
             if (e == NULL) return FD_ERR_NOMEM;
-            for (size_t i = 0; i < g->nf; i++) e->delta[g->field[i]] += g->value[i];
+            for (size_t i = 0; i < g->nf; i++)
+                e->delta[g->field[i]] += g->value[i];
         }
     }
     return FD_OK;
@@ -315,15 +315,21 @@ void fd_batch_reject(fd_batch_t *b, int part, fd_reject_t reason, int64_t offset
     b->messages++;
 }
 
-size_t fd_batch_messages(const fd_batch_t *b) { return b->messages; }
-size_t fd_batch_nhashes(const fd_batch_t *b) { return b->nentries; }
+size_t fd_batch_messages(const fd_batch_t *b) {
+    return b->messages;
+}
+size_t fd_batch_nhashes(const fd_batch_t *b) {
+    return b->nentries;
+}
 
 const fd_batch_hash_t *fd_batch_hash(const fd_batch_t *b, size_t i) {
     assert(i < b->nentries);
     return &b->entries[i].pub;
 }
 
-size_t fd_batch_nparts(const fd_batch_t *b) { return b->nparts; }
+size_t fd_batch_nparts(const fd_batch_t *b) {
+    return b->nparts;
+}
 
 const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i) {
     assert(i < b->nparts);
@@ -345,4 +351,6 @@ const char *fd_batch_stat_name(int stat) {
     return stat_names[stat];
 }
 
-const fd_funnel_t *fd_batch_funnel(const fd_batch_t *b) { return b->fn; }
+const fd_funnel_t *fd_batch_funnel(const fd_batch_t *b) {
+    return b->fn;
+}

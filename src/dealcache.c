@@ -108,13 +108,18 @@ int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **
     return 1;
 }
 
-size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc) { return dc->ndirty; }
+size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc) {
+    return dc->ndirty;
+}
 
 void fd_dealcache_mark_applied(fd_dealcache_t *dc) {
-    for (size_t i = 0; i < dc->ndirty; i++) dc->dirty[i]->dirty = false;
+    for (size_t i = 0; i < dc->ndirty; i++)
+        dc->dirty[i]->dirty = false;
     dc->ndirty = 0;
     /* Every cached state is now in Redis, so dropping them all is safe; they reload on demand. */
     if (fd_map_size(dc->map) > dc->max) fd_dealcache_clear(dc);
 }
 
-size_t fd_dealcache_size(const fd_dealcache_t *dc) { return fd_map_size(dc->map); }
+size_t fd_dealcache_size(const fd_dealcache_t *dc) {
+    return fd_map_size(dc->map);
+}

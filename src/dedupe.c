@@ -12,7 +12,7 @@
 struct fd_dedupe {
     fd_hash128_t *ring; /* capacity entries; oldest at head */
     size_t cap, head, count;
-    uint32_t *index;    /* ring position + 1, 0 = empty; index_mask + 1 slots (>= 2 * cap) */
+    uint32_t *index; /* ring position + 1, 0 = empty; index_mask + 1 slots (>= 2 * cap) */
     size_t index_mask;
     unsigned char *pending; /* ids added since the last apply, FD_DEDUPE_ID_BYTES each */
     size_t npending, pending_cap;
@@ -23,7 +23,8 @@ fd_dedupe_t *fd_dedupe_new(size_t max_events) {
     fd_dedupe_t *dd = calloc(1, sizeof *dd);
     if (dd == NULL) return NULL;
     size_t slots = 16;
-    while (slots < max_events * 2) slots *= 2;
+    while (slots < max_events * 2)
+        slots *= 2;
     dd->cap = max_events;
     dd->ring = malloc(max_events * sizeof *dd->ring);
     dd->index = calloc(slots, sizeof *dd->index);
@@ -43,7 +44,9 @@ void fd_dedupe_destroy(fd_dedupe_t *dd) {
     free(dd);
 }
 
-static inline int same(fd_hash128_t a, fd_hash128_t b) { return a.lo == b.lo && a.hi == b.hi; }
+static inline int same(fd_hash128_t a, fd_hash128_t b) {
+    return a.lo == b.lo && a.hi == b.hi;
+}
 
 /* Slot holding h, or the empty slot where it would go. */
 static size_t probe(const fd_dedupe_t *dd, fd_hash128_t h) {
@@ -138,6 +141,12 @@ const void *fd_dedupe_pending(const fd_dedupe_t *dd, size_t *count) {
     return dd->pending;
 }
 
-void fd_dedupe_mark_applied(fd_dedupe_t *dd) { dd->npending = 0; }
-size_t fd_dedupe_count(const fd_dedupe_t *dd) { return dd->count; }
-size_t fd_dedupe_capacity(const fd_dedupe_t *dd) { return dd->cap; }
+void fd_dedupe_mark_applied(fd_dedupe_t *dd) {
+    dd->npending = 0;
+}
+size_t fd_dedupe_count(const fd_dedupe_t *dd) {
+    return dd->count;
+}
+size_t fd_dedupe_capacity(const fd_dedupe_t *dd) {
+    return dd->cap;
+}

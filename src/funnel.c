@@ -146,6 +146,7 @@ bool fd_funnel_field_hundredths(const fd_funnel_t *fn, size_t field) {
 }
 
 size_t fd_funnel_field_stage(const fd_funnel_t *fn, int stage, int f) {
+    (void)fn; /* only the assertion needs it */
     assert(stage >= 0 && (size_t)stage < fn->nstages && f >= 0 && f < FD_F_PER_STAGE);
     return (size_t)stage * FD_F_PER_STAGE + (size_t)f;
 }

@@ -4,7 +4,9 @@
 
 #include <string.h>
 
-static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t rotl64(uint64_t x, int r) {
+    return (x << r) | (x >> (64 - r));
+}
 
 static inline uint64_t fmix64(uint64_t k) {
     k ^= k >> 33;
@@ -49,12 +51,18 @@ fd_hash128_t fd_hash128(const void *data, size_t len, uint32_t seed) {
     const unsigned char *tail = p + nblocks * 16;
     uint64_t k1 = 0, k2 = 0;
     switch (len & 15) {
-    case 15: k2 ^= (uint64_t)tail[14] << 48; /* fall through */
-    case 14: k2 ^= (uint64_t)tail[13] << 40; /* fall through */
-    case 13: k2 ^= (uint64_t)tail[12] << 32; /* fall through */
-    case 12: k2 ^= (uint64_t)tail[11] << 24; /* fall through */
-    case 11: k2 ^= (uint64_t)tail[10] << 16; /* fall through */
-    case 10: k2 ^= (uint64_t)tail[9] << 8;   /* fall through */
+    case 15:
+        k2 ^= (uint64_t)tail[14] << 48; /* fall through */
+    case 14:
+        k2 ^= (uint64_t)tail[13] << 40; /* fall through */
+    case 13:
+        k2 ^= (uint64_t)tail[12] << 32; /* fall through */
+    case 12:
+        k2 ^= (uint64_t)tail[11] << 24; /* fall through */
+    case 11:
+        k2 ^= (uint64_t)tail[10] << 16; /* fall through */
+    case 10:
+        k2 ^= (uint64_t)tail[9] << 8; /* fall through */
     case 9:
         k2 ^= (uint64_t)tail[8];
         k2 *= c2;
@@ -62,13 +70,20 @@ fd_hash128_t fd_hash128(const void *data, size_t len, uint32_t seed) {
         k2 *= c1;
         h2 ^= k2;
         /* fall through */
-    case 8: k1 ^= (uint64_t)tail[7] << 56; /* fall through */
-    case 7: k1 ^= (uint64_t)tail[6] << 48; /* fall through */
-    case 6: k1 ^= (uint64_t)tail[5] << 40; /* fall through */
-    case 5: k1 ^= (uint64_t)tail[4] << 32; /* fall through */
-    case 4: k1 ^= (uint64_t)tail[3] << 24; /* fall through */
-    case 3: k1 ^= (uint64_t)tail[2] << 16; /* fall through */
-    case 2: k1 ^= (uint64_t)tail[1] << 8;  /* fall through */
+    case 8:
+        k1 ^= (uint64_t)tail[7] << 56; /* fall through */
+    case 7:
+        k1 ^= (uint64_t)tail[6] << 48; /* fall through */
+    case 6:
+        k1 ^= (uint64_t)tail[5] << 40; /* fall through */
+    case 5:
+        k1 ^= (uint64_t)tail[4] << 32; /* fall through */
+    case 4:
+        k1 ^= (uint64_t)tail[3] << 24; /* fall through */
+    case 3:
+        k1 ^= (uint64_t)tail[2] << 16; /* fall through */
+    case 2:
+        k1 ^= (uint64_t)tail[1] << 8; /* fall through */
     case 1:
         k1 ^= (uint64_t)tail[0];
         k1 *= c1;
@@ -88,4 +103,6 @@ fd_hash128_t fd_hash128(const void *data, size_t len, uint32_t seed) {
     return (fd_hash128_t){.lo = h1, .hi = h2};
 }
 
-uint64_t fd_hash64(const void *data, size_t len) { return fd_hash128(data, len, 0).lo; }
+uint64_t fd_hash64(const void *data, size_t len) {
+    return fd_hash128(data, len, 0).lo;
+}

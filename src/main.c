@@ -19,20 +19,21 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: funneld [--config FILE] [--set NAME=VALUE]... [--print-config] [--help]\n"
-            "\n"
-            "Consumes CRM events from Kafka and keeps exactly-once funnel metrics in Redis.\n"
-            "Settings come from the defaults, then FILE (or $FUNNELD_CONFIG), then FUNNELD_*\n"
-            "environment variables, then --set flags. SIGINT/SIGTERM stop cleanly (a second one\n"
-            "gives up waiting for an unreachable Redis). Exit codes: 0 clean stop, 1 runtime\n"
-            "failure, 2 bad configuration or usage.\n"
-            "\n"
-            "  --config FILE        JSON settings file (docs/configuration.md)\n"
-            "  --set NAME=VALUE     one setting, e.g. --set redis.port=6380 --set kafka.topics=a,b\n"
-            "  --print-config       print the effective settings (secrets hidden) and exit\n"
-            "  --help               this text and the settings reference\n"
-            "\nSettings:\n");
+    fprintf(
+        out,
+        "usage: funneld [--config FILE] [--set NAME=VALUE]... [--print-config] [--help]\n"
+        "\n"
+        "Consumes CRM events from Kafka and keeps exactly-once funnel metrics in Redis.\n"
+        "Settings come from the defaults, then FILE (or $FUNNELD_CONFIG), then FUNNELD_*\n"
+        "environment variables, then --set flags. SIGINT/SIGTERM stop cleanly (a second one\n"
+        "gives up waiting for an unreachable Redis). Exit codes: 0 clean stop, 1 runtime\n"
+        "failure, 2 bad configuration or usage.\n"
+        "\n"
+        "  --config FILE        JSON settings file (docs/configuration.md)\n"
+        "  --set NAME=VALUE     one setting, e.g. --set redis.port=6380 --set kafka.topics=a,b\n"
+        "  --print-config       print the effective settings (secrets hidden) and exit\n"
+        "  --help               this text and the settings reference\n"
+        "\nSettings:\n");
 }
 
 int main(int argc, char **argv) {

@@ -71,7 +71,8 @@ static fd_err_t grow(fd_map_t *m) {
         slot_t *s = &m->slots[i];
         if (s->key == NULL) continue;
         size_t j = s->hash & (ncap - 1);
-        while (ns[j].key != NULL) j = (j + 1) & (ncap - 1);
+        while (ns[j].key != NULL)
+            j = (j + 1) & (ncap - 1);
         ns[j] = *s;
     }
     free(m->slots);
@@ -123,7 +124,9 @@ void *fd_map_del(fd_map_t *m, const char *key, size_t len) {
     return value;
 }
 
-size_t fd_map_size(const fd_map_t *m) { return m->size; }
+size_t fd_map_size(const fd_map_t *m) {
+    return m->size;
+}
 
 int fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, void **value) {
     for (; *pos < m->cap; (*pos)++) {

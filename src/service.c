@@ -31,7 +31,7 @@ typedef struct {
     char token[FD_TOKEN_MAX + 1];
     int64_t stored; /* next offset stored in Redis; -1 when none */
     fd_dedupe_t *dd;
-    bool valid;     /* false after a refused apply until claimed again */
+    bool valid; /* false after a refused apply until claimed again */
 } part_t;
 
 /* A parsed event waiting for the fold (deal states are loaded for the whole batch at once). */
@@ -112,18 +112,18 @@ static void drop_pending(fd_service_t *svc) {
 
 /* Runs expr (a store call) into err until it is not FD_ERR_REDIS, with backoff; gives up with
  * FD_ERR_REDIS when a second stop signal arrives. */
-#define RETRY_REDIS(svc, what, err, expr)                                                     \
-    do {                                                                                      \
-        int64_t wait_ = BACKOFF_MIN_MS;                                                       \
-        for (;;) {                                                                            \
-            (err) = (expr);                                                                   \
-            if ((err) != FD_ERR_REDIS) break;                                                 \
-            (svc)->redis_failures++;                                                          \
-            fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),              \
-                        fd_store_errstr((svc)->st), wait_);                                   \
-            if (!sleep_ms((svc), wait_)) break;                                               \
-            wait_ = backoff_next((svc), wait_);                                               \
-        }                                                                                     \
+#define RETRY_REDIS(svc, what, err, expr)                                                          \
+    do {                                                                                           \
+        int64_t wait_ = BACKOFF_MIN_MS;                                                            \
+        for (;;) {                                                                                 \
+            (err) = (expr);                                                                        \
+            if ((err) != FD_ERR_REDIS) break;                                                      \
+            (svc)->redis_failures++;                                                               \
+            fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),                   \
+                        fd_store_errstr((svc)->st), wait_);                                        \
+            if (!sleep_ms((svc), wait_)) break;                                                    \
+            wait_ = backoff_next((svc), wait_);                                                    \
+        }                                                                                          \
     } while (0)
 
 static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
@@ -162,9 +162,10 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     }
     p->valid = true;
     *offset = p->stored;
-    fd_log_info("service", "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
-                ", %zu remembered event ids", tp->topic, tp->partition, p->token, p->stored,
-                fd_dedupe_count(p->dd));
+    fd_log_info("service",
+                "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
+                ", %zu remembered event ids",
+                tp->topic, tp->partition, p->token, p->stored, fd_dedupe_count(p->dd));
     return FD_OK;
 }
 
@@ -175,8 +176,10 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     fd_err_t err = flush(svc);
     if (err != FD_OK) {
         if (err != FD_ERR_FENCED && err != FD_ERR_GAP)
-            fd_log_warn("service", "pending batch not applied before revocation: %s (it will "
-                        "be read again from the stored offsets)", fd_strerror(err));
+            fd_log_warn("service",
+                        "pending batch not applied before revocation: %s (it will "
+                        "be read again from the stored offsets)",
+                        fd_strerror(err));
         /* What was not applied may span partitions we keep (cooperative rebalancing): forget
          * it everywhere and claim the rest again. */
         drop_pending(svc);
@@ -247,7 +250,8 @@ fail:
 void fd_service_destroy(fd_service_t *svc) {
     if (svc == NULL) return;
     fd_source_destroy(svc->src);
-    while (svc->nparts > 0) part_remove(svc, &svc->parts[svc->nparts - 1]);
+    while (svc->nparts > 0)
+        part_remove(svc, &svc->parts[svc->nparts - 1]);
     free(svc->parts);
     free(svc->pending);
     fd_batch_destroy(svc->b);
@@ -278,7 +282,8 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
     }
     pending_t *pe = &svc->pending[svc->npending];
     char errstr[256];
-    fd_reject_t why = fd_event_parse(svc->fn, msg->payload, msg->len, &pe->ev, errstr, sizeof errstr);
+    fd_reject_t why =
+        fd_event_parse(svc->fn, msg->payload, msg->len, &pe->ev, errstr, sizeof errstr);
     if (why != FD_REJECT_NONE) {
         fd_log_debug("service", "dead letter %s[%" PRId32 "]@%" PRId64 ": %s: %s", msg->topic,
                      msg->partition, msg->offset, fd_reject_name(why), errstr);
@@ -371,8 +376,10 @@ static fd_err_t flush(fd_service_t *svc) {
     RETRY_REDIS(svc, "apply batch", err, fd_store_apply(svc->st, b, svc->dc, &already));
     if (err == FD_ERR_REDIS) return err;
     if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
-        fd_log_warn("service", "batch refused by Redis (%s): %s; dropping it and rejoining the "
-                    "group", fd_err_name(err), fd_store_errstr(svc->st));
+        fd_log_warn("service",
+                    "batch refused by Redis (%s): %s; dropping it and rejoining the "
+                    "group",
+                    fd_err_name(err), fd_store_errstr(svc->st));
         drop_pending(svc);
         svc->need_rejoin = true;
         return err;
@@ -394,7 +401,8 @@ drop:
 
 static void log_stats(fd_service_t *svc, int64_t now) {
     if (now - svc->last_stats_ms < STATS_EVERY_MS) return;
-    fd_log_info("service", "applied %" PRId64 " events in %" PRId64 " batches, %" PRId64
+    fd_log_info("service",
+                "applied %" PRId64 " events in %" PRId64 " batches, %" PRId64
                 " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached",
                 svc->applied_events, svc->applied_batches, svc->duplicates, svc->rejected,
                 svc->nparts, fd_dealcache_size(svc->dc));
@@ -457,7 +465,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         fd_err_t err = flush(svc);
         if (err == FD_ERR_REDIS || err == FD_ERR_KAFKA) {
             fd_log_error("service", "stopped with an unapplied batch (its offsets were not "
-                         "stored; it will be read again)");
+                                    "stored; it will be read again)");
             result = FD_ERR_REDIS;
         }
     }

@@ -28,7 +28,8 @@ struct fd_source {
     rd_kafka_topic_partition_list_t *subscription;
     fd_source_handler_t handler;
     char *dlq_topic;
-    int64_t start_offset; /* RD_KAFKA_OFFSET_BEGINNING or _END for partitions without a stored offset */
+    int64_t
+        start_offset; /* RD_KAFKA_OFFSET_BEGINNING or _END for partitions without a stored offset */
     rd_kafka_message_t *held; /* the message lent out by the last poll */
     letter_t *letters;
     size_t nletters, letters_cap;
@@ -36,7 +37,10 @@ struct fd_source {
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
-    fd_log_level_t l = level <= 3 ? FD_LOG_ERROR : level <= 4 ? FD_LOG_WARN : level <= 6 ? FD_LOG_INFO : FD_LOG_DEBUG;
+    fd_log_level_t l = level <= 3   ? FD_LOG_ERROR
+                       : level <= 4 ? FD_LOG_WARN
+                       : level <= 6 ? FD_LOG_INFO
+                                    : FD_LOG_DEBUG;
     FD_LOG(l, "kafka", "%s: %s", fac, buf);
 }
 
@@ -71,7 +75,9 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     fd_source_t *src = opaque;
-    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk) ? rd_kafka_rebalance_protocol(rk) : "", "COOPERATIVE") == 0;
+    bool cooperative =
+        strcmp(rd_kafka_rebalance_protocol(rk) ? rd_kafka_rebalance_protocol(rk) : "",
+               "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         rd_kafka_topic_partition_list_t *take = rd_kafka_topic_partition_list_new(parts->cnt);
         for (int i = 0; i < parts->cnt; i++) {
@@ -145,8 +151,8 @@ static fd_err_t conf_set(rd_kafka_conf_t *conf, const char *name, const char *va
 /* Common settings of both clients: brokers, logging and the kafka.<property> pass-through. */
 static fd_err_t conf_common(rd_kafka_conf_t *conf, const fd_config_t *cfg, char *errstr,
                             size_t errstr_size) {
-    fd_err_t err = conf_set(conf, "bootstrap.servers", cfg->brokers, "kafka.brokers", errstr,
-                            errstr_size);
+    fd_err_t err =
+        conf_set(conf, "bootstrap.servers", cfg->brokers, "kafka.brokers", errstr, errstr_size);
     if (err) return err;
     rd_kafka_conf_set_log_cb(conf, log_cb);
     rd_kafka_conf_set_error_cb(conf, error_cb);
@@ -179,10 +185,14 @@ fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handle
     cconf = rd_kafka_conf_new();
     snprintf(wait, sizeof wait, "%" PRId64, cfg->fetch_wait_ms);
     if ((err = conf_set(cconf, "group.id", cfg->group_id, "kafka.group_id", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "enable.auto.commit", "false", "kafka.enable.auto.commit", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "enable.auto.offset.store", "false", "kafka.enable.auto.offset.store", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "auto.offset.reset", cfg->start_from, "kafka.start_from", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "fetch.wait.max.ms", wait, "kafka.fetch_wait_ms", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "enable.auto.commit", "false", "kafka.enable.auto.commit", errstr,
+                        errstr_size)) ||
+        (err = conf_set(cconf, "enable.auto.offset.store", "false",
+                        "kafka.enable.auto.offset.store", errstr, errstr_size)) ||
+        (err = conf_set(cconf, "auto.offset.reset", cfg->start_from, "kafka.start_from", errstr,
+                        errstr_size)) ||
+        (err = conf_set(cconf, "fetch.wait.max.ms", wait, "kafka.fetch_wait_ms", errstr,
+                        errstr_size)) ||
         (err = conf_common(cconf, cfg, errstr, errstr_size)))
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
@@ -190,7 +200,8 @@ fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handle
 
     pconf = rd_kafka_conf_new();
     if ((err = conf_common(pconf, cfg, errstr, errstr_size)) ||
-        (err = conf_set(pconf, "enable.idempotence", "true", "kafka.enable.idempotence", errstr, errstr_size)))
+        (err = conf_set(pconf, "enable.idempotence", "true", "kafka.enable.idempotence", errstr,
+                        errstr_size)))
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
     rd_kafka_conf_set_opaque(pconf, src);
@@ -336,9 +347,9 @@ static fd_err_t produce_letter(fd_source_t *src, size_t i) {
     snprintf(part, sizeof part, "%" PRId32, l->partition);
     snprintf(off, sizeof off, "%" PRId64, l->offset);
     rd_kafka_resp_err_t e = rd_kafka_producev(
-        src->producer, RD_KAFKA_V_TOPIC(src->dlq_topic),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(l->value, l->value_len),
-        RD_KAFKA_V_KEY(l->key, l->key_len), RD_KAFKA_V_HEADER("funneld.reason", l->reason, -1),
+        src->producer, RD_KAFKA_V_TOPIC(src->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_VALUE(l->value, l->value_len), RD_KAFKA_V_KEY(l->key, l->key_len),
+        RD_KAFKA_V_HEADER("funneld.reason", l->reason, -1),
         RD_KAFKA_V_HEADER("funneld.error", l->error, -1),
         RD_KAFKA_V_HEADER("funneld.topic", l->topic, -1),
         RD_KAFKA_V_HEADER("funneld.partition", part, -1),

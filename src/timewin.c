@@ -26,7 +26,7 @@
 #define OFFSET_MARGIN_S (26 * 3600)
 
 struct fd_timewin {
-    char tz[sizeof(ZONEINFO_DIR) + ZONE_NAME_MAX + 2]; /* the TZ value this object set */
+    char tz[sizeof(ZONEINFO_DIR) + ZONE_NAME_MAX + 3]; /* the TZ value this object set */
     /* The last local day looked up: every instant of [start_ms, end_ms) has that local date and
      * the windows in win. Only filled for days with one UTC offset throughout (see fill_cache). */
     bool cached;

@@ -629,6 +629,7 @@ typedef struct {
     uint32_t *ring;
     size_t ring_cap, ring_head, ring_n;
     pending_t pending[DUP_PENDING];
+    int npending; /* pending copies in use */
     char *bad_buf;
     uint64_t nbad_ids;
     /* output */
@@ -1513,11 +1514,12 @@ static bool emit(gen_t *g, const char *key, size_t key_len, const char *data, si
 
 /* Re-emits the copies whose delay has run out (all of them when flushing). */
 static void pending_tick(gen_t *g, bool flush) {
-    for (int i = 0; i < DUP_PENDING; i++) {
+    for (int i = 0; i < DUP_PENDING && g->npending > 0; i++) {
         pending_t *p = &g->pending[i];
         if (p->countdown < 0) continue;
         if (flush || --p->countdown <= 0) {
             p->countdown = -1;
+            g->npending--;
             if (emit(g, p->key, p->key_len, p->data, p->len)) g->duplicates++;
         }
     }
@@ -1535,6 +1537,7 @@ static void output_event(gen_t *g, const slot_t *s) {
             if (g->pending[i].countdown < 0) slot = &g->pending[i];
         if (slot) {
             slot->countdown = delay + 1; /* the tick below takes one off */
+            g->npending++;
             memcpy(slot->data, s->data, s->len);
             slot->len = s->len;
             memcpy(slot->key, s->key, s->key_len);

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
 // funnelctl: reads the funnel metrics, the partitions' offsets and the stats that funneld keeps in
-// Redis, with funneld's settings (tool, outside the layers: it speaks hiredis and librdkafka itself).
+// Redis, with funneld's settings (a tool, outside the layers: it uses hiredis and librdkafka).
 //
 //   funnelctl [--config FILE] [--set NAME=VALUE]... <command> [options]
 //   commands: show rep <id> | show team <id> | show org, reps, teams, top, offsets, stats, help
 //
 // Exit codes: 0 ok, 1 runtime error (Redis or Kafka unreachable or failing, no data), 2 usage or
-// configuration error. The Redis layout it reads is docs/redis.md; the commands are docs/funnelctl.md.
+// configuration error. Redis layout: docs/redis.md; the commands: docs/funnelctl.md.
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -55,8 +55,8 @@ enum {
 
 typedef struct {
     const char *name;
-    unsigned opts;  /* OPT_* it accepts besides --config, --set, --help */
-    int min_args;   /* positional arguments after the command name */
+    unsigned opts; /* OPT_* it accepts besides --config, --set, --help */
+    int min_args;  /* positional arguments after the command name */
     int max_args;
     const char *synopsis;
     const char *help;
@@ -96,8 +96,8 @@ static const command_t commands[] = {
      "every interval until Ctrl-C. Reads every rep hash of the window at each refresh.\n"
      "\n"
      "  --window ID     as for show (default: today in funnel.timezone, followed across midnight)\n"
-     "  --by KEY        won_amount (default), won, win_rate, entered:<stage> or exit_conv:<stage>;\n"
-     "                  ties by rep id; reps without the rate come last\n"
+     "  --by KEY        won_amount (default), won, win_rate, entered:<stage> or\n"
+     "                  exit_conv:<stage>; ties by rep id; reps without the rate come last\n"
      "  --limit N       rows to show (default 20, 0 = all)\n"
      "  --interval S    seconds between refreshes (default 2, 0.1 to 3600)\n"
      "  --once          print the table once and exit (for scripts)\n"
@@ -125,13 +125,13 @@ static const command_t commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: funnelctl [--config FILE] [--set NAME=VALUE]... <command> [options]\n"
-            "\n"
-            "Reads the funnel metrics, offsets and stats that funneld keeps in Redis.\n"
-            "\n"
-            "commands:\n");
-    for (size_t i = 0; i < NCOMMANDS; i++) fprintf(out, "  funnelctl %s\n", commands[i].synopsis);
+    fprintf(out, "usage: funnelctl [--config FILE] [--set NAME=VALUE]... <command> [options]\n"
+                 "\n"
+                 "Reads the funnel metrics, offsets and stats that funneld keeps in Redis.\n"
+                 "\n"
+                 "commands:\n");
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  funnelctl %s\n", commands[i].synopsis);
     fprintf(out,
             "\n"
             "Settings are funneld's (redis.*, redis.prefix, funnel.timezone, funnel.stages,\n"
@@ -314,7 +314,7 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
     }
     unsigned stray = used & ~ctl->cmd->opts;
     if (stray) {
-        static const char *const names[] = {"--window", "--json", "--by",
+        static const char *const names[] = {"--window", "--json",     "--by",
                                             "--limit",  "--interval", "--once"};
         for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
             if (stray & (1u << b))
@@ -543,7 +543,8 @@ static void strvec_push(strvec_t *v, char *s) {
 }
 
 static void strvec_clear(strvec_t *v) {
-    for (size_t i = 0; i < v->n; i++) free(v->item[i]);
+    for (size_t i = 0; i < v->n; i++)
+        free(v->item[i]);
     free(v->item);
     memset(v, 0, sizeof *v);
 }
@@ -586,7 +587,7 @@ static bool list_ids(ctl_t *ctl, const char *scope, const char *window, strvec_t
     free(pattern);
     free(head);
     if (!ok) return false;
-    qsort(ids->item, ids->n, sizeof *ids->item, cmp_str);
+    if (ids->n > 1) qsort(ids->item, ids->n, sizeof *ids->item, cmp_str);
     size_t w = 0;
     for (size_t i = 0; i < ids->n; i++) {
         if (w > 0 && strcmp(ids->item[w - 1], ids->item[i]) == 0)
@@ -609,19 +610,22 @@ static bool is_json_number(const char *s) {
     if (*p == '0')
         p++;
     else if (DIGIT(*p))
-        while (DIGIT(*p)) p++;
+        while (DIGIT(*p))
+            p++;
     else
         return false;
     if (*p == '.') {
         p++;
         if (!DIGIT(*p)) return false;
-        while (DIGIT(*p)) p++;
+        while (DIGIT(*p))
+            p++;
     }
     if (*p == 'e' || *p == 'E') {
         p++;
         if (*p == '+' || *p == '-') p++;
         if (!DIGIT(*p)) return false;
-        while (DIGIT(*p)) p++;
+        while (DIGIT(*p))
+            p++;
     }
 #undef DIGIT
     return *p == '\0';
@@ -664,7 +668,8 @@ static size_t display_width(const char *s) {
             cp = *p & 0x07, n = 4;
         }
         p++;
-        for (int i = 1; i < n && (*p & 0xc0) == 0x80; i++, p++) cp = (cp << 6) | (*p & 0x3f);
+        for (int i = 1; i < n && (*p & 0xc0) == 0x80; i++, p++)
+            cp = (cp << 6) | (*p & 0x3f);
         bool wide = (cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
                     (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
                     (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
@@ -713,7 +718,8 @@ static void table_print(FILE *out, table_t *t) {
             if (left) fprintf(l, "%*s", (int)pad, "");
         }
         fclose(l);
-        while (len > 0 && line[len - 1] == ' ') line[--len] = '\0';
+        while (len > 0 && line[len - 1] == ' ')
+            line[--len] = '\0';
         fprintf(out, "%s\n", line);
         free(line);
     }
@@ -745,8 +751,10 @@ static bool is_digit(char c) {
 /* Compares two non-negative decimal texts ("1054.00", "12", "0.5000") exactly, whatever their
  * size: integer parts by length then digits, then the fractions digit by digit. */
 static int dec_cmp(const char *a, const char *b) {
-    while (*a == '0' && is_digit(a[1])) a++;
-    while (*b == '0' && is_digit(b[1])) b++;
+    while (*a == '0' && is_digit(a[1]))
+        a++;
+    while (*b == '0' && is_digit(b[1]))
+        b++;
     size_t ia = strspn(a, "0123456789"), ib = strspn(b, "0123456789");
     if (ia != ib) return ia < ib ? -1 : 1;
     int c = strncmp(a, b, ia);
@@ -778,19 +786,21 @@ static void known_fields(const fd_funnel_t *fn, strvec_t *names) {
         const char *st = fd_funnel_stage_name(fn, s);
         strvec_push(names, xasprintf("entered:%s", st));
         if (s == last) break;
-        static const char *const per_stage[] = {"advanced",     "conv",        "moved_on",
-                                                "lost_at",      "exit_conv",   "dwell_sum_ms",
-                                                "dwell_count",  "dwell_hours"};
+        static const char *const per_stage[] = {"advanced",    "conv",       "moved_on",
+                                                "lost_at",     "exit_conv",  "dwell_sum_ms",
+                                                "dwell_count", "dwell_hours"};
         for (size_t i = 0; i < sizeof per_stage / sizeof per_stage[0]; i++)
             strvec_push(names, xasprintf("%s:%s", per_stage[i], st));
     }
     static const char *const head[] = {"won", "lost", "win_rate", "won_amount"};
-    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++) strvec_push(names, xstrdup(head[i]));
+    for (size_t i = 0; i < sizeof head / sizeof head[0]; i++)
+        strvec_push(names, xstrdup(head[i]));
     for (size_t k = 0; k < fd_funnel_nkinds(fn); k++)
         strvec_push(names, xasprintf("activity:%s", fd_funnel_kind_name(fn, (int)k)));
     static const char *const tail[] = {"feedback_count", "feedback_sum", "feedback_avg",
                                        "complaints", "events"};
-    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++) strvec_push(names, xstrdup(tail[i]));
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        strvec_push(names, xstrdup(tail[i]));
 }
 
 static bool in_strvec(const strvec_t *v, const char *s, size_t len) {
@@ -839,9 +849,10 @@ static void print_hash_table(FILE *out, const fd_funnel_t *fn, const redisReply 
     char buf[64];
     int last = (int)fd_funnel_nstages(fn) - 1;
     table_t t = {.ncols = 8};
-    static const char *const head[] = {"stage",   "entered",   "advanced",   "conv",
+    static const char *const head[] = {"stage",    "entered", "advanced",  "conv",
                                        "moved_on", "lost_at", "exit_conv", "dwell_hours"};
-    for (size_t c = 0; c < 8; c++) table_cell(&t, head[c]);
+    for (size_t c = 0; c < 8; c++)
+        table_cell(&t, head[c]);
     for (int s = 0; s <= last; s++) {
         const char *st = fd_funnel_stage_name(fn, s);
         char name[FD_NAME_MAX + 32];
@@ -849,7 +860,8 @@ static void print_hash_table(FILE *out, const fd_funnel_t *fn, const redisReply 
         snprintf(name, sizeof name, "entered:%s", st);
         table_cell(&t, hget_or(h, name, "0"));
         if (s == last) {
-            for (int c = 0; c < 6; c++) table_cell(&t, ""); /* the won stage has only entered */
+            for (int c = 0; c < 6; c++)
+                table_cell(&t, ""); /* the won stage has only entered */
             continue;
         }
         snprintf(name, sizeof name, "advanced:%s", st);
@@ -915,8 +927,9 @@ static void print_hash_table(FILE *out, const fd_funnel_t *fn, const redisReply 
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
         const redisReply *f = h->element[i];
         if (in_strvec(&names, f->str, f->len)) continue;
-        fprintf(out, "%s%s=%s", any ? ", " : "\nfields not in funnel.stages/funnel.activities: ",
-                f->str, h->element[i + 1]->str);
+        fprintf(out, "%s%s=%s",
+                any ? ", " : "\nfields not in funnel.stages/funnel.activities: ", f->str,
+                h->element[i + 1]->str);
         any = true;
     }
     if (any) fputc('\n', out);
@@ -927,8 +940,7 @@ static int cmd_show(ctl_t *ctl) {
     const char *scope = ctl->args[0];
     bool org = strcmp(scope, "org") == 0;
     if (!org && strcmp(scope, "rep") != 0 && strcmp(scope, "team") != 0)
-        return fail(EXIT_USAGE, "show expects 'rep <id>', 'team <id>' or 'org', found '%s'",
-                    scope);
+        return fail(EXIT_USAGE, "show expects 'rep <id>', 'team <id>' or 'org', found '%s'", scope);
     if (org ? ctl->nargs != 1 : ctl->nargs != 2)
         return fail(EXIT_USAGE, org ? "show org takes no id" : "show %s expects an id", scope);
     char window[FD_WIN_ID_MAX];
@@ -991,7 +1003,8 @@ static int cmd_list(ctl_t *ctl, const char *scope) {
         }
         fputs("]\n", stdout);
     } else {
-        for (size_t i = 0; i < ids.n; i++) printf("%s\n", ids.item[i]);
+        for (size_t i = 0; i < ids.n; i++)
+            printf("%s\n", ids.item[i]);
     }
     rc = 0;
     if (ids.n == 0)
@@ -1053,10 +1066,8 @@ static int check_by(ctl_t *ctl, char *field, size_t size, bool *counter) {
             return -1;
         }
         if ((entered || exit_conv) && s < 0)
-            return fail(EXIT_USAGE, "--by %s: '%s' is not a stage of funnel.stages", by,
-                        colon + 1);
-        if (exit_conv)
-            return fail(EXIT_USAGE, "--by %s: the last stage has no exit_conv", by);
+            return fail(EXIT_USAGE, "--by %s: '%s' is not a stage of funnel.stages", by, colon + 1);
+        if (exit_conv) return fail(EXIT_USAGE, "--by %s: the last stage has no exit_conv", by);
     }
     return fail(EXIT_USAGE,
                 "--by expects won_amount, won, win_rate, entered:<stage> or exit_conv:<stage>, "
@@ -1106,7 +1117,8 @@ static bool read_reps(ctl_t *ctl, const char *window, row_t **rows, size_t *nrow
         r[n].h = h;
         n++;
     }
-    for (size_t i = 0; i < ids.n; i++) free(keys[i]);
+    for (size_t i = 0; i < ids.n; i++)
+        free(keys[i]);
     free(keys);
     strvec_clear(&ids);
     *rows = r;
@@ -1129,7 +1141,8 @@ static void print_top_table(FILE *out, ctl_t *ctl, const row_t *rows, size_t n) 
     char buf[64];
     table_cell(&t, "#");
     table_cell(&t, "rep");
-    for (int s = 0; s < last; s++) table_cell(&t, fd_funnel_stage_name(ctl->fn, s));
+    for (int s = 0; s < last; s++)
+        table_cell(&t, fd_funnel_stage_name(ctl->fn, s));
     table_cell(&t, "won");
     table_cell(&t, "win_rate");
     table_cell(&t, "won_amount");
@@ -1178,7 +1191,7 @@ static int top_once(ctl_t *ctl, FILE *out, bool live) {
         rows[i].key = hget(rows[i].h, field);
         rows[i].counter = counter;
     }
-    qsort(rows, n, sizeof *rows, cmp_rows);
+    if (n > 1) qsort(rows, n, sizeof *rows, cmp_rows);
     size_t shown = ctl->limit > 0 && (size_t)ctl->limit < n ? (size_t)ctl->limit : n;
     int rc = 0;
     if (ctl->json) {
@@ -1201,8 +1214,10 @@ static int top_once(ctl_t *ctl, FILE *out, bool live) {
                     ctl->interval);
         }
         fputs("\n\n", out);
-        if (n > 0) print_top_table(out, ctl, rows, shown);
-        else fputs("(no rep has metrics in this window yet)\n", out);
+        if (n > 0)
+            print_top_table(out, ctl, rows, shown);
+        else
+            fputs("(no rep has metrics in this window yet)\n", out);
     }
     if (n == 0 && !live)
         rc = fail(EXIT_RUNTIME, "no rep has metrics in window '%s' (prefix '%s')", window,
@@ -1230,10 +1245,15 @@ static int cmd_top(ctl_t *ctl) {
         size_t len = 0;
         FILE *f = open_memstream(&frame, &len);
         if (f == NULL) return fail(EXIT_RUNTIME, "out of memory");
-        top_once(ctl, f, true); /* errors went to stderr; retried at the next refresh */
+        int refresh_rc = top_once(ctl, f, true);
         fclose(f);
-        fputs("\033[H\033[2J", stdout);
-        fwrite(frame, 1, len, stdout);
+        if (refresh_rc == 0) {
+            fputs("\033[H\033[2J", stdout);
+            fwrite(frame, 1, len, stdout);
+        } else {
+            /* keep the last table and the error (on stderr) in sight; retry later */
+            fprintf(stdout, "funnelctl: retrying every %g s (Ctrl-C quits)\n", ctl->interval);
+        }
         free(frame);
         if (fflush(stdout) != 0) return EXIT_RUNTIME;
         struct timespec ts = {(time_t)ctl->interval,
@@ -1275,8 +1295,7 @@ static int kafka_open(ctl_t *ctl, rd_kafka_t **out) {
     };
     *out = NULL;
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], err, sizeof err) !=
-            RD_KAFKA_CONF_OK)
+        if (rd_kafka_conf_set(conf, fixed[i][0], fixed[i][1], err, sizeof err) != RD_KAFKA_CONF_OK)
             goto bad_conf_fixed;
     }
     for (size_t i = 0; i < cfg->kafka_count; i++) {
@@ -1405,9 +1424,8 @@ static int cmd_offsets(ctl_t *ctl) {
     nrows = (size_t)parts->cnt;
     /* Redis: the partition hashes, pipelined */
     for (size_t i = 0; i < nrows; i++) {
-        char *key =
-            xasprintf("%s:part:%s:%" PRId32, cfg->prefix, parts->elems[i].topic,
-                      parts->elems[i].partition);
+        char *key = xasprintf("%s:part:%s:%" PRId32, cfg->prefix, parts->elems[i].topic,
+                              parts->elems[i].partition);
         const char *argv[] = {"HGETALL", key};
         redisAppendCommandArgv(ctl->rc, 2, argv, NULL);
         free(key);
@@ -1418,16 +1436,19 @@ static int cmd_offsets(ctl_t *ctl) {
         r->topic = parts->elems[i].topic;
         r->partition = parts->elems[i].partition;
         r->redis_next = r->committed = r->low = r->high = -1;
-        if (!redis_ok) continue;
         void *reply = NULL;
         if (redisGetReply(ctl->rc, &reply) != REDIS_OK) reply = NULL;
+        redisReply *h = reply;
+        if (h != NULL && h->type == REDIS_REPLY_ERROR && !redis_ok) {
+            freeReplyObject(h); /* reported once (e.g. NOAUTH); drain the other replies */
+            continue;
+        }
         char what[300];
         snprintf(what, sizeof what, "HGETALL %s:part:%s:%" PRId32, cfg->prefix, r->topic,
                  r->partition);
-        redisReply *h = reply;
         if (!reply_ok(ctl, h, what)) {
-            redis_ok = h != NULL; /* an error reply: the next replies still come */
-            if (!redis_ok) goto out;
+            if (h == NULL) goto out; /* the connection is gone: no more replies */
+            redis_ok = false;
             continue;
         }
         if (h->type == REDIS_REPLY_ARRAY) {
@@ -1437,8 +1458,8 @@ static int cmd_offsets(ctl_t *ctl) {
             if (r->token) {
                 /* token = <epoch>:<instance>:<random>; the instance id may contain ':' */
                 const char *a = strchr(r->token, ':'), *b = strrchr(r->token, ':');
-                r->owner = a && b > a ? xasprintf("%.*s", (int)(b - a - 1), a + 1)
-                                      : xstrdup(r->token);
+                r->owner =
+                    a && b > a ? xasprintf("%.*s", (int)(b - a - 1), a + 1) : xstrdup(r->token);
             }
         }
         freeReplyObject(h);
@@ -1477,7 +1498,8 @@ static int cmd_offsets(ctl_t *ctl) {
         fputc('[', stdout);
         for (size_t i = 0; i < nrows; i++) {
             const part_row_t *r = &rows[i];
-            int64_t lag = r->high < 0 ? -1 : r->high - (r->redis_next >= 0 ? r->redis_next : r->low);
+            int64_t lag =
+                r->high < 0 ? -1 : r->high - (r->redis_next >= 0 ? r->redis_next : r->low);
             fputs(i ? ",\n {" : "{", stdout);
             fputs("\"topic\": ", stdout);
             json_string(stdout, r->topic);
@@ -1490,17 +1512,25 @@ static int cmd_offsets(ctl_t *ctl) {
             fputs(", \"log_end\": ", stdout);
             json_i64(stdout, r->high);
             fputs(", \"lag\": ", stdout);
-            if (r->high < 0) fputs("null", stdout);
-            else fprintf(stdout, "%" PRId64, lag);
+            if (r->high < 0)
+                fputs("null", stdout);
+            else
+                fprintf(stdout, "%" PRId64, lag);
             fputs(", \"epoch\": ", stdout);
-            if (r->epoch) json_value(stdout, r->epoch);
-            else fputs("null", stdout);
+            if (r->epoch)
+                json_value(stdout, r->epoch);
+            else
+                fputs("null", stdout);
             fputs(", \"token\": ", stdout);
-            if (r->token) json_string(stdout, r->token);
-            else fputs("null", stdout);
+            if (r->token)
+                json_string(stdout, r->token);
+            else
+                fputs("null", stdout);
             fputs(", \"owner\": ", stdout);
-            if (r->owner) json_string(stdout, r->owner);
-            else fputs("null", stdout);
+            if (r->owner)
+                json_string(stdout, r->owner);
+            else
+                fputs("null", stdout);
             fputc('}', stdout);
         }
         fputs("]\n", stdout);
@@ -1508,7 +1538,8 @@ static int cmd_offsets(ctl_t *ctl) {
         table_t t = {.ncols = 8, .left = {true, false, false, false, false, false, false, true}};
         static const char *const head[] = {"topic",   "partition", "redis_next", "committed",
                                            "log_end", "lag",       "epoch",      "owner"};
-        for (size_t c = 0; c < 8; c++) table_cell(&t, head[c]);
+        for (size_t c = 0; c < 8; c++)
+            table_cell(&t, head[c]);
         for (size_t i = 0; i < nrows; i++) {
             const part_row_t *r = &rows[i];
             char buf[32];
@@ -1576,7 +1607,7 @@ static int cmd_stats(ctl_t *ctl) {
     for (size_t i = 0; i + 1 < h->elements; i += 2)
         if (strncmp(h->element[i]->str, "rejected:", 9) == 0)
             strvec_push(&reasons, xstrdup(h->element[i]->str));
-    qsort(reasons.item, reasons.n, sizeof *reasons.item, cmp_str);
+    if (reasons.n > 1) qsort(reasons.item, reasons.n, sizeof *reasons.item, cmp_str);
 
     if (ctl->json) {
         fputc('{', stdout);
@@ -1599,7 +1630,8 @@ static int cmd_stats(ctl_t *ctl) {
         for (size_t i = 0; i + 1 < h->elements; i += 2) { /* fields of a newer funneld */
             const char *f = h->element[i]->str;
             bool seen = strncmp(f, "rejected:", 9) == 0;
-            for (size_t k = 0; k < nknown && !seen; k++) seen = strcmp(f, known[k]) == 0;
+            for (size_t k = 0; k < nknown && !seen; k++)
+                seen = strcmp(f, known[k]) == 0;
             if (seen) continue;
             fputs(", ", stdout);
             json_string(stdout, f);
@@ -1624,7 +1656,8 @@ static int cmd_stats(ctl_t *ctl) {
         for (size_t i = 0; i + 1 < h->elements; i += 2) {
             const char *f = h->element[i]->str;
             bool seen = strncmp(f, "rejected:", 9) == 0;
-            for (size_t k = 0; k < nknown && !seen; k++) seen = strcmp(f, known[k]) == 0;
+            for (size_t k = 0; k < nknown && !seen; k++)
+                seen = strcmp(f, known[k]) == 0;
             if (seen) continue;
             table_cell(&t, f);
             table_cell(&t, h->element[i + 1]->str);

@@ -21,8 +21,8 @@ typedef struct fd_batch fd_batch_t;
 
 /* Settings the fold needs; copied by fd_batch_new. */
 typedef struct {
-    const char *prefix;                    /* Redis key prefix ("funnel") */
-    int64_t retention_days[FD_WIN_COUNT];  /* per granularity; 0 = keep forever (all is kept) */
+    const char *prefix;                   /* Redis key prefix ("funnel") */
+    int64_t retention_days[FD_WIN_COUNT]; /* per granularity; 0 = keep forever (all is kept) */
 } fd_batch_opts_t;
 
 /* One hash to update: key, counter deltas (fd_funnel_nfields entries, zeros untouched), and the
@@ -46,11 +46,11 @@ typedef struct {
 
 /* Batch-wide counters for the stats hash (<prefix>:stats). */
 enum {
-    FD_STAT_ACCEPTED = 0,  /* events counted */
-    FD_STAT_DUPLICATES,    /* events ignored as duplicates */
-    FD_STAT_REJECTED,      /* all rejections (rejected:<reason> splits them) */
+    FD_STAT_ACCEPTED = 0,     /* events counted */
+    FD_STAT_DUPLICATES,       /* events ignored as duplicates */
+    FD_STAT_REJECTED,         /* all rejections (rejected:<reason> splits them) */
     FD_STAT_BEYOND_RETENTION, /* window updates skipped: the window is past its retention */
-    FD_STAT_IGNORED,       /* accepted deal events that changed no deal state (counted in events) */
+    FD_STAT_IGNORED, /* accepted deal events that changed no deal state (counted in events) */
     FD_STAT_COUNT
 };
 

@@ -4,19 +4,19 @@
 #define FUNNELD_ERR_H
 
 /* X(name, message): one line per error code. */
-#define FD_ERR_MAP(X)                                                          \
-    X(INVAL, "invalid argument")                                               \
-    X(NOMEM, "out of memory")                                                  \
-    X(PARSE, "malformed input")                                                \
-    X(CONFIG, "invalid configuration")                                         \
-    X(RANGE, "value out of range")                                             \
-    X(NOTFOUND, "not found")                                                   \
-    X(FULL, "capacity exhausted")                                              \
-    X(IO, "I/O error")                                                         \
-    X(REDIS, "redis unavailable or failed")                                    \
-    X(FENCED, "partition owned by a newer claim (fenced)")                     \
-    X(GAP, "stored offset does not match the batch start")                     \
-    X(KAFKA, "kafka error")                                                    \
+#define FD_ERR_MAP(X)                                                                              \
+    X(INVAL, "invalid argument")                                                                   \
+    X(NOMEM, "out of memory")                                                                      \
+    X(PARSE, "malformed input")                                                                    \
+    X(CONFIG, "invalid configuration")                                                             \
+    X(RANGE, "value out of range")                                                                 \
+    X(NOTFOUND, "not found")                                                                       \
+    X(FULL, "capacity exhausted")                                                                  \
+    X(IO, "I/O error")                                                                             \
+    X(REDIS, "redis unavailable or failed")                                                        \
+    X(FENCED, "partition owned by a newer claim (fenced)")                                         \
+    X(GAP, "stored offset does not match the batch start")                                         \
+    X(KAFKA, "kafka error")                                                                        \
     X(FATAL, "fatal error")
 
 /* 0 is success; every error is negative. */

@@ -15,13 +15,13 @@ int fd_log_level_parse(const char *name, fd_log_level_t *out);
 void fd_log(fd_log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define FD_LOG(level, module, ...)                                             \
-    do {                                                                       \
-        if ((level) <= fd_log_level) fd_log((level), (module), __VA_ARGS__);   \
+#define FD_LOG(level, module, ...)                                                                 \
+    do {                                                                                           \
+        if ((level) <= fd_log_level) fd_log((level), (module), __VA_ARGS__);                       \
     } while (0)
 #define fd_log_error(m, ...) FD_LOG(FD_LOG_ERROR, m, __VA_ARGS__)
-#define fd_log_warn(m, ...) FD_LOG(FD_LOG_WARN, m, __VA_ARGS__)
-#define fd_log_info(m, ...) FD_LOG(FD_LOG_INFO, m, __VA_ARGS__)
+#define fd_log_warn(m, ...)  FD_LOG(FD_LOG_WARN, m, __VA_ARGS__)
+#define fd_log_info(m, ...)  FD_LOG(FD_LOG_INFO, m, __VA_ARGS__)
 #define fd_log_debug(m, ...) FD_LOG(FD_LOG_DEBUG, m, __VA_ARGS__)
 
 #endif
