@@ -247,9 +247,23 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
     const char *limit_text = NULL, *interval_text = NULL;
     ctl->limit = 20;
     ctl->interval = 2.0;
+    bool options = true; /* false after "--": the rest are arguments (an id like "-x") */
     for (int i = 1; i < argc; i++) {
         bool missing = false;
         const char *v;
+        if (options && strcmp(argv[i], "--") == 0) {
+            options = false;
+            continue;
+        }
+        if (!options || argv[i][0] != '-' || argv[i][1] == '\0') {
+            if (name == NULL)
+                name = argv[i];
+            else if (ctl->nargs < MAX_ARGS)
+                ctl->args[ctl->nargs++] = argv[i];
+            else
+                return fail(EXIT_USAGE, "too many arguments");
+            continue;
+        }
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             help = true;
         } else if ((v = opt_value(argc, argv, &i, "--config", &missing)) != NULL) {
@@ -274,17 +288,9 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
         } else if (strcmp(argv[i], "--once") == 0) {
             ctl->once = true;
             used |= OPT_ONCE;
-        } else if (missing) {
-            /* handled below */
-        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-            fail(EXIT_USAGE, "unknown option '%s' (funnelctl --help lists the commands)", argv[i]);
-            return EXIT_USAGE;
-        } else if (name == NULL) {
-            name = argv[i];
-        } else if (ctl->nargs < MAX_ARGS) {
-            ctl->args[ctl->nargs++] = argv[i];
-        } else {
-            return fail(EXIT_USAGE, "too many arguments");
+        } else if (!missing) {
+            return fail(EXIT_USAGE, "unknown option '%s' (funnelctl --help lists the commands)",
+                        argv[i]);
         }
         if (missing) return fail(EXIT_USAGE, "option %s expects a value", argv[i]);
     }
@@ -358,7 +364,7 @@ static int load_settings(ctl_t *ctl, int argc, char **argv, const char *config_p
     if (config_path && fd_config_load_file(&ctl->cfg, config_path, errstr, sizeof errstr) != FD_OK)
         goto bad;
     if (fd_config_apply_env(&ctl->cfg, environ, errstr, sizeof errstr) != FD_OK) goto bad;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         bool missing = false;
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
         if (v == NULL) {

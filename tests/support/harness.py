@@ -507,6 +507,17 @@ class Harness:
             raise TestFailure("%s differs from the model:\n  " % label + "\n  ".join(diffs))
         return len(got)
 
+    def check_sanitizer_reports(self):
+        """Fails when any funneld log holds an ASan/UBSan/LSan report."""
+        for p in self.funnelds:
+            with open(p.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+                if marker in text:
+                    i = text.index(marker)
+                    raise TestFailure("sanitizer report in %s:\n%s" % (p.log_path,
+                                                                       text[max(0, i - 200):i + 1500]))
+
     # -- cleanup
 
     def dump_logs(self, lines=80):
@@ -627,6 +638,7 @@ def run(name, desc, body):
     try:
         h = Harness(name, args)
         body(h, args)
+        h.check_sanitizer_reports()
         ok = True
     except TestFailure as e:
         print("FAIL %s: %s" % (name, e), flush=True)
