@@ -136,7 +136,9 @@ int main(int argc, char **argv)
         set_conf(conf, "linger.ms", "5") || set_conf(conf, "partitioner", "murmur2_random") ||
         set_conf(conf, "queue.buffering.max.messages", "1000000") ||
         set_conf(conf, "queue.buffering.max.kbytes", "1048576") ||
-        set_conf(conf, "message.max.bytes", "1000000") || set_conf(conf, "log_level", "4")) {
+        set_conf(conf, "message.max.bytes", "1000000") ||
+        /* a broker that stays away fails the run in 2 minutes, not librdkafka's default 5 */
+        set_conf(conf, "message.timeout.ms", "120000") || set_conf(conf, "log_level", "4")) {
         rd_kafka_conf_destroy(conf);
         goto fail;
     }

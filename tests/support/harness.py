@@ -363,7 +363,6 @@ class Harness:
             total0 = sum(start.values())
             t_first = None
             deadline = time.time() + timeout
-            last = None
             while True:
                 now = time.time()
                 try:
@@ -384,7 +383,6 @@ class Harness:
                 if now > deadline:
                     raise TestFailure("timeout after %.0f s: progress %s, expected %s"
                                       % (timeout, cur, expected_next))
-                last = cur
                 time.sleep(poll)
         finally:
             r.close()
