@@ -23,7 +23,8 @@
 #define ERRSTR_MAX   512
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
-#define APPLY_LAYOUT "1" /* ARGV layout version: must match the apply script */
+#define APPLY_LAYOUT "2" /* ARGV layout version: must match the apply script */
+#define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
 /* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
  * Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
@@ -42,15 +43,19 @@ static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'e
 /* The apply script: one atomic step per batch. Its ARGV layout is documented at its top (and
  * built by build_apply_args below). */
 static const char apply_lua[] =
-    "-- funneld batch apply, ARGV layout 1 (flat; counts and numbers as decimal text):\n"
-    "--   [1] layout version '1'   [2] stats hash key\n"
+    "-- funneld batch apply, ARGV layout 2 (counts and numbers as decimal text):\n"
+    "--   [1] layout version '2'   [2] stats hash key\n"
     "--   S, then S stage names (the last is the won stage)\n"
+    "--   F, then F metric field names (deltas refer to them by index 0..F-1);\n"
+    "--      won_amount and feedback_sum are amounts in hundredths\n"
     "--   P, then P parts of 8: part key, token, from ('' = no stored offset),\n"
     "--      next ('' only when from is '' and the part read nothing), dedupe key,\n"
     "--      dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
     "--      dedupe max (ids the list must keep; 0 = never trim)\n"
-    "--   H, then H hashes: key, expire_at_s (0 = none), NI, NI x (field, delta >= 0),\n"
-    "--      NA, NA x (field, delta in hundredths >= 0)\n"
+    "--   H, then H hashes of 2: key, deltas (binary): expire_at_s (0 = none) as a varint,\n"
+    "--      then per changed field its index (one byte) and its delta: a varint in\n"
+    "--      1 .. 10^15-1, or for a bigger one a 0 byte, a length byte L and L digits.\n"
+    "--      Varint: 7 bits a byte, least significant first, high bit set = more follow.\n"
     "--   D, then D x (deal key, encoded deal state)\n"
     "--   N, then N x (stats field, delta >= 0)\n"
     "-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);\n"
@@ -59,8 +64,9 @@ static const char apply_lua[] =
     "-- that fails half way, so phase 1 checks everything with reads only and phase 2\n"
     "-- writes: nothing is written unless the answer is OK.\n"
     "local A, nargs, pos = ARGV, #ARGV, 1\n"
-    "local find, format, gsub, tonumber, tostring, unpack =\n"
-    "  string.find, string.format, string.gsub, tonumber, tostring, unpack\n"
+    "local byte, find, format, gsub, sub, floor, tonumber, unpack =\n"
+    "  string.byte, string.find, string.format, string.gsub, string.sub, math.floor, tonumber,\n"
+    "  unpack\n"
     "local function fail(msg) error('funneld apply: ' .. msg, 0) end\n"
     "local function take()\n"
     "  if pos > nargs then fail('ARGV ends early at ' .. pos) end\n"
@@ -80,14 +86,13 @@ static const char apply_lua[] =
     "    fail(key .. ' is a ' .. t .. ', expected a ' .. want)\n"
     "  end\n"
     "end\n"
-    "-- Exact addition of two digit strings, for counters and amounts beyond the fast path\n"
-    "-- below (Lua's numbers are doubles: exact integers only up to 2^53).\n"
+    "-- Exact addition of two digit strings, for values beyond the fast path below.\n"
     "local function add_digits(a, b)\n"
     "  local out, i, j, carry = {}, #a, #b, 0\n"
     "  while i >= 1 or j >= 1 or carry > 0 do\n"
     "    local d = carry\n"
-    "    if i >= 1 then d = d + string.byte(a, i) - 48; i = i - 1 end\n"
-    "    if j >= 1 then d = d + string.byte(b, j) - 48; j = j - 1 end\n"
+    "    if i >= 1 then d = d + byte(a, i) - 48; i = i - 1 end\n"
+    "    if j >= 1 then d = d + byte(b, j) - 48; j = j - 1 end\n"
     "    out[#out + 1] = d % 10\n"
     "    carry = (d - d % 10) / 10\n"
     "  end\n"
@@ -99,25 +104,33 @@ static const char apply_lua[] =
     "local function add_hundredths(cur, delta)\n"
     "  local s = add_digits(cur and gsub(cur, '%.', '') or '0', delta)\n"
     "  s = string.rep('0', 3 - #s) .. s\n"
-    "  return string.sub(s, 1, -3) .. '.' .. string.sub(s, -2)\n"
+    "  return sub(s, 1, -3) .. '.' .. sub(s, -2)\n"
     "end\n"
-    "-- The fast path keeps counts as doubles below BIG = 1e15: exact, and so is the sum of two\n"
-    "-- (< 2^53). Integers below 1e14 print exactly with tostring ('%.14g').\n"
+    "-- The fast path keeps values as doubles below BIG = 10^15: exact, and so is the sum of\n"
+    "-- two (< 2^53); anything bigger takes the exact digit-string path. Converting between\n"
+    "-- text and numbers costs more than the rest of the work, and the same small counts\n"
+    "-- recur in most hashes, so both directions are memoised: number_of[text] (well-formed\n"
+    "-- counts below BIG only) and text_of[number].\n"
     "local BIG = 1e15\n"
-    "local function digits(n)\n"
-    "  if n < 1e14 then return tostring(n) end\n"
-    "  return format('%d', n)\n"
-    "end\n"
+    "local number_of = {}\n"
+    "local text_of = setmetatable({}, {__index = function(t, n)\n"
+    "  -- integers below 10^14 print exactly with Lua's '%.14g'\n"
+    "  local s = n < 1e14 and n .. '' or format('%d', n)\n"
+    "  t[n] = s\n"
+    "  return s\n"
+    "end})\n"
     "\n"
-    "local function now() local t = redis.call('TIME'); return t[1]*1e6 + t[2] end\n"
-    "local T0 = now()\n"
     "-- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)\n"
-    "if take() ~= '1' then fail('ARGV layout version is not 1') end\n"
+    "if take() ~= '2' then fail('ARGV layout version is not 2') end\n"
     "local stats_key = take()\n"
     "local nstages = take_uint('stage count')\n"
     "if nstages < 2 then fail('expected at least 2 stages') end\n"
     "local stages = {}\n"
     "for s = 1, nstages do stages[s] = take() end\n"
+    "local nfields = take_uint('field count')\n"
+    "if nfields > 256 then fail('more than 256 fields') end\n"
+    "local fields = {}\n"
+    "for f = 1, nfields do fields[f] = take() end\n"
     "local parts = {}\n"
     "for i = 1, take_uint('part count') do\n"
     "  local p = {}\n"
@@ -156,69 +169,88 @@ static const char apply_lua[] =
     "end\n"
     "\n"
     "-- phase 1c: each hash update reads, with one HMGET, the fields it changes and the other\n"
-    "-- input of each derived field they feed, and computes what it will write. Only derived\n"
-    "-- fields with a changed input are recomputed: the others still match their unchanged\n"
-    "-- inputs. A derived field d is x / (y * scale[d]), or x / (x + y) when sum[d].\n"
-    "local dname, din1, din2, dscale, dsum, dfmt = {}, {}, {}, {}, {}, {}\n"
+    "-- input of each derived field they feed, and computes everything it will write. Only\n"
+    "-- derived fields with a changed input are recomputed: the others still match their\n"
+    "-- unchanged inputs. Derived field d is x / (y * scale[d]), or x / (x + y) when sum[d].\n"
+    "local dname, din1, din2, dscale, dsum, dmemo = {}, {}, {}, {}, {}, {}\n"
     "local deriv, partner = {}, {} -- input field -> its derived field, the other input\n"
-    "local function derived(name, x, y, scale, sum, fmt)\n"
+    "local memo4, memo2 = {}, {}   -- formatted values by quotient\n"
+    "local function derived(name, x, y, scale, sum, memo)\n"
     "  local d = #dname + 1\n"
-    "  dname[d], din1[d], din2[d], dscale[d], dsum[d], dfmt[d] = name, x, y, scale, sum, fmt\n"
+    "  dname[d], din1[d], din2[d], dscale[d], dsum[d], dmemo[d] = name, x, y, scale, sum, memo\n"
     "  deriv[x], deriv[y], partner[x], partner[y] = d, d, y, x\n"
     "end\n"
     "for s = 1, nstages - 1 do\n"
     "  local n = stages[s]\n"
-    "  derived('conv:' .. n, 'advanced:' .. n, 'entered:' .. n, 1, false, '%.4f')\n"
-    "  derived('exit_conv:' .. n, 'moved_on:' .. n, 'lost_at:' .. n, 1, true, '%.4f')\n"
+    "  derived('conv:' .. n, 'advanced:' .. n, 'entered:' .. n, 1, false, memo4)\n"
+    "  derived('exit_conv:' .. n, 'moved_on:' .. n, 'lost_at:' .. n, 1, true, memo4)\n"
     "  -- every rate is ONE division of exact integers, so the printed value is that of the\n"
     "  -- double nearest the exact quotient (any reader can reproduce it): hours = ms / 3.6e6\n"
     "  derived('dwell_hours:' .. n, 'dwell_sum_ms:' .. n, 'dwell_count:' .. n, 3600000, false,\n"
-    "          '%.2f')\n"
+    "          memo2)\n"
     "end\n"
-    "derived('win_rate', 'won', 'lost', 1, true, '%.4f')\n"
-    "-- feedback_sum is stored as d.dd text: its value here is in hundredths\n"
-    "derived('feedback_avg', 'feedback_sum', 'feedback_count', 100, false, '%.2f')\n"
+    "derived('win_rate', 'won', 'lost', 1, true, memo4)\n"
+    "-- feedback_sum is stored as d.dd text; its value here is in hundredths\n"
+    "derived('feedback_avg', 'feedback_sum', 'feedback_count', 100, false, memo2)\n"
+    "local amount = {won_amount = true, feedback_sum = true}\n"
     "\n"
-    "local T1 = now()\n"
     "check_type(stats_key, 'hash')\n"
     "-- What phase 2 writes, without a table per hash: the HSET arguments of hash h are\n"
-    "-- W[hw[h] .. hw[h + 1] - 1]; its key and expiry are at ARGV[hpos[h]], ARGV[hpos[h] + 1];\n"
+    "-- W[hw[h] .. hw[h + 1] - 1]; its key is ARGV[hpos[h]], hexp[h] its expiry (0 = none);\n"
     "-- hdel[h] lists fields to delete (rare: a zero count or a zero denominator).\n"
-    "local W, nw, hw, hpos, hdel, seen = {}, 0, {}, {}, {}, {}\n"
+    "local W, nw, hw, hpos, hexp, hdel, seen = {}, 0, {}, {}, {}, {}, {}\n"
     "-- scratch of the current hash h: fields to read (rf), deltas (rd: a number, or false\n"
-    "-- beyond the fast path; rs: its text), new values (val); stamp[field] == h and\n"
-    "-- dstamp[derived] == h mark what belongs to hash h\n"
+    "-- beyond the fast path, with its digits in rs), new values (val); stamp[field] == h\n"
+    "-- and dstamp[derived] == h mark what belongs to hash h\n"
     "local rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}\n"
     "local nhashes = take_uint('hash count')\n"
+    "if pos + 2 * nhashes - 1 > nargs then fail('ARGV ends early in the hashes') end\n"
     "for h = 1, nhashes do\n"
-    "  local key, expire_at = take(), take()\n"
+    "  local key, deltas = A[pos], A[pos + 1]\n"
+    "  hpos[h], hw[h] = pos, nw + 1\n"
+    "  pos = pos + 2\n"
     "  if seen[key] then fail(key .. ' is listed twice') end\n"
     "  seen[key] = true\n"
-    "  if expire_at ~= '0' and (#expire_at > 18 or not find(expire_at, '^%d+$')) then\n"
-    "    fail('expire_at_s of ' .. key .. ': expected an unsigned integer')\n"
-    "  end\n"
-    "  hpos[h], hw[h] = pos - 2, nw + 1\n"
-    "  local n, first_amount = 0, nil\n"
-    "  for list = 1, 2 do\n"
-    "    local count = take_uint(list == 1 and 'counter count' or 'amount count')\n"
-    "    if pos + 2 * count - 1 > nargs then fail('ARGV ends early in the fields of ' .. key) end\n"
-    "    if list == 2 then first_amount = n + 1 end\n"
-    "    for _ = 1, count do\n"
-    "      local name, dv = A[pos], A[pos + 1]\n"
-    "      pos = pos + 2\n"
-    "      if stamp[name] == h then fail(key .. ' lists ' .. name .. ' twice') end\n"
+    "  -- decode the deltas: varint expiry, then (field index, varint delta) pairs\n"
+    "  local b, nb, i, n, expire_at = {byte(deltas, 1, -1)}, #deltas, 1, 0, nil\n"
+    "  while i <= nb do\n"
+    "    local name\n"
+    "    if expire_at then\n"
+    "      name = fields[b[i] + 1]\n"
+    "      if not name then fail('deltas of ' .. key .. ': no field ' .. b[i]) end\n"
+    "      if stamp[name] == h then fail('deltas of ' .. key .. ' list ' .. name .. ' twice') end\n"
     "      stamp[name] = h\n"
-    "      local d = tonumber(dv)\n"
-    "      if not (d and d >= 0 and d < BIG and d % 1 == 0) then\n"
-    "        if #dv > 18 or not find(dv, '^%d+$') then\n"
-    "          fail('delta of ' .. key .. ' ' .. name .. ': expected an unsigned integer')\n"
-    "        end\n"
-    "        d = false\n"
-    "      end\n"
+    "      i = i + 1\n"
+    "    end\n"
+    "    local v, mul, c = 0, 1, b[i]\n"
+    "    while c and c >= 128 do\n"
+    "      v = v + (c - 128) * mul\n"
+    "      mul = mul * 128\n"
+    "      i = i + 1\n"
+    "      c = b[i]\n"
+    "    end\n"
+    "    if not c or mul > 2 ^ 49 then fail('deltas of ' .. key .. ': bad varint') end\n"
+    "    v = v + c * mul\n"
+    "    i = i + 1\n"
+    "    if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end\n"
+    "    if not expire_at then\n"
+    "      expire_at = v\n"
+    "    else\n"
     "      n = n + 1\n"
-    "      rf[n], rd[n], rs[n] = name, d, dv\n"
+    "      rf[n], rd[n] = name, v\n"
+    "      if v == 0 then\n"
+    "        -- a delta beyond the fast path, as digits\n"
+    "        local len = b[i] or 0\n"
+    "        local s = sub(deltas, i + 1, i + len)\n"
+    "        if #s ~= len or len > 18 or not find(s, '^%d+$') then\n"
+    "          fail('deltas of ' .. key .. ': bad digits of ' .. name)\n"
+    "        end\n"
+    "        rd[n], rs[n] = false, s\n"
+    "        i = i + 1 + len\n"
+    "      end\n"
     "    end\n"
     "  end\n"
+    "  hexp[h] = expire_at or 0\n"
     "  local nread = n\n"
     "  for j = 1, n do\n"
     "    local p = partner[rf[j]]\n"
@@ -231,50 +263,52 @@ static const char apply_lua[] =
     "  local v = nread > 0 and redis.call('HMGET', key, unpack(rf, 1, nread)) or {}\n"
     "  for j = n + 1, nread do\n"
     "    local name, cur = rf[j], v[j]\n"
-    "    if name == 'feedback_sum' then\n"
-    "      cur = cur and gsub(cur, '%.', '')\n"
-    "    end\n"
+    "    if cur and amount[name] then cur = gsub(cur, '%.', '') end\n"
     "    val[name] = cur and tonumber(cur) or 0\n"
     "  end\n"
     "  local del\n"
     "  for j = 1, n do\n"
     "    local name, cur, d = rf[j], v[j], rd[j]\n"
     "    local new, text\n"
-    "    if j < first_amount then\n"
-    "      -- a counter: stored as digits (HINCRBY's form)\n"
+    "    if not amount[name] then\n"
+    "      -- a counter: digits, as HINCRBY writes them\n"
     "      local c = 0\n"
     "      if cur then\n"
-    "        c = tonumber(cur)\n"
-    "        if not (c and c >= 0 and c < BIG and c % 1 == 0) then\n"
-    "          if not find(cur, '^%d+$') then\n"
+    "        c = number_of[cur]\n"
+    "        if not c then\n"
+    "          c = tonumber(cur)\n"
+    "          if c and c >= 0 and c < BIG and c % 1 == 0 then\n"
+    "            number_of[cur] = c\n"
+    "          elseif find(cur, '^%d+$') then\n"
+    "            c = false\n"
+    "          else\n"
     "            fail(key .. ' ' .. name .. ' holds ' .. cur .. ', expected digits')\n"
     "          end\n"
-    "          c = false\n"
     "        end\n"
     "      end\n"
     "      if c and d then\n"
     "        new = c + d\n"
-    "        text = digits(new)\n"
+    "        text = text_of[new]\n"
     "      else\n"
-    "        text = add_digits(c and digits(c) or cur, d and digits(d) or rs[j])\n"
+    "        text = add_digits(c and text_of[c] or cur, d and text_of[d] or rs[j])\n"
     "        new = tonumber(text)\n"
     "      end\n"
     "    else\n"
-    "      -- an amount: '%.2f' text of hundredths; up to 13 integer digits the double nearest\n"
-    "      -- the text, times 100, is within 0.1 of the exact hundredths\n"
+    "      -- an amount: '%.2f' text of hundredths. With up to 13 integer digits, the double\n"
+    "      -- nearest the text times 100 is within 0.1 of the exact count of hundredths.\n"
     "      local c = 0\n"
     "      if cur then\n"
     "        if not find(cur, '^%d+%.%d%d$') then\n"
     "          fail(key .. ' ' .. name .. ' holds ' .. cur .. ', expected d.dd')\n"
     "        end\n"
-    "        c = #cur <= 16 and math.floor(tonumber(cur) * 100 + 0.5)\n"
+    "        c = #cur <= 16 and floor(tonumber(cur) * 100 + 0.5)\n"
     "      end\n"
     "      if c and d and c + d < BIG then\n"
     "        new = c + d\n"
     "        local cents = new % 100\n"
     "        text = format('%d.%02d', (new - cents) / 100, cents)\n"
     "      else\n"
-    "        text = add_hundredths(cur, d and digits(d) or rs[j])\n"
+    "        text = add_hundredths(cur, d and text_of[d] or rs[j])\n"
     "        new = tonumber((gsub(text, '%.', '')))\n"
     "      end\n"
     "    end\n"
@@ -295,7 +329,13 @@ static const char apply_lua[] =
     "      local den\n"
     "      if dsum[d] then den = x + y else den = y * dscale[d] end\n"
     "      if den > 0 then\n"
-    "        W[nw + 1], W[nw + 2] = dname[d], format(dfmt[d], x / den)\n"
+    "        local q = x / den\n"
+    "        local text = dmemo[d][q]\n"
+    "        if not text then\n"
+    "          text = format(dmemo[d] == memo4 and '%.4f' or '%.2f', q)\n"
+    "          if q == q then dmemo[d][q] = text end\n"
+    "        end\n"
+    "        W[nw + 1], W[nw + 2] = dname[d], text\n"
     "        nw = nw + 2\n"
     "      else\n"
     "        del = del or {}\n"
@@ -306,34 +346,33 @@ static const char apply_lua[] =
     "  hdel[h] = del\n"
     "end\n"
     "hw[nhashes + 1] = nw + 1\n"
+    "local ndeals = take_uint('deal count')\n"
     "local deal_pos = pos\n"
-    "for d = 1, take_uint('deal count') do take(); take() end\n"
+    "if pos + 2 * ndeals - 1 > nargs then fail('ARGV ends early in the deals') end\n"
+    "pos = pos + 2 * ndeals\n"
     "local stats_pos = pos\n"
     "for f = 1, take_uint('stats count') do take(); take_uint('stats delta') end\n"
     "if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end\n"
     "\n"
-    "local T2 = now()\n"
     "-- phase 2: writes. Derived fields were computed from the counters written beside them,\n"
     "-- so a reader never sees a rate that does not match the counts in the same hash.\n"
     "for h = 1, nhashes do\n"
-    "  local key, expire_at = A[hpos[h]], A[hpos[h] + 1]\n"
+    "  local key = A[hpos[h]]\n"
     "  local first, last = hw[h], hw[h + 1] - 1\n"
     "  if last >= first then redis.call('HSET', key, unpack(W, first, last)) end\n"
     "  if hdel[h] then redis.call('HDEL', key, unpack(hdel[h])) end\n"
-    "  if expire_at ~= '0' then redis.call('EXPIREAT', key, expire_at) end\n"
+    "  if hexp[h] > 0 then redis.call('EXPIREAT', key, hexp[h]) end\n"
     "end\n"
-    "local T3 = now()\n"
-    "pos = deal_pos\n"
-    "for d = 1, take_uint('deal count') do\n"
-    "  local key = take()\n"
-    "  redis.call('SET', key, take())\n"
+    "-- deal states, by 500 per MSET (Lua's stack limits unpack)\n"
+    "local last_deal = deal_pos + 2 * ndeals - 1\n"
+    "for first = deal_pos, last_deal, 1000 do\n"
+    "  redis.call('MSET', unpack(A, first, math.min(first + 999, last_deal)))\n"
     "end\n"
     "pos = stats_pos\n"
     "for f = 1, take_uint('stats count') do\n"
     "  local field = take()\n"
     "  redis.call('HINCRBY', stats_key, field, take())\n"
     "end\n"
-    "local T4 = now()\n"
     "-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are\n"
     "-- dropped while the list would still keep at least max ids without them.\n"
     "-- dedupe_n = ids in the list.\n"
@@ -354,7 +393,6 @@ static const char apply_lua[] =
     "  redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))\n"
     "  if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end\n"
     "end\n"
-    "redis.log(redis.LOG_WARNING, string.format('TIMING nargs=%d hashes=%d p1ab=%d p1c=%d hashwrites=%d deals+stats=%d dedupe=%d', nargs, nhashes, T1-T0, T2-T1, T3-T2, T4-T3, now()-T4))\n"
     "return {'OK'}\n";
 
 enum { SCRIPT_CLAIM = 0, SCRIPT_APPLY, SCRIPT_COUNT };
@@ -890,17 +928,55 @@ static void args_free(args_t *a) {
     free(a->arena);
 }
 
-/* Counts of non-zero deltas of hash h: plain counters and hundredths amounts. */
-static void count_deltas(const fd_funnel_t *fn, const fd_batch_hash_t *h, size_t *ni, size_t *nh) {
-    size_t nf = fd_funnel_nfields(fn);
-    *ni = *nh = 0;
-    for (size_t f = 0; f < nf; f++) {
-        if (h->delta[f] == 0) continue;
-        if (fd_funnel_field_hundredths(fn, f))
-            (*nh)++;
-        else
-            (*ni)++;
+/* Appends v as a varint: 7 bits a byte, least significant first, high bit = more follow. */
+static size_t put_varint(unsigned char *p, uint64_t v) {
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
     }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/* Bytes of hash h's deltas argument at most: the expiry varint, then per changed field its
+ * index and a varint (<= 8 bytes below 10^15) or 0, a length and up to 19 digits. */
+#define DELTAS_MAX(nchanged) (10 + (nchanged) * (1 + 2 + 19))
+
+/* The deltas argument of hash h (ARGV layout 2, see the script): one binary string, so a
+ * hash costs Redis and the script two arguments instead of four plus two per field, and
+ * the script decodes numbers with string.byte instead of parsing text. */
+static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch_hash_t *h) {
+    size_t nfields = fd_funnel_nfields(fn), nchanged = 0;
+    for (size_t f = 0; f < nfields; f++)
+        if (h->delta[f] != 0) nchanged++;
+    if (!arena_reserve(a, DELTAS_MAX(nchanged))) return FD_ERR_NOMEM;
+    unsigned char *start = (unsigned char *)a->arena + a->used, *p = start;
+    if (h->expire_at_s >= DELTA_BIG) return FD_ERR_RANGE;
+    p += put_varint(p, h->expire_at_s > 0 ? (uint64_t)h->expire_at_s : 0);
+    for (size_t f = 0; f < nfields; f++) {
+        int64_t d = h->delta[f];
+        if (d == 0) continue;
+        if (d < 0) return FD_ERR_INVAL; /* counters only grow: a fold bug */
+        *p++ = (unsigned char)f;
+        if (d < DELTA_BIG) {
+            p += put_varint(p, (uint64_t)d);
+        } else {
+            char digits[24];
+            int n = snprintf(digits, sizeof digits, "%" PRId64, d);
+            *p++ = 0;
+            *p++ = (unsigned char)n;
+            memcpy(p, digits, (size_t)n);
+            p += n;
+        }
+    }
+    size_t len = (size_t)(p - start);
+    a->argv[a->argc] = NULL;
+    a->len[a->argc] = len;
+    a->off[a->argc] = a->used;
+    a->argc++;
+    a->used += len;
+    return FD_OK;
 }
 
 static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
@@ -909,6 +985,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     size_t nstages = fd_funnel_nstages(fn), nfields = fd_funnel_nfields(fn);
     size_t nparts = fd_batch_nparts(b), nhashes = fd_batch_nhashes(b);
     size_t ndeals = fd_dealcache_dirty_count(dc);
+    if (nfields > 256) return FD_ERR_RANGE; /* deltas name a field in one byte */
 
     size_t nstats = 1; /* batches */
     for (int s = 0; s < FD_STAT_COUNT; s++)
@@ -917,12 +994,8 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
     /* EVALSHA sha 0, version, stats key, then the counted lists */
-    size_t argc = 3 + 2 + 1 + nstages + 1 + 8 * nparts + 1 + 1 + 2 * ndeals + 1 + 2 * nstats;
-    for (size_t i = 0; i < nhashes; i++) {
-        size_t ni, nh;
-        count_deltas(fn, fd_batch_hash(b, i), &ni, &nh);
-        argc += 4 + 2 * (ni + nh);
-    }
+    size_t argc = 3 + 2 + 1 + nstages + 1 + nfields + 1 + 8 * nparts + 1 + 2 * nhashes + 1 +
+                  2 * ndeals + 1 + 2 * nstats;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     a->cap = argc;
     a->argc = 3; /* EVALSHA sha 0: filled by eval_script */
@@ -939,6 +1012,11 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     ok = ok && arg_int(a, (int64_t)nstages);
     for (size_t s = 0; s < nstages; s++) {
         const char *name = fd_funnel_stage_name(fn, (int)s);
+        arg_ref(a, name, strlen(name));
+    }
+    ok = ok && arg_int(a, (int64_t)nfields);
+    for (size_t f = 0; f < nfields; f++) {
+        const char *name = fd_funnel_field_name(fn, f);
         arg_ref(a, name, strlen(name));
     }
     ok = ok && arg_int(a, (int64_t)nparts);
@@ -965,26 +1043,12 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         ok = ok && arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
     }
     ok = ok && arg_int(a, (int64_t)nhashes);
-    for (size_t i = 0; ok && i < nhashes; i++) {
+    if (!ok) return FD_ERR_NOMEM;
+    for (size_t i = 0; i < nhashes; i++) {
         const fd_batch_hash_t *h = fd_batch_hash(b, i);
-        size_t ni, nh;
-        count_deltas(fn, h, &ni, &nh);
         arg_ref(a, h->key, strlen(h->key));
-        ok = ok && arg_int(a, h->expire_at_s > 0 ? h->expire_at_s : 0);
-        ok = ok && arg_int(a, (int64_t)ni);
-        for (size_t f = 0; ok && f < nfields; f++) {
-            if (h->delta[f] == 0 || fd_funnel_field_hundredths(fn, f)) continue;
-            const char *name = fd_funnel_field_name(fn, f);
-            arg_ref(a, name, strlen(name));
-            ok = arg_int(a, h->delta[f]);
-        }
-        ok = ok && arg_int(a, (int64_t)nh);
-        for (size_t f = 0; ok && f < nfields; f++) {
-            if (h->delta[f] == 0 || !fd_funnel_field_hundredths(fn, f)) continue;
-            const char *name = fd_funnel_field_name(fn, f);
-            arg_ref(a, name, strlen(name));
-            ok = arg_int(a, h->delta[f]);
-        }
+        fd_err_t err = arg_hash_deltas(a, fn, h);
+        if (err != FD_OK) return err;
     }
     ok = ok && arg_int(a, (int64_t)ndeals);
     size_t pos = 0;

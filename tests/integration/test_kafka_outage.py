@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Kafka outage: the only broker of the embedded cluster goes down mid-run for several seconds and
+comes back. librdkafka retries on its own; funneld must log the outage, keep its offsets where they
+were, resume by itself (it is not restarted) and end with Redis equal to the independent model."""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness  # noqa: E402
+
+
+def mock_command(h, line):
+    h.mock.popen.stdin.write((line + "\n").encode())
+    h.mock.popen.stdin.flush()
+    answer = h.mock.popen.stdout.readline().decode().strip()
+    if answer != "ok":
+        raise harness.TestFailure("fd-mockcluster answered %r to %r" % (answer, line))
+
+
+def body(h, args):
+    msgs, mdl, gen = harness.generate(h, args, 40000, tz="Europe/Berlin", big_payloads=False)
+    h.start_redis()
+    h.start_mock()
+    fd = h.start_funneld("A")
+    feed = h.start_feed(msgs, seconds=25)
+    h.wait_progress(lambda c: sum(c.values()) > 0, 60, "a first apply")
+    deadline = time.time() + 60
+    while feed.fraction() < 0.3:
+        if time.time() > deadline:
+            raise harness.TestFailure("producer stuck at %.0f%%" % (100 * feed.fraction()))
+        time.sleep(0.1)
+    r = h.redis()
+    before = sum(h.progress(r).values())
+    mock_command(h, "down 1")
+    print("[kafka_outage] broker 1 down at %.0f%% of the feed, %d applied" %
+          (100 * feed.fraction(), before), flush=True)
+    time.sleep(6)
+    during = sum(h.progress(r).values())
+    mock_command(h, "up 1")
+    print("[kafka_outage] broker 1 up again; %d applied while it was down" % (during - before),
+          flush=True)
+    r.close()
+    nxt = feed.join()
+    t_first, t_done, _ = h.wait_done(nxt, timeout=180)
+    if not fd.alive():
+        raise harness.TestFailure("funneld exited (rc %s) during the outage" % fd.popen.returncode)
+    print("[kafka_outage] all %d messages applied %.1f s after the first apply"
+          % (sum(nxt.values()), t_done - t_first), flush=True)
+    h.compare(mdl)
+    with open(fd.log_path, "rb") as f:
+        log = f.read().decode(errors="replace")
+    if "kafka" not in log or ("DOWN" not in log.upper() and "FAIL" not in log.upper()):
+        raise harness.TestFailure("funneld's log does not mention the Kafka outage")
+    rc = fd.stop(timeout=30)
+    if rc != 0:
+        raise harness.TestFailure("funneld exited %s after SIGTERM, expected 0" % rc)
+    print("[kafka_outage] OK: outage logged, no restart needed, Redis equals the model")
+
+
+if __name__ == "__main__":
+    harness.run("kafka_outage", __doc__, body)
