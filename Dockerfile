@@ -2,8 +2,9 @@
 # Builds the funneld image: a Debian 12 build stage compiles funneld, funnelctl and funnel-gen;
 # the runtime stage holds only them, their shared libraries and the configs, run as a non-root user.
 #
-#   docker build -t funneld:local .                                  # Release build
+#   docker build -t funneld:local .                                  # RelWithDebInfo, stripped
 #   docker build --build-arg RUN_UNIT_TESTS=1 -t funneld:local .     # also run `ctest -L unit`
+#   docker build --build-arg BUILD_TYPE=Release -t funneld:local .   # -O3
 
 # ---- build stage ------------------------------------------------------------------------------
 FROM debian:12 AS build
@@ -19,12 +20,17 @@ RUN apt-get update \
 WORKDIR /src
 COPY . .
 
+# RelWithDebInfo (-O2, asserts off) is the build type scripts/test and CI test; the debug
+# information is stripped from the copies that go into the runtime image.
+ARG BUILD_TYPE=RelWithDebInfo
 ARG RUN_UNIT_TESTS=0
-RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release \
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE="$BUILD_TYPE" \
  && cmake --build /build -j"$(nproc)" --target funneld funnelctl funnel-gen \
  && if [ "$RUN_UNIT_TESTS" = "1" ]; then \
         cmake --build /build -j"$(nproc)" && (cd /build && ctest -L unit --output-on-failure); \
-    fi
+    fi \
+ && mkdir /out && cp /build/funneld /build/funnelctl /build/funnel-gen /out/ \
+ && strip --strip-debug /out/*
 
 # ---- runtime stage ----------------------------------------------------------------------------
 FROM debian:12-slim
@@ -41,7 +47,7 @@ RUN groupadd --system --gid 10001 funneld \
  && useradd --system --uid 10001 --gid funneld --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin funneld
 
-COPY --from=build /build/funneld /build/funnelctl /build/funnel-gen /usr/local/bin/
+COPY --from=build /out/funneld /out/funnelctl /out/funnel-gen /usr/local/bin/
 COPY configs/ /etc/funneld/
 
 # funneld keeps no local state (offsets, counters and deal states are in Redis) and listens on no

@@ -713,7 +713,7 @@ static fd_reject_t take_feedback(const cJSON *score, const cJSON *complaint, fd_
 static fd_reject_t validate(const fd_funnel_t *fn, const cJSON *const known[F_COUNT],
                             fd_event_t *ev, char *errstr, size_t errstr_size) {
     fd_reject_t r;
-    size_t len;
+    size_t len = 0;
     if ((r = take_id(known[F_EVENT_ID], "event_id", "", NULL, ev->event_id, &len, errstr,
                      errstr_size)) != FD_REJECT_NONE)
         return r;

@@ -67,16 +67,17 @@ static int64_t now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Sleeps ms in short slices; returns false early when a second stop signal arrived. */
-static bool sleep_ms(fd_service_t *svc, int64_t ms) {
+/* Sleeps ms in short slices; returns false early once give_up_at stop signals arrived (2 while
+ * finishing a batch that must not be lost, 1 for work that can simply be left undone). */
+static bool sleep_ms(fd_service_t *svc, int64_t ms, int give_up_at) {
     while (ms > 0) {
-        if (svc->stop && *svc->stop >= 2) return false;
+        if (svc->stop && *svc->stop >= give_up_at) return false;
         int64_t step = ms < 50 ? ms : 50;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
         nanosleep(&ts, NULL);
         ms -= step;
     }
-    return !(svc->stop && *svc->stop >= 2);
+    return !(svc->stop && *svc->stop >= give_up_at);
 }
 
 /* Next backoff: doubles up to the configured maximum, with up to 25% jitter. */
@@ -111,8 +112,8 @@ static void drop_pending(fd_service_t *svc) {
 }
 
 /* Runs expr (a store call) into err until it is not FD_ERR_REDIS, with backoff; gives up with
- * FD_ERR_REDIS when a second stop signal arrives. */
-#define RETRY_REDIS(svc, what, err, expr)                                                          \
+ * FD_ERR_REDIS once give_up_at stop signals arrived. */
+#define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
     do {                                                                                           \
         int64_t wait_ = BACKOFF_MIN_MS;                                                            \
         for (;;) {                                                                                 \
@@ -121,7 +122,7 @@ static void drop_pending(fd_service_t *svc) {
             (svc)->redis_failures++;                                                               \
             fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),                   \
                         fd_store_errstr((svc)->st), wait_);                                        \
-            if (!sleep_ms((svc), wait_)) break;                                                    \
+            if (!sleep_ms((svc), wait_, (give_up_at))) break;                                      \
             wait_ = backoff_next((svc), wait_);                                                    \
         }                                                                                          \
     } while (0)
@@ -151,7 +152,8 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     }
     p->valid = false;
     fd_err_t err;
-    RETRY_REDIS(svc, "claim partition", err,
+    /* A claim is abandoned at the first stop signal: nothing is pending for this partition. */
+    RETRY_REDIS(svc, "claim partition", 1, err,
                 fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, p->token,
                                sizeof p->token, &p->stored, p->dd));
     if (err != FD_OK) {
@@ -343,7 +345,7 @@ static fd_err_t flush(fd_service_t *svc) {
     size_t nids = 0;
     for (size_t i = 0; i < svc->npending; i++)
         if (svc->pending[i].ev.type <= FD_DEAL_LOST) ids[nids++] = svc->pending[i].ev.deal_id;
-    RETRY_REDIS(svc, "load deal states", err, fd_store_load_deals(svc->st, svc->dc, ids, nids));
+    RETRY_REDIS(svc, "load deal states", 2, err, fd_store_load_deals(svc->st, svc->dc, ids, nids));
     free(ids);
     if (err == FD_ERR_REDIS) return err;
     if (err != FD_OK) {
@@ -367,13 +369,13 @@ static fd_err_t flush(fd_service_t *svc) {
     int64_t wait = BACKOFF_MIN_MS;
     while ((err = fd_source_flush_dead_letters(svc->src, 5000)) != FD_OK) {
         fd_log_warn("service", "dead letters not delivered yet; retrying in %" PRId64 " ms", wait);
-        if (!sleep_ms(svc, wait)) return FD_ERR_KAFKA;
+        if (!sleep_ms(svc, wait, 2)) return FD_ERR_KAFKA;
         wait = backoff_next(svc, wait);
     }
 
     /* 4. One atomic step: deltas, deal states, dedupe ids, stats and offsets. */
     bool already = false;
-    RETRY_REDIS(svc, "apply batch", err, fd_store_apply(svc->st, b, svc->dc, &already));
+    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply(svc->st, b, svc->dc, &already));
     if (err == FD_ERR_REDIS) return err;
     if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
         fd_log_warn("service",
@@ -420,7 +422,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         if (svc->need_rejoin) {
             drop_pending(svc);
             svc->need_rejoin = false;
-            if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000);
+            if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000, 1);
             first_ms = 0;
         }
         size_t held = fd_batch_messages(svc->b) + svc->npending;

@@ -23,7 +23,7 @@
 #define ERRSTR_MAX   512
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
-#define APPLY_LAYOUT "2" /* ARGV layout version: must match the apply script */
+#define APPLY_LAYOUT "2"                /* ARGV layout version: must match the apply script */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
 /* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
@@ -43,7 +43,7 @@ static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'e
 /* The apply script: one atomic step per batch. Its ARGV layout is documented at its top (and
  * built by build_apply_args below). */
 static const char apply_lua[] =
-    "-- funneld batch apply, ARGV layout 2 (counts and numbers as decimal text):\n"
+    "-- funneld batch apply, ARGV layout 2 (counts as decimal text, hash deltas in binary):\n"
     "--   [1] layout version '2'   [2] stats hash key\n"
     "--   S, then S stage names (the last is the won stage)\n"
     "--   F, then F metric field names (deltas refer to them by index 0..F-1);\n"
@@ -109,8 +109,8 @@ static const char apply_lua[] =
     "-- The fast path keeps values as doubles below BIG = 10^15: exact, and so is the sum of\n"
     "-- two (< 2^53); anything bigger takes the exact digit-string path. Converting between\n"
     "-- text and numbers costs more than the rest of the work, and the same small counts\n"
-    "-- recur in most hashes, so both directions are memoised: number_of[text] (well-formed\n"
-    "-- counts below BIG only) and text_of[number].\n"
+    "-- recur in most hashes, so both directions are memoised: number_of[text] (a checked\n"
+    "-- stored count: its value, or false from BIG on) and text_of[number].\n"
     "local BIG = 1e15\n"
     "local number_of = {}\n"
     "local text_of = setmetatable({}, {__index = function(t, n)\n"
@@ -172,13 +172,21 @@ static const char apply_lua[] =
     "-- input of each derived field they feed, and computes everything it will write. Only\n"
     "-- derived fields with a changed input are recomputed: the others still match their\n"
     "-- unchanged inputs. Derived field d is x / (y * scale[d]), or x / (x + y) when sum[d].\n"
+    "-- Fields are handled by their index k (1-based) in the field list: fname[k], famount[k]\n"
+    "-- (an amount in hundredths), fderived[k] (the derived field it feeds), fpartner[k] (the\n"
+    "-- other input of that derived field).\n"
+    "local fname, famount, fderived, fpartner, index_of = fields, {}, {}, {}, {}\n"
+    "for k = 1, nfields do index_of[fields[k]] = k end\n"
+    "famount[index_of.won_amount or 0] = true\n"
+    "famount[index_of.feedback_sum or 0] = true\n"
     "local dname, din1, din2, dscale, dsum, dmemo = {}, {}, {}, {}, {}, {}\n"
-    "local deriv, partner = {}, {} -- input field -> its derived field, the other input\n"
-    "local memo4, memo2 = {}, {}   -- formatted values by quotient\n"
+    "local memo4, memo2 = {}, {} -- formatted values by quotient\n"
     "local function derived(name, x, y, scale, sum, memo)\n"
+    "  local kx, ky = index_of[x], index_of[y]\n"
+    "  if not kx or not ky then fail('the field list lacks ' .. x .. ' or ' .. y) end\n"
     "  local d = #dname + 1\n"
-    "  dname[d], din1[d], din2[d], dscale[d], dsum[d], dmemo[d] = name, x, y, scale, sum, memo\n"
-    "  deriv[x], deriv[y], partner[x], partner[y] = d, d, y, x\n"
+    "  dname[d], din1[d], din2[d], dscale[d], dsum[d], dmemo[d] = name, kx, ky, scale, sum, memo\n"
+    "  fderived[kx], fderived[ky], fpartner[kx], fpartner[ky] = d, d, ky, kx\n"
     "end\n"
     "for s = 1, nstages - 1 do\n"
     "  local n = stages[s]\n"
@@ -192,17 +200,30 @@ static const char apply_lua[] =
     "derived('win_rate', 'won', 'lost', 1, true, memo4)\n"
     "-- feedback_sum is stored as d.dd text; its value here is in hundredths\n"
     "derived('feedback_avg', 'feedback_sum', 'feedback_count', 100, false, memo2)\n"
-    "local amount = {won_amount = true, feedback_sum = true}\n"
     "\n"
     "check_type(stats_key, 'hash')\n"
     "-- What phase 2 writes, without a table per hash: the HSET arguments of hash h are\n"
     "-- W[hw[h] .. hw[h + 1] - 1]; its key is ARGV[hpos[h]], hexp[h] its expiry (0 = none);\n"
     "-- hdel[h] lists fields to delete (rare: a zero count or a zero denominator).\n"
     "local W, nw, hw, hpos, hexp, hdel, seen = {}, 0, {}, {}, {}, {}, {}\n"
-    "-- scratch of the current hash h: fields to read (rf), deltas (rd: a number, or false\n"
-    "-- beyond the fast path, with its digits in rs), new values (val); stamp[field] == h\n"
-    "-- and dstamp[derived] == h mark what belongs to hash h\n"
-    "local rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}\n"
+    "-- scratch of the current hash h: fields to read (rk: index, rf: name), deltas (rd: a\n"
+    "-- number, or false beyond the fast path, with its digits in rs), new values (val);\n"
+    "-- stamp[k] == h and dstamp[d] == h mark what belongs to hash h\n"
+    "local rk, rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}, {}\n"
+    "-- Decodes the varint at b[i]; returns its value and the index after it.\n"
+    "local function varint(b, i, key)\n"
+    "  local v, mul, c = 0, 1, b[i]\n"
+    "  while c and c >= 128 and mul < 2 ^ 49 do\n"
+    "    v = v + (c - 128) * mul\n"
+    "    mul = mul * 128\n"
+    "    i = i + 1\n"
+    "    c = b[i]\n"
+    "  end\n"
+    "  if not c or c >= 128 then fail('deltas of ' .. key .. ': bad varint') end\n"
+    "  v = v + c * mul\n"
+    "  if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end\n"
+    "  return v, i + 1\n"
+    "end\n"
     "local nhashes = take_uint('hash count')\n"
     "if pos + 2 * nhashes - 1 > nargs then fail('ARGV ends early in the hashes') end\n"
     "for h = 1, nhashes do\n"
@@ -211,79 +232,66 @@ static const char apply_lua[] =
     "  pos = pos + 2\n"
     "  if seen[key] then fail(key .. ' is listed twice') end\n"
     "  seen[key] = true\n"
-    "  -- decode the deltas: varint expiry, then (field index, varint delta) pairs\n"
-    "  local b, nb, i, n, expire_at = {byte(deltas, 1, -1)}, #deltas, 1, 0, nil\n"
+    "  -- the deltas: varint expiry, then (field index, varint delta) pairs\n"
+    "  local b = {byte(deltas, 1, -1)}\n"
+    "  local nb, n, i = #b, 0\n"
+    "  hexp[h], i = varint(b, 1, key)\n"
     "  while i <= nb do\n"
-    "    local name\n"
-    "    if expire_at then\n"
-    "      name = fields[b[i] + 1]\n"
-    "      if not name then fail('deltas of ' .. key .. ': no field ' .. b[i]) end\n"
-    "      if stamp[name] == h then fail('deltas of ' .. key .. ' list ' .. name .. ' twice') end\n"
-    "      stamp[name] = h\n"
-    "      i = i + 1\n"
+    "    local k = b[i] + 1\n"
+    "    if not fname[k] or stamp[k] == h then\n"
+    "      fail('deltas of ' .. key .. ': field ' .. (k - 1) .. ' unknown or twice')\n"
     "    end\n"
-    "    local v, mul, c = 0, 1, b[i]\n"
-    "    while c and c >= 128 do\n"
-    "      v = v + (c - 128) * mul\n"
-    "      mul = mul * 128\n"
-    "      i = i + 1\n"
-    "      c = b[i]\n"
-    "    end\n"
-    "    if not c or mul > 2 ^ 49 then fail('deltas of ' .. key .. ': bad varint') end\n"
-    "    v = v + c * mul\n"
-    "    i = i + 1\n"
-    "    if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end\n"
-    "    if not expire_at then\n"
-    "      expire_at = v\n"
+    "    stamp[k] = h\n"
+    "    local d = b[i + 1]\n"
+    "    if d and d < 128 then\n"
+    "      i = i + 2 -- the common one-byte varint\n"
     "    else\n"
-    "      n = n + 1\n"
-    "      rf[n], rd[n] = name, v\n"
-    "      if v == 0 then\n"
-    "        -- a delta beyond the fast path, as digits\n"
-    "        local len = b[i] or 0\n"
-    "        local s = sub(deltas, i + 1, i + len)\n"
-    "        if #s ~= len or len > 18 or not find(s, '^%d+$') then\n"
-    "          fail('deltas of ' .. key .. ': bad digits of ' .. name)\n"
-    "        end\n"
-    "        rd[n], rs[n] = false, s\n"
-    "        i = i + 1 + len\n"
+    "      d, i = varint(b, i + 1, key)\n"
+    "    end\n"
+    "    n = n + 1\n"
+    "    rk[n], rf[n], rd[n] = k, fname[k], d\n"
+    "    if d == 0 then\n"
+    "      -- a delta beyond the fast path, as digits\n"
+    "      local len = b[i] or 0\n"
+    "      local s = sub(deltas, i + 1, i + len)\n"
+    "      if #s ~= len or len > 18 or not find(s, '^%d+$') then\n"
+    "        fail('deltas of ' .. key .. ': bad digits of ' .. fname[k])\n"
     "      end\n"
+    "      rd[n], rs[n] = false, s\n"
+    "      i = i + 1 + len\n"
     "    end\n"
     "  end\n"
-    "  hexp[h] = expire_at or 0\n"
     "  local nread = n\n"
     "  for j = 1, n do\n"
-    "    local p = partner[rf[j]]\n"
+    "    local p = fpartner[rk[j]]\n"
     "    if p and stamp[p] ~= h then\n"
     "      stamp[p] = h\n"
     "      nread = nread + 1\n"
-    "      rf[nread] = p\n"
+    "      rk[nread], rf[nread] = p, fname[p]\n"
     "    end\n"
     "  end\n"
     "  local v = nread > 0 and redis.call('HMGET', key, unpack(rf, 1, nread)) or {}\n"
     "  for j = n + 1, nread do\n"
-    "    local name, cur = rf[j], v[j]\n"
-    "    if cur and amount[name] then cur = gsub(cur, '%.', '') end\n"
-    "    val[name] = cur and tonumber(cur) or 0\n"
+    "    local k, cur = rk[j], v[j]\n"
+    "    if cur and famount[k] then cur = gsub(cur, '%.', '') end\n"
+    "    val[k] = cur and tonumber(cur) or 0\n"
     "  end\n"
     "  local del\n"
     "  for j = 1, n do\n"
-    "    local name, cur, d = rf[j], v[j], rd[j]\n"
+    "    local k, cur, d = rk[j], v[j], rd[j]\n"
     "    local new, text\n"
-    "    if not amount[name] then\n"
+    "    if not famount[k] then\n"
     "      -- a counter: digits, as HINCRBY writes them\n"
     "      local c = 0\n"
     "      if cur then\n"
     "        c = number_of[cur]\n"
-    "        if not c then\n"
-    "          c = tonumber(cur)\n"
-    "          if c and c >= 0 and c < BIG and c % 1 == 0 then\n"
-    "            number_of[cur] = c\n"
-    "          elseif find(cur, '^%d+$') then\n"
-    "            c = false\n"
-    "          else\n"
-    "            fail(key .. ' ' .. name .. ' holds ' .. cur .. ', expected digits')\n"
+    "        if c == nil then\n"
+    "          if not find(cur, '^%d+$') then\n"
+    "            fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected digits')\n"
     "          end\n"
+    "          c = tonumber(cur)\n"
+    "          if c >= BIG then c = false end\n"
+    "          number_of[cur] = c\n"
     "        end\n"
     "      end\n"
     "      if c and d then\n"
@@ -299,7 +307,7 @@ static const char apply_lua[] =
     "      local c = 0\n"
     "      if cur then\n"
     "        if not find(cur, '^%d+%.%d%d$') then\n"
-    "          fail(key .. ' ' .. name .. ' holds ' .. cur .. ', expected d.dd')\n"
+    "          fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected d.dd')\n"
     "        end\n"
     "        c = #cur <= 16 and floor(tonumber(cur) * 100 + 0.5)\n"
     "      end\n"
@@ -312,17 +320,17 @@ static const char apply_lua[] =
     "        new = tonumber((gsub(text, '%.', '')))\n"
     "      end\n"
     "    end\n"
-    "    val[name] = new\n"
+    "    val[k] = new\n"
     "    if new == 0 then\n"
     "      del = del or {}\n"
-    "      del[#del + 1] = name\n"
+    "      del[#del + 1] = fname[k]\n"
     "    else\n"
-    "      W[nw + 1], W[nw + 2] = name, text\n"
+    "      W[nw + 1], W[nw + 2] = fname[k], text\n"
     "      nw = nw + 2\n"
     "    end\n"
     "  end\n"
     "  for j = 1, n do\n"
-    "    local d = deriv[rf[j]]\n"
+    "    local d = fderived[rk[j]]\n"
     "    if d and dstamp[d] ~= h then\n"
     "      dstamp[d] = h\n"
     "      local x, y = val[din1[d]], val[din2[d]]\n"
@@ -330,10 +338,11 @@ static const char apply_lua[] =
     "      if dsum[d] then den = x + y else den = y * dscale[d] end\n"
     "      if den > 0 then\n"
     "        local q = x / den\n"
-    "        local text = dmemo[d][q]\n"
+    "        local memo = dmemo[d]\n"
+    "        local text = memo[q]\n"
     "        if not text then\n"
-    "          text = format(dmemo[d] == memo4 and '%.4f' or '%.2f', q)\n"
-    "          if q == q then dmemo[d][q] = text end\n"
+    "          text = format(memo == memo4 and '%.4f' or '%.2f', q)\n"
+    "          if q == q then memo[q] = text end\n"
     "        end\n"
     "        W[nw + 1], W[nw + 2] = dname[d], text\n"
     "        nw = nw + 2\n"
@@ -946,18 +955,26 @@ static size_t put_varint(unsigned char *p, uint64_t v) {
 /* The deltas argument of hash h (ARGV layout 2, see the script): one binary string, so a
  * hash costs Redis and the script two arguments instead of four plus two per field, and
  * the script decodes numbers with string.byte instead of parsing text. */
-static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch_hash_t *h) {
+static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch_hash_t *h,
+                                char *why, size_t why_size) {
     size_t nfields = fd_funnel_nfields(fn), nchanged = 0;
     for (size_t f = 0; f < nfields; f++)
         if (h->delta[f] != 0) nchanged++;
     if (!arena_reserve(a, DELTAS_MAX(nchanged))) return FD_ERR_NOMEM;
     unsigned char *start = (unsigned char *)a->arena + a->used, *p = start;
-    if (h->expire_at_s >= DELTA_BIG) return FD_ERR_RANGE;
+    if (h->expire_at_s >= DELTA_BIG) {
+        snprintf(why, why_size, "%s: expiry %" PRId64 " s is beyond 10^15", h->key, h->expire_at_s);
+        return FD_ERR_RANGE;
+    }
     p += put_varint(p, h->expire_at_s > 0 ? (uint64_t)h->expire_at_s : 0);
     for (size_t f = 0; f < nfields; f++) {
         int64_t d = h->delta[f];
         if (d == 0) continue;
-        if (d < 0) return FD_ERR_INVAL; /* counters only grow: a fold bug */
+        if (d < 0) { /* counters only grow: a fold bug */
+            snprintf(why, why_size, "%s: delta %" PRId64 " of %s is negative", h->key, d,
+                     fd_funnel_field_name(fn, f));
+            return FD_ERR_INVAL;
+        }
         *p++ = (unsigned char)f;
         if (d < DELTA_BIG) {
             p += put_varint(p, (uint64_t)d);
@@ -979,8 +996,10 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
     return FD_OK;
 }
 
+/* Fills a with the apply's arguments; on an error other than FD_ERR_NOMEM, why may say what
+ * was wrong. */
 static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
-                                 const fd_dealcache_t *dc, args_t *a) {
+                                 const fd_dealcache_t *dc, args_t *a, char *why, size_t why_size) {
     const fd_funnel_t *fn = st->fn;
     size_t nstages = fd_funnel_nstages(fn), nfields = fd_funnel_nfields(fn);
     size_t nparts = fd_batch_nparts(b), nhashes = fd_batch_nhashes(b);
@@ -1047,7 +1066,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     for (size_t i = 0; i < nhashes; i++) {
         const fd_batch_hash_t *h = fd_batch_hash(b, i);
         arg_ref(a, h->key, strlen(h->key));
-        fd_err_t err = arg_hash_deltas(a, fn, h);
+        fd_err_t err = arg_hash_deltas(a, fn, h, why, why_size);
         if (err != FD_OK) return err;
     }
     ok = ok && arg_int(a, (int64_t)ndeals);
@@ -1087,9 +1106,11 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
     *already = false;
     args_t a = {0};
     redisReply *r = NULL;
-    fd_err_t err = build_apply_args(st, b, dc, &a);
+    char why[256] = "";
+    fd_err_t err = build_apply_args(st, b, dc, &a, why, sizeof why);
     if (err != FD_OK) {
-        set_err(st, "apply: building the script arguments failed: %s", fd_strerror(err));
+        set_err(st, "apply: building the script arguments failed: %s%s%s", fd_strerror(err),
+                why[0] != '\0' ? ": " : "", why);
         goto fail;
     }
     if ((err = fd_store_connect(st)) != FD_OK) goto fail;

@@ -263,8 +263,8 @@ def healthcheck_test(svc):
 def check_kafka(c, s):
     k = s["kafka"]
     env = env_map(k)
-    c.check(str(k.get("image", "")).startswith("apache/kafka:"), "kafka runs the official apache/kafka image",
-            str(k.get("image")))
+    c.check(str(k.get("image", "")).startswith("apache/kafka:"),
+            "kafka runs the official apache/kafka image", str(k.get("image")))
     roles = set((env.get("KAFKA_PROCESS_ROLES") or "").split(","))
     c.check(roles == {"broker", "controller"}, "kafka is one KRaft node in combined mode",
             "KAFKA_PROCESS_ROLES=%s" % env.get("KAFKA_PROCESS_ROLES"))
@@ -272,14 +272,16 @@ def check_kafka(c, s):
     voters = env.get("KAFKA_CONTROLLER_QUORUM_VOTERS") or ""
     lst = listeners(env.get("KAFKA_LISTENERS"))
     adv = listeners(env.get("KAFKA_ADVERTISED_LISTENERS"))
-    proto = dict(p.split(":", 1) for p in (env.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP") or "").split(",") if p)
+    protocol_map = env.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP") or ""
+    proto = dict(p.split(":", 1) for p in protocol_map.split(",") if p)
     ctl = env.get("KAFKA_CONTROLLER_LISTENER_NAMES")
     m = re.fullmatch(r"([0-9]+)@([^:]+):([0-9]+)", voters)
     c.check(m is not None and m.group(1) == node and ctl in lst and lst[ctl][1] == int(m.group(3)),
             "the quorum voter is this node on its controller listener",
             "node %s, voters %s, controller %s, listeners %s" % (node, voters, ctl, lst))
     c.check(set(lst) <= set(proto) and set(adv) <= set(lst) and ctl not in adv,
-            "every listener has a protocol, advertised ones are listened on, the controller is not advertised",
+            "every listener has a protocol, advertised ones are listened on, "
+            "the controller is not advertised",
             "listeners %s, advertised %s, map %s" % (lst, adv, proto))
     c.check(adv.get(env.get("KAFKA_INTER_BROKER_LISTENER_NAME")) == ("kafka", 9092),
             "brokers and containers reach kafka:9092 (advertised inter-broker listener)", str(adv))
@@ -291,7 +293,8 @@ def check_kafka(c, s):
             "automatic topic creation is off")
     logdir = env.get("KAFKA_LOG_DIRS") or ""
     c.check(any(str(v).split(":")[1:2] == [logdir] for v in k.get("volumes") or []),
-            "kafka's log directory is a volume", "KAFKA_LOG_DIRS=%s volumes=%s" % (logdir, k.get("volumes")))
+            "kafka's log directory is a volume",
+            "KAFKA_LOG_DIRS=%s volumes=%s" % (logdir, k.get("volumes")))
     t = healthcheck_test(k)
     c.check(re.search(r"kafka-(broker-api-versions|topics)\.sh", t) is not None,
             "kafka has a healthcheck that asks the broker", t)
@@ -310,8 +313,10 @@ def check_kafka_init(c, s):
         p = re.search(r"--partitions\s+([0-9]+)", m.group(1))
         if t:
             created[t.group(1)] = int(p.group(1)) if p else None
-    c.check(created.get("crm.events") == 8, "kafka-init creates crm.events with 8 partitions", str(created))
-    c.check("crm.events.dlq" in created, "kafka-init creates the dead-letter topic crm.events.dlq", str(created))
+    c.check(created.get("crm.events") == 8, "kafka-init creates crm.events with 8 partitions",
+            str(created))
+    c.check("crm.events.dlq" in created, "kafka-init creates the dead-letter topic crm.events.dlq",
+            str(created))
     c.check("kafka-topics.sh" in script and "--if-not-exists" in script,
             "kafka-init uses kafka-topics.sh --if-not-exists (safe to run again)")
     c.check(str(ki.get("restart", "no")) in ("no", "False", "false"), "kafka-init is not restarted")
@@ -321,15 +326,17 @@ def check_kafka_init(c, s):
 def check_redis(c, s):
     r = s["redis"]
     cmd = [str(x) for x in (r.get("command") or [])]
-    c.check(str(r.get("image", "")).startswith("redis:7"), "redis runs the redis:7 image", str(r.get("image")))
+    c.check(str(r.get("image", "")).startswith("redis:7"), "redis runs the redis:7 image",
+            str(r.get("image")))
 
     def arg(name):
         return cmd[cmd.index(name) + 1] if name in cmd and cmd.index(name) + 1 < len(cmd) else None
 
-    c.check(arg("--requirepass") == PASSWORD, "redis requires the password from REDIS_PASSWORD", str(cmd))
-    c.check(arg("--appendonly") == "yes", "redis runs with appendonly yes", str(cmd))
-    c.check(arg("--maxmemory-policy") == "noeviction", "redis never evicts (maxmemory-policy noeviction)",
+    c.check(arg("--requirepass") == PASSWORD, "redis requires the password from REDIS_PASSWORD",
             str(cmd))
+    c.check(arg("--appendonly") == "yes", "redis runs with appendonly yes", str(cmd))
+    c.check(arg("--maxmemory-policy") == "noeviction",
+            "redis never evicts (maxmemory-policy noeviction)", str(cmd))
     c.check(any(str(v).split(":")[1:2] == ["/data"] for v in r.get("volumes") or []),
             "redis keeps /data (AOF and RDB) on a volume", str(r.get("volumes")))
     t = healthcheck_test(r)
@@ -349,14 +356,16 @@ def check_funneld(c, s, src, build, adv, created):
     c.check(depends(f, "redis") == "service_healthy", "funneld waits for a healthy redis",
             str(f.get("depends_on")))
     c.check(depends(f, "kafka-init") == "service_completed_successfully",
-            "funneld waits until the topics exist (kafka-init completed successfully)", str(f.get("depends_on")))
+            "funneld waits until the topics exist (kafka-init completed successfully)",
+            str(f.get("depends_on")))
     c.check(env_map(f).get("FUNNELD_REDIS_PASSWORD") == PASSWORD,
-            "funneld gets the Redis password from REDIS_PASSWORD (environment, not the config file)")
-    c.check(str(f.get("restart")) == "unless-stopped", "funneld restarts unless stopped", str(f.get("restart")))
+            "funneld gets the Redis password from REDIS_PASSWORD (environment, not a file)")
+    c.check(str(f.get("restart")) == "unless-stopped", "funneld restarts unless stopped",
+            str(f.get("restart")))
     c.check("container_name" not in f and not f.get("ports"),
             "funneld has no container_name and no published port (it can be scaled)")
-    c.check(str(f.get("user", "")).split(":")[0] not in ("root", "0"), "compose does not run funneld as root",
-            str(f.get("user")))
+    c.check(str(f.get("user", "")).split(":")[0] not in ("root", "0"),
+            "compose does not run funneld as root", str(f.get("user")))
     # The config file named on funneld's command line, through the read-only configs mount.
     mounts = {}
     for v in f.get("volumes") or []:
@@ -364,12 +373,15 @@ def check_funneld(c, s, src, build, adv, created):
         if len(parts) >= 2:
             mounts[parts[1]] = (parts[0], parts[2:] if len(parts) > 2 else [])
     cfg_mount = mounts.get("/etc/funneld")
-    c.check(cfg_mount is not None and os.path.realpath(cfg_mount[0]) == os.path.realpath(os.path.join(src, "configs"))
+    configs_dir = os.path.realpath(os.path.join(src, "configs"))
+    c.check(cfg_mount is not None and os.path.realpath(cfg_mount[0]) == configs_dir
             and "ro" in ",".join(cfg_mount[1]).split(","),
             "configs/ is mounted read-only at /etc/funneld", str(f.get("volumes")))
     cmd = [str(x) for x in (f.get("command") or [])]
     cfg = cmd[cmd.index("--config") + 1] if "--config" in cmd else None
-    host_cfg = os.path.join(src, "configs", os.path.relpath(cfg, "/etc/funneld")) if cfg and cfg.startswith("/etc/funneld/") else None
+    host_cfg = None
+    if cfg and cfg.startswith("/etc/funneld/"):
+        host_cfg = os.path.join(src, "configs", os.path.relpath(cfg, "/etc/funneld"))
     if not c.check(host_cfg is not None and os.path.isfile(host_cfg),
                    "funneld's --config names a file of configs/", str(cmd)):
         return
@@ -377,14 +389,17 @@ def check_funneld(c, s, src, build, adv, created):
     env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
     env["FUNNELD_REDIS_PASSWORD"] = PASSWORD
     rc, out, err = run([funneld, "--config", host_cfg, "--print-config"], src, env=env)
-    if not c.check(rc == 0, "funneld loads %s (--print-config exits 0)" % os.path.relpath(host_cfg, src),
+    if not c.check(rc == 0,
+                   "funneld loads %s (--print-config exits 0)" % os.path.relpath(host_cfg, src),
                    "rc %s: %s" % (rc, err.strip())):
         return
     eff = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line)
     c.check(eff.get("kafka.brokers") in ("%s:%d" % adv[n] for n in adv),
-            "funneld's kafka.brokers is kafka's advertised listener", "%s vs %s" % (eff.get("kafka.brokers"), adv))
+            "funneld's kafka.brokers is kafka's advertised listener",
+            "%s vs %s" % (eff.get("kafka.brokers"), adv))
     c.check(eff.get("redis.host") == "redis" and eff.get("redis.port") == "6379",
-            "funneld's redis.host:port is the redis service", "%s:%s" % (eff.get("redis.host"), eff.get("redis.port")))
+            "funneld's redis.host:port is the redis service",
+            "%s:%s" % (eff.get("redis.host"), eff.get("redis.port")))
     c.check(eff.get("redis.password") == "(set)", "the password reaches funneld and is not printed",
             str(eff.get("redis.password")))
     topics = set((eff.get("kafka.topics") or "").split(","))
@@ -395,8 +410,10 @@ def check_funneld(c, s, src, build, adv, created):
 
 def check_funnel_gen(c, s, src, build):
     g = s["funnel-gen"]
-    c.check("load" in (g.get("profiles") or []), "funnel-gen is under the profile 'load'", str(g.get("profiles")))
-    c.check([str(x) for x in g.get("entrypoint") or []] == ["funnel-gen"], "funnel-gen's entrypoint is funnel-gen")
+    c.check("load" in (g.get("profiles") or []), "funnel-gen is under the profile 'load'",
+            str(g.get("profiles")))
+    c.check([str(x) for x in g.get("entrypoint") or []] == ["funnel-gen"],
+            "funnel-gen's entrypoint is funnel-gen")
     c.check(g.get("image") == s["funneld"].get("image"), "funnel-gen uses funneld's image",
             "%s vs %s" % (g.get("image"), s["funneld"].get("image")))
     c.check(depends(g, "kafka-init") == "service_completed_successfully",
@@ -447,13 +464,15 @@ def check_dockerfile(c, src):
     c.check(len(stages) >= 2, "the Dockerfile is multi-stage", "%d FROM lines" % len(stages))
     if not stages:
         return
-    c.check(re.match(r"FROM\s+debian:12\b", stages[0][0]) is not None, "it builds on debian:12", stages[0][0])
+    c.check(re.match(r"FROM\s+debian:12\b", stages[0][0]) is not None, "it builds on debian:12",
+            stages[0][0])
     from_line, final = stages[-1]
-    c.check(re.match(r"FROM\s+debian:12-slim\b", from_line) is not None, "the runtime stage is debian:12-slim",
-            from_line)
+    c.check(re.match(r"FROM\s+debian:12-slim\b", from_line) is not None,
+            "the runtime stage is debian:12-slim", from_line)
     users = [i.split(None, 1)[1].strip() for i in final if i.upper().startswith("USER ")]
     user = users[-1].split(":")[0] if users else None
-    c.check(user not in (None, "root", "0"), "the runtime stage runs as a non-root USER", str(users))
+    c.check(user not in (None, "root", "0"), "the runtime stage runs as a non-root USER",
+            str(users))
     made = [i for i in final if i.upper().startswith("RUN ") and "useradd" in i]
     uid = re.search(r"--uid\s+([0-9]+)", " ".join(made))
     c.check(user is not None and any(re.search(r"\b%s\s*($|&&)" % re.escape(user), m) for m in made)
@@ -462,7 +481,8 @@ def check_dockerfile(c, src):
     copies = " ".join(i for i in final if i.upper().startswith("COPY "))
     c.check(all(p in copies for p in ("funneld", "funnelctl", "funnel-gen")),
             "the runtime stage copies funneld, funnelctl and funnel-gen", copies)
-    c.check(any(re.fullmatch(r'ENTRYPOINT\s+\[\s*"(/usr/local/bin/)?funneld"\s*\]', i) for i in final),
+    entry = re.compile(r'ENTRYPOINT\s+\[\s*"(/usr/local/bin/)?funneld"\s*\]')
+    c.check(any(entry.fullmatch(i) for i in final),
             'ENTRYPOINT ["funneld"] (exec form: funneld gets the stop signal itself)')
     ignore = open(os.path.join(src, ".dockerignore")).read().split()
     c.check(".git" in ignore and any(p.startswith("build") for p in ignore) and ".env" in ignore,
@@ -489,7 +509,8 @@ def main():
 
     try:
         rc, out, err = run(compose + ["config", "-q"], src, env=compose_env(PASSWORD))
-        c.check(rc == 0 and out.strip() == "", "docker-compose config -q accepts docker-compose.yml",
+        c.check(rc == 0 and out.strip() == "",
+                "docker-compose config -q accepts docker-compose.yml",
                 "rc %s: %s" % (rc, err.strip()))
         if os.path.exists(os.path.join(src, ".env")):
             print("  skip  REDIS_PASSWORD is required (a .env file in the source dir may set it)")

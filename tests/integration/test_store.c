@@ -956,6 +956,146 @@ static void test_store_large_batch_applies_in_one_step(void **state) {
     consumer_clear(&c);
 }
 
+/* The apply adds small values in doubles and switches to exact digit strings from 10^15 on;
+ * around and beyond both that and 2^53 every count stays exact. */
+static void test_store_counters_beyond_2_53_add_exactly(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    freeReplyObject(cmd(w, "HSET funnel:rep:all:big events 99999999999999 activity:call "
+                           "999999999999999 entered:lead 9007199254740993 dwell_sum_ms:lead "
+                           "123456789012345678 dwell_count:lead 3"));
+    /* b1 created, moved on after one hour; one call: 3 events */
+    fd_event_t evs[3] = {
+        event(FD_DEAL_CREATED, "b1", "big", "emea", "bd1", DAY "T08:00:00Z"),
+        with_stage(event(FD_DEAL_STAGE_CHANGED, "b2", "big", "emea", "bd1", DAY "T09:00:00Z"), 1),
+        activity("b3", "big", DAY "T09:30:00Z", 0)};
+    run_batch(&c, evs, 3);
+    const char *key = "funnel:rep:all:big";
+    assert_hget(w, key, "events", "100000000000002");
+    assert_hget(w, key, "activity:call", "1000000000000000");
+    assert_hget(w, key, "entered:lead", "9007199254740994");
+    assert_hget(w, key, "advanced:lead", "1");
+    assert_hget(w, key, "conv:lead", "0.0000"); /* 1 / 9007199254740994 */
+    assert_hget(w, key, "dwell_sum_ms:lead", "123456789015945678");
+    assert_hget(w, key, "dwell_count:lead", "4");
+    /* 123456789015945678 / 14400000 = 8573388126 + 1545678 / 14400000 = 8573388126.107 */
+    assert_hget(w, key, "dwell_hours:lead", "8573388126.11");
+    consumer_clear(&c);
+}
+
+/* A batch's delta of 10^15 or more travels as digits: five deals created at the epoch and moved
+ * on at the last representable millisecond, 253402300799999 ms each. */
+static void test_store_delta_beyond_10_15_adds_exactly(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t evs[10];
+    for (int i = 0; i < 5; i++) {
+        char id[16], deal[16];
+        snprintf(deal, sizeof deal, "od%d", i);
+        snprintf(id, sizeof id, "oc%d", i);
+        evs[2 * i] = event(FD_DEAL_CREATED, id, "old", "emea", deal, "1970-01-01T00:00:00Z");
+        snprintf(id, sizeof id, "om%d", i);
+        evs[2 * i + 1] = with_stage(
+            event(FD_DEAL_STAGE_CHANGED, id, "old", "emea", deal, "9999-12-31T23:59:59.999Z"), 1);
+    }
+    run_batch(&c, evs, 10);
+    static const char *const want[] = {"entered:lead", "5", "advanced:lead", "5", "moved_on:lead",
+                                       "5", "dwell_sum_ms:lead", "1267011503999995",
+                                       "dwell_count:lead", "5", "conv:lead", "1.0000",
+                                       "exit_conv:lead", "1.0000",
+                                       /* 253402300799999 / 3600000 = 70389527.99999972 */
+                                       "dwell_hours:lead", "70389528.00", "entered:qualified", "5",
+                                       "conv:qualified", "0.0000", "events", "10", NULL};
+    assert_hash(w, "funnel:rep:all:old", want);
+    consumer_clear(&c);
+}
+
+static void test_store_amounts_add_exactly_across_the_fast_path_limit(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    freeReplyObject(cmd(w, "HSET funnel:rep:all:amy won_amount 9999999999999.99"));
+    freeReplyObject(cmd(w, "HSET funnel:rep:all:ava won_amount 0.05"));
+    freeReplyObject(cmd(w, "HSET funnel:rep:all:fay feedback_sum 4.50 feedback_count 1"));
+    fd_event_t evs[3] = {
+        with_amount(event(FD_DEAL_WON, "am1", "amy", "emea", "amd", DAY "T10:00:00Z"), 1),
+        with_amount(event(FD_DEAL_WON, "av1", "ava", "emea", "avd", DAY "T10:00:00Z"), 10),
+        event(FD_FEEDBACK_RECEIVED, "fa1", "fay", "emea", "", DAY "T10:00:00Z")};
+    evs[2].score_c = 300;
+    run_batch(&c, evs, 3);
+    assert_hget(w, "funnel:rep:all:amy", "won_amount", "10000000000000.00");
+    assert_hget(w, "funnel:rep:all:amy", "win_rate", "1.0000");
+    assert_hget(w, "funnel:rep:all:ava", "won_amount", "0.15");
+    assert_hget(w, "funnel:rep:day:" DAY ":ava", "won_amount", "0.10");
+    assert_hget(w, "funnel:rep:all:fay", "feedback_sum", "7.50");
+    assert_hget(w, "funnel:rep:all:fay", "feedback_count", "2");
+    assert_hget(w, "funnel:rep:all:fay", "feedback_avg", "3.75"); /* 750 / 200 */
+    consumer_clear(&c);
+}
+
+/* Stored counts must be plain digits: anything else refuses the whole batch before a write. */
+static void test_store_malformed_stored_counter_refuses_before_writing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    static const char *const bad[] = {"12abc", "1.5", "-3", " 7", "1e3", "0x10", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        flushall(w);
+        consumer_t c;
+        consumer_init(&c, w, 100);
+        claim(&c);
+        freeReplyObject(cmd(w, "HSET funnel:rep:all:mo events %s", bad[i]));
+        fd_event_t evs[1] = {activity("mc1", "mo", DAY "T08:00:00Z", 0)};
+        fold(&c, evs, 1);
+        char *before = snapshot(w);
+        bool already;
+        if (apply(&c, &already) != FD_ERR_REDIS)
+            fail_msg("stored events '%s' was accepted", bad[i]);
+        if (strstr(fd_store_errstr(c.st), "events") == NULL)
+            fail_msg("error for stored events '%s' does not name the field: %s", bad[i],
+                     fd_store_errstr(c.st));
+        char *after = snapshot(w);
+        assert_string_equal(before, after);
+        free(before);
+        free(after);
+        consumer_clear(&c);
+    }
+}
+
+/* A rate whose denominator is 0 is absent, also when its numerator changes: here entered:lead
+ * was removed behind funneld's back before the deal moved on. */
+static void test_store_rate_with_zero_denominator_is_removed(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t first[1] = {event(FD_DEAL_CREATED, "z1", "zed", "emea", "zd", DAY "T08:00:00Z")};
+    run_batch(&c, first, 1);
+    assert_hget(w, "funnel:rep:all:zed", "conv:lead", "0.0000");
+    freeReplyObject(cmd(w, "HDEL funnel:rep:all:zed entered:lead"));
+    fd_event_t second[1] = {
+        with_stage(event(FD_DEAL_STAGE_CHANGED, "z2", "zed", "emea", "zd", DAY "T09:00:00Z"), 1)};
+    run_batch(&c, second, 1);
+    assert_hget(w, "funnel:rep:all:zed", "entered:lead", NULL);
+    assert_hget(w, "funnel:rep:all:zed", "advanced:lead", "1");
+    assert_hget(w, "funnel:rep:all:zed", "conv:lead", NULL);
+    assert_hget(w, "funnel:rep:all:zed", "exit_conv:lead", "1.0000");
+    assert_hget(w, "funnel:rep:all:zed", "dwell_hours:lead", "1.00");
+    consumer_clear(&c);
+}
+
 /* ---- authentication ---- */
 
 static fd_err_t try_claim(world_t *w, const char *user, const char *password, char *errstr,
@@ -1019,6 +1159,11 @@ int main(void) {
         cmocka_unit_test(test_store_reloads_scripts_after_script_flush),
         cmocka_unit_test(test_store_malformed_stored_amount_refuses_before_writing),
         cmocka_unit_test(test_store_large_batch_applies_in_one_step),
+        cmocka_unit_test(test_store_counters_beyond_2_53_add_exactly),
+        cmocka_unit_test(test_store_delta_beyond_10_15_adds_exactly),
+        cmocka_unit_test(test_store_amounts_add_exactly_across_the_fast_path_limit),
+        cmocka_unit_test(test_store_malformed_stored_counter_refuses_before_writing),
+        cmocka_unit_test(test_store_rate_with_zero_denominator_is_removed),
     };
     const struct CMUnitTest secured_tests[] = {
         cmocka_unit_test(test_store_auth_with_password),
