@@ -1,0 +1,477 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The README's "run the main job" path: scripts/demo run non-interactively on a fixed, seeded load
+(--events), checked from the outside. It must exit 0, show the live funnel (org table and rep
+leaderboard), leave none of its processes behind, and the Redis data it keeps (--keep saves
+dump.rdb) must hold, hash by hash and field by field, what the independent model
+(tests/support/model.py) computes for exactly the messages funnel-gen generated, which a second,
+--stdout run of funnel-gen with the same seed and options reproduces.
+
+Python 3 standard library only. Usage: test_demo.py --build-dir DIR [--source-dir DIR] [--keep]
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from datetime import datetime, timedelta, timezone
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+import model  # noqa: E402
+from harness import TestFailure  # noqa: E402
+# The independent Python validator of the event contract (docs/events.md) that test_funnel_gen.py
+# checks funnel-gen's output with: it tells which lines funneld must reject, and why.
+import test_funnel_gen as contract  # noqa: E402
+
+NAME = "test_demo"
+EVENTS = 20000       # messages funnel-gen sends: events, copies and malformed ones
+SEED = 7
+DURATION = 4         # seconds the demo shows the funnel; it then waits for funneld to catch up
+DEMO_TIMEOUT = 75    # seconds, the whole demo run
+PREFIX = "funnel"    # the demo runs funneld on its defaults: prefix funnel, UTC, retention 400 d
+TOPIC = "crm.events"
+PARTITIONS = 8
+DAY_RETENTION_S = 400 * 86400
+ORG_HEAD = ["stage", "entered", "advanced", "conv", "moved_on", "lost_at", "exit_conv",
+            "dwell_hours"]
+TOP_HEAD = ["#", "rep"] + model.DEFAULT_STAGES + ["win_rate", "won_amount", "events"]
+PROC_NAMES = ("redis-server", "fd-mockcluster", "funneld", "funnel-gen")
+
+
+def log(msg):
+    print("[%s] %s" % (NAME, msg), flush=True)
+
+
+def expect(cond, what, *details):
+    if not cond:
+        raise TestFailure(what + "".join("\n  " + str(d) for d in details))
+
+
+def gen_options():
+    """funnel-gen options of both runs. --start is explicit and fixed for the whole test (80 days
+    before today: inside the 400-day day retention, and the ~64 days of history 20,000 messages
+    of 30 reps take end before now), so the two runs cannot straddle midnight."""
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (today - timedelta(days=80)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    model_opts = ["--seed", str(SEED), "--reps", "30", "--teams", "6"]
+    extra = ["--start", start, "--dup-rate", "0.02", "--ooo-rate", "0.05", "--bad-rate", "0.01"]
+    return model_opts, extra
+
+
+# ----------------------------------------------------------------------------------------------
+# Processes: every descendant of the demo, identified by PID and start time (a PID can be reused)
+
+
+def proc_stat(pid):
+    """(ppid, start time in clock ticks, state) of a live process, or None."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            data = f.read().decode("utf-8", "replace")
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()  # the command name may hold spaces and ')'
+    return int(rest[1]), int(rest[19]), rest[0]
+
+
+def proc_cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        return "?"
+
+
+def descendants(root):
+    """{pid: (start time, cmdline)} of the live descendants of root."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            st = proc_stat(int(d))
+            if st:
+                children.setdefault(st[0], []).append((int(d), st[1]))
+    out, todo = {}, [root]
+    while todo:
+        for pid, start in children.get(todo.pop(), []):
+            out[pid] = (start, proc_cmdline(pid))
+            todo.append(pid)
+    return out
+
+
+def still_running(pid, start):
+    st = proc_stat(pid)
+    return st is not None and st[1] == start and st[2] != "Z"
+
+
+class Demo:
+    """scripts/demo in its own session, stdin not a terminal, output collected by a thread; its
+    descendants are sampled while it runs."""
+
+    def __init__(self, argv, env):
+        self.argv = argv
+        self.lines = []
+        self.seen = {}  # pid -> (start time, cmdline) of every descendant seen
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.lines.append(line.decode("utf-8", "replace").rstrip("\n"))
+
+    def text(self):
+        return "\n".join(self.lines)
+
+    def run(self, timeout):
+        """Waits for the exit (sampling descendants every 0.1 s); on timeout asks the demo to
+        stop (SIGTERM: its trap stops its processes), then kills what is left of its session."""
+        deadline = time.time() + timeout
+        while self.p.poll() is None:
+            self.seen.update(descendants(self.p.pid))
+            if time.time() > deadline:
+                self.p.send_signal(signal.SIGTERM)
+                try:
+                    self.p.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.p.pid, signal.SIGKILL)  # the session this test created
+                    self.p.wait()
+                self.reader.join(5)
+                raise TestFailure("the demo did not end within %d s; output:\n%s"
+                                  % (timeout, self.tail()))
+            time.sleep(0.1)
+        self.reader.join(10)
+        return self.p.returncode
+
+    def tail(self, n=80):
+        return "\n".join(self.lines[-n:])
+
+
+# ----------------------------------------------------------------------------------------------
+# The expected content: funnel-gen --stdout with the same options, validated, through the model
+
+
+def hundredths(x):
+    """llround(x * 100) on the double, as docs/events.md specifies (x already is that double)."""
+    return model.llround_hundredths(repr(float(x)))
+
+
+def to_msg(key, value):
+    """A model.Msg for one funnel-gen line: the event it carries, or the rejection reason."""
+    reason, obj = contract.validate(value)
+    if reason is not None:
+        return model.Msg(key, value, None, reason)
+    t = obj["type"]
+    ev = model.Event(obj["event_id"], t, obj["_ms"], obj["rep_id"],
+                     obj.get("team_id", "unassigned"))
+    if t.startswith("deal."):
+        ev.deal = obj["deal_id"]
+        if t != "deal.won" and "stage" in obj:  # stage is ignored on deal.won
+            ev.stage = model.DEFAULT_STAGES.index(obj["stage"])
+        if "amount" in obj:
+            ev.amount_c = hundredths(obj["amount"])
+    elif t == "activity.logged":
+        ev.activity = obj["activity"]
+    else:  # feedback.received
+        if "score" in obj:
+            ev.score_c = hundredths(obj["score"])
+        ev.complaint = obj.get("complaint") is True
+    return model.Msg(key, value, ev, None)
+
+
+def summary(text):
+    """funnel-gen's end-of-run counters (name -> int) from its stderr."""
+    out = {}
+    for ln in text.splitlines():
+        m = re.match(r"^\s+(\S+)\s+(\d+)", ln)
+        if m:
+            out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def reference(build, gen_args):
+    cmd = [os.path.join(build, "funnel-gen"), "--stdout", "--with-key", "--count",
+           str(EVENTS)] + gen_args
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    err = p.stderr.decode("utf-8", "replace")
+    expect(p.returncode == 0, "%s: exit %d" % (" ".join(cmd), p.returncode), err)
+    msgs = []
+    for ln in p.stdout.split(b"\n")[:-1]:
+        key, tab, value = ln.partition(b"\t")
+        expect(tab == b"\t", "funnel-gen --with-key wrote a line without a key: %r" % ln[:80])
+        msgs.append(to_msg(key, value))
+    expect(len(msgs) == EVENTS, "funnel-gen --count %d wrote %d lines" % (EVENTS, len(msgs)))
+    return msgs, summary(err)
+
+
+# ----------------------------------------------------------------------------------------------
+# Checks
+
+
+def check_screen(out, mdl):
+    """The live funnel is on screen: the org table and the leaderboard of window all, and the
+    last screen (drawn after funneld applied everything) shows the model's org counters."""
+    for s in ("org, window all", "top reps by won_amount, window all, prefix funnel",
+              "funneld applied %d of %d messages" % (EVENTS, EVENTS)):
+        expect(s in out, "the demo's output lacks %r; its end:" % s, out[-3000:])
+    lines = out.splitlines()
+    heads = [i for i, ln in enumerate(lines) if ln.split() == ORG_HEAD]
+    expect(heads, "no org table heading %s in the demo's output" % ORG_HEAD)
+    expect(any(ln.split() == TOP_HEAD for ln in lines),
+           "no leaderboard heading %s in the demo's output" % TOP_HEAD)
+
+    # The last org table, against the model's counters of funnel:org:all.
+    c = mdl.counters["%s:org:all" % PREFIX]
+    i = heads[-1] + 1
+    for s in model.DEFAULT_STAGES[:-1]:
+        cells = lines[i].split()
+        want = [s, c.get("entered:" + s, 0), c.get("advanced:" + s, 0), c.get("moved_on:" + s, 0),
+                c.get("lost_at:" + s, 0)]
+        got = [cells[0], int(cells[1]), int(cells[2]), int(cells[4]), int(cells[5])]
+        expect(got == want, "last org table, row %s: stage/entered/advanced/moved_on/lost_at %s, "
+               "expected %s" % (s, got, want))
+        i += 1
+    last = model.DEFAULT_STAGES[-1]
+    expect(lines[i].split() == [last, str(c.get("entered:" + last, 0))],
+           "last org table, row %s: %r, expected entered %d" % (last, lines[i],
+                                                                c.get("entered:" + last, 0)))
+    scalars = {}
+    for ln in lines[i + 1:i + 12]:
+        parts = ln.split(None, 1)
+        if len(parts) == 2:
+            scalars.setdefault(parts[0], parts[1])
+    for name in ("won", "lost", "events"):
+        expect(scalars.get(name) == str(c.get(name, 0)),
+               "last org table: %s %r, expected %d" % (name, scalars.get(name), c.get(name, 0)))
+    log("screen: org table and leaderboard shown; last org table matches the model "
+        "(%d entered lead, %d won, %d events)" % (c["entered:lead"], c["won"], c["events"]))
+
+
+def check_processes(demo, pids):
+    """Every process the demo started (the PIDs it printed and every descendant seen while it
+    ran) is gone. A survivor is a descendant of this test's own run: it is reported and then
+    stopped by PID, start time checked."""
+    seen = dict(demo.seen)
+    names = {os.path.basename(cmd.split()[0]) if cmd.split() else "?" for _, cmd in seen.values()}
+    for name, pid in pids.items():
+        if pid in seen:
+            expect(name in seen[pid][1], "pid %d is %r, the demo said %s"
+                   % (pid, seen[pid][1], name))
+        else:
+            # funnel-gen may finish its 20,000 messages between two samples; the others live
+            # for the whole run and must have been seen.
+            expect(name == "funnel-gen", "the demo printed %s pid %d, never seen among its "
+                   "descendants (%s)" % (name, pid, sorted(names)))
+            expect(name not in proc_cmdline(pid), "%s (pid %d) still runs after the demo "
+                   "exited: %s" % (name, pid, proc_cmdline(pid)))
+    left = [(pid, start, cmd) for pid, (start, cmd) in seen.items() if still_running(pid, start)]
+    for pid, start, _ in left:
+        if still_running(pid, start):
+            os.kill(pid, signal.SIGKILL)
+    expect(not left, "processes of the demo still running after it exited (now killed):",
+           *["pid %d: %s" % (pid, cmd) for pid, _, cmd in left])
+    log("processes: all %d the demo started are gone (%s)"
+        % (len(seen), ", ".join("%s %d" % kv for kv in pids.items())))
+
+
+def check_logs(kept, demo_out):
+    for name in ("funneld.log", "gen.log", "mock.log", "redis.log"):
+        path = os.path.join(kept, name)
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+            expect(marker not in text, "sanitizer report in %s:" % path, text[-3000:])
+    for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+        expect(marker not in demo_out, "sanitizer report in the demo's output (funnelctl):",
+               demo_out[-3000:])
+
+
+def day_expiretime(window):
+    """EXPIRETIME of a day hash: the end of its day (UTC, funneld's default) + 400 days."""
+    d = datetime.strptime(window, "day:%Y-%m-%d").replace(tzinfo=timezone.utc)
+    return int((d + timedelta(days=1)).timestamp()) + DAY_RETENTION_S
+
+
+def compare(r, mdl, max_report=25):
+    """Every rep/team/org hash of Redis against the model, field by field; the stats; the day
+    hashes' expiry; the stored offsets (all messages applied)."""
+    exp = mdl.expected_hashes()
+    keys = [k.decode("utf-8", "replace") for k in r.scan_all(PREFIX + ":*")]
+    metric = [k for k in keys if k.startswith(tuple("%s:%s:" % (PREFIX, s)
+                                                    for s in ("rep", "team", "org")))]
+    other = [k for k in keys if k not in set(metric)]
+    hashes = r.pipeline([["HGETALL", k] for k in metric])
+    expiry = r.pipeline([["EXPIRETIME", k] for k in metric])
+    diffs = []
+    got = {}
+    for k, h, et in zip(metric, hashes, expiry):
+        got[k] = {a.decode("utf-8"): b.decode("utf-8")
+                  for a, b in harness.pairs_to_dict(h).items()}
+        parts = k.split(":")  # prefix, scope, granularity, window, id (ids may hold ':')
+        want_et = day_expiretime("day:" + parts[3]) if parts[2] == "day" else -1
+        if et != want_et:
+            diffs.append("%s: EXPIRETIME %s, expected %s" % (k, et, want_et))
+    missing = sorted(set(exp) - set(got))
+    extra = sorted(set(got) - set(exp))
+    for k in missing[:max_report]:
+        diffs.append("missing hash %s (expected %d fields, e.g. %s)"
+                     % (k, len(exp[k]), dict(list(exp[k].items())[:4])))
+    for k in extra[:max_report]:
+        diffs.append("unexpected hash %s = %s" % (k, dict(list(got[k].items())[:6])))
+    field_diffs, ties = 0, 0
+    for k in sorted(set(exp) & set(got)):
+        e, g = exp[k], got[k]
+        derived = {n: (v, d) for n, v, d in model.derived_values(mdl.counters[k], mdl.stages)}
+        for f in sorted(set(e) | set(g)):
+            ev, gv = e.get(f), g.get(f)
+            if ev == gv:
+                continue
+            # A rate exactly on a rounding tie may be printed either way (see model.py).
+            if ev is not None and gv is not None and f in derived \
+                    and gv in model.acceptable_fixed(*derived[f]):
+                ties += 1
+                continue
+            field_diffs += 1
+            if field_diffs <= max_report:
+                diffs.append("%s  field %s: redis=%s model=%s" % (k, f, gv, ev))
+    if field_diffs:
+        diffs.append("%d field differences in all" % field_diffs)
+
+    stats = {a.decode(): int(b) for a, b in
+             harness.pairs_to_dict(r.call("HGETALL", PREFIX + ":stats")).items()}
+    exp_stats = mdl.expected_stats()
+    for name in sorted(set(exp_stats) | {n for n in stats if n.startswith("rejected")}
+                       | {"accepted", "duplicates", "ignored", "beyond_retention"}):
+        if stats.get(name, 0) != exp_stats.get(name, 0):
+            diffs.append("stats %s: redis=%s model=%s" % (name, stats.get(name, 0),
+                                                          exp_stats.get(name, 0)))
+    nxt = r.pipeline([["HGET", "%s:part:%s:%d" % (PREFIX, TOPIC, p), "next"]
+                      for p in range(PARTITIONS)])
+    applied = sum(int(v) for v in nxt if isinstance(v, bytes))
+    if applied != EVENTS:
+        diffs.append("stored offsets account for %d messages, expected %d (%s)"
+                     % (applied, EVENTS, nxt))
+    odd = [k for k in other if not k.startswith(tuple(
+        "%s:%s" % (PREFIX, s) for s in ("deal:", "part:", "dedupe:", "stats")))]
+    if odd:
+        diffs.append("keys outside the documented layout: %s" % odd[:10])
+    log("redis: %d metric hashes (model %d), stats %s%s"
+        % (len(got), len(exp), stats, "; %d rate ties accepted" % ties if ties else ""))
+    expect(not diffs, "the demo's Redis data differs from the model:", *diffs)
+
+
+def load_dump(kept):
+    """A private redis-server on a free port that loads the kept dump.rdb (and never saves)."""
+    port = harness.free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", kept,
+            "--dbfilename", "dump.rdb", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--loglevel", "warning"]
+    p = harness.Proc("redis-check", argv, os.path.join(kept, "redis-check.log"))
+    deadline = time.time() + 30
+    while True:
+        try:
+            r = harness.Redis(port, timeout=5)
+            if r.call("PING") == b"PONG":
+                return p, r
+        except (OSError, ConnectionError, harness.RespError):
+            pass  # not listening yet, or still loading the dump
+        if not p.alive() or time.time() > deadline:
+            p.stop()
+            raise TestFailure("redis-server did not load %s/dump.rdb:\n%s" % (kept, p.tail()))
+        time.sleep(0.05)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--source-dir", default=os.path.join(HERE, "..", ".."))
+    ap.add_argument("--keep", action="store_true", help="keep the demo's temp dir on success too")
+    args = ap.parse_args()
+    build = os.path.abspath(args.build_dir)
+    source = os.path.abspath(args.source_dir)
+    t0 = time.time()
+    kept = None
+    ok = False
+    redis_proc = None
+    try:
+        for tool in ("funneld", "funnelctl", "funnel-gen", "fd-mockcluster"):
+            expect(os.access(os.path.join(build, tool), os.X_OK),
+                   "%s not built in %s" % (tool, build))
+        model_opts, extra = gen_options()
+        argv = [os.path.join(source, "scripts", "demo"), "--no-build", "--build-dir", build,
+                "--events", str(EVENTS), "--duration", str(DURATION), "--refresh", "1",
+                "--keep"] + model_opts + ["--"] + extra
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
+        env["CI"] = "true"
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        log("running %s" % " ".join(argv))
+        demo = Demo(argv, env)
+        rc = demo.run(DEMO_TIMEOUT)
+        out = demo.text()
+        m = re.search(r"^demo: logs and data kept in (\S+)$", out, re.M)
+        kept = m.group(1) if m else None
+        expect(rc == 0, "the demo exited %d, expected 0; its output ends:" % rc, demo.tail())
+        expect(kept and os.path.isdir(kept), "the demo did not print the kept temp dir:",
+               demo.tail())
+        m = re.search(r"^demo: started redis-server \(pid (\d+)\), fd-mockcluster \(pid (\d+)\), "
+                      r"funneld \(pid (\d+)\), funnel-gen \(pid (\d+)\)", out, re.M)
+        expect(m, "the demo did not print the PIDs it started:", demo.tail())
+        pids = dict(zip(PROC_NAMES, (int(g) for g in m.groups())))
+        log("demo exited 0 after %.1f s, data kept in %s" % (time.time() - t0, kept))
+        check_processes(demo, pids)
+        check_logs(kept, out)
+
+        t = time.time()
+        msgs, ref_summary = reference(build, model_opts + extra)
+        mdl = model.Model(tz="UTC", prefix=PREFIX).run(msgs)
+        n_bad = sum(1 for x in msgs if x.event is None)
+        log("reference: %d messages (%d malformed), model %d hashes, in %.1f s"
+            % (len(msgs), n_bad, len(mdl.counters), time.time() - t))
+        with open(os.path.join(kept, "gen.log"), "rb") as f:
+            demo_summary = summary(f.read().decode("utf-8", "replace"))
+        for name, v in ref_summary.items():
+            expect(demo_summary.get(name) == v,
+                   "the demo's funnel-gen summary says %s %s, the --stdout run %s: the two runs "
+                   "did not generate the same messages" % (name, demo_summary.get(name), v))
+        expect(demo_summary.get("kafka:delivered") == EVENTS,
+               "the demo's funnel-gen delivered %s of %d messages"
+               % (demo_summary.get("kafka:delivered"), EVENTS))
+
+        check_screen(out, mdl)
+        expect(os.path.isfile(os.path.join(kept, "dump.rdb")), "no dump.rdb in %s" % kept)
+        redis_proc, r = load_dump(kept)
+        try:
+            compare(r, mdl)
+        finally:
+            r.close()
+        ok = True
+    except TestFailure as e:
+        print("FAIL %s: %s" % (NAME, e), flush=True)
+    except Exception:
+        print("FAIL %s: unexpected error" % NAME)
+        traceback.print_exc()
+    finally:
+        if redis_proc is not None:
+            redis_proc.stop()
+        if kept and os.path.isdir(kept):
+            if ok and not args.keep:
+                shutil.rmtree(kept, ignore_errors=True)
+            else:
+                print("demo logs and data kept in %s" % kept)
+    print("%s %s in %.1f s" % ("PASS" if ok else "FAIL", NAME, time.time() - t0), flush=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
