@@ -129,8 +129,10 @@ int main(int argc, char **argv) {
             if ((count = parse_count(opt, val, 1, INT64_MAX)) < 0) return 2;
         } else if (strcmp(opt, "--set") == 0) {
             if (nsets == 32 || !strchr(val, '=')) {
-                fprintf(stderr, "fd-bare-consumer: --set expects PROPERTY=VALUE (at most 32), "
-                                "found '%s'\n", val);
+                fprintf(stderr,
+                        "fd-bare-consumer: --set expects PROPERTY=VALUE (at most 32), "
+                        "found '%s'\n",
+                        val);
                 return 2;
             }
             sets[nsets++] = val;
@@ -191,8 +193,10 @@ int main(int argc, char **argv) {
         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
         if (!m) {
             if (now_s() > deadline) {
-                fprintf(stderr, "fd-bare-consumer: timeout after %lld s with %lld of %lld "
-                                "messages\n", timeout_s, got, count);
+                fprintf(stderr,
+                        "fd-bare-consumer: timeout after %lld s with %lld of %lld "
+                        "messages\n",
+                        timeout_s, got, count);
                 goto fail;
             }
             continue;
@@ -215,9 +219,8 @@ int main(int argc, char **argv) {
     }
     /* With one message there is no interval; report it without a rate rather than divide by 0. */
     double secs = t_last - t_first;
-    printf("messages=%lld seconds=%.3f msgs_per_s=%.0f bytes_per_s=%.0f partitions=%d\n", got,
-           secs, secs > 0 ? (double)got / secs : 0.0, secs > 0 ? (double)bytes / secs : 0.0,
-           nparts);
+    printf("messages=%lld seconds=%.3f msgs_per_s=%.0f bytes_per_s=%.0f partitions=%d\n", got, secs,
+           secs > 0 ? (double)got / secs : 0.0, secs > 0 ? (double)bytes / secs : 0.0, nparts);
     fflush(stdout);
     rc = 0;
 fail:

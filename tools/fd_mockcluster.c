@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// fd-mockcluster: hosts a librdkafka mock cluster in a process of its own, so tests can kill funneld
-// without losing the broker's data (test tool, outside the layers).
+// fd-mockcluster: hosts a librdkafka mock cluster in a process of its own, so tests can kill
+// funneld without losing the broker's data (test tool, outside the layers).
 //
 //   fd-mockcluster --brokers N --topic NAME --partitions P [--topic NAME2 --partitions P2]...
 //
@@ -24,22 +24,19 @@
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_signal(int sig)
-{
+static void on_signal(int sig) {
     (void)sig;
     stop_requested = 1;
 }
 
-static void usage(FILE *out)
-{
+static void usage(FILE *out) {
     fprintf(out, "usage: fd-mockcluster --brokers N --topic NAME --partitions P "
                  "[--topic NAME --partitions P]...\n"
                  "stdin commands: 'down <id>', 'up <id>' (broker ids 1..N)\n");
 }
 
 /* Parses a decimal integer in [min, max]; returns -1 (and complains naming opt) otherwise. */
-static long parse_count(const char *opt, const char *text, long min, long max)
-{
+static long parse_count(const char *opt, const char *text, long min, long max) {
     char *end = NULL;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -52,13 +49,11 @@ static long parse_count(const char *opt, const char *text, long min, long max)
 }
 
 /* Executes one stdin command line against the cluster. */
-static void run_command(rd_kafka_mock_cluster_t *mc, char *line, long nbrokers)
-{
+static void run_command(rd_kafka_mock_cluster_t *mc, char *line, long nbrokers) {
     char verb[16];
     long id = 0;
     line[strcspn(line, "\r\n")] = '\0';
-    if (line[0] == '\0')
-        return;
+    if (line[0] == '\0') return;
     if (sscanf(line, "%15s %ld", verb, &id) != 2 || id < 1 || id > nbrokers) {
         printf("error: expected 'down <id>' or 'up <id>' with id in [1, %ld], found '%s'\n",
                nbrokers, line);
@@ -74,8 +69,7 @@ static void run_command(rd_kafka_mock_cluster_t *mc, char *line, long nbrokers)
     fflush(stdout);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     long nbrokers = 1;
     const char *topic[MAX_TOPICS];
     long partitions[MAX_TOPICS];
@@ -98,8 +92,7 @@ int main(int argc, char **argv)
         }
         const char *val = argv[++i];
         if (strcmp(opt, "--brokers") == 0) {
-            if ((nbrokers = parse_count(opt, val, 1, 16)) < 0)
-                return 2;
+            if ((nbrokers = parse_count(opt, val, 1, 16)) < 0) return 2;
         } else if (strcmp(opt, "--topic") == 0) {
             if (ntopics == MAX_TOPICS) {
                 fprintf(stderr, "fd-mockcluster: at most %d topics\n", MAX_TOPICS);
@@ -113,8 +106,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "fd-mockcluster: --partitions must follow a --topic\n");
                 return 2;
             }
-            if ((partitions[ntopics - 1] = parse_count(opt, val, 1, 1024)) < 0)
-                return 2;
+            if ((partitions[ntopics - 1] = parse_count(opt, val, 1, 1024)) < 0) return 2;
         } else {
             fprintf(stderr, "fd-mockcluster: unknown option '%s'\n", opt);
             usage(stderr);
@@ -155,8 +147,7 @@ int main(int argc, char **argv)
         goto fail;
     }
     for (int t = 0; t < ntopics; t++) {
-        rd_kafka_resp_err_t err =
-            rd_kafka_mock_topic_create(mc, topic[t], (int)partitions[t], 1);
+        rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, topic[t], (int)partitions[t], 1);
         if (err) {
             fprintf(stderr, "fd-mockcluster: cannot create topic '%s' (%ld partitions): %s\n",
                     topic[t], partitions[t], rd_kafka_err2str(err));
@@ -177,12 +168,10 @@ int main(int argc, char **argv)
             continue;
         }
         struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
-        if (poll(&pfd, 1, 200) <= 0)
-            continue;
+        if (poll(&pfd, 1, 200) <= 0) continue;
         ssize_t got = read(STDIN_FILENO, line + used, sizeof line - 1 - used);
         if (got <= 0) {
-            if (got < 0 && errno == EINTR)
-                continue;
+            if (got < 0 && errno == EINTR) continue;
             stdin_open = 0; /* EOF or error: keep serving until a signal */
             continue;
         }
@@ -204,9 +193,7 @@ int main(int argc, char **argv)
     rc = 0;
 
 fail:
-    if (mc)
-        rd_kafka_mock_cluster_destroy(mc);
-    if (rk)
-        rd_kafka_destroy(rk);
+    if (mc) rd_kafka_mock_cluster_destroy(mc);
+    if (rk) rd_kafka_destroy(rk);
     return rc;
 }

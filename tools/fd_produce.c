@@ -36,8 +36,7 @@ typedef struct {
 } report_t;
 
 /* Called from rd_kafka_poll/flush on this thread: counts deliveries per partition. */
-static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
-{
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque) {
     (void)rk;
     report_t *rep = opaque;
     if (msg->err) {
@@ -58,8 +57,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         rep->last_offset[msg->partition] = msg->offset;
 }
 
-static int set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
-{
+static int set_conf(rd_kafka_conf_t *conf, const char *name, const char *value) {
     char errstr[512];
     if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
         fprintf(stderr, "fd-produce: setting %s=%s: %s\n", name, value, errstr);
@@ -69,13 +67,11 @@ static int set_conf(rd_kafka_conf_t *conf, const char *name, const char *value)
 }
 
 /* Number of partitions of topic from the cluster's metadata, or -1. */
-static int topic_partitions(rd_kafka_t *rk, const char *topic)
-{
+static int topic_partitions(rd_kafka_t *rk, const char *topic) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
     int n = -1;
-    if (!rkt)
-        return -1;
+    if (!rkt) return -1;
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
             n = md->topics[0].partition_cnt;
@@ -85,8 +81,7 @@ static int topic_partitions(rd_kafka_t *rk, const char *topic)
     return n;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *brokers = NULL, *topic = NULL;
     long partitions = -1;
     int rc = 1;
@@ -115,7 +110,8 @@ int main(int argc, char **argv)
             errno = 0;
             partitions = strtol(argv[++i], &end, 10);
             if (errno || *end || partitions < 1 || partitions > MAX_PARTITIONS) {
-                fprintf(stderr, "fd-produce: --partitions expects an integer in [1, %d], found '%s'\n",
+                fprintf(stderr,
+                        "fd-produce: --partitions expects an integer in [1, %d], found '%s'\n",
                         MAX_PARTITIONS, argv[i]);
                 return 2;
             }
@@ -132,8 +128,9 @@ int main(int argc, char **argv)
         rep.last_offset[p] = -1;
 
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (set_conf(conf, "bootstrap.servers", brokers) || set_conf(conf, "enable.idempotence", "true") ||
-        set_conf(conf, "linger.ms", "5") || set_conf(conf, "partitioner", "murmur2_random") ||
+    if (set_conf(conf, "bootstrap.servers", brokers) ||
+        set_conf(conf, "enable.idempotence", "true") || set_conf(conf, "linger.ms", "5") ||
+        set_conf(conf, "partitioner", "murmur2_random") ||
         set_conf(conf, "queue.buffering.max.messages", "1000000") ||
         set_conf(conf, "queue.buffering.max.kbytes", "1048576") ||
         set_conf(conf, "message.max.bytes", "1000000") ||
@@ -154,8 +151,7 @@ int main(int argc, char **argv)
     int64_t sent = 0;
     ssize_t len;
     while ((len = getline(&line, &cap, stdin)) != -1) {
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
+        if (len > 0 && line[len - 1] == '\n') len--;
         char *tab = memchr(line, '\t', (size_t)len);
         const char *key = NULL, *value = line;
         size_t key_len = 0, value_len = (size_t)len;
@@ -164,16 +160,14 @@ int main(int argc, char **argv)
             key_len = (size_t)(tab - line);
             value = tab + 1;
             value_len = (size_t)len - key_len - 1;
-            if (key_len == 0)
-                key = NULL;
+            if (key_len == 0) key = NULL;
         }
         for (;;) {
-            rd_kafka_resp_err_t err = rd_kafka_producev(
-                rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
-                RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                RD_KAFKA_V_END);
-            if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
-                break;
+            rd_kafka_resp_err_t err =
+                rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+                                  RD_KAFKA_V_VALUE((void *)value, value_len),
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+            if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
             if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
                 fprintf(stderr, "fd-produce: message %" PRId64 " not queued: %s\n", sent,
                         rd_kafka_err2str(err));
@@ -201,15 +195,15 @@ int main(int argc, char **argv)
         goto fail;
     }
 
-    if (partitions < 0)
-        partitions = topic_partitions(rk, topic);
+    if (partitions < 0) partitions = topic_partitions(rk, topic);
     if (partitions < 0) {
         fprintf(stderr, "fd-produce: cannot read the partition count of topic '%s'\n", topic);
         goto fail;
     }
     for (int32_t p = 0; p < partitions; p++) {
         int64_t low = -1, high = -1;
-        rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 10000);
+        rd_kafka_resp_err_t err =
+            rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 10000);
         if (err) {
             fprintf(stderr, "fd-produce: watermarks of %s [%" PRId32 "]: %s\n", topic, p,
                     rd_kafka_err2str(err));
@@ -231,7 +225,6 @@ int main(int argc, char **argv)
 
 fail:
     free(line);
-    if (rk)
-        rd_kafka_destroy(rk);
+    if (rk) rd_kafka_destroy(rk);
     return rc;
 }

@@ -15,23 +15,23 @@
 
 /* Rejection reasons, machine-readable (the dead-letter header funneld.reason, the stats field
  * rejected:<reason>). X(name, "reason") */
-#define FD_REJECT_MAP(X)                                                       \
-    X(OVERSIZE, "oversize")                                                    \
-    X(NOT_UTF8, "invalid_utf8")                                                \
-    X(NOT_JSON, "invalid_json")                                                \
-    X(TOO_DEEP, "too_deep")                                                    \
-    X(NOT_OBJECT, "not_object")                                                \
-    X(DUPLICATE_KEY, "duplicate_key")                                          \
-    X(MISSING_FIELD, "missing_field")                                          \
-    X(WRONG_TYPE, "wrong_type")                                                \
-    X(BAD_ID, "invalid_id")                                                    \
-    X(UNKNOWN_TYPE, "unknown_type")                                            \
-    X(UNKNOWN_STAGE, "unknown_stage")                                          \
-    X(UNKNOWN_ACTIVITY, "unknown_activity")                                    \
-    X(BAD_TIMESTAMP, "invalid_timestamp")                                      \
-    X(BAD_AMOUNT, "invalid_amount")                                            \
-    X(BAD_SCORE, "invalid_score")                                              \
-    X(NUL_CHARACTER, "nul_character")                                          \
+#define FD_REJECT_MAP(X)                                                                           \
+    X(OVERSIZE, "oversize")                                                                        \
+    X(NOT_UTF8, "invalid_utf8")                                                                    \
+    X(NOT_JSON, "invalid_json")                                                                    \
+    X(TOO_DEEP, "too_deep")                                                                        \
+    X(NOT_OBJECT, "not_object")                                                                    \
+    X(DUPLICATE_KEY, "duplicate_key")                                                              \
+    X(MISSING_FIELD, "missing_field")                                                              \
+    X(WRONG_TYPE, "wrong_type")                                                                    \
+    X(BAD_ID, "invalid_id")                                                                        \
+    X(UNKNOWN_TYPE, "unknown_type")                                                                \
+    X(UNKNOWN_STAGE, "unknown_stage")                                                              \
+    X(UNKNOWN_ACTIVITY, "unknown_activity")                                                        \
+    X(BAD_TIMESTAMP, "invalid_timestamp")                                                          \
+    X(BAD_AMOUNT, "invalid_amount")                                                                \
+    X(BAD_SCORE, "invalid_score")                                                                  \
+    X(NUL_CHARACTER, "nul_character")                                                              \
     X(BAD_STAGE, "invalid_stage")
 
 typedef enum {
@@ -39,7 +39,7 @@ typedef enum {
 #define X(name, text) FD_REJECT_##name,
     FD_REJECT_MAP(X)
 #undef X
-    FD_REJECT_COUNT
+        FD_REJECT_COUNT
 } fd_reject_t;
 
 /* A validated event. All strings NUL-terminated; optional ones are "" when absent (team_id is
@@ -51,12 +51,12 @@ typedef struct {
     char team_id[FD_ID_MAX + 1];
     char deal_id[FD_ID_MAX + 1]; /* "" when absent (allowed for activity / feedback) */
     uint8_t event_id_len;
-    int64_t occurred_ms;         /* epoch milliseconds, UTC */
-    int stage;                   /* stage index, -1 when absent */
-    int activity;                /* activity kind index, -1 unless activity.logged */
-    int64_t amount_c;            /* amount in hundredths (rounded half away from zero), -1 absent */
-    int32_t score_c;             /* feedback score in hundredths (100..500), -1 when absent */
-    bool complaint;              /* feedback complaint: true */
+    int64_t occurred_ms; /* epoch milliseconds, UTC */
+    int stage;           /* stage index, -1 when absent */
+    int activity;        /* activity kind index, -1 unless activity.logged */
+    int64_t amount_c;    /* amount in hundredths (rounded half away from zero), -1 absent */
+    int32_t score_c;     /* feedback score in hundredths (100..500), -1 when absent */
+    bool complaint;      /* feedback complaint: true */
 } fd_event_t;
 
 /* Parses and validates one message of len bytes against the contract and fn's stages and kinds.
