@@ -39,6 +39,7 @@ struct fd_batch {
     size_t nparts, parts_cap;
 
     int64_t stats[FD_STAT_COUNT];
+    int64_t budget; /* sum of the events' delta bounds: no field delta can exceed it */
     int64_t rejected[FD_REJECT_COUNT];
     size_t messages;
 };
@@ -91,6 +92,7 @@ void fd_batch_reset(fd_batch_t *b) {
     b->nentries = 0;
     b->nparts = 0;
     b->messages = 0;
+    b->budget = 0;
     memset(b->stats, 0, sizeof b->stats);
     memset(b->rejected, 0, sizeof b->rejected);
 }
@@ -236,6 +238,14 @@ fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_even
         deal = fd_dealcache_get(dc, ev->deal_id);
         if (deal == NULL) return FD_ERR_INVAL;
     }
+    /* No field's delta may overflow int64: bound what this event can add to any one field (a
+     * won amount, a dwell of at most its own time, a score, a count) and refuse it, changing
+     * nothing, once the batch's total would pass 2^62. A single event always fits. */
+    int64_t bound =
+        (ev->amount_c > 0 ? ev->amount_c : 0) + (ev->occurred_ms > 0 ? ev->occurred_ms : 0) + 1000;
+    if (deal != NULL && deal->amount_c > 0) bound += deal->amount_c;
+    if (b->budget > ((int64_t)1 << 62) - bound) return FD_ERR_FULL;
+    b->budget += bound;
     int seen = fd_dedupe_check_add(p->dd, ev->event_id, ev->event_id_len);
     if (seen < 0) return FD_ERR_NOMEM;
     b->messages++;

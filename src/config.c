@@ -152,7 +152,7 @@ static const setting_t settings[] = {
     INT("retry.backoff_max_ms", backoff_max_ms, 5000, 10, 600000,
         "Longest wait between retries while Redis is unavailable."),
     ENUM("log.level", log_level, "info", log_level_values, "Least severe log level written."),
-    STR("instance.id", instance_id, "", 0, 64, chars_word, "0..64 characters of A-Z a-z 0-9 . _ -",
+    STR("instance.id", instance_id, "", 0, 48, chars_word, "0..48 characters of A-Z a-z 0-9 . _ -",
         false,
         "Name of this instance in logs and claims; empty = generated from host name and pid."),
 };

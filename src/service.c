@@ -43,6 +43,7 @@ typedef struct {
 
 struct fd_service {
     int64_t max_events, linger_ms, backoff_max_ms, dedupe_max;
+    int64_t max_now; /* batch size in force: lowered after FD_ERR_FULL, doubling back to max */
     char instance[128];
     fd_funnel_t *fn;
     fd_timewin_t *tw;
@@ -55,6 +56,7 @@ struct fd_service {
     pending_t *pending;
     size_t npending, pending_cap;
     bool need_rejoin;
+    bool fatal; /* set in a callback: Redis holds data funneld cannot use; stop with exit 1 */
     volatile sig_atomic_t *stop;
     /* figures for the periodic log line */
     int64_t applied_events, applied_batches, duplicates, rejected, last_stats_ms;
@@ -157,9 +159,15 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
                 fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, p->token,
                                sizeof p->token, &p->stored, p->dd));
     if (err != FD_OK) {
-        fd_log_error("service", "claim of %s[%" PRId32 "] failed: %s", tp->topic, tp->partition,
-                     fd_strerror(err));
+        fd_log_error("service", "claim of %s[%" PRId32 "] failed: %s: %s", tp->topic, tp->partition,
+                     fd_strerror(err), fd_store_errstr(svc->st));
         part_remove(svc, p);
+        /* Unless we are stopping, a partition left unclaimed would sit unread while the group
+         * believes we own it: stop (Redis holds unusable data) or rejoin to hand it out again. */
+        if (err == FD_ERR_PARSE || err == FD_ERR_INVAL || err == FD_ERR_IO)
+            svc->fatal = true;
+        else if (err != FD_ERR_REDIS)
+            svc->need_rejoin = true;
         return err;
     }
     p->valid = true;
@@ -202,16 +210,17 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     fd_service_t *svc = calloc(1, sizeof *svc);
     if (svc == NULL) return FD_ERR_NOMEM;
     svc->max_events = cfg->batch_max_events;
+    svc->max_now = cfg->batch_max_events;
     svc->linger_ms = cfg->batch_linger_ms;
     svc->backoff_max_ms = cfg->backoff_max_ms;
     svc->dedupe_max = cfg->dedupe_max_events;
     if (cfg->instance_id[0] != '\0') {
         snprintf(svc->instance, sizeof svc->instance, "%s", cfg->instance_id);
     } else {
-        char host[64] = "host";
+        char host[64] = "host"; /* cut to 36: the claim token holds at most a 58-byte instance id */
         gethostname(host, sizeof host - 1);
         host[sizeof host - 1] = '\0';
-        snprintf(svc->instance, sizeof svc->instance, "%s-%ld", host, (long)getpid());
+        snprintf(svc->instance, sizeof svc->instance, "%.36s-%ld", host, (long)getpid());
     }
     srand((unsigned)(getpid() ^ (unsigned)now_ms()));
 
@@ -271,6 +280,14 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
         /* Not ours (any more): its offset is not stored, so its owner reads it again. */
         fd_log_debug("service", "skipping %s[%" PRId32 "]@%" PRId64 ": partition not claimed",
                      msg->topic, msg->partition, msg->offset);
+        return FD_OK;
+    }
+    if (p->stored >= 0 && msg->offset < p->stored) {
+        /* Already applied: the log was rewound under us (offset reset, recreated topic). Its
+         * effect is in Redis; counting it again would double it. */
+        fd_log_error("service",
+                     "skipping %s[%" PRId32 "]@%" PRId64 ": below the stored offset %" PRId64,
+                     msg->topic, msg->partition, msg->offset, p->stored);
         return FD_OK;
     }
     int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
@@ -358,6 +375,18 @@ static fd_err_t flush(fd_service_t *svc) {
     for (size_t i = 0; i < svc->npending; i++) {
         pending_t *pe = &svc->pending[i];
         err = fd_batch_add(b, pe->bpart, svc->dc, &pe->ev, pe->offset, now_s);
+        if (err == FD_ERR_FULL) {
+            /* Amounts so large that the batch's deltas could overflow: read the same messages
+             * again in batches small enough (rejoin: every partition restarts from Redis). */
+            svc->max_now = i > 1 ? (int64_t)i / 2 : 1;
+            fd_log_warn("service",
+                        "batch deltas would overflow (huge amounts): re-reading in "
+                        "batches of at most %" PRId64 " messages",
+                        svc->max_now);
+            drop_pending(svc);
+            svc->need_rejoin = true;
+            return FD_ERR_FULL;
+        }
         if (err != FD_OK) {
             fd_log_error("service", "fold failed: %s", fd_strerror(err));
             goto drop;
@@ -386,6 +415,12 @@ static fd_err_t flush(fd_service_t *svc) {
         svc->need_rejoin = true;
         return err;
     }
+    if (err == FD_ERR_PARSE) {
+        fd_log_error("service", "Redis holds data funneld cannot use, nothing was applied: %s",
+                     fd_store_errstr(svc->st));
+        drop_pending(svc);
+        return FD_ERR_FATAL;
+    }
     if (err != FD_OK) {
         fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
         goto drop;
@@ -393,6 +428,8 @@ static fd_err_t flush(fd_service_t *svc) {
 
     /* 5. Applied: remember the new offsets, commit them to the group (informational). */
     applied(svc, already);
+    if (svc->max_now < svc->max_events)
+        svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
     return FD_OK;
 
 drop:
@@ -419,6 +456,10 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     fd_log_info("service", "instance %s running", svc->instance);
 
     while (*stop == 0) {
+        if (svc->fatal) {
+            result = FD_ERR_FATAL;
+            break;
+        }
         if (svc->need_rejoin) {
             drop_pending(svc);
             svc->need_rejoin = false;
@@ -451,7 +492,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             held++;
         }
         now = now_ms();
-        if (held > 0 && ((int64_t)held >= svc->max_events || now - first_ms >= svc->linger_ms)) {
+        if (held > 0 && ((int64_t)held >= svc->max_now || now - first_ms >= svc->linger_ms)) {
             fd_err_t err = flush(svc);
             if (err == FD_ERR_FATAL) {
                 result = err;
@@ -465,10 +506,12 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     if (result == FD_OK) {
         fd_log_info("service", "stopping: applying the pending batch");
         fd_err_t err = flush(svc);
-        if (err == FD_ERR_REDIS || err == FD_ERR_KAFKA) {
-            fd_log_error("service", "stopped with an unapplied batch (its offsets were not "
-                                    "stored; it will be read again)");
-            result = FD_ERR_REDIS;
+        if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP) {
+            fd_log_error("service",
+                         "stopped with an unapplied batch (%s; its offsets were not "
+                         "stored, so it will be read again)",
+                         fd_strerror(err));
+            result = err;
         }
     }
     fd_source_close(svc->src);

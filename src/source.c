@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -19,8 +20,14 @@ typedef struct {
     size_t key_len, value_len;
     int32_t partition;
     int64_t offset;
-    int state; /* 0 = to produce, 1 = in flight, 2 = delivered */
+    size_t original_len; /* value length before truncation */
+    int shrunk;          /* 0 = whole; 1 = value cut to 64 KiB; 2 = value and key dropped */
+    int state;           /* 0 = to produce, 1 = in flight, 2 = delivered */
 } letter_t;
+
+/* A dead letter the producer or broker refuses as too large is sent again with its value cut to
+ * this size and headers funneld.truncated / funneld.original_size. */
+#define LETTER_CUT_BYTES 65536
 
 struct fd_source {
     rd_kafka_t *consumer;
@@ -69,6 +76,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
         fd_log_warn("source", "dead letter for %s[%" PRId32 "]@%" PRId64 " not delivered: %s",
                     src->letters[i].topic, src->letters[i].partition, src->letters[i].offset,
                     rd_kafka_err2str(m->err));
+        if (m->err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE && src->letters[i].shrunk < 2)
+            src->letters[i].shrunk++;
         src->letters[i].state = 0;
     } else {
         src->letters[i].state = 2;
@@ -333,6 +342,7 @@ fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, con
     l->key_len = msg->key ? msg->key_len : 0;
     l->value = dup_bytes(msg->payload ? msg->payload : "", msg->payload ? msg->len : 0);
     l->value_len = msg->payload ? msg->len : 0;
+    l->original_len = l->value_len;
     l->reason = strdup(reason);
     l->error = strdup(error);
     l->topic = strdup(msg->topic);
@@ -350,21 +360,37 @@ fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, con
     return FD_OK;
 }
 
-/* Produces letter i; FD_ERR_KAFKA when librdkafka refuses it now (queue full: poll and retry). */
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Produces letter i. FD_ERR_FULL when it is too large for the producer (shrink it and retry),
+ * FD_ERR_KAFKA when librdkafka refuses it now (queue full: poll and retry). */
 static fd_err_t produce_letter(fd_source_t *src, size_t i) {
     letter_t *l = &src->letters[i];
-    char part[16], off[24];
+    char part[16], off[24], orig[24];
     snprintf(part, sizeof part, "%" PRId32, l->partition);
     snprintf(off, sizeof off, "%" PRId64, l->offset);
+    snprintf(orig, sizeof orig, "%zu", l->original_len);
+    size_t value_len = l->shrunk == 0                    ? l->value_len
+                       : l->value_len < LETTER_CUT_BYTES ? l->value_len
+                                                         : LETTER_CUT_BYTES;
+    if (l->shrunk >= 2) value_len = 0;
+    size_t key_len = l->shrunk >= 2 ? 0 : l->key_len;
     rd_kafka_resp_err_t e = rd_kafka_producev(
         src->producer, RD_KAFKA_V_TOPIC(src->dlq_topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_VALUE(l->value, l->value_len), RD_KAFKA_V_KEY(l->key, l->key_len),
+        RD_KAFKA_V_VALUE(l->value, value_len), RD_KAFKA_V_KEY(l->key, key_len),
         RD_KAFKA_V_HEADER("funneld.reason", l->reason, -1),
         RD_KAFKA_V_HEADER("funneld.error", l->error, -1),
         RD_KAFKA_V_HEADER("funneld.topic", l->topic, -1),
         RD_KAFKA_V_HEADER("funneld.partition", part, -1),
-        RD_KAFKA_V_HEADER("funneld.offset", off, -1), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_HEADER("funneld.offset", off, -1),
+        RD_KAFKA_V_HEADER("funneld.truncated", l->shrunk ? "true" : "false", -1),
+        RD_KAFKA_V_HEADER("funneld.original_size", orig, -1),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
+    if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) return FD_ERR_FULL;
     if (e) return FD_ERR_KAFKA;
     l->state = 1;
     return FD_OK;
@@ -372,21 +398,25 @@ static fd_err_t produce_letter(fd_source_t *src, size_t i) {
 
 fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms) {
     if (src->nletters == 0) return FD_OK;
+    int64_t deadline = mono_ms() + timeout_ms;
     for (size_t i = 0; i < src->nletters; i++) {
-        /* Bounded: each refusal polls the producer for up to 100 ms, within timeout_ms. */
-        for (int tries = 0; src->letters[i].state == 0 && tries <= timeout_ms / 100; tries++) {
-            if (produce_letter(src, i) != FD_OK) rd_kafka_poll(src->producer, 100);
+        /* One deadline for the whole call: a full queue is polled and retried until then. */
+        while (src->letters[i].state == 0 && mono_ms() < deadline) {
+            fd_err_t err = produce_letter(src, i);
+            if (err == FD_ERR_FULL && src->letters[i].shrunk < 2) {
+                src->letters[i].shrunk++;
+            } else if (err != FD_OK) {
+                rd_kafka_poll(src->producer, 100);
+                if (err == FD_ERR_FULL) break; /* cannot shrink further: report, retry later */
+            }
         }
     }
-    rd_kafka_flush(src->producer, timeout_ms);
-    for (size_t i = 0; i < src->nletters; i++) {
-        if (src->letters[i].state != 2) {
-            /* Letters not yet acknowledged stay; the caller retries with backoff. */
-            for (size_t j = 0; j < src->nletters; j++)
-                if (src->letters[j].state == 1) src->letters[j].state = 0;
-            return FD_ERR_KAFKA;
-        }
-    }
+    int64_t left = deadline - mono_ms();
+    rd_kafka_flush(src->producer, left > 0 ? (int)left : 0);
+    /* Letters still in flight stay so: only their delivery report changes their state. Hence
+     * no copy of a letter is ever in flight when the list is cleared and indexes reused. */
+    for (size_t i = 0; i < src->nletters; i++)
+        if (src->letters[i].state != 2) return FD_ERR_KAFKA;
     letters_clear(src);
     return FD_OK;
 }

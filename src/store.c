@@ -254,7 +254,7 @@ static const char apply_lua[] =
     "      -- a delta beyond the fast path, as digits\n"
     "      local len = b[i] or 0\n"
     "      local s = sub(deltas, i + 1, i + len)\n"
-    "      if #s ~= len or len > 18 or not find(s, '^%d+$') then\n"
+    "      if #s ~= len or len > 20 or not find(s, '^%d+$') then\n"
     "        fail('deltas of ' .. key .. ': bad digits of ' .. fname[k])\n"
     "      end\n"
     "      rd[n], rs[n] = false, s\n"
@@ -360,8 +360,19 @@ static const char apply_lua[] =
     "if pos + 2 * ndeals - 1 > nargs then fail('ARGV ends early in the deals') end\n"
     "pos = pos + 2 * ndeals\n"
     "local stats_pos = pos\n"
-    "for f = 1, take_uint('stats count') do take(); take_uint('stats delta') end\n"
+    "local sfields = {}\n"
+    "for f = 1, take_uint('stats count') do sfields[f] = take(); take_uint('stats delta') end\n"
     "if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end\n"
+    "-- HINCRBY below must not fail half way: every stats field it adds to must hold an\n"
+    "-- integer small enough (17 digits) that a batch's delta cannot overflow it.\n"
+    "if #sfields > 0 then\n"
+    "  local sv = redis.call('HMGET', stats_key, unpack(sfields))\n"
+    "  for f = 1, #sfields do\n"
+    "    if sv[f] and (#sv[f] > 17 or not find(sv[f], '^%d+$')) then\n"
+    "      fail(stats_key .. ' ' .. sfields[f] .. ' holds ' .. sv[f] .. ', expected digits')\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "\n"
     "-- phase 2: writes. Derived fields were computed from the counters written beside them,\n"
     "-- so a reader never sees a rate that does not match the counts in the same hash.\n"
@@ -638,6 +649,13 @@ static fd_err_t make_nonce(fd_store_t *st, char *hex) {
     return FD_OK;
 }
 
+/* An error reply that retrying cannot cure: the apply or claim script refused malformed input or
+ * stored data (its messages start "funneld "), or a key has the wrong type. */
+static fd_err_t reply_error_code(const char *msg) {
+    return strstr(msg, "funneld ") != NULL || strstr(msg, "WRONGTYPE") != NULL ? FD_ERR_PARSE
+                                                                               : FD_ERR_REDIS;
+}
+
 /* Parses a stored offset (decimal text). */
 static bool parse_offset(const char *s, size_t len, int64_t *out) {
     if (len == 0 || len > 18) return false;
@@ -678,7 +696,7 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     if (r->type == REDIS_REPLY_ERROR) {
         /* e.g. the part key is not a hash: the connection itself is fine */
         set_err(st, "%s: %s", what, r->str);
-        err = FD_ERR_REDIS;
+        err = reply_error_code(r->str);
         goto fail;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
@@ -1120,7 +1138,7 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
         /* refused before any write (malformed input or stored value, OOM, BUSY, READONLY...):
          * the connection is fine and nothing was applied */
         set_err(st, "apply: %s", r->str);
-        err = FD_ERR_REDIS;
+        err = reply_error_code(r->str);
         goto fail;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||

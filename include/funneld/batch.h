@@ -71,7 +71,9 @@ int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const cha
  * the dedupe horizon, else turns it into deltas. For deal events the deal must be cached in dc
  * (load it from Redis first; an unknown deal is cached empty). now_s (epoch seconds) decides
  * retention. Advances part's next offset. FD_ERR_NOMEM on allocation failure (the batch must
- * then be dropped); FD_ERR_INVAL when a deal event's deal is not cached. */
+ * then be dropped); FD_ERR_INVAL when a deal event's deal is not cached; FD_ERR_FULL, with
+ * nothing changed, when the event could overflow a 64-bit delta of this batch (huge amounts):
+ * apply smaller batches. */
 fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
                       int64_t offset, int64_t now_s);
 

@@ -56,7 +56,10 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
  * offsets. Returns FD_OK when applied, or when an earlier attempt of this very batch was already
  * applied (*already set true); FD_ERR_FENCED when a part's token is no longer current;
  * FD_ERR_GAP when a stored offset differs from a part's from; FD_ERR_REDIS on a connection
- * problem (nothing or everything was applied: retry the same batch). Does not change b or dc. */
+ * problem or a transient refusal such as OOM or BUSY (nothing or everything was applied: retry
+ * the same batch); FD_ERR_PARSE when Redis holds malformed data (a stored counter that is not a
+ * number, a key of the wrong type: named in errstr; nothing was applied, and retrying will not
+ * help). Does not change b or dc. */
 fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
                         bool *already);
 

@@ -875,7 +875,7 @@ static void test_store_malformed_stored_amount_refuses_before_writing(void **sta
     fold(&c, evs, 1);
     char *before = snapshot(w);
     bool already;
-    assert_int_equal(apply(&c, &already), FD_ERR_REDIS);
+    assert_int_equal(apply(&c, &already), FD_ERR_PARSE);
     assert_non_null(strstr(fd_store_errstr(c.st), "won_amount"));
     char *after = snapshot(w);
     assert_string_equal(before, after);
@@ -1059,7 +1059,7 @@ static void test_store_malformed_stored_counter_refuses_before_writing(void **st
         fold(&c, evs, 1);
         char *before = snapshot(w);
         bool already;
-        if (apply(&c, &already) != FD_ERR_REDIS)
+        if (apply(&c, &already) != FD_ERR_PARSE)
             fail_msg("stored events '%s' was accepted", bad[i]);
         if (strstr(fd_store_errstr(c.st), "events") == NULL)
             fail_msg("error for stored events '%s' does not name the field: %s", bad[i],
@@ -1070,6 +1070,31 @@ static void test_store_malformed_stored_counter_refuses_before_writing(void **st
         free(after);
         consumer_clear(&c);
     }
+}
+
+/* The stats hash is written last in the script: a malformed stats field must refuse the batch
+ * before any write, else every retry would add the metric deltas again. */
+static void test_store_malformed_stats_field_refuses_before_writing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    freeReplyObject(cmd(w, "HSET funnel:stats accepted 1.5"));
+    fd_event_t evs[1] = {activity("ms1", "mo", DAY "T08:00:00Z", 0)};
+    fold(&c, evs, 1);
+    char *before = snapshot(w);
+    bool already;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        assert_int_equal(apply(&c, &already), FD_ERR_PARSE);
+        assert_non_null(strstr(fd_store_errstr(c.st), "accepted"));
+    }
+    char *after = snapshot(w);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    consumer_clear(&c);
 }
 
 /* A rate whose denominator is 0 is absent, also when its numerator changes: here entered:lead
@@ -1163,6 +1188,7 @@ int main(void) {
         cmocka_unit_test(test_store_delta_beyond_10_15_adds_exactly),
         cmocka_unit_test(test_store_amounts_add_exactly_across_the_fast_path_limit),
         cmocka_unit_test(test_store_malformed_stored_counter_refuses_before_writing),
+        cmocka_unit_test(test_store_malformed_stats_field_refuses_before_writing),
         cmocka_unit_test(test_store_rate_with_zero_denominator_is_removed),
     };
     const struct CMUnitTest secured_tests[] = {

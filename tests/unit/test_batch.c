@@ -538,6 +538,44 @@ static void test_batch_add_with_uncached_deal_is_inval_and_changes_nothing(void 
     EXPECT_HASH(fx->b, "funnel:org:all", 0, {"events", 1}, {"entered:lead", 1});
 }
 
+/* Amounts of 1e15 (1e17 hundredths, the largest valid) add up past int64 after ~46 won deals in
+ * one hash: the batch refuses the event that could overflow, changing nothing, and a fresh batch
+ * takes it. 2^62 / (1e17 + T0 + 1000) = 46.07, so the 47th won deal is refused. */
+static void test_batch_refuses_event_that_could_overflow_a_delta(void **state) {
+    fixture_t *fx = *state;
+    const int64_t huge = INT64_C(100000000000000000); /* 1e15 in hundredths */
+    char id[32], deal[32];
+    int accepted = 0;
+    fd_err_t err = FD_OK;
+    for (int i = 0; i < 100 && err == FD_OK; i++) {
+        snprintf(id, sizeof id, "w-%d", i);
+        snprintf(deal, sizeof deal, "d-%d", i);
+        fd_event_t ev = deal_ev(FD_DEAL_WON, id, deal, "anna", "emea", T0, -1, huge);
+        fd_deal_t empty;
+        fd_deal_init(&empty);
+        assert_non_null(fd_dealcache_put(fx->dc, deal, &empty));
+        err = fd_batch_add(fx->b, fx->part, fx->dc, &ev, i, NOW_S);
+        if (err == FD_OK) accepted++;
+    }
+    assert_int_equal(err, FD_ERR_FULL);
+    assert_int_equal(accepted, 46);
+    /* the refused event changed nothing: not remembered, deal untouched, no offset */
+    assert_int_equal(fd_dedupe_count(fx->dd), 46);
+    assert_int_equal(fd_dealcache_get(fx->dc, "d-46")->furthest, -1);
+    assert_int_equal(fd_batch_part_at(fx->b, 0)->next, 46);
+    EXPECT_HASH(fx->b, "funnel:org:all", 0, {"events", 46}, {"entered:lead", 46},
+                {"advanced:lead", 46}, {"moved_on:lead", 46}, {"entered:qualified", 46},
+                {"advanced:qualified", 46}, {"moved_on:qualified", 46}, {"entered:proposal", 46},
+                {"advanced:proposal", 46}, {"moved_on:proposal", 46}, {"entered:negotiation", 46},
+                {"advanced:negotiation", 46}, {"moved_on:negotiation", 46}, {"entered:won", 46},
+                {"won", 46}, {"won_amount", 46 * huge});
+    /* an emptied batch takes it */
+    fd_batch_reset(fx->b);
+    fx->part = fd_batch_part(fx->b, "crm.events", 0, "1:t:x", 46, fx->dd);
+    fd_event_t again = deal_ev(FD_DEAL_WON, "w-46", "d-46", "anna", "emea", T0, -1, huge);
+    assert_int_equal(fd_batch_add(fx->b, fx->part, fx->dc, &again, 46, NOW_S), FD_OK);
+}
+
 /* ---- duplicates, rejections, offsets ---- */
 
 static void test_batch_duplicate_event_id_counted_adds_nothing(void **state) {
@@ -838,6 +876,7 @@ int main(void) {
         T(test_batch_deal_event_changing_nothing_counts_event_and_ignored),
         T(test_batch_deal_event_updating_only_amount_is_not_ignored),
         T(test_batch_add_with_uncached_deal_is_inval_and_changes_nothing),
+        T(test_batch_refuses_event_that_could_overflow_a_delta),
         T(test_batch_duplicate_event_id_counted_adds_nothing),
         T(test_batch_duplicate_deal_event_changes_no_deal_state),
         T(test_batch_duplicate_from_earlier_batch_is_dropped),
