@@ -15,7 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 
 KILLS = 6
-GROUP_SETTINGS = {"kafka.session.timeout.ms": "6000", "kafka.heartbeat.interval.ms": "500"}
 
 
 def body(h, args):
@@ -23,7 +22,7 @@ def body(h, args):
     rng = random.Random(args.seed ^ 0xC0FFEE)
     h.start_redis()
     h.start_mock()
-    settings = h.funneld_settings(**GROUP_SETTINGS)
+    settings = h.funneld_settings(**harness.GROUP_SETTINGS)
     # Each restart waits for the killed member's session to expire (6 s) and a join (~3 s):
     # spread the stream so that every kill lands while events are still flowing.
     feed = h.start_feed(msgs, seconds=85)

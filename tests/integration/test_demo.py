@@ -98,11 +98,11 @@ def descendants(root):
             st = proc_stat(int(d))
             if st:
                 children.setdefault(st[0], []).append((int(d), st[1]))
-    out, todo = {}, [root]
-    while todo:
-        for pid, start in children.get(todo.pop(), []):
+    out, stack = {}, [root]
+    while stack:
+        for pid, start in children.get(stack.pop(), []):
             out[pid] = (start, proc_cmdline(pid))
-            todo.append(pid)
+            stack.append(pid)
     return out
 
 

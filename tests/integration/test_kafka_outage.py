@@ -27,11 +27,7 @@ def body(h, args):
     fd = h.start_funneld("A")
     feed = h.start_feed(msgs, seconds=25)
     h.wait_progress(lambda c: sum(c.values()) > 0, 60, "a first apply")
-    deadline = time.time() + 60
-    while feed.fraction() < 0.3:
-        if time.time() > deadline:
-            raise harness.TestFailure("producer stuck at %.0f%%" % (100 * feed.fraction()))
-        time.sleep(0.1)
+    harness.wait_feed(feed, 0.3, timeout=60)
     r = h.redis()
     before = sum(h.progress(r).values())
     mock_command(h, "down 1")

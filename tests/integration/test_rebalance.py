@@ -13,30 +13,20 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import harness  # noqa: E402
 
-GROUP_SETTINGS = {"kafka.session.timeout.ms": "6000", "kafka.heartbeat.interval.ms": "500"}
-
-
-def wait_feed(feed, fraction, timeout=120):
-    deadline = time.time() + timeout
-    while feed.fraction() < fraction:
-        if time.time() > deadline:
-            raise harness.TestFailure("producer stuck at %.0f%%" % (100 * feed.fraction()))
-        time.sleep(0.1)
-
 
 def body(h, args):
     msgs, mdl, gen = harness.generate(h, args, 70000, tz="Asia/Shanghai", big_payloads=False)
     h.start_redis()
     h.start_mock()
     feed = h.start_feed(msgs, seconds=50)
-    a = h.start_funneld("A", h.funneld_settings(**GROUP_SETTINGS, **{"instance.id": "it-A"}))
+    a = h.start_funneld("A", h.funneld_settings(**harness.GROUP_SETTINGS, **{"instance.id": "it-A"}))
     h.wait_progress(lambda c: sum(c.values()) > 0, 60, "A to apply a first batch")
-    wait_feed(feed, 0.25)
+    harness.wait_feed(feed, 0.25)
 
     r = h.redis()
     try:
         before = h.tokens(r)
-        b = h.start_funneld("B", h.funneld_settings(**GROUP_SETTINGS, **{"instance.id": "it-B"}))
+        b = h.start_funneld("B", h.funneld_settings(**harness.GROUP_SETTINGS, **{"instance.id": "it-B"}))
         # The rebalance is visible in Redis: the partitions given to B are claimed with new tokens.
         deadline = time.time() + 60
         while True:
@@ -57,7 +47,7 @@ def body(h, args):
         if feed.fraction() >= 1:
             raise harness.TestFailure("the feed ended before the rebalance finished")
 
-        wait_feed(feed, 0.6)
+        harness.wait_feed(feed, 0.6)
         base = h.progress(r)
         t = time.time()
         a.send(signal.SIGTERM)

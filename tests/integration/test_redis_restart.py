@@ -15,18 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 import model  # noqa: E402
 
-# A fenced instance rejoins the group; with librdkafka's default session timeout (45 s) the mock
-# coordinator keeps the group rebalancing that long.
-GROUP_SETTINGS = {"kafka.session.timeout.ms": "6000", "kafka.heartbeat.interval.ms": "500"}
-
-
-def wait_feed(feed, fraction, timeout=120):
-    deadline = time.time() + timeout
-    while feed.fraction() < fraction:
-        if time.time() > deadline:
-            raise harness.TestFailure("producer stuck at %.0f%%" % (100 * feed.fraction()))
-        time.sleep(0.1)
-
 
 def body(h, args):
     msgs, full, gen = harness.generate(h, args, 60000, tz="Asia/Shanghai", big_payloads=False)
@@ -34,12 +22,12 @@ def body(h, args):
     first = model.Model(tz=h.tz, prefix=h.prefix).run(msgs[:cut])
     h.start_redis(appendonly=True)
     h.start_mock()
-    fd = h.start_funneld("A", h.funneld_settings(**GROUP_SETTINGS))
+    fd = h.start_funneld("A", h.funneld_settings(**harness.GROUP_SETTINGS))
 
     # Phase 1: Redis goes away mid-run and comes back with its data.
     feed = h.start_feed(msgs[:cut], seconds=35)
     h.wait_progress(lambda c: sum(c.values()) > 0, 60, "a first apply")
-    wait_feed(feed, 0.4)
+    harness.wait_feed(feed, 0.4)
     r = h.redis()
     before = sum(h.progress(r).values())
     r.close()

@@ -14,8 +14,6 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
 import harness  # noqa: E402
 
-GROUP_SETTINGS = {"kafka.session.timeout.ms": "6000", "kafka.heartbeat.interval.ms": "500"}
-
 
 def body(h, args):
     msgs, mdl, gen = harness.generate(h, args, 70000, tz="Asia/Shanghai", big_payloads=False)
@@ -24,13 +22,13 @@ def body(h, args):
     feed = h.start_feed(msgs, seconds=70)
     # A lingers 3 s over each batch, so that it is almost surely frozen holding one: on SIGCONT
     # it tries to apply a batch of partitions it no longer owns.
-    a = h.start_funneld("A", h.funneld_settings(**GROUP_SETTINGS, **{
+    a = h.start_funneld("A", h.funneld_settings(**harness.GROUP_SETTINGS, **{
         "instance.id": "it-A", "batch.linger_ms": "3000", "batch.max_events": "100000"}))
     h.wait_progress(lambda c: sum(c.values()) > 0, 60, "A to apply a first batch")
     r = h.redis()
     try:
         before = h.tokens(r)
-        b = h.start_funneld("B", h.funneld_settings(**GROUP_SETTINGS, **{"instance.id": "it-B"}))
+        b = h.start_funneld("B", h.funneld_settings(**harness.GROUP_SETTINGS, **{"instance.id": "it-B"}))
         deadline = time.time() + 60
         while not [p for p, t in h.tokens(r).items() if t != before[p]]:
             if time.time() > deadline:

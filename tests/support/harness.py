@@ -541,6 +541,20 @@ class Harness:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+# Group settings of the tests with several members or restarts: a short session so that a
+# crashed, stopped or rejoining instance gives its partitions up within seconds.
+GROUP_SETTINGS = {"kafka.session.timeout.ms": "6000", "kafka.heartbeat.interval.ms": "500"}
+
+
+def wait_feed(feed, fraction, timeout=120):
+    """Waits until the feeder has produced `fraction` of its messages (bounded)."""
+    deadline = time.time() + timeout
+    while feed.fraction() < fraction:
+        if time.time() > deadline:
+            raise TestFailure("producer stuck at %.0f%%" % (100 * feed.fraction()))
+        time.sleep(0.1)
+
+
 class Feeder:
     """Feeds messages to one fd-produce process from a thread, at an even pace."""
 
