@@ -160,18 +160,25 @@ static inline size_t put(char *key, size_t len, const char *s, size_t n) {
     return len + n;
 }
 
-/* Adds a group's deltas to the hashes of its 3 scopes x 5 windows, skipping (and counting)
+/* Adds a group's deltas to the hashes of its 3 scopes x 5 windows (6 with hourly buckets),
+ * skipping (and counting)
  * windows already past their retention at now_s. */
 static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
     if (g->nf == 0) return FD_OK;
     fd_windows_t w;
     fd_timewin_of(b->tw, g->at_ms, &w);
     for (int k = 0; k < FD_WIN_COUNT; k++) {
+        if (k == FD_WIN_HOUR && b->retention_days[k] == 0) continue; /* hourly buckets off */
         int64_t expire_at_s = 0;
         if (b->retention_days[k] > 0) {
             /* A window is kept until its end plus the retention; an update that would land in
              * an already expired window is skipped, and counted once per scope. */
             expire_at_s = w.end_ms[k] / 1000 + b->retention_days[k] * 86400;
+            /* Hourly buckets feed the rolling windows of alerts, which run on event time: a
+             * back-fill of old history needs them too, so they live the retention from their
+             * last update when that is later than their hour's end. */
+            if (k == FD_WIN_HOUR && w.end_ms[k] / 1000 < now_s)
+                expire_at_s = now_s + b->retention_days[k] * 86400;
             if (expire_at_s <= now_s) {
                 b->stats[FD_STAT_BEYOND_RETENTION] += 3;
                 continue;

@@ -149,6 +149,19 @@ static const setting_t settings[] = {
         "Days a month-window metric hash is kept after its window ends; 0 = forever."),
     INT("retention.quarter_days", retention_quarter_days, 0, 0, 1000000,
         "Days a quarter-window metric hash is kept after its window ends; 0 = forever."),
+    INT("retention.hour_days", retention_hour_days, 0, 0, 1000000,
+        "Days an hourly bucket (hour:<UTC hour>) is kept after its hour ends; 0 = automatic: "
+        "the longest rolling window of alerts.rules plus one day, none without rolling rules."),
+    STR("alerts.rules", alerts_rules, "", 0, 4096, chars_printable,
+        "a file path of 0..4096 characters, no control characters", false,
+        "Alert rules file (JSON, see docs/alerts.md); empty = no alerts."),
+    STR("alerts.topic", alerts_topic, "funnel.alerts", 1, 249, chars_word, RULE_TOPIC, false,
+        "Kafka topic alerts are produced to, keyed by alert_id; not one of kafka.topics."),
+    INT("alerts.stream_maxlen", alerts_stream_maxlen, 10000, 1, 100000000,
+        "Approximate length cap of the Redis stream <prefix>:alerts."),
+    INT("alerts.lease_ms", alerts_lease_ms, 30000, 1000, 600000,
+        "Lease of the alert evaluator: one instance evaluates at a time; another takes over "
+        "this long after the holder stops renewing."),
     INT("retry.backoff_max_ms", backoff_max_ms, 5000, 10, 600000,
         "Longest wait between retries while Redis is unavailable."),
     ENUM("log.level", log_level, "info", log_level_values, "Least severe log level written."),
@@ -1011,8 +1024,15 @@ fd_err_t fd_config_validate(const fd_config_t *cfg, char *errstr, size_t errstr_
         fd_err_t err = kafka_prop_check(cfg->kafka_name[i], NULL, errstr, errstr_size);
         if (err != FD_OK) return err;
     }
-    /* Rejected events must not be consumed again as input. */
+    /* Rejected events and alerts must not be consumed again as input. */
     for (size_t i = 0; i < cfg->topics.count; i++) {
+        if (strcmp(cfg->topics.item[i], cfg->alerts_topic) == 0) {
+            quote(found, sizeof found, cfg->alerts_topic);
+            return failf(errstr, errstr_size, FD_ERR_CONFIG,
+                         "alerts.topic: expected a topic that is not one of kafka.topics, "
+                         "got %s",
+                         found);
+        }
         if (strcmp(cfg->topics.item[i], cfg->dlq_topic) == 0) {
             quote(found, sizeof found, cfg->dlq_topic);
             return failf(errstr, errstr_size, FD_ERR_CONFIG,
@@ -1020,6 +1040,11 @@ fd_err_t fd_config_validate(const fd_config_t *cfg, char *errstr, size_t errstr_
                          "got %s",
                          found);
         }
+    }
+    if (strcmp(cfg->alerts_topic, cfg->dlq_topic) == 0) {
+        quote(found, sizeof found, cfg->alerts_topic);
+        return failf(errstr, errstr_size, FD_ERR_CONFIG,
+                     "alerts.topic: expected a topic other than kafka.dlq_topic, got %s", found);
     }
     return FD_OK;
 }

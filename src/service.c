@@ -11,17 +11,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "funneld/alerts.h"
 #include "funneld/batch.h"
 #include "funneld/dealcache.h"
 #include "funneld/dedupe.h"
 #include "funneld/event.h"
 #include "funneld/funnel.h"
 #include "funneld/log.h"
+#include "funneld/rules.h"
 #include "funneld/source.h"
 #include "funneld/store.h"
 #include "funneld/timewin.h"
 
 #define STATS_EVERY_MS 10000
+#define ALERT_TICK_MS  50
 #define BACKOFF_MIN_MS 50
 
 /* A partition we own: its claim token, the offset Redis holds for it, its dedupe horizon. */
@@ -51,6 +54,10 @@ struct fd_service {
     fd_source_t *src;
     fd_dealcache_t *dc;
     fd_batch_t *b;
+    fd_rules_t *rules; /* NULL when alerts are off */
+    fd_timewin_t *tw_alerts;
+    fd_alerts_t *al;
+    int64_t last_tick_ms, last_alert_warn_ms;
     part_t *parts;
     size_t nparts, parts_cap;
     pending_t *pending;
@@ -104,6 +111,7 @@ static void part_remove(fd_service_t *svc, part_t *p) {
 
 /* Forgets everything not yet applied and every cached state: Redis is the truth again. */
 static void drop_pending(fd_service_t *svc) {
+    if (svc->al) fd_alerts_batch_done(svc->al, false);
     fd_batch_reset(svc->b);
     svc->npending = 0;
     fd_dealcache_clear(svc->dc);
@@ -203,6 +211,39 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     svc->need_rejoin = err != FD_OK && svc->nparts > 0;
 }
 
+/* Loads alerts.rules and sizes the hourly buckets and the day retention the rules need. */
+static fd_err_t load_rules(fd_service_t *svc, const fd_config_t *cfg, fd_batch_opts_t *bo,
+                           char *errstr, size_t errstr_size) {
+    char why[900];
+    fd_err_t err = fd_rules_load(svc->fn, cfg->alerts_rules, &svc->rules, why, sizeof why);
+    if (err != FD_OK) {
+        snprintf(errstr, errstr_size, "alerts.rules (%s): %s", cfg->alerts_rules, why);
+        return err == FD_ERR_NOMEM ? err : FD_ERR_CONFIG;
+    }
+    const int64_t day_ms = 86400000;
+    int64_t span = fd_rules_hour_span_ms(svc->rules);
+    int64_t need = span > 0 ? (span + day_ms - 1) / day_ms + 1 : 0;
+    if (cfg->retention_hour_days == 0) {
+        bo->retention_days[FD_WIN_HOUR] = need;
+    } else if (cfg->retention_hour_days < need) {
+        snprintf(errstr, errstr_size,
+                 "retention.hour_days: %" PRId64 " is shorter than the longest rolling window of "
+                 "alerts.rules plus one day (%" PRId64 " days); raise it or set 0 (automatic)",
+                 cfg->retention_hour_days, need);
+        return FD_ERR_CONFIG;
+    }
+    int64_t base = fd_rules_max_baseline_days(svc->rules);
+    int64_t day_need = base > 0 ? base + (span + day_ms - 1) / day_ms + 1 : 0;
+    if (cfg->retention_day_days > 0 && cfg->retention_day_days < day_need) {
+        snprintf(errstr, errstr_size,
+                 "retention.day_days: %" PRId64 " is shorter than the drift baselines of "
+                 "alerts.rules need (%" PRId64 " days)",
+                 cfg->retention_day_days, day_need);
+        return FD_ERR_CONFIG;
+    }
+    return fd_timewin_new(cfg->timezone, &svc->tw_alerts, errstr, errstr_size);
+}
+
 fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,
                         size_t errstr_size) {
     fd_err_t err = FD_ERR_NOMEM;
@@ -241,6 +282,10 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
     bo.retention_days[FD_WIN_MONTH] = cfg->retention_month_days;
     bo.retention_days[FD_WIN_QUARTER] = cfg->retention_quarter_days;
+    bo.retention_days[FD_WIN_HOUR] = cfg->retention_hour_days;
+    if (cfg->alerts_rules[0] != '\0' &&
+        (err = load_rules(svc, cfg, &bo, errstr, errstr_size)) != FD_OK)
+        goto fail;
     err = FD_ERR_NOMEM;
     if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
@@ -250,6 +295,15 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     }
     fd_source_handler_t h = {.opaque = svc, .on_assign = on_assign, .on_revoke = on_revoke};
     if ((err = fd_source_new(cfg, &h, &svc->src, errstr, errstr_size)) != FD_OK) goto fail;
+    if (svc->rules) {
+        fd_alerts_opts_t ao = {.cfg = cfg,
+                               .fn = svc->fn,
+                               .tw = svc->tw_alerts,
+                               .rs = svc->rules,
+                               .instance = svc->instance,
+                               .publish = true};
+        if ((err = fd_alerts_new(&ao, &svc->al, errstr, errstr_size)) != FD_OK) goto fail;
+    }
     *out = svc;
     return FD_OK;
 
@@ -260,6 +314,9 @@ fail:
 
 void fd_service_destroy(fd_service_t *svc) {
     if (svc == NULL) return;
+    fd_alerts_destroy(svc->al, 2000);
+    fd_rules_destroy(svc->rules);
+    fd_timewin_destroy(svc->tw_alerts);
     fd_source_destroy(svc->src);
     while (svc->nparts > 0)
         part_remove(svc, &svc->parts[svc->nparts - 1]);
@@ -343,6 +400,7 @@ static void applied(fd_service_t *svc, bool already) {
     svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
     svc->applied_batches++;
+    if (svc->al) fd_alerts_batch_done(svc->al, true);
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
     fd_dealcache_mark_applied(svc->dc);
     fd_batch_reset(b);
@@ -391,6 +449,7 @@ static fd_err_t flush(fd_service_t *svc) {
             fd_log_error("service", "fold failed: %s", fd_strerror(err));
             goto drop;
         }
+        if (svc->al) fd_alerts_note(svc->al, &pe->ev);
     }
     svc->npending = 0;
 
@@ -448,6 +507,21 @@ static void log_stats(fd_service_t *svc, int64_t now) {
     svc->last_stats_ms = now;
 }
 
+/* Lets the alert evaluator do what is due; its Redis outages are retried on later ticks and
+ * never hold up the batches. */
+static void alert_tick(fd_service_t *svc, int64_t now) {
+    if (svc->al == NULL || now - svc->last_tick_ms < ALERT_TICK_MS) return;
+    svc->last_tick_ms = now;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    fd_err_t err = fd_alerts_tick(svc->al, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (err != FD_OK && now - svc->last_alert_warn_ms >= 5000) {
+        fd_log_warn("service", "alerts: %s: %s; retrying", fd_strerror(err),
+                    fd_alerts_errstr(svc->al));
+        svc->last_alert_warn_ms = now;
+    }
+}
+
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->stop = stop;
     svc->last_stats_ms = now_ms();
@@ -501,6 +575,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             first_ms = 0;
         }
         log_stats(svc, now);
+        alert_tick(svc, now);
     }
 
     if (result == FD_OK) {

@@ -456,3 +456,75 @@ void fd_source_close(fd_source_t *src) {
     rd_kafka_resp_err_t e = rd_kafka_consumer_close(src->consumer);
     if (e) fd_log_warn("source", "consumer close: %s", rd_kafka_err2str(e));
 }
+
+/* ---- publisher: a producer of notifications (alerts) with a final outcome per message ---- */
+
+struct fd_publisher {
+    rd_kafka_t *rk;
+    char *topic;
+    fd_publisher_done_t done;
+    void *opaque;
+};
+
+static void publisher_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    fd_publisher_t *pb = opaque;
+    if (m->err)
+        fd_log_warn("source", "message to %s not delivered: %s", pb->topic,
+                    rd_kafka_err2str(m->err));
+    if (pb->done) pb->done(pb->opaque, m->key, m->key_len, m->err == 0);
+}
+
+fd_err_t fd_publisher_new(const fd_config_t *cfg, const char *topic, fd_publisher_done_t done,
+                          void *opaque, fd_publisher_t **out, char *errstr, size_t errstr_size) {
+    char buf[512];
+    *out = NULL;
+    fd_publisher_t *pb = calloc(1, sizeof *pb);
+    if (pb == NULL || (pb->topic = strdup(topic)) == NULL) {
+        free(pb);
+        return FD_ERR_NOMEM;
+    }
+    pb->done = done;
+    pb->opaque = opaque;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    fd_err_t err;
+    if ((err = conf_common(conf, cfg, errstr, errstr_size)) ||
+        (err = conf_set(conf, "enable.idempotence", "true", "kafka.enable.idempotence", errstr,
+                        errstr_size)))
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, publisher_dr_cb);
+    rd_kafka_conf_set_opaque(conf, pb);
+    pb->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, buf, sizeof buf);
+    if (pb->rk == NULL) {
+        snprintf(errstr, errstr_size, "kafka producer for %s: %s", topic, buf);
+        err = FD_ERR_CONFIG;
+        goto fail;
+    }
+    *out = pb;
+    return FD_OK;
+fail:
+    rd_kafka_conf_destroy(conf);
+    free(pb->topic);
+    free(pb);
+    return err;
+}
+
+fd_err_t fd_publisher_send(fd_publisher_t *pb, const char *key, size_t key_len, const char *value,
+                           size_t len) {
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        pb->rk, RD_KAFKA_V_TOPIC(pb->topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_END);
+    return e ? FD_ERR_KAFKA : FD_OK;
+}
+
+void fd_publisher_poll(fd_publisher_t *pb, int timeout_ms) {
+    rd_kafka_poll(pb->rk, timeout_ms);
+}
+
+void fd_publisher_destroy(fd_publisher_t *pb, int flush_ms) {
+    if (pb == NULL) return;
+    rd_kafka_flush(pb->rk, flush_ms);
+    rd_kafka_destroy(pb->rk);
+    free(pb->topic);
+    free(pb);
+}

@@ -32,9 +32,14 @@ struct fd_timewin {
     bool cached;
     int64_t start_ms, end_ms;
     fd_windows_t win;
+    /* The last UTC hour formatted (hour number since the epoch) and its id. */
+    bool hour_valid;
+    int64_t hour;
+    char hour_id[FD_WIN_ID_MAX];
 };
 
-static const char *const kind_names[FD_WIN_COUNT] = {"all", "day", "week", "month", "quarter"};
+static const char *const kind_names[FD_WIN_COUNT] = {"all",   "day",     "week",
+                                                     "month", "quarter", "hour"};
 
 /* ---- proleptic Gregorian calendar arithmetic (Howard Hinnant's days_from_civil) ---- */
 
@@ -252,15 +257,34 @@ static void format_ids(fd_windows_t *w, int64_t day) {
     snprintf(w->id[FD_WIN_QUARTER], FD_WIN_ID_MAX, "quarter:%04d-Q%d", yi, (m - 1) / 3 + 1);
 }
 
+/* The UTC hour of at_ms: id "hour:YYYY-MM-DDTHH" and bounds; the last one is kept in tw, since
+ * runs of events fall in the same hour. */
+static void hour_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
+    int64_t h = floor_div(at_ms, 3600000);
+    if (!tw->hour_valid || tw->hour != h) {
+        int64_t y;
+        int m, d;
+        civil_from_days(floor_div(h, 24), &y, &m, &d);
+        snprintf(tw->hour_id, sizeof tw->hour_id, "hour:%04d-%02d-%02dT%02d", (int)y, m, d,
+                 (int)(h - floor_div(h, 24) * 24));
+        tw->hour = h;
+        tw->hour_valid = true;
+    }
+    memcpy(w->id[FD_WIN_HOUR], tw->hour_id, sizeof tw->hour_id);
+    w->start_ms[FD_WIN_HOUR] = h * 3600000;
+    w->end_ms[FD_WIN_HOUR] = (h + 1) * 3600000;
+}
+
 void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
     assert(tw != NULL && w != NULL);
+    if (at_ms < MIN_MS) at_ms = MIN_MS;
+    if (at_ms > MAX_MS) at_ms = MAX_MS;
     if (tw->cached && at_ms >= tw->start_ms && at_ms < tw->end_ms) {
         *w = tw->win;
+        hour_of(tw, at_ms, w);
         return;
     }
     apply_zone(tw);
-    if (at_ms < MIN_MS) at_ms = MIN_MS;
-    if (at_ms > MAX_MS) at_ms = MAX_MS;
     time_t t = (time_t)floor_div(at_ms, 1000); /* floor: -1 ms is 1969-12-31T23:59:59 */
 
     long off_at;
@@ -278,6 +302,17 @@ void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
 
     format_ids(w, day);
     time_t day_end = end_after(t, next_day);
+    /* Starts: the first instant of the window's first local date, found below t. */
+    int64_t first_day[FD_WIN_COUNT] = {0};
+    first_day[FD_WIN_DAY] = day;
+    first_day[FD_WIN_WEEK] = day + 1 - iso_weekday(day);
+    first_day[FD_WIN_MONTH] = days_from_civil(y, m, 1);
+    first_day[FD_WIN_QUARTER] = days_from_civil(y, ((m - 1) / 3) * 3 + 1, 1);
+    w->start_ms[FD_WIN_ALL] = INT64_MIN;
+    for (int k = FD_WIN_DAY; k <= FD_WIN_QUARTER; k++)
+        w->start_ms[k] = (int64_t)first_instant(
+                             first_day[k], (time_t)(first_day[k] * 86400 - OFFSET_MARGIN_S), t) *
+                         1000;
     w->end_ms[FD_WIN_ALL] = INT64_MAX;
     w->end_ms[FD_WIN_DAY] = (int64_t)day_end * 1000;
     w->end_ms[FD_WIN_WEEK] = (int64_t)end_after(t, next_monday) * 1000;
@@ -300,6 +335,7 @@ void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
         tw->end_ms = (int64_t)day_end * 1000;
         tw->win = *w;
     }
+    hour_of(tw, at_ms, w);
 }
 
 const char *fd_timewin_kind_name(fd_win_kind_t kind) {
@@ -344,6 +380,11 @@ fd_err_t fd_timewin_check_id(const char *id) {
         ok = digits(&p, 4, &y) && lit(&p, "-") && digits(&p, 2, &a) && a >= 1 && a <= 12;
     } else if (lit(&p, "quarter:")) {
         ok = digits(&p, 4, &y) && lit(&p, "-Q") && digits(&p, 1, &a) && a >= 1 && a <= 4;
+    } else if (lit(&p, "hour:")) {
+        int h;
+        ok = digits(&p, 4, &y) && lit(&p, "-") && digits(&p, 2, &a) && lit(&p, "-") &&
+             digits(&p, 2, &b) && a >= 1 && a <= 12 && b >= 1 && b <= days_in_month(y, a) &&
+             lit(&p, "T") && digits(&p, 2, &h) && h <= 23;
     } else {
         ok = false;
     }

@@ -3,12 +3,14 @@
 // Redis, with funneld's settings (a tool, outside the layers: it uses hiredis and librdkafka).
 //
 //   funnelctl [--config FILE] [--set NAME=VALUE]... <command> [options]
-//   commands: show rep <id> | show team <id> | show org, reps, teams, top, offsets, stats, help
+//   commands: show rep <id> | show team <id> | show org, reps, teams, top, offsets, stats,
+//             alerts, rules check [file], help
 //
 // Exit codes: 0 ok, 1 runtime error (Redis or Kafka unreachable or failing, no data), 2 usage or
 // configuration error. Redis layout: docs/redis.md; the commands: docs/funnelctl.md.
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,11 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
 #include "funneld/config.h"
 #include "funneld/funnel.h"
+#include "funneld/rules.h"
 #include "funneld/timewin.h"
 
 extern char **environ;
@@ -51,6 +55,7 @@ enum {
     OPT_LIMIT = 1 << 3,
     OPT_INTERVAL = 1 << 4,
     OPT_ONCE = 1 << 5,
+    OPT_HISTORY = 1 << 6,
 };
 
 typedef struct {
@@ -119,6 +124,20 @@ static const command_t commands[] = {
      "  --json        one JSON object with every field as stored\n"
      "\n"
      "Exit 1 when the hash does not exist (funneld has applied nothing with this prefix).\n"},
+    {"alerts", OPT_JSON | OPT_HISTORY, 0, 0, "alerts",
+     "The alerts firing now (<prefix>:alerts:firing, written by funneld's evaluator): severity,\n"
+     "rule, scope and id, manager, KPI, its value against the threshold, the pace's expectation\n"
+     "or the baseline, and since when it fires; critical first, then the oldest first.\n"
+     "\n"
+     "  --history N   instead, the last N notifications of the stream <prefix>:alerts (firing,\n"
+     "                repeats and resolved), newest first (N in [1, 10000])\n"
+     "  --json        a JSON array of the stored alert documents (docs/alerts.md)\n"
+     "\n"
+     "Prints \"no firing alerts\" (exit 0) when none fires.\n"},
+    {"rules", 0, 1, 2, "rules check [file]",
+     "Checks a rules file (default: the alerts.rules setting) against the funnel of the\n"
+     "settings (funnel.stages, funnel.activities) and prints each rule in words. Reads no\n"
+     "Redis. Exit 2 with the problem (the rule and field) when the file is not valid.\n"},
     {"help", 0, 0, 1, "help [command]", "Prints the usage, or the help of one command.\n"},
 };
 
@@ -149,6 +168,7 @@ static void command_help(FILE *out, const command_t *cmd) {
     if (cmd->opts & OPT_LIMIT) fprintf(out, " [--limit N]");
     if (cmd->opts & OPT_INTERVAL) fprintf(out, " [--interval S]");
     if (cmd->opts & OPT_ONCE) fprintf(out, " [--once]");
+    if (cmd->opts & OPT_HISTORY) fprintf(out, " [--history N]");
     if (cmd->opts & OPT_JSON) fprintf(out, " [--json]");
     fprintf(out, "\n\n%s", cmd->help);
 }
@@ -169,6 +189,7 @@ typedef struct {
     bool json, once;
     const char *by;
     long limit;
+    long history; /* --history N, 0 = the firing alerts */
     double interval;
     /* settings */
     fd_config_t cfg;
@@ -244,7 +265,7 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
     bool help = false;
     unsigned used = 0;
     const char *name = NULL;
-    const char *limit_text = NULL, *interval_text = NULL;
+    const char *limit_text = NULL, *interval_text = NULL, *history_text = NULL;
     ctl->limit = 20;
     ctl->interval = 2.0;
     bool options = true; /* false after "--": the rest are arguments (an id like "-x") */
@@ -282,6 +303,9 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
         } else if ((v = opt_value(argc, argv, &i, "--interval", &missing)) != NULL) {
             interval_text = v;
             used |= OPT_INTERVAL;
+        } else if ((v = opt_value(argc, argv, &i, "--history", &missing)) != NULL) {
+            history_text = v;
+            used |= OPT_HISTORY;
         } else if (strcmp(argv[i], "--json") == 0) {
             ctl->json = true;
             used |= OPT_JSON;
@@ -320,8 +344,8 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
     }
     unsigned stray = used & ~ctl->cmd->opts;
     if (stray) {
-        static const char *const names[] = {"--window", "--json",     "--by",
-                                            "--limit",  "--interval", "--once"};
+        static const char *const names[] = {"--window",   "--json", "--by",     "--limit",
+                                            "--interval", "--once", "--history"};
         for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
             if (stray & (1u << b))
                 return fail(EXIT_USAGE, "option %s does not apply to '%s' (funnelctl %s --help)",
@@ -340,6 +364,20 @@ static int parse_args(ctl_t *ctl, int argc, char **argv, const char **config_pat
             return fail(EXIT_USAGE, "--limit expects an integer in [0, 1000000], found '%s'",
                         limit_text);
         ctl->limit = v;
+    }
+    if (history_text) {
+        char *end;
+        errno = 0;
+        long v = strtol(history_text, &end, 10);
+        if (errno || end == history_text || *end || v < 1 || v > 10000)
+            return fail(EXIT_USAGE, "--history expects an integer in [1, 10000], found '%s'",
+                        history_text);
+        ctl->history = v;
+    }
+    if (strcmp(name, "rules") == 0 && strcmp(ctl->args[0], "check") != 0) {
+        fail(EXIT_USAGE, "unknown rules subcommand '%s' (expected 'check')", ctl->args[0]);
+        command_help(stderr, ctl->cmd);
+        return EXIT_USAGE;
     }
     if (interval_text) {
         char *end;
@@ -369,8 +407,8 @@ static int load_settings(ctl_t *ctl, int argc, char **argv, const char *config_p
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
         if (v == NULL) {
             /* skip the value of the other options taking one */
-            static const char *const with_value[] = {"--config", "--window", "--by", "--limit",
-                                                     "--interval"};
+            static const char *const with_value[] = {"--config", "--window",   "--by",
+                                                     "--limit",  "--interval", "--history"};
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
                 if (strcmp(argv[i], with_value[k]) == 0) i++;
             continue;
@@ -1675,6 +1713,227 @@ static int cmd_stats(ctl_t *ctl) {
     return finish_output(0);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * alerts */
+
+/* One stored alert document, parsed for the table. */
+typedef struct {
+    char *json; /* as stored */
+    cJSON *doc; /* NULL when the text is not a JSON object */
+    int rank;   /* critical 0, warning 1, info 2, anything else 3 */
+} alert_row_t;
+
+static const char *doc_str(const cJSON *doc, const char *key) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(doc, key);
+    return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+/* A number of the document as text ("0.1235", "12"), "-" when absent or null. */
+static void doc_num(const cJSON *doc, const char *key, char *buf, size_t size) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(doc, key);
+    if (!cJSON_IsNumber(it)) {
+        snprintf(buf, size, "-");
+        return;
+    }
+    snprintf(buf, size, "%.4f", it->valuedouble);
+    char *e = buf + strlen(buf) - 1; /* drop trailing zeros: 0.2000 -> 0.2, 12.0000 -> 12 */
+    while (*e == '0')
+        *e-- = '\0';
+    if (*e == '.') *e = '\0';
+}
+
+static void alert_row_init(alert_row_t *r, const char *json) {
+    static const char *const sev[] = {"critical", "warning", "info"};
+    r->json = xstrdup(json);
+    r->doc = cJSON_Parse(json);
+    if (r->doc && !cJSON_IsObject(r->doc)) {
+        cJSON_Delete(r->doc);
+        r->doc = NULL;
+    }
+    r->rank = 3;
+    const char *s = r->doc ? doc_str(r->doc, "severity") : NULL;
+    for (int k = 0; k < 3 && s; k++)
+        if (strcmp(s, sev[k]) == 0) r->rank = k;
+}
+
+static int cmp_alert_rows(const void *pa, const void *pb) {
+    const alert_row_t *a = pa, *b = pb;
+    if (a->rank != b->rank) return a->rank - b->rank;
+    /* RFC 3339 UTC times of one format sort as text */
+    const char *sa = a->doc ? doc_str(a->doc, "started_at") : NULL;
+    const char *sb = b->doc ? doc_str(b->doc, "started_at") : NULL;
+    int c = strcmp(sa ? sa : "", sb ? sb : "");
+    return c ? c : strcmp(a->json, b->json);
+}
+
+static void print_alert_table(FILE *out, const alert_row_t *rows, size_t n, bool history) {
+    /* history: at, state, then the columns of the firing table */
+    static const char *const head[] = {"at",      "state", "severity", "rule", "scope id",
+                                       "manager", "kpi",   "value",    "vs",   "since"};
+    size_t first = history ? 0 : 2;
+    table_t t = {.ncols = 10 - first};
+    for (size_t c = 0; c < t.ncols; c++)
+        t.left[c] = strcmp(head[first + c], "value") != 0;
+    for (size_t c = first; c < 10; c++)
+        table_cell(&t, head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *d = rows[i].doc;
+        if (d == NULL) {
+            for (size_t c = 0; c < t.ncols; c++)
+                table_cell(&t, c == 0 ? "(unreadable)" : "");
+            continue;
+        }
+        char value[48], bound[48], vs[160], scope[300];
+        if (history) {
+            table_cell(&t, doc_str(d, "at"));
+            table_cell(&t, doc_str(d, "state"));
+        }
+        table_cell(&t, doc_str(d, "severity"));
+        table_cell(&t, doc_str(d, "rule"));
+        const char *sid = doc_str(d, "scope_id");
+        snprintf(scope, sizeof scope, "%s%s%s", doc_str(d, "scope") ? doc_str(d, "scope") : "?",
+                 sid && sid[0] ? " " : "", sid ? sid : "");
+        table_cell(&t, scope);
+        table_cell(&t, doc_str(d, "manager") ? doc_str(d, "manager") : "-");
+        table_cell(&t, doc_str(d, "kpi"));
+        doc_num(d, "value", value, sizeof value);
+        table_cell(&t, value);
+        const char *cond = doc_str(d, "condition");
+        if (cond && strcmp(cond, "target") == 0) {
+            char target[48];
+            doc_num(d, "expected", bound, sizeof bound);
+            doc_num(d, "target", target, sizeof target);
+            snprintf(vs, sizeof vs, "expected %s of %s", bound, target);
+        } else if (cond && strcmp(cond, "drift") == 0) {
+            const cJSON *ch = cJSON_GetObjectItemCaseSensitive(d, "change");
+            doc_num(d, "baseline", bound, sizeof bound);
+            if (cJSON_IsNumber(ch) && fabs(ch->valuedouble) < 1e6)
+                snprintf(vs, sizeof vs, "baseline %s (%+.0f%%)", bound, ch->valuedouble * 100);
+            else
+                snprintf(vs, sizeof vs, "baseline %s", bound);
+        } else {
+            doc_num(d, "threshold", bound, sizeof bound);
+            snprintf(vs, sizeof vs, "threshold %s", bound);
+        }
+        table_cell(&t, vs);
+        table_cell(&t, doc_str(d, "started_at"));
+    }
+    table_print(out, &t);
+}
+
+static void print_alert_json(FILE *out, const alert_row_t *rows, size_t n) {
+    fputc('[', out);
+    for (size_t i = 0; i < n; i++) {
+        fputs(i ? ",\n " : "", out);
+        if (rows[i].doc)
+            fputs(rows[i].json, out); /* as stored: funneld wrote one line of JSON */
+        else
+            json_string(out, rows[i].json);
+    }
+    fputs("]\n", out);
+}
+
+/* The last ctl->history entries of <prefix>:alerts, newest first: XREVRANGE ... COUNT N. */
+static bool read_alert_history(ctl_t *ctl, alert_row_t **rows, size_t *n) {
+    char *key = xasprintf("%s:alerts", ctl->cfg.prefix);
+    char count[24];
+    snprintf(count, sizeof count, "%ld", ctl->history);
+    const char *argv[] = {"XREVRANGE", key, "+", "-", "COUNT", count};
+    redisReply *r = redisCommandArgv(ctl->rc, 6, argv, NULL);
+    char what[300];
+    snprintf(what, sizeof what, "XREVRANGE %s + - COUNT %s", key, count);
+    free(key);
+    if (!reply_ok(ctl, r, what)) return false;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        fail(EXIT_RUNTIME, "%s: unexpected reply type %d", what, r->type);
+        freeReplyObject(r);
+        return false;
+    }
+    *rows = xcalloc(r->elements, sizeof **rows);
+    for (size_t i = 0; i < r->elements; i++) {
+        /* entry = [id, [field, value, ...]] */
+        const redisReply *e = r->element[i];
+        const char *json = NULL;
+        if (e->type == REDIS_REPLY_ARRAY && e->elements == 2 &&
+            e->element[1]->type == REDIS_REPLY_ARRAY) {
+            const redisReply *f = e->element[1];
+            for (size_t k = 0; k + 1 < f->elements; k += 2)
+                if (f->element[k]->type == REDIS_REPLY_STRING &&
+                    strcmp(f->element[k]->str, "json") == 0 &&
+                    f->element[k + 1]->type == REDIS_REPLY_STRING)
+                    json = f->element[k + 1]->str;
+        }
+        alert_row_init(&(*rows)[(*n)++], json ? json : "");
+    }
+    freeReplyObject(r);
+    return true;
+}
+
+static int cmd_alerts(ctl_t *ctl) {
+    int rc = redis_open(ctl);
+    if (rc >= 0) return rc;
+    alert_row_t *rows = NULL;
+    size_t n = 0;
+    if (ctl->history > 0) {
+        if (!read_alert_history(ctl, &rows, &n)) return EXIT_RUNTIME;
+    } else {
+        char *key = xasprintf("%s:alerts:firing", ctl->cfg.prefix);
+        redisReply *h = NULL;
+        bool ok = hgetall(ctl, key, &h);
+        free(key);
+        if (!ok) return EXIT_RUNTIME;
+        size_t cnt = h ? h->elements / 2 : 0;
+        rows = xcalloc(cnt, sizeof *rows);
+        for (size_t i = 0; i < cnt; i++)
+            alert_row_init(&rows[n++], h->element[2 * i + 1]->str);
+        if (h) freeReplyObject(h);
+        if (n > 1) qsort(rows, n, sizeof *rows, cmp_alert_rows);
+    }
+    if (ctl->json)
+        print_alert_json(stdout, rows, n);
+    else if (n == 0)
+        printf(ctl->history > 0 ? "no alert notifications\n" : "no firing alerts\n");
+    else
+        print_alert_table(stdout, rows, n, ctl->history > 0);
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].json);
+        cJSON_Delete(rows[i].doc);
+    }
+    free(rows);
+    return finish_output(0);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * rules check */
+
+static int cmd_rules_check(ctl_t *ctl) {
+    const char *path = ctl->nargs > 1 ? ctl->args[1] : ctl->cfg.alerts_rules;
+    if (path == NULL || path[0] == '\0')
+        return fail(EXIT_USAGE, "rules check: no file given and alerts.rules is empty");
+    char errstr[1024] = "";
+    fd_rules_t *rs = NULL;
+    fd_err_t err = fd_rules_load(ctl->fn, path, &rs, errstr, sizeof errstr);
+    if (err != FD_OK)
+        return fail(EXIT_USAGE, "rules check: %s", errstr[0] ? errstr : fd_strerror(err));
+    size_t n = fd_rules_count(rs);
+    printf("%s: %zu rule%s, locale %s, clock %s, evaluated every %" PRId64 " s", path, n,
+           n == 1 ? "" : "s", fd_rules_locale(rs), fd_rules_wall_clock(rs) ? "wall" : "event",
+           fd_rules_interval_ms(rs) / 1000);
+    if (fd_rules_hour_span_ms(rs) > 0)
+        printf(", hourly buckets read up to %" PRId64 " h back",
+               fd_rules_hour_span_ms(rs) / 3600000);
+    if (fd_rules_max_baseline_days(rs) > 0)
+        printf(", day buckets up to %d days back", fd_rules_max_baseline_days(rs));
+    printf("\n");
+    for (size_t i = 0; i < n; i++) {
+        char buf[2048];
+        fd_rules_describe(rs, i, buf, sizeof buf);
+        printf("  %s\n", buf);
+    }
+    fd_rules_destroy(rs);
+    return finish_output(0);
+}
+
 /* --------------------------------------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -1701,6 +1960,10 @@ int main(int argc, char **argv) {
         rc = cmd_top(&ctl);
     else if (strcmp(name, "offsets") == 0)
         rc = cmd_offsets(&ctl);
+    else if (strcmp(name, "alerts") == 0)
+        rc = cmd_alerts(&ctl);
+    else if (strcmp(name, "rules") == 0)
+        rc = cmd_rules_check(&ctl);
     else
         rc = cmd_stats(&ctl);
 out:

@@ -21,8 +21,10 @@ typedef struct fd_batch fd_batch_t;
 
 /* Settings the fold needs; copied by fd_batch_new. */
 typedef struct {
-    const char *prefix;                   /* Redis key prefix ("funnel") */
-    int64_t retention_days[FD_WIN_COUNT]; /* per granularity; 0 = keep forever (all is kept) */
+    const char *prefix; /* Redis key prefix ("funnel") */
+    /* Per granularity; 0 = keep forever (all is always kept), except FD_WIN_HOUR where 0 means
+     * no hourly buckets at all. */
+    int64_t retention_days[FD_WIN_COUNT];
 } fd_batch_opts_t;
 
 /* One hash to update: key, counter deltas (fd_funnel_nfields entries, zeros untouched), and the

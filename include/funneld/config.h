@@ -55,6 +55,11 @@ typedef struct {
     int64_t retention_week_days;    /* retention.week_days, 0 = keep */
     int64_t retention_month_days;   /* retention.month_days, 0 = keep */
     int64_t retention_quarter_days; /* retention.quarter_days, 0 = keep */
+    int64_t retention_hour_days;    /* retention.hour_days, 0 = automatic (see alerts.rules) */
+    char *alerts_rules;             /* alerts.rules: rules file path, "" = no alerts */
+    char *alerts_topic;             /* alerts.topic: Kafka topic of alert notifications */
+    int64_t alerts_stream_maxlen;   /* alerts.stream_maxlen: cap of <prefix>:alerts */
+    int64_t alerts_lease_ms;        /* alerts.lease_ms: evaluator lease */
     int64_t backoff_max_ms;         /* retry.backoff_max_ms: longest wait between Redis retries */
     char *log_level;                /* log.level: error | warn | info | debug */
     char *instance_id;              /* instance.id: "" = generated from host name and pid */
@@ -90,9 +95,9 @@ fd_err_t fd_config_set(fd_config_t *cfg, const char *name, const char *value, ch
  * FD_ERR_CONFIG when there is no '=' or no name. */
 fd_err_t fd_config_set_arg(fd_config_t *cfg, const char *arg, char *errstr, size_t errstr_size);
 
-/* Checks every value against the table again and the cross-setting rules (kafka.dlq_topic not
- * one of kafka.topics); FD_ERR_CONFIG with errstr naming the setting. Call it after the last
- * source is applied. */
+/* Checks every value against the table again and the cross-setting rules (kafka.dlq_topic and
+ * alerts.topic not one of kafka.topics, and different); FD_ERR_CONFIG with errstr naming the
+ * setting. Call it after the last source is applied. */
 fd_err_t fd_config_validate(const fd_config_t *cfg, char *errstr, size_t errstr_size);
 
 /* True when a kafka.<property> name is a secret (contains "password", "secret" or "key", any

@@ -16,16 +16,19 @@ typedef enum {
     FD_WIN_WEEK,
     FD_WIN_MONTH,
     FD_WIN_QUARTER,
+    FD_WIN_HOUR, /* UTC hours, the buckets of rolling windows; kept only when configured */
     FD_WIN_COUNT
 } fd_win_kind_t;
 
 #define FD_WIN_ID_MAX 32
 
 /* The windows of one instant. id[k] is the window id ("all", "day:2026-11-22", "week:2026-W47",
- * "month:2026-11", "quarter:2026-Q4"); end_ms[k] is the first instant after the window in UTC epoch
- * ms (INT64_MAX for "all"). */
+ * "month:2026-11", "quarter:2026-Q4", "hour:2026-11-22T10" (the UTC hour)); start_ms[k] is the
+ * window's first instant and end_ms[k] the first instant after it, in UTC epoch ms (INT64_MIN and
+ * INT64_MAX for "all"). */
 typedef struct {
     char id[FD_WIN_COUNT][FD_WIN_ID_MAX];
+    int64_t start_ms[FD_WIN_COUNT];
     int64_t end_ms[FD_WIN_COUNT];
 } fd_windows_t;
 
@@ -52,12 +55,13 @@ void fd_timewin_destroy(fd_timewin_t *tw);
  * clamped to that range. */
 void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w);
 
-/* Name of a granularity: "all", "day", "week", "month", "quarter" ("unknown" out of range). */
+/* Name of a granularity: "all", "day", "week", "month", "quarter", "hour" ("unknown" out of
+ * range). */
 const char *fd_timewin_kind_name(fd_win_kind_t kind);
 
 /* Checks a window id string (as accepted by the tools): FD_OK if it is exactly one of the forms
  * above with a 4-digit year and valid numbers (a real calendar date, ISO week 01..52 or 53 as that
- * ISO year has, month 01..12, quarter Q1..Q4), FD_ERR_PARSE otherwise. */
+ * ISO year has, month 01..12, quarter Q1..Q4, hour 00..23), FD_ERR_PARSE otherwise. */
 fd_err_t fd_timewin_check_id(const char *id);
 
 #endif

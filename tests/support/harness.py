@@ -284,7 +284,7 @@ class Harness:
     def start_mock(self, brokers=1):
         p = Proc("mock", [self.bin("fd-mockcluster"), "--brokers", str(brokers), "--topic", TOPIC,
                           "--partitions", str(PARTITIONS), "--topic", DLQ_TOPIC,
-                          "--partitions", "1"],
+                          "--partitions", "1", "--topic", "funnel.alerts", "--partitions", "1"],
                  self.logpath("mock"), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.procs.append(p)
         self.mock = p

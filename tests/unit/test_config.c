@@ -125,6 +125,11 @@ static const char *const all_settings[] = {
     "retention.week_days",
     "retention.month_days",
     "retention.quarter_days",
+    "retention.hour_days",
+    "alerts.rules",
+    "alerts.topic",
+    "alerts.stream_maxlen",
+    "alerts.lease_ms",
     "retry.backoff_max_ms",
     "log.level",
     "instance.id",
@@ -806,6 +811,24 @@ static void test_config_validate_messages_name_the_setting(void **state) {
                                           sizeof errstr));
     assert_int_equal(FD_ERR_CONFIG, fd_config_validate(&cfg, errstr, sizeof errstr));
     assert_string_equal("kafka.dlq_topic: expected a topic that is not one of kafka.topics, got "
+                        "\"crm.events.dlq\"",
+                        errstr);
+    fd_config_clear(&cfg);
+
+    /* Nor the alert topic, which must also differ from the dead-letter topic. */
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_OK, fd_config_set(&cfg, "kafka.topics", "crm.events,funnel.alerts", errstr,
+                                          sizeof errstr));
+    assert_int_equal(FD_ERR_CONFIG, fd_config_validate(&cfg, errstr, sizeof errstr));
+    assert_string_equal("alerts.topic: expected a topic that is not one of kafka.topics, got "
+                        "\"funnel.alerts\"",
+                        errstr);
+    fd_config_clear(&cfg);
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_OK,
+                     fd_config_set(&cfg, "alerts.topic", "crm.events.dlq", errstr, sizeof errstr));
+    assert_int_equal(FD_ERR_CONFIG, fd_config_validate(&cfg, errstr, sizeof errstr));
+    assert_string_equal("alerts.topic: expected a topic other than kafka.dlq_topic, got "
                         "\"crm.events.dlq\"",
                         errstr);
     fd_config_clear(&cfg);

@@ -178,9 +178,9 @@ static const win_case_t win_cases[] = {
 };
 
 static void check_case(const win_case_t *c, const fd_windows_t *w) {
-    const char *ids[FD_WIN_COUNT] = {"all", c->day, c->week, c->month, c->quarter};
-    const char *ends[FD_WIN_COUNT] = {NULL, c->day_end, c->week_end, c->month_end, c->quarter_end};
-    for (int k = 0; k < FD_WIN_COUNT; k++) {
+    const char *ids[FD_WIN_HOUR] = {"all", c->day, c->week, c->month, c->quarter};
+    const char *ends[FD_WIN_HOUR] = {NULL, c->day_end, c->week_end, c->month_end, c->quarter_end};
+    for (int k = 0; k < FD_WIN_HOUR; k++) {
         if (strcmp(w->id[k], ids[k]) != 0)
             fail_msg("%s %s: %s id: expected %s, got %s", c->zone, c->at, fd_timewin_kind_name(k),
                      ids[k], w->id[k]);
@@ -270,10 +270,13 @@ static void libc_ids(int64_t at_ms, char ids[FD_WIN_COUNT][FD_WIN_ID_MAX]) {
     strftime(ids[FD_WIN_MONTH], FD_WIN_ID_MAX, "month:%Y-%m", &tm);
     snprintf(ids[FD_WIN_QUARTER], FD_WIN_ID_MAX, "quarter:%04d-Q%d", tm.tm_year + 1900,
              tm.tm_mon / 3 + 1);
+    assert_non_null(gmtime_r(&t, &tm));
+    strftime(ids[FD_WIN_HOUR], FD_WIN_ID_MAX, "hour:%Y-%m-%dT%H", &tm);
 }
 
-/* Every 37 minutes through a year: ids match libc's, and each end is exactly a boundary: the
- * millisecond before it is in the same window, the end itself is not. */
+/* Every 37 minutes through a year: ids match libc's (hours: UTC), and each start and end is
+ * exactly a boundary: the start and the millisecond before the end are in the same window, the
+ * millisecond before the start and the end itself are not. */
 static void test_timewin_sweep_matches_libc_calendar(void **state) {
     (void)state;
     static const char *const zones[] = {"UTC",
@@ -306,6 +309,13 @@ static void test_timewin_sweep_matches_libc_calendar(void **state) {
                 if (strcmp(last[k], w.id[k]) != 0 || strcmp(next[k], w.id[k]) == 0)
                     fail_msg("%s at %lld: %s ends at %lld, before which is %s and at which %s",
                              zones[z], (long long)at, w.id[k], (long long)w.end_ms[k], last[k],
+                             next[k]);
+                assert_true(w.start_ms[k] <= at);
+                libc_ids(w.start_ms[k] - 1, last);
+                libc_ids(w.start_ms[k], next);
+                if (strcmp(next[k], w.id[k]) != 0 || strcmp(last[k], w.id[k]) == 0)
+                    fail_msg("%s at %lld: %s starts at %lld, before which is %s and at which %s",
+                             zones[z], (long long)at, w.id[k], (long long)w.start_ms[k], last[k],
                              next[k]);
             }
         }
@@ -450,6 +460,14 @@ static const struct {
     {"month:2026-01", FD_OK},
     {"quarter:2026-Q4", FD_OK},
     {"quarter:2026-Q1", FD_OK},
+    {"hour:2026-11-22T10", FD_OK},
+    {"hour:2026-11-22T00", FD_OK},
+    {"hour:2024-02-29T23", FD_OK},
+    {"hour:2026-11-22T24", FD_ERR_PARSE},
+    {"hour:2026-11-22 10", FD_ERR_PARSE},
+    {"hour:2026-11-22T1", FD_ERR_PARSE},
+    {"hour:2026-02-29T10", FD_ERR_PARSE},
+    {"hour:2026-11-22", FD_ERR_PARSE},
     {"week:2025-W53", FD_ERR_PARSE}, /* 2025 begins on a Wednesday, not leap: 52 weeks */
     {"week:2021-W53", FD_ERR_PARSE},
     {"week:2026-W00", FD_ERR_PARSE},
