@@ -22,8 +22,9 @@
 #include "funneld/map.h"
 #include "funneld/source.h"
 
-#define CHUNK_SCOPES     256  /* scopes evaluated per tick */
-#define TOUCHED_EVERY_MS 1000 /* touched scopes are evaluated at most this often */
+#define CHUNK_SCOPES     256   /* scopes evaluated per tick */
+#define TOUCHED_EVERY_MS 1000  /* touched scopes are evaluated at most this often */
+#define TICK_BUDGET_US   20000 /* evaluation time per tick, between batches */
 #define MAX_SIGS         64
 #define KEY_MAX          512
 #define HOUR_MS          3600000LL
@@ -1326,22 +1327,27 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
     return FD_OK;
 }
 
-static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clock_override) {
+static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clock_override,
+                           bool reload) {
     fd_err_t err;
     int64_t clock = clock_override;
     if (clock == 0 && (err = read_clock(al, now, &clock))) return err;
     if (clock <= 0) return FD_OK; /* no event yet: nothing to judge */
     al->catching_up = false;
-    if (clock_override == 0 && !al->wall && al->evaluated_ms > 0 &&
-        clock > al->evaluated_ms + CATCH_UP_STEP_MS) {
+    /* Never evaluated: begin at the first event, so that a back-fill is judged hour by hour. */
+    int64_t from = al->evaluated_ms > 0        ? al->evaluated_ms
+                   : al->first_ms != INT64_MAX ? al->first_ms
+                                               : 0;
+    if (clock_override == 0 && !al->wall && from > 0 && clock > from + CATCH_UP_STEP_MS) {
         if (!sweep) return FD_OK; /* the catching-up sweeps cover touched scopes */
-        clock = al->evaluated_ms + CATCH_UP_STEP_MS;
+        clock = from + CATCH_UP_STEP_MS;
         al->catching_up = true;
     }
     if ((err = plan_windows(al, clock))) return err;
     al->clock_ms = al->stats.clock_ms = clock;
     if (sweep) {
-        if ((err = load_registry(al)) || (err = build_sweep(al))) return err;
+        if (reload && (err = load_registry(al))) return err;
+        if ((err = build_sweep(al))) return err;
         al->sweep_started_us = mono_us();
     } else if ((err = build_touched(al))) {
         return err;
@@ -1360,17 +1366,22 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now) {
         al->next_stall_ms = now + al->stall_every_ms;
         if ((err = scan_deals(al))) return err;
     }
-    if (al->nwork == 0) {
-        if (now >= al->next_sweep_ms || al->catching_up) {
-            al->next_sweep_ms = now + al->interval_ms;
-            if ((err = start_list(al, true, now, 0))) return err;
-            if ((err = resend_outbox(al))) return err;
-        } else if (fd_map_size(al->touched) > 0 && now - al->last_touched_ms >= TOUCHED_EVERY_MS) {
-            al->last_touched_ms = now;
-            if ((err = start_list(al, false, now, 0))) return err;
+    /* Chunks of work for up to TICK_BUDGET_US: catching up walks many small sweeps. */
+    int64_t t0 = mono_us();
+    do {
+        if (al->nwork == 0) {
+            bool timer = now >= al->next_sweep_ms;
+            if (timer || al->catching_up) {
+                if (timer) al->next_sweep_ms = now + al->interval_ms;
+                if ((err = start_list(al, true, now, 0, timer))) return err;
+                if (timer && (err = resend_outbox(al))) return err;
+            } else if (fd_map_size(al->touched) > 0 &&
+                       now - al->last_touched_ms >= TOUCHED_EVERY_MS) {
+                al->last_touched_ms = now;
+                if ((err = start_list(al, false, now, 0, false))) return err;
+            }
         }
-    }
-    if (al->nwork > al->work_pos) {
+        if (al->nwork <= al->work_pos) break;
         err = run_chunk(al);
         if (err == FD_ERR_FENCED) {
             work_clear(al);
@@ -1381,7 +1392,7 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now) {
             fd_log_warn("alerts", "evaluation failed: %s", al->errstr);
             return err;
         }
-    }
+    } while (mono_us() - t0 < TICK_BUDGET_US && (al->nwork > al->work_pos || al->catching_up));
     return FD_OK;
 }
 
@@ -1394,7 +1405,7 @@ fd_err_t fd_alerts_sweep(fd_alerts_t *al, int64_t clock_ms) {
     if (!al->leader) return FD_ERR_FENCED;
     if (al->any_stalled && (err = scan_deals(al))) return err;
     work_clear(al);
-    if ((err = start_list(al, true, now, clock_ms))) return err;
+    if ((err = start_list(al, true, now, clock_ms, true))) return err;
     while (al->nwork > al->work_pos) {
         if ((err = run_chunk(al))) {
             work_clear(al);

@@ -480,6 +480,7 @@ typedef struct {
     char rep[FD_ID_MAX + 1];
     int stage;
     int64_t at_ms;
+    int64_t until_ms; /* INT64_MAX: for ever */
     double factor;
 } collapse_t;
 
@@ -769,7 +770,8 @@ static double conversion(gen_t *g, uint32_t r, int s, int64_t t) {
     double p = g->conv[s] * g->reps[r].skill;
     for (int i = 0; i < g->ncollapse; i++) {
         const collapse_t *c = &g->collapse[i];
-        if (c->stage == s && t >= c->at_ms && strcmp(c->rep, g->reps[r].id) == 0) p *= c->factor;
+        if (c->stage == s && t >= c->at_ms && t < c->until_ms && strcmp(c->rep, g->reps[r].id) == 0)
+            p *= c->factor;
     }
     return p > 0.97 ? 0.97 : p;
 }
@@ -1934,14 +1936,44 @@ static int parse_time_arg(const char *opt, const char *s, int64_t now, int64_t *
     return 0;
 }
 
-/* 'REP:STAGE:TIME[:FACTOR]'. TIME may contain ':' (RFC 3339), so FACTOR is only split off when
- * the whole rest is not a time. TIME "+<duration>" is relative to the start (to the run's start
- * on the wall clock with --live). */
+/* One end of a collapse: "+<duration>" from the start (from the run's start on the wall clock
+ * with --live), or a time parse_time_arg accepts. */
+static int parse_when(gen_t *g, const char *s, int64_t now, int64_t *out) {
+    if (s[0] == '+') {
+        int64_t d;
+        if (parse_duration_ms("--collapse time", s + 1, &d) != 0) return -1;
+        *out = (g->o.live ? now : g->start_ms) + d;
+        return 0;
+    }
+    return parse_time_arg("--collapse time", s, now, out);
+}
+
+/* True when s is TIME or TIME..TIME with nothing after: relative ends hold no ':', absolute ones
+ * must parse as RFC 3339 (which may hold ':'). */
+static bool is_when_range(const char *s) {
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *dots = strstr(buf, "..");
+    char *parts[2] = {buf, dots ? dots + 2 : NULL};
+    if (dots) *dots = '\0';
+    for (int i = 0; i < 2 && parts[i]; i++) {
+        const char *p = parts[i];
+        int64_t t;
+        if (p[0] == '+' ? strchr(p, ':') != NULL
+                        : fd_event_parse_time(p, strlen(p), &t) != FD_OK && strchr(p, ':') != NULL)
+            return false;
+    }
+    return true;
+}
+
+/* 'REP:STAGE:TIME[..UNTIL][:FACTOR]'. TIME may contain ':' (RFC 3339), so FACTOR is only split
+ * off when the whole rest is not a time range. */
 static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c) {
     const char *a = strchr(spec, ':');
     const char *b = a ? strchr(a + 1, ':') : NULL;
     if (!a || !b || a == spec || b == a + 1 || b[1] == '\0') {
-        fprintf(stderr, PROG ": --collapse: expected 'REP:STAGE:TIME[:FACTOR]', got '%s'\n", spec);
+        fprintf(stderr,
+                PROG ": --collapse: expected 'REP:STAGE:TIME[..UNTIL][:FACTOR]', got '%s'\n", spec);
         return -1;
     }
     size_t rep_len = (size_t)(a - spec);
@@ -1971,30 +2003,25 @@ static int parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c
     char rest[128];
     snprintf(rest, sizeof rest, "%s", b + 1);
     c->factor = 0.1;
-    int64_t base = g->o.live ? now : g->start_ms;
-    const char *when = rest;
-    if (rest[0] == '+') { /* relative: +30d */
-        char *colon = strchr(rest, ':');
+    c->until_ms = INT64_MAX;
+    if (!is_when_range(rest)) {
+        char *colon = strrchr(rest, ':');
         if (colon) {
             *colon = '\0';
             if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0) return -1;
         }
-        int64_t d;
-        if (parse_duration_ms("--collapse time", rest + 1, &d) != 0) return -1;
-        c->at_ms = base + d;
-        return 0;
     }
-    int64_t t;
-    if (fd_event_parse_time(when, strlen(when), &t) == FD_OK) {
-        c->at_ms = t;
-        return 0;
+    char *dots = strstr(rest, "..");
+    if (dots) {
+        *dots = '\0';
+        if (parse_when(g, dots + 2, now, &c->until_ms) != 0) return -1;
     }
-    char *colon = strrchr(rest, ':');
-    if (colon) {
-        *colon = '\0';
-        if (parse_double("--collapse factor", colon + 1, 0, 1, &c->factor) != 0) return -1;
+    if (parse_when(g, rest, now, &c->at_ms) != 0) return -1;
+    if (c->until_ms <= c->at_ms) {
+        fprintf(stderr, PROG ": --collapse: the end of '%s' is not after its start\n", spec);
+        return -1;
     }
-    return parse_time_arg("--collapse time", rest, now, &c->at_ms);
+    return 0;
 }
 
 static int build_model(gen_t *g) {
@@ -2124,10 +2151,10 @@ static void usage(FILE *out) {
         "                         (default 0.7,0.6,0.5,0.6)",
         "  --activities LIST      default call,visit,email,meeting,follow_up",
         "  --activity-rates LIST  per rep per working day (default 3,0.5,3.5,1,1)",
-        "  --collapse 'REP:STAGE:TIME[:FACTOR]'",
-        "                         from TIME on (absolute, or +duration from the start),",
-        "                         REP's conversion out of STAGE is multiplied by FACTOR",
-        "                         (default 0.1); repeatable, up to 8",
+        "  --collapse 'REP:STAGE:TIME[..UNTIL][:FACTOR]'",
+        "                         from TIME on (absolute, or +duration from the start)",
+        "                         until UNTIL if given, REP's conversion out of STAGE is",
+        "                         multiplied by FACTOR (default 0.1); repeatable, up to 8",
         "",
         "Faults (probabilities per valid event, default 0):",
         "  --dup-rate P           an exact copy follows within 0..32 events (same key)",

@@ -131,7 +131,9 @@ def body(h, args):
     rules_path = os.path.join(h.tmp, "rules.json")
     with open(rules_path, "w") as f:
         json.dump(RULES, f)
-    h.tz = "UTC"
+    # Whole local days of Asia/Shanghai lie inside rolling windows: the evaluator reads them from
+    # the day hashes and the edges from hourly buckets; the values are checked below.
+    h.tz = "Asia/Shanghai"
     h.start_redis()
     h.start_mock()
     settings = h.funneld_settings(alerts__rules=rules_path, alerts__lease_ms=3000,
@@ -200,6 +202,11 @@ def body(h, args):
     resolved_h = (harness_ms(rs["at"]) - START_MS) / H
     if not (COLLAPSE_FROM + 2 <= fired_h <= COLLAPSE_TO + 2 and resolved_h > fired_h):
         raise TestFailure("fired at hour %.1f, resolved at %.1f" % (fired_h, resolved_h))
+    for a in (f, rs):
+        want = window_value(msgs, COLLAPSE_REP, harness_ms(a["at"]))
+        if (round(want[0], 4), want[1]) != (round(a["value"], 4), a["samples"]):
+            raise TestFailure("%s alert says %s over %d samples; the events say %.4f over %d"
+                              % (a["state"], a["value"], a["samples"], want[0], want[1]))
     silent = [a for a in alerts if a["rule"] == "calls-silent"]
     if [(a["scope_id"], a["state"]) for a in silent] != [(SILENT_REP, "firing")] and not (
             len(ids.get(("calls-silent", SILENT_REP, "firing"), ())) == 1
@@ -215,6 +222,26 @@ def body(h, args):
         raise TestFailure("outbox not empty: Kafka did not acknowledge every alert")
     h.log("OK: %d notifications; conversion fired at hour %.1f, resolved at %.1f; silent rep "
           "fired at hour %.1f" % (len(alerts), fired_h, resolved_h, sh))
+
+
+def window_value(msgs, rep, at_ms):
+    """exit_conv:proposal of rep over the 24 h rolling window at at_ms (the UTC hour of at_ms and
+    the 23 before it), from the events themselves: (value, samples)."""
+    hour = at_ms // H
+    lo, hi = (hour - 23) * H, (hour + 1) * H
+    moved = lost = 0
+    for m in msgs:
+        ev = json.loads(m.value)
+        if ev["rep_id"] != rep:
+            continue
+        t = harness_ms(ev["occurred_at"])
+        if not lo <= t < hi:
+            continue
+        if ev["type"] == "deal.stage_changed" and ev["stage"] == "negotiation":
+            moved += 1
+        elif ev["type"] == "deal.lost":
+            lost += 1
+    return (moved / (moved + lost) if moved + lost else 0.0), moved + lost
 
 
 def harness_ms(s):
