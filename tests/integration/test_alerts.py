@@ -3,8 +3,9 @@
 """Alerts end to end: real redis-server, the mock Kafka cluster, real funneld processes, event
 time as the clock. 200 reps send healthy, noisy-in-time traffic for five days; from hour 48 one
 rep's proposal exit conversion collapses to 0 and recovers at hour 72; another rep stops logging
-calls at hour 60. funneld is killed with SIGKILL right after the first firing alert and
-restarted. Checks, from the Redis stream <prefix>:alerts (written atomically with the alert
+calls at hour 60. Two funneld instances share the partitions; the one holding the evaluator
+lease is killed with SIGKILL right after the first firing alert (the other takes the lease over)
+and restarted. Checks, from the Redis stream <prefix>:alerts (written atomically with the alert
 states) and the outbox:
   - exactly one firing and one resolved notification for the collapsed rep and the conversion
     rule, one episode, routed to that rep's team manager, fired after the collapse began;
@@ -138,7 +139,7 @@ def body(h, args):
     h.start_mock()
     settings = h.funneld_settings(alerts__rules=rules_path, alerts__lease_ms=3000,
                                   batch__max_events=2000)
-    fd = h.start_funneld("a", settings)
+    fds = {p.pid: p for p in (h.start_funneld("a", settings), h.start_funneld("b", settings))}
     feed = h.start_feed(msgs, 40)
     r = h.redis()
     # SIGKILL right after the first firing notification, then restart
@@ -146,15 +147,22 @@ def body(h, args):
     while time.time() < deadline:
         if r.call("XLEN", h.prefix + ":alerts") > 0:
             break
-        if not fd.alive():
-            raise TestFailure("funneld died:\n" + fd.tail())
+        for p in fds.values():
+            if not p.alive():
+                raise TestFailure("funneld died:\n" + p.tail())
         time.sleep(0.05)
     else:
         raise TestFailure("no alert within 120 s")
-    fd.send(signal.SIGKILL)
-    fd.wait(10)
-    h.log("killed funneld -9 after the first alert; restarting")
-    fd = h.start_funneld("b", settings)
+    # the lease token is "<instance>:<hex>", the instance "<host>-<pid>"
+    token = r.call("GET", h.prefix + ":alerts:lease").decode()
+    leader = int(token.rsplit(":", 1)[0].rsplit("-", 1)[1])
+    if leader not in fds:
+        raise TestFailure("the lease %r is held by no instance of this test" % token)
+    fds[leader].send(signal.SIGKILL)
+    fds[leader].wait(10)
+    h.log("killed the lease holder (pid %d) with SIGKILL after the first alert; restarting it"
+          % leader)
+    h.start_funneld("c", settings)
     nexts = feed.join()
     h.wait_done(nexts, 180)
     # let the evaluator catch up with the last events and deliver to Kafka
@@ -194,8 +202,9 @@ def body(h, args):
                           % sorted({a["scope_id"] for a in conv} - {COLLAPSE_REP}))
     f, rs = firing[0], resolved[0]
     idx = int(COLLAPSE_REP.split("-")[1])
-    if f["manager"] != "Manager %d" % (idx % TEAMS) or f["team"] != team_of(idx):
-        raise TestFailure("routed to %r of %r" % (f["manager"], f["team"]))
+    for a in (f, rs):
+        if a["manager"] != "Manager %d" % (idx % TEAMS) or a["team"] != team_of(idx):
+            raise TestFailure("%s routed to %r of %r" % (a["state"], a["manager"], a["team"]))
     if f["episode_id"] != rs["episode_id"]:
         raise TestFailure("firing and resolved of different episodes")
     fired_h = (harness_ms(f["at"]) - START_MS) / H
