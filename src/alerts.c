@@ -60,6 +60,25 @@ static const char clock_lua[] =
  * JSON. */
 static const char commit_lua[] =
     "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "-- Redis does not roll a failed script back: check every key's type before writing.\n"
+    "local function want(k, ty)\n"
+    "  local t = redis.call('TYPE', k).ok\n"
+    "  if t ~= 'none' and t ~= ty then\n"
+    "    return redis.error_reply('funneld alerts: ' .. k .. ' is a ' .. t .. ', expected a ' .. "
+    "ty)\n"
+    "  end\n"
+    "end\n"
+    "local bad = want(KEYS[2], 'hash') or want(KEYS[3], 'stream') or want(KEYS[4], 'hash')\n"
+    "if bad then return bad end\n"
+    "local seen, j = {}, 4\n"
+    "while j + 6 <= #ARGV do\n"
+    "  if not seen[ARGV[j]] then\n"
+    "    seen[ARGV[j]] = true\n"
+    "    bad = want(ARGV[j], 'hash')\n"
+    "    if bad then return bad end\n"
+    "  end\n"
+    "  j = j + 7\n"
+    "end\n"
     "local i = 4\n"
     "while i + 6 <= #ARGV do\n"
     "  redis.call('HSET', ARGV[i], ARGV[i + 1], ARGV[i + 2])\n"
@@ -1097,6 +1116,22 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
             err = io_fail(al, "alert reads");
             goto out;
         }
+        if (r->type == REDIS_REPLY_ERROR) {
+            /* a key of another type (WRONGTYPE): a data problem, not a lost connection. A
+             * metric hash counts as empty; a rule whose states cannot be read is skipped (its
+             * commit would be refused anyway). */
+            if (rd[k].slot >= 0) {
+                fd_log_warn("alerts", "a window of %s %s is unreadable (%s); counted as empty",
+                            fd_scope_name(sc[rd[k].scope].kind), sc[rd[k].scope].id, r->str);
+            } else {
+                fd_log_error("alerts", "%s: %s; rule %s skipped", al->plan[rd[k].rule].key, r->str,
+                             fd_rules_at(al->rs, rd[k].rule)->name);
+                for (size_t s = 0; s < n; s++)
+                    cells[s * nr + rd[k].rule].applies = false;
+            }
+            freeReplyObject(r);
+            continue;
+        }
         if (r->type != REDIS_REPLY_ARRAY) {
             /* keep the pipeline in step: read the rest before dropping the connection */
             for (size_t j = k + 1; j < nreads; j++) {
@@ -1330,8 +1365,10 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
 static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clock_override,
                            bool reload) {
     fd_err_t err;
-    int64_t clock = clock_override;
-    if (clock == 0 && (err = read_clock(al, now, &clock))) return err;
+    int64_t clock = 0;
+    /* also with a given clock: it loads first_ms (windows before it are incomplete) */
+    if ((err = read_clock(al, now, &clock))) return err;
+    if (clock_override != 0) clock = clock_override;
     if (clock <= 0) return FD_OK; /* no event yet: nothing to judge */
     al->catching_up = false;
     /* Never evaluated: begin at the first event, so that a back-fill is judged hour by hour. */
