@@ -189,6 +189,10 @@ void fd_alertmsg_summary_locale(const char *tmpl, const char *locale, const fd_a
                                                        : text;
             } else if (strcmp(name, "id") == 0) {
                 text = a->scope_id;
+                /* org has no id: "org {id}: ..." reads "org: ...", not "org : ..." */
+                if ((text == NULL || text[0] == '\0') && o.len > 0 && !o.full &&
+                    o.buf[o.len - 1] == ' ')
+                    o.buf[--o.len] = '\0';
             } else if (strcmp(name, "team") == 0) {
                 text = a->team && a->team[0] ? a->team : "-";
             } else if (strcmp(name, "manager") == 0) {
