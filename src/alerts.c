@@ -22,16 +22,22 @@
 #include "funneld/map.h"
 #include "funneld/source.h"
 
-#define CHUNK_SCOPES     256   /* scopes evaluated per tick */
-#define TOUCHED_EVERY_MS 1000  /* touched scopes are evaluated at most this often */
-#define TICK_BUDGET_US   20000 /* evaluation time per tick, between batches */
+#define CHUNK_SCOPES     256                /* scopes evaluated per tick */
+#define TOUCHED_EVERY_MS 1000               /* touched scopes are evaluated at most this often */
+#define TICK_BUDGET_US   20000              /* evaluation time per tick, between batches */
+#define PIPE_WINDOW      1024               /* commands in flight at once */
+#define SCAN_EVERY_MS    (10 * 60 * 1000LL) /* keyspace SCAN for scopes */
 #define MAX_SIGS         64
 #define KEY_MAX          512
+#define FD_TOPIC_KEY_MAX 272 /* "<topic>:<partition>" */
 #define HOUR_MS          3600000LL
 #define DAY_MS           86400000LL
 /* The event clock never runs ahead of the wall clock by more than this: one event stamped far in
  * the future must not make every rolling window look empty. */
 #define CLOCK_SKEW_MS (5 * 60 * 1000LL)
+/* A partition whose latest event time has not moved for this long (wall time) no longer holds
+ * the watermark back: the stream may simply have gone quiet there. */
+#define IDLE_PARTITION_MS (5 * 60 * 1000LL)
 /* When the event clock jumps (a back-fill, a restart with a backlog), sweeps walk forward in
  * steps of this much, so that for / resolve_for durations see the history as live traffic. */
 #define CATCH_UP_STEP_MS HOUR_MS
@@ -45,12 +51,25 @@ static const char lease_lua[] = "local cur = redis.call('GET', KEYS[1])\n"
                                 "return 0\n";
 
 /* The shared event clock only moves forward. */
+/* The shared event clock: per partition the latest event time applied (p:<topic>:<partition>)
+ * and when that last moved on the wall clock (s:...), the overall latest (event_ms) and the
+ * earliest event (first_ms); every value only moves forward (first_ms backward). ARGV: first,
+ * then (partition field, latest) pairs. */
 static const char clock_lua[] =
-    "local c = tonumber(redis.call('HGET', KEYS[1], 'event_ms') or '0')\n"
-    "if tonumber(ARGV[1]) > c then redis.call('HSET', KEYS[1], 'event_ms', ARGV[1]) end\n"
+    "local now = redis.call('TIME')\n"
+    "local wall = tostring(now[1] * 1000 + math.floor(now[2] / 1000))\n"
     "local f = redis.call('HGET', KEYS[1], 'first_ms')\n"
-    "if not f or tonumber(ARGV[2]) < tonumber(f) then\n"
-    "  redis.call('HSET', KEYS[1], 'first_ms', ARGV[2])\n"
+    "if not f or tonumber(ARGV[1]) < tonumber(f) then\n"
+    "  redis.call('HSET', KEYS[1], 'first_ms', ARGV[1])\n"
+    "end\n"
+    "for i = 2, #ARGV - 1, 2 do\n"
+    "  local v = tonumber(ARGV[i + 1])\n"
+    "  if v > tonumber(redis.call('HGET', KEYS[1], 'p:' .. ARGV[i]) or '0') then\n"
+    "    redis.call('HSET', KEYS[1], 'p:' .. ARGV[i], ARGV[i + 1], 's:' .. ARGV[i], wall)\n"
+    "  end\n"
+    "  if v > tonumber(redis.call('HGET', KEYS[1], 'event_ms') or '0') then\n"
+    "    redis.call('HSET', KEYS[1], 'event_ms', ARGV[i + 1])\n"
+    "  end\n"
     "end\n"
     "return 1\n";
 
@@ -114,6 +133,15 @@ typedef struct {
     size_t nslots;  /* 1, or days */
 } sig_t;
 
+/* A distinct window hash of one cycle ("day:2026-11-22", "hour:2026-11-22T10") and every
+ * (signature, slot) it sums into: read once per scope however many rules need it. */
+typedef struct {
+    char id[FD_WIN_ID_MAX];
+    size_t ndest;
+    int sig[MAX_SIGS * 2];
+    size_t slot[MAX_SIGS * 2]; /* absolute slot in a scope's slots */
+} win_t;
+
 typedef struct {
     fd_scope_t kind;
     char *id;   /* "" for org */
@@ -148,15 +176,18 @@ struct fd_alerts {
     rule_plan_t *plan;
     sig_t sigs[MAX_SIGS];
     size_t nsigs, slots_per_scope;
+    win_t *wins; /* this cycle's distinct window hashes */
+    size_t nwins, wins_cap;
     size_t *fields; /* funnel fields read (union over rules) */
     size_t nread;
     bool any_stalled;
 
     /* registry: rep -> team (heap strings), teams -> (void *)1 */
     fd_map_t *reps, *teams;
-    fd_map_t *touched;    /* "<kind>\x1f<id>" -> (void *)1 */
-    fd_map_t *team_dirty; /* rep -> team to write to <prefix>:rep_team */
-    int64_t noted_max_ms, clock_pending_ms;
+    fd_map_t *touched;      /* "<kind>\x1f<id>" -> (void *)1 */
+    fd_map_t *team_dirty;   /* rep -> team to write to <prefix>:rep_team */
+    fd_map_t *part_noted;   /* "<topic>:<partition>" -> int64_t * latest event, this batch */
+    fd_map_t *part_pending; /* the same, applied, not yet written to <prefix>:clock */
     int64_t noted_min_ms, first_pending_ms;
     int64_t first_ms;     /* the earliest event time of the stream: windows before it lack data */
     fd_map_t *stalled;    /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
@@ -168,7 +199,7 @@ struct fd_alerts {
     size_t nacked, acked_cap;
 
     bool leader;
-    int64_t lease_next_ms, next_sweep_ms, next_stall_ms, last_touched_ms;
+    int64_t lease_next_ms, next_sweep_ms, next_stall_ms, last_touched_ms, next_scan_ms;
     scope_t *work; /* the current list: a sweep or touched scopes */
     size_t nwork, work_pos;
     bool work_is_sweep;
@@ -269,6 +300,53 @@ static char *xstrdup(const char *s) {
     return strdup(s ? s : "");
 }
 
+typedef struct {
+    const char **argv;
+    size_t *len;
+    char **owned;
+    size_t n, cap, nowned, owned_cap;
+} args_t;
+
+static fd_err_t args_push(args_t *a, const char *s, size_t len, bool own) {
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        const char **v = realloc(a->argv, cap * sizeof *v);
+        if (v == NULL) return FD_ERR_NOMEM;
+        a->argv = v;
+        size_t *l = realloc(a->len, cap * sizeof *l);
+        if (l == NULL) return FD_ERR_NOMEM;
+        a->len = l;
+        a->cap = cap;
+    }
+    if (own) {
+        if (a->nowned == a->owned_cap) {
+            size_t cap = a->owned_cap ? a->owned_cap * 2 : 64;
+            char **o = realloc(a->owned, cap * sizeof *o);
+            if (o == NULL) return FD_ERR_NOMEM;
+            a->owned = o;
+            a->owned_cap = cap;
+        }
+        char *copy = malloc(len + 1);
+        if (copy == NULL) return FD_ERR_NOMEM;
+        memcpy(copy, s, len);
+        copy[len] = '\0';
+        a->owned[a->nowned++] = copy;
+        s = copy;
+    }
+    a->argv[a->n] = s;
+    a->len[a->n++] = len;
+    return FD_OK;
+}
+
+static void args_free(args_t *a) {
+    for (size_t i = 0; i < a->nowned; i++)
+        free(a->owned[i]);
+    free(a->owned);
+    free(a->argv);
+    free(a->len);
+    memset(a, 0, sizeof *a);
+}
+
 static void key_of(const fd_alerts_t *al, char *buf, size_t size, const char *suffix) {
     snprintf(buf, size, "%s:%s", al->prefix, suffix);
 }
@@ -331,11 +409,11 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
     al->lease_ms = o->cfg->alerts_lease_ms;
     al->nrules = fd_rules_count(o->rs);
     al->nfields = fd_funnel_nfields(o->fn);
-    al->noted_max_ms = al->clock_pending_ms = INT64_MIN;
     al->noted_min_ms = al->first_pending_ms = INT64_MAX;
     if ((al->reps = fd_map_new()) == NULL || (al->teams = fd_map_new()) == NULL ||
         (al->touched = fd_map_new()) == NULL || (al->team_dirty = fd_map_new()) == NULL ||
-        (al->stalled = fd_map_new()) == NULL || (al->inflight = fd_map_new()) == NULL)
+        (al->stalled = fd_map_new()) == NULL || (al->inflight = fd_map_new()) == NULL ||
+        (al->part_noted = fd_map_new()) == NULL || (al->part_pending = fd_map_new()) == NULL)
         goto fail;
     al->plan = calloc(al->nrules + 1, sizeof *al->plan);
     al->fields = calloc(al->nfields + 1, sizeof *al->fields);
@@ -439,6 +517,10 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     free_map_values(al->stalled, true);
     fd_map_destroy(al->stalled);
     fd_map_destroy(al->inflight);
+    free_map_values(al->part_noted, false);
+    fd_map_destroy(al->part_noted);
+    free_map_values(al->part_pending, false);
+    fd_map_destroy(al->part_pending);
     for (size_t i = 0; i < al->nacked; i++)
         free(al->acked[i]);
     free(al->acked);
@@ -450,6 +532,7 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
         free(al->sigs[g].ids);
         free(al->sigs[g].slot);
     }
+    free(al->wins);
     work_clear(al);
     free(al);
 }
@@ -481,8 +564,22 @@ static bool registry_put(fd_alerts_t *al, const char *rep, const char *team) {
     return true;
 }
 
-void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev) {
-    if (ev->occurred_ms > al->noted_max_ms) al->noted_max_ms = ev->occurred_ms;
+/* Raises m[key] to at least v. */
+static void map_max(fd_map_t *m, const char *key, size_t len, int64_t v) {
+    int64_t *cur = fd_map_get(m, key, len);
+    if (cur != NULL) {
+        if (v > *cur) *cur = v;
+        return;
+    }
+    if ((cur = malloc(sizeof *cur)) == NULL) return;
+    *cur = v;
+    if (fd_map_put(m, key, len, cur) != FD_OK) free(cur);
+}
+
+void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, int32_t partition) {
+    char pk[FD_TOPIC_KEY_MAX];
+    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
+    if (pl > 0 && (size_t)pl < sizeof pk) map_max(al->part_noted, pk, (size_t)pl, ev->occurred_ms);
     if (ev->occurred_ms < al->noted_min_ms) al->noted_min_ms = ev->occurred_ms;
     if (registry_put(al, ev->rep_id, ev->team_id)) {
         size_t rl = strlen(ev->rep_id);
@@ -501,9 +598,15 @@ void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev) {
 }
 
 void fd_alerts_batch_done(fd_alerts_t *al, bool applied) {
-    if (applied && al->noted_max_ms > al->clock_pending_ms) al->clock_pending_ms = al->noted_max_ms;
-    if (applied && al->noted_min_ms < al->first_pending_ms) al->first_pending_ms = al->noted_min_ms;
-    al->noted_max_ms = INT64_MIN;
+    if (applied) {
+        size_t pos = 0, len;
+        const char *k;
+        void *v;
+        while (fd_map_next(al->part_noted, &pos, &k, &len, &v))
+            map_max(al->part_pending, k, len, *(int64_t *)v);
+        if (al->noted_min_ms < al->first_pending_ms) al->first_pending_ms = al->noted_min_ms;
+    }
+    free_map_values(al->part_noted, false);
     al->noted_min_ms = INT64_MAX;
 }
 
@@ -512,15 +615,31 @@ static fd_err_t write_notes(fd_alerts_t *al) {
     redisReply *r;
     fd_err_t err;
     char key[KEY_MAX];
-    if (al->clock_pending_ms != INT64_MIN) {
-        char ms[24], first[24];
+    size_t np = fd_map_size(al->part_pending);
+    if (np > 0) {
+        args_t a = {0};
+        char first[24];
         key_of(al, key, sizeof key, "clock");
-        snprintf(ms, sizeof ms, "%" PRId64, al->clock_pending_ms);
         snprintf(first, sizeof first, "%" PRId64, al->first_pending_ms);
-        const char *argv[] = {"EVAL", clock_lua, "1", key, ms, first};
-        if ((err = command(al, "update the event clock", 6, argv, NULL, &r))) return err;
+        err = args_push(&a, "EVAL", 4, false);
+        if (!err) err = args_push(&a, clock_lua, strlen(clock_lua), false);
+        if (!err) err = args_push(&a, "1", 1, false);
+        if (!err) err = args_push(&a, key, strlen(key), true);
+        if (!err) err = args_push(&a, first, strlen(first), true);
+        size_t pos = 0, len;
+        const char *k;
+        void *v;
+        while (!err && fd_map_next(al->part_pending, &pos, &k, &len, &v)) {
+            char ms[24];
+            int ml = snprintf(ms, sizeof ms, "%" PRId64, *(int64_t *)v);
+            err = args_push(&a, k, len, true);
+            if (!err) err = args_push(&a, ms, (size_t)ml, true);
+        }
+        if (!err) err = command(al, "update the event clock", (int)a.n, a.argv, a.len, &r);
+        args_free(&a);
+        if (err) return err;
         freeReplyObject(r);
-        al->clock_pending_ms = INT64_MIN;
+        free_map_values(al->part_pending, false);
         al->first_pending_ms = INT64_MAX;
     }
     size_t n = fd_map_size(al->team_dirty);
@@ -565,6 +684,12 @@ static fd_err_t load_registry(fd_alerts_t *al) {
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2)
         registry_put(al, r->element[i]->str, r->element[i + 1]->str);
     freeReplyObject(r);
+    /* Scopes folded before any instance wrote rep_team (alerts enabled on existing data) are
+     * found by a keyspace SCAN: at lease take-over and then every SCAN_EVERY_MS, since it walks
+     * every key of the database. */
+    int64_t now = wall_ms();
+    if (now < al->next_scan_ms) return FD_OK;
+    al->next_scan_ms = now + SCAN_EVERY_MS;
     for (int kind = 0; kind < 2; kind++) {
         char pattern[KEY_MAX], cursor[32] = "0";
         size_t plen = (size_t)snprintf(pattern, sizeof pattern, "%s:%s:all:", al->prefix,
@@ -660,6 +785,10 @@ static fd_err_t build_touched(fd_alerts_t *al) {
 
 /* ---- the evaluation clock and window plans ---- */
 
+/* The evaluation clock. Event time: the watermark, i.e. the least of the partitions' latest
+ * event times (a partition whose owner died, or that lags, holds it back, so no window is judged
+ * before its events arrived), ignoring partitions idle for IDLE_PARTITION_MS; capped at wall
+ * time + CLOCK_SKEW_MS. Also loads first_ms and evaluated_ms. */
 static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
     if (al->wall) {
         *clock = now_ms;
@@ -668,18 +797,38 @@ static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
     }
     char key[KEY_MAX];
     key_of(al, key, sizeof key, "clock");
-    const char *argv[] = {"HMGET", key, "event_ms", "first_ms", "evaluated_ms"};
+    const char *argv[] = {"HGETALL", key};
     redisReply *r;
-    fd_err_t err = command(al, "HMGET clock", 5, argv, NULL, &r);
+    fd_err_t err = command(al, "HGETALL clock", 2, argv, NULL, &r);
     if (err) return err;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) return reply_fail(al, "HMGET clock", r);
-    if (al->evaluated_ms == 0 && r->element[2]->type == REDIS_REPLY_STRING)
-        al->evaluated_ms = strtoll(r->element[2]->str, NULL, 10);
-    int64_t c =
-        r->element[0]->type == REDIS_REPLY_STRING ? strtoll(r->element[0]->str, NULL, 10) : 0;
-    al->first_ms = r->element[1]->type == REDIS_REPLY_STRING ? strtoll(r->element[1]->str, NULL, 10)
-                                                             : INT64_MAX;
+    if (r->type != REDIS_REPLY_ARRAY) return reply_fail(al, "HGETALL clock", r);
+    int64_t wm = INT64_MAX, latest = 0;
+    al->first_ms = INT64_MAX;
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *f = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (f == NULL || v == NULL) continue;
+        int64_t x = strtoll(v, NULL, 10);
+        if (strcmp(f, "first_ms") == 0) {
+            al->first_ms = x;
+        } else if (strcmp(f, "event_ms") == 0) {
+            if (x > latest) latest = x;
+        } else if (strcmp(f, "evaluated_ms") == 0) {
+            if (al->evaluated_ms == 0) al->evaluated_ms = x;
+        } else if (strncmp(f, "p:", 2) == 0) {
+            if (x > latest) latest = x;
+            /* its seen time: the field s:<same> */
+            int64_t seen = 0;
+            for (size_t j = 0; j + 1 < r->elements; j += 2) {
+                const char *g = r->element[j]->str;
+                if (g && g[0] == 's' && g[1] == ':' && strcmp(g + 2, f + 2) == 0 &&
+                    r->element[j + 1]->str)
+                    seen = strtoll(r->element[j + 1]->str, NULL, 10);
+            }
+            if (now_ms - seen <= IDLE_PARTITION_MS && x < wm) wm = x;
+        }
+    }
     freeReplyObject(r);
+    int64_t c = wm != INT64_MAX ? wm : latest; /* every partition idle: the stream stopped */
     if (c > now_ms + CLOCK_SKEW_MS) c = now_ms + CLOCK_SKEW_MS;
     *clock = c;
     return FD_OK;
@@ -748,6 +897,34 @@ static fd_err_t plan_windows(fd_alerts_t *al, int64_t clock) {
             }
         }
         if (err) return err;
+    }
+    /* the distinct hashes, with where each sums into */
+    al->nwins = 0;
+    for (size_t g = 0; g < al->nsigs; g++) {
+        const sig_t *s = &al->sigs[g];
+        for (size_t k = 0; k < s->nids; k++) {
+            size_t w = 0;
+            while (w < al->nwins && strcmp(al->wins[w].id, s->ids[k]) != 0)
+                w++;
+            if (w == al->nwins) {
+                if (al->nwins == al->wins_cap) {
+                    size_t cap = al->wins_cap ? al->wins_cap * 2 : 64;
+                    win_t *nw = realloc(al->wins, cap * sizeof *nw);
+                    if (nw == NULL) return FD_ERR_NOMEM;
+                    al->wins = nw;
+                    al->wins_cap = cap;
+                }
+                snprintf(al->wins[w].id, sizeof al->wins[w].id, "%s", s->ids[k]);
+                al->wins[w].ndest = 0;
+                al->nwins++;
+            }
+            win_t *wn = &al->wins[w];
+            if (wn->ndest < sizeof wn->sig / sizeof wn->sig[0]) {
+                wn->sig[wn->ndest] = (int)g;
+                wn->slot[wn->ndest] = s->off + (size_t)s->slot[k];
+                wn->ndest++;
+            }
+        }
     }
     return FD_OK;
 }
@@ -850,53 +1027,6 @@ typedef struct {
     bool applies;
     fd_rule_params_t p;
 } cell_t;
-
-typedef struct {
-    const char **argv;
-    size_t *len;
-    char **owned;
-    size_t n, cap, nowned, owned_cap;
-} args_t;
-
-static fd_err_t args_push(args_t *a, const char *s, size_t len, bool own) {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        const char **v = realloc(a->argv, cap * sizeof *v);
-        if (v == NULL) return FD_ERR_NOMEM;
-        a->argv = v;
-        size_t *l = realloc(a->len, cap * sizeof *l);
-        if (l == NULL) return FD_ERR_NOMEM;
-        a->len = l;
-        a->cap = cap;
-    }
-    if (own) {
-        if (a->nowned == a->owned_cap) {
-            size_t cap = a->owned_cap ? a->owned_cap * 2 : 64;
-            char **o = realloc(a->owned, cap * sizeof *o);
-            if (o == NULL) return FD_ERR_NOMEM;
-            a->owned = o;
-            a->owned_cap = cap;
-        }
-        char *copy = malloc(len + 1);
-        if (copy == NULL) return FD_ERR_NOMEM;
-        memcpy(copy, s, len);
-        copy[len] = '\0';
-        a->owned[a->nowned++] = copy;
-        s = copy;
-    }
-    a->argv[a->n] = s;
-    a->len[a->n++] = len;
-    return FD_OK;
-}
-
-static void args_free(args_t *a) {
-    for (size_t i = 0; i < a->nowned; i++)
-        free(a->owned[i]);
-    free(a->owned);
-    free(a->argv);
-    free(a->len);
-    memset(a, 0, sizeof *a);
-}
 
 /* Adds a stored field value to *acc: digits, or d.dd for amounts (in hundredths). */
 static bool add_value(const redisReply *e, bool hundredths, int64_t *acc) {
@@ -1002,23 +1132,26 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
     size_t nr = al->nrules, nf = al->nfields, sps = al->slots_per_scope;
     cell_t *cells = calloc(n * nr + 1, sizeof *cells);
     int64_t *sums = calloc(n * sps * nf + 1, sizeof *sums);
-    /* per HMGET issued: which scope and slot it sums into (slot -1: a state read of rule) */
-    size_t maxreads = n * 64 + nr + 16, nreads = 0;
+    /* one read: a window hash of a scope (win >= 0) or the states of a rule (win -1) */
+    size_t maxreads = n * (al->nwins + 1) + nr + 1, nreads = 0;
     struct {
         size_t scope;
-        int slot;
+        int win;
         size_t rule;
     } *rd = malloc(maxreads * sizeof *rd);
+    bool *used = calloc(n * MAX_SIGS + 1, sizeof *used);
+    fd_alertfsm_t *states = calloc(n * nr + 1, sizeof *states);
+    int64_t vals[512];
     fd_err_t err = FD_OK;
     args_t a = {0};
     size_t *ids = NULL, nids = 0;
-    if (cells == NULL || sums == NULL || rd == NULL) {
+    if (cells == NULL || sums == NULL || rd == NULL || used == NULL || states == NULL) {
         err = FD_ERR_NOMEM;
         goto out;
     }
     if ((err = connect_redis(al))) goto out;
 
-    /* 1. which rules apply to which scope, and the reads they need, pipelined */
+    /* 1. which rules apply to which scope; each distinct hash a scope needs is read once */
     const char *argv[2 + 512];
     size_t argl[2 + 512];
     argv[0] = "HMGET";
@@ -1028,142 +1161,141 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
         argl[2 + f] = strlen(argv[2 + f]);
     }
     for (size_t s = 0; s < n; s++) {
-        bool used[MAX_SIGS] = {false};
+        bool *u = &used[s * MAX_SIGS];
         for (size_t i = 0; i < nr; i++) {
             const fd_rule_t *r = fd_rules_at(al->rs, i);
             cell_t *c = &cells[s * nr + i];
             if (r->scope != sc[s].kind) continue;
             c->applies = fd_rules_params(al->rs, i, sc[s].id, sc[s].team, &c->p);
             if (!c->applies) continue;
-            if (al->plan[i].cur_sig >= 0) used[al->plan[i].cur_sig] = true;
-            if (al->plan[i].base_sig >= 0) used[al->plan[i].base_sig] = true;
+            if (al->plan[i].cur_sig >= 0) u[al->plan[i].cur_sig] = true;
+            if (al->plan[i].base_sig >= 0) u[al->plan[i].base_sig] = true;
         }
-        for (size_t g = 0; g < al->nsigs; g++) {
-            if (!used[g] || al->nread == 0) continue;
-            const sig_t *sg = &al->sigs[g];
-            for (size_t k = 0; k < sg->nids; k++) {
-                char key[KEY_MAX];
-                int kl = sc[s].kind == FD_SCOPE_ORG
-                             ? snprintf(key, sizeof key, "%s:org:%s", al->prefix, sg->ids[k])
-                             : snprintf(key, sizeof key, "%s:%s:%s:%s", al->prefix,
-                                        scope_key_name(sc[s].kind), sg->ids[k], sc[s].id);
-                argv[1] = key;
-                argl[1] = (size_t)kl;
-                if (nreads == maxreads) {
-                    maxreads *= 2;
-                    void *m = realloc(rd, maxreads * sizeof *rd);
-                    if (m == NULL) {
-                        err = FD_ERR_NOMEM;
-                        goto out;
-                    }
-                    rd = m;
-                }
-                rd[nreads].scope = s;
-                rd[nreads].slot = (int)(sg->off + (size_t)sg->slot[k]);
-                rd[nreads].rule = 0;
-                nreads++;
-                if (redisAppendCommandArgv(al->c, (int)(2 + al->nread), argv, argl) != REDIS_OK) {
-                    err = io_fail(al, "HMGET windows");
-                    goto out;
-                }
-            }
+        for (size_t w = 0; w < al->nwins && al->nread > 0; w++) {
+            bool need = false;
+            for (size_t d = 0; d < al->wins[w].ndest && !need; d++)
+                need = u[al->wins[w].sig[d]];
+            if (!need) continue;
+            rd[nreads].scope = s;
+            rd[nreads].win = (int)w;
+            rd[nreads].rule = 0;
+            nreads++;
         }
     }
-    /* states: one HMGET per rule over the scopes it applies to */
     for (size_t i = 0; i < nr; i++) {
-        args_t q = {0};
-        err = args_push(&q, "HMGET", 5, false);
-        if (!err) err = args_push(&q, al->plan[i].key, strlen(al->plan[i].key), false);
-        for (size_t s = 0; s < n && !err; s++) {
-            if (!cells[s * nr + i].applies) continue;
-            char field[FD_ID_MAX + 16];
-            int fl = snprintf(field, sizeof field, "%s|%s", fd_scope_name(sc[s].kind), sc[s].id);
-            err = args_push(&q, field, (size_t)fl, true);
-        }
-        if (!err && q.n > 2) {
-            if (nreads == maxreads) {
-                maxreads *= 2;
-                void *m = realloc(rd, maxreads * sizeof *rd);
-                if (m == NULL)
-                    err = FD_ERR_NOMEM;
-                else
-                    rd = m;
-            }
-            if (!err) {
-                rd[nreads].scope = 0;
-                rd[nreads].slot = -1;
-                rd[nreads].rule = i;
-                nreads++;
-                if (redisAppendCommandArgv(al->c, (int)q.n, q.argv, q.len) != REDIS_OK)
-                    err = io_fail(al, "HMGET states");
-            }
-        }
-        args_free(&q);
-        if (err) goto out;
+        bool any = false;
+        for (size_t s = 0; s < n && !any; s++)
+            any = cells[s * nr + i].applies;
+        if (!any) continue;
+        rd[nreads].scope = 0;
+        rd[nreads].win = -1;
+        rd[nreads].rule = i;
+        nreads++;
     }
     al->stats.reads += (int64_t)nreads;
 
-    /* 2. replies */
-    fd_alertfsm_t *states = calloc(n * nr + 1, sizeof *states);
-    if (states == NULL) {
-        err = FD_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t k = 0; k < nreads; k++) {
-        redisReply *r = NULL;
-        if (redisGetReply(al->c, (void **)&r) != REDIS_OK || r == NULL) {
-            free(states);
-            err = io_fail(al, "alert reads");
-            goto out;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            /* a key of another type (WRONGTYPE): a data problem, not a lost connection. A
-             * metric hash counts as empty; a rule whose states cannot be read is skipped (its
-             * commit would be refused anyway). */
-            if (rd[k].slot >= 0) {
-                fd_log_warn("alerts", "a window of %s %s is unreadable (%s); counted as empty",
-                            fd_scope_name(sc[rd[k].scope].kind), sc[rd[k].scope].id, r->str);
+    /* 2. pipelined in windows of PIPE_WINDOW commands: a bounded output buffer */
+    for (size_t done = 0; done < nreads;) {
+        size_t end = nreads - done < PIPE_WINDOW ? nreads : done + PIPE_WINDOW;
+        for (size_t k = done; k < end; k++) {
+            int rc;
+            if (rd[k].win >= 0) {
+                const scope_t *sp = &sc[rd[k].scope];
+                const char *wid = al->wins[rd[k].win].id;
+                char key[KEY_MAX];
+                int kl = sp->kind == FD_SCOPE_ORG
+                             ? snprintf(key, sizeof key, "%s:org:%s", al->prefix, wid)
+                             : snprintf(key, sizeof key, "%s:%s:%s:%s", al->prefix,
+                                        scope_key_name(sp->kind), wid, sp->id);
+                argv[1] = key;
+                argl[1] = (size_t)kl;
+                rc = redisAppendCommandArgv(al->c, (int)(2 + al->nread), argv, argl);
             } else {
-                fd_log_error("alerts", "%s: %s; rule %s skipped", al->plan[rd[k].rule].key, r->str,
-                             fd_rules_at(al->rs, rd[k].rule)->name);
-                for (size_t s = 0; s < n; s++)
-                    cells[s * nr + rd[k].rule].applies = false;
+                size_t i = rd[k].rule;
+                args_t q = {0};
+                err = args_push(&q, "HMGET", 5, false);
+                if (!err) err = args_push(&q, al->plan[i].key, strlen(al->plan[i].key), false);
+                for (size_t s = 0; s < n && !err; s++) {
+                    if (!cells[s * nr + i].applies) continue;
+                    char field[FD_ID_MAX + 16];
+                    int fl =
+                        snprintf(field, sizeof field, "%s|%s", fd_scope_name(sc[s].kind), sc[s].id);
+                    err = args_push(&q, field, (size_t)fl, true);
+                }
+                rc = err ? REDIS_ERR : redisAppendCommandArgv(al->c, (int)q.n, q.argv, q.len);
+                args_free(&q);
+                if (err) goto out;
+            }
+            if (rc != REDIS_OK) {
+                err = io_fail(al, "alert reads");
+                goto out;
+            }
+        }
+        for (size_t k = done; k < end; k++) {
+            redisReply *r = NULL;
+            if (redisGetReply(al->c, (void **)&r) != REDIS_OK || r == NULL) {
+                err = io_fail(al, "alert reads");
+                goto out;
+            }
+            if (r->type == REDIS_REPLY_ERROR) {
+                /* a key of another type (WRONGTYPE): a data problem, not a lost connection. A
+                 * metric hash counts as empty; a rule whose states cannot be read is skipped
+                 * (its commit would be refused anyway). */
+                if (rd[k].win >= 0) {
+                    fd_log_warn("alerts", "a window of %s %s is unreadable (%s); counted as empty",
+                                fd_scope_name(sc[rd[k].scope].kind), sc[rd[k].scope].id, r->str);
+                } else {
+                    fd_log_error("alerts", "%s: %s; rule %s skipped", al->plan[rd[k].rule].key,
+                                 r->str, fd_rules_at(al->rs, rd[k].rule)->name);
+                    for (size_t s = 0; s < n; s++)
+                        cells[s * nr + rd[k].rule].applies = false;
+                }
+                freeReplyObject(r);
+                continue;
+            }
+            if (r->type != REDIS_REPLY_ARRAY) {
+                /* keep the pipeline in step: read the rest before dropping the connection */
+                for (size_t j = k + 1; j < end; j++) {
+                    redisReply *x = NULL;
+                    if (redisGetReply(al->c, (void **)&x) != REDIS_OK) break;
+                    freeReplyObject(x);
+                }
+                err = reply_fail(al, "alert reads", r);
+                goto out;
+            }
+            if (rd[k].win >= 0) {
+                const win_t *w = &al->wins[rd[k].win];
+                size_t s = rd[k].scope;
+                for (size_t f = 0; f < al->nread; f++) {
+                    size_t fi = al->fields[f];
+                    vals[f] = 0;
+                    if (f < r->elements &&
+                        !add_value(r->element[f], fd_funnel_field_hundredths(al->fn, fi), &vals[f]))
+                        fd_log_warn("alerts", "%s holds a malformed value; read as 0",
+                                    fd_funnel_field_name(al->fn, fi));
+                }
+                for (size_t d = 0; d < w->ndest; d++) {
+                    if (!used[s * MAX_SIGS + w->sig[d]]) continue;
+                    int64_t *acc = &sums[(s * sps + w->slot[d]) * nf];
+                    for (size_t f = 0; f < al->nread; f++)
+                        acc[al->fields[f]] += vals[f];
+                }
+            } else {
+                size_t i = rd[k].rule, e = 0;
+                for (size_t s = 0; s < n; s++) {
+                    if (!cells[s * nr + i].applies) continue;
+                    redisReply *x = e < r->elements ? r->element[e] : NULL;
+                    e++;
+                    if (x && x->type == REDIS_REPLY_STRING &&
+                        fd_alertfsm_decode(x->str, x->len, &states[s * nr + i]) != FD_OK)
+                        fd_log_warn("alerts", "state of %s %s|%s unreadable; starting from ok",
+                                    fd_rules_at(al->rs, i)->name, fd_scope_name(sc[s].kind),
+                                    sc[s].id);
+                }
             }
             freeReplyObject(r);
-            continue;
         }
-        if (r->type != REDIS_REPLY_ARRAY) {
-            /* keep the pipeline in step: read the rest before dropping the connection */
-            for (size_t j = k + 1; j < nreads; j++) {
-                redisReply *x = NULL;
-                if (redisGetReply(al->c, (void **)&x) != REDIS_OK) break;
-                freeReplyObject(x);
-            }
-            free(states);
-            err = reply_fail(al, "alert reads", r);
-            goto out;
-        }
-        if (rd[k].slot >= 0) {
-            int64_t *acc = &sums[(rd[k].scope * sps + (size_t)rd[k].slot) * nf];
-            for (size_t f = 0; f < al->nread && f < r->elements; f++) {
-                size_t fi = al->fields[f];
-                if (!add_value(r->element[f], fd_funnel_field_hundredths(al->fn, fi), &acc[fi]))
-                    fd_log_warn("alerts", "%s holds a malformed value; read as 0",
-                                fd_funnel_field_name(al->fn, fi));
-            }
-        } else {
-            size_t i = rd[k].rule, e = 0;
-            for (size_t s = 0; s < n; s++) {
-                if (!cells[s * nr + i].applies) continue;
-                redisReply *x = e < r->elements ? r->element[e] : NULL;
-                e++;
-                if (x && x->type == REDIS_REPLY_STRING &&
-                    fd_alertfsm_decode(x->str, x->len, &states[s * nr + i]) != FD_OK)
-                    fd_log_warn("alerts", "state of %s %s|%s unreadable; starting from ok",
-                                fd_rules_at(al->rs, i)->name, fd_scope_name(sc[s].kind), sc[s].id);
-            }
-        }
-        freeReplyObject(r);
+        done = end;
     }
 
     /* 3. evaluate and step */
@@ -1181,10 +1313,8 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
         (err = args_push(&a, outbox, strlen(outbox), true)) ||
         (err = args_push(&a, al->token, strlen(al->token), false)) ||
         (err = args_push(&a, maxlen, strlen(maxlen), true)) ||
-        (err = args_push(&a, stream, strlen(stream), true))) {
-        free(states);
+        (err = args_push(&a, stream, strlen(stream), true)))
         goto out;
-    }
     size_t fixed = a.n;
     const int64_t *days[400];
     for (size_t s = 0; s < n && !err; s++) {
@@ -1237,7 +1367,6 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
             }
         }
     }
-    free(states);
     if (err || a.n == fixed) goto out;
 
     /* 4. commit, only while the lease is ours */
@@ -1261,6 +1390,8 @@ out:
     free(cells);
     free(sums);
     free(rd);
+    free(used);
+    free(states);
     return err;
 }
 
@@ -1327,7 +1458,8 @@ static fd_err_t renew_lease(fd_alerts_t *al, int64_t now) {
         al->next_sweep_ms = now; /* sweep at once: states may be stale */
         al->next_stall_ms = now;
         work_clear(al);
-        if ((err = load_registry(al)) || (err = resend_outbox(al))) return err;
+        al->next_scan_ms = 0; /* the first sweep scans */
+        if ((err = resend_outbox(al))) return err;
     } else if (!got && al->leader) {
         fd_log_info("alerts", "another instance holds the alert lease now");
         al->leader = false;

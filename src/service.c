@@ -449,7 +449,10 @@ static fd_err_t flush(fd_service_t *svc) {
             fd_log_error("service", "fold failed: %s", fd_strerror(err));
             goto drop;
         }
-        if (svc->al) fd_alerts_note(svc->al, &pe->ev);
+        if (svc->al) {
+            const fd_batch_part_t *bp = fd_batch_part_at(b, (size_t)pe->bpart);
+            fd_alerts_note(svc->al, &pe->ev, bp->topic, bp->partition);
+        }
     }
     svc->npending = 0;
 

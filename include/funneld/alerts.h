@@ -39,9 +39,10 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *opts, fd_alerts_t **out, char *er
  * does nothing. */
 void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms);
 
-/* Notes an event folded into the current batch: its rep and team become due for evaluation and
- * its time feeds the event clock. Cheap (a map lookup); no I/O. */
-void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev);
+/* Notes an event read from (topic, partition) and folded into the current batch: its rep and
+ * team become due for evaluation and its time feeds that partition's share of the event-time
+ * watermark. Cheap (map lookups); no I/O. */
+void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, int32_t partition);
 /* The batch holding the noted events was applied (true) or dropped (false): an applied batch's
  * latest event time is written to the shared event clock (<prefix>:clock) on the next tick. */
 void fd_alerts_batch_done(fd_alerts_t *al, bool applied);
