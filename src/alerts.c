@@ -73,6 +73,17 @@ static const char clock_lua[] =
     "end\n"
     "return 1\n";
 
+/* Assigned partitions hold the watermark: a partition never seen gets latest 0 (nothing known:
+ * no window can be judged), and every assigned one counts as active from now, even if its last
+ * event is old (a restart with a backlog). ARGV: the partition fields. */
+static const char hold_lua[] = "local now = redis.call('TIME')\n"
+                               "local wall = tostring(now[1] * 1000 + math.floor(now[2] / 1000))\n"
+                               "for i = 1, #ARGV do\n"
+                               "  redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[i], '0')\n"
+                               "  redis.call('HSET', KEYS[1], 's:' .. ARGV[i], wall)\n"
+                               "end\n"
+                               "return 1\n";
+
 /* State changes and their notifications, all or nothing, and only while the lease is ours:
  * KEYS lease, firing hash, stream, outbox; ARGV token, stream cap, channel, then groups of 7:
  * state key, state field, state text, notification state ("" = none), firing field, alert_id,
@@ -188,6 +199,7 @@ struct fd_alerts {
     fd_map_t *team_dirty;   /* rep -> team to write to <prefix>:rep_team */
     fd_map_t *part_noted;   /* "<topic>:<partition>" -> int64_t * latest event, this batch */
     fd_map_t *part_pending; /* the same, applied, not yet written to <prefix>:clock */
+    fd_map_t *part_hold;    /* "<topic>:<partition>" -> (void *)1: assigned, hold not yet written */
     int64_t noted_min_ms, first_pending_ms;
     int64_t first_ms;     /* the earliest event time of the stream: windows before it lack data */
     fd_map_t *stalled;    /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
@@ -413,7 +425,8 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
     if ((al->reps = fd_map_new()) == NULL || (al->teams = fd_map_new()) == NULL ||
         (al->touched = fd_map_new()) == NULL || (al->team_dirty = fd_map_new()) == NULL ||
         (al->stalled = fd_map_new()) == NULL || (al->inflight = fd_map_new()) == NULL ||
-        (al->part_noted = fd_map_new()) == NULL || (al->part_pending = fd_map_new()) == NULL)
+        (al->part_noted = fd_map_new()) == NULL || (al->part_pending = fd_map_new()) == NULL ||
+        (al->part_hold = fd_map_new()) == NULL)
         goto fail;
     al->plan = calloc(al->nrules + 1, sizeof *al->plan);
     al->fields = calloc(al->nfields + 1, sizeof *al->fields);
@@ -521,6 +534,7 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     fd_map_destroy(al->part_noted);
     free_map_values(al->part_pending, false);
     fd_map_destroy(al->part_pending);
+    fd_map_destroy(al->part_hold);
     for (size_t i = 0; i < al->nacked; i++)
         free(al->acked[i]);
     free(al->acked);
@@ -610,11 +624,46 @@ void fd_alerts_batch_done(fd_alerts_t *al, bool applied) {
     al->noted_min_ms = INT64_MAX;
 }
 
+/* Writes the holds of assigned partitions not yet written (see hold_lua). */
+static fd_err_t write_holds(fd_alerts_t *al) {
+    size_t n = fd_map_size(al->part_hold);
+    if (n == 0) return FD_OK;
+    char key[KEY_MAX];
+    key_of(al, key, sizeof key, "clock");
+    args_t a = {0};
+    fd_err_t err = args_push(&a, "EVAL", 4, false);
+    if (!err) err = args_push(&a, hold_lua, strlen(hold_lua), false);
+    if (!err) err = args_push(&a, "1", 1, false);
+    if (!err) err = args_push(&a, key, strlen(key), true);
+    size_t pos = 0, len;
+    const char *k;
+    void *v;
+    while (!err && fd_map_next(al->part_hold, &pos, &k, &len, &v))
+        err = args_push(&a, k, len, true);
+    redisReply *r;
+    if (!err) err = command(al, "hold the event clock", (int)a.n, a.argv, a.len, &r);
+    args_free(&a);
+    if (err) return err;
+    freeReplyObject(r);
+    fd_map_clear(al->part_hold);
+    return FD_OK;
+}
+
+fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition) {
+    char pk[FD_TOPIC_KEY_MAX];
+    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
+    if (pl <= 0 || (size_t)pl >= sizeof pk) return FD_ERR_INVAL;
+    fd_err_t err = fd_map_put(al->part_hold, pk, (size_t)pl, (void *)1);
+    if (err) return err;
+    return write_holds(al);
+}
+
 /* Writes what the notes learnt: the event clock and new rep -> team pairs. */
 static fd_err_t write_notes(fd_alerts_t *al) {
     redisReply *r;
     fd_err_t err;
     char key[KEY_MAX];
+    if ((err = write_holds(al))) return err;
     size_t np = fd_map_size(al->part_pending);
     if (np > 0) {
         args_t a = {0};
@@ -813,7 +862,7 @@ static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
         } else if (strcmp(f, "event_ms") == 0) {
             if (x > latest) latest = x;
         } else if (strcmp(f, "evaluated_ms") == 0) {
-            if (al->evaluated_ms == 0) al->evaluated_ms = x;
+            if (x > al->evaluated_ms) al->evaluated_ms = x; /* another leader went on */
         } else if (strncmp(f, "p:", 2) == 0) {
             if (x > latest) latest = x;
             /* its seen time: the field s:<same> */
@@ -1502,6 +1551,9 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     if ((err = read_clock(al, now, &clock))) return err;
     if (clock_override != 0) clock = clock_override;
     if (clock <= 0) return FD_OK; /* no event yet: nothing to judge */
+    /* The clock never runs backwards: a partition held again (re-assigned with an older latest
+     * event) pauses the clock at the last sweep instead. */
+    if (clock_override == 0 && clock < al->evaluated_ms) clock = al->evaluated_ms;
     al->catching_up = false;
     /* Never evaluated: begin at the first event, so that a back-fill is judged hour by hour. */
     int64_t from = al->evaluated_ms > 0        ? al->evaluated_ms

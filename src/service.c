@@ -180,6 +180,11 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     }
     p->valid = true;
     *offset = p->stored;
+    /* Hold the alert clock for this partition before any of its events is read; a failure is
+     * retried on the evaluator's next tick. */
+    if (svc->al && fd_alerts_hold(svc->al, tp->topic, tp->partition) != FD_OK)
+        fd_log_warn("service", "alerts: holding the event clock for %s[%" PRId32 "]: %s", tp->topic,
+                    tp->partition, fd_alerts_errstr(svc->al));
     fd_log_info("service",
                 "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
                 ", %zu remembered event ids",

@@ -43,6 +43,10 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms);
  * team become due for evaluation and its time feeds that partition's share of the event-time
  * watermark. Cheap (map lookups); no I/O. */
 void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, int32_t partition);
+/* (topic, partition) was assigned to this instance: it holds the event-time watermark (unseen
+ * partitions at 0, i.e. nothing can be judged yet) until its events are applied or it has been
+ * quiet for 5 minutes. Written at once; FD_ERR_REDIS leaves it to be written on the next tick. */
+fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition);
 /* The batch holding the noted events was applied (true) or dropped (false): an applied batch's
  * latest event time is written to the shared event clock (<prefix>:clock) on the next tick. */
 void fd_alerts_batch_done(fd_alerts_t *al, bool applied);

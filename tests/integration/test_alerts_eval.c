@@ -483,6 +483,74 @@ static void test_incomplete_window_never_fires(void **state) {
     if (blen > 0) fail_msg("incomplete windows:%s", bad);
 }
 
+/* ---- 3b. the watermark: every assigned partition holds it ---- */
+
+static void note_at(ev_t *e, int32_t partition, const char *rep, int64_t ms) {
+    fd_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = FD_ACTIVITY_LOGGED;
+    snprintf(ev.rep_id, sizeof ev.rep_id, "%s", rep);
+    snprintf(ev.team_id, sizeof ev.team_id, "t1");
+    ev.occurred_ms = ms;
+    ev.stage = -1;
+    ev.activity = 1; /* a visit: the call rule still sees 0 calls */
+    fd_alerts_note(e->al, &ev, "crm", partition);
+    fd_alerts_batch_done(e->al, true);
+}
+
+static void test_assigned_partition_holds_the_watermark(void **state) {
+    (void)state;
+    /* Two partitions are assigned; only partition 0's events have been applied (up to the
+     * clock). Partition 1 may hold calls of anna for the whole window: nothing may be judged
+     * until it catches up or has been quiet for 5 minutes. */
+    const int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    ev_open(&E, "evt-wm", "UTC",
+            "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
+            " \"scope\": \"rep\", \"window\": \"24h\","
+            " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
+            "evt-a");
+    set_clock(&E, clock - 3 * DAY_MS, 0);
+    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_str(&E, "rep_team", "anna", "t1");
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK);
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 1), FD_OK);
+    char *p1 = hget(&E, "clock", "p:crm:1");
+    assert_non_null(p1);
+    assert_string_equal(p1, "0"); /* never seen: nothing known */
+    free(p1);
+    note_at(&E, 0, "anna", clock);
+    sweep(&E, 0);
+    assert_state(&E, "calls-silent", "rep|anna", "ok");
+    assert_int_equal(xlen(&E), 0);
+    fd_alerts_stats_t st;
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.sweeps, 0);
+
+    /* partition 1 catches up to an hour before the clock: judged at that hour, no further */
+    note_at(&E, 1, "anna", clock - HOUR_MS);
+    sweep(&E, 0);
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* never backwards: held at the last */
+    assert_state(&E, "calls-silent", "rep|anna", "firing");
+    assert_int_equal(xlen(&E), 1);
+
+    /* re-assigned with its old latest event: it holds again, the clock does not move back */
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 1), FD_OK);
+    sweep(&E, 0);
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock - 30 * 60000);
+
+    /* quiet for more than 5 minutes (wall time): it no longer holds the clock */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    hset_int(&E, "clock", "s:crm:1", (long long)ts.tv_sec * 1000 - 6 * 60000);
+    sweep(&E, 0);
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock);
+    assert_int_equal(xlen(&E), 1); /* still the one firing alert */
+    ev_close(&E);
+}
+
 /* ---- 4. target pace ---- */
 
 typedef struct {
@@ -890,6 +958,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_for_then_resolve_for_one_episode, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_incomplete_window_never_fires, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_assigned_partition_holds_the_watermark, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
                                         test_teardown),
