@@ -198,9 +198,10 @@ struct fd_alerts {
     fd_map_t *touched;      /* "<kind>\x1f<id>" -> (void *)1 */
     fd_map_t *team_dirty;   /* rep -> team to write to <prefix>:rep_team */
     fd_map_t *part_noted;   /* "<topic>:<partition>" -> int64_t * latest event, this batch */
+    fd_map_t *part_sent;    /* the same, of the batch sent to Redis and not yet answered */
     fd_map_t *part_pending; /* the same, applied, not yet written to <prefix>:clock */
     fd_map_t *part_hold;    /* "<topic>:<partition>" -> (void *)1: assigned, hold not yet written */
-    int64_t noted_min_ms, first_pending_ms;
+    int64_t noted_min_ms, sent_min_ms, first_pending_ms;
     int64_t first_ms;     /* the earliest event time of the stream: windows before it lack data */
     fd_map_t *stalled;    /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
     fd_map_t *inflight;   /* alert_id -> (void *)1 while Kafka has it */
@@ -421,12 +422,12 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
     al->lease_ms = o->cfg->alerts_lease_ms;
     al->nrules = fd_rules_count(o->rs);
     al->nfields = fd_funnel_nfields(o->fn);
-    al->noted_min_ms = al->first_pending_ms = INT64_MAX;
+    al->noted_min_ms = al->sent_min_ms = al->first_pending_ms = INT64_MAX;
     if ((al->reps = fd_map_new()) == NULL || (al->teams = fd_map_new()) == NULL ||
         (al->touched = fd_map_new()) == NULL || (al->team_dirty = fd_map_new()) == NULL ||
         (al->stalled = fd_map_new()) == NULL || (al->inflight = fd_map_new()) == NULL ||
         (al->part_noted = fd_map_new()) == NULL || (al->part_pending = fd_map_new()) == NULL ||
-        (al->part_hold = fd_map_new()) == NULL)
+        (al->part_sent = fd_map_new()) == NULL || (al->part_hold = fd_map_new()) == NULL)
         goto fail;
     al->plan = calloc(al->nrules + 1, sizeof *al->plan);
     al->fields = calloc(al->nfields + 1, sizeof *al->fields);
@@ -534,6 +535,8 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     fd_map_destroy(al->part_noted);
     free_map_values(al->part_pending, false);
     fd_map_destroy(al->part_pending);
+    free_map_values(al->part_sent, false);
+    fd_map_destroy(al->part_sent);
     fd_map_destroy(al->part_hold);
     for (size_t i = 0; i < al->nacked; i++)
         free(al->acked[i]);
@@ -611,17 +614,32 @@ void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, in
     }
 }
 
+/* Raises every entry of to by those of from, and empties from. */
+static void merge_max(fd_map_t *to, fd_map_t *from) {
+    size_t pos = 0, len;
+    const char *k;
+    void *v;
+    while (fd_map_next(from, &pos, &k, &len, &v))
+        map_max(to, k, len, *(int64_t *)v);
+    free_map_values(from, false);
+}
+
+void fd_alerts_batch_sent(fd_alerts_t *al) {
+    merge_max(al->part_sent, al->part_noted);
+    if (al->noted_min_ms < al->sent_min_ms) al->sent_min_ms = al->noted_min_ms;
+    al->noted_min_ms = INT64_MAX;
+}
+
 void fd_alerts_batch_done(fd_alerts_t *al, bool applied) {
     if (applied) {
-        size_t pos = 0, len;
-        const char *k;
-        void *v;
-        while (fd_map_next(al->part_noted, &pos, &k, &len, &v))
-            map_max(al->part_pending, k, len, *(int64_t *)v);
-        if (al->noted_min_ms < al->first_pending_ms) al->first_pending_ms = al->noted_min_ms;
+        merge_max(al->part_pending, al->part_sent);
+        if (al->sent_min_ms < al->first_pending_ms) al->first_pending_ms = al->sent_min_ms;
+    } else {
+        free_map_values(al->part_sent, false);
+        free_map_values(al->part_noted, false);
+        al->noted_min_ms = INT64_MAX;
     }
-    free_map_values(al->part_noted, false);
-    al->noted_min_ms = INT64_MAX;
+    al->sent_min_ms = INT64_MAX;
 }
 
 /* Writes the holds of assigned partitions not yet written (see hold_lua). */

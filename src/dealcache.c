@@ -120,6 +120,35 @@ void fd_dealcache_mark_applied(fd_dealcache_t *dc) {
     if (fd_map_size(dc->map) > dc->max) fd_dealcache_clear(dc);
 }
 
+void fd_dealcache_mark_sent(fd_dealcache_t *dc) {
+    for (size_t i = 0; i < dc->ndirty; i++)
+        dc->dirty[i]->dirty = false;
+    dc->ndirty = 0;
+}
+
+void fd_dealcache_trim(fd_dealcache_t *dc) {
+    if (fd_map_size(dc->map) <= dc->max) return;
+    if (dc->ndirty == 0) {
+        fd_dealcache_clear(dc);
+        return;
+    }
+    /* keep the dirty ones: their changes are not in Redis yet */
+    size_t pos = 0, len;
+    const char *key;
+    void *value;
+    size_t nkill = 0;
+    entry_t **kill = malloc(fd_map_size(dc->map) * sizeof *kill);
+    if (kill == NULL) return; /* stays over its size until the next trim */
+    while (fd_map_next(dc->map, &pos, &key, &len, &value))
+        if (!((entry_t *)value)->dirty) kill[nkill++] = value;
+    for (size_t i = 0; i < nkill; i++) {
+        fd_map_del(dc->map, kill[i]->id, strlen(kill[i]->id));
+        fd_deal_clear(&kill[i]->deal);
+        free(kill[i]);
+    }
+    free(kill);
+}
+
 size_t fd_dealcache_size(const fd_dealcache_t *dc) {
     return fd_map_size(dc->map);
 }

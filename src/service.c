@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The daemon's run loop: poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit,
 // with partition claims on assignment, flush on revocation, retries with backoff (layer 4).
+// Applies are pipelined: batch N+1 is read, parsed and folded while Redis runs batch N's apply;
+// N's answer is read before N+1 is sent, so at most one apply is in flight.
 #include "funneld/service.h"
 
 #include <inttypes.h>
@@ -50,10 +52,13 @@ struct fd_service {
     char instance[128];
     fd_funnel_t *fn;
     fd_timewin_t *tw;
-    fd_store_t *st;
+    fd_store_t *st; /* claims and applies */
+    fd_store_t *rd; /* deal-state reads, while an apply is in flight on st */
     fd_source_t *src;
     fd_dealcache_t *dc;
-    fd_batch_t *b;
+    fd_batch_t *b;   /* the batch being read and folded */
+    fd_batch_t *fly; /* the batch whose apply is in flight (when inflight) */
+    bool inflight;
     fd_rules_t *rules; /* NULL when alerts are off */
     fd_timewin_t *tw_alerts;
     fd_alerts_t *al;
@@ -109,9 +114,15 @@ static void part_remove(fd_service_t *svc, part_t *p) {
     *p = svc->parts[--svc->nparts];
 }
 
-/* Forgets everything not yet applied and every cached state: Redis is the truth again. */
+/* Forgets everything not yet applied (the apply in flight too: it may or may not land, and the
+ * claims that follow read whichever it was) and every cached state: Redis is the truth again. */
 static void drop_pending(fd_service_t *svc) {
     if (svc->al) fd_alerts_batch_done(svc->al, false);
+    if (svc->inflight) {
+        fd_store_apply_abandon(svc->st);
+        fd_batch_reset(svc->fly);
+        svc->inflight = false;
+    }
     fd_batch_reset(svc->b);
     svc->npending = 0;
     fd_dealcache_clear(svc->dc);
@@ -121,9 +132,9 @@ static void drop_pending(fd_service_t *svc) {
     }
 }
 
-/* Runs expr (a store call) into err until it is not FD_ERR_REDIS, with backoff; gives up with
- * FD_ERR_REDIS once give_up_at stop signals arrived. */
-#define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
+/* Runs expr (a call of store st) into err until it is not FD_ERR_REDIS, with backoff; gives up
+ * with FD_ERR_REDIS once give_up_at stop signals arrived. */
+#define RETRY_REDIS_ON(svc, st, what, give_up_at, err, expr)                                       \
     do {                                                                                           \
         int64_t wait_ = BACKOFF_MIN_MS;                                                            \
         for (;;) {                                                                                 \
@@ -131,14 +142,21 @@ static void drop_pending(fd_service_t *svc) {
             if ((err) != FD_ERR_REDIS) break;                                                      \
             (svc)->redis_failures++;                                                               \
             fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),                   \
-                        fd_store_errstr((svc)->st), wait_);                                        \
+                        fd_store_errstr(st), wait_);                                               \
             if (!sleep_ms((svc), wait_, (give_up_at))) break;                                      \
             wait_ = backoff_next((svc), wait_);                                                    \
         }                                                                                          \
     } while (0)
+#define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
+    RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
+
+static fd_err_t wait_inflight(fd_service_t *svc);
 
 static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
     fd_service_t *svc = opaque;
+    /* the claim needs the connection (an incremental assignment comes without a revocation);
+     * a failed apply drops what was pending and rejoins by itself */
+    if (svc->inflight) (void)wait_inflight(svc);
     part_t *p = part_find(svc, tp->topic, tp->partition);
     if (p == NULL) {
         if (svc->nparts == svc->parts_cap) {
@@ -293,8 +311,10 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         goto fail;
     err = FD_ERR_NOMEM;
     if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
+        (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
-        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
+        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
+        (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -328,8 +348,10 @@ void fd_service_destroy(fd_service_t *svc) {
     free(svc->parts);
     free(svc->pending);
     fd_batch_destroy(svc->b);
+    fd_batch_destroy(svc->fly);
     fd_dealcache_destroy(svc->dc);
     fd_store_destroy(svc->st);
+    fd_store_destroy(svc->rd);
     fd_timewin_destroy(svc->tw);
     fd_funnel_destroy(svc->fn);
     free(svc);
@@ -379,24 +401,17 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
     return FD_OK;
 }
 
-/* After an apply: remember the stored offsets, forget pending dedupe ids, commit the offsets to
- * the group (informational: Redis holds the truth), and empty the batch. */
+/* After the apply in flight landed: commit its offsets to the group (informational: Redis holds
+ * the truth), count it, release its clock notes, trim the deal cache, empty the batch. */
 static void applied(fd_service_t *svc, bool already) {
-    fd_batch_t *b = svc->b;
+    fd_batch_t *b = svc->fly;
     size_t n = fd_batch_nparts(b);
     fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
     int64_t *next = calloc(n + 1, sizeof *next);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; tps && next && i < n; i++) {
         const fd_batch_part_t *bp = fd_batch_part_at(b, i);
-        part_t *p = part_find(svc, bp->topic, bp->partition);
-        if (p) {
-            p->stored = bp->next;
-            fd_dedupe_mark_applied(p->dd);
-        }
-        if (tps && next) {
-            tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
-            next[i] = bp->next;
-        }
+        tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
+        next[i] = bp->next;
     }
     if (tps && next) fd_source_commit(svc->src, tps, next, n);
     free(tps);
@@ -407,29 +422,70 @@ static void applied(fd_service_t *svc, bool already) {
     svc->applied_batches++;
     if (svc->al) fd_alerts_batch_done(svc->al, true);
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
-    fd_dealcache_mark_applied(svc->dc);
+    fd_dealcache_trim(svc->dc); /* keeps the deals of the batch being folded */
     fd_batch_reset(b);
+    svc->inflight = false;
 }
 
-/* Applies the batch: load deal states, fold, deliver dead letters, apply atomically, commit.
- * FD_OK when applied (or empty); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (the batch is
- * dropped and the group rejoined); FD_ERR_REDIS when told to stop while Redis was down. */
-static fd_err_t flush(fd_service_t *svc) {
+/* Reads the answer of the apply in flight, retrying it while Redis is out of reach. FD_OK when
+ * applied (or nothing was in flight); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (all that
+ * is pending is dropped and the group rejoined); FD_ERR_FATAL when Redis holds data funneld
+ * cannot use; FD_ERR_REDIS when told to stop while Redis was down. */
+static fd_err_t wait_inflight(fd_service_t *svc) {
+    if (!svc->inflight) return FD_OK;
+    bool already = false;
+    fd_err_t err;
+    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, svc->fly, &already));
+    if (err == FD_ERR_REDIS) return err;
+    if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
+        fd_log_warn("service",
+                    "batch refused by Redis (%s): %s; dropping it and rejoining the "
+                    "group",
+                    fd_err_name(err), fd_store_errstr(svc->st));
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    if (err == FD_ERR_PARSE) {
+        fd_log_error("service", "Redis holds data funneld cannot use, nothing was applied: %s",
+                     fd_store_errstr(svc->st));
+        drop_pending(svc);
+        return FD_ERR_FATAL;
+    }
+    if (err != FD_OK) {
+        fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    applied(svc, already);
+    if (svc->max_now < svc->max_events)
+        svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
+    return FD_OK;
+}
+
+/* Folds what was read into the batch and sends its apply: load deal states, fold, deliver dead
+ * letters, then read the answer of the apply in flight (Redis ran it meanwhile), then send this
+ * one. FD_OK when sent (or nothing to send); the errors of wait_inflight; FD_ERR_FULL / NOMEM
+ * when the batch was dropped and the group is rejoined. */
+static fd_err_t submit(fd_service_t *svc) {
     fd_batch_t *b = svc->b;
     if (svc->npending == 0 && fd_batch_messages(b) == 0) return FD_OK;
     fd_err_t err;
 
-    /* 1. Deal states of the batch, in one round trip for those not cached. */
+    /* 1. Deal states of the batch, in one round trip for those not cached, on the second
+     * connection. Safe while an apply is in flight: every deal it writes is still cached. */
     const char **ids = malloc((svc->npending + 1) * sizeof *ids);
     if (ids == NULL) goto drop;
     size_t nids = 0;
     for (size_t i = 0; i < svc->npending; i++)
         if (svc->pending[i].ev.type <= FD_DEAL_LOST) ids[nids++] = svc->pending[i].ev.deal_id;
-    RETRY_REDIS(svc, "load deal states", 2, err, fd_store_load_deals(svc->st, svc->dc, ids, nids));
+    RETRY_REDIS_ON(svc, svc->rd, "load deal states", 2, err,
+                   fd_store_load_deals(svc->rd, svc->dc, ids, nids));
     free(ids);
     if (err == FD_ERR_REDIS) return err;
     if (err != FD_OK) {
-        fd_log_error("service", "stored deal state unreadable: %s", fd_store_errstr(svc->st));
+        fd_log_error("service", "stored deal state unreadable: %s", fd_store_errstr(svc->rd));
         return FD_ERR_FATAL;
     }
 
@@ -469,40 +525,45 @@ static fd_err_t flush(fd_service_t *svc) {
         wait = backoff_next(svc, wait);
     }
 
-    /* 4. One atomic step: deltas, deal states, dedupe ids, stats and offsets. */
-    bool already = false;
-    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply(svc->st, b, svc->dc, &already));
+    /* 4. The previous batch's answer: it starts where that one ends. */
+    if ((err = wait_inflight(svc)) != FD_OK) return err;
+
+    /* 5. Send: one atomic step of deltas, deal states, dedupe ids, stats and offsets. */
+    RETRY_REDIS(svc, "send batch", 2, err, fd_store_apply_send(svc->st, b, svc->dc));
     if (err == FD_ERR_REDIS) return err;
-    if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
-        fd_log_warn("service",
-                    "batch refused by Redis (%s): %s; dropping it and rejoining the "
-                    "group",
-                    fd_err_name(err), fd_store_errstr(svc->st));
-        drop_pending(svc);
-        svc->need_rejoin = true;
-        return err;
-    }
-    if (err == FD_ERR_PARSE) {
-        fd_log_error("service", "Redis holds data funneld cannot use, nothing was applied: %s",
-                     fd_store_errstr(svc->st));
-        drop_pending(svc);
-        return FD_ERR_FATAL;
-    }
     if (err != FD_OK) {
-        fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
+        fd_log_error("service", "apply not sent: %s: %s", fd_strerror(err),
+                     fd_store_errstr(svc->st));
         goto drop;
     }
-
-    /* 5. Applied: remember the new offsets, commit them to the group (informational). */
-    applied(svc, already);
-    if (svc->max_now < svc->max_events)
-        svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
+    /* Handed over: the command holds the deal states and dedupe ids. The next batch starts at
+     * this one's offsets; any refusal drops everything and claims again. */
+    for (size_t i = 0; i < fd_batch_nparts(b); i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        part_t *p = part_find(svc, bp->topic, bp->partition);
+        if (p) {
+            p->stored = bp->next;
+            fd_dedupe_mark_applied(p->dd);
+        }
+    }
+    fd_dealcache_mark_sent(svc->dc);
+    if (svc->al) fd_alerts_batch_sent(svc->al);
+    svc->b = svc->fly;
+    svc->fly = b;
+    svc->inflight = true;
     return FD_OK;
 
 drop:
     drop_pending(svc);
     svc->need_rejoin = true;
     return FD_ERR_NOMEM;
+}
+
+/* Sends what is pending and waits until nothing is in flight (revocation, shutdown, idle). */
+static fd_err_t flush(fd_service_t *svc) {
+    fd_err_t err = submit(svc);
+    if (err != FD_OK) return err;
+    return wait_inflight(svc);
 }
 
 static void log_stats(fd_service_t *svc, int64_t now) {
@@ -550,7 +611,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         }
         size_t held = fd_batch_messages(svc->b) + svc->npending;
         int64_t now = now_ms();
-        int timeout = 100;
+        int timeout = svc->inflight ? 5 : 100; /* an answer to read soon when nothing comes */
         if (held > 0) {
             int64_t left = first_ms + svc->linger_ms - now;
             timeout = left < 0 ? 0 : (int)left;
@@ -575,7 +636,15 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         }
         now = now_ms();
         if (held > 0 && ((int64_t)held >= svc->max_now || now - first_ms >= svc->linger_ms)) {
-            fd_err_t err = flush(svc);
+            fd_err_t err = submit(svc);
+            if (err == FD_ERR_FATAL) {
+                result = err;
+                break;
+            }
+            first_ms = 0;
+        } else if (held == 0 && r == 0 && svc->inflight) {
+            /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
+            fd_err_t err = wait_inflight(svc);
             if (err == FD_ERR_FATAL) {
                 result = err;
                 break;

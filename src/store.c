@@ -427,6 +427,10 @@ struct fd_store {
     redisContext *c; /* NULL while disconnected */
     char sha[SCRIPT_COUNT][SHA_LEN + 1];
     char errstr[ERRSTR_MAX];
+    /* the apply in flight: its command as RESP (owned), and whether this connection carries it */
+    char *cmd;
+    size_t cmd_len;
+    bool cmd_sent;
 };
 
 static void set_err(fd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -505,6 +509,7 @@ fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts) {
 
 void fd_store_destroy(fd_store_t *st) {
     if (st == NULL) return;
+    fd_store_apply_abandon(st);
     disconnect(st);
     free(st->host);
     free(st->user);
@@ -668,8 +673,16 @@ static bool parse_offset(const char *s, size_t len, int64_t *out) {
     return true;
 }
 
+/* The connection carries an apply whose answer is not read yet: no other command may use it. */
+static bool busy(fd_store_t *st, const char *what) {
+    if (st->cmd == NULL) return false;
+    set_err(st, "%s: an apply is in flight on this connection (read with a second store)", what);
+    return true;
+}
+
 fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, const char *instance,
                         char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd) {
+    if (busy(st, "claim")) return FD_ERR_INVAL;
     /* epoch (<= 20 digits) + ':' + instance + ':' + nonce must fit with its NUL */
     if (strlen(instance) + 20 + 2 + NONCE_HEX + 1 > token_size) {
         set_err(st, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token",
@@ -781,6 +794,10 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
     }
     if (nmissing == 0) {
         err = FD_OK;
+        goto fail;
+    }
+    if (busy(st, "load deals")) {
+        err = FD_ERR_INVAL;
         goto fail;
     }
     if ((err = fd_store_connect(st)) != FD_OK) goto fail;
@@ -1119,33 +1136,107 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     return FD_OK;
 }
 
-fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
-                        bool *already) {
-    *already = false;
+/* Puts the kept command on the connection (connecting first) and writes it out. */
+static fd_err_t push_apply(fd_store_t *st) {
+    fd_err_t err = fd_store_connect(st);
+    if (err != FD_OK) return err;
+    if (redisAppendFormattedCommand(st->c, st->cmd, st->cmd_len) != REDIS_OK)
+        return io_fail(st, "apply (send)");
+    int done = 0;
+    while (!done)
+        if (redisBufferWrite(st->c, &done) != REDIS_OK) return io_fail(st, "apply (send)");
+    st->cmd_sent = true;
+    return FD_OK;
+}
+
+fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc) {
+    if (busy(st, "apply")) return FD_ERR_INVAL;
+    fd_err_t err;
+    /* the command names the script by its sha, known once loaded */
+    if (st->sha[SCRIPT_APPLY][0] == '\0' && (err = fd_store_connect(st)) != FD_OK) return err;
     args_t a = {0};
-    redisReply *r = NULL;
     char why[256] = "";
-    fd_err_t err = build_apply_args(st, b, dc, &a, why, sizeof why);
+    err = build_apply_args(st, b, dc, &a, why, sizeof why);
     if (err != FD_OK) {
         set_err(st, "apply: building the script arguments failed: %s%s%s", fd_strerror(err),
                 why[0] != '\0' ? ": " : "", why);
-        goto fail;
+        args_free(&a);
+        return err;
     }
-    if ((err = fd_store_connect(st)) != FD_OK) goto fail;
-    if ((err = eval_script(st, SCRIPT_APPLY, (int)a.argc, a.argv, a.len, &r)) != FD_OK) goto fail;
+    /* argv[0..2] are EVALSHA <sha> 0; the sha of a script is its content's, so the command
+     * stays valid when the script is loaded again */
+    a.argv[0] = "EVALSHA";
+    a.len[0] = 7;
+    a.argv[1] = st->sha[SCRIPT_APPLY];
+    a.len[1] = SHA_LEN;
+    a.argv[2] = "0";
+    a.len[2] = 1;
+    char *cmd = NULL;
+    int n = redisFormatCommandArgv(&cmd, (int)a.argc, a.argv, a.len);
+    args_free(&a);
+    if (n < 0 || cmd == NULL) {
+        set_err(st, "apply: out of memory formatting the command");
+        return FD_ERR_NOMEM;
+    }
+    st->cmd = cmd;
+    st->cmd_len = (size_t)n;
+    st->cmd_sent = false;
+    (void)push_apply(st); /* a connection problem is reported (and retried) by the wait */
+    return FD_OK;
+}
 
+void fd_store_apply_abandon(fd_store_t *st) {
+    if (st->cmd == NULL) return;
+    free(st->cmd);
+    st->cmd = NULL;
+    /* its answer may still come: the connection is out of step */
+    if (st->cmd_sent) disconnect(st);
+    st->cmd_sent = false;
+}
+
+bool fd_store_apply_inflight(const fd_store_t *st) {
+    return st->cmd != NULL;
+}
+
+fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already) {
+    *already = false;
+    if (st->cmd == NULL) {
+        set_err(st, "apply: nothing in flight");
+        return FD_ERR_INVAL;
+    }
+    redisReply *r = NULL;
+    fd_err_t err;
+    for (int attempt = 0;; attempt++) {
+        if (st->c == NULL) st->cmd_sent = false; /* the connection was lost: send again */
+        if (!st->cmd_sent && (err = push_apply(st)) != FD_OK) return err;
+        void *reply = NULL;
+        if (redisGetReply(st->c, &reply) != REDIS_OK || reply == NULL) {
+            st->cmd_sent = false;
+            return io_fail(st, "apply");
+        }
+        r = reply;
+        st->cmd_sent = false; /* answered: the connection is free again */
+        if (attempt == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            freeReplyObject(r);
+            r = NULL;
+            if ((err = load_scripts(st)) != FD_OK) return err;
+            continue;
+        }
+        break;
+    }
     if (r->type == REDIS_REPLY_ERROR) {
         /* refused before any write (malformed input or stored value, OOM, BUSY, READONLY...):
          * the connection is fine and nothing was applied */
         set_err(st, "apply: %s", r->str);
         err = reply_error_code(r->str);
-        goto fail;
+        freeReplyObject(r);
+        if (err != FD_ERR_REDIS) fd_store_apply_abandon(st); /* final; FD_ERR_REDIS: retry it */
+        return err;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
         err = protocol_fail(st, "apply", r);
-        r = NULL;
-        goto fail;
+        return err; /* the connection was dropped; the command is kept for a retry */
     }
     const char *verdict = r->element[0]->str;
     const fd_batch_part_t *p = NULL;
@@ -1169,12 +1260,21 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
                 p->from);
         err = FD_ERR_GAP;
     } else {
-        err = protocol_fail(st, "apply", r);
-        r = NULL;
+        return protocol_fail(st, "apply", r); /* kept for a retry on a new connection */
     }
-fail:
-    if (r != NULL) freeReplyObject(r);
-    args_free(&a);
+    freeReplyObject(r);
+    fd_store_apply_abandon(st); /* answered: nothing in flight any more */
+    return err;
+}
+
+fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
+                        bool *already) {
+    *already = false;
+    fd_err_t err = fd_store_apply_send(st, b, dc);
+    if (err != FD_OK) return err;
+    err = fd_store_apply_wait(st, b, already);
+    /* the synchronous form builds the command again on the next call */
+    if (err == FD_ERR_REDIS) fd_store_apply_abandon(st);
     return err;
 }
 
@@ -1182,6 +1282,7 @@ fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, cha
                             size_t *n) {
     *fields = *values = NULL;
     *n = 0;
+    if (busy(st, "HGETALL")) return FD_ERR_INVAL;
     fd_err_t err = fd_store_connect(st);
     if (err != FD_OK) return err;
     char *full = str_fmt("%s:%s", st->prefix, key);

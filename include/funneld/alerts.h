@@ -47,8 +47,12 @@ void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, in
  * partitions at 0, i.e. nothing can be judged yet) until its events are applied or it has been
  * quiet for 5 minutes. Written at once; FD_ERR_REDIS leaves it to be written on the next tick. */
 fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition);
-/* The batch holding the noted events was applied (true) or dropped (false): an applied batch's
- * latest event time is written to the shared event clock (<prefix>:clock) on the next tick. */
+/* The batch holding the events noted so far was sent to Redis (its apply is in flight); later
+ * notes belong to the next batch. */
+void fd_alerts_batch_sent(fd_alerts_t *al);
+/* The batch sent was applied (true), or everything not yet applied was dropped (false: the sent
+ * batch and the notes since). An applied batch's latest event times are written to the shared
+ * event clock (<prefix>:clock) on the next tick. */
 void fd_alerts_batch_done(fd_alerts_t *al, bool applied);
 
 /* Does what is due at wall time now_ms, bounded to about one chunk of scopes: renews or takes

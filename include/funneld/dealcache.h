@@ -33,6 +33,13 @@ int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **
 size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc);
 /* The dirty deals were applied: clears the list, and empties the cache if it is over max. */
 void fd_dealcache_mark_applied(fd_dealcache_t *dc);
+/* Pipelined applies: the dirty deals were copied into an apply command (in flight, not yet
+ * applied): clears the list without dropping anything, so that the next batch reads the cached
+ * states, never Redis's older ones. */
+void fd_dealcache_mark_sent(fd_dealcache_t *dc);
+/* Nothing is in flight any more: if more than max_deals are cached, drops every deal that is not
+ * dirty (those are safe in Redis; they reload on demand). */
+void fd_dealcache_trim(fd_dealcache_t *dc);
 /* Forgets every deal (after a refused apply or a revocation: Redis is the truth). */
 void fd_dealcache_clear(fd_dealcache_t *dc);
 size_t fd_dealcache_size(const fd_dealcache_t *dc);

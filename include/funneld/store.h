@@ -63,6 +63,23 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
 fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
                         bool *already);
 
+/* The same apply in two steps, so that the caller can fold the next batch while Redis runs this
+ * one. Send builds the command now (b and dc may change afterwards), keeps it, and writes it to
+ * the connection; a lost connection is not reported here but by the wait, which sends it again.
+ * FD_ERR_REDIS only when Redis could never be reached to load the script; build errors as
+ * fd_store_apply. One apply at a time: while one is in flight every other call of this store
+ * returns FD_ERR_INVAL (read deal states through a second store). */
+fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc);
+/* Waits for the answer of the apply in flight (b: the batch it was built from, for messages);
+ * answers as fd_store_apply. FD_ERR_REDIS keeps the command: call again to resend it on a new
+ * connection (when the first attempt was applied after all, the answer is *already = true).
+ * Any other answer ends the apply. */
+fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already);
+/* Forgets the apply in flight without reading its answer (it may or may not have been applied;
+ * the connection is dropped). Nothing in flight: does nothing. */
+void fd_store_apply_abandon(fd_store_t *st);
+bool fd_store_apply_inflight(const fd_store_t *st);
+
 /* Reads one metrics hash (key without prefix, e.g. "rep:all:anna") into parallel arrays of
  * heap strings (*fields, *values, *n), freed with fd_store_free_fields. FD_ERR_NOTFOUND when the
  * key does not exist. */

@@ -495,6 +495,7 @@ static void note_at(ev_t *e, int32_t partition, const char *rep, int64_t ms) {
     ev.stage = -1;
     ev.activity = 1; /* a visit: the call rule still sees 0 calls */
     fd_alerts_note(e->al, &ev, "crm", partition);
+    fd_alerts_batch_sent(e->al);
     fd_alerts_batch_done(e->al, true);
 }
 

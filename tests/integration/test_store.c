@@ -481,6 +481,116 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
     consumer_clear(&c);
 }
 
+/* ---- pipelined applies: the next batch folds while the first is in flight ---- */
+
+/* Folds evs into b (part 0 continuing at from), loading deals through the store rd. */
+static void fold_into(consumer_t *c, fd_store_t *rd, fd_batch_t *b, int64_t from,
+                      const fd_event_t *evs, size_t n) {
+    fd_batch_reset(b);
+    int part = fd_batch_part(b, TOPIC, 0, c->token, from, c->dd);
+    assert_true(part >= 0);
+    const char *ids[64];
+    size_t nids = 0;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i].type <= FD_DEAL_LOST) ids[nids++] = evs[i].deal_id;
+    fd_err_t err = fd_store_load_deals(rd, c->dc, ids, nids);
+    if (err != FD_OK) fail_msg("load deals: %s: %s", fd_err_name(err), fd_store_errstr(rd));
+    int64_t offset = from < 0 ? 0 : from;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fd_batch_add(b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S), FD_OK);
+}
+
+static void test_store_pipelined_batches_equal_one_batch(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    fd_store_t *rd = fd_store_new(w->fn, &o);
+    fd_batch_opts_t bo = {.prefix = "funnel", .retention_days = {0, 400, 0, 0, 0}};
+    fd_batch_t *b2 = fd_batch_new(w->fn, w->tw, &bo);
+    assert_non_null(rd);
+    assert_non_null(b2);
+    claim(&c);
+    fd_event_t evs[7];
+    anna_day(evs);
+    /* batch 1: d1 created and moved to proposal, a call, feedback; sent, not answered */
+    fold_into(&c, c.st, c.b, c.from, evs, 4);
+    assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
+    assert_true(fd_store_apply_inflight(c.st));
+    int64_t next1 = fd_batch_part_at(c.b, 0)->next;
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_sent(c.dc);
+    /* the connection is taken: other calls are refused, reads go through the second store */
+    char **f, **v;
+    size_t n;
+    assert_int_equal(fd_store_read_hash(c.st, "org:all", &f, &v, &n), FD_ERR_INVAL);
+    /* batch 2 folds meanwhile: d1 won (its state is batch 1's, cached), d2 read from Redis */
+    fold_into(&c, rd, b2, next1, evs + 4, 3);
+    bool already = true;
+    assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
+    assert_false(already);
+    assert_false(fd_store_apply_inflight(c.st));
+    fd_dealcache_trim(c.dc);
+    assert_int_equal(fd_store_apply_send(c.st, b2, c.dc), FD_OK);
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_sent(c.dc);
+    assert_int_equal(fd_store_apply_wait(c.st, b2, &already), FD_OK);
+    assert_false(already);
+    /* the same hashes as the one-batch worked example */
+    assert_hash(w, "funnel:rep:all:" ANNA, anna_fields);
+    assert_hash(w, "funnel:org:day:" DAY, anna_fields);
+    assert_hash(w, "funnel:team:week:2026-W47:emea", anna_fields);
+    static const char *const stats[] = {"accepted", "7", "batches", "2", NULL};
+    assert_hash(w, "funnel:stats", stats);
+    assert_hget(w, "funnel:part:" TOPIC ":0", "next", "7");
+    assert_hget(w, "funnel:part:" TOPIC ":0", "dedupe_n", "7");
+    fd_batch_destroy(b2);
+    fd_store_destroy(rd);
+    consumer_clear(&c);
+}
+
+static void test_store_inflight_apply_resent_after_timeout_counts_once(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    o.timeout_ms = 150;
+    consumer_init_opts(&c, w, &o, 100);
+    claim(&c);
+    fd_event_t evs[7];
+    anna_day(evs);
+    fold_into(&c, c.st, c.b, c.from, evs, 7);
+    /* every client is paused for 600 ms: the answer does not come in time */
+    freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
+    assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
+    bool already = false;
+    assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_ERR_REDIS);
+    assert_true(fd_store_apply_inflight(c.st)); /* kept for a resend */
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 700000000L};
+    nanosleep(&ts, NULL);
+    /* sent again on a new connection: applied once, whether or not the first one ran */
+    assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
+    assert_false(fd_store_apply_inflight(c.st));
+    assert_hash(w, "funnel:rep:all:" ANNA, anna_fields);
+    static const char *const stats[] = {"accepted", "7", "batches", "1", NULL};
+    assert_hash(w, "funnel:stats", stats);
+    /* an abandoned apply leaves the store usable */
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_applied(c.dc);
+    c.from = 7;
+    fd_event_t more[1] = {activity("x1", ANNA, DAY "T19:00:00Z", 0)};
+    fold_into(&c, c.st, c.b, c.from, more, 1);
+    assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
+    fd_store_apply_abandon(c.st);
+    assert_false(fd_store_apply_inflight(c.st));
+    claim(&c);
+    assert_true(c.from == 7 || c.from == 8);
+    consumer_clear(&c);
+}
+
 static void test_store_hash_without_rates_inputs_has_no_derived_fields(void **state) {
     (void)state;
     world_t *w = &plain;
@@ -1170,6 +1280,8 @@ int main(void) {
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest plain_tests[] = {
         cmocka_unit_test(test_store_apply_writes_every_field_of_every_scope_and_window),
+        cmocka_unit_test(test_store_pipelined_batches_equal_one_batch),
+        cmocka_unit_test(test_store_inflight_apply_resent_after_timeout_counts_once),
         cmocka_unit_test(test_store_hash_without_rates_inputs_has_no_derived_fields),
         cmocka_unit_test(test_store_derived_fields_follow_later_batches),
         cmocka_unit_test(test_store_won_amount_adds_exact_hundredths),

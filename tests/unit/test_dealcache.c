@@ -229,6 +229,40 @@ static void test_dealcache_mark_applied_over_max_empties_cache(void **state) {
     fd_dealcache_destroy(dc);
 }
 
+static void test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty(void **state) {
+    const fd_funnel_t *fn = *state;
+    fd_dealcache_t *dc = fd_dealcache_new(fn, 2);
+    put_new(fn, dc, "a", LEAD);
+    put_new(fn, dc, "b", QUALIFIED);
+    put_new(fn, dc, "c", PROPOSAL);
+    fd_dealcache_mark_dirty(dc, "a");
+    fd_dealcache_mark_dirty(dc, "b");
+    /* sent, not applied: nothing is dropped though over max, the list is empty */
+    fd_dealcache_mark_sent(dc);
+    assert_int_equal(fd_dealcache_dirty_count(dc), 0);
+    assert_int_equal(fd_dealcache_size(dc), 3);
+    /* the next batch dirties a again: it is listed again */
+    assert_int_equal(fd_dealcache_mark_dirty(dc, "a"), FD_OK);
+    assert_int_equal(fd_dealcache_dirty_count(dc), 1);
+    /* the sent batch landed: over max, every deal but the dirty one goes */
+    fd_dealcache_trim(dc);
+    assert_int_equal(fd_dealcache_size(dc), 1);
+    assert_non_null(fd_dealcache_get(dc, "a"));
+    assert_null(fd_dealcache_get(dc, "b"));
+    assert_null(fd_dealcache_get(dc, "c"));
+    assert_int_equal(fd_dealcache_dirty_count(dc), 1);
+    size_t pos = 0;
+    const char *id;
+    const fd_deal_t *deal;
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 1);
+    assert_string_equal(id, "a");
+    /* within max: trim keeps everything */
+    put_new(fn, dc, "b", LEAD);
+    fd_dealcache_trim(dc);
+    assert_int_equal(fd_dealcache_size(dc), 2);
+    fd_dealcache_destroy(dc);
+}
+
 static void test_dealcache_clear_forgets_deals_and_dirty_list(void **state) {
     const fd_funnel_t *fn = *state;
     fd_dealcache_t *dc = fd_dealcache_new(fn, 100);
@@ -266,6 +300,7 @@ int main(void) {
         cmocka_unit_test(test_dealcache_dirty_list_in_first_mark_order_and_idempotent),
         cmocka_unit_test(test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max),
         cmocka_unit_test(test_dealcache_mark_applied_over_max_empties_cache),
+        cmocka_unit_test(test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty),
         cmocka_unit_test(test_dealcache_clear_forgets_deals_and_dirty_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
