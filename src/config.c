@@ -133,7 +133,7 @@ static const setting_t settings[] = {
     LIST("funnel.activities", activities, "call,visit,email,meeting,follow_up", 1, 32, 64,
          chars_lowername, "1..32 unique names of 1..64 characters of a-z 0-9 _ -",
          "Activity kinds accepted in activity.logged events."),
-    INT("batch.max_events", batch_max_events, 5000, 1, 1000000,
+    INT("batch.max_events", batch_max_events, 20000, 1, 1000000,
         "Most events folded into one atomic Redis apply."),
     INT("batch.linger_ms", batch_linger_ms, 50, 0, 60000,
         "Longest wait for a batch to fill before it is applied."),
