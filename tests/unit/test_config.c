@@ -160,7 +160,7 @@ static void test_config_init_sets_documented_defaults(void **state) {
                 (const char *const[]){"lead", "qualified", "proposal", "negotiation", "won"}, 5);
     assert_list(&cfg.activities,
                 (const char *const[]){"call", "visit", "email", "meeting", "follow_up"}, 5);
-    assert_int_equal(5000, cfg.batch_max_events);
+    assert_int_equal(20000, cfg.batch_max_events);
     assert_int_equal(50, cfg.batch_linger_ms);
     assert_int_equal(100000, cfg.dedupe_max_events);
     assert_int_equal(500000, cfg.deal_cache_max);
