@@ -84,6 +84,15 @@ static const char hold_lua[] = "local now = redis.call('TIME')\n"
                                "end\n"
                                "return 1\n";
 
+/* A complete sweep's clock, only while the lease is ours and only forwards (one stale or
+ * deposed writer must not move the shared clock back or pin it ahead). KEYS lease, clock;
+ * ARGV token, clock. */
+static const char evaluated_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
+    "local cur = tonumber(redis.call('HGET', KEYS[2], 'evaluated_ms') or '0') or 0\n"
+    "if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[2], 'evaluated_ms', ARGV[2]) end\n"
+    "return 1\n";
+
 /* State changes and their notifications, all or nothing, and only while the lease is ours:
  * KEYS lease, firing hash, stream, outbox; ARGV token, stream cap, channel, then groups of 7:
  * state key, state field, state text, notification state ("" = none), firing field, alert_id,
@@ -216,6 +225,7 @@ struct fd_alerts {
     scope_t *work; /* the current list: a sweep or touched scopes */
     size_t nwork, work_pos;
     bool work_is_sweep;
+    bool work_explicit; /* the list runs at a clock given by the caller: not shared */
     int64_t sweep_started_us;
     int64_t clock_ms; /* the evaluation clock of the current list */
     fd_alerts_stats_t stats;
@@ -1544,14 +1554,19 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
     al->work_pos += n;
     if (al->work_pos == al->nwork) {
         if (al->work_is_sweep) {
-            char key[KEY_MAX], ms[24];
-            key_of(al, key, sizeof key, "clock");
-            snprintf(ms, sizeof ms, "%" PRId64, al->clock_ms);
-            const char *argv[] = {"HSET", key, "evaluated_ms", ms};
-            redisReply *r;
-            if ((err = command(al, "HSET clock", 4, argv, NULL, &r))) return err;
-            freeReplyObject(r);
-            al->evaluated_ms = al->clock_ms;
+            if (!al->work_explicit) {
+                char lease[KEY_MAX], key[KEY_MAX], ms[24];
+                key_of(al, lease, sizeof lease, "alerts:lease");
+                key_of(al, key, sizeof key, "clock");
+                snprintf(ms, sizeof ms, "%" PRId64, al->clock_ms);
+                const char *argv[] = {"EVAL", evaluated_lua, "2", lease, key, al->token, ms};
+                redisReply *r;
+                if ((err = command(al, "store the sweep clock", 7, argv, NULL, &r))) return err;
+                bool ours = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+                freeReplyObject(r);
+                if (!ours) return FD_ERR_FENCED;
+                if (al->clock_ms > al->evaluated_ms) al->evaluated_ms = al->clock_ms;
+            }
             al->stats.sweeps++;
             al->stats.last_sweep_us = mono_us() - al->sweep_started_us;
             al->stats.scopes = (int64_t)al->nwork;
@@ -1584,6 +1599,7 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     }
     if ((err = plan_windows(al, clock))) return err;
     al->clock_ms = al->stats.clock_ms = clock;
+    al->work_explicit = clock_override != 0;
     if (sweep) {
         if (reload && (err = load_registry(al))) return err;
         if ((err = build_sweep(al))) return err;

@@ -156,7 +156,14 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     fd_service_t *svc = opaque;
     /* the claim needs the connection (an incremental assignment comes without a revocation);
      * a failed apply drops what was pending and rejoins by itself */
-    if (svc->inflight) (void)wait_inflight(svc);
+    if (svc->inflight) {
+        fd_err_t w = wait_inflight(svc);
+        if (w == FD_ERR_FATAL) {
+            svc->fatal = true;
+            return w;
+        }
+        if (svc->inflight) return FD_ERR_REDIS; /* told to stop while Redis was down */
+    }
     part_t *p = part_find(svc, tp->topic, tp->partition);
     if (p == NULL) {
         if (svc->nparts == svc->parts_cap) {
@@ -464,6 +471,15 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
     return FD_OK;
 }
 
+/* Something failed in the batch being read or folded, not in the one in flight: take that one's
+ * answer first (it does not depend on the failed batch) so that only the failed one is dropped;
+ * wait_inflight drops everything itself when the answer is a refusal. */
+static void settle_then_drop(fd_service_t *svc) {
+    if (svc->inflight) (void)wait_inflight(svc);
+    drop_pending(svc);
+    svc->need_rejoin = true;
+}
+
 /* Folds what was read into the batch and sends its apply: load deal states, fold, deliver dead
  * letters, then read the answer of the apply in flight (Redis ran it meanwhile), then send this
  * one. FD_OK when sent (or nothing to send); the errors of wait_inflight; FD_ERR_FULL / NOMEM
@@ -502,8 +518,7 @@ static fd_err_t submit(fd_service_t *svc) {
                         "batch deltas would overflow (huge amounts): re-reading in "
                         "batches of at most %" PRId64 " messages",
                         svc->max_now);
-            drop_pending(svc);
-            svc->need_rejoin = true;
+            settle_then_drop(svc);
             return FD_ERR_FULL;
         }
         if (err != FD_OK) {
@@ -554,8 +569,7 @@ static fd_err_t submit(fd_service_t *svc) {
     return FD_OK;
 
 drop:
-    drop_pending(svc);
-    svc->need_rejoin = true;
+    settle_then_drop(svc);
     return FD_ERR_NOMEM;
 }
 
@@ -628,8 +642,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             if (err != FD_OK) {
                 fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
                              msg.partition, msg.offset, fd_strerror(err));
-                drop_pending(svc);
-                svc->need_rejoin = true;
+                settle_then_drop(svc);
                 continue;
             }
             held++;

@@ -1187,7 +1187,7 @@ fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealc
 
 void fd_store_apply_abandon(fd_store_t *st) {
     if (st->cmd == NULL) return;
-    free(st->cmd);
+    redisFreeCommand(st->cmd);
     st->cmd = NULL;
     /* its answer may still come: the connection is out of step */
     if (st->cmd_sent) disconnect(st);

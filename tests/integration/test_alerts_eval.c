@@ -549,6 +549,15 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     fd_alerts_stats(E.al, &st);
     assert_int_equal(st.clock_ms, clock);
     assert_int_equal(xlen(&E), 1); /* still the one firing alert */
+    char *ev = hget(&E, "clock", "evaluated_ms");
+    assert_non_null(ev);
+    assert_int_equal(strtoll(ev, NULL, 10), clock);
+    free(ev);
+    /* a sweep at a clock given by the caller (a probe) does not move the shared clock */
+    sweep(&E, clock + 10 * DAY_MS);
+    ev = hget(&E, "clock", "evaluated_ms");
+    assert_int_equal(strtoll(ev, NULL, 10), clock);
+    free(ev);
     ev_close(&E);
 }
 
