@@ -112,14 +112,6 @@ size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc) {
     return dc->ndirty;
 }
 
-void fd_dealcache_mark_applied(fd_dealcache_t *dc) {
-    for (size_t i = 0; i < dc->ndirty; i++)
-        dc->dirty[i]->dirty = false;
-    dc->ndirty = 0;
-    /* Every cached state is now in Redis, so dropping them all is safe; they reload on demand. */
-    if (fd_map_size(dc->map) > dc->max) fd_dealcache_clear(dc);
-}
-
 void fd_dealcache_mark_sent(fd_dealcache_t *dc) {
     for (size_t i = 0; i < dc->ndirty; i++)
         dc->dirty[i]->dirty = false;
@@ -147,6 +139,12 @@ void fd_dealcache_trim(fd_dealcache_t *dc) {
         free(kill[i]);
     }
     free(kill);
+}
+
+void fd_dealcache_mark_applied(fd_dealcache_t *dc) {
+    /* every cached state is now in Redis: over max they all go, reloading on demand */
+    fd_dealcache_mark_sent(dc);
+    fd_dealcache_trim(dc);
 }
 
 size_t fd_dealcache_size(const fd_dealcache_t *dc) {

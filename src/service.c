@@ -648,16 +648,12 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             held++;
         }
         now = now_ms();
-        if (held > 0 && ((int64_t)held >= svc->max_now || now - first_ms >= svc->linger_ms)) {
-            fd_err_t err = submit(svc);
-            if (err == FD_ERR_FATAL) {
-                result = err;
-                break;
-            }
-            first_ms = 0;
-        } else if (held == 0 && r == 0 && svc->inflight) {
-            /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
-            fd_err_t err = wait_inflight(svc);
+        bool ready =
+            held > 0 && ((int64_t)held >= svc->max_now || now - first_ms >= svc->linger_ms);
+        /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
+        bool idle = held == 0 && r == 0 && svc->inflight;
+        if (ready || idle) {
+            fd_err_t err = ready ? submit(svc) : wait_inflight(svc);
             if (err == FD_ERR_FATAL) {
                 result = err;
                 break;

@@ -294,21 +294,26 @@ static void claim(consumer_t *c) {
     if (err != FD_OK) fail_msg("claim: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
 }
 
-/* Folds events (offsets continuing from c->from) into a fresh batch; deals loaded first. */
-static void fold(consumer_t *c, const fd_event_t *evs, size_t n) {
-    fd_batch_reset(c->b);
-    int part = fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd);
+/* Folds evs into b (part 0 continuing at from), loading deals through the store rd. */
+static void fold_into(consumer_t *c, fd_store_t *rd, fd_batch_t *b, int64_t from,
+                      const fd_event_t *evs, size_t n) {
+    fd_batch_reset(b);
+    int part = fd_batch_part(b, TOPIC, 0, c->token, from, c->dd);
     assert_true(part >= 0);
     const char *ids[64];
     size_t nids = 0;
     for (size_t i = 0; i < n; i++)
         if (evs[i].type <= FD_DEAL_LOST) ids[nids++] = evs[i].deal_id;
-    fd_err_t err = fd_store_load_deals(c->st, c->dc, ids, nids);
-    if (err != FD_OK) fail_msg("load deals: %s: %s", fd_err_name(err), fd_store_errstr(c->st));
-    int64_t offset = c->from < 0 ? 0 : c->from;
+    fd_err_t err = fd_store_load_deals(rd, c->dc, ids, nids);
+    if (err != FD_OK) fail_msg("load deals: %s: %s", fd_err_name(err), fd_store_errstr(rd));
+    int64_t offset = from < 0 ? 0 : from;
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(fd_batch_add(c->b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S),
-                         FD_OK);
+        assert_int_equal(fd_batch_add(b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S), FD_OK);
+}
+
+/* Folds events (offsets continuing from c->from) into a fresh batch; deals loaded first. */
+static void fold(consumer_t *c, const fd_event_t *evs, size_t n) {
+    fold_into(c, c->st, c->b, c->from, evs, n);
 }
 
 static fd_err_t apply(consumer_t *c, bool *already) {
@@ -483,23 +488,6 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
 
 /* ---- pipelined applies: the next batch folds while the first is in flight ---- */
 
-/* Folds evs into b (part 0 continuing at from), loading deals through the store rd. */
-static void fold_into(consumer_t *c, fd_store_t *rd, fd_batch_t *b, int64_t from,
-                      const fd_event_t *evs, size_t n) {
-    fd_batch_reset(b);
-    int part = fd_batch_part(b, TOPIC, 0, c->token, from, c->dd);
-    assert_true(part >= 0);
-    const char *ids[64];
-    size_t nids = 0;
-    for (size_t i = 0; i < n; i++)
-        if (evs[i].type <= FD_DEAL_LOST) ids[nids++] = evs[i].deal_id;
-    fd_err_t err = fd_store_load_deals(rd, c->dc, ids, nids);
-    if (err != FD_OK) fail_msg("load deals: %s: %s", fd_err_name(err), fd_store_errstr(rd));
-    int64_t offset = from < 0 ? 0 : from;
-    for (size_t i = 0; i < n; i++)
-        assert_int_equal(fd_batch_add(b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S), FD_OK);
-}
-
 static void test_store_pipelined_batches_equal_one_batch(void **state) {
     (void)state;
     world_t *w = &plain;
@@ -516,7 +504,7 @@ static void test_store_pipelined_batches_equal_one_batch(void **state) {
     fd_event_t evs[7];
     anna_day(evs);
     /* batch 1: d1 created and moved to proposal, a call, feedback; sent, not answered */
-    fold_into(&c, c.st, c.b, c.from, evs, 4);
+    fold(&c, evs, 4);
     assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
     assert_true(fd_store_apply_inflight(c.st));
     int64_t next1 = fd_batch_part_at(c.b, 0)->next;
@@ -562,7 +550,7 @@ static void test_store_inflight_apply_resent_after_timeout_counts_once(void **st
     claim(&c);
     fd_event_t evs[7];
     anna_day(evs);
-    fold_into(&c, c.st, c.b, c.from, evs, 7);
+    fold(&c, evs, 7);
     /* every client is paused for 600 ms: the answer does not come in time */
     freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
     assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
@@ -582,7 +570,7 @@ static void test_store_inflight_apply_resent_after_timeout_counts_once(void **st
     fd_dealcache_mark_applied(c.dc);
     c.from = 7;
     fd_event_t more[1] = {activity("x1", ANNA, DAY "T19:00:00Z", 0)};
-    fold_into(&c, c.st, c.b, c.from, more, 1);
+    fold(&c, more, 1);
     assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
     fd_store_apply_abandon(c.st);
     assert_false(fd_store_apply_inflight(c.st));
