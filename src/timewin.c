@@ -25,17 +25,31 @@
  * lies within this margin of the same wall-clock reading taken as UTC. */
 #define OFFSET_MARGIN_S (26 * 3600)
 
+/* Days and hours remembered: a consumer reads several partitions in turn, so consecutive
+ * events jump between a few days of event time; a small set, scanned in full, catches them. */
+#define DAY_SLOTS  16
+#define HOUR_SLOTS 16
+
+/* A local day looked up: every instant of [start_ms, end_ms) has that local date and the
+ * windows in win. Only kept for days with one UTC offset throughout (see fd_timewin_of). */
+typedef struct {
+    int64_t start_ms, end_ms; /* empty (start_ms == end_ms) when unused */
+    fd_windows_t win;
+} day_slot_t;
+
+/* A UTC hour formatted: hour number since the epoch and its id. */
+typedef struct {
+    bool valid;
+    int64_t hour;
+    char id[FD_WIN_ID_MAX];
+} hour_slot_t;
+
 struct fd_timewin {
     char tz[sizeof(ZONEINFO_DIR) + ZONE_NAME_MAX + 3]; /* the TZ value this object set */
-    /* The last local day looked up: every instant of [start_ms, end_ms) has that local date and
-     * the windows in win. Only filled for days with one UTC offset throughout (see fill_cache). */
-    bool cached;
-    int64_t start_ms, end_ms;
-    fd_windows_t win;
-    /* The last UTC hour formatted (hour number since the epoch) and its id. */
-    bool hour_valid;
-    int64_t hour;
-    char hour_id[FD_WIN_ID_MAX];
+    day_slot_t day[DAY_SLOTS];
+    size_t day_next; /* the slot the next new day replaces (round robin) */
+    hour_slot_t hour[HOUR_SLOTS];
+    size_t hour_next;
 };
 
 static const char *const kind_names[FD_WIN_COUNT] = {"all",   "day",     "week",
@@ -257,20 +271,25 @@ static void format_ids(fd_windows_t *w, int64_t day) {
     snprintf(w->id[FD_WIN_QUARTER], FD_WIN_ID_MAX, "quarter:%04d-Q%d", yi, (m - 1) / 3 + 1);
 }
 
-/* The UTC hour of at_ms: id "hour:YYYY-MM-DDTHH" and bounds; the last one is kept in tw, since
- * runs of events fall in the same hour. */
+/* The UTC hour of at_ms: id "hour:YYYY-MM-DDTHH" and bounds; recent ones are kept in tw. */
 static void hour_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
     int64_t h = floor_div(at_ms, 3600000);
-    if (!tw->hour_valid || tw->hour != h) {
+    const hour_slot_t *hs = NULL;
+    for (size_t i = 0; i < HOUR_SLOTS && hs == NULL; i++)
+        if (tw->hour[i].valid && tw->hour[i].hour == h) hs = &tw->hour[i];
+    if (hs == NULL) {
+        hour_slot_t *n = &tw->hour[tw->hour_next];
+        tw->hour_next = (tw->hour_next + 1) % HOUR_SLOTS;
         int64_t y;
         int m, d;
         civil_from_days(floor_div(h, 24), &y, &m, &d);
-        snprintf(tw->hour_id, sizeof tw->hour_id, "hour:%04d-%02d-%02dT%02d", (int)y, m, d,
+        snprintf(n->id, sizeof n->id, "hour:%04d-%02d-%02dT%02d", (int)y, m, d,
                  (int)(h - floor_div(h, 24) * 24));
-        tw->hour = h;
-        tw->hour_valid = true;
+        n->hour = h;
+        n->valid = true;
+        hs = n;
     }
-    memcpy(w->id[FD_WIN_HOUR], tw->hour_id, sizeof tw->hour_id);
+    memcpy(w->id[FD_WIN_HOUR], hs->id, sizeof hs->id);
     w->start_ms[FD_WIN_HOUR] = h * 3600000;
     w->end_ms[FD_WIN_HOUR] = (h + 1) * 3600000;
 }
@@ -279,10 +298,13 @@ void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
     assert(tw != NULL && w != NULL);
     if (at_ms < MIN_MS) at_ms = MIN_MS;
     if (at_ms > MAX_MS) at_ms = MAX_MS;
-    if (tw->cached && at_ms >= tw->start_ms && at_ms < tw->end_ms) {
-        *w = tw->win;
-        hour_of(tw, at_ms, w);
-        return;
+    for (size_t i = 0; i < DAY_SLOTS; i++) {
+        const day_slot_t *ds = &tw->day[i];
+        if (at_ms >= ds->start_ms && at_ms < ds->end_ms) {
+            *w = ds->win;
+            hour_of(tw, at_ms, w);
+            return;
+        }
     }
     apply_zone(tw);
     time_t t = (time_t)floor_div(at_ms, 1000); /* floor: -1 ms is 1969-12-31T23:59:59 */
@@ -319,21 +341,21 @@ void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w) {
     w->end_ms[FD_WIN_MONTH] = (int64_t)end_after(t, next_month) * 1000;
     w->end_ms[FD_WIN_QUARTER] = (int64_t)end_after(t, next_quarter) * 1000;
 
-    /* Cache the day only when one UTC offset holds from its first instant to its last: then
+    /* Remember the day only when one UTC offset holds from its first instant to its last: then
      * local time runs monotonically through it and every instant inside has this date and these
      * windows. DST days (23/25 h, or a repeated hour across midnight) are recomputed each time;
      * they are two days a year. */
-    tw->cached = false;
     time_t day_start = first_instant(day, (time_t)(day * 86400 - OFFSET_MARGIN_S), t);
     long off_start, off_last;
     int64_t start_day = local_day(day_start, &off_start);
     int64_t last_day = local_day(day_end - 1, &off_last);
     if (start_day == day && last_day == day && off_start == off_at && off_last == off_at &&
         day_end - day_start == 86400) {
-        tw->cached = true;
-        tw->start_ms = (int64_t)day_start * 1000;
-        tw->end_ms = (int64_t)day_end * 1000;
-        tw->win = *w;
+        day_slot_t *ds = &tw->day[tw->day_next];
+        tw->day_next = (tw->day_next + 1) % DAY_SLOTS;
+        ds->start_ms = (int64_t)day_start * 1000;
+        ds->end_ms = (int64_t)day_end * 1000;
+        ds->win = *w;
     }
     hour_of(tw, at_ms, w);
 }

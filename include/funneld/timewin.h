@@ -49,10 +49,10 @@ void fd_timewin_destroy(fd_timewin_t *tw);
 /* Fills *w with the windows containing the instant at_ms in the business timezone. Correct across
  * DST changes (a day may be 23 or 25 hours, or begin at 01:00 where midnight is skipped), year
  * ends, ISO week 53 and quarter ends. Each end_ms is the first instant after at_ms whose local
- * date belongs to a later window, so end_ms > at_ms always. The local day last looked up is
- * cached in tw with its UTC bounds (days with a UTC offset change are not cached), so runs of
- * nearby times are cheap. at_ms outside 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z is
- * clamped to that range. */
+ * date belongs to a later window, so end_ms > at_ms always. The last 16 local days and UTC
+ * hours looked up are kept in tw with their UTC bounds (days with a UTC offset change are not),
+ * so times that jump among a few days (several partitions read in turn) are cheap. at_ms outside
+ * 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z is clamped to that range. */
 void fd_timewin_of(fd_timewin_t *tw, int64_t at_ms, fd_windows_t *w);
 
 /* Name of a granularity: "all", "day", "week", "month", "quarter", "hour" ("unknown" out of

@@ -347,6 +347,40 @@ static void test_timewin_cache_never_serves_a_neighbouring_day(void **state) {
     fd_timewin_destroy(tw);
 }
 
+/* Instants in pseudo-random order over a year, so that the remembered days and hours are
+ * replaced again and again (more than 16 of each in play): every answer equals that of a new
+ * object, which has nothing remembered. */
+static void test_timewin_remembered_days_equal_fresh_lookups(void **state) {
+    (void)state;
+    static const char *const zones[] = {"Asia/Shanghai", "America/New_York", "Europe/Berlin",
+                                        "Australia/Lord_Howe"};
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        fd_timewin_t *tw = new_zone(zones[z]);
+        int64_t from = ms("2026-01-01T00:00:00Z"), span = 366LL * 86400000;
+        uint64_t x = 12345;
+        for (int i = 0; i < 3000; i++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* mostly within 40 days of each other, now and then anywhere in the year */
+            int64_t base =
+                from + (int64_t)((x >> 20) % (uint64_t)(i % 50 == 0 ? span : 40 * 86400000LL));
+            fd_windows_t got, want;
+            fd_timewin_of(tw, base, &got);
+            fd_timewin_t *fresh = new_zone(zones[z]);
+            fd_timewin_of(fresh, base, &want);
+            fd_timewin_destroy(fresh);
+            for (int k = 0; k < FD_WIN_COUNT; k++) {
+                if (strcmp(got.id[k], want.id[k]) != 0 || got.start_ms[k] != want.start_ms[k] ||
+                    got.end_ms[k] != want.end_ms[k])
+                    fail_msg("%s at %lld, %s: remembered %s [%lld, %lld), fresh %s [%lld, %lld)",
+                             zones[z], (long long)base, fd_timewin_kind_name((fd_win_kind_t)k),
+                             got.id[k], (long long)got.start_ms[k], (long long)got.end_ms[k],
+                             want.id[k], (long long)want.start_ms[k], (long long)want.end_ms[k]);
+            }
+        }
+        fd_timewin_destroy(tw);
+    }
+}
+
 /* ---- zones: the process has one TZ; the object looked up last makes it its own again ---- */
 
 static void test_timewin_objects_created_one_after_the_other_each_use_their_zone(void **state) {
@@ -515,6 +549,7 @@ int main(void) {
         cmocka_unit_test(test_timewin_dst_days_last_23_or_25_hours),
         cmocka_unit_test(test_timewin_sweep_matches_libc_calendar),
         cmocka_unit_test(test_timewin_cache_never_serves_a_neighbouring_day),
+        cmocka_unit_test(test_timewin_remembered_days_equal_fresh_lookups),
         cmocka_unit_test(test_timewin_objects_created_one_after_the_other_each_use_their_zone),
         cmocka_unit_test(test_timewin_rejects_unknown_or_unsafe_zone_names),
         cmocka_unit_test(test_timewin_accepts_utc_and_iana_names),
