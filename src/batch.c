@@ -234,25 +234,28 @@ static void group_add(group_t *g, size_t field, int64_t value) {
     g->value[g->nf++] = value;
 }
 
-fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
-                      int64_t offset, int64_t now_s) {
-    assert(part >= 0 && (size_t)part < b->nparts);
-    fd_batch_part_t *p = &b->parts[part];
-    const fd_funnel_t *fn = b->fn;
-    bool is_deal = ev->type <= FD_DEAL_LOST;
-    fd_deal_t *deal = NULL;
-    if (is_deal) {
-        deal = fd_dealcache_get(dc, ev->deal_id);
-        if (deal == NULL) return FD_ERR_INVAL;
-    }
-    /* No field's delta may overflow int64: bound what this event can add to any one field (a
-     * won amount, a dwell of at most its own time, a score, a count) and refuse it, changing
-     * nothing, once the batch's total would pass 2^62. A single event always fits. */
+/* What the event can add to any one field at most: a won amount (its own, or the deal's last),
+ * a dwell of at most its own time, a score, a count. */
+static int64_t event_bound(const fd_event_t *ev, const fd_deal_t *deal) {
     int64_t bound =
         (ev->amount_c > 0 ? ev->amount_c : 0) + (ev->occurred_ms > 0 ? ev->occurred_ms : 0) + 1000;
     if (deal != NULL && deal->amount_c > 0) bound += deal->amount_c;
-    if (b->budget > ((int64_t)1 << 62) - bound) return FD_ERR_FULL;
+    return bound;
+}
+
+/* No field's delta may overflow int64: refuse the event once the batch's total of bounds would
+ * pass 2^62. A single event always fits. */
+static bool budget_take(fd_batch_t *b, int64_t bound) {
+    if (b->budget > ((int64_t)1 << 62) - bound) return false;
     b->budget += bound;
+    return true;
+}
+
+fd_err_t fd_batch_admit(fd_batch_t *b, int part, const fd_event_t *ev, int64_t offset,
+                        bool *fresh) {
+    assert(part >= 0 && (size_t)part < b->nparts);
+    fd_batch_part_t *p = &b->parts[part];
+    *fresh = false;
     int seen = fd_dedupe_check_add(p->dd, ev->event_id, ev->event_id_len);
     if (seen < 0) return FD_ERR_NOMEM;
     b->messages++;
@@ -263,7 +266,42 @@ fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_even
         return FD_OK;
     }
     b->stats[FD_STAT_ACCEPTED]++;
+    *fresh = true;
+    return FD_OK;
+}
 
+static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
+                             const fd_event_t *ev, int64_t now_s);
+
+fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
+                      int64_t offset, int64_t now_s) {
+    assert(part >= 0 && (size_t)part < b->nparts);
+    fd_deal_t *deal = NULL;
+    if (ev->type <= FD_DEAL_LOST) {
+        deal = fd_dealcache_get(dc, ev->deal_id);
+        if (deal == NULL) return FD_ERR_INVAL;
+    }
+    if (!budget_take(b, event_bound(ev, deal))) return FD_ERR_FULL;
+    bool fresh;
+    fd_err_t err = fd_batch_admit(b, part, ev, offset, &fresh);
+    if (err != FD_OK || !fresh) return err;
+    return fold_effects(b, dc, deal, ev, now_s);
+}
+
+fd_err_t fd_batch_fold(fd_batch_t *b, fd_dealcache_t *dc, const fd_event_t *ev, int64_t now_s) {
+    fd_deal_t *deal = NULL;
+    if (ev->type <= FD_DEAL_LOST) {
+        deal = fd_dealcache_get(dc, ev->deal_id);
+        if (deal == NULL) return FD_ERR_INVAL;
+    }
+    if (!budget_take(b, event_bound(ev, deal))) return FD_ERR_FULL;
+    return fold_effects(b, dc, deal, ev, now_s);
+}
+
+/* The deltas and deal-state change of an admitted event (deal: its cached state, or NULL). */
+static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
+                             const fd_event_t *ev, int64_t now_s) {
+    const fd_funnel_t *fn = b->fn;
     const fd_owner_t owner = {.rep = ev->rep_id, .team = ev->team_id};
     /* Effects of one event have at most: the event's own (time, owner), and for a reach the
      * retroactive advanced:<f> at f's reach time and owner. */

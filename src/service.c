@@ -39,11 +39,10 @@ typedef struct {
     bool valid; /* false after a refused apply until claimed again */
 } part_t;
 
-/* A parsed event waiting for the fold (deal states are loaded for the whole batch at once). */
+/* An admitted deal event waiting for the fold (deal states are loaded for the whole batch at
+ * once). */
 typedef struct {
     fd_event_t ev;
-    int bpart; /* index in the batch */
-    int64_t offset;
 } pending_t;
 
 struct fd_service {
@@ -364,6 +363,24 @@ void fd_service_destroy(fd_service_t *svc) {
     free(svc);
 }
 
+/* Folds an admitted event into the batch being built. FD_ERR_FULL when the batch's deltas could
+ * overflow (huge amounts): the same messages must be read again in smaller batches, so the
+ * batch size is halved for a while; any error means the caller drops the batch. */
+static fd_err_t fold_one(fd_service_t *svc, const fd_event_t *ev, int64_t now_s) {
+    fd_err_t err = fd_batch_fold(svc->b, svc->dc, ev, now_s);
+    if (err == FD_ERR_FULL) {
+        size_t held = fd_batch_messages(svc->b);
+        svc->max_now = held > 1 ? (int64_t)held / 2 : 1;
+        fd_log_warn("service",
+                    "batch deltas would overflow (huge amounts): re-reading in batches of at "
+                    "most %" PRId64 " messages",
+                    svc->max_now);
+    } else if (err != FD_OK) {
+        fd_log_error("service", "fold failed: %s", fd_strerror(err));
+    }
+    return err;
+}
+
 /* Reads one consumed message into the batch: an event to fold, or a dead letter. */
 static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
     part_t *p = part_find(svc, msg->topic, msg->partition);
@@ -402,8 +419,18 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
         fd_batch_reject(svc->b, bpart, why, msg->offset);
         return FD_OK;
     }
-    pe->bpart = bpart;
-    pe->offset = msg->offset;
+    /* Dedupe and alert notes in offset order: the first of two events with one event_id
+     * counts, and a rep's team is that of its latest event. */
+    bool fresh;
+    fd_err_t err = fd_batch_admit(svc->b, bpart, &pe->ev, msg->offset, &fresh);
+    if (err != FD_OK) return err;
+    if (svc->al) fd_alerts_note(svc->al, &pe->ev, p->topic, p->partition);
+    if (!fresh) return FD_OK; /* a duplicate: counted */
+    if (pe->ev.type > FD_DEAL_LOST) {
+        /* Activities and feedback need no deal state: fold them now, while Redis runs the
+         * apply in flight, so that submit is left only the deal events. */
+        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    }
     svc->npending++;
     return FD_OK;
 }
@@ -505,30 +532,18 @@ static fd_err_t submit(fd_service_t *svc) {
         return FD_ERR_FATAL;
     }
 
-    /* 2. Fold, in offset order within each partition (the consumer delivers them so). */
+    /* 2. Fold the deal events, in offset order within each partition (the consumer delivers
+     * them so; the other events were folded as they came, in take_message). */
     int64_t now_s = (int64_t)time(NULL);
     for (size_t i = 0; i < svc->npending; i++) {
         pending_t *pe = &svc->pending[i];
-        err = fd_batch_add(b, pe->bpart, svc->dc, &pe->ev, pe->offset, now_s);
+        err = fold_one(svc, &pe->ev, now_s);
         if (err == FD_ERR_FULL) {
-            /* Amounts so large that the batch's deltas could overflow: read the same messages
-             * again in batches small enough (rejoin: every partition restarts from Redis). */
-            svc->max_now = i > 1 ? (int64_t)i / 2 : 1;
-            fd_log_warn("service",
-                        "batch deltas would overflow (huge amounts): re-reading in "
-                        "batches of at most %" PRId64 " messages",
-                        svc->max_now);
+            /* read the same messages again (rejoin: every partition restarts from Redis) */
             settle_then_drop(svc);
             return FD_ERR_FULL;
         }
-        if (err != FD_OK) {
-            fd_log_error("service", "fold failed: %s", fd_strerror(err));
-            goto drop;
-        }
-        if (svc->al) {
-            const fd_batch_part_t *bp = fd_batch_part_at(b, (size_t)pe->bpart);
-            fd_alerts_note(svc->al, &pe->ev, bp->topic, bp->partition);
-        }
+        if (err != FD_OK) goto drop;
     }
     svc->npending = 0;
 
@@ -640,8 +655,9 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             if (held == 0) first_ms = now_ms();
             fd_err_t err = take_message(svc, &msg);
             if (err != FD_OK) {
-                fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
-                             msg.partition, msg.offset, fd_strerror(err));
+                if (err != FD_ERR_FULL) /* FULL was explained by fold_one */
+                    fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
+                                 msg.partition, msg.offset, fd_strerror(err));
                 settle_then_drop(svc);
                 continue;
             }

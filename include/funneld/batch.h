@@ -79,6 +79,18 @@ int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const cha
 fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
                       int64_t offset, int64_t now_s);
 
+/* fd_batch_add in two steps, so that events needing no deal state can be folded at once while
+ * deal events wait for their states. Admit, in offset order for every event: drops it as a
+ * duplicate if its event_id is in the dedupe horizon (counted, done), else counts it accepted
+ * and sets *fresh: it must then be folded with fd_batch_fold before the batch is applied.
+ * Advances part's next offset. FD_ERR_NOMEM (drop the batch). */
+fd_err_t fd_batch_admit(fd_batch_t *b, int part, const fd_event_t *ev, int64_t offset, bool *fresh);
+/* Folds an admitted fresh event into deltas (deal events: the deal must be cached in dc).
+ * FD_ERR_INVAL when a deal event's deal is not cached; FD_ERR_NOMEM; FD_ERR_FULL when the event
+ * could overflow a 64-bit delta of this batch: the batch must be dropped (its admission was
+ * counted already) and read again in smaller batches. */
+fd_err_t fd_batch_fold(fd_batch_t *b, fd_dealcache_t *dc, const fd_event_t *ev, int64_t now_s);
+
 /* Counts a rejected message read at offset of part and advances the part's next offset. */
 void fd_batch_reject(fd_batch_t *b, int part, fd_reject_t reason, int64_t offset);
 

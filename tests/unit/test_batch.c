@@ -605,6 +605,34 @@ static void test_batch_duplicate_deal_event_changes_no_deal_state(void **state) 
     expect_stats(fx->b, 1, 1, 0, 0, 0);
 }
 
+/* The service admits every event in offset order but folds deal events later, after their
+ * states load: a later activity reusing a deal event's event_id is still the duplicate. */
+static void test_batch_admit_in_order_fold_deal_events_later(void **state) {
+    fixture_t *fx = *state;
+    fd_event_t created = deal_ev(FD_DEAL_CREATED, "e-1", "d-1", "anna", "emea", T0, -1, -1);
+    fd_event_t same_id = activity("e-1", "anna", "emea", CALL, T0 + 1);
+    fd_event_t call = activity("e-2", "anna", "emea", CALL, T0 + 2);
+    bool fresh;
+    assert_int_equal(fd_batch_admit(fx->b, fx->part, &created, 0, &fresh), FD_OK);
+    assert_true(fresh);
+    assert_int_equal(fd_batch_admit(fx->b, fx->part, &same_id, 1, &fresh), FD_OK);
+    assert_false(fresh);
+    assert_int_equal(fd_batch_admit(fx->b, fx->part, &call, 2, &fresh), FD_OK);
+    assert_true(fresh);
+    assert_int_equal(fd_batch_fold(fx->b, fx->dc, &call, NOW_S), FD_OK);
+    /* the deal is not cached yet: the fold refuses */
+    assert_int_equal(fd_batch_fold(fx->b, fx->dc, &created, NOW_S), FD_ERR_INVAL);
+    fd_deal_t empty;
+    fd_deal_init(&empty);
+    assert_non_null(fd_dealcache_put(fx->dc, "d-1", &empty));
+    assert_int_equal(fd_batch_fold(fx->b, fx->dc, &created, NOW_S), FD_OK);
+    EXPECT_HASH(fx->b, "funnel:org:all", 0, {"events", 2}, {"entered:lead", 1},
+                {"activity:call", 1});
+    expect_stats(fx->b, 2, 1, 0, 0, 0);
+    assert_int_equal(fd_batch_messages(fx->b), 3);
+    assert_int_equal(fd_batch_part_at(fx->b, 0)->next, 3);
+}
+
 static void test_batch_duplicate_from_earlier_batch_is_dropped(void **state) {
     fixture_t *fx = *state;
     fd_event_t a = activity("e-1", "anna", "emea", CALL, T0);
@@ -879,6 +907,7 @@ int main(void) {
         T(test_batch_refuses_event_that_could_overflow_a_delta),
         T(test_batch_duplicate_event_id_counted_adds_nothing),
         T(test_batch_duplicate_deal_event_changes_no_deal_state),
+        T(test_batch_admit_in_order_fold_deal_events_later),
         T(test_batch_duplicate_from_earlier_batch_is_dropped),
         T(test_batch_dedupe_is_per_partition),
         T(test_batch_part_registers_once_per_topic_partition),
