@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
     for (int p = 0; p < parts; p++)
         next[p] = from[p] < 0 ? 0 : from[p];
     double apply_total = 0, worst = 0;
-    size_t hashes_total = 0, batches = 0;
+    size_t hashes_total = 0, fields_total = 0, batches = 0;
     int64_t now_s = (int64_t)time(NULL);
     for (size_t first = 0; first < nlines; first += batch_max) {
         size_t count = nlines - first < batch_max ? nlines - first : batch_max;
@@ -255,6 +255,12 @@ int main(int argc, char **argv) {
         apply_total += t;
         if (t > worst) worst = t;
         hashes_total += nh;
+        size_t nf = fd_funnel_nfields(fn);
+        for (size_t h = 0; h < nh; h++) {
+            const fd_batch_hash_t *bh = fd_batch_hash(b, h);
+            for (size_t f = 0; f < nf; f++)
+                if (bh->delta[f] != 0) fields_total++;
+        }
         batches++;
     }
     double cpu = redis_cpu(cli) - cpu0;
@@ -263,6 +269,8 @@ int main(int argc, char **argv) {
     evalsha_stats(cli, &calls, &usec);
     printf("%zu messages, %zu batches of <= %zu, %zu hash updates (%.0f per batch)\n", nlines,
            batches, batch_max, hashes_total, (double)hashes_total / (double)batches);
+    printf("%zu changed fields (%.0f per batch, %.2f per hash)\n", fields_total,
+           (double)fields_total / (double)batches, (double)fields_total / (double)hashes_total);
     printf("apply wall: %.1f ms total, %.1f ms per batch (worst %.1f), %.2f us per hash\n",
            apply_total, apply_total / (double)batches, worst,
            apply_total * 1e3 / (double)hashes_total);
