@@ -136,7 +136,8 @@ static const setting_t settings[] = {
     INT("batch.max_events", batch_max_events, 20000, 1, 1000000,
         "Most events folded into one atomic Redis apply."),
     INT("batch.linger_ms", batch_linger_ms, 50, 0, 60000,
-        "Longest wait for a batch to fill before it is applied."),
+        "Longest wait for a batch to fill before it is applied (while the previous batch's "
+        "apply is still running, the batch keeps filling until that apply answers)."),
     INT("dedupe.max_events", dedupe_max_events, 100000, 1, 10000000,
         "Event ids remembered per partition for duplicate detection."),
     INT("cache.max_deals", deal_cache_max, 500000, 1000, 100000000,

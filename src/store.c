@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1192,6 +1193,12 @@ void fd_store_apply_abandon(fd_store_t *st) {
     /* its answer may still come: the connection is out of step */
     if (st->cmd_sent) disconnect(st);
     st->cmd_sent = false;
+}
+
+bool fd_store_apply_answered(const fd_store_t *st) {
+    if (st->cmd == NULL || st->c == NULL || !st->cmd_sent) return true;
+    struct pollfd pfd = {.fd = st->c->fd, .events = POLLIN};
+    return poll(&pfd, 1, 0) != 0; /* readable, closed, or an error: the wait returns soon */
 }
 
 bool fd_store_apply_inflight(const fd_store_t *st) {

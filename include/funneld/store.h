@@ -79,6 +79,9 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
  * the connection is dropped). Nothing in flight: does nothing. */
 void fd_store_apply_abandon(fd_store_t *st);
 bool fd_store_apply_inflight(const fd_store_t *st);
+/* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or the
+ * answer (or the connection's end) has arrived. Never blocks. */
+bool fd_store_apply_answered(const fd_store_t *st);
 
 /* Reads one metrics hash (key without prefix, e.g. "rep:all:anna") into parallel arrays of
  * heap strings (*fields, *values, *n), freed with fd_store_free_fields. FD_ERR_NOTFOUND when the
