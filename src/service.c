@@ -39,8 +39,8 @@ typedef struct {
     bool valid; /* false after a refused apply until claimed again */
 } part_t;
 
-/* An admitted deal event waiting for the fold (deal states are loaded for the whole batch at
- * once). */
+/* An admitted deal event whose deal is not cached, waiting for the fold (deal states are loaded
+ * for the whole batch at once). */
 typedef struct {
     fd_event_t ev;
 } pending_t;
@@ -426,11 +426,13 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
     if (err != FD_OK) return err;
     if (svc->al) fd_alerts_note(svc->al, &pe->ev, p->topic, p->partition);
     if (!fresh) return FD_OK; /* a duplicate: counted */
-    if (pe->ev.type > FD_DEAL_LOST) {
-        /* Activities and feedback need no deal state: fold them now, while Redis runs the
-         * apply in flight, so that submit is left only the deal events. */
+    /* Fold now, while Redis runs the apply in flight, what needs no read from Redis: activities
+     * and feedback, and deal events whose deal is cached (its state is the latest: cached deals
+     * change only by folds of this instance). A deal that is not cached is read for the whole
+     * batch in submit; until then every event of it waits here, in order, since nothing caches
+     * it before submit. */
+    if (pe->ev.type > FD_DEAL_LOST || fd_dealcache_get(svc->dc, pe->ev.deal_id) != NULL)
         return fold_one(svc, &pe->ev, (int64_t)time(NULL));
-    }
     svc->npending++;
     return FD_OK;
 }
@@ -532,8 +534,8 @@ static fd_err_t submit(fd_service_t *svc) {
         return FD_ERR_FATAL;
     }
 
-    /* 2. Fold the deal events, in offset order within each partition (the consumer delivers
-     * them so; the other events were folded as they came, in take_message). */
+    /* 2. Fold the deal events that waited for their states, in offset order within each
+     * partition (the consumer delivers them so; the others were folded as they came). */
     int64_t now_s = (int64_t)time(NULL);
     for (size_t i = 0; i < svc->npending; i++) {
         pending_t *pe = &svc->pending[i];
