@@ -234,21 +234,22 @@ static void group_add(group_t *g, size_t field, int64_t value) {
     g->value[g->nf++] = value;
 }
 
-/* What the event can add to any one field at most: a won amount (its own, or the deal's last),
- * a dwell of at most its own time, a score, a count. */
-static int64_t event_bound(const fd_event_t *ev, const fd_deal_t *deal) {
+/* Looks up a deal event's cached deal (*deal; NULL for other events) and reserves the event's
+ * share of the batch's overflow budget: what it can add to any one field at most (a won amount,
+ * its own or the deal's last; a dwell of at most its own time; a score; a count). Once the total
+ * would pass 2^62 no field's delta could be trusted to fit int64, so the event is refused; a
+ * single event always fits. FD_ERR_INVAL when the deal is not cached, FD_ERR_FULL; either way
+ * nothing changed. */
+static fd_err_t reserve(fd_batch_t *b, fd_dealcache_t *dc, const fd_event_t *ev, fd_deal_t **deal) {
+    *deal = NULL;
+    if (ev->type <= FD_DEAL_LOST && (*deal = fd_dealcache_get(dc, ev->deal_id)) == NULL)
+        return FD_ERR_INVAL;
     int64_t bound =
         (ev->amount_c > 0 ? ev->amount_c : 0) + (ev->occurred_ms > 0 ? ev->occurred_ms : 0) + 1000;
-    if (deal != NULL && deal->amount_c > 0) bound += deal->amount_c;
-    return bound;
-}
-
-/* No field's delta may overflow int64: refuse the event once the batch's total of bounds would
- * pass 2^62. A single event always fits. */
-static bool budget_take(fd_batch_t *b, int64_t bound) {
-    if (b->budget > ((int64_t)1 << 62) - bound) return false;
+    if (*deal != NULL && (*deal)->amount_c > 0) bound += (*deal)->amount_c;
+    if (b->budget > ((int64_t)1 << 62) - bound) return FD_ERR_FULL;
     b->budget += bound;
-    return true;
+    return FD_OK;
 }
 
 fd_err_t fd_batch_admit(fd_batch_t *b, int part, const fd_event_t *ev, int64_t offset,
@@ -276,25 +277,19 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
 fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
                       int64_t offset, int64_t now_s) {
     assert(part >= 0 && (size_t)part < b->nparts);
-    fd_deal_t *deal = NULL;
-    if (ev->type <= FD_DEAL_LOST) {
-        deal = fd_dealcache_get(dc, ev->deal_id);
-        if (deal == NULL) return FD_ERR_INVAL;
-    }
-    if (!budget_take(b, event_bound(ev, deal))) return FD_ERR_FULL;
+    fd_deal_t *deal;
+    fd_err_t err = reserve(b, dc, ev, &deal);
+    if (err != FD_OK) return err;
     bool fresh;
-    fd_err_t err = fd_batch_admit(b, part, ev, offset, &fresh);
+    err = fd_batch_admit(b, part, ev, offset, &fresh);
     if (err != FD_OK || !fresh) return err;
     return fold_effects(b, dc, deal, ev, now_s);
 }
 
 fd_err_t fd_batch_fold(fd_batch_t *b, fd_dealcache_t *dc, const fd_event_t *ev, int64_t now_s) {
-    fd_deal_t *deal = NULL;
-    if (ev->type <= FD_DEAL_LOST) {
-        deal = fd_dealcache_get(dc, ev->deal_id);
-        if (deal == NULL) return FD_ERR_INVAL;
-    }
-    if (!budget_take(b, event_bound(ev, deal))) return FD_ERR_FULL;
+    fd_deal_t *deal;
+    fd_err_t err = reserve(b, dc, ev, &deal);
+    if (err != FD_OK) return err;
     return fold_effects(b, dc, deal, ev, now_s);
 }
 

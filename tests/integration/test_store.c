@@ -281,6 +281,25 @@ static void consumer_init(consumer_t *c, world_t *w, size_t dedupe_max) {
     consumer_init_opts(c, w, &o, dedupe_max);
 }
 
+/* A consumer whose store gives up on a command after 150 ms: while every client is paused
+ * (pause_clients), its next command times out. */
+static void consumer_init_impatient(consumer_t *c, world_t *w) {
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    o.timeout_ms = 150;
+    consumer_init_opts(c, w, &o, 100);
+}
+
+/* Pauses every client of w for 600 ms. */
+static void pause_clients(world_t *w) {
+    freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
+}
+
+/* Sleeps until a pause_clients pause is over. */
+static void wait_pause_over(void) {
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 700000000L};
+    nanosleep(&ts, NULL);
+}
+
 static void consumer_clear(consumer_t *c) {
     fd_batch_destroy(c->b);
     fd_dedupe_destroy(c->dd);
@@ -544,21 +563,17 @@ static void test_store_inflight_apply_resent_after_timeout_counts_once(void **st
     world_t *w = &plain;
     flushall(w);
     consumer_t c;
-    fd_store_opts_t o = opts_for(w, NULL, NULL);
-    o.timeout_ms = 150;
-    consumer_init_opts(&c, w, &o, 100);
+    consumer_init_impatient(&c, w);
     claim(&c);
     fd_event_t evs[7];
     anna_day(evs);
     fold(&c, evs, 7);
-    /* every client is paused for 600 ms: the answer does not come in time */
-    freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
+    pause_clients(w); /* the answer does not come in time */
     assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
     bool already = false;
     assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_ERR_REDIS);
     assert_true(fd_store_apply_inflight(c.st)); /* kept for a resend */
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 700000000L};
-    nanosleep(&ts, NULL);
+    wait_pause_over();
     /* sent again on a new connection: applied once, whether or not the first one ran */
     assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
     assert_false(fd_store_apply_inflight(c.st));
@@ -922,17 +937,13 @@ static void test_store_command_timeout_drops_connection_and_recovers(void **stat
     world_t *w = &plain;
     flushall(w);
     consumer_t c;
-    fd_store_opts_t o = opts_for(w, NULL, NULL);
-    o.timeout_ms = 150;
-    consumer_init_opts(&c, w, &o, 100);
+    consumer_init_impatient(&c, w);
     claim(&c);
-    /* every client is paused for 600 ms: the store's next command times out */
-    freeReplyObject(cmd(w, "CLIENT PAUSE 600 ALL"));
+    pause_clients(w); /* the store's next command times out */
     fd_err_t err = fd_store_claim(c.st, TOPIC, 0, "inst-a", c.token, sizeof c.token, &c.from, c.dd);
     assert_int_equal(err, FD_ERR_REDIS);
     assert_true(fd_store_errstr(c.st)[0] != '\0');
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 700000000L};
-    nanosleep(&ts, NULL);
+    wait_pause_over();
     claim(&c);
     /* the timed-out claim may have run after the pause: epoch 2 or 3 */
     assert_true(c.token[0] == '2' || c.token[0] == '3');
