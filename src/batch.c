@@ -4,6 +4,9 @@
 #include "funneld/batch.h"
 
 #include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,20 @@ typedef struct {
     int64_t *delta; /* nfields */
 } entry_t;
 
+/* A window of the batch (granularity k, window id) and its org entry. */
+typedef struct {
+    int k;
+    char id[FD_WIN_ID_MAX];
+    uint32_t org; /* entry index + 1, 0 = none yet */
+} wslot_t;
+
+/* The entry of an owner (rep or team) in a window slot: a cell of an open-addressing table
+ * keyed by (owner, slot). */
+typedef struct {
+    uint64_t key;   /* (owner index + 1) << 32 | slot index; 0 = empty cell */
+    uint32_t entry; /* entry index + 1, 0 = none yet */
+} cell_t;
+
 struct fd_batch {
     const fd_funnel_t *fn;
     fd_timewin_t *tw;
@@ -31,9 +48,20 @@ struct fd_batch {
     int64_t retention_days[FD_WIN_COUNT];
     size_t nfields;
 
-    fd_map_t *index;  /* key -> entry index + 1 (as a pointer-sized integer) */
+    /* The entries are found without building their keys: a window of the batch is a slot
+     * (wslot_t, holding its org entry); a rep or a team is an owner (found by id in reps or
+     * teams); cells map (owner, slot) to the entry. A key is built once, when its entry is
+     * made. */
     entry_t *entries; /* nentries used; entries beyond keep their buffers for reuse */
     size_t nentries, entries_cap;
+    wslot_t *wslots;
+    size_t nwslots, wslots_cap;
+    size_t wlast[FD_WIN_COUNT]; /* the slot of each granularity used last (a guess) */
+    fd_map_t *windows;          /* window id -> slot index + 1 */
+    fd_map_t *reps, *teams;     /* id -> owner index + 1 (as a pointer-sized integer) */
+    size_t nowners;
+    cell_t *cells; /* cells_cap (a power of two) cells, ncells used, at most 1/2 full */
+    size_t ncells, cells_cap;
 
     fd_batch_part_t *parts;
     size_t nparts, parts_cap;
@@ -67,9 +95,11 @@ fd_batch_t *fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch
     memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
-    b->index = fd_map_new();
-    if (b->index == NULL) {
-        free(b);
+    b->reps = fd_map_new();
+    b->teams = fd_map_new();
+    b->windows = fd_map_new();
+    if (b->reps == NULL || b->teams == NULL || b->windows == NULL) {
+        fd_batch_destroy(b);
         return NULL;
     }
     return b;
@@ -83,13 +113,23 @@ void fd_batch_destroy(fd_batch_t *b) {
     }
     free(b->entries);
     free(b->parts);
-    fd_map_destroy(b->index);
+    free(b->wslots);
+    free(b->cells);
+    fd_map_destroy(b->reps);
+    fd_map_destroy(b->teams);
+    fd_map_destroy(b->windows);
     free(b);
 }
 
 void fd_batch_reset(fd_batch_t *b) {
-    fd_map_clear(b->index);
+    fd_map_clear(b->reps);
+    fd_map_clear(b->teams);
+    fd_map_clear(b->windows);
     b->nentries = 0;
+    b->nwslots = 0;
+    b->nowners = 0;
+    if (b->ncells > 0) memset(b->cells, 0, b->cells_cap * sizeof *b->cells);
+    b->ncells = 0;
     b->nparts = 0;
     b->messages = 0;
     b->budget = 0;
@@ -121,14 +161,12 @@ int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const cha
     return (int)b->nparts++;
 }
 
-/* The entry for key, created with zero deltas when new; NULL when out of memory. */
-static entry_t *entry_for(fd_batch_t *b, const char *key, size_t len, int64_t expire_at_s) {
-    uintptr_t idx = (uintptr_t)fd_map_get(b->index, key, len);
-    if (idx != 0) return &b->entries[idx - 1];
+/* A new entry with zero deltas for key; its index, or -1 when out of memory. */
+static ptrdiff_t new_entry(fd_batch_t *b, const char *key, size_t len, int64_t expire_at_s) {
     if (b->nentries == b->entries_cap) {
         size_t ncap = b->entries_cap ? b->entries_cap * 2 : 256;
         entry_t *ne = realloc(b->entries, ncap * sizeof *ne);
-        if (ne == NULL) return NULL;
+        if (ne == NULL) return -1;
         memset(ne + b->entries_cap, 0, (ncap - b->entries_cap) * sizeof *ne);
         b->entries = ne;
         b->entries_cap = ncap;
@@ -136,21 +174,92 @@ static entry_t *entry_for(fd_batch_t *b, const char *key, size_t len, int64_t ex
     entry_t *e = &b->entries[b->nentries];
     if (e->delta == NULL) {
         e->delta = malloc(b->nfields * sizeof *e->delta);
-        if (e->delta == NULL) return NULL;
+        if (e->delta == NULL) return -1;
     }
     if (e->key_cap < len + 1) {
         char *nk = realloc(e->key, len + 1);
-        if (nk == NULL) return NULL;
+        if (nk == NULL) return -1;
         e->key = nk;
         e->key_cap = len + 1;
     }
-    if (fd_map_put(b->index, key, len, (void *)(uintptr_t)(b->nentries + 1)) != FD_OK) return NULL;
     memcpy(e->key, key, len);
     e->key[len] = '\0';
     memset(e->delta, 0, b->nfields * sizeof *e->delta);
     e->pub = (fd_batch_hash_t){.key = e->key, .delta = e->delta, .expire_at_s = expire_at_s};
-    b->nentries++;
-    return e;
+    return (ptrdiff_t)b->nentries++;
+}
+
+/* The slot of window id of granularity k, added when new; -1 when out of memory. */
+static ptrdiff_t window_slot(fd_batch_t *b, int k, const char *id) {
+    size_t last = b->wlast[k];
+    if (last < b->nwslots && b->wslots[last].k == k && strcmp(b->wslots[last].id, id) == 0)
+        return (ptrdiff_t)last;
+    /* Window ids name their granularity ("day:...", "all"): the id alone is the key. */
+    size_t len = strlen(id);
+    uintptr_t v = (uintptr_t)fd_map_get(b->windows, id, len);
+    if (v != 0) {
+        b->wlast[k] = v - 1;
+        return (ptrdiff_t)(v - 1);
+    }
+    if (b->nwslots == b->wslots_cap) {
+        size_t ncap = b->wslots_cap ? b->wslots_cap * 2 : 64;
+        wslot_t *nw = realloc(b->wslots, ncap * sizeof *nw);
+        if (nw == NULL) return -1;
+        b->wslots = nw;
+        b->wslots_cap = ncap;
+    }
+    if (fd_map_put(b->windows, id, len, (void *)(uintptr_t)(b->nwslots + 1)) != FD_OK) return -1;
+    wslot_t *w = &b->wslots[b->nwslots];
+    w->k = k;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    w->org = 0;
+    b->wlast[k] = b->nwslots;
+    return (ptrdiff_t)b->nwslots++;
+}
+
+/* The owner index of id in m (reps or teams), added when new; -1 when out of memory. */
+static ptrdiff_t owner_of(fd_batch_t *b, fd_map_t *m, const char *id) {
+    size_t len = strlen(id);
+    uintptr_t v = (uintptr_t)fd_map_get(m, id, len);
+    if (v != 0) return (ptrdiff_t)(v - 1);
+    if (b->nowners >= UINT32_MAX - 1) return -1;
+    if (fd_map_put(m, id, len, (void *)(uintptr_t)(b->nowners + 1)) != FD_OK) return -1;
+    return (ptrdiff_t)b->nowners++;
+}
+
+static inline size_t cell_home(uint64_t key, size_t mask) {
+    return (size_t)((key * 0x9e3779b97f4a7c15u) >> 32) & mask;
+}
+
+/* Where the entry index + 1 of owner o in window slot ws is kept (0 there = no entry yet);
+ * NULL when out of memory. Valid until the next call. */
+static uint32_t *owner_entry(fd_batch_t *b, size_t o, size_t ws) {
+    uint64_t key = (uint64_t)(o + 1) << 32 | (uint64_t)ws;
+    if ((b->ncells + 1) * 2 > b->cells_cap) {
+        size_t ncap = b->cells_cap ? b->cells_cap * 2 : 1024;
+        cell_t *nc = calloc(ncap, sizeof *nc);
+        if (nc == NULL) return NULL;
+        for (size_t i = 0; i < b->cells_cap; i++) {
+            if (b->cells[i].key == 0) continue;
+            size_t j = cell_home(b->cells[i].key, ncap - 1);
+            while (nc[j].key != 0)
+                j = (j + 1) & (ncap - 1);
+            nc[j] = b->cells[i];
+        }
+        free(b->cells);
+        b->cells = nc;
+        b->cells_cap = ncap;
+    }
+    size_t mask = b->cells_cap - 1;
+    size_t i = cell_home(key, mask);
+    while (b->cells[i].key != 0 && b->cells[i].key != key)
+        i = (i + 1) & mask;
+    if (b->cells[i].key == 0) {
+        b->cells[i].key = key;
+        b->cells[i].entry = 0;
+        b->ncells++;
+    }
+    return &b->cells[i].entry;
 }
 
 /* Appends n bytes to key at len; keys are bounded: prefix 64 + scope 6 + window 32 + id 128. */
@@ -167,6 +276,10 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
     if (g->nf == 0) return FD_OK;
     fd_windows_t w;
     fd_timewin_of(b->tw, g->at_ms, &w);
+    /* the group's rep and team as owners of this batch (scope 0 and 1; the org has none) */
+    const char *id[3] = {g->owner->rep, g->owner->team, NULL};
+    ptrdiff_t owner[2] = {owner_of(b, b->reps, id[0]), owner_of(b, b->teams, id[1])};
+    if (owner[0] < 0 || owner[1] < 0) return FD_ERR_NOMEM;
     for (int k = 0; k < FD_WIN_COUNT; k++) {
         if (k == FD_WIN_HOUR && b->retention_days[k] == 0) continue; /* hourly buckets off */
         int64_t expire_at_s = 0;
@@ -184,21 +297,31 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
                 continue;
             }
         }
+        ptrdiff_t ws = window_slot(b, k, w.id[k]);
+        if (ws < 0) return FD_ERR_NOMEM;
         for (int scope = 0; scope < 3; scope++) {
-            /* <prefix>:<scope>:<window>[:<id>], by copying: snprintf was the fold's top cost. */
             static const char *const scope_name[3] = {":rep:", ":team:", ":org:"};
-            const char *id = scope == 0 ? g->owner->rep : scope == 1 ? g->owner->team : NULL;
-            char key[KEY_MAX];
-            size_t len = 0;
-            len = put(key, len, b->prefix, b->prefix_len);
-            len = put(key, len, scope_name[scope], strlen(scope_name[scope]));
-            len = put(key, len, w.id[k], strlen(w.id[k]));
-            if (id != NULL) {
-                key[len++] = ':';
-                len = put(key, len, id, strlen(id));
+            /* ref: where the entry index + 1 of (scope, window, owner) is kept */
+            uint32_t *ref = &b->wslots[ws].org;
+            if (scope < 2 && (ref = owner_entry(b, (size_t)owner[scope], (size_t)ws)) == NULL)
+                return FD_ERR_NOMEM;
+            if (*ref == 0) {
+                /* <prefix>:<scope>:<window>[:<id>], by copying: snprintf was the fold's top
+                 * cost. */
+                char key[KEY_MAX];
+                size_t len = 0;
+                len = put(key, len, b->prefix, b->prefix_len);
+                len = put(key, len, scope_name[scope], strlen(scope_name[scope]));
+                len = put(key, len, w.id[k], strlen(w.id[k]));
+                if (scope < 2) {
+                    key[len++] = ':';
+                    len = put(key, len, id[scope], strlen(id[scope]));
+                }
+                ptrdiff_t ei = new_entry(b, key, len, expire_at_s);
+                if (ei < 0) return FD_ERR_NOMEM;
+                *ref = (uint32_t)ei + 1;
             }
-            entry_t *e = entry_for(b, key, len, expire_at_s);
-            if (e == NULL) return FD_ERR_NOMEM;
+            entry_t *e = &b->entries[*ref - 1];
             for (size_t i = 0; i < g->nf; i++)
                 e->delta[g->field[i]] += g->value[i];
         }

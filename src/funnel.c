@@ -360,10 +360,26 @@ static void put_str(out_t *o, const char *s) {
     put(o, s, strlen(s));
 }
 
+/* Canonical decimal of v at out (room for 20 bytes); its length. snprintf was most of the
+ * codec's cost: every applied deal is encoded. */
+static size_t fmt_i64(char *out, int64_t v) {
+    char rev[20];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        rev[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) out[len++] = '-';
+    while (n > 0)
+        out[len++] = rev[--n];
+    return len;
+}
+
 static void put_i64(out_t *o, int64_t v) {
     char tmp[24];
-    int len = snprintf(tmp, sizeof tmp, "\t%lld", (long long)v);
-    put(o, tmp, (size_t)len);
+    tmp[0] = '\t';
+    put(o, tmp, 1 + fmt_i64(tmp + 1, v));
 }
 
 size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, size_t size) {
@@ -391,10 +407,11 @@ size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, s
         }
         /* Differences are taken modulo 2^64 (decode adds them back the same way), so any
          * pair of int64 times round-trips exactly even where the true difference overflows. */
-        char tmp[48];
         int64_t v = first ? r->at_ms : (int64_t)((uint64_t)r->at_ms - (uint64_t)prev);
-        int len = snprintf(tmp, sizeof tmp, "\t%lld:%u", (long long)v, (unsigned)r->owner);
-        put(&o, tmp, (size_t)len);
+        put_i64(&o, v);
+        char tmp[24];
+        tmp[0] = ':';
+        put(&o, tmp, 1 + fmt_i64(tmp + 1, r->owner));
         prev = r->at_ms;
         first = false;
     }

@@ -17,6 +17,7 @@
 #include "funneld/dedupe.h"
 #include "funneld/event.h"
 #include "funneld/funnel.h"
+#include "funneld/map.h"
 #include "funneld/timewin.h"
 
 enum { LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, WON };
@@ -878,6 +879,65 @@ static void test_batch_many_hashes_grow_and_stay_exact(void **state) {
                 {"activity:call", 300});
 }
 
+/* The fold finds a hash's entry without building its key; this checks it against keys built
+ * the plain way. 4,000 activities of 60 reps in 7 teams over 90 days, hourly buckets on (so
+ * thousands of windows and (owner, window) pairs), in two batches with a reset between: every
+ * key the model expects exists exactly once with the model's event count, and nothing else. */
+static void test_batch_index_matches_keys_built_by_hand(void **state) {
+    (void)state;
+    fixture_t *fx = fixture_new("Europe/Berlin");
+    fd_batch_opts_t opts = default_opts();
+    opts.retention_days[FD_WIN_HOUR] = 30;
+    fd_batch_t *b = fd_batch_new(fx->fn, fx->tw, &opts);
+    fd_dedupe_t *dd = fd_dedupe_new(100000);
+    assert_non_null(b);
+    assert_non_null(dd);
+    size_t events_field = fd_funnel_field_global(fx->fn, FD_G_EVENTS);
+    uint64_t seed = 42;
+    for (int round = 0; round < 2; round++) {
+        fd_batch_reset(b);
+        int part = fd_batch_part(b, "crm.events", 0, "token-1", -1, dd);
+        fd_map_t *model = fd_map_new(); /* key -> count (as a pointer-sized integer) */
+        assert_non_null(model);
+        for (int i = 0; i < 4000; i++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            uint64_t r = seed >> 20;
+            char id[32], rep[32], team[32];
+            snprintf(id, sizeof id, "e-%d-%d", round, i);
+            snprintf(rep, sizeof rep, "rep:%u", (unsigned)(r % 60));
+            snprintf(team, sizeof team, "team %u", (unsigned)(r / 60 % 7));
+            int64_t at = T0 - (int64_t)(r / 420 % (90 * 24 * 60)) * 60 * SEC;
+            fd_event_t ev = activity(id, rep, team, CALL, at);
+            assert_int_equal(fd_batch_add(b, part, fx->dc, &ev, i, NOW_S), FD_OK);
+            fd_windows_t w;
+            fd_timewin_of(fx->tw, at, &w);
+            for (int k = 0; k < FD_WIN_COUNT; k++) {
+                for (int scope = 0; scope < 3; scope++) {
+                    char key[256];
+                    if (scope == 0) snprintf(key, sizeof key, "funnel:rep:%s:%s", w.id[k], rep);
+                    if (scope == 1) snprintf(key, sizeof key, "funnel:team:%s:%s", w.id[k], team);
+                    if (scope == 2) snprintf(key, sizeof key, "funnel:org:%s", w.id[k]);
+                    uintptr_t n = (uintptr_t)fd_map_get(model, key, strlen(key));
+                    assert_int_equal(fd_map_put(model, key, strlen(key), (void *)(n + 1)), FD_OK);
+                }
+            }
+        }
+        assert_true(fd_map_size(model) > 5000);
+        assert_int_equal(fd_batch_nhashes(b), fd_map_size(model));
+        for (size_t i = 0; i < fd_batch_nhashes(b); i++) {
+            const fd_batch_hash_t *h = fd_batch_hash(b, i);
+            uintptr_t n = (uintptr_t)fd_map_del(model, h->key, strlen(h->key));
+            if (n == 0) fail_msg("unexpected or repeated hash %s", h->key);
+            assert_int_equal(h->delta[events_field], (int64_t)n);
+        }
+        assert_int_equal(fd_map_size(model), 0);
+        fd_map_destroy(model);
+    }
+    fd_batch_destroy(b);
+    fd_dedupe_destroy(dd);
+    fixture_destroy(fx);
+}
+
 static void test_batch_stat_names(void **state) {
     (void)state;
     assert_string_equal(fd_batch_stat_name(FD_STAT_ACCEPTED), "accepted");
@@ -920,6 +980,7 @@ int main(void) {
         cmocka_unit_test(test_batch_windows_follow_shanghai_business_timezone),
         T(test_batch_reset_empties_and_batch_is_reusable),
         T(test_batch_many_hashes_grow_and_stay_exact),
+        cmocka_unit_test(test_batch_index_matches_keys_built_by_hand),
         cmocka_unit_test(test_batch_stat_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

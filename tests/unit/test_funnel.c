@@ -460,6 +460,13 @@ static void test_funnel_codec_round_trips_extreme_times(void **state) {
     round_trip(fx->fn, &fx->deal, NULL);
 }
 
+static void test_funnel_codec_round_trips_most_negative_time(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, -1, INT64_MIN, &A, 1);
+    round_trip(fx->fn, &fx->deal,
+               "d1\t5\t0\t-1\t1\t1\tanna@corp.example\temea\t-9223372036854775808:0");
+}
+
 static void test_funnel_codec_round_trips_sixteen_stages_several_owners(void **state) {
     (void)state;
     const char *stages[16];
@@ -668,6 +675,7 @@ int main(void) {
         T(test_funnel_codec_round_trips_typical_deal),
         T(test_funnel_codec_round_trips_out_of_order_times),
         T(test_funnel_codec_round_trips_extreme_times),
+        T(test_funnel_codec_round_trips_most_negative_time),
         T(test_funnel_codec_round_trips_sixteen_stages_several_owners),
         T(test_funnel_codec_decode_rejects_malformed),
         T(test_funnel_codec_decode_replaces_content),
