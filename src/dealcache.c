@@ -11,7 +11,8 @@
 typedef struct {
     fd_deal_t deal;
     bool dirty;
-    char id[]; /* NUL-terminated deal id */
+    bool assumed_new; /* put by fd_dealcache_put_new, not yet sent */
+    char id[];        /* NUL-terminated deal id */
 } entry_t;
 
 struct fd_dealcache {
@@ -20,6 +21,7 @@ struct fd_dealcache {
     fd_map_t *map;   /* id -> entry_t* (owned) */
     entry_t **dirty; /* entries changed since the last apply */
     size_t ndirty, dirty_cap;
+    size_t nnew; /* dirty entries assumed new */
 };
 
 fd_dealcache_t *fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals) {
@@ -46,6 +48,7 @@ void fd_dealcache_clear(fd_dealcache_t *dc) {
     }
     fd_map_clear(dc->map);
     dc->ndirty = 0;
+    dc->nnew = 0;
 }
 
 void fd_dealcache_destroy(fd_dealcache_t *dc) {
@@ -73,6 +76,7 @@ fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *
     if (e == NULL) return NULL;
     memcpy(e->id, deal_id, len + 1);
     e->dirty = false;
+    e->assumed_new = false;
     if (fd_map_put(dc->map, deal_id, len, e) != FD_OK) {
         free(e);
         return NULL;
@@ -81,6 +85,26 @@ fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *
     e->deal = *deal;
     fd_deal_init(deal);
     return &e->deal;
+}
+
+fd_deal_t *fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id) {
+    entry_t *e = lookup(dc, deal_id);
+    if (e != NULL) return &e->deal;
+    fd_deal_t empty;
+    fd_deal_init(&empty);
+    fd_deal_t *deal = fd_dealcache_put(dc, deal_id, &empty);
+    if (deal == NULL) return NULL;
+    if (fd_dealcache_mark_dirty(dc, deal_id) != FD_OK) {
+        /* not dirty, so not sent: forget it rather than leave an unchecked assumption */
+        e = fd_map_del(dc->map, deal_id, strlen(deal_id));
+        fd_deal_clear(&e->deal);
+        free(e);
+        return NULL;
+    }
+    e = lookup(dc, deal_id);
+    e->assumed_new = true;
+    dc->nnew++;
+    return deal;
 }
 
 fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
@@ -100,12 +124,17 @@ fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
 }
 
 int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
-                            const fd_deal_t **deal) {
+                            const fd_deal_t **deal, bool *assumed_new) {
     if (*pos >= dc->ndirty) return 0;
     entry_t *e = dc->dirty[(*pos)++];
     *deal_id = e->id;
     *deal = &e->deal;
+    if (assumed_new != NULL) *assumed_new = e->assumed_new;
     return 1;
+}
+
+size_t fd_dealcache_new_count(const fd_dealcache_t *dc) {
+    return dc->nnew;
 }
 
 size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc) {
@@ -113,9 +142,12 @@ size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc) {
 }
 
 void fd_dealcache_mark_sent(fd_dealcache_t *dc) {
-    for (size_t i = 0; i < dc->ndirty; i++)
+    for (size_t i = 0; i < dc->ndirty; i++) {
         dc->dirty[i]->dirty = false;
+        dc->dirty[i]->assumed_new = false;
+    }
     dc->ndirty = 0;
+    dc->nnew = 0;
 }
 
 void fd_dealcache_trim(fd_dealcache_t *dc) {

@@ -20,14 +20,17 @@
 #include "funneld/event.h"
 #include "funneld/funnel.h"
 #include "funneld/log.h"
+#include "funneld/map.h"
 #include "funneld/rules.h"
 #include "funneld/source.h"
 #include "funneld/store.h"
 #include "funneld/timewin.h"
 
-#define STATS_EVERY_MS 10000
-#define ALERT_TICK_MS  50
-#define BACKOFF_MIN_MS 50
+#define STATS_EVERY_MS     10000
+#define ALERT_TICK_MS      50
+#define BACKOFF_MIN_MS     50
+#define CONFLICT_PAUSE_MIN 16
+#define CONFLICT_PAUSE_MAX 4096
 
 /* A partition we own: its claim token, the offset Redis holds for it, its dedupe horizon. */
 typedef struct {
@@ -66,6 +69,12 @@ struct fd_service {
     size_t nparts, parts_cap;
     pending_t *pending;
     size_t npending, pending_cap;
+    fd_map_t *waiting; /* deal ids of the pending events */
+    /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
+     * apply checks that Redis has no state for it) from batch assume_new_from on; a refused
+     * assumption (FD_ERR_CONFLICT) turns this off for conflict_pause applied batches, doubling
+     * up to CONFLICT_PAUSE_MAX while conflicts recur. */
+    int64_t assume_new_from, conflict_pause, conflicts;
     bool need_rejoin;
     bool fatal; /* set in a callback: Redis holds data funneld cannot use; stop with exit 1 */
     volatile sig_atomic_t *stop;
@@ -124,6 +133,7 @@ static void drop_pending(fd_service_t *svc) {
     }
     fd_batch_reset(svc->b);
     svc->npending = 0;
+    fd_map_clear(svc->waiting);
     fd_dealcache_clear(svc->dc);
     for (size_t i = 0; i < svc->nparts; i++) {
         svc->parts[i].valid = false;
@@ -319,6 +329,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
+        (svc->waiting = fd_map_new()) == NULL ||
         (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
         (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -353,6 +364,7 @@ void fd_service_destroy(fd_service_t *svc) {
         part_remove(svc, &svc->parts[svc->nparts - 1]);
     free(svc->parts);
     free(svc->pending);
+    fd_map_destroy(svc->waiting);
     fd_batch_destroy(svc->b);
     fd_batch_destroy(svc->fly);
     fd_dealcache_destroy(svc->dc);
@@ -433,6 +445,17 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
      * it before submit. */
     if (pe->ev.type > FD_DEAL_LOST || fd_dealcache_get(svc->dc, pe->ev.deal_id) != NULL)
         return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    /* A deal seen first through its deal.created is almost always new: fold it now from an
+     * empty state instead of waiting for a read. The apply checks that Redis has no state for
+     * it; if it has (a repeated create of a known deal), the batch is refused and read again
+     * with the stored state. Not while an earlier event of the deal waits: order first. */
+    size_t idlen = strlen(pe->ev.deal_id);
+    if (pe->ev.type == FD_DEAL_CREATED && svc->applied_batches >= svc->assume_new_from &&
+        fd_map_get(svc->waiting, pe->ev.deal_id, idlen) == NULL) {
+        if (fd_dealcache_put_new(svc->dc, pe->ev.deal_id) == NULL) return FD_ERR_NOMEM;
+        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    }
+    if (fd_map_put(svc->waiting, pe->ev.deal_id, idlen, (void *)1) != FD_OK) return FD_ERR_NOMEM;
     svc->npending++;
     return FD_OK;
 }
@@ -473,6 +496,22 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
     fd_err_t err;
     RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, svc->fly, &already));
     if (err == FD_ERR_REDIS) return err;
+    if (err == FD_ERR_CONFLICT) {
+        /* nothing was applied; read again from the stored offsets, loading every deal */
+        svc->conflicts++;
+        svc->conflict_pause = svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN
+                              : svc->conflict_pause * 2 > CONFLICT_PAUSE_MAX
+                                  ? CONFLICT_PAUSE_MAX
+                                  : svc->conflict_pause * 2;
+        svc->assume_new_from = svc->applied_batches + svc->conflict_pause;
+        fd_log_warn("service",
+                    "batch refused by Redis: %s; reading it again from the stored offsets, "
+                    "with every deal's stored state read (for the next %" PRId64 " batches)",
+                    fd_store_errstr(svc->st), svc->conflict_pause);
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
     if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
         fd_log_warn("service",
                     "batch refused by Redis (%s): %s; dropping it and rejoining the "
@@ -548,6 +587,7 @@ static fd_err_t submit(fd_service_t *svc) {
         if (err != FD_OK) goto drop;
     }
     svc->npending = 0;
+    fd_map_clear(svc->waiting);
 
     /* 3. Dead letters must be in Kafka before the offsets that skip them are stored. */
     int64_t wait = BACKOFF_MIN_MS;
@@ -601,9 +641,10 @@ static void log_stats(fd_service_t *svc, int64_t now) {
     if (now - svc->last_stats_ms < STATS_EVERY_MS) return;
     fd_log_info("service",
                 "applied %" PRId64 " events in %" PRId64 " batches, %" PRId64
-                " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached",
+                " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached; %" PRId64
+                " batches refused for a deal assumed new",
                 svc->applied_events, svc->applied_batches, svc->duplicates, svc->rejected,
-                svc->nparts, fd_dealcache_size(svc->dc));
+                svc->nparts, fd_dealcache_size(svc->dc), svc->conflicts);
     svc->last_stats_ms = now;
 }
 
@@ -690,7 +731,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     if (result == FD_OK) {
         fd_log_info("service", "stopping: applying the pending batch");
         fd_err_t err = flush(svc);
-        if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP) {
+        if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP && err != FD_ERR_CONFLICT) {
             fd_log_error("service",
                          "stopped with an unapplied batch (%s; its offsets were not "
                          "stored, so it will be read again)",

@@ -24,7 +24,7 @@
 #define ERRSTR_MAX   512
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
-#define APPLY_LAYOUT "2"                /* ARGV layout version: must match the apply script */
+#define APPLY_LAYOUT "3"                /* ARGV layout version: must match the apply script */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
 /* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
@@ -44,7 +44,7 @@ static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'e
 /* The apply script: one atomic step per batch. Its ARGV layout is documented at its top (and
  * built by build_apply_args below). */
 static const char apply_lua[] =
-    "-- funneld batch apply, ARGV layout 2 (counts as decimal text, hash deltas in binary):\n"
+    "-- funneld batch apply, ARGV layout 3 (counts as decimal text, hash deltas in binary):\n"
     "--   [1] layout version '2'   [2] stats hash key\n"
     "--   S, then S stage names (the last is the won stage)\n"
     "--   F, then F metric field names (deltas refer to them by index 0..F-1);\n"
@@ -53,6 +53,8 @@ static const char apply_lua[] =
     "--      next ('' only when from is '' and the part read nothing), dedupe key,\n"
     "--      dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
     "--      dedupe max (ids the list must keep; 0 = never trim)\n"
+    "--   X, then X deal keys that must not exist (deals folded as new: their first event\n"
+    "--      seen was a deal.created and funneld did not read them)\n"
     "--   H, then H hashes of 2: key, deltas (binary): expire_at_s (0 = none) as a varint,\n"
     "--      then per changed field its index (one byte) and its delta: a varint in\n"
     "--      1 .. 10^15-1, or for a bigger one a 0 byte, a length byte L and L digits.\n"
@@ -60,7 +62,8 @@ static const char apply_lua[] =
     "--   D, then D x (deal key, encoded deal state)\n"
     "--   N, then N x (stats field, delta >= 0)\n"
     "-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);\n"
-    "-- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); or an error reply\n"
+    "-- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'EXISTS', key}\n"
+    "-- when a deal folded as new has a stored state; or an error reply\n"
     "-- when the input or a stored value is malformed. Redis does not roll back a script\n"
     "-- that fails half way, so phase 1 checks everything with reads only and phase 2\n"
     "-- writes: nothing is written unless the answer is OK.\n"
@@ -122,7 +125,7 @@ static const char apply_lua[] =
     "end})\n"
     "\n"
     "-- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)\n"
-    "if take() ~= '2' then fail('ARGV layout version is not 2') end\n"
+    "if take() ~= '3' then fail('ARGV layout version is not 3') end\n"
     "local stats_key = take()\n"
     "local nstages = take_uint('stage count')\n"
     "if nstages < 2 then fail('expected at least 2 stages') end\n"
@@ -168,6 +171,19 @@ static const char apply_lua[] =
     "for i, p in ipairs(parts) do\n"
     "  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end\n"
     "end\n"
+    "-- deals folded as new must have no stored state (else they were folded from the wrong\n"
+    "-- state: funneld reads them and folds again)\n"
+    "local nnew = take_uint('new deal count')\n"
+    "if pos + nnew - 1 > nargs then fail('ARGV ends early in the new deals') end\n"
+    "for first = pos, pos + nnew - 1, 500 do\n"
+    "  local last = math.min(first + 499, pos + nnew - 1)\n"
+    "  if redis.call('EXISTS', unpack(A, first, last)) > 0 then\n"
+    "    for i = first, last do\n"
+    "      if redis.call('EXISTS', A[i]) > 0 then return {'EXISTS', A[i]} end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "pos = pos + nnew\n"
     "\n"
     "-- phase 1c: each hash update reads, with one HMGET, the fields it changes and the other\n"
     "-- input of each derived field they feed, and computes everything it will write. Only\n"
@@ -1056,7 +1072,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     const fd_funnel_t *fn = st->fn;
     size_t nstages = fd_funnel_nstages(fn), nfields = fd_funnel_nfields(fn);
     size_t nparts = fd_batch_nparts(b), nhashes = fd_batch_nhashes(b);
-    size_t ndeals = fd_dealcache_dirty_count(dc);
+    size_t ndeals = fd_dealcache_dirty_count(dc), nnew = fd_dealcache_new_count(dc);
     if (nfields > 256) return FD_ERR_RANGE; /* deltas name a field in one byte */
 
     size_t nstats = 1; /* batches */
@@ -1066,8 +1082,8 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
     /* EVALSHA sha 0, version, stats key, then the counted lists */
-    size_t argc = 3 + 2 + 1 + nstages + 1 + nfields + 1 + 8 * nparts + 1 + 2 * nhashes + 1 +
-                  2 * ndeals + 1 + 2 * nstats;
+    size_t argc = 3 + 2 + 1 + nstages + 1 + nfields + 1 + 8 * nparts + 1 + nnew + 1 + 2 * nhashes +
+                  1 + 2 * ndeals + 1 + 2 * nstats;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     a->cap = argc;
     a->argc = 3; /* EVALSHA sha 0: filled by eval_script */
@@ -1114,6 +1130,14 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         ok = ok && arg_int(a, (int64_t)nids);
         ok = ok && arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
     }
+    ok = ok && arg_int(a, (int64_t)nnew);
+    size_t pos = 0, listed = 0;
+    const char *id;
+    const fd_deal_t *deal;
+    bool assumed_new;
+    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new) == 1)
+        if (assumed_new && listed++ < nnew) ok = arg_cat3(a, st->prefix, ":deal:", id);
+    if (ok && listed != nnew) return FD_ERR_INVAL; /* count and list disagree */
     ok = ok && arg_int(a, (int64_t)nhashes);
     if (!ok) return FD_ERR_NOMEM;
     for (size_t i = 0; i < nhashes; i++) {
@@ -1123,11 +1147,9 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         if (err != FD_OK) return err;
     }
     ok = ok && arg_int(a, (int64_t)ndeals);
-    size_t pos = 0;
-    const char *id;
-    const fd_deal_t *deal;
+    pos = 0;
     size_t written = 0;
-    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal) == 1 && written < ndeals) {
+    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1 && written < ndeals) {
         ok = arg_cat3(a, st->prefix, ":deal:", id) && arg_deal(a, fn, deal);
         written++;
     }
@@ -1283,6 +1305,13 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
                 p->topic, p->partition, r->element[2]->len > 0 ? r->element[2]->str : "(none)",
                 p->from);
         err = FD_ERR_GAP;
+    } else if (strcmp(verdict, "EXISTS") == 0 && r->elements >= 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
+        set_err(st,
+                "apply: %s exists, but the batch folded that deal as new (its first event seen "
+                "was a deal.created)",
+                r->element[1]->str);
+        err = FD_ERR_CONFLICT;
     } else {
         return protocol_fail(st, "apply", r); /* kept for a retry on a new connection */
     }

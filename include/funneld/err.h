@@ -16,6 +16,7 @@
     X(REDIS, "redis unavailable or failed")                                                        \
     X(FENCED, "partition owned by a newer claim (fenced)")                                         \
     X(GAP, "stored offset does not match the batch start")                                         \
+    X(CONFLICT, "redis holds a state the batch assumed absent")                                    \
     X(KAFKA, "kafka error")                                                                        \
     X(FATAL, "fatal error")
 

@@ -52,10 +52,12 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
 
 /* Applies b in one atomic step (a Lua script): checks every partition's token and that its stored
  * offset equals the part's from, then adds the deltas, recomputes derived fields of each touched
- * hash, writes the dirty deals of dc, appends the dedupe ids, adds the stats and stores the next
+ * hash, writes the dirty deals of dc (checking first that those assumed new have no stored
+ * state), appends the dedupe ids, adds the stats and stores the next
  * offsets. Returns FD_OK when applied, or when an earlier attempt of this very batch was already
  * applied (*already set true); FD_ERR_FENCED when a part's token is no longer current;
- * FD_ERR_GAP when a stored offset differs from a part's from; FD_ERR_REDIS on a connection
+ * FD_ERR_GAP when a stored offset differs from a part's from; FD_ERR_CONFLICT when a deal dc
+ * holds as assumed new (fd_dealcache_put_new) has a stored state; FD_ERR_REDIS on a connection
  * problem or a transient refusal such as OOM or BUSY (nothing or everything was applied: retry
  * the same batch); FD_ERR_PARSE when Redis holds malformed data (a stored counter that is not a
  * number, a key of the wrong type: named in errstr; nothing was applied, and retrying will not

@@ -899,6 +899,65 @@ static void test_store_load_deals_round_trips_and_caches_unknown_deals_empty(voi
     consumer_clear(&c);
 }
 
+/* Folds evs into c's batch without loading any deal: each deal.created's deal is assumed new
+ * (as the service does for a deal seen first through its creation). */
+static void fold_assuming_new(consumer_t *c, const fd_event_t *evs, size_t n) {
+    fd_batch_reset(c->b);
+    int part = fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd);
+    assert_true(part >= 0);
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].type == FD_DEAL_CREATED && fd_dealcache_get(c->dc, evs[i].deal_id) == NULL)
+            assert_non_null(fd_dealcache_put_new(c->dc, evs[i].deal_id));
+        assert_int_equal(fd_batch_add(c->b, part, c->dc, &evs[i], c->from + (int64_t)i, NOW_S),
+                         FD_OK);
+    }
+}
+
+/* A deal folded as new must have no stored state: when it has (a repeated deal.created of a
+ * known deal, not cached), the apply is refused before any write; read properly, the same
+ * events count the known deal once. A deal that really is new applies as usual. */
+static void test_store_deal_assumed_new_that_exists_is_refused_before_writing(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    consumer_t c;
+    consumer_init(&c, w, 100);
+    claim(&c);
+    fd_event_t first[1] = {event(FD_DEAL_CREATED, "n1", "nina", "emea", "k1", DAY "T08:00:00Z")};
+    fold_assuming_new(&c, first, 1);
+    apply_ok(&c);
+    assert_hget(w, "funnel:rep:all:nina", "entered:lead", "1");
+    assert_int_equal(cmd_int(w, "EXISTS funnel:deal:k1"), 1);
+
+    /* a restart forgot k1; it is created again (another event id), beside a new deal k2 */
+    fd_dealcache_clear(c.dc);
+    fd_event_t again[2] = {event(FD_DEAL_CREATED, "n2", "nina", "emea", "k2", DAY "T09:00:00Z"),
+                           event(FD_DEAL_CREATED, "n3", "nina", "emea", "k1", DAY "T10:00:00Z")};
+    fold_assuming_new(&c, again, 2);
+    assert_int_equal(fd_dealcache_new_count(c.dc), 2);
+    char *before = snapshot(w);
+    bool already = true;
+    assert_int_equal(apply(&c, &already), FD_ERR_CONFLICT);
+    assert_false(already);
+    assert_non_null(strstr(fd_store_errstr(c.st), "funnel:deal:k1"));
+    char *after = snapshot(w);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+
+    /* read again with the stored states: k1 is known, so it counts once; k2 is new */
+    fd_dealcache_clear(c.dc);
+    fd_dedupe_reset(c.dd);
+    fold(&c, again, 2);
+    assert_int_equal(fd_dealcache_new_count(c.dc), 0);
+    apply_ok(&c);
+    assert_hget(w, "funnel:rep:all:nina", "entered:lead", "2");
+    assert_hget(w, "funnel:rep:all:nina", "events", "3");
+    assert_hget(w, "funnel:stats", "ignored", "1");
+    assert_int_equal(cmd_int(w, "EXISTS funnel:deal:k2"), 1);
+    consumer_clear(&c);
+}
+
 static void test_store_reconnects_after_redis_restart(void **state) {
     (void)state;
     world_t *w = &plain;
@@ -1290,6 +1349,7 @@ int main(void) {
         cmocka_unit_test(test_store_dedupe_list_drops_whole_oldest_chunks_beyond_max),
         cmocka_unit_test(test_store_claim_loads_dedupe_ids_so_resent_events_are_duplicates),
         cmocka_unit_test(test_store_load_deals_round_trips_and_caches_unknown_deals_empty),
+        cmocka_unit_test(test_store_deal_assumed_new_that_exists_is_refused_before_writing),
         cmocka_unit_test(test_store_reconnects_after_redis_restart),
         cmocka_unit_test(test_store_command_timeout_drops_connection_and_recovers),
         cmocka_unit_test(test_store_reloads_scripts_after_script_flush),

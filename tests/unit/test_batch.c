@@ -357,7 +357,7 @@ static void test_batch_create_then_stage_change_backfills_and_dwells_lead_only(v
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(fx->dc, &pos, &id, &deal), 1);
+    assert_int_equal(fd_dealcache_next_dirty(fx->dc, &pos, &id, &deal, NULL), 1);
     assert_string_equal(id, "d-1");
 }
 

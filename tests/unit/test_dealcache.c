@@ -3,6 +3,7 @@
 // (order, idempotence), apply with and without emptying, and clear. ASan checks the ownership.
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,7 +69,7 @@ static void test_dealcache_get_on_empty_cache_is_null(void **state) {
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 0);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
     fd_dealcache_destroy(dc);
     fd_dealcache_destroy(NULL);
 }
@@ -119,7 +120,7 @@ static void test_dealcache_put_copies_the_id(void **state) {
     size_t pos = 0;
     const char *got_id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &got_id, &deal), 1);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &got_id, &deal, NULL), 1);
     assert_string_equal(got_id, "d-42");
     fd_dealcache_destroy(dc);
 }
@@ -174,7 +175,7 @@ static void test_dealcache_dirty_list_in_first_mark_order_and_idempotent(void **
     size_t pos = 0, n = 0;
     const char *id;
     const fd_deal_t *deal;
-    while (fd_dealcache_next_dirty(dc, &pos, &id, &deal)) {
+    while (fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL)) {
         assert_true(n < 3);
         assert_string_equal(id, want[n]);
         assert_ptr_equal(deal, fd_dealcache_get(dc, want[n]));
@@ -197,7 +198,7 @@ static void test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max(void
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 0);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
     /* 3 cached, max 3: not over max, the cache is kept. */
     assert_int_equal(fd_dealcache_size(dc), 3);
     assert_non_null(fd_dealcache_get(dc, "a"));
@@ -206,7 +207,7 @@ static void test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max(void
     assert_int_equal(fd_dealcache_mark_dirty(dc, "a"), FD_OK);
     assert_int_equal(fd_dealcache_dirty_count(dc), 1);
     pos = 0;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 1);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 1);
     assert_string_equal(id, "a");
     fd_dealcache_destroy(dc);
 }
@@ -254,7 +255,7 @@ static void test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty(void **state) 
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 1);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 1);
     assert_string_equal(id, "a");
     /* within max: trim keeps everything */
     put_new(fn, dc, "b", LEAD);
@@ -281,11 +282,54 @@ static void test_dealcache_clear_forgets_deals_and_dirty_list(void **state) {
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal), 0);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
     put_new(fn, dc, "d-1", WON);
     assert_int_equal(fd_dealcache_get(dc, "d-1")->furthest, WON);
     assert_int_equal(fd_dealcache_mark_dirty(dc, "d-1"), FD_OK);
     assert_int_equal(fd_dealcache_dirty_count(dc), 1);
+    fd_dealcache_destroy(dc);
+}
+
+/* A deal assumed new is cached empty and dirty, flagged for the apply's check until sent; a
+ * cached deal is never re-flagged; clear and sent both drop the flags. */
+static void test_dealcache_put_new_flags_until_sent(void **state) {
+    const fd_funnel_t *fn = *state;
+    fd_dealcache_t *dc = fd_dealcache_new(fn, 100);
+    assert_non_null(dc);
+    put_new(fn, dc, "known", QUALIFIED);
+    assert_non_null(fd_dealcache_put_new(dc, "fresh"));
+    expect_empty_deal(fd_dealcache_get(dc, "fresh"));
+    fd_deal_t *known = fd_dealcache_put_new(dc, "known"); /* cached: unchanged, not flagged */
+    assert_int_equal(known->furthest, QUALIFIED);
+    assert_int_equal(fd_dealcache_mark_dirty(dc, "known"), FD_OK);
+    assert_int_equal(fd_dealcache_dirty_count(dc), 2);
+    assert_int_equal(fd_dealcache_new_count(dc), 1);
+    size_t pos = 0;
+    const char *id;
+    const fd_deal_t *deal;
+    bool assumed = false;
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_string_equal(id, "fresh");
+    assert_true(assumed);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_string_equal(id, "known");
+    assert_false(assumed);
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 0);
+
+    /* sent: still cached, no longer dirty nor assumed; a later change is a plain update */
+    fd_dealcache_mark_sent(dc);
+    assert_int_equal(fd_dealcache_new_count(dc), 0);
+    assert_non_null(fd_dealcache_get(dc, "fresh"));
+    assert_int_equal(fd_dealcache_mark_dirty(dc, "fresh"), FD_OK);
+    pos = 0;
+    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_false(assumed);
+
+    assert_non_null(fd_dealcache_put_new(dc, "other"));
+    assert_int_equal(fd_dealcache_new_count(dc), 1);
+    fd_dealcache_clear(dc);
+    assert_int_equal(fd_dealcache_new_count(dc), 0);
+    assert_int_equal(fd_dealcache_dirty_count(dc), 0);
     fd_dealcache_destroy(dc);
 }
 
@@ -302,6 +346,7 @@ int main(void) {
         cmocka_unit_test(test_dealcache_mark_applied_over_max_empties_cache),
         cmocka_unit_test(test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty),
         cmocka_unit_test(test_dealcache_clear_forgets_deals_and_dirty_list),
+        cmocka_unit_test(test_dealcache_put_new_flags_until_sent),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
