@@ -597,11 +597,20 @@ static fd_err_t submit(fd_service_t *svc) {
         wait = backoff_next(svc, wait);
     }
 
-    /* 4. The previous batch's answer: it starts where that one ends. */
+    /* 4. Build the command while the previous apply may still run (nothing below changes the
+     * batch or its deal states), then take that answer: this batch starts where that one ends. */
+    bool prepared = svc->inflight;
+    if (prepared && (err = fd_store_apply_prepare(svc->st, b, svc->dc)) != FD_OK) {
+        fd_log_error("service", "apply not built: %s: %s", fd_strerror(err),
+                     fd_store_errstr(svc->st));
+        goto drop;
+    }
     if ((err = wait_inflight(svc)) != FD_OK) return err;
 
     /* 5. Send: one atomic step of deltas, deal states, dedupe ids, stats and offsets. */
-    RETRY_REDIS(svc, "send batch", 2, err, fd_store_apply_send(svc->st, b, svc->dc));
+    RETRY_REDIS(svc, "send batch", 2, err,
+                prepared ? fd_store_apply_send_prepared(svc->st)
+                         : fd_store_apply_send(svc->st, b, svc->dc));
     if (err == FD_ERR_REDIS) return err;
     if (err != FD_OK) {
         fd_log_error("service", "apply not sent: %s: %s", fd_strerror(err),

@@ -448,6 +448,9 @@ struct fd_store {
     char *cmd;
     size_t cmd_len;
     bool cmd_sent;
+    /* the next apply, built while that one runs (owned; not sent yet) */
+    char *next;
+    size_t next_len;
 };
 
 static void set_err(fd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1189,8 +1192,9 @@ static fd_err_t push_apply(fd_store_t *st) {
     return FD_OK;
 }
 
-fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc) {
-    if (busy(st, "apply")) return FD_ERR_INVAL;
+fd_err_t fd_store_apply_prepare(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc) {
+    redisFreeCommand(st->next);
+    st->next = NULL;
     fd_err_t err;
     /* the command names the script by its sha, known once loaded */
     if (st->sha[SCRIPT_APPLY][0] == '\0' && (err = fd_store_connect(st)) != FD_OK) return err;
@@ -1218,20 +1222,46 @@ fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealc
         set_err(st, "apply: out of memory formatting the command");
         return FD_ERR_NOMEM;
     }
-    st->cmd = cmd;
-    st->cmd_len = (size_t)n;
+    st->next = cmd;
+    st->next_len = (size_t)n;
+    return FD_OK;
+}
+
+fd_err_t fd_store_apply_send_prepared(fd_store_t *st) {
+    if (st->next == NULL) {
+        set_err(st, "apply: nothing prepared");
+        return FD_ERR_INVAL;
+    }
+    if (busy(st, "apply")) return FD_ERR_INVAL;
+    st->cmd = st->next;
+    st->cmd_len = st->next_len;
+    st->next = NULL;
     st->cmd_sent = false;
     (void)push_apply(st); /* a connection problem is reported (and retried) by the wait */
     return FD_OK;
 }
 
-void fd_store_apply_abandon(fd_store_t *st) {
+fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc) {
+    if (busy(st, "apply")) return FD_ERR_INVAL;
+    fd_err_t err = fd_store_apply_prepare(st, b, dc);
+    if (err != FD_OK) return err;
+    return fd_store_apply_send_prepared(st);
+}
+
+/* The apply in flight is over (answered, or given up): forgets its command. */
+static void end_apply(fd_store_t *st) {
     if (st->cmd == NULL) return;
     redisFreeCommand(st->cmd);
     st->cmd = NULL;
     /* its answer may still come: the connection is out of step */
     if (st->cmd_sent) disconnect(st);
     st->cmd_sent = false;
+}
+
+void fd_store_apply_abandon(fd_store_t *st) {
+    end_apply(st);
+    redisFreeCommand(st->next);
+    st->next = NULL;
 }
 
 bool fd_store_apply_answered(const fd_store_t *st) {
@@ -1276,7 +1306,7 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         set_err(st, "apply: %s", r->str);
         err = reply_error_code(r->str);
         freeReplyObject(r);
-        if (err != FD_ERR_REDIS) fd_store_apply_abandon(st); /* final; FD_ERR_REDIS: retry it */
+        if (err != FD_ERR_REDIS) end_apply(st); /* final; FD_ERR_REDIS: retry it */
         return err;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
@@ -1316,7 +1346,7 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         return protocol_fail(st, "apply", r); /* kept for a retry on a new connection */
     }
     freeReplyObject(r);
-    fd_store_apply_abandon(st); /* answered: nothing in flight any more */
+    end_apply(st); /* answered: nothing in flight any more */
     return err;
 }
 

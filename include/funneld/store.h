@@ -77,8 +77,14 @@ fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealc
  * connection (when the first attempt was applied after all, the answer is *already = true).
  * Any other answer ends the apply. */
 fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already);
+/* Send in two steps, so that the command of the next batch is built while the apply in flight
+ * still runs: prepare builds it (as send does, replacing any earlier prepared one) and keeps it;
+ * send_prepared sends it once nothing is in flight (FD_ERR_INVAL while something is, or when
+ * nothing was prepared). */
+fd_err_t fd_store_apply_prepare(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc);
+fd_err_t fd_store_apply_send_prepared(fd_store_t *st);
 /* Forgets the apply in flight without reading its answer (it may or may not have been applied;
- * the connection is dropped). Nothing in flight: does nothing. */
+ * the connection is dropped), and any prepared one. Nothing in flight: does nothing. */
 void fd_store_apply_abandon(fd_store_t *st);
 bool fd_store_apply_inflight(const fd_store_t *st);
 /* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or the

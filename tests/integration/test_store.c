@@ -507,6 +507,8 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
 
 /* ---- pipelined applies: the next batch folds while the first is in flight ---- */
 
+/* Batch 2 folds and its command is built while batch 1's apply runs (prepare), then is sent
+ * once batch 1 answered: the result equals the one-batch worked example. */
 static void test_store_pipelined_batches_equal_one_batch(void **state) {
     (void)state;
     world_t *w = &plain;
@@ -535,12 +537,16 @@ static void test_store_pipelined_batches_equal_one_batch(void **state) {
     assert_int_equal(fd_store_read_hash(c.st, "org:all", &f, &v, &n), FD_ERR_INVAL);
     /* batch 2 folds meanwhile: d1 won (its state is batch 1's, cached), d2 read from Redis */
     fold_into(&c, rd, b2, next1, evs + 4, 3);
+    /* its command is built while batch 1 runs, and sent only once that one answered */
+    assert_int_equal(fd_store_apply_send_prepared(c.st), FD_ERR_INVAL); /* nothing prepared */
+    assert_int_equal(fd_store_apply_prepare(c.st, b2, c.dc), FD_OK);
+    assert_int_equal(fd_store_apply_send_prepared(c.st), FD_ERR_INVAL); /* batch 1 in flight */
     bool already = true;
     assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
     assert_false(already);
     assert_false(fd_store_apply_inflight(c.st));
     fd_dealcache_trim(c.dc);
-    assert_int_equal(fd_store_apply_send(c.st, b2, c.dc), FD_OK);
+    assert_int_equal(fd_store_apply_send_prepared(c.st), FD_OK);
     fd_dedupe_mark_applied(c.dd);
     fd_dealcache_mark_sent(c.dc);
     assert_int_equal(fd_store_apply_wait(c.st, b2, &already), FD_OK);
