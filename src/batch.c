@@ -26,9 +26,8 @@ typedef struct {
     int64_t *delta; /* nfields */
 } entry_t;
 
-/* A window of the batch (granularity k, window id) and its org entry. */
+/* A window of the batch (its id) and its org entry. */
 typedef struct {
-    int k;
     char id[FD_WIN_ID_MAX];
     uint32_t org; /* entry index + 1, 0 = none yet */
 } wslot_t;
@@ -192,8 +191,7 @@ static ptrdiff_t new_entry(fd_batch_t *b, const char *key, size_t len, int64_t e
 /* The slot of window id of granularity k, added when new; -1 when out of memory. */
 static ptrdiff_t window_slot(fd_batch_t *b, int k, const char *id) {
     size_t last = b->wlast[k];
-    if (last < b->nwslots && b->wslots[last].k == k && strcmp(b->wslots[last].id, id) == 0)
-        return (ptrdiff_t)last;
+    if (last < b->nwslots && strcmp(b->wslots[last].id, id) == 0) return (ptrdiff_t)last;
     /* Window ids name their granularity ("day:...", "all"): the id alone is the key. */
     size_t len = strlen(id);
     uintptr_t v = (uintptr_t)fd_map_get(b->windows, id, len);
@@ -210,7 +208,6 @@ static ptrdiff_t window_slot(fd_batch_t *b, int k, const char *id) {
     }
     if (fd_map_put(b->windows, id, len, (void *)(uintptr_t)(b->nwslots + 1)) != FD_OK) return -1;
     wslot_t *w = &b->wslots[b->nwslots];
-    w->k = k;
     snprintf(w->id, sizeof w->id, "%s", id);
     w->org = 0;
     b->wlast[k] = b->nwslots;

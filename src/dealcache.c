@@ -68,11 +68,10 @@ fd_deal_t *fd_dealcache_get(fd_dealcache_t *dc, const char *deal_id) {
     return e ? &e->deal : NULL;
 }
 
-fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal) {
-    entry_t *e = lookup(dc, deal_id);
-    if (e != NULL) return &e->deal;
+/* A new entry for deal_id (not cached) taking over deal's content; NULL when out of memory. */
+static entry_t *insert(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal) {
     size_t len = strlen(deal_id);
-    e = malloc(sizeof *e + len + 1);
+    entry_t *e = malloc(sizeof *e + len + 1);
     if (e == NULL) return NULL;
     memcpy(e->id, deal_id, len + 1);
     e->dirty = false;
@@ -84,32 +83,11 @@ fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *
     /* Take over the owners array: the caller's deal is left empty. */
     e->deal = *deal;
     fd_deal_init(deal);
-    return &e->deal;
+    return e;
 }
 
-fd_deal_t *fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id) {
-    entry_t *e = lookup(dc, deal_id);
-    if (e != NULL) return &e->deal;
-    fd_deal_t empty;
-    fd_deal_init(&empty);
-    fd_deal_t *deal = fd_dealcache_put(dc, deal_id, &empty);
-    if (deal == NULL) return NULL;
-    if (fd_dealcache_mark_dirty(dc, deal_id) != FD_OK) {
-        /* not dirty, so not sent: forget it rather than leave an unchecked assumption */
-        e = fd_map_del(dc->map, deal_id, strlen(deal_id));
-        fd_deal_clear(&e->deal);
-        free(e);
-        return NULL;
-    }
-    e = lookup(dc, deal_id);
-    e->assumed_new = true;
-    dc->nnew++;
-    return deal;
-}
-
-fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
-    entry_t *e = lookup(dc, deal_id);
-    if (e == NULL) return FD_ERR_NOTFOUND;
+/* Adds e to the dirty list (idempotent). */
+static fd_err_t mark(fd_dealcache_t *dc, entry_t *e) {
     if (e->dirty) return FD_OK;
     if (dc->ndirty == dc->dirty_cap) {
         size_t ncap = dc->dirty_cap ? dc->dirty_cap * 2 : 256;
@@ -121,6 +99,36 @@ fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
     dc->dirty[dc->ndirty++] = e;
     e->dirty = true;
     return FD_OK;
+}
+
+fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal) {
+    entry_t *e = lookup(dc, deal_id);
+    if (e == NULL) e = insert(dc, deal_id, deal);
+    return e ? &e->deal : NULL;
+}
+
+fd_deal_t *fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id) {
+    entry_t *e = lookup(dc, deal_id);
+    if (e != NULL) return &e->deal;
+    fd_deal_t empty;
+    fd_deal_init(&empty);
+    if ((e = insert(dc, deal_id, &empty)) == NULL) return NULL;
+    if (mark(dc, e) != FD_OK) {
+        /* not dirty, so not sent: forget it rather than leave an unchecked assumption */
+        fd_map_del(dc->map, e->id, strlen(e->id));
+        fd_deal_clear(&e->deal);
+        free(e);
+        return NULL;
+    }
+    e->assumed_new = true;
+    dc->nnew++;
+    return &e->deal;
+}
+
+fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
+    entry_t *e = lookup(dc, deal_id);
+    if (e == NULL) return FD_ERR_NOTFOUND;
+    return mark(dc, e);
 }
 
 int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,

@@ -499,10 +499,9 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
     if (err == FD_ERR_CONFLICT) {
         /* nothing was applied; read again from the stored offsets, loading every deal */
         svc->conflicts++;
-        svc->conflict_pause = svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN
-                              : svc->conflict_pause * 2 > CONFLICT_PAUSE_MAX
-                                  ? CONFLICT_PAUSE_MAX
-                                  : svc->conflict_pause * 2;
+        svc->conflict_pause =
+            svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN : svc->conflict_pause * 2;
+        if (svc->conflict_pause > CONFLICT_PAUSE_MAX) svc->conflict_pause = CONFLICT_PAUSE_MAX;
         svc->assume_new_from = svc->applied_batches + svc->conflict_pause;
         fd_log_warn("service",
                     "batch refused by Redis: %s; reading it again from the stored offsets, "

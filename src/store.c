@@ -45,7 +45,7 @@ static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'e
  * built by build_apply_args below). */
 static const char apply_lua[] =
     "-- funneld batch apply, ARGV layout 3 (counts as decimal text, hash deltas in binary):\n"
-    "--   [1] layout version '2'   [2] stats hash key\n"
+    "--   [1] layout version '3'   [2] stats hash key\n"
     "--   S, then S stage names (the last is the won stage)\n"
     "--   F, then F metric field names (deltas refer to them by index 0..F-1);\n"
     "--      won_amount and feedback_sum are amounts in hundredths\n"
@@ -943,6 +943,15 @@ static void arg_ref(args_t *a, const char *s, size_t len) {
     a->argc++;
 }
 
+/* The n bytes just written at the arena's end (a NUL follows them) become the next argument. */
+static void arg_arena(args_t *a, size_t n) {
+    a->argv[a->argc] = NULL;
+    a->len[a->argc] = n;
+    a->off[a->argc] = a->used;
+    a->argc++;
+    a->used += n + 1;
+}
+
 static bool arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool arg_fmt(args_t *a, const char *fmt, ...) {
     for (;;) {
@@ -953,11 +962,7 @@ static bool arg_fmt(args_t *a, const char *fmt, ...) {
         va_end(ap);
         if (n < 0) return false;
         if ((size_t)n < avail) {
-            a->argv[a->argc] = NULL;
-            a->len[a->argc] = (size_t)n;
-            a->off[a->argc] = a->used;
-            a->argc++;
-            a->used += (size_t)n + 1;
+            arg_arena(a, (size_t)n);
             return true;
         }
         if (!arena_reserve(a, (size_t)n + 1)) return false;
@@ -973,11 +978,7 @@ static bool arg_cat3(args_t *a, const char *x, const char *y, const char *z) {
     memcpy(out + lx, y, ly);
     memcpy(out + lx + ly, z, lz);
     out[len] = '\0';
-    a->argv[a->argc] = NULL;
-    a->len[a->argc] = len;
-    a->off[a->argc] = a->used;
-    a->argc++;
-    a->used += len + 1;
+    arg_arena(a, len);
     return true;
 }
 
@@ -991,11 +992,7 @@ static bool arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
         size_t avail = a->size - a->used;
         size_t n = fd_deal_encode(fn, deal, a->arena != NULL ? a->arena + a->used : NULL, avail);
         if (n < avail) {
-            a->argv[a->argc] = NULL;
-            a->len[a->argc] = n;
-            a->off[a->argc] = a->used;
-            a->argc++;
-            a->used += n + 1;
+            arg_arena(a, n);
             return true;
         }
         if (!arena_reserve(a, n + 1)) return false;
