@@ -84,6 +84,11 @@ static const char hold_lua[] = "local now = redis.call('TIME')\n"
                                "end\n"
                                "return 1\n";
 
+/* The clock hash and Redis's TIME in one step: {seconds, microseconds, HGETALL}. */
+static const char read_clock_lua[] = "local t = redis.call('TIME')\n"
+                                     "return {tonumber(t[1]), tonumber(t[2]),\n"
+                                     "        redis.call('HGETALL', KEYS[1])}\n";
+
 /* A complete sweep's clock, only while the lease is ours and only forwards (one stale or
  * deposed writer must not move the shared clock back or pin it ahead). KEYS lease, clock;
  * ARGV token, clock. */
@@ -686,6 +691,12 @@ fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition) {
     return write_holds(al);
 }
 
+void fd_alerts_unhold(fd_alerts_t *al, const char *topic, int32_t partition) {
+    char pk[FD_TOPIC_KEY_MAX];
+    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
+    if (pl > 0 && (size_t)pl < sizeof pk) fd_map_del(al->part_hold, pk, (size_t)pl);
+}
+
 /* Writes what the notes learnt: the event clock and new rep -> team pairs. */
 static fd_err_t write_notes(fd_alerts_t *al) {
     redisReply *r;
@@ -864,8 +875,9 @@ static fd_err_t build_touched(fd_alerts_t *al) {
 
 /* The evaluation clock. Event time: the watermark, i.e. the least of the partitions' latest
  * event times (a partition whose owner died, or that lags, holds it back, so no window is judged
- * before its events arrived), ignoring partitions idle for IDLE_PARTITION_MS; capped at wall
- * time + CLOCK_SKEW_MS. Also loads first_ms and evaluated_ms. */
+ * before its events arrived), ignoring partitions idle for IDLE_PARTITION_MS of Redis TIME (the
+ * clock their seen times were written with); capped at wall time + CLOCK_SKEW_MS. Also loads
+ * first_ms and evaluated_ms. */
 static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
     if (al->wall) {
         *clock = now_ms;
@@ -874,11 +886,17 @@ static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
     }
     char key[KEY_MAX];
     key_of(al, key, sizeof key, "clock");
-    const char *argv[] = {"HGETALL", key};
-    redisReply *r;
-    fd_err_t err = command(al, "HGETALL clock", 2, argv, NULL, &r);
+    const char *argv[] = {"EVAL", read_clock_lua, "1", key};
+    redisReply *top;
+    fd_err_t err = command(al, "read the event clock", 4, argv, NULL, &top);
     if (err) return err;
-    if (r->type != REDIS_REPLY_ARRAY) return reply_fail(al, "HGETALL clock", r);
+    if (top->type != REDIS_REPLY_ARRAY || top->elements != 3 ||
+        top->element[0]->type != REDIS_REPLY_INTEGER ||
+        top->element[1]->type != REDIS_REPLY_INTEGER || top->element[2]->type != REDIS_REPLY_ARRAY)
+        return reply_fail(al, "read the event clock", top);
+    /* Seen times (s:...) are Redis TIME; idleness is judged on the same clock. */
+    int64_t redis_ms = top->element[0]->integer * 1000 + top->element[1]->integer / 1000;
+    const redisReply *r = top->element[2];
     int64_t wm = INT64_MAX, latest = 0;
     al->first_ms = INT64_MAX;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -901,10 +919,10 @@ static fd_err_t read_clock(fd_alerts_t *al, int64_t now_ms, int64_t *clock) {
                     r->element[j + 1]->str)
                     seen = strtoll(r->element[j + 1]->str, NULL, 10);
             }
-            if (now_ms - seen <= IDLE_PARTITION_MS && x < wm) wm = x;
+            if (redis_ms - seen <= IDLE_PARTITION_MS && x < wm) wm = x;
         }
     }
-    freeReplyObject(r);
+    freeReplyObject(top);
     int64_t c = wm != INT64_MAX ? wm : latest; /* every partition idle: the stream stopped */
     if (c > now_ms + CLOCK_SKEW_MS) c = now_ms + CLOCK_SKEW_MS;
     *clock = c;

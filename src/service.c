@@ -244,6 +244,7 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     for (size_t i = 0; i < n; i++) {
         part_t *p = part_find(svc, tps[i].topic, tps[i].partition);
         if (p) part_remove(svc, p);
+        if (svc->al) fd_alerts_unhold(svc->al, tps[i].topic, tps[i].partition);
     }
     /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
     fd_dealcache_clear(svc->dc);

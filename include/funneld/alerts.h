@@ -47,6 +47,9 @@ void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, in
  * partitions at 0, i.e. nothing can be judged yet) until its events are applied or it has been
  * quiet for 5 minutes. Written at once; FD_ERR_REDIS leaves it to be written on the next tick. */
 fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition);
+/* (topic, partition) was revoked: a hold of it not yet written (Redis was unreachable) is
+ * dropped, so it cannot be written later and hold back a clock another instance now feeds. */
+void fd_alerts_unhold(fd_alerts_t *al, const char *topic, int32_t partition);
 /* The batch holding the events noted so far was sent to Redis (its apply is in flight); later
  * notes belong to the next batch. */
 void fd_alerts_batch_sent(fd_alerts_t *al);

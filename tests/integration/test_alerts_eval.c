@@ -561,6 +561,36 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     ev_close(&E);
 }
 
+/* A hold that could not be written (here the clock key has the wrong type, as when Redis is
+ * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
+ * written later: another instance owns the partition and feeds its clock. */
+static void test_revoked_partition_hold_is_not_written_later(void **state) {
+    (void)state;
+    ev_open(&E, "evt-unhold", "UTC",
+            "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
+            " \"scope\": \"rep\", \"window\": \"24h\","
+            " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
+            "evt-a");
+    freeReplyObject(cmd("SET evt-unhold:clock not-a-hash"));
+    assert_int_not_equal(fd_alerts_hold(E.al, "crm", 2), FD_OK); /* kept to be written later */
+    assert_int_not_equal(fd_alerts_hold(E.al, "crm", 3), FD_OK);
+    fd_alerts_unhold(E.al, "crm", 2); /* revoked before Redis took it */
+    freeReplyObject(cmd("DEL evt-unhold:clock"));
+    set_clock(&E, utc_ms(2026, 11, 1, 0, 0), 0);
+
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK); /* writes what still waits */
+    char *p0 = hget(&E, "clock", "p:crm:0"), *p2 = hget(&E, "clock", "p:crm:2"),
+         *p3 = hget(&E, "clock", "p:crm:3"), *s2 = hget(&E, "clock", "s:crm:2");
+    assert_non_null(p0);
+    assert_null(p2);
+    assert_null(s2);
+    assert_non_null(p3); /* not revoked: its hold was written once Redis took it */
+    assert_string_equal(p3, "0");
+    free(p0);
+    free(p3);
+    ev_close(&E);
+}
+
 /* ---- 4. target pace ---- */
 
 typedef struct {
@@ -971,6 +1001,8 @@ int main(void) {
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_assigned_partition_holds_the_watermark, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_drift_drop_fires_stable_does_not, test_setup,
