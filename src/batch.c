@@ -269,7 +269,32 @@ static inline size_t put(char *key, size_t len, const char *s, size_t n) {
 /* Adds a group's deltas to the hashes of its 3 scopes x 5 windows (6 with hourly buckets),
  * skipping (and counting)
  * windows already past their retention at now_s. */
-static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
+/* Windows of one event skipped as past their retention, so that each (scope, window) counts
+ * once in beyond_retention however many of the event's groups land in it. */
+typedef struct {
+    int k;
+    int64_t end_ms;
+    const fd_owner_t *owner;
+} skip_t;
+typedef struct {
+    size_t n;
+    skip_t w[(FD_MAX_EFFECTS + 1) * FD_WIN_COUNT];
+} skipped_t;
+
+/* Scopes of window (k, end_ms) and owner not yet counted as skipped for this event. */
+static int64_t skip_window(skipped_t *sk, int k, int64_t end_ms, const fd_owner_t *owner) {
+    bool org = true, rep = true, team = true;
+    for (size_t i = 0; i < sk->n; i++) {
+        if (sk->w[i].k != k || sk->w[i].end_ms != end_ms) continue;
+        org = false;
+        if (strcmp(sk->w[i].owner->rep, owner->rep) == 0) rep = false;
+        if (strcmp(sk->w[i].owner->team, owner->team) == 0) team = false;
+    }
+    if (sk->n < sizeof sk->w / sizeof sk->w[0]) sk->w[sk->n++] = (skip_t){k, end_ms, owner};
+    return (int64_t)org + rep + team;
+}
+
+static fd_err_t flush_group(fd_batch_t *b, const group_t *g, skipped_t *sk, int64_t now_s) {
     if (g->nf == 0) return FD_OK;
     fd_windows_t w;
     fd_timewin_of(b->tw, g->at_ms, &w);
@@ -290,7 +315,7 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, int64_t now_s) {
             if (k == FD_WIN_HOUR && w.end_ms[k] / 1000 < now_s)
                 expire_at_s = now_s + b->retention_days[k] * 86400;
             if (expire_at_s <= now_s) {
-                b->stats[FD_STAT_BEYOND_RETENTION] += 3;
+                b->stats[FD_STAT_BEYOND_RETENTION] += skip_window(sk, k, w.end_ms[k], g->owner);
                 continue;
             }
         }
@@ -480,8 +505,10 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
         break;
     }
     }
+    skipped_t sk;
+    sk.n = 0;
     for (size_t i = 0; i < ngroups; i++) {
-        fd_err_t err = flush_group(b, &groups[i], now_s);
+        fd_err_t err = flush_group(b, &groups[i], &sk, now_s);
         if (err != FD_OK) return err;
     }
     return FD_OK;

@@ -297,11 +297,41 @@ static int hex_value(unsigned char c) {
     return -1;
 }
 
+/* Whether p[0..n) is a JSON number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static bool json_number(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    if (i < n && p[i] == '-') i++;
+    if (i >= n) return false;
+    if (p[i] == '0') {
+        i++;
+    } else if (p[i] >= '1' && p[i] <= '9') {
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+    } else {
+        return false;
+    }
+    if (i < n && p[i] == '.') {
+        size_t d = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d) return false;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+        size_t d = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9')
+            i++;
+        if (i == d) return false;
+    }
+    return i == n;
+}
+
 /* One linear pass over the raw bytes, before cJSON sees them, for what cJSON 1.7.15 lets through:
- * invalid UTF-8 (anywhere, reported first), nesting deeper than FD_EVENT_MAX_DEPTH and "\u0000"
- * escapes (whichever comes first), and JSON that cJSON is lax about (reported as NOT_JSON only if
- * nothing else is found): raw control characters (cJSON takes any byte <= 0x20 outside a string
- * for white space, and copies them inside strings), non-ASCII bytes outside strings (this
+ * invalid UTF-8 (anywhere, reported first), nesting deeper than FD_EVENT_MAX_DEPTH, then "\u0000"
+ * escapes, and JSON that cJSON is lax about (reported as NOT_JSON only if nothing else is found):
+ * numbers outside the JSON grammar, raw control characters (cJSON takes any byte <= 0x20 outside a
+ * string for white space, and copies them inside strings), non-ASCII bytes outside strings (this
  * includes a byte order mark, which cJSON skips), unknown escapes, and "\u" without four hex
  * digits (cJSON decodes those as U+0000). Strings and escapes are tracked so that brackets in
  * strings are not counted and "\\u0000" (an escaped backslash, then text) is not a NUL. */
@@ -329,7 +359,7 @@ static fd_reject_t prescan(const unsigned char *p, size_t len, size_t *at) {
             i += n;
             continue;
         }
-        if (found != FD_REJECT_NONE) { /* structure settled; only UTF-8 can still outrank it */
+        if (found == FD_REJECT_TOO_DEEP) { /* settled; only UTF-8 can still outrank it */
             i++;
             continue;
         }
@@ -350,8 +380,8 @@ static fd_reject_t prescan(const unsigned char *p, size_t len, size_t *at) {
                         i += 2;
                         continue;
                     }
-                    if (v == 0) {
-                        found = FD_REJECT_NUL_CHARACTER;
+                    if (v == 0 && found == FD_REJECT_NONE) {
+                        found = FD_REJECT_NUL_CHARACTER; /* too deep further on outranks it */
                         found_at = i;
                     }
                     i += 6;
@@ -392,6 +422,26 @@ static fd_reject_t prescan(const unsigned char *p, size_t len, size_t *at) {
         case '\n':
         case '\r':
             break;
+        case '-':
+        case '0':
+        case '1':
+        case '2':
+        case '3':
+        case '4':
+        case '5':
+        case '6':
+        case '7':
+        case '8':
+        case '9': {
+            /* cJSON hands any run of these characters to strtod: "01", "1.", "-.5" and "1.e3"
+             * would pass. Check the JSON grammar. */
+            size_t end = i;
+            while (end < len && strchr("0123456789+-.eE", p[end]) != NULL && p[end] != '\0')
+                end++;
+            if (!json_number(p + i, end - i)) NOTE_BAD(i);
+            i = end;
+            continue;
+        }
         default:
             if (c < 0x20 || c == 0x7F) NOTE_BAD(i);
             break;

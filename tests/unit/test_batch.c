@@ -738,10 +738,8 @@ static void test_batch_beyond_retention_counts_each_time_owner_group(void **stat
     fd_batch_reset(fx->b);
     fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
     /* Applied 500 days after T2: both the day of the lead entry (advanced:lead, anna) and the
-     * day of the move (bob) are past retention. Counted once per skipped (time, owner) group
-     * and scope, as the lead's brief for these tests says: 2 groups x 3 scopes. (decisions.md's
-     * "per (effect or event, scope, window)" would give (event + ADVANCE + MOVE + ENTER) x 3 =
-     * 12; see the report.) */
+     * day of the move (bob) are past retention: two days, each skipped for its rep, team and
+     * the org: 2 x 3. */
     fd_event_t moved =
         deal_ev(FD_DEAL_STAGE_CHANGED, "e-2", "d-1", "bob", "apac", T2, QUALIFIED, -1);
     fold(fx, &moved, 1, T2 / 1000 + 500 * DAY_S);
@@ -753,6 +751,29 @@ static void test_batch_beyond_retention_counts_each_time_owner_group(void **stat
         assert_int_equal(fd_batch_hash(fx->b, i)->expire_at_s, 0);
     }
     EXPECT_HASH(fx->b, "funnel:rep:week:2025-W47:anna", 0, {"advanced:lead", 1});
+}
+
+/* One event whose groups land in the same expired day counts each (scope, window) once
+ * (redis.md): the move and the lead's retroactive advanced:lead fall on the same day. */
+static void test_batch_beyond_retention_counts_each_scope_window_once(void **state) {
+    fixture_t *fx = *state;
+    fd_event_t c1 = deal_ev(FD_DEAL_CREATED, "e-1", "d-1", "anna", "emea", T0, -1, -1);
+    fd_event_t c2 = deal_ev(FD_DEAL_CREATED, "e-2", "d-2", "anna", "emea", T0, -1, -1);
+    fold(fx, &c1, 0, NOW_S);
+    fold(fx, &c2, 1, NOW_S);
+    fd_batch_reset(fx->b);
+    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 2, fx->dd);
+    const int64_t late_s = T0 / 1000 + 500 * DAY_S;
+    /* same owner, an hour later: one day, 3 scopes */
+    fd_event_t m1 =
+        deal_ev(FD_DEAL_STAGE_CHANGED, "e-3", "d-1", "anna", "emea", T0 + HOUR, QUALIFIED, -1);
+    fold(fx, &m1, 2, late_s);
+    assert_int_equal(fd_batch_stat(fx->b, FD_STAT_BEYOND_RETENTION), 3);
+    /* another rep of the same team, same day: bob's and anna's rep hashes, one team, one org */
+    fd_event_t m2 =
+        deal_ev(FD_DEAL_STAGE_CHANGED, "e-4", "d-2", "bob", "emea", T0 + HOUR, QUALIFIED, -1);
+    fold(fx, &m2, 3, late_s);
+    assert_int_equal(fd_batch_stat(fx->b, FD_STAT_BEYOND_RETENTION), 3 + 4);
 }
 
 static void test_batch_retention_on_every_granularity_sets_expiries(void **state) {
@@ -975,6 +996,7 @@ int main(void) {
         T(test_batch_next_is_max_offset_plus_one_whatever_the_order),
         T(test_batch_day_beyond_retention_skipped_and_counted),
         T(test_batch_beyond_retention_counts_each_time_owner_group),
+        T(test_batch_beyond_retention_counts_each_scope_window_once),
         cmocka_unit_test(test_batch_retention_on_every_granularity_sets_expiries),
         T(test_batch_windows_follow_utc_business_timezone),
         cmocka_unit_test(test_batch_windows_follow_shanghai_business_timezone),

@@ -72,6 +72,10 @@ static const reject_case_t reject_cases[] = {
     {"nul in event_id", "{\"event_id\":\"a\\u0000b\",\"type\":\"deal.won\"}",
      FD_REJECT_NUL_CHARACTER, "\\u0000"},
     {"nul in key", WON ",\"a\\u0000\":1}", FD_REJECT_NUL_CHARACTER, "payload"},
+    /* the table's order: too_deep before nul_character, wherever each is in the bytes */
+    {"depth outranks an earlier nul",
+     WON ",\"a\":\"\\u0000\",\"y\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}", FD_REJECT_TOO_DEEP,
+     "nesting"},
     /* not JSON, including what cJSON 1.7.15 would accept */
     {"empty payload", "", FD_REJECT_NOT_JSON, "payload"},
     {"truncated object", "{\"event_id\":\"e1\"", FD_REJECT_NOT_JSON, "payload"},
@@ -85,6 +89,18 @@ static const reject_case_t reject_cases[] = {
     {"lone surrogate escape", WON ",\"x\":\"\\ud800\"}", FD_REJECT_NOT_JSON, "payload"},
     {"byte order mark", "\xef\xbb\xbf" WON "}", FD_REJECT_NOT_JSON, "payload"},
     {"missing comma", "{\"a\":1 \"b\":2}", FD_REJECT_NOT_JSON, "payload"},
+    /* numbers outside the JSON grammar, which cJSON hands to strtod */
+    {"number with a leading zero", WON ",\"x\":01}", FD_REJECT_NOT_JSON, "payload"},
+    {"number 00", WON ",\"x\":00}", FD_REJECT_NOT_JSON, "payload"},
+    {"number with a trailing dot", WON ",\"x\":4.}", FD_REJECT_NOT_JSON, "payload"},
+    {"number without integer part", WON ",\"x\":-.5}", FD_REJECT_NOT_JSON, "payload"},
+    {"number with dot then exponent", WON ",\"x\":1.e3}", FD_REJECT_NOT_JSON, "payload"},
+    {"number with empty exponent", WON ",\"x\":1e+}", FD_REJECT_NOT_JSON, "payload"},
+    {"number with a plus sign", WON ",\"x\":[-+1]}", FD_REJECT_NOT_JSON, "payload"},
+    {"timestamp with a leading zero",
+     "{\"event_id\":\"e1\",\"occurred_at\":01795370400000,\"rep_id\":\"r1\","
+     "\"type\":\"deal.won\",\"deal_id\":\"d1\"}",
+     FD_REJECT_NOT_JSON, "payload"},
     /* not an object */
     {"array", "[1,2]", FD_REJECT_NOT_OBJECT, "got array"},
     {"string", "\"deal.won\"", FD_REJECT_NOT_OBJECT, "got string"},
@@ -598,6 +614,16 @@ static void nested_event(char *buf, size_t size, int depth, char open, char clos
     snprintf(buf + o, size - o, ",%s}", WON + 1);
 }
 
+/* Numbers inside the JSON grammar still parse, in unknown fields and in strings alike. */
+static void test_event_json_numbers_in_grammar_accepted(void **state) {
+    (void)state;
+    fd_event_t ev;
+    assert_int_equal(parse(WON ",\"a\":-0,\"b\":0.5e-3,\"c\":1E+2,\"d\":[10,-7.25,0e0],"
+                               "\"e\":\"01 1. -.5\"}",
+                           &ev),
+                     FD_REJECT_NONE);
+}
+
 static void test_event_nesting_limit(void **state) {
     (void)state;
     char json[1024];
@@ -911,6 +937,7 @@ int main(void) {
         cmocka_unit_test(test_event_trailing_whitespace_ok_bytes_rejected),
         cmocka_unit_test(test_event_buffer_not_nul_terminated),
         cmocka_unit_test(test_event_huge_numbers),
+        cmocka_unit_test(test_event_json_numbers_in_grammar_accepted),
         cmocka_unit_test(test_event_nesting_limit),
         cmocka_unit_test(test_event_size_limit),
         cmocka_unit_test(test_event_many_keys_duplicate_detected),
