@@ -107,7 +107,8 @@ static const setting_t settings[] = {
     STR("kafka.dlq_topic", dlq_topic, "crm.events.dlq", 1, 249, chars_word, RULE_TOPIC, false,
         "Dead-letter topic for rejected events; must not be one of kafka.topics."),
     ENUM("kafka.start_from", start_from, "earliest", start_from_values,
-         "Where to start a partition that has no offset stored in Redis."),
+         "Where to start a partition that has no offset stored in Redis (a stored offset "
+         "Kafka no longer holds resumes at the earliest one it holds)."),
     INT("kafka.fetch_wait_ms", fetch_wait_ms, 100, 1, 10000,
         "Longest wait of a broker fetch (fetch.wait.max.ms); 5 suits the embedded mock broker."),
     STR("redis.host", redis_host, "127.0.0.1", 1, 255, chars_nospace,

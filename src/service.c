@@ -39,7 +39,8 @@ typedef struct {
     char token[FD_TOKEN_MAX + 1];
     int64_t stored; /* next offset stored in Redis; -1 when none */
     fd_dedupe_t *dd;
-    bool valid; /* false after a refused apply until claimed again */
+    bool valid;   /* false after a refused apply until claimed again */
+    bool started; /* a message was read since the claim */
 } part_t;
 
 /* An admitted deal event whose deal is not cached, waiting for the fold (deal states are loaded
@@ -132,6 +133,8 @@ static void drop_pending(fd_service_t *svc) {
         svc->inflight = false;
     }
     fd_batch_reset(svc->b);
+    /* the dead letters of the dropped batch come again when its messages are read again */
+    fd_source_forget_dead_letters(svc->src);
     svc->npending = 0;
     fd_map_clear(svc->waiting);
     fd_dealcache_clear(svc->dc);
@@ -160,6 +163,7 @@ static void drop_pending(fd_service_t *svc) {
     RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
 
 static fd_err_t wait_inflight(fd_service_t *svc);
+static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n);
 
 static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
     fd_service_t *svc = opaque;
@@ -174,6 +178,14 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
         if (svc->inflight) return FD_ERR_REDIS; /* told to stop while Redis was down */
     }
     part_t *p = part_find(svc, tp->topic, tp->partition);
+    if (p != NULL) {
+        /* Assigned again without a revocation in between: another instance may have owned it
+         * meanwhile. Give it up first (apply what is pending, forget its cached deals). */
+        fd_log_warn("service", "%s[%" PRId32 "] assigned again without a revocation", tp->topic,
+                    tp->partition);
+        on_revoke(svc, tp, 1);
+        p = part_find(svc, tp->topic, tp->partition);
+    }
     if (p == NULL) {
         if (svc->nparts == svc->parts_cap) {
             size_t ncap = svc->parts_cap ? svc->parts_cap * 2 : 16;
@@ -195,6 +207,7 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
         svc->nparts++;
     }
     p->valid = false;
+    p->started = false;
     fd_err_t err;
     /* A claim is abandoned at the first stop signal: nothing is pending for this partition. */
     RETRY_REDIS(svc, "claim partition", 1, err,
@@ -248,7 +261,8 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     }
     /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
     fd_dealcache_clear(svc->dc);
-    svc->need_rejoin = err != FD_OK && svc->nparts > 0;
+    /* never clear a rejoin asked for earlier in the same poll (a refused apply in on_assign) */
+    if (err != FD_OK && svc->nparts > 0) svc->need_rejoin = true;
 }
 
 /* Loads alerts.rules and sizes the hourly buckets and the day retention the rules need. */
@@ -411,6 +425,17 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
                      msg->topic, msg->partition, msg->offset, p->stored);
         return FD_OK;
     }
+    if (!p->started) {
+        p->started = true;
+        if (p->stored >= 0 && msg->offset > p->stored)
+            fd_log_warn("service",
+                        "%s[%" PRId32 "]: resumed at offset %" PRId64 ", but the stored offset is "
+                        "%" PRId64 ": Kafka no longer holds offsets %" PRId64 "..%" PRId64
+                        " (deleted by retention or compaction, or transaction markers); events "
+                        "among them were never counted",
+                        msg->topic, msg->partition, msg->offset, p->stored, p->stored,
+                        msg->offset - 1);
+    }
     int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
     if (bpart < 0) return FD_ERR_NOMEM;
     if (svc->npending == svc->pending_cap) {
@@ -433,12 +458,12 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
         return FD_OK;
     }
     /* Dedupe and alert notes in offset order: the first of two events with one event_id
-     * counts, and a rep's team is that of its latest event. */
+     * counts, and a rep's team is that of its latest event (a duplicate notes nothing). */
     bool fresh;
     fd_err_t err = fd_batch_admit(svc->b, bpart, &pe->ev, msg->offset, &fresh);
     if (err != FD_OK) return err;
+    if (!fresh) return FD_OK; /* a duplicate: counted, changes nothing else */
     if (svc->al) fd_alerts_note(svc->al, &pe->ev, p->topic, p->partition);
-    if (!fresh) return FD_OK; /* a duplicate: counted */
     /* Fold now, while Redis runs the apply in flight, what needs no read from Redis: activities
      * and feedback, and deal events whose deal is cached (its state is the latest: cached deals
      * change only by folds of this instance). A deal that is not cached is read for the whole

@@ -22,7 +22,7 @@ typedef struct {
     int64_t offset;
     size_t original_len; /* value length before truncation */
     int shrunk;          /* 0 = whole; 1 = value cut to 64 KiB; 2 = value and key dropped */
-    int state;           /* 0 = to produce, 1 = in flight, 2 = delivered */
+    int state;           /* 0 = to produce, 1 = in flight, 2 = delivered, 3 = forgotten */
 } letter_t;
 
 /* A dead letter the producer or broker refuses as too large is sent again with its value cut to
@@ -144,6 +144,19 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     fd_log_error("source", "rebalance error: %s", rd_kafka_err2str(err));
+    /* Everything assigned is given up: revoke it first, as in a revocation, so that nothing
+     * read or cached for it survives into a later assignment. */
+    rd_kafka_topic_partition_list_t *cur = NULL;
+    if (rd_kafka_assignment(rk, &cur) == RD_KAFKA_RESP_ERR_NO_ERROR && cur != NULL) {
+        fd_source_tp_t *tps = calloc((size_t)cur->cnt + 1, sizeof *tps);
+        if (tps != NULL) {
+            for (int i = 0; i < cur->cnt; i++)
+                tps[i] = (fd_source_tp_t){cur->elems[i].topic, cur->elems[i].partition};
+            src->handler.on_revoke(src->handler.opaque, tps, (size_t)cur->cnt);
+            free(tps);
+        }
+        rd_kafka_topic_partition_list_destroy(cur);
+    }
     rd_kafka_assign(rk, NULL);
 }
 
@@ -201,7 +214,10 @@ fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handle
                         errstr_size)) ||
         (err = conf_set(cconf, "enable.auto.offset.store", "false",
                         "kafka.enable.auto.offset.store", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "auto.offset.reset", cfg->start_from, "kafka.start_from", errstr,
+        /* kafka.start_from is applied by the assignment itself (partitions with no stored
+         * offset). A stored offset Kafka no longer holds (deleted by retention) resumes at the
+         * earliest one still held: "latest" would skip every event still in the log. */
+        (err = conf_set(cconf, "auto.offset.reset", "earliest", "kafka.auto.offset.reset", errstr,
                         errstr_size)) ||
         (err = conf_set(cconf, "fetch.wait.max.ms", wait, "kafka.fetch_wait_ms", errstr,
                         errstr_size)) ||
@@ -416,9 +432,19 @@ fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms) {
     /* Letters still in flight stay so: only their delivery report changes their state. Hence
      * no copy of a letter is ever in flight when the list is cleared and indexes reused. */
     for (size_t i = 0; i < src->nletters; i++)
-        if (src->letters[i].state != 2) return FD_ERR_KAFKA;
+        if (src->letters[i].state != 2 && src->letters[i].state != 3) return FD_ERR_KAFKA;
     letters_clear(src);
     return FD_OK;
+}
+
+void fd_source_forget_dead_letters(fd_source_t *src) {
+    bool in_flight = false;
+    for (size_t i = 0; i < src->nletters; i++) {
+        if (src->letters[i].state == 1) in_flight = true;
+        if (src->letters[i].state == 0) src->letters[i].state = 3;
+    }
+    /* indexes are the delivery reports' opaque: reuse them only when none is in flight */
+    if (!in_flight) letters_clear(src);
 }
 
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n) {

@@ -63,6 +63,9 @@ fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, con
  * timeout_ms. FD_OK when all are delivered (the queue is then empty); FD_ERR_KAFKA otherwise
  * (the undelivered ones stay queued for the next call). */
 fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms);
+/* Drops the queued dead letters not yet handed to the producer (their batch was dropped: its
+ * messages are read again and queue them again); those already produced are still delivered. */
+void fd_source_forget_dead_letters(fd_source_t *src);
 
 /* Commits next offsets to the group (asynchronously; informational: Redis holds the truth). */
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n);
