@@ -125,8 +125,20 @@ def read_stream(r, prefix):
     return out
 
 
+def with_late_duplicate(msgs):
+    """Inserts, after the middle event, a copy under the same event_id and key but 30 days later
+    and with another team: a duplicate changes nothing, neither the event clock nor the rep's
+    team. Returns (messages, the original event, the latest time of the real events)."""
+    i = len(msgs) // 2
+    orig = json.loads(msgs[i].value)
+    dup = dict(orig, occurred_at=iso(START_MS + 30 * 24 * H), team_id="team-dup")
+    latest = max(harness_ms(json.loads(m.value)["occurred_at"]) for m in msgs)
+    out = msgs[:i + 1] + [Msg(msgs[i].key.decode(), json.dumps(dup))] + msgs[i + 1:]
+    return out, orig, latest
+
+
 def body(h, args):
-    msgs = generate(args.seed)
+    msgs, dup_of, latest_ms = with_late_duplicate(generate(args.seed))
     h.log = lambda m: print("[%s] %s" % (NAME, m), flush=True)
     h.log("%d events of %d reps over %d hours" % (len(msgs), REPS, HOURS))
     rules_path = os.path.join(h.tmp, "rules.json")
@@ -229,6 +241,16 @@ def body(h, args):
         raise TestFailure("firing hash: %s" % list(fh))
     if r.call("HLEN", h.prefix + ":alerts:outbox") != 0:
         raise TestFailure("outbox not empty: Kafka did not acknowledge every alert")
+    clock = {k.decode(): int(v) for k, v in
+             harness.pairs_to_dict(r.call("HGETALL", clock_key)).items()}
+    moved = {k: v for k, v in clock.items()
+             if (k == "event_ms" or k.startswith("p:")) and v > latest_ms}
+    if clock.get("event_ms") != latest_ms or moved:
+        raise TestFailure("the event clock follows a duplicate: latest real event %d, clock %s"
+                          % (latest_ms, clock))
+    team = r.call("HGET", h.prefix + ":rep_team", dup_of["rep_id"])
+    if team != dup_of["team_id"].encode():
+        raise TestFailure("a duplicate changed %s's team to %r" % (dup_of["rep_id"], team))
     h.log("OK: %d notifications; conversion fired at hour %.1f, resolved at %.1f; silent rep "
           "fired at hour %.1f" % (len(alerts), fired_h, resolved_h, sh))
 
