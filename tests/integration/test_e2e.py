@@ -66,6 +66,13 @@ def body(h, args):
     rc = fd.stop(timeout=30)
     if rc != 0:
         raise harness.TestFailure("funneld exited %s after SIGTERM, expected 0" % rc)
+    # Every rejected message is dead-lettered exactly once in a run without crashes.
+    rejected = mdl.expected_stats()["rejected"]
+    dlq = h.count_topic(harness.DLQ_TOPIC, rejected)
+    if dlq != rejected:
+        raise harness.TestFailure("the dead-letter topic holds %s%d messages for %d rejected "
+                                  "ones" % ("at least " if dlq > rejected else "", dlq, rejected))
+    print("[e2e] %d dead letters, one per rejected message" % dlq, flush=True)
 
     again = recreates(mdl, 0)
     mdl.run(again)

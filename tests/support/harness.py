@@ -11,6 +11,7 @@ import argparse
 import atexit
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -302,6 +303,20 @@ class Harness:
 
     def start_feed(self, msgs, seconds):
         return Feeder(self, msgs, seconds)
+
+    def count_topic(self, topic, at_least, settle_s=3):
+        """Messages in `topic` (every partition, from the earliest offset): reads until
+        at_least + 1 or settle_s seconds without the extra one, so a surplus is seen."""
+        p = subprocess.run([self.bin("fd-bare-consumer"), "--brokers", self.bootstrap, "--topic",
+                            topic, "--count", str(at_least + 1), "--timeout", str(settle_s)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        out, err = p.stdout.decode(), p.stderr.decode()
+        if p.returncode == 0:
+            return at_least + 1  # a surplus: the topic holds more than at_least
+        m = re.search(r"with (\d+) of \d+ messages", err)
+        if not m:
+            raise TestFailure("fd-bare-consumer on %s failed: %s%s" % (topic, out, err))
+        return int(m.group(1))
 
     # -- funneld
 
