@@ -1397,6 +1397,18 @@ typedef struct {
     char *owner;
 } part_row_t;
 
+/* A partition's lag: the messages Kafka holds that funneld has not applied. lost: offsets
+ * between the stored one and the log start (deleted before funneld applied them); ahead: Redis
+ * stores an offset beyond the log end (a re-created topic or another cluster: funneld skips the
+ * messages below it). Only for rows whose log end is known. */
+static int64_t lag_of(const part_row_t *r, int64_t *lost, bool *ahead) {
+    int64_t from = r->redis_next >= 0 ? r->redis_next : r->low;
+    *lost = r->redis_next >= 0 && r->redis_next < r->low ? r->low - r->redis_next : 0;
+    *ahead = r->redis_next > r->high;
+    if (*ahead) return 0;
+    return r->high - (from > r->low ? from : r->low);
+}
+
 static char *dup_or_null(const char *s) {
     return s ? xstrdup(s) : NULL;
 }
@@ -1542,8 +1554,9 @@ static int cmd_offsets(ctl_t *ctl) {
         fputc('[', stdout);
         for (size_t i = 0; i < nrows; i++) {
             const part_row_t *r = &rows[i];
-            int64_t lag =
-                r->high < 0 ? -1 : r->high - (r->redis_next >= 0 ? r->redis_next : r->low);
+            int64_t lost = 0;
+            bool ahead = false;
+            int64_t lag = r->high < 0 ? -1 : lag_of(r, &lost, &ahead);
             fputs(i ? ",\n {" : "{", stdout);
             fputs("\"topic\": ", stdout);
             json_string(stdout, r->topic);
@@ -1557,9 +1570,10 @@ static int cmd_offsets(ctl_t *ctl) {
             json_i64(stdout, r->high);
             fputs(", \"lag\": ", stdout);
             if (r->high < 0)
-                fputs("null", stdout);
+                fputs("null, \"lost\": null, \"ahead\": null", stdout);
             else
-                fprintf(stdout, "%" PRId64, lag);
+                fprintf(stdout, "%" PRId64 ", \"lost\": %" PRId64 ", \"ahead\": %s", lag, lost,
+                        ahead ? "true" : "false");
             fputs(", \"epoch\": ", stdout);
             if (r->epoch)
                 json_value(stdout, r->epoch);
@@ -1596,7 +1610,9 @@ static int cmd_offsets(ctl_t *ctl) {
             if (r->high < 0) {
                 table_cell(&t, "?");
             } else {
-                int64_t lag = r->high - (r->redis_next >= 0 ? r->redis_next : r->low);
+                int64_t lost;
+                bool ahead;
+                int64_t lag = lag_of(r, &lost, &ahead);
                 total_lag += lag;
                 snprintf(buf, sizeof buf, "%" PRId64, lag);
                 table_cell(&t, buf);
@@ -1608,7 +1624,32 @@ static int cmd_offsets(ctl_t *ctl) {
         printf("\ntotal lag %" PRId64 " (group %s, prefix %s)\n", total_lag, cfg->group_id,
                cfg->prefix);
     }
-    rc = kafka_ok ? 0 : EXIT_RUNTIME;
+    /* What the lag cannot say, on stderr: offsets Kafka deleted before funneld applied them,
+     * and a stored offset beyond the log (an error: those partitions are not being counted). */
+    bool any_ahead = false;
+    for (size_t i = 0; i < nrows; i++) {
+        const part_row_t *r = &rows[i];
+        if (r->high < 0) continue;
+        int64_t lost;
+        bool ahead;
+        (void)lag_of(r, &lost, &ahead);
+        if (lost > 0)
+            fprintf(stderr,
+                    "funnelctl: %s [%" PRId32 "]: offsets %" PRId64 "..%" PRId64
+                    " were deleted from Kafka before funneld applied them (%" PRId64
+                    " messages never counted)\n",
+                    r->topic, r->partition, r->redis_next, r->low - 1, lost);
+        if (ahead) {
+            fprintf(stderr,
+                    "funnelctl: %s [%" PRId32 "]: Redis stores offset %" PRId64
+                    " beyond the log end %" PRId64
+                    ": the topic was re-created or is another cluster's; funneld skips every "
+                    "message below the stored offset (rebuild into a fresh redis.prefix)\n",
+                    r->topic, r->partition, r->redis_next, r->high);
+            any_ahead = true;
+        }
+    }
+    rc = kafka_ok && !any_ahead ? 0 : EXIT_RUNTIME;
 
 out:
     for (size_t i = 0; i < nrows; i++) {

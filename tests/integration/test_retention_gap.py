@@ -9,6 +9,7 @@ lost."""
 import json
 import os
 import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -28,6 +29,21 @@ def activities(first, n):
         out.append(Msg(key=("k%d" % i).encode(), value=json.dumps(ev).encode(), event=None,
                        reject=None))
     return out
+
+
+def offsets(h, want_rc):
+    """funnelctl offsets --json on the test's Redis and Kafka: (rows by partition, stderr)."""
+    argv = [h.bin("funnelctl"), "--set", "redis.port=%d" % h.redis_port, "--set",
+            "redis.prefix=" + h.prefix, "--set", "kafka.brokers=" + h.bootstrap, "--set",
+            "kafka.topics=" + harness.TOPIC, "--set", "kafka.group_id=" + h.group,
+            "offsets", "--json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
+    p = subprocess.run(argv, capture_output=True, timeout=60, env=env)
+    out, err = p.stdout.decode(), p.stderr.decode()
+    if p.returncode != want_rc or "runtime error:" in err or "Sanitizer" in err:
+        raise harness.TestFailure("funnelctl offsets: exit %d, expected %d:\n%s%s"
+                                  % (p.returncode, want_rc, out, err))
+    return {o["partition"]: o for o in json.loads(out)}, err
 
 
 def stats(r, h):
@@ -57,6 +73,17 @@ def body(h, args):
                                       "%d): no gap to test" % (p, nxt1[p], low[p]))
     retained = sum(nxt2[p] - low[p] for p in range(harness.PARTITIONS))
 
+    # funnelctl tells the lag Kafka still holds from the offsets it deleted
+    rows, err = offsets(h, 0)
+    for p in range(harness.PARTITIONS):
+        o, lost = rows[p], low[p] - nxt1[p]
+        if (o["lag"], o["lost"], o["ahead"]) != (nxt2[p] - low[p], lost, False):
+            raise harness.TestFailure("funnelctl offsets, partition %d: %s; expected lag %d, "
+                                      "lost %d" % (p, o, nxt2[p] - low[p], lost))
+        note = "[%d]: offsets %d..%d were deleted from Kafka" % (p, nxt1[p], low[p] - 1)
+        if note not in err:
+            raise harness.TestFailure("funnelctl offsets: stderr lacks %r:\n%s" % (note, err))
+
     fd = h.start_funneld("B", kafka__start_from="latest")
     h.wait_done(nxt2, timeout=120)
     r = h.redis()
@@ -73,6 +100,19 @@ def body(h, args):
                                                           retained))
     if fd.stop(timeout=30) != 0:
         raise harness.TestFailure("funneld B did not exit 0 after SIGTERM")
+    rows, err = offsets(h, 0)
+    if any((o["lag"], o["lost"], o["ahead"]) != (0, 0, False) for o in rows.values()) or err:
+        raise harness.TestFailure("funnelctl offsets after the catch-up: %s %s" % (rows, err))
+    # a stored offset beyond the log end (a re-created topic): an error funnelctl reports
+    r = h.redis()
+    try:
+        r.call("HSET", "%s:part:%s:0" % (h.prefix, harness.TOPIC), "next", str(nxt2[0] + 100))
+    finally:
+        r.close()
+    rows, err = offsets(h, 1)
+    if rows[0]["ahead"] is not True or rows[0]["lag"] != 0 or \
+            "Redis stores offset %d beyond the log end %d" % (nxt2[0] + 100, nxt2[0]) not in err:
+        raise harness.TestFailure("funnelctl offsets with Redis ahead: %s %s" % (rows[0], err))
     log = open(h.logpath("funneld-B")).read()
     for p in range(harness.PARTITIONS):
         pat = (r"%s\[%d\]: resumed at offset %d, but the stored offset is %d: Kafka no longer "
