@@ -696,7 +696,8 @@ static void json_value(FILE *out, const char *v) {
         json_string(out, v);
 }
 
-/* Columns a string takes in a terminal: code points, East Asian wide ones counting 2. */
+/* Columns a string takes in a terminal: code points, East Asian wide ones counting 2, combining
+ * marks and other zero-width ones 0. */
 static size_t display_width(const char *s) {
     size_t w = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
@@ -719,7 +720,14 @@ static size_t display_width(const char *s) {
                     (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
                     (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) ||
                     (cp >= 0x20000 && cp <= 0x3fffd);
-        w += wide ? 2 : 1;
+        /* combining marks, zero-width joiner and spaces, variation selectors: no column */
+        bool zero = (cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x0483 && cp <= 0x0489) ||
+                    (cp >= 0x0591 && cp <= 0x05bd) || (cp >= 0x0610 && cp <= 0x061a) ||
+                    (cp >= 0x064b && cp <= 0x065f) || (cp >= 0x1ab0 && cp <= 0x1aff) ||
+                    (cp >= 0x1dc0 && cp <= 0x1dff) || (cp >= 0x200b && cp <= 0x200f) ||
+                    (cp >= 0x20d0 && cp <= 0x20ff) || (cp >= 0xfe00 && cp <= 0xfe0f) ||
+                    (cp >= 0xfe20 && cp <= 0xfe2f);
+        w += zero ? 0 : wide ? 2 : 1;
     }
     return w;
 }

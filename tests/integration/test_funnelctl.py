@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -331,6 +332,14 @@ def check_top(ctl, r, p):
     want = {"rep": "bob"}
     want.update(stored_as_json(TOP["bob"]))
     expect(js == [want], "top --json --limit 1: every field of the hash", js)
+    # columns stay aligned for composed and decomposed accents and wide characters
+    for rep in ("Jos\u00e9", "Jose\u0301", "\u5f20\u4f1f", "bob"):
+        hset(r, "%s:rep:month:2026-10:%s" % (p, rep), {"entered:lead": "1", "events": "1"})
+    lines = ctl.ok("top", "--window", "month:2026-10", "--once").splitlines()[2:]
+    widths = [sum(0 if unicodedata.combining(c) else
+                  2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+              for line in lines]
+    expect(len(lines) == 5 and len(set(widths)) == 1, "top: aligned columns", lines, widths)
     for bad, msg in (("entered:nope", "'nope' is not a stage of funnel.stages"),
                      ("exit_conv:won", "the last stage has no exit_conv"),
                      ("events", "--by expects won_amount, won, win_rate, entered:<stage> or "
