@@ -89,6 +89,19 @@ static const char read_clock_lua[] = "local t = redis.call('TIME')\n"
                                      "return {tonumber(t[1]), tonumber(t[2]),\n"
                                      "        redis.call('HGETALL', KEYS[1])}\n";
 
+/* Every partition of a consumed topic holds the watermark, even one no instance has been
+ * assigned yet (its owner is still joining): registered at 0 and seen now, unless it is
+ * registered already. ARGV: the partition fields. */
+static const char expect_lua[] =
+    "local now = redis.call('TIME')\n"
+    "local wall = tostring(now[1] * 1000 + math.floor(now[2] / 1000))\n"
+    "for i = 1, #ARGV do\n"
+    "  if redis.call('HSETNX', KEYS[1], 'p:' .. ARGV[i], '0') == 1 then\n"
+    "    redis.call('HSET', KEYS[1], 's:' .. ARGV[i], wall)\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
 /* A complete sweep's clock, only while the lease is ours and only forwards (one stale or
  * deposed writer must not move the shared clock back or pin it ahead). KEYS lease, clock;
  * ARGV token, clock. */
@@ -215,6 +228,7 @@ struct fd_alerts {
     fd_map_t *part_sent;    /* the same, of the batch sent to Redis and not yet answered */
     fd_map_t *part_pending; /* the same, applied, not yet written to <prefix>:clock */
     fd_map_t *part_hold;    /* "<topic>:<partition>" -> (void *)1: assigned, hold not yet written */
+    fd_map_t *part_expect;  /* "<topic>:<partition>" -> (void *)1: to register, not yet written */
     int64_t noted_min_ms, sent_min_ms, first_pending_ms;
     int64_t first_ms;     /* the earliest event time of the stream: windows before it lack data */
     fd_map_t *stalled;    /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
@@ -442,7 +456,8 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
         (al->touched = fd_map_new()) == NULL || (al->team_dirty = fd_map_new()) == NULL ||
         (al->stalled = fd_map_new()) == NULL || (al->inflight = fd_map_new()) == NULL ||
         (al->part_noted = fd_map_new()) == NULL || (al->part_pending = fd_map_new()) == NULL ||
-        (al->part_sent = fd_map_new()) == NULL || (al->part_hold = fd_map_new()) == NULL)
+        (al->part_sent = fd_map_new()) == NULL || (al->part_hold = fd_map_new()) == NULL ||
+        (al->part_expect = fd_map_new()) == NULL)
         goto fail;
     al->plan = calloc(al->nrules + 1, sizeof *al->plan);
     al->fields = calloc(al->nfields + 1, sizeof *al->fields);
@@ -553,6 +568,7 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     free_map_values(al->part_sent, false);
     fd_map_destroy(al->part_sent);
     fd_map_destroy(al->part_hold);
+    fd_map_destroy(al->part_expect);
     for (size_t i = 0; i < al->nacked; i++)
         free(al->acked[i]);
     free(al->acked);
@@ -657,29 +673,46 @@ void fd_alerts_batch_done(fd_alerts_t *al, bool applied) {
     al->sent_min_ms = INT64_MAX;
 }
 
-/* Writes the holds of assigned partitions not yet written (see hold_lua). */
-static fd_err_t write_holds(fd_alerts_t *al) {
-    size_t n = fd_map_size(al->part_hold);
-    if (n == 0) return FD_OK;
+/* Runs script on the clock key with the partition fields of m as ARGV, then empties m. */
+static fd_err_t write_parts(fd_alerts_t *al, fd_map_t *m, const char *script, const char *what) {
+    if (fd_map_size(m) == 0) return FD_OK;
     char key[KEY_MAX];
     key_of(al, key, sizeof key, "clock");
     args_t a = {0};
     fd_err_t err = args_push(&a, "EVAL", 4, false);
-    if (!err) err = args_push(&a, hold_lua, strlen(hold_lua), false);
+    if (!err) err = args_push(&a, script, strlen(script), false);
     if (!err) err = args_push(&a, "1", 1, false);
     if (!err) err = args_push(&a, key, strlen(key), true);
     size_t pos = 0, len;
     const char *k;
     void *v;
-    while (!err && fd_map_next(al->part_hold, &pos, &k, &len, &v))
+    while (!err && fd_map_next(m, &pos, &k, &len, &v))
         err = args_push(&a, k, len, true);
     redisReply *r;
-    if (!err) err = command(al, "hold the event clock", (int)a.n, a.argv, a.len, &r);
+    if (!err) err = command(al, what, (int)a.n, a.argv, a.len, &r);
     args_free(&a);
     if (err) return err;
     freeReplyObject(r);
-    fd_map_clear(al->part_hold);
+    fd_map_clear(m);
     return FD_OK;
+}
+
+/* Writes the registrations and holds not yet written (see expect_lua and hold_lua). */
+static fd_err_t write_holds(fd_alerts_t *al) {
+    fd_err_t err = write_parts(al, al->part_expect, expect_lua, "register the partitions");
+    if (err) return err;
+    return write_parts(al, al->part_hold, hold_lua, "hold the event clock");
+}
+
+fd_err_t fd_alerts_expect(fd_alerts_t *al, const char *topic, int32_t count) {
+    for (int32_t i = 0; i < count; i++) {
+        char pk[FD_TOPIC_KEY_MAX];
+        int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, i);
+        if (pl <= 0 || (size_t)pl >= sizeof pk) return FD_ERR_INVAL;
+        fd_err_t err = fd_map_put(al->part_expect, pk, (size_t)pl, (void *)1);
+        if (err) return err;
+    }
+    return write_holds(al);
 }
 
 fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition) {

@@ -70,7 +70,8 @@ struct fd_service {
     size_t nparts, parts_cap;
     pending_t *pending;
     size_t npending, pending_cap;
-    fd_map_t *waiting; /* deal ids of the pending events */
+    fd_map_t *waiting;  /* deal ids of the pending events */
+    fd_map_t *expected; /* topics whose partitions the alert clock has registered */
     /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
      * apply checks that Redis has no state for it) from batch assume_new_from on; a refused
      * assumption (FD_ERR_CONFLICT) turns this off for conflict_pause applied batches, doubling
@@ -163,6 +164,22 @@ static void drop_pending(fd_service_t *svc) {
     RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
 
 static fd_err_t wait_inflight(fd_service_t *svc);
+
+/* Registers every partition of topic with the alert clock, once per topic: a partition whose
+ * owner has not been assigned it yet (still joining the group) must hold the clock too. A
+ * failure is retried at the next assignment. */
+static void expect_partitions(fd_service_t *svc, const char *topic) {
+    size_t len = strlen(topic);
+    if (fd_map_get(svc->expected, topic, len) != NULL) return;
+    int32_t n = 0;
+    fd_err_t err = fd_source_partition_count(svc->src, topic, 5000, &n);
+    if (!err) err = fd_alerts_expect(svc->al, topic, n);
+    if (!err) err = fd_map_put(svc->expected, topic, len, (void *)1);
+    if (err)
+        fd_log_warn("service", "alerts: registering the partitions of %s with the event clock: %s",
+                    topic, err == FD_ERR_KAFKA ? "no metadata from Kafka" : fd_strerror(err));
+}
+
 static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n);
 
 static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
@@ -232,6 +249,7 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     if (svc->al && fd_alerts_hold(svc->al, tp->topic, tp->partition) != FD_OK)
         fd_log_warn("service", "alerts: holding the event clock for %s[%" PRId32 "]: %s", tp->topic,
                     tp->partition, fd_alerts_errstr(svc->al));
+    if (svc->al) expect_partitions(svc, tp->topic);
     fd_log_info("service",
                 "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
                 ", %zu remembered event ids",
@@ -344,7 +362,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
-        (svc->waiting = fd_map_new()) == NULL ||
+        (svc->waiting = fd_map_new()) == NULL || (svc->expected = fd_map_new()) == NULL ||
         (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
         (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
@@ -380,6 +398,7 @@ void fd_service_destroy(fd_service_t *svc) {
     free(svc->parts);
     free(svc->pending);
     fd_map_destroy(svc->waiting);
+    fd_map_destroy(svc->expected);
     fd_batch_destroy(svc->b);
     fd_batch_destroy(svc->fly);
     fd_dealcache_destroy(svc->dc);

@@ -447,6 +447,22 @@ void fd_source_forget_dead_letters(fd_source_t *src) {
     if (!in_flight) letters_clear(src);
 }
 
+fd_err_t fd_source_partition_count(fd_source_t *src, const char *topic, int timeout_ms,
+                                   int32_t *count) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(src->consumer, topic, NULL);
+    if (rkt == NULL) return FD_ERR_NOMEM;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(src->consumer, 0, rkt, &md, timeout_ms);
+    fd_err_t err = FD_ERR_KAFKA;
+    if (!e && md->topic_cnt == 1 && !md->topics[0].err && md->topics[0].partition_cnt > 0) {
+        *count = md->topics[0].partition_cnt;
+        err = FD_OK;
+    }
+    if (md) rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    return err;
+}
+
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n) {
     if (n == 0) return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);

@@ -47,6 +47,10 @@ void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, in
  * partitions at 0, i.e. nothing can be judged yet) until its events are applied or it has been
  * quiet for 5 minutes. Written at once; FD_ERR_REDIS leaves it to be written on the next tick. */
 fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition);
+/* Partitions 0..count-1 of topic exist: each not yet registered holds the watermark at 0 (for
+ * 5 minutes, or until its events are applied), even before its owner is assigned it. Written at
+ * once; FD_ERR_REDIS leaves it to be written on the next tick. */
+fd_err_t fd_alerts_expect(fd_alerts_t *al, const char *topic, int32_t count);
 /* (topic, partition) was revoked: a hold of it not yet written (Redis was unreachable) is
  * dropped, so it cannot be written later and hold back a clock another instance now feeds. */
 void fd_alerts_unhold(fd_alerts_t *al, const char *topic, int32_t partition);

@@ -67,6 +67,11 @@ fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms);
  * messages are read again and queue them again); those already produced are still delivered. */
 void fd_source_forget_dead_letters(fd_source_t *src);
 
+/* The number of partitions of topic, from the cluster's metadata (one request, at most
+ * timeout_ms). FD_ERR_KAFKA when it cannot be read. */
+fd_err_t fd_source_partition_count(fd_source_t *src, const char *topic, int timeout_ms,
+                                   int32_t *count);
+
 /* Commits next offsets to the group (asynchronously; informational: Redis holds the truth). */
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n);
 

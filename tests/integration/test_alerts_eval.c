@@ -561,6 +561,55 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     ev_close(&E);
 }
 
+/* Every partition of the topic holds the watermark from the first assignment on, also one no
+ * instance has been assigned yet (its owner still joining the group): otherwise the clock would
+ * run on the partitions assigned so far and reps of the others would look silent. */
+static void test_unassigned_partition_of_the_topic_holds_the_watermark(void **state) {
+    (void)state;
+    const int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    ev_open(&E, "evt-expect", "UTC",
+            "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
+            " \"scope\": \"rep\", \"window\": \"24h\","
+            " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
+            "evt-a");
+    set_clock(&E, clock - 3 * DAY_MS, 0);
+    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_str(&E, "rep_team", "anna", "t1");
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK); /* ours */
+    note_at(&E, 0, "anna", clock);
+    assert_int_equal(fd_alerts_expect(E.al, "crm", 3), FD_OK); /* 1 and 2: nobody's yet */
+    char *p2 = hget(&E, "clock", "p:crm:2"), *s2 = hget(&E, "clock", "s:crm:2");
+    assert_non_null(p2);
+    assert_string_equal(p2, "0");
+    assert_non_null(s2);
+    free(p2);
+    free(s2);
+    sweep(&E, 0);
+    fd_alerts_stats_t st;
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.sweeps, 0); /* held at 0: nothing judged */
+    assert_state(&E, "calls-silent", "rep|anna", "ok");
+    assert_int_equal(xlen(&E), 0);
+
+    /* registering again (another instance, a restart) does not renew their 5 minutes */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    long long old = (long long)ts.tv_sec * 1000 - 6 * 60000;
+    hset_int(&E, "clock", "s:crm:1", old);
+    hset_int(&E, "clock", "s:crm:2", old);
+    assert_int_equal(fd_alerts_expect(E.al, "crm", 3), FD_OK);
+    char *s1 = hget(&E, "clock", "s:crm:1"), *p0 = hget(&E, "clock", "p:crm:0");
+    assert_int_equal(strtoll(s1, NULL, 10), old);
+    assert_int_equal(strtoll(p0, NULL, 10), clock); /* a registered time is kept */
+    free(s1);
+    free(p0);
+    /* quiet for more than 5 minutes: they no longer hold the clock */
+    sweep(&E, 0);
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock);
+    ev_close(&E);
+}
+
 /* A hold that could not be written (here the clock key has the wrong type, as when Redis is
  * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
  * written later: another instance owns the partition and feeds its clock. */
@@ -1001,6 +1050,8 @@ int main(void) {
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_assigned_partition_holds_the_watermark, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_unassigned_partition_of_the_topic_holds_the_watermark,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
