@@ -489,9 +489,9 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
         }
         al->plan[i].cur_sig = sig_find(al, &s);
         if (r->cond == FD_COND_DRIFT) {
-            fd_rule_params_t p;
-            /* the default parameters say how many baseline days; overrides cannot change it */
-            int days = fd_rules_params(o->rs, i, "", "", &p) ? p.baseline_days : 28;
+            /* the rule's own baseline days: no override or filter changes them (asking the
+             * parameters of the id "" gave 28 whenever a filter excluded that id) */
+            int days = fd_rules_baseline_days(o->rs, i);
             if (days < 1) days = 28;
             sig_t b = {.type = SIG_BASE, .span_ms = s.span_ms, .lag_ms = s.lag_ms, .days = days};
             al->plan[i].base_sig = sig_find(al, &b);

@@ -1221,6 +1221,11 @@ int fd_rules_max_baseline_days(const fd_rules_t *rs) {
     return m;
 }
 
+int fd_rules_baseline_days(const fd_rules_t *rs, size_t i) {
+    if (rs == NULL || i >= rs->n || rs->rules[i].pub.cond != FD_COND_DRIFT) return 0;
+    return rs->rules[i].base.baseline_days;
+}
+
 static bool in_list(char *const *v, size_t n, const char *s) {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], s) == 0) return true;

@@ -111,6 +111,9 @@ const char *fd_rules_manager(const fd_rules_t *rs, const char *team_id);
 int64_t fd_rules_hour_span_ms(const fd_rules_t *rs);
 /* The most baseline days of any drift rule (0 when none): day buckets must be kept that long. */
 int fd_rules_max_baseline_days(const fd_rules_t *rs);
+/* Baseline days of drift rule i, the same for every id (overrides and filters do not change it);
+ * 0 for a rule of another condition. */
+int fd_rules_baseline_days(const fd_rules_t *rs, size_t i);
 
 /* Whether rule i applies to scope id `id` (team_id: the rep's team for rep scope, the id itself
  * for team scope, "" for org) and, if so, its effective parameters in *p (defaults, then the

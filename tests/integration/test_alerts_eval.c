@@ -610,6 +610,43 @@ static void test_unassigned_partition_of_the_topic_holds_the_watermark(void **st
     ev_close(&E);
 }
 
+/* A drift rule with a teams filter uses its own baseline_days (7), like the same rule without a
+ * filter: the 21 days before the baseline, 10x busier, must not count. */
+static void test_drift_with_filter_uses_its_baseline_days(void **state) {
+    (void)state;
+    ev_open(&E, "evt-dfilter", "UTC",
+            "{\"rules\": ["
+            "{\"name\": \"d-filter\", \"kpi\": \"activity:call\", \"scope\": \"rep\","
+            " \"teams\": [\"t1\"], \"window\": \"7d\","
+            " \"drift\": {\"baseline_days\": 7, \"max_change\": 0.3}},"
+            "{\"name\": \"d-plain\", \"kpi\": \"activity:call\", \"scope\": \"rep\","
+            " \"window\": \"7d\", \"drift\": {\"baseline_days\": 7, \"max_change\": 0.3}}]}",
+            "evt-a");
+    set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
+    hset_str(&E, "rep_team", "anna", "t1");
+    char day[16], suffix[128];
+    /* clock 2026-11-22T23:30Z: the 7d window is days 16..22, its baseline days 9..15 (10 calls
+     * a day each); the 21 days before hold 100 a day */
+    for (int d = 0; d < 7; d++) {
+        date_plus(2026, 11, 9, d, day, sizeof day);
+        snprintf(suffix, sizeof suffix, "rep:day:%s:anna", day);
+        hset_int(&E, suffix, "activity:call", 10);
+        date_plus(2026, 11, 16, d, day, sizeof day);
+        snprintf(suffix, sizeof suffix, "rep:day:%s:anna", day);
+        hset_int(&E, suffix, "activity:call", 10);
+    }
+    for (int d = 0; d < 21; d++) {
+        date_plus(2026, 10, 19, d, day, sizeof day);
+        snprintf(suffix, sizeof suffix, "rep:day:%s:anna", day);
+        hset_int(&E, suffix, "activity:call", 100);
+    }
+    sweep(&E, utc_ms(2026, 11, 22, 23, 30));
+    assert_state(&E, "d-plain", "rep|anna", "ok");
+    assert_state(&E, "d-filter", "rep|anna", "ok");
+    assert_int_equal(xlen(&E), 0);
+    ev_close(&E);
+}
+
 /* A hold that could not be written (here the clock key has the wrong type, as when Redis is
  * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
  * written later: another instance owns the partition and feeds its clock. */
@@ -1052,6 +1089,8 @@ int main(void) {
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_unassigned_partition_of_the_topic_holds_the_watermark,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_drift_with_filter_uses_its_baseline_days, test_setup,
+                                        test_teardown),
         cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
