@@ -1408,6 +1408,15 @@ void fd_rules_eval(const fd_rules_t *rs, size_t i, const fd_rule_params_t *p,
     }
     out->value = v;
     out->samples = samples;
+    /* target pace: a count accrues over the calendar window, so by now pace expects the elapsed
+     * fraction of it; a ratio or an average does not accrue, its expectation is the target.
+     * Known even when the value is not, for the notification of a resolve for lack of samples. */
+    double elapsed = in->elapsed < 0 ? 0 : in->elapsed > 1 ? 1 : in->elapsed;
+    double expected = fd_kpi_is_volume(kpi.kind) ? p->value * elapsed : p->value;
+    if (r->pub.cond == FD_COND_TARGET) {
+        out->target = p->value;
+        out->bound = expected;
+    }
     /* volume KPIs ignore min_samples: a silent rep has 0, and that is the signal */
     if (!def || (!fd_kpi_is_volume(kpi.kind) && samples < p->min_samples)) {
         out->defined = false;
@@ -1426,12 +1435,6 @@ void fd_rules_eval(const fd_rules_t *rs, size_t i, const fd_rule_params_t *p,
         out->clear = !cmp(v, p->op, shifted);
         return;
     }
-    /* target pace: a count accrues over the calendar window, so by now pace expects the elapsed
-     * fraction of it; a ratio or an average does not accrue, its expectation is the target */
-    double elapsed = in->elapsed < 0 ? 0 : in->elapsed > 1 ? 1 : in->elapsed;
-    double expected = fd_kpi_is_volume(kpi.kind) ? p->value * elapsed : p->value;
-    out->target = p->value;
-    out->bound = expected;
     if (p->op == FD_OP_LE) {
         out->fire = v > expected * (1 + p->tolerance);
         out->clear = v <= expected * (1 + p->tolerance - p->hysteresis);

@@ -897,10 +897,14 @@ static void test_target_on_a_ratio_expects_the_target_itself_with_min_samples(vo
     assert_true(r.fire);
     assert_true(r.bound == 0.3);
     f[G_LOST] = 2; /* 3 samples */
+    memset(&r, 0, sizeof r);
     fd_rules_eval(rs, 0, &p, &in, &r);
     assert_false(r.defined);
     assert_false(r.fire);
     assert_true(r.clear);
+    /* the resolve's notification still names the target and the pace's expectation */
+    assert_true(r.target == 0.3);
+    assert_true(r.bound == 0.3);
     fd_rules_destroy(rs);
 }
 
