@@ -19,10 +19,13 @@ static int64_t held(int64_t since, int64_t now) {
     return now > since ? now - since : 0;
 }
 
-/* Enters firing: a new episode whose started_at is now. */
+/* Enters firing: a new episode whose started_at is now, or just after the end of the previous
+ * episode when that ended at the same clock (its ids derive from started_at: a second episode
+ * must not repeat the first's). */
 static fd_alert_emit_t start_firing(fd_alertfsm_t *st, int64_t now_ms) {
+    int64_t start = now_ms > st->resolved_ms ? now_ms : st->resolved_ms + 1;
     *st = (fd_alertfsm_t){
-        .state = FD_ALERT_FIRING, .since_ms = now_ms, .notified_ms = now_ms, .repeats = 0};
+        .state = FD_ALERT_FIRING, .since_ms = start, .notified_ms = start, .repeats = 0};
     return FD_ALERT_EMIT_FIRING;
 }
 
@@ -31,7 +34,7 @@ fd_alert_emit_t fd_alertfsm_step(fd_alertfsm_t *st, bool fire, bool clear, int64
     switch (st->state) {
     case FD_ALERT_PENDING:
         if (!fire) {
-            *st = (fd_alertfsm_t){0};
+            *st = (fd_alertfsm_t){.resolved_ms = st->resolved_ms};
             return FD_ALERT_EMIT_NONE;
         }
         if (held(st->since_ms, now_ms) >= for_ms) return start_firing(st, now_ms);
@@ -60,11 +63,13 @@ fd_alert_emit_t fd_alertfsm_step(fd_alertfsm_t *st, bool fire, bool clear, int64
 
     default: /* ok, resolved (and anything unknown, treated as ok) */
         if (!fire) {
-            *st = (fd_alertfsm_t){0}; /* resolved -> ok: the episode is over */
+            /* resolved -> ok: the episode is over; when it ended is kept (start_firing) */
+            *st = (fd_alertfsm_t){.resolved_ms = st->resolved_ms};
             return FD_ALERT_EMIT_NONE;
         }
         if (for_ms <= 0) return start_firing(st, now_ms);
-        *st = (fd_alertfsm_t){.state = FD_ALERT_PENDING, .since_ms = now_ms};
+        *st = (fd_alertfsm_t){
+            .state = FD_ALERT_PENDING, .since_ms = now_ms, .resolved_ms = st->resolved_ms};
         return FD_ALERT_EMIT_NONE;
     }
 }

@@ -26,7 +26,7 @@ typedef struct {
                              * episode's started_at (when it began firing) */
     int64_t clear_since_ms; /* firing: when healthy values began, 0 while not healthy */
     int64_t notified_ms;    /* firing: the last firing notification (first or repeat) */
-    int64_t resolved_ms;    /* resolved: when it resolved */
+    int64_t resolved_ms;    /* when the last episode resolved (kept through ok and pending) */
     uint32_t repeats;       /* repeat notifications sent in this episode */
 } fd_alertfsm_t;
 

@@ -351,6 +351,27 @@ static void test_fsm_resolved_state_keeps_the_episode_for_its_notification(void 
     assert_int_equal(st.clear_since_ms, 0);
 }
 
+/* Fire, resolve and fire again at one clock (a held watermark, for = resolve_for = 0): the second
+ * episode starts after the first ended, so its started_at (and the ids made from it) differ,
+ * also when an ok step came between. */
+static void test_fsm_second_episode_at_the_same_clock_starts_after_the_first(void **state) {
+    (void)state;
+    fd_alertfsm_t st = {0};
+    assert_int_equal(fd_alertfsm_step(&st, true, false, T0, 0, 0, 0), E_FIRING);
+    assert_int_equal(fd_alertfsm_step(&st, false, true, T0, 0, 0, 0), E_RESOLVED);
+    assert_int_equal(fd_alertfsm_step(&st, true, false, T0, 0, 0, 0), E_FIRING);
+    assert_int_equal(st.since_ms, T0 + 1);
+    assert_int_equal(fd_alertfsm_step(&st, false, true, T0 + 1, 0, 0, 0), E_RESOLVED);
+    assert_int_equal(fd_alertfsm_step(&st, false, true, T0 + 1, 0, 0, 0), NONE); /* ok */
+    assert_int_equal(st.state, FD_ALERT_OK);
+    assert_int_equal(fd_alertfsm_step(&st, true, false, T0 + 1, 0, 0, 0), E_FIRING);
+    assert_int_equal(st.since_ms, T0 + 2);
+    /* later clocks start at the clock itself */
+    fd_alertfsm_step(&st, false, true, T0 + MIN, 0, 0, 0);
+    assert_int_equal(fd_alertfsm_step(&st, true, false, T0 + 2 * MIN, 0, 0, 0), E_FIRING);
+    assert_int_equal(st.since_ms, T0 + 2 * MIN);
+}
+
 #define T(f) cmocka_unit_test(f)
 
 int main(void) {
@@ -366,6 +387,7 @@ int main(void) {
         T(test_codec_encode_truncates_to_the_buffer),
         T(test_codec_round_trip_between_steps_keeps_behaviour),
         T(test_fsm_resolved_state_keeps_the_episode_for_its_notification),
+        T(test_fsm_second_episode_at_the_same_clock_starts_after_the_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
