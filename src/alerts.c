@@ -235,6 +235,7 @@ struct fd_alerts {
     fd_map_t *inflight;   /* alert_id -> (void *)1 while Kafka has it */
     int64_t sent;         /* notifications handed to Kafka */
     int64_t evaluated_ms; /* the clock of the last complete sweep (shared in <prefix>:clock) */
+    int64_t max_clock_ms; /* the highest clock this instance evaluated at (touched scopes too) */
     bool catching_up;     /* the clock ran ahead of the last sweep by more than a step */
     char **acked;         /* delivered alert_ids to drop from the outbox */
     size_t nacked, acked_cap;
@@ -1638,6 +1639,8 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     /* The clock never runs backwards: a partition held again (re-assigned with an older latest
      * event) pauses the clock at the last sweep instead. */
     if (clock_override == 0 && clock < al->evaluated_ms) clock = al->evaluated_ms;
+    /* ...nor behind an evaluation of touched scopes, which does not move evaluated_ms */
+    if (clock_override == 0 && clock < al->max_clock_ms) clock = al->max_clock_ms;
     al->catching_up = false;
     /* Never evaluated: begin at the first event, so that a back-fill is judged hour by hour. */
     int64_t from = al->evaluated_ms > 0        ? al->evaluated_ms
@@ -1651,6 +1654,7 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     if ((err = plan_windows(al, clock))) return err;
     al->clock_ms = al->stats.clock_ms = clock;
     al->work_explicit = clock_override != 0;
+    if (!al->work_explicit && clock > al->max_clock_ms) al->max_clock_ms = clock;
     if (sweep) {
         if (reload && (err = load_registry(al))) return err;
         if ((err = build_sweep(al))) return err;

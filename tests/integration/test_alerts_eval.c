@@ -647,6 +647,43 @@ static void test_drift_with_filter_uses_its_baseline_days(void **state) {
     ev_close(&E);
 }
 
+/* Scopes touched by applied events are evaluated between sweeps at the live watermark, which
+ * does not move the shared sweep clock; when the watermark then drops (a quiet partition held
+ * again), the next sweep must not run at an earlier clock than that evaluation did. */
+static void test_sweep_never_runs_behind_a_touched_evaluation(void **state) {
+    (void)state;
+    const int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    ev_open(&E, "evt-touched", "UTC",
+            "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
+            " \"scope\": \"rep\", \"window\": \"24h\","
+            " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
+            "evt-a");
+    set_clock(&E, clock - 3 * DAY_MS, 0);
+    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_str(&E, "rep_team", "anna", "t1");
+    assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK);
+    note_at(&E, 0, "anna", clock - 20 * 60000);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000;
+    if (fd_alerts_tick(E.al, now) != FD_OK) fail_msg("tick: %s", fd_alerts_errstr(E.al));
+    fd_alerts_stats_t st;
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock - 20 * 60000); /* the timer's sweep */
+    /* anna's next event: her scope is evaluated at the new watermark, between sweeps */
+    note_at(&E, 0, "anna", clock);
+    if (fd_alerts_tick(E.al, now + 1500) != FD_OK) fail_msg("tick: %s", fd_alerts_errstr(E.al));
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock);
+    /* partition 1 is held again with an older time: the watermark drops 10 minutes */
+    hset_int(&E, "clock", "p:crm:1", (long long)(clock - 10 * 60000));
+    hset_int(&E, "clock", "s:crm:1", (long long)now);
+    sweep(&E, 0);
+    fd_alerts_stats(E.al, &st);
+    assert_int_equal(st.clock_ms, clock); /* paused, not run backwards */
+    ev_close(&E);
+}
+
 /* A hold that could not be written (here the clock key has the wrong type, as when Redis is
  * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
  * written later: another instance owns the partition and feeds its clock. */
@@ -1091,6 +1128,8 @@ int main(void) {
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_drift_with_filter_uses_its_baseline_days, test_setup,
                                         test_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_never_runs_behind_a_touched_evaluation,
+                                        test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
