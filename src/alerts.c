@@ -1154,6 +1154,8 @@ static int64_t stalled_count(fd_alerts_t *al, const scope_t *s, int stage, int64
 
 typedef struct {
     bool applies;
+    bool orphan; /* the rule no longer applies to the id (a filter, a per-id target): a firing
+                  * or pending state of it is ended (resolved), never left hanging */
     fd_rule_params_t p;
 } cell_t;
 
@@ -1257,6 +1259,36 @@ static void deliver(fd_alerts_t *al, const char *id, const char *json, size_t le
     }
 }
 
+/* Evaluates rule i for one scope from its summed windows (sums: that scope's slots). */
+static void eval_cell(fd_alerts_t *al, size_t i, const scope_t *sc, const cell_t *c,
+                      const int64_t *sums, int64_t clock, fd_rule_result_t *res) {
+    size_t nf = al->nfields;
+    const int64_t *days[400];
+    const fd_rule_t *r = fd_rules_at(al->rs, i);
+    fd_rule_input_t in = {0};
+    int cs = al->plan[i].cur_sig, bs = al->plan[i].base_sig;
+    if (cs >= 0) {
+        in.cur = &sums[al->sigs[cs].off * nf];
+        in.elapsed = al->sigs[cs].elapsed;
+        in.cur_days = (double)al->sigs[cs].span_ms / (double)DAY_MS;
+    }
+    if (bs >= 0) {
+        size_t nd = al->sigs[bs].nslots < 400 ? al->sigs[bs].nslots : 400;
+        for (size_t d = 0; d < nd; d++)
+            days[d] = &sums[(al->sigs[bs].off + d) * nf];
+        in.days = days;
+        in.ndays = nd;
+    }
+    if (r->kpi.kind == FD_KPI_STALLED)
+        in.stalled = stalled_count(al, sc, r->kpi.arg, clock, c->p.stalled_after_ms);
+    fd_rules_eval(al->rs, i, &c->p, &in, res);
+    if ((cs >= 0 && !al->sigs[cs].complete) || (bs >= 0 && !al->sigs[bs].complete)) {
+        /* the window reaches back before the first event: no evidence either way */
+        res->defined = res->fire = false;
+        res->clear = true;
+    }
+}
+
 static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int64_t clock) {
     size_t nr = al->nrules, nf = al->nfields, sps = al->slots_per_scope;
     cell_t *cells = calloc(n * nr + 1, sizeof *cells);
@@ -1296,7 +1328,11 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
             cell_t *c = &cells[s * nr + i];
             if (r->scope != sc[s].kind) continue;
             c->applies = fd_rules_params(al->rs, i, sc[s].id, sc[s].team, &c->p);
-            if (!c->applies) continue;
+            if (!c->applies) {
+                c->orphan = true;
+                fd_rules_base_params(al->rs, i, &c->p);
+                continue;
+            }
             if (al->plan[i].cur_sig >= 0) u[al->plan[i].cur_sig] = true;
             if (al->plan[i].base_sig >= 0) u[al->plan[i].base_sig] = true;
         }
@@ -1314,7 +1350,7 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
     for (size_t i = 0; i < nr; i++) {
         bool any = false;
         for (size_t s = 0; s < n && !any; s++)
-            any = cells[s * nr + i].applies;
+            any = cells[s * nr + i].applies || cells[s * nr + i].orphan;
         if (!any) continue;
         rd[nreads].scope = 0;
         rd[nreads].win = -1;
@@ -1345,7 +1381,7 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
                 err = args_push(&q, "HMGET", 5, false);
                 if (!err) err = args_push(&q, al->plan[i].key, strlen(al->plan[i].key), false);
                 for (size_t s = 0; s < n && !err; s++) {
-                    if (!cells[s * nr + i].applies) continue;
+                    if (!cells[s * nr + i].applies && !cells[s * nr + i].orphan) continue;
                     char field[FD_ID_MAX + 16];
                     int fl =
                         snprintf(field, sizeof field, "%s|%s", fd_scope_name(sc[s].kind), sc[s].id);
@@ -1377,7 +1413,8 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
                     fd_log_error("alerts", "%s: %s; rule %s skipped", al->plan[rd[k].rule].key,
                                  r->str, fd_rules_at(al->rs, rd[k].rule)->name);
                     for (size_t s = 0; s < n; s++)
-                        cells[s * nr + rd[k].rule].applies = false;
+                        cells[s * nr + rd[k].rule].applies = cells[s * nr + rd[k].rule].orphan =
+                            false;
                 }
                 freeReplyObject(r);
                 continue;
@@ -1412,7 +1449,7 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
             } else {
                 size_t i = rd[k].rule, e = 0;
                 for (size_t s = 0; s < n; s++) {
-                    if (!cells[s * nr + i].applies) continue;
+                    if (!cells[s * nr + i].applies && !cells[s * nr + i].orphan) continue;
                     redisReply *x = e < r->elements ? r->element[e] : NULL;
                     e++;
                     if (x && x->type == REDIS_REPLY_STRING &&
@@ -1445,41 +1482,29 @@ static fd_err_t evaluate_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int
         (err = args_push(&a, stream, strlen(stream), true)))
         goto out;
     size_t fixed = a.n;
-    const int64_t *days[400];
     for (size_t s = 0; s < n && !err; s++) {
         for (size_t i = 0; i < nr && !err; i++) {
             cell_t *c = &cells[s * nr + i];
-            if (!c->applies) continue;
-            const fd_rule_t *r = fd_rules_at(al->rs, i);
-            fd_rule_input_t in = {0};
-            int cs = al->plan[i].cur_sig, bs = al->plan[i].base_sig;
-            if (cs >= 0) {
-                in.cur = &sums[(s * sps + al->sigs[cs].off) * nf];
-                in.elapsed = al->sigs[cs].elapsed;
-                in.cur_days = (double)al->sigs[cs].span_ms / (double)DAY_MS;
-            }
-            if (bs >= 0) {
-                size_t nd = al->sigs[bs].nslots < 400 ? al->sigs[bs].nslots : 400;
-                for (size_t d = 0; d < nd; d++)
-                    days[d] = &sums[(s * sps + al->sigs[bs].off + d) * nf];
-                in.days = days;
-                in.ndays = nd;
-            }
-            if (r->kpi.kind == FD_KPI_STALLED)
-                in.stalled = stalled_count(al, &sc[s], r->kpi.arg, clock, c->p.stalled_after_ms);
+            fd_alertfsm_t *st = &states[s * nr + i];
             fd_rule_result_t res;
-            fd_rules_eval(al->rs, i, &c->p, &in, &res);
-            if ((cs >= 0 && !al->sigs[cs].complete) || (bs >= 0 && !al->sigs[bs].complete)) {
-                /* the window reaches back before the first event: no evidence either way */
-                res.defined = res.fire = false;
+            int64_t for_ms = c->p.for_ms, resolve_for_ms = c->p.resolve_for_ms;
+            if (!c->applies) {
+                if (!c->orphan || (st->state != FD_ALERT_FIRING && st->state != FD_ALERT_PENDING))
+                    continue;
+                /* resolved at once, the value unknown: the rule is not about this id any more */
+                memset(&res, 0, sizeof res);
                 res.clear = true;
+                if (fd_rules_at(al->rs, i)->cond != FD_COND_DRIFT) res.bound = c->p.value;
+                if (fd_rules_at(al->rs, i)->cond == FD_COND_TARGET) res.target = c->p.value;
+                resolve_for_ms = 0;
+            } else {
+                eval_cell(al, i, &sc[s], c, &sums[s * sps * nf], clock, &res);
             }
             al->stats.evaluations++;
-            fd_alertfsm_t *st = &states[s * nr + i];
             char before[FD_ALERTFSM_TEXT_MAX], after[FD_ALERTFSM_TEXT_MAX];
             fd_alertfsm_encode(st, before, sizeof before);
-            fd_alert_emit_t emit = fd_alertfsm_step(st, res.fire, res.clear, clock, c->p.for_ms,
-                                                    c->p.resolve_for_ms, c->p.repeat_ms);
+            fd_alert_emit_t emit = fd_alertfsm_step(st, res.fire, res.clear, clock, for_ms,
+                                                    resolve_for_ms, c->p.repeat_ms);
             fd_alertfsm_encode(st, after, sizeof after);
             if (emit == FD_ALERT_EMIT_NONE && strcmp(before, after) == 0) continue;
             char field[FD_ID_MAX + 16];

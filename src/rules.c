@@ -1221,6 +1221,11 @@ int fd_rules_max_baseline_days(const fd_rules_t *rs) {
     return m;
 }
 
+void fd_rules_base_params(const fd_rules_t *rs, size_t i, fd_rule_params_t *p) {
+    memset(p, 0, sizeof *p);
+    if (rs != NULL && i < rs->n) *p = rs->rules[i].base;
+}
+
 int fd_rules_baseline_days(const fd_rules_t *rs, size_t i) {
     if (rs == NULL || i >= rs->n || rs->rules[i].pub.cond != FD_COND_DRIFT) return 0;
     return rs->rules[i].base.baseline_days;

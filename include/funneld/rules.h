@@ -111,6 +111,8 @@ const char *fd_rules_manager(const fd_rules_t *rs, const char *team_id);
 int64_t fd_rules_hour_span_ms(const fd_rules_t *rs);
 /* The most baseline days of any drift rule (0 when none): day buckets must be kept that long. */
 int fd_rules_max_baseline_days(const fd_rules_t *rs);
+/* Rule i's own parameters, before overrides and per-id targets (for an id it does not apply to). */
+void fd_rules_base_params(const fd_rules_t *rs, size_t i, fd_rule_params_t *p);
 /* Baseline days of drift rule i, the same for every id (overrides and filters do not change it);
  * 0 for a rule of another condition. */
 int fd_rules_baseline_days(const fd_rules_t *rs, size_t i);

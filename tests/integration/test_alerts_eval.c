@@ -684,6 +684,39 @@ static void test_sweep_never_runs_behind_a_touched_evaluation(void **state) {
     ev_close(&E);
 }
 
+/* A firing alert of a rule that stops applying to its id (the rep moved out of the rule's teams)
+ * is resolved, not left firing forever. */
+static void test_firing_alert_resolves_when_its_rule_no_longer_applies(void **state) {
+    (void)state;
+    ev_open(&E, "evt-orphan", "UTC",
+            "{\"rules\": [{\"name\": \"calls-low\", \"kpi\": \"activity:call\","
+            " \"scope\": \"rep\", \"teams\": [\"t1\"], \"window\": \"24h\","
+            " \"threshold\": {\"op\": \"<\", \"value\": 5}}]}",
+            "evt-a");
+    set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
+    hset_str(&E, "rep_team", "anna", "t1");
+    hset_str(&E, "rep_team", "bob", "t2");
+    sweep(&E, utc_ms(2026, 11, 22, 10, 0));
+    assert_state(&E, "calls-low", "rep|anna", "firing");
+    assert_state(&E, "calls-low", "rep|bob", "ok");
+    assert_int_equal(xlen(&E), 1);
+    hset_str(&E, "rep_team", "anna", "t2");
+    sweep(&E, utc_ms(2026, 11, 22, 11, 0));
+    assert_state(&E, "calls-low", "rep|anna", "resolved");
+    assert_int_equal(xlen(&E), 2);
+    char *f = hget(&E, "alerts:firing", "calls-low|rep|anna");
+    assert_null(f);
+    cJSON *j = stream_json(&E, 1);
+    assert_string_equal(jstr(j, "state"), "resolved");
+    assert_near(jnum(j, "threshold"), 5, "threshold");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "value")));
+    cJSON_Delete(j);
+    /* nothing more once resolved */
+    sweep(&E, utc_ms(2026, 11, 22, 12, 0));
+    assert_int_equal(xlen(&E), 2);
+    ev_close(&E);
+}
+
 /* A hold that could not be written (here the clock key has the wrong type, as when Redis is
  * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
  * written later: another instance owns the partition and feeds its clock. */
@@ -1129,6 +1162,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_drift_with_filter_uses_its_baseline_days, test_setup,
                                         test_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_never_runs_behind_a_touched_evaluation,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_firing_alert_resolves_when_its_rule_no_longer_applies,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
                                         test_setup, test_teardown),
