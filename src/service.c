@@ -165,9 +165,9 @@ static void drop_pending(fd_service_t *svc) {
 
 static fd_err_t wait_inflight(fd_service_t *svc);
 
-/* Registers every partition of topic with the alert clock, once per topic: a partition whose
- * owner has not been assigned it yet (still joining the group) must hold the clock too. A
- * failure is retried at the next assignment. */
+/* Registers every partition of topic with the alert clock, once per topic and rebalance: a
+ * partition whose owner has not been assigned it yet (still joining the group) must hold the
+ * clock too. A failure is retried at the next assignment. */
 static void expect_partitions(fd_service_t *svc, const char *topic) {
     size_t len = strlen(topic);
     if (fd_map_get(svc->expected, topic, len) != NULL) return;
@@ -279,6 +279,8 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     }
     /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
     fd_dealcache_clear(svc->dc);
+    /* the next assignment registers the topics' partitions again: some may have been added */
+    fd_map_clear(svc->expected);
     /* never clear a rejoin asked for earlier in the same poll (a refused apply in on_assign) */
     if (err != FD_OK && svc->nparts > 0) svc->need_rejoin = true;
 }
