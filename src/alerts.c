@@ -625,10 +625,17 @@ static void map_max(fd_map_t *m, const char *key, size_t len, int64_t v) {
     if (fd_map_put(m, key, len, cur) != FD_OK) free(cur);
 }
 
+/* Writes the "<topic>:<partition>" key of a partition into pk (FD_TOPIC_KEY_MAX bytes); its length,
+ * or 0 when it does not fit. */
+static size_t part_key(char *pk, const char *topic, int32_t partition) {
+    int pl = snprintf(pk, FD_TOPIC_KEY_MAX, "%s:%" PRId32, topic, partition);
+    return pl > 0 && pl < FD_TOPIC_KEY_MAX ? (size_t)pl : 0;
+}
+
 void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, int32_t partition) {
     char pk[FD_TOPIC_KEY_MAX];
-    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
-    if (pl > 0 && (size_t)pl < sizeof pk) map_max(al->part_noted, pk, (size_t)pl, ev->occurred_ms);
+    size_t pl = part_key(pk, topic, partition);
+    if (pl > 0) map_max(al->part_noted, pk, pl, ev->occurred_ms);
     if (ev->occurred_ms < al->noted_min_ms) al->noted_min_ms = ev->occurred_ms;
     if (registry_put(al, ev->rep_id, ev->team_id)) {
         size_t rl = strlen(ev->rep_id);
@@ -708,9 +715,9 @@ static fd_err_t write_holds(fd_alerts_t *al) {
 fd_err_t fd_alerts_expect(fd_alerts_t *al, const char *topic, int32_t count) {
     for (int32_t i = 0; i < count; i++) {
         char pk[FD_TOPIC_KEY_MAX];
-        int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, i);
-        if (pl <= 0 || (size_t)pl >= sizeof pk) return FD_ERR_INVAL;
-        fd_err_t err = fd_map_put(al->part_expect, pk, (size_t)pl, (void *)1);
+        size_t pl = part_key(pk, topic, i);
+        if (pl == 0) return FD_ERR_INVAL;
+        fd_err_t err = fd_map_put(al->part_expect, pk, pl, (void *)1);
         if (err) return err;
     }
     return write_holds(al);
@@ -718,17 +725,17 @@ fd_err_t fd_alerts_expect(fd_alerts_t *al, const char *topic, int32_t count) {
 
 fd_err_t fd_alerts_hold(fd_alerts_t *al, const char *topic, int32_t partition) {
     char pk[FD_TOPIC_KEY_MAX];
-    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
-    if (pl <= 0 || (size_t)pl >= sizeof pk) return FD_ERR_INVAL;
-    fd_err_t err = fd_map_put(al->part_hold, pk, (size_t)pl, (void *)1);
+    size_t pl = part_key(pk, topic, partition);
+    if (pl == 0) return FD_ERR_INVAL;
+    fd_err_t err = fd_map_put(al->part_hold, pk, pl, (void *)1);
     if (err) return err;
     return write_holds(al);
 }
 
 void fd_alerts_unhold(fd_alerts_t *al, const char *topic, int32_t partition) {
     char pk[FD_TOPIC_KEY_MAX];
-    int pl = snprintf(pk, sizeof pk, "%s:%" PRId32, topic, partition);
-    if (pl > 0 && (size_t)pl < sizeof pk) fd_map_del(al->part_hold, pk, (size_t)pl);
+    size_t pl = part_key(pk, topic, partition);
+    if (pl > 0) fd_map_del(al->part_hold, pk, pl);
 }
 
 /* Writes what the notes learnt: the event clock and new rep -> team pairs. */

@@ -84,6 +84,21 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     }
 }
 
+/* Hands the partitions of list to the owner's on_revoke: in one call, or one partition at a time
+ * when memory for the array is short (a revocation is never skipped). */
+static void revoke_list(fd_source_t *src, const rd_kafka_topic_partition_list_t *list) {
+    fd_source_tp_t *tps = calloc((size_t)list->cnt + 1, sizeof *tps);
+    for (int i = 0; i < list->cnt; i++) {
+        fd_source_tp_t tp = {list->elems[i].topic, list->elems[i].partition};
+        if (tps != NULL)
+            tps[i] = tp;
+        else
+            src->handler.on_revoke(src->handler.opaque, &tp, 1);
+    }
+    if (tps != NULL) src->handler.on_revoke(src->handler.opaque, tps, (size_t)list->cnt);
+    free(tps);
+}
+
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
     fd_source_t *src = opaque;
@@ -126,15 +141,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
-        fd_source_tp_t *tps = calloc((size_t)parts->cnt + 1, sizeof *tps);
-        if (tps != NULL) {
-            for (int i = 0; i < parts->cnt; i++)
-                tps[i] = (fd_source_tp_t){parts->elems[i].topic, parts->elems[i].partition};
-            fd_log_info("source", "%d partition(s) revoked%s", parts->cnt,
-                        rd_kafka_assignment_lost(rk) ? " (lost)" : "");
-            src->handler.on_revoke(src->handler.opaque, tps, (size_t)parts->cnt);
-            free(tps);
-        }
+        fd_log_info("source", "%d partition(s) revoked%s", parts->cnt,
+                    rd_kafka_assignment_lost(rk) ? " (lost)" : "");
+        revoke_list(src, parts);
         if (cooperative) {
             rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
             if (e) rd_kafka_error_destroy(e);
@@ -148,13 +157,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
      * read or cached for it survives into a later assignment. */
     rd_kafka_topic_partition_list_t *cur = NULL;
     if (rd_kafka_assignment(rk, &cur) == RD_KAFKA_RESP_ERR_NO_ERROR && cur != NULL) {
-        fd_source_tp_t *tps = calloc((size_t)cur->cnt + 1, sizeof *tps);
-        if (tps != NULL) {
-            for (int i = 0; i < cur->cnt; i++)
-                tps[i] = (fd_source_tp_t){cur->elems[i].topic, cur->elems[i].partition};
-            src->handler.on_revoke(src->handler.opaque, tps, (size_t)cur->cnt);
-            free(tps);
-        }
+        revoke_list(src, cur);
         rd_kafka_topic_partition_list_destroy(cur);
     }
     rd_kafka_assign(rk, NULL);
