@@ -53,6 +53,26 @@ static bool chars_nospace(const char *s) {
     return true;
 }
 
+/* A comma-separated broker list: printable, and every entry, spaces around it aside, non-empty
+ * and without inner spaces ("a,,b", ",", "a,", "a b" are refused; "a:1, b:2" is not). */
+static bool chars_brokers(const char *s) {
+    if (!chars_printable(s)) return false;
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ')
+            p++;
+        const char *entry = p;
+        while (*p != '\0' && *p != ',' && *p != ' ')
+            p++;
+        if (p == entry) return false; /* an empty entry */
+        while (*p == ' ')
+            p++;
+        if (*p == '\0') return true;
+        if (*p != ',') return false; /* a space inside an entry */
+        p++;
+    }
+}
+
 /* [A-Za-z0-9._-]: Kafka topic names, the key prefix, instance ids. ':' is excluded so the
  * prefix cannot blur the "<prefix>:..." key layout. */
 static bool chars_word(const char *s) {
@@ -96,8 +116,9 @@ static const char *const log_level_values[] = {"error", "warn", "info", "debug",
 #define RULE_TOPIC "a topic name: 1..249 characters of A-Z a-z 0-9 . _ -"
 
 static const setting_t settings[] = {
-    STR("kafka.brokers", brokers, "localhost:9092", 1, 4096, chars_printable,
-        "a non-empty host:port list", false, "Kafka bootstrap brokers, comma-separated host:port."),
+    STR("kafka.brokers", brokers, "localhost:9092", 1, 4096, chars_brokers,
+        "a comma-separated host:port list with no empty entry", false,
+        "Kafka bootstrap brokers, comma-separated host:port."),
     LIST("kafka.topics", topics, "crm.events", 1, FD_CONFIG_MAX_LIST, 249, chars_word,
          "1..32 unique topic names of 1..249 characters of A-Z a-z 0-9 . _ -",
          "Topics to consume CRM events from."),

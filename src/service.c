@@ -370,6 +370,14 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
+    /* A Redis that refuses the credentials is a configuration error; one not up yet is not. */
+    if ((err = fd_store_check(svc->st)) == FD_ERR_CONFIG) {
+        snprintf(errstr, errstr_size, "redis: %s", fd_store_errstr(svc->st));
+        goto fail;
+    }
+    if (err != FD_OK)
+        fd_log_warn("service", "redis not reachable at start-up: %s (retrying when needed)",
+                    fd_store_errstr(svc->st));
     fd_source_handler_t h = {.opaque = svc, .on_assign = on_assign, .on_revoke = on_revoke};
     if ((err = fd_source_new(cfg, &h, &svc->src, errstr, errstr_size)) != FD_OK) goto fail;
     if (svc->rules) {

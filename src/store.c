@@ -451,6 +451,8 @@ struct fd_store {
     /* the next apply, built while that one runs (owned; not sent yet) */
     char *next;
     size_t next_len;
+    /* the last connect failed because Redis answered AUTH, SELECT or SCRIPT LOAD with an error */
+    bool refused;
 };
 
 static void set_err(fd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -556,6 +558,7 @@ static fd_err_t load_scripts(fd_store_t *st) {
         if (r->type != REDIS_REPLY_STRING || r->len != SHA_LEN) {
             char what[64];
             snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", script_name[i]);
+            st->refused = r->type == REDIS_REPLY_ERROR;
             return protocol_fail(st, what, r);
         }
         memcpy(st->sha[i], r->str, SHA_LEN);
@@ -569,13 +572,17 @@ static fd_err_t load_scripts(fd_store_t *st) {
 static fd_err_t setup_command(fd_store_t *st, const char *what, int argc, const char **argv) {
     redisReply *r = redisCommandArgv(st->c, argc, argv, NULL);
     if (r == NULL) return io_fail(st, what);
-    if (r->type != REDIS_REPLY_STATUS) return protocol_fail(st, what, r);
+    if (r->type != REDIS_REPLY_STATUS) {
+        st->refused = r->type == REDIS_REPLY_ERROR;
+        return protocol_fail(st, what, r);
+    }
     freeReplyObject(r);
     return FD_OK;
 }
 
 fd_err_t fd_store_connect(fd_store_t *st) {
     if (st->c != NULL) return FD_OK;
+    st->refused = false;
     struct timeval tv = {.tv_sec = st->timeout_ms / 1000,
                          .tv_usec = (st->timeout_ms % 1000) * 1000};
     st->c = st->timeout_ms > 0 ? redisConnectWithTimeout(st->host, st->port, tv)
@@ -599,7 +606,8 @@ fd_err_t fd_store_connect(fd_store_t *st) {
         /* the error text names the user, never the password */
         if (st->user[0] != '\0') {
             const char *argv[] = {"AUTH", st->user, st->password};
-            snprintf(what, sizeof what, "AUTH as user '%s' on %s:%d", st->user, st->host, st->port);
+            snprintf(what, sizeof what, "AUTH as user '%s' (redis.user, redis.password) on %s:%d",
+                     st->user, st->host, st->port);
             err = setup_command(st, what, 3, argv);
         } else {
             const char *argv[] = {"AUTH", st->password};
@@ -616,6 +624,16 @@ fd_err_t fd_store_connect(fd_store_t *st) {
         if ((err = setup_command(st, what, 2, argv)) != FD_OK) return err;
     }
     return load_scripts(st);
+}
+
+fd_err_t fd_store_check(fd_store_t *st) {
+    fd_err_t err = fd_store_connect(st);
+    if (err != FD_ERR_REDIS || !st->refused) return err;
+    if (st->password[0] == '\0' && strstr(st->errstr, "NOAUTH") != NULL) {
+        size_t n = strlen(st->errstr);
+        snprintf(st->errstr + n, sizeof st->errstr - n, " (redis.password is not set)");
+    }
+    return FD_ERR_CONFIG;
 }
 
 /* EVALSHA of script `which` with argv[3..argc-1] as ARGV; argv[0..2] are filled here. When

@@ -1339,6 +1339,51 @@ static void test_store_auth_with_acl_user(void **state) {
     freeReplyObject(cmd(w, "ACL DELUSER funneld"));
 }
 
+/* fd_store_check with the given settings; the error text in errstr. */
+static fd_err_t check_with(world_t *w, int port, const char *user, const char *password, int db,
+                           char *errstr, size_t size) {
+    fd_store_opts_t o = opts_for(w, user, password);
+    o.port = port;
+    o.db = db;
+    fd_store_t *st = fd_store_new(w->fn, &o);
+    assert_non_null(st);
+    fd_err_t err = fd_store_check(st);
+    snprintf(errstr, size, "%s", fd_store_errstr(st));
+    fd_store_destroy(st);
+    return err;
+}
+
+static void test_store_check_tells_refused_settings_from_an_absent_redis(void **state) {
+    (void)state;
+    world_t *w = &secured;
+    freeReplyObject(cmd(w, "ACL SETUSER noscripts on >pw-noscripts ~funnel:* +@all -script"));
+    char errstr[512];
+    assert_int_equal(check_with(w, w->fx.port, NULL, "s3cret-pw", 0, errstr, sizeof errstr), FD_OK);
+    /* Redis answers, and refuses: a configuration error naming the setting */
+    assert_int_equal(check_with(w, w->fx.port, NULL, NULL, 0, errstr, sizeof errstr),
+                     FD_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "redis.password is not set"));
+    assert_int_equal(check_with(w, w->fx.port, NULL, "wrong-pw-123", 0, errstr, sizeof errstr),
+                     FD_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "redis.password"));
+    assert_null(strstr(errstr, "wrong-pw-123"));
+    assert_int_equal(check_with(w, w->fx.port, "funneld", "s3cret-pw", 0, errstr, sizeof errstr),
+                     FD_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "redis.user"));
+    assert_int_equal(check_with(w, w->fx.port, NULL, "s3cret-pw", 99, errstr, sizeof errstr),
+                     FD_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "redis.db"));
+    assert_int_equal(
+        check_with(w, w->fx.port, "noscripts", "pw-noscripts", 0, errstr, sizeof errstr),
+        FD_ERR_CONFIG);
+    assert_non_null(strstr(errstr, "SCRIPT LOAD"));
+    /* nothing listens: not a configuration error, later calls retry */
+    int closed = fd_redis_fixture_free_port();
+    assert_int_equal(check_with(w, closed, NULL, "s3cret-pw", 0, errstr, sizeof errstr),
+                     FD_ERR_REDIS);
+    freeReplyObject(cmd(w, "ACL DELUSER noscripts"));
+}
+
 int main(void) {
     /* a write to a connection Redis closed must fail, not kill the test */
     signal(SIGPIPE, SIG_IGN);
@@ -1371,6 +1416,7 @@ int main(void) {
     const struct CMUnitTest secured_tests[] = {
         cmocka_unit_test(test_store_auth_with_password),
         cmocka_unit_test(test_store_auth_with_acl_user),
+        cmocka_unit_test(test_store_check_tells_refused_settings_from_an_absent_redis),
     };
     int failed = cmocka_run_group_tests_name("store", plain_tests, plain_setup, plain_teardown);
     failed +=

@@ -33,7 +33,7 @@ static void sleep_ms(int ms) {
 }
 
 /* A port the kernel considers free right now: bind port 0 and read back what it chose. */
-static int free_port(void) {
+int fd_redis_fixture_free_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
@@ -182,7 +182,7 @@ int fd_redis_fixture_start(fd_redis_fixture_t *fx) {
     fx->dir[0] = '\0';
     /* the port may be taken between the probe and the server's bind: try a few */
     for (int attempt = 0; attempt < 5; attempt++) {
-        fx->port = free_port();
+        fx->port = fd_redis_fixture_free_port();
         if (fx->port <= 0) continue;
         if (start_on_port(fx) == 0) return 0;
     }

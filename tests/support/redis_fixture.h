@@ -25,6 +25,9 @@ typedef struct {
  * Returns 0, or -1 with a message on stderr. */
 int fd_redis_fixture_start(fd_redis_fixture_t *fx);
 
+/* A loopback TCP port that was free a moment ago (bound to port 0, then closed); -1 on error. */
+int fd_redis_fixture_free_port(void);
+
 /* Stops the server started by fx (SIGTERM, SIGKILL after 3 s), reaps it and removes its temp dir.
  * Does nothing when it is not running. */
 void fd_redis_fixture_stop(fd_redis_fixture_t *fx);
