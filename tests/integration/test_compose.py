@@ -406,6 +406,32 @@ def check_funneld(c, s, src, build, adv, created):
     c.check(topics <= set(created) and eff.get("kafka.dlq_topic") in created,
             "funneld's topics and dead-letter topic are the ones kafka-init creates",
             "%s + %s vs %s" % (topics, eff.get("kafka.dlq_topic"), sorted(created)))
+    c.check(eff.get("alerts.topic") in created,
+            "kafka-init creates funneld's alerts topic (automatic creation is off)",
+            "%s vs %s" % (eff.get("alerts.topic"), sorted(created)))
+
+
+def check_host_port(c, compose, src):
+    """With KAFKA_HOST_PORT changed, host clients must be told the port they connected to."""
+    env = compose_env(PASSWORD)
+    env["KAFKA_HOST_PORT"] = "39092"
+    rc, out, err = run(compose + ["config"], src, env=env)
+    if rc != 0:
+        raise Failure("docker-compose config with KAFKA_HOST_PORT=39092 failed: %s" % err.strip())
+    k = (parse_yaml(out).get("services") or {}).get("kafka") or {}
+    published = set()
+    for p in k.get("ports") or []:
+        if isinstance(p, dict):
+            published.add((int(str(p.get("published", 0)).split("/")[0]),
+                           int(str(p.get("target", 0)).split("/")[0])))
+        else:
+            parts = str(p).split("/")[0].split(":")
+            published.add((int(parts[-2]), int(parts[-1])))
+    adv = listeners(env_map(k).get("KAFKA_ADVERTISED_LISTENERS"))
+    host = [a for n, a in adv.items() if a[0] in ("localhost", "127.0.0.1")]
+    ok = len(host) == 1 and any(pub == host[0][1] == 39092 for pub, _ in published)
+    c.check(ok, "with KAFKA_HOST_PORT=39092 the host listener is published and advertised on 39092",
+            "ports %s, advertised %s" % (sorted(published), adv))
 
 
 def check_funnel_gen(c, s, src, build):
@@ -540,6 +566,7 @@ def main():
         check_funneld(c, s, src, build, adv, created)
         check_funnel_gen(c, s, src, build)
         check_dockerfile(c, src)
+        check_host_port(c, compose, src)
     except (Failure, ValueError, KeyError, OSError, subprocess.TimeoutExpired) as e:
         c.check(False, "compose checks ran to the end", "%s: %s" % (type(e).__name__, e))
 

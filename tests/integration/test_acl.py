@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The Redis ACL user of docs/deployment.md, end to end: the ACL SETUSER line is read from the
+document itself (and its compose form must list the same rules), created on a real redis-server,
+and funneld runs as that user with alerts on: two instances share 8 partitions of the mock Kafka
+cluster, the alert evaluator takes its lease, holds the event clock, fires and resolves alerts
+(stream, outbox, PUBLISH) and hands them to Kafka. Checks:
+  - every event is applied (stored offsets = produced), and the alerts of test_alerts' load are
+    written (a firing and a resolved one for the collapsed rep, a firing one for the silent rep)
+    and delivered (empty outbox);
+  - no funneld log line reports a refused command (NOPERM / "no permissions");
+  - funnelctl show, reps, teams, offsets, stats and alerts work as that user;
+  - with a wrong password funneld stops at start-up (exit 2) with a message naming the setting;
+  - the user is refused keys outside the prefix, other channels, and KEYS / FLUSHALL / CONFIG.
+A rule the document forgot makes funneld log NOPERM and retry: this test fails then.
+
+Python 3 standard library only. Usage: test_acl.py --build-dir DIR [--source-dir DIR]
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "support"))
+sys.path.insert(0, HERE)
+import harness  # noqa: E402
+from harness import TestFailure  # noqa: E402
+import test_alerts  # noqa: E402  (its load and rules)
+
+NAME = "test_acl"
+PASSWORD = "pw-of-the-acl-test"
+
+
+def documented_acl(source_dir):
+    """(the ACL SETUSER words of docs/deployment.md, the words of its compose `--user` list)."""
+    with open(os.path.join(source_dir, "docs", "deployment.md"), encoding="utf-8") as f:
+        text = f.read()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("ACL SETUSER ")]
+    if len(lines) != 1:
+        raise TestFailure("docs/deployment.md: expected one ACL SETUSER line, found %d"
+                          % len(lines))
+    words = lines[0].split()[2:]
+    m = re.search(r"^( *)- --user\n((?:\1- .*\n)+)", text, re.M)
+    if not m:
+        raise TestFailure("docs/deployment.md: no compose `- --user` list found")
+    compose = []
+    for ln in m.group(2).splitlines():
+        w = ln.strip()[2:].split("#")[0].strip()
+        if len(w) >= 2 and w[0] == w[-1] == '"':
+            w = w[1:-1]
+        compose.append(w)
+    return words, compose
+
+
+def check_same_rules(words, compose):
+    """The compose list is the SETUSER line without `reset`, with another password variable."""
+    line = [w for w in words if w != "reset"]
+    if len(line) != len(compose) or any(
+            a != b and not (a.startswith(">") and b.startswith(">"))
+            for a, b in zip(line, compose)):
+        raise TestFailure("docs/deployment.md: the compose user differs from the ACL SETUSER line:"
+                          "\n  line:    %s\n  compose: %s" % (" ".join(line), " ".join(compose)))
+
+
+def funnelctl(h, settings, *args):
+    argv = [h.bin("funnelctl")]
+    for k in ("redis.host", "redis.port", "redis.prefix", "redis.user", "redis.password",
+              "funnel.timezone", "kafka.brokers", "kafka.topics", "kafka.group_id"):
+        argv += ["--set", "%s=%s" % (k, settings[k])]
+    p = subprocess.run(argv + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=60)
+    out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+    if p.returncode != 0 or "NOPERM" in out or "no permissions" in out:
+        raise TestFailure("funnelctl %s as the ACL user: exit %d\n%s"
+                          % (" ".join(args), p.returncode, out))
+    return out
+
+
+def refused(r, *cmd):
+    try:
+        r.call(*cmd)
+    except harness.RespError as e:
+        return "NOPERM" in str(e) or "no permissions" in str(e)
+    return False
+
+
+def body(h, args):
+    words, compose = documented_acl(h.source)
+    check_same_rules(words, compose)
+    if not any(w.startswith(">") for w in words) or "~funnel:*" not in words:
+        raise TestFailure("docs/deployment.md: the ACL line has no password or no ~funnel:*")
+    acl = [(">" + PASSWORD) if w.startswith(">") else w for w in words]
+    h.prefix = "funnel"  # the document's key pattern, verbatim
+    h.start_redis()
+    h.start_mock()
+    admin = h.redis()
+    admin.call("ACL", "SETUSER", *acl)
+    print("[%s] ACL SETUSER %s" % (NAME, " ".join(words)), flush=True)
+
+    user = h.redis()
+    user.call("AUTH", "funneld", PASSWORD)
+    for cmd in (["GET", "other:key"], ["SET", "other:key", "1"], ["KEYS", "*"], ["FLUSHALL"],
+                ["CONFIG", "GET", "maxmemory"], ["PUBLISH", "other-channel", "x"]):
+        if not refused(user, *cmd):
+            raise TestFailure("the ACL user may run %s" % " ".join(cmd))
+
+    # a wrong password is a configuration error: exit 2 at start-up, naming the settings
+    bad = h.funneld_settings(redis__user="funneld", redis__password="not-the-password")
+    argv = [h.bin("funneld")]
+    for k, v in bad.items():
+        argv += ["--set", "%s=%s" % (k, v)]
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 2 or "redis.password" not in err or "not-the-password" in err:
+        raise TestFailure("funneld with a wrong password: exit %d, expected 2 and a message "
+                          "naming redis.password:\n%s" % (p.returncode, err))
+    print("[%s] wrong password: exit 2, %s" % (NAME, err.strip().splitlines()[-1]), flush=True)
+
+    msgs = test_alerts.generate(args.seed)
+    rules_path = os.path.join(h.tmp, "rules.json")
+    with open(rules_path, "w") as f:
+        import json
+        json.dump(test_alerts.RULES, f)
+    settings = h.funneld_settings(alerts__rules=rules_path, alerts__lease_ms=3000,
+                                  batch__max_events=2000, redis__user="funneld",
+                                  redis__password=PASSWORD)
+    fds = [h.start_funneld("a", settings), h.start_funneld("b", settings)]
+    nxt = h.produce(msgs, seconds=10)
+    h.wait_done(nxt, timeout=180)
+
+    r = h.redis()
+    want = {(test_alerts.COLLAPSE_REP, "proposal-exit-low", "firing"),
+            (test_alerts.COLLAPSE_REP, "proposal-exit-low", "resolved"),
+            (test_alerts.SILENT_REP, "calls-silent", "firing")}
+    deadline = time.time() + 120
+    seen = set()
+    while time.time() < deadline:
+        seen = {(a["scope_id"], a["rule"], a["state"])
+                for a in test_alerts.read_stream(r, h.prefix)}
+        if want <= seen and r.call("HLEN", h.prefix + ":alerts:outbox") == 0:
+            break
+        for p in fds:
+            if not p.alive():
+                raise TestFailure("funneld exited:\n" + p.tail())
+        time.sleep(0.2)
+    else:
+        raise TestFailure("alerts as the ACL user: expected %s, got %s (outbox %d)"
+                          % (sorted(want), sorted(seen),
+                             r.call("HLEN", h.prefix + ":alerts:outbox")))
+    print("[%s] %d messages applied; alerts %s delivered" % (NAME, sum(nxt.values()),
+                                                           sorted(want)), flush=True)
+
+    for args_ in (["show", "org", "--window", "all"], ["show", "rep", test_alerts.COLLAPSE_REP,
+                                                       "--window", "all"],
+                  ["reps", "--window", "all"], ["teams", "--window", "all"], ["offsets"], ["stats"], ["alerts"]):
+        funnelctl(h, settings, *args_)
+
+    for p in fds:
+        rc = p.stop()
+        if rc != 0:
+            raise TestFailure("funneld exited %d:\n%s" % (rc, p.tail()))
+    for p in fds:
+        with open(p.log_path, encoding="utf-8", errors="replace") as f:
+            bad = [ln for ln in f if "NOPERM" in ln or "no permissions" in ln]
+        if bad:
+            raise TestFailure("funneld was refused a command as the documented ACL user "
+                              "(docs/deployment.md lacks a rule):\n%s" % "".join(bad[:5]))
+    print("[%s] no command refused; funnelctl show/offsets/stats/alerts ran as the user"
+          % NAME, flush=True)
+
+
+if __name__ == "__main__":
+    harness.run(NAME, __doc__, body)
