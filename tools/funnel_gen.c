@@ -1324,6 +1324,34 @@ static bool throttle_may_complain(kafka_t *k) {
     return true;
 }
 
+/* An error reply that waiting will not cure: the credentials or the user's rights. */
+static bool throttle_refused(const redisReply *r) {
+    return r->type == REDIS_REPLY_ERROR &&
+           (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0 ||
+            strncmp(r->str, "NOPERM", 6) == 0 || strstr(r->str, "invalid password") != NULL);
+}
+
+/* Logs in with FUNNELD_REDIS_USER / FUNNELD_REDIS_PASSWORD (funneld's variables) when the
+ * password is set. -1 on a dead connection, -2 when Redis refuses them (fatal). */
+static int throttle_auth(kafka_t *k) {
+    const char *pw = getenv("FUNNELD_REDIS_PASSWORD");
+    const char *user = getenv("FUNNELD_REDIS_USER");
+    if (pw == NULL || pw[0] == '\0') return 0;
+    redisReply *r = user != NULL && user[0] != '\0' ? redisCommand(k->redis, "AUTH %s %s", user, pw)
+                                                    : redisCommand(k->redis, "AUTH %s", pw);
+    if (r == NULL) return -1;
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fprintf(stderr,
+                PROG ": throttle: redis %s:%d refused AUTH (FUNNELD_REDIS_PASSWORD%s): %s\n",
+                k->redis_host, k->redis_port,
+                user != NULL && user[0] != '\0' ? ", FUNNELD_REDIS_USER" : "", r->str);
+        rc = -2;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 static int throttle_read(gen_t *g) {
     kafka_t *k = &g->kafka;
     if (!k->redis || k->redis->err) {
@@ -1338,6 +1366,13 @@ static int throttle_read(gen_t *g) {
             return -1;
         }
         redisSetTimeout(k->redis, tv);
+        int arc = throttle_auth(k);
+        if (arc != 0) {
+            redisFree(k->redis);
+            k->redis = NULL;
+            if (arc == -2) k->fatal = true;
+            return arc;
+        }
     }
     for (int p = 0; p < k->nparts; p++)
         redisAppendCommand(k->redis, "HGET %s:part:%s:%d next", k->redis_prefix, g->o.topic, p);
@@ -1350,7 +1385,15 @@ static int throttle_read(gen_t *g) {
                         k->redis->errstr);
             return -1; /* the context is dead (err set): reconnected next time */
         }
-        if (reply->type == REDIS_REPLY_STRING) {
+        if (throttle_refused(reply)) {
+            if (rc != -2)
+                fprintf(stderr,
+                        PROG ": throttle: HGET %s:part:%s:%d next: %s (funneld's variables "
+                             "FUNNELD_REDIS_PASSWORD and FUNNELD_REDIS_USER log in)\n",
+                        k->redis_prefix, g->o.topic, p, reply->str);
+            k->fatal = true;
+            rc = -2;
+        } else if (reply->type == REDIS_REPLY_STRING) {
             k->consumed[p] = strtoll(reply->str, NULL, 10);
         } else if (reply->type == REDIS_REPLY_NIL) {
             k->consumed[p] = 0; /* funneld has not applied anything of this partition yet */
@@ -1360,7 +1403,7 @@ static int throttle_read(gen_t *g) {
                         k->redis_prefix, g->o.topic, p,
                         reply->type == REDIS_REPLY_ERROR ? ": " : "",
                         reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-            rc = -1;
+            if (rc == 0) rc = -1;
         }
         freeReplyObject(reply);
     }
@@ -1382,6 +1425,7 @@ static void throttle_wait(gen_t *g) {
     double since = mono_s(), noted = since;
     while (!g->stop && !signalled) {
         int rc = throttle_read(g);
+        if (rc == -2) return; /* refused: k->fatal ends the run */
         if (rc == 0 && throttle_lag(k) <= g->o.max_lag) return;
         rd_kafka_poll(k->rk, rc == 0 ? 20 : 500); /* Redis down: retry twice a second */
         double now = mono_s();
@@ -1417,6 +1461,7 @@ static int kafka_write(gen_t *g, const char *key, size_t key_len, const char *da
         if (g->o.throttle && (k->produced & 4095) == 0) {
             /* Cheap check on the last known progress first; ask Redis only when it matters. */
             if (throttle_lag(k) > g->o.max_lag) throttle_wait(g);
+            if (k->fatal) return -1;
         }
     }
     return 0;
@@ -2122,7 +2167,8 @@ static void usage(FILE *out) {
         "  --throttle-redis HOST:PORT[/PREFIX]",
         "                         keep at most --max-lag events produced but not applied by",
         "                         funneld: the sum of 'next' of PREFIX:part:<topic>:<p>",
-        "                         (PREFIX default funnel)",
+        "                         (PREFIX default funnel); logs in with FUNNELD_REDIS_PASSWORD",
+        "                         (and FUNNELD_REDIS_USER) when set",
         "  --max-lag N            default 50000",
         "",
         "How much, how fast, when:",
@@ -2132,7 +2178,7 @@ static void usage(FILE *out) {
         "  --span D               synthetic period: 90d, 12h, 2w, 30m, 45s (default 90d);",
         "                         nothing after it is produced. Unbounded with --count,",
         "                         --duration or --live unless given",
-        "  --deals N              N deals arrive over the span",
+        "  --deals N              about N deals arrive over the span (at most N)",
         "  --deal-rate X          else X new deals per rep per day (default 1.2)",
         "  --count N              stop after N lines (events, copies, malformed)",
         "  --duration S           stop after S seconds of wall time",
@@ -2554,8 +2600,13 @@ int main(int argc, char **argv) {
     } else if (kafka_open(g) != 0) {
         goto done;
     }
-    if (g->o.throttle && throttle_read(g) != 0)
-        fprintf(stderr, PROG ": throttle: redis not reachable yet; will retry while producing\n");
+    if (g->o.throttle) {
+        int trc = throttle_read(g);
+        if (trc == -2) goto done;
+        if (trc != 0)
+            fprintf(stderr,
+                    PROG ": throttle: redis not reachable yet; will retry while producing\n");
+    }
 
     g->t0 = mono_s();
     run(g);

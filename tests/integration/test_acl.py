@@ -10,7 +10,9 @@ cluster, the alert evaluator takes its lease, holds the event clock, fires and r
     and delivered (empty outbox);
   - no funneld log line reports a refused command (NOPERM / "no permissions");
   - funnelctl show, reps, teams, offsets, stats and alerts work as that user;
-  - with a wrong password funneld stops at start-up (exit 2) with a message naming the setting;
+  - with a wrong password funneld stops at start-up (exit 2) with a message naming the setting,
+    and funnel-gen's throttle (FUNNELD_REDIS_USER / _PASSWORD) stops with exit 1; with the right
+    one the throttled generator runs as that user;
   - the user is refused keys outside the prefix, other channels, and KEYS / FLUSHALL / CONFIG.
 A rule the document forgot makes funneld log NOPERM and retry: this test fails then.
 
@@ -157,6 +159,27 @@ def body(h, args):
                                                        "--window", "all"],
                   ["reps", "--window", "all"], ["teams", "--window", "all"], ["offsets"], ["stats"], ["alerts"]):
         funnelctl(h, settings, *args_)
+
+    # funnel-gen's throttle logs in with funneld's variables: refused -> exit 1 at once
+    gen = [h.bin("funnel-gen"), "--brokers", h.bootstrap, "--topic", harness.TOPIC, "--count",
+           "2000", "--seed", "7", "--throttle-redis", "127.0.0.1:%d/funnel" % h.redis_port,
+           "--max-lag", "500"]
+    env = dict(os.environ, FUNNELD_REDIS_USER="funneld", FUNNELD_REDIS_PASSWORD="wrong-one")
+    p = subprocess.run(gen, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    err = p.stderr.decode(errors="replace")
+    if p.returncode != 1 or "refused AUTH" not in err or "wrong-one" in err:
+        raise TestFailure("funnel-gen throttled with a wrong password: exit %d\n%s"
+                          % (p.returncode, err))
+    before = sum(h.progress(r).values())
+    env["FUNNELD_REDIS_PASSWORD"] = PASSWORD
+    p = subprocess.run(gen, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    if p.returncode != 0:
+        raise TestFailure("funnel-gen throttled as the ACL user: exit %d\n%s"
+                          % (p.returncode, p.stderr.decode(errors="replace")))
+    h.wait_progress(lambda cur: sum(cur.values()) >= before + 2000, 60,
+                    "funneld applies the throttled funnel-gen load")
+    print("[%s] funnel-gen's throttle: refused with a wrong password (exit 1), ran as the ACL "
+          "user" % NAME, flush=True)
 
     for p in fds:
         rc = p.stop()

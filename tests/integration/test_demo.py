@@ -5,7 +5,8 @@
 leaderboard), leave none of its processes behind, and the Redis data it keeps (--keep saves
 dump.rdb) must hold, hash by hash and field by field, what the independent model
 (tests/support/model.py) computes for exactly the messages funnel-gen generated, which a second,
---stdout run of funnel-gen with the same seed and options reproduces.
+--stdout run of funnel-gen with the same seed and options reproduces. Then a live demo gets a
+terminal's Ctrl-C (SIGINT to its whole process group) and must stop in order, exit 0.
 
 Python 3 standard library only. Usage: test_demo.py --build-dir DIR [--source-dir DIR] [--keep]
 """
@@ -397,6 +398,46 @@ def load_dump(kept):
 # ----------------------------------------------------------------------------------------------
 
 
+def ctrl_c(build, source, env):
+    """Ctrl-C in a terminal sends SIGINT to the whole foreground process group: the demo must
+    still stop its processes in order (funneld applies its last batch and exits 0 while Redis and
+    Kafka are up), exit 0, and leave nothing behind."""
+    argv = [os.path.join(source, "scripts", "demo"), "--no-build", "--build-dir", build,
+            "--no-alerts", "--duration", "120", "--refresh", "1", "--keep"]
+    demo = Demo(argv, env)
+    deadline = time.time() + 30
+    while time.time() < deadline and demo.p.poll() is None:
+        if any(ln.startswith("funneld live funnel") for ln in demo.lines):
+            break
+        time.sleep(0.1)
+    expect(demo.p.poll() is None, "the live demo ended before Ctrl-C:", demo.tail())
+    m = re.search(r"^demo: started redis-server \(pid (\d+)\), fd-mockcluster \(pid (\d+)\), "
+                  r"funneld \(pid (\d+)\), funnel-gen \(pid (\d+)\)", demo.text(), re.M)
+    expect(m, "the live demo did not print the PIDs it started:", demo.tail())
+    for pid, (start, cmd) in descendants(demo.p.pid).items():
+        demo.seen.setdefault(pid, (start, cmd))
+    os.killpg(demo.p.pid, signal.SIGINT)  # the session this test created for it
+    t = time.time()
+    rc = demo.run(60)
+    out = demo.text()
+    m2 = re.search(r"^demo: logs and data kept in (\S+)$", out, re.M)
+    kept = m2.group(1) if m2 else None
+    try:
+        expect(rc == 0, "after Ctrl-C the demo exited %d, expected 0:" % rc, demo.tail())
+        check_processes(demo, dict(zip(PROC_NAMES, (int(g) for g in m.groups()))))
+        expect(kept and os.path.isdir(kept), "no kept temp dir after Ctrl-C:", demo.tail())
+        with open(os.path.join(kept, "funneld.log"), "rb") as f:
+            flog = f.read().decode("utf-8", "replace")
+        expect("main: exit 0" in flog and " warn " not in flog and " error " not in flog,
+               "after Ctrl-C funneld did not stop cleanly (its last apply needs Redis and Kafka "
+               "up):", flog[-3000:])
+        log("Ctrl-C: the live demo stopped in %.1f s, exit 0, funneld applied its last batch "
+            "and exited 0, nothing left running" % (time.time() - t))
+    finally:
+        if kept and os.path.isdir(kept):
+            shutil.rmtree(kept, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default=os.path.join(HERE, "..", "..", "build"))
@@ -460,6 +501,7 @@ def main():
             compare(r, mdl)
         finally:
             r.close()
+        ctrl_c(build, source, env)
         ok = True
     except TestFailure as e:
         print("FAIL %s: %s" % (NAME, e), flush=True)
