@@ -876,6 +876,27 @@ static bool is_section(const char *key) {
     return false;
 }
 
+/* Writes " (did you mean <section>?)" into out when a section name is at most 2 edits (or a
+ * change of case) from key, else "". */
+static void suggest_section(const char *key, char *out, size_t size) {
+    char best[64] = "";
+    size_t best_d = 3;
+    for (size_t i = 0; i < SETTINGS_COUNT; i++) {
+        char cand[64];
+        const char *dot = strchr(settings[i].name, '.');
+        snprintf(cand, sizeof cand, "%.*s", (int)(dot - settings[i].name), settings[i].name);
+        size_t d = strcasecmp(cand, key) == 0 ? 0 : edit_distance(key, cand);
+        if (d < best_d) {
+            best_d = d;
+            snprintf(best, sizeof best, "%s", cand);
+        }
+    }
+    if (best[0] != '\0')
+        snprintf(out, size, " (did you mean %s?)", best);
+    else
+        out[0] = '\0';
+}
+
 /* Reads the whole file into a NUL-terminated buffer. */
 static fd_err_t read_file(const char *path, char **out, size_t *out_len, char *errstr,
                           size_t errstr_size) {
@@ -960,9 +981,22 @@ fd_err_t fd_config_load_file(fd_config_t *cfg, const char *path, char *errstr, s
             goto done;
         }
         if (!is_section(sec->string)) {
-            suggest(sec->string, false, hint, sizeof hint);
-            err = failf(errstr, errstr_size, FD_ERR_CONFIG, "unknown setting %s in %s%s", q, path,
-                        hint);
+            /* a dotted key is a setting written flat; anything else a section name */
+            const char *dot = strchr(sec->string, '.');
+            bool dotted = dot != NULL;
+            if (dotted && find_setting(sec->string) != NULL) {
+                err = failf(errstr, errstr_size, FD_ERR_CONFIG,
+                            "setting %s at the top of %s: write it inside its section, "
+                            "{\"%.*s\": {\"%s\": ...}}",
+                            q, path, (int)(dot - sec->string), sec->string, dot + 1);
+                goto done;
+            }
+            if (dotted)
+                suggest(sec->string, false, hint, sizeof hint);
+            else
+                suggest_section(sec->string, hint, sizeof hint);
+            err = failf(errstr, errstr_size, FD_ERR_CONFIG, "unknown %s %s in %s%s",
+                        dotted ? "setting" : "section", q, path, hint);
             goto done;
         }
         if (!cJSON_IsObject(sec)) {

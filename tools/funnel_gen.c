@@ -33,6 +33,7 @@
 
 #include "funneld/event.h"
 #include "funneld/funnel.h"
+#include "funneld/map.h"
 
 #define PROG "funnel-gen"
 
@@ -598,7 +599,8 @@ typedef struct {
     double kind_rate[FD_MAX_KINDS], kind_total; /* per rep per working day */
     char *stage_json[FD_MAX_STAGES], *kind_json[FD_MAX_KINDS];
     rep_t *reps;
-    uint32_t nreps;
+    uint32_t nreps, reps_cap;
+    fd_map_t *rep_ids; /* id -> 1: a rep listed twice is one rep */
     team_t *teams;
     uint32_t nteams;
     collapse_t collapse[MAX_COLLAPSE];
@@ -1691,12 +1693,18 @@ static int add_team(gen_t *g, const char *id, uint32_t *out) {
 }
 
 static int add_rep(gen_t *g, const char *id, uint32_t team) {
-    for (uint32_t i = 0; i < g->nreps; i++)
-        if (strcmp(g->reps[i].id, id) == 0) return 0; /* listed twice: one rep */
-    rep_t *r = realloc(g->reps, (g->nreps + 1) * sizeof *r);
-    if (!r) return -1;
-    g->reps = r;
-    r = &g->reps[g->nreps];
+    size_t len = strlen(id);
+    if (g->rep_ids == NULL && (g->rep_ids = fd_map_new()) == NULL) return -1;
+    if (fd_map_get(g->rep_ids, id, len) != NULL) return 0; /* listed twice: one rep */
+    if (g->nreps == g->reps_cap) {
+        uint32_t cap = g->reps_cap ? 2 * g->reps_cap : 64;
+        rep_t *r = realloc(g->reps, cap * sizeof *r);
+        if (!r) return -1;
+        g->reps = r;
+        g->reps_cap = cap;
+    }
+    if (fd_map_put(g->rep_ids, id, len, (void *)1) != FD_OK) return -1;
+    rep_t *r = &g->reps[g->nreps];
     *r = (rep_t){.team = team};
     r->id = strdup(id);
     r->json = json_string_dup(id, &r->json_len);
@@ -2502,6 +2510,7 @@ static void gen_clear(gen_t *g) {
         free(g->reps[i].json);
     }
     free(g->reps);
+    fd_map_destroy(g->rep_ids);
     for (uint32_t i = 0; i < g->nteams; i++) {
         free(g->teams[i].id);
         free(g->teams[i].json);

@@ -271,7 +271,7 @@ static void test_config_file_unknown_key_names_file_and_suggests(void **state) {
     /* An unknown section, and a key far from every name: no suggestion. */
     assert_int_equal(FD_ERR_CONFIG,
                      load_text(&cfg, "{\"metrics\": {}}", errstr, sizeof errstr, &path));
-    snprintf(want, sizeof want, "unknown setting \"metrics\" in %s", path);
+    snprintf(want, sizeof want, "unknown section \"metrics\" in %s", path);
     assert_string_equal(want, errstr);
     fd_config_clear(&cfg);
     assert_int_equal(FD_ERR_CONFIG, load_text(&cfg, "{\"batch\": {\"zzzzzzzzzz\": 1}}", errstr,
@@ -283,7 +283,23 @@ static void test_config_file_unknown_key_names_file_and_suggests(void **state) {
     /* Names are case-sensitive. */
     assert_int_equal(FD_ERR_CONFIG,
                      load_text(&cfg, "{\"Redis\": {\"port\": 1}}", errstr, sizeof errstr, NULL));
-    assert_contains(errstr, "unknown setting \"Redis\"");
+    assert_contains(errstr, "unknown section \"Redis\" in ");
+    assert_contains(errstr, "(did you mean redis?)");
+    fd_config_clear(&cfg);
+
+    /* A mistyped section is suggested; a setting written flat is a setting. */
+    assert_int_equal(FD_ERR_CONFIG,
+                     load_text(&cfg, "{\"redi\": {\"port\": 1}}", errstr, sizeof errstr, &path));
+    snprintf(want, sizeof want, "unknown section \"redi\" in %s (did you mean redis?)", path);
+    assert_string_equal(want, errstr);
+    fd_config_clear(&cfg);
+    assert_int_equal(FD_ERR_CONFIG,
+                     load_text(&cfg, "{\"redis.port\": 1}", errstr, sizeof errstr, &path));
+    snprintf(want, sizeof want,
+             "setting \"redis.port\" at the top of %s: write it inside its section, "
+             "{\"redis\": {\"port\": ...}}",
+             path);
+    assert_string_equal(want, errstr);
     fd_config_clear(&cfg);
 }
 
