@@ -10,6 +10,8 @@ cluster, the alert evaluator takes its lease, holds the event clock, fires and r
     and delivered (empty outbox);
   - no funneld log line reports a refused command (NOPERM / "no permissions");
   - funnelctl show, reps, teams, offsets, stats and alerts work as that user;
+  - funneld --check accepts the user and refuses (exit 2) a wrong password, an unknown time zone,
+    a missing rules file and an unknown librdkafka property, writing nothing;
   - with a wrong password funneld stops at start-up (exit 2) with a message naming the setting,
     and funnel-gen's throttle (FUNNELD_REDIS_USER / _PASSWORD) stops with exit 1; with the right
     one the throttled generator runs as that user;
@@ -120,6 +122,31 @@ def body(h, args):
         raise TestFailure("funneld with a wrong password: exit %d, expected 2 and a message "
                           "naming redis.password:\n%s" % (p.returncode, err))
     print("[%s] wrong password: exit 2, %s" % (NAME, err.strip().splitlines()[-1]), flush=True)
+
+    # funneld --check: what start-up checks, without consuming
+    good = h.funneld_settings(redis__user="funneld", redis__password=PASSWORD,
+                              alerts__rules=os.path.join(h.source, "configs", "alerts.demo.json"))
+    cases = [("the ACL user", {}, 0, "configuration OK"),
+             ("a wrong password", {"redis.password": "nope"}, 2, "redis.password"),
+             ("an unknown time zone", {"funnel.timezone": "Mars/Olympus"}, 2, "funnel.timezone"),
+             ("a missing rules file", {"alerts.rules": "/nonexistent/rules.json"}, 2,
+              "alerts.rules"),
+             ("an unknown librdkafka property", {"kafka.dlq_topc": "x"}, 2, "kafka.dlq_topc"),
+             ("an unreachable Redis", {"redis.port": str(harness.free_port())}, 0,
+              "configuration OK")]
+    for what, change, want_rc, want_text in cases:
+        argv = [h.bin("funneld"), "--check"]
+        for k, v in dict(good, **change).items():
+            argv += ["--set", "%s=%s" % (k, v)]
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        text = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+        if p.returncode != want_rc or want_text not in text:
+            raise TestFailure("funneld --check with %s: exit %d, expected %d and %r:\n%s"
+                              % (what, p.returncode, want_rc, want_text, text))
+    if h.redis().call("DBSIZE") != 0:
+        raise TestFailure("funneld --check wrote to Redis")
+    print("[%s] funneld --check: %d cases as expected, nothing written" % (NAME, len(cases)),
+          flush=True)
 
     msgs = test_alerts.generate(args.seed)
     rules_path = os.path.join(h.tmp, "rules.json")
