@@ -11,7 +11,9 @@
 // where S runs from the first message received to the Nth (connection and metadata set-up are
 // excluded, as funneld's end-to-end figure excludes its start-up), and bytes are key + value.
 // Exit status: 0, 1 on a Kafka error or when --timeout seconds pass before N messages, 2 on a
-// usage error.
+// usage error. --dump FILE also writes every message read to FILE, one line each, for tests:
+//   <partition> TAB <offset> TAB <key hex> TAB <value hex> TAB <name hex>=<value hex>,...
+// (the headers in order; "-" for a missing key, value or header value).
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -37,9 +39,11 @@ static double now_s(void) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: fd-bare-consumer --brokers B --topic T --count N [--group G] "
-                 "[--timeout S] [--set PROPERTY=VALUE]...\n"
+                 "[--timeout S] [--dump FILE] [--set PROPERTY=VALUE]...\n"
                  "Reads N messages of every partition of T from the earliest offset and prints\n"
-                 "messages=N seconds=S msgs_per_s=X bytes_per_s=Y (S from the first message).\n");
+                 "messages=N seconds=S msgs_per_s=X bytes_per_s=Y (S from the first message).\n"
+                 "--dump FILE writes each message (partition, offset, key, value, headers; hex)\n"
+                 "to FILE, one tab-separated line each.\n");
 }
 
 /* Parses a decimal integer in [min, max]; returns -1 (and complains naming opt) otherwise. */
@@ -53,6 +57,40 @@ static long long parse_count(const char *opt, const char *text, long long min, l
         return -1;
     }
     return v;
+}
+
+/* Writes len bytes at p as lowercase hex, or "-" for NULL. */
+static void put_hex(FILE *f, const void *p, size_t len) {
+    if (p == NULL) {
+        fputc('-', f);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        fprintf(f, "%02x", ((const unsigned char *)p)[i]);
+}
+
+/* One --dump line for m. */
+static void dump_message(FILE *f, rd_kafka_message_t *m) {
+    fprintf(f, "%" PRId32 "\t%" PRId64 "\t", m->partition, m->offset);
+    put_hex(f, m->key, m->key_len);
+    fputc('\t', f);
+    put_hex(f, m->payload, m->len);
+    fputc('\t', f);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t size;
+        for (size_t i = 0;
+             rd_kafka_header_get_all(hdrs, i, &name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+             i++) {
+            if (i > 0) fputc(',', f);
+            put_hex(f, name, strlen(name));
+            fputc('=', f);
+            put_hex(f, val, size);
+        }
+    }
+    fputc('\n', f);
 }
 
 static int set_conf(rd_kafka_conf_t *conf, const char *name, const char *value) {
@@ -103,7 +141,7 @@ fail:
 }
 
 int main(int argc, char **argv) {
-    const char *brokers = NULL, *topic = NULL, *group = "fd-bare-consumer";
+    const char *brokers = NULL, *topic = NULL, *group = "fd-bare-consumer", *dump_path = NULL;
     long long count = -1, timeout_s = 600;
     const char *sets[32];
     int nsets = 0;
@@ -125,6 +163,8 @@ int main(int argc, char **argv) {
             topic = val;
         } else if (strcmp(opt, "--group") == 0) {
             group = val;
+        } else if (strcmp(opt, "--dump") == 0) {
+            dump_path = val;
         } else if (strcmp(opt, "--count") == 0) {
             if ((count = parse_count(opt, val, 1, INT64_MAX)) < 0) return 2;
         } else if (strcmp(opt, "--set") == 0) {
@@ -156,6 +196,7 @@ int main(int argc, char **argv) {
     int rc = 1;
     char errstr[512];
     rd_kafka_t *rk = NULL;
+    FILE *dump = NULL;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The same fetch wait funneld uses on the mock broker, so both see the same fetch cadence;
      * nothing committed, so a rerun reads the topic again. */
@@ -185,6 +226,10 @@ int main(int argc, char **argv) {
     rd_kafka_poll_set_consumer(rk);
     int nparts = assign_all(rk, topic);
     if (nparts < 0) goto fail;
+    if (dump_path != NULL && (dump = fopen(dump_path, "w")) == NULL) {
+        fprintf(stderr, "fd-bare-consumer: --dump %s: %s\n", dump_path, strerror(errno));
+        goto fail;
+    }
 
     long long got = 0, bytes = 0;
     double t_first = 0, t_last = 0;
@@ -210,6 +255,7 @@ int main(int argc, char **argv) {
         if (got == 0) t_first = now_s();
         got++;
         bytes += (long long)(m->len + m->key_len);
+        if (dump != NULL) dump_message(dump, m);
         rd_kafka_message_destroy(m);
     }
     t_last = now_s();
@@ -224,6 +270,10 @@ int main(int argc, char **argv) {
     fflush(stdout);
     rc = 0;
 fail:
+    if (dump != NULL && fclose(dump) != 0) {
+        fprintf(stderr, "fd-bare-consumer: --dump %s: %s\n", dump_path, strerror(errno));
+        rc = 1;
+    }
     if (rk) {
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);

@@ -6,8 +6,8 @@ and funneld runs as that user with alerts on: two instances share 8 partitions o
 cluster, the alert evaluator takes its lease, holds the event clock, fires and resolves alerts
 (stream, outbox, PUBLISH) and hands them to Kafka. Checks:
   - every event is applied (stored offsets = produced), and the alerts of test_alerts' load are
-    written (a firing and a resolved one for the collapsed rep, a firing one for the silent rep)
-    and delivered (empty outbox);
+    written (a firing and a resolved one for the collapsed rep, a firing one for the silent rep),
+    delivered (empty outbox) and published on <prefix>:alerts (a subscriber gets each once);
   - no funneld log line reports a refused command (NOPERM / "no permissions");
   - funnelctl show, reps, teams, offsets, stats and alerts work as that user;
   - funneld --check accepts the user and refuses (exit 2) a wrong password, an unknown time zone,
@@ -21,10 +21,13 @@ A rule the document forgot makes funneld log NOPERM and retry: this test fails t
 Python 3 standard library only. Usage: test_acl.py --build-dir DIR [--source-dir DIR]
 """
 
+import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -151,11 +154,25 @@ def body(h, args):
     msgs = test_alerts.generate(args.seed)
     rules_path = os.path.join(h.tmp, "rules.json")
     with open(rules_path, "w") as f:
-        import json
         json.dump(test_alerts.RULES, f)
     settings = h.funneld_settings(alerts__rules=rules_path, alerts__lease_ms=3000,
                                   batch__max_events=2000, redis__user="funneld",
                                   redis__password=PASSWORD)
+    # a dashboard's live feed: SUBSCRIBE <prefix>:alerts (as the administrator)
+    sub = harness.Redis(h.redis_port, timeout=1.0)
+    sub.call("SUBSCRIBE", h.prefix + ":alerts")
+    published, stop_sub = [], threading.Event()
+
+    def listen():
+        while not stop_sub.is_set():
+            try:
+                msg = sub._reply()
+            except (socket.timeout, OSError, ConnectionError):
+                continue
+            if isinstance(msg, list) and msg[0] == b"message":
+                published.append(json.loads(msg[2]))
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
     fds = [h.start_funneld("a", settings), h.start_funneld("b", settings)]
     nxt = h.produce(msgs, seconds=10)
     h.wait_done(nxt, timeout=180)
@@ -181,6 +198,19 @@ def body(h, args):
                              r.call("HLEN", h.prefix + ":alerts:outbox")))
     print("[%s] %d messages applied; alerts %s delivered" % (NAME, sum(nxt.values()),
                                                            sorted(want)), flush=True)
+    stream = {a["alert_id"]: a for a in test_alerts.read_stream(r, h.prefix)}
+    deadline = time.time() + 10
+    while len(published) < len(stream) and time.time() < deadline:
+        time.sleep(0.1)
+    stop_sub.set()
+    listener.join(5)
+    sub.close()
+    if sorted(a["alert_id"] for a in published) != sorted(stream) or \
+            any(a != stream[a["alert_id"]] for a in published):
+        raise TestFailure("PUBLISH on %s:alerts: %d messages for the %d notifications of the "
+                          "stream, or different JSON" % (h.prefix, len(published), len(stream)))
+    print("[%s] every notification was also published on %s:alerts" % (NAME, h.prefix),
+          flush=True)
 
     for args_ in (["show", "org", "--window", "all"], ["show", "rep", test_alerts.COLLAPSE_REP,
                                                        "--window", "all"],

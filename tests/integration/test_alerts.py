@@ -12,7 +12,8 @@ states) and the outbox:
   - exactly one firing for the silent rep and the volume rule (it never resolves);
   - nothing for any other rep or rule (false-positive check over 198 healthy reps);
   - no alert_id appears with two different states; the firing hash holds exactly the silent
-    rep's alert at the end; every notification was acknowledged by Kafka (empty outbox).
+    rep's alert at the end; every notification was acknowledged by Kafka (empty outbox) and is
+    in the funnel.alerts topic, keyed by its alert_id, with the stream's JSON.
 
 Python 3 standard library only. Usage: test_alerts.py --build-dir DIR [--source-dir DIR]
 """
@@ -241,6 +242,11 @@ def body(h, args):
         raise TestFailure("firing hash: %s" % list(fh))
     if r.call("HLEN", h.prefix + ":alerts:outbox") != 0:
         raise TestFailure("outbox not empty: Kafka did not acknowledge every alert")
+    # the stream never holds duplicates: one entry per alert_id
+    if len(alerts) != len({a["alert_id"] for a in alerts}) or len(alerts) != 3:
+        raise TestFailure("stream entries %s: expected exactly 3 distinct notifications"
+                          % [(a["alert_id"][:8], a["rule"], a["state"]) for a in alerts])
+    check_kafka(h, alerts)
     clock = {k.decode(): int(v) for k, v in
              harness.pairs_to_dict(r.call("HGETALL", clock_key)).items()}
     moved = {k: v for k, v in clock.items()
@@ -253,6 +259,27 @@ def body(h, args):
         raise TestFailure("a duplicate changed %s's team to %r" % (dup_of["rep_id"], team))
     h.log("OK: %d notifications; conversion fired at hour %.1f, resolved at %.1f; silent rep "
           "fired at hour %.1f" % (len(alerts), fired_h, resolved_h, sh))
+
+
+def check_kafka(h, alerts):
+    """Every notification of the stream reached Kafka's funnel.alerts, keyed by its alert_id,
+    with the same JSON; a re-delivery (after the SIGKILL) may repeat one, nothing else is there."""
+    want = {a["alert_id"]: a for a in alerts}
+    got = h.dump_topic("funnel.alerts", len(want) * 3)
+    seen = set()
+    for m in got:
+        a = json.loads(m["value"])
+        if m["key"] != a["alert_id"].encode() or a["alert_id"] not in want:
+            raise TestFailure("funnel.alerts holds key %r for %r, not a notification of the "
+                              "stream" % (m["key"], a.get("alert_id")))
+        if a != want[a["alert_id"]]:
+            raise TestFailure("funnel.alerts and the stream differ for %s:\n%s\n%s"
+                              % (a["alert_id"], a, want[a["alert_id"]]))
+        seen.add(a["alert_id"])
+    if seen != set(want):
+        raise TestFailure("notifications missing from funnel.alerts: %s" % sorted(set(want) - seen))
+    h.log("funnel.alerts: %d records for the %d notifications, keyed by alert_id"
+          % (len(got), len(want)))
 
 
 def window_value(msgs, rep, at_ms):

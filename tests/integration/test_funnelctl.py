@@ -414,9 +414,88 @@ def check_settings(ctl, h, p):
     print("[funnelctl] settings sources OK", flush=True)
 
 
+def alert_doc(n, state, severity, rule, scope, sid, started, at, **kw):
+    d = {"alert_id": "%032x" % n, "episode_id": "%032x" % (n + 1000), "state": state,
+         "rule": rule, "severity": severity, "condition": "threshold", "scope": scope,
+         "scope_id": sid, "team": kw.pop("team", "emea"), "manager": kw.pop("manager", None),
+         "kpi": "exit_conv:proposal", "stage": "proposal", "window": "7d",
+         "value": kw.pop("value", 0.1235), "threshold": 0.2, "samples": 12,
+         "started_at": started, "resolved_at": None, "at": at, "repeat": 0,
+         "summary": "s%d" % n}
+    d.update(kw)
+    return d
+
+
+def check_alerts(ctl, r, p):
+    """funnelctl alerts (docs/funnelctl.md): the firing hash sorted by severity then oldest, as
+    stored with --json; --history N: the stream newest first; bad --history is a usage error."""
+    out = ctl.ok("alerts")
+    expect(out == "no firing alerts\n", "alerts with nothing firing", repr(out))
+    expect(ctl.ok("alerts", "--json") == "[]\n", "alerts --json with nothing firing")
+    docs = [alert_doc(1, "firing", "warning", "old-warn", "rep", "anna", "2026-11-20T10:00:00.000Z",
+                      "2026-11-20T10:00:00.000Z", manager="Mia Manager"),
+            alert_doc(2, "firing", "critical", "crit", "team", "emea", "2026-11-22T10:00:00.000Z",
+                      "2026-11-22T10:00:00.000Z"),
+            alert_doc(3, "firing", "warning", "new-warn", "rep", "bob", "2026-11-21T10:00:00.000Z",
+                      "2026-11-21T10:00:00.000Z"),
+            alert_doc(4, "firing", "info", "note", "org", "", "2026-11-19T10:00:00.000Z",
+                      "2026-11-19T10:00:00.000Z", team="")]
+    for d in docs:
+        r.call("HSET", p + ":alerts:firing", "%s|%s|%s" % (d["rule"], d["scope"], d["scope_id"]),
+               json.dumps(d, separators=(",", ":")))
+    order = ["crit", "old-warn", "new-warn", "note"]  # severity, then the oldest first
+    lines = ctl.ok("alerts").splitlines()
+    expect(lines[0].split()[:3] == ["severity", "rule", "scope"], "alerts header", lines[0])
+    expect([ln.split()[1] for ln in lines[1:]] == order, "alerts order", lines)
+    expect("Mia Manager" in lines[2] and " - " in lines[1], "alerts manager column", lines)
+    got = json.loads(ctl.ok("alerts", "--json"))
+    expect([d["rule"] for d in got] == order and got[1] == docs[0], "alerts --json", got)
+    r.call("HSET", p + ":alerts:firing", "broken|rep|x", "not json")
+    expect("(unreadable)" in ctl.ok("alerts"), "an unreadable document is shown as such")
+    expect("not json" in json.loads(ctl.ok("alerts", "--json")), "alerts --json, unreadable")
+    for d in docs[:3] + [dict(docs[0], alert_id="%032x" % 9, state="resolved",
+                              at="2026-11-23T10:00:00.000Z")]:
+        r.call("XADD", p + ":alerts", "*", "json", json.dumps(d, separators=(",", ":")))
+    hist = ctl.ok("alerts", "--history", "2").splitlines()
+    expect(len(hist) == 3 and hist[0].split()[:2] == ["at", "state"]
+           and hist[1].split()[:2] == ["2026-11-23T10:00:00.000Z", "resolved"]
+           and hist[2].split()[1] == "firing" and "new-warn" in hist[2],
+           "alerts --history 2: the last two notifications, newest first", hist)
+    got = json.loads(ctl.ok("alerts", "--history", "10", "--json"))
+    expect([d["alert_id"][-1] for d in got] == ["9", "3", "2", "1"], "alerts --history --json",
+           got)
+    for bad in ("0", "10001", "x"):
+        ctl.fails(2, "alerts", "--history", bad, stderr_has=["--history"])
+    print("[funnelctl] alerts OK", flush=True)
+
+
+def check_rules(ctl, h):
+    """funnelctl rules check (docs/funnelctl.md): exit 0 for a valid file, 2 naming the rule and
+    field for an invalid or unreadable one, or when no file is given and alerts.rules is empty."""
+    good = os.path.join(h.source, "configs", "alerts.example.json")
+    out = ctl.ok("rules", "check", good, plain=True)
+    with open(good) as f:
+        n = len(json.load(f)["rules"])
+    expect(out.startswith("%s: %d rules" % (good, n)) and len(out.splitlines()) == n + 1,
+           "rules check of the example file", out)
+    bad = os.path.join(h.tmp, "bad-rules.json")
+    with open(bad, "w") as f:
+        json.dump({"rules": [{"name": "r", "kpi": "win_rate", "scope": "rep",
+                              "threshold": {"op": "<", "value": 0.2}}]}, f)
+    ctl.fails(2, "rules", "check", bad, plain=True,
+              stderr_has=["rules check: %s: rules[0] (r).window" % bad])
+    ctl.fails(2, "rules", "check", os.path.join(h.tmp, "none.json"), plain=True,
+              stderr_has=["rules check:", "none.json"])
+    ctl.fails(2, "rules", "check", plain=True, stderr_has=["alerts.rules"])
+    expect(ctl.ok("rules", "check", plain=True, env={"FUNNELD_ALERTS_RULES": good}) == out,
+           "rules check of alerts.rules")
+    print("[funnelctl] rules check OK", flush=True)
+
+
 def check_redis_errors(ctl, h, r, p):
     dead = harness.free_port()
-    for args in (("show", "org"), ("reps",), ("top", "--once"), ("stats",), ("offsets",)):
+    for args in (("show", "org"), ("reps",), ("top", "--once"), ("stats",), ("offsets",),
+                 ("alerts",)):
         _, err = ctl.fails(1, *args, port=dead)
         want = "funnelctl: cannot reach Redis at 127.0.0.1:%d: Connection refused\n" % dead
         expect(err == want, "unreachable Redis (%s)" % args[0], "got  %r" % err,
@@ -549,6 +628,8 @@ def body(h, args):
         check_lists(ctl, r, p)
         check_top(ctl, r, p)
         check_stats(ctl, r, p)
+        check_alerts(ctl, r, p)
+        check_rules(ctl, h)
         check_settings(ctl, h, p)
         check_redis_errors(ctl, h, r, p)
         # offsets and the real data of funneld use a fresh prefix

@@ -471,12 +471,28 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
                                        "funnel:rep:quarter:2026-Q4:" ANNA,
                                        "funnel:team:day:" DAY ":emea",
                                        "funnel:team:week:2026-W47:emea",
+                                       "funnel:team:month:2026-11:emea",
+                                       "funnel:team:quarter:2026-Q4:emea",
                                        "funnel:team:all:emea",
                                        "funnel:org:day:" DAY,
+                                       "funnel:org:week:2026-W47",
+                                       "funnel:org:month:2026-11",
                                        "funnel:org:quarter:2026-Q4",
                                        "funnel:org:all"};
+    assert_int_equal(sizeof keys / sizeof *keys, 15); /* 3 scopes x 5 windows */
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
         assert_hash(w, keys[i], anna_fields);
+    /* and nothing else of that form: exactly 15 metric hashes */
+    redisReply *mk = cmd(w, "KEYS funnel:*");
+    size_t metric = 0;
+    for (size_t i = 0; i < mk->elements; i++) {
+        const char *k = mk->element[i]->str;
+        if (strncmp(k, "funnel:rep:", 11) == 0 || strncmp(k, "funnel:team:", 12) == 0 ||
+            strncmp(k, "funnel:org:", 11) == 0)
+            metric++;
+    }
+    freeReplyObject(mk);
+    assert_int_equal(metric, 15);
 
     /* day windows expire 400 days after their end (2026-11-23T00:00Z); the others are kept */
     assert_int_equal(cmd_int(w, "EXPIRETIME funnel:rep:day:" DAY ":" ANNA), 1829952000);

@@ -318,6 +318,33 @@ class Harness:
             raise TestFailure("fd-bare-consumer on %s failed: %s%s" % (topic, out, err))
         return int(m.group(1))
 
+    def dump_topic(self, topic, count, settle_s=3):
+        """Every message of `topic` (all partitions, from the earliest offset), read by
+        fd-bare-consumer --dump until `count` + 1 or settle_s seconds without one: a list of
+        {partition, offset, key, value, headers: [(name, value)]} (bytes; None when absent)."""
+        path = os.path.join(self.tmp, "dump-%s-%d.tsv" % (topic, random.randrange(1 << 30)))
+        p = subprocess.run([self.bin("fd-bare-consumer"), "--brokers", self.bootstrap, "--topic",
+                            topic, "--count", str(count + 1), "--timeout", str(settle_s),
+                            "--dump", path],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+        if p.returncode != 0 and b"timeout after" not in p.stderr:
+            raise TestFailure("fd-bare-consumer --dump %s failed: %s" % (topic, p.stderr.decode()))
+
+        def unhex(t):
+            return None if t == "-" else bytes.fromhex(t)
+        out = []
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                part, off, key, value, hdrs = line.rstrip("\n").split("\t")
+                headers = []
+                for h in hdrs.split(",") if hdrs else []:
+                    name, _, val = h.partition("=")
+                    headers.append((unhex(name).decode(), unhex(val)))
+                out.append({"partition": int(part), "offset": int(off), "key": unhex(key),
+                            "value": unhex(value), "headers": headers})
+        os.unlink(path)
+        return out
+
     # -- funneld
 
     def funneld_settings(self, **extra):
