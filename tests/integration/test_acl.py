@@ -16,7 +16,9 @@ cluster, the alert evaluator takes its lease, holds the event clock, fires and r
     and funnel-gen's throttle (FUNNELD_REDIS_USER / _PASSWORD) stops with exit 1; with the right
     one the throttled generator runs as that user;
   - the user is refused keys outside the prefix, other channels, and KEYS / FLUSHALL / CONFIG.
-A rule the document forgot makes funneld log NOPERM and retry: this test fails then.
+A rule the document forgot makes funneld log NOPERM and retry: this test fails then. Last, the
+ACL loses EVALSHA while a funneld runs: it must log NOPERM, retry, keep the offsets, and catch up
+by itself once the rule is back.
 
 Python 3 standard library only. Usage: test_acl.py --build-dir DIR [--source-dir DIR]
 """
@@ -250,6 +252,34 @@ def body(h, args):
                               "(docs/deployment.md lacks a rule):\n%s" % "".join(bad[:5]))
     print("[%s] no command refused; funnelctl show/offsets/stats/alerts ran as the user"
           % NAME, flush=True)
+
+    # An ACL changed while funneld runs: a refused command is logged and retried, offsets stay,
+    # and funneld goes on by itself once the rule is back (docs/operations.md).
+    admin.call("ACL", "SETUSER", "funneld", "-evalsha")
+    c = h.start_funneld("c", settings)
+    base = sum(h.progress(r).values())
+    more = h.produce(test_alerts.generate(args.seed + 1)[:500])
+    deadline = time.time() + 60
+    while True:
+        with open(c.log_path, encoding="utf-8", errors="replace") as f:
+            nop = [ln for ln in f if "NOPERM" in ln and " warn " in ln]
+        if nop:
+            break
+        if not c.alive() or time.time() > deadline:
+            raise TestFailure("with EVALSHA refused, funneld %s:\n%s"
+                              % ("exited" if not c.alive() else "logged no NOPERM", c.tail()))
+        time.sleep(0.2)
+    time.sleep(2)
+    if not c.alive() or sum(h.progress(r).values()) != base:
+        raise TestFailure("with EVALSHA refused funneld must retry and store nothing: alive %s, "
+                          "offsets %d -> %d" % (c.alive(), base, sum(h.progress(r).values())))
+    admin.call("ACL", "SETUSER", "funneld", "+evalsha")
+    h.wait_done(more, timeout=60)
+    rc = c.stop()
+    if rc != 0:
+        raise TestFailure("funneld exited %d after the ACL was restored:\n%s" % (rc, c.tail()))
+    print("[%s] EVALSHA revoked while running: logged (%s...), retried, offsets kept; caught up "
+          "by itself once restored" % (NAME, nop[0].strip()[:90]), flush=True)
 
 
 if __name__ == "__main__":
