@@ -348,6 +348,22 @@ static size_t edit_distance(const char *a, const char *b) {
     return row[lb];
 }
 
+/* Keeps cand in best when its distance d is below *best_d. */
+static void keep_closest(char *best, size_t best_size, size_t *best_d, const char *cand, size_t d) {
+    if (d < *best_d) {
+        *best_d = d;
+        snprintf(best, best_size, "%s", cand);
+    }
+}
+
+/* " (did you mean <best>?)" into out, or "" when there is no candidate. */
+static void did_you_mean(const char *best, char *out, size_t size) {
+    if (best[0] != '\0')
+        snprintf(out, size, " (did you mean %s?)", best);
+    else
+        out[0] = '\0';
+}
+
 /* Fills out with " (did you mean <x>?)" for the setting nearest to name, or "" when none is close.
  * env: compare and suggest FUNNELD_* variable names instead of setting names. */
 static void suggest(const char *name, bool env, char *out, size_t size) {
@@ -363,16 +379,9 @@ static void suggest(const char *name, bool env, char *out, size_t size) {
         } else {
             snprintf(cand, sizeof cand, "%s", settings[i].name);
         }
-        size_t d = edit_distance(name, cand);
-        if (d < best_d) {
-            best_d = d;
-            snprintf(best, sizeof best, "%s", cand);
-        }
+        keep_closest(best, sizeof best, &best_d, cand, edit_distance(name, cand));
     }
-    if (best[0] != '\0')
-        snprintf(out, size, " (did you mean %s?)", best);
-    else
-        out[0] = '\0';
+    did_you_mean(best, out, size);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -885,16 +894,10 @@ static void suggest_section(const char *key, char *out, size_t size) {
         char cand[64];
         const char *dot = strchr(settings[i].name, '.');
         snprintf(cand, sizeof cand, "%.*s", (int)(dot - settings[i].name), settings[i].name);
-        size_t d = strcasecmp(cand, key) == 0 ? 0 : edit_distance(key, cand);
-        if (d < best_d) {
-            best_d = d;
-            snprintf(best, sizeof best, "%s", cand);
-        }
+        keep_closest(best, sizeof best, &best_d, cand,
+                     strcasecmp(cand, key) == 0 ? 0 : edit_distance(key, cand));
     }
-    if (best[0] != '\0')
-        snprintf(out, size, " (did you mean %s?)", best);
-    else
-        out[0] = '\0';
+    did_you_mean(best, out, size);
 }
 
 /* Reads the whole file into a NUL-terminated buffer. */
