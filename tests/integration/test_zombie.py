@@ -7,6 +7,7 @@ by the fencing token, it must rejoin, and nothing may be corrupted: the final Re
 equal the model, and both instances must still exit 0 on SIGTERM."""
 
 import os
+import re
 import signal
 import sys
 import time
@@ -15,13 +16,52 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 
 
+def a_log(a):
+    with open(a.log_path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def owns_partitions(text):
+    """A's log: has it claimed partitions since its last revocation?"""
+    claim = text.rfind("service: claimed ")
+    return claim >= 0 and claim > text.rfind(" partition(s) revoked")
+
+
+def freeze_mid_batch(h, a, r, feed, attempts=10):
+    """SIGSTOPs A while it owns partitions and holds a pending batch with no apply in flight: one
+    second after an apply of its partitions is seen in Redis (the next one is 3 s of linger
+    away). Returns the length of A's log at the stop; tries again (SIGCONT) if a revocation
+    slipped in."""
+    for _ in range(attempts):
+        deadline = time.time() + 30
+        while not owns_partitions(a_log(a)):
+            if time.time() > deadline or feed.fraction() >= 0.9:
+                raise harness.TestFailure("A owns no partition after B joined")
+            time.sleep(0.1)
+        mine = [p for p, t in h.tokens(r).items() if "it-A" in (t or "")]
+        base = h.progress(r)
+        deadline = time.time() + 15
+        while all(h.progress(r)[p] == base[p] for p in mine) and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(1.0)
+        a.send(signal.SIGSTOP)
+        a.stopped = True
+        time.sleep(0.2)  # lines written just before the stop
+        text = a_log(a)
+        if owns_partitions(text) and time.time() < deadline:
+            return len(text)
+        a.send(signal.SIGCONT)
+        a.stopped = False
+    raise harness.TestFailure("could not freeze A while it held partitions")
+
+
 def body(h, args):
     msgs, mdl, gen = harness.generate(h, args, 70000, tz="Asia/Shanghai", big_payloads=False)
     h.start_redis()
     h.start_mock()
     feed = h.start_feed(msgs, seconds=70)
-    # A lingers 3 s over each batch, so that it is almost surely frozen holding one: on SIGCONT
-    # it tries to apply a batch of partitions it no longer owns.
+    # A lingers 3 s over each batch; it is frozen 1 s after an apply, holding the next batch: on
+    # SIGCONT it tries to apply a batch of partitions it no longer owns.
     a = h.start_funneld("A", h.funneld_settings(**harness.GROUP_SETTINGS, **{
         "instance.id": "it-A", "batch.linger_ms": "3000", "batch.max_events": "100000"}))
     h.wait_progress(lambda c: sum(c.values()) > 0, 60, "A to apply a first batch")
@@ -34,11 +74,9 @@ def body(h, args):
             if time.time() > deadline:
                 raise harness.TestFailure("B never claimed a partition")
             time.sleep(0.1)
-        time.sleep(3)  # let the rebalance settle and both instances apply batches
+        log_at_stop = freeze_mid_batch(h, a, r, feed)
         at_stop = h.progress(r)
         tokens_at_stop = h.tokens(r)
-        a.send(signal.SIGSTOP)
-        a.stopped = True
         t_stop = time.time()
         print("[zombie] SIGSTOP A at %.0f%% of the feed, progress %d; tokens %s"
               % (100 * feed.fraction(), sum(at_stop.values()), tokens_at_stop), flush=True)
@@ -60,15 +98,14 @@ def body(h, args):
     nxt = feed.join()
     h.wait_done(nxt, timeout=180)
     h.compare(mdl)
-    with open(a.log_path, "rb") as f:
-        log = f.read().decode("utf-8", "replace").lower()
+    log = a_log(a).lower()
     # refused by its fencing token (FENCED / GAP), or first by another check of the same script
     # (EXISTS: a deal it folded as new was stored by B meanwhile); either way nothing is written
-    fenced = sum(1 for line in log.splitlines() if "batch refused by redis" in line)
+    # the batch A held when frozen is refused by the fencing token once it wakes up
+    fenced = len(re.findall(r"batch refused by redis \((fenced|gap)\)", log[log_at_stop:]))
     if fenced < 1:
-        raise harness.TestFailure("A's log shows no refused apply after SIGCONT: it held a "
-                                  "batch of partitions it no longer owned, which the fencing "
-                                  "token must refuse")
+        raise harness.TestFailure("A's log shows no FENCED/GAP refusal after SIGCONT: it was "
+                                  "frozen holding a batch of partitions it no longer owns")
     if not a.alive():
         raise harness.TestFailure("A died after SIGCONT (rc %s), expected it to rejoin"
                                   % a.popen.returncode)
