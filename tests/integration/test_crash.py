@@ -3,7 +3,8 @@
 """Crash test: while >= 100,000 generated events (duplicates, out-of-order, malformed) stream in,
 funneld is killed with SIGKILL at 6 seeded random moments (one of them right after start-up, while
 it claims its partitions) and restarted each time; the final Redis content must equal the model,
-i.e. what an uninterrupted run produces. The business timezone is America/New_York (DST)."""
+i.e. what an uninterrupted run produces, and every rejected message must have a dead letter (some
+twice: delivery is at-least-once). The business timezone is America/New_York (DST)."""
 
 import os
 import random
@@ -58,6 +59,9 @@ def body(h, args):
                                   % (kills, total))
     h.wait_done(nxt, timeout=180)
     h.compare(mdl)
+    n = h.check_dead_letters(msgs, total, exactly_once=False)
+    print("[crash] %d dead letters: every rejected message has one (%d repeated by the kills)"
+          % (n, n - mdl.expected_stats()["rejected"]), flush=True)
     rc = fd.stop(timeout=30)
     if rc != 0:
         raise harness.TestFailure("last funneld exited %s after SIGTERM, expected 0" % rc)

@@ -46,58 +46,6 @@ def recreates(mdl, nxt_id):
     return out
 
 
-def check_dead_letters(h, msgs, n_source):
-    """Each dead letter (docs/events.md) is the rejected message itself, key and value, with
-    headers naming the expected reason, a message, and the source topic, partition and offset at
-    which the source topic holds exactly that message."""
-    source = {(m["partition"], m["offset"]): m for m in h.dump_topic(harness.TOPIC, n_source)}
-    if len(source) != n_source:
-        raise harness.TestFailure("read %d of the %d source messages" % (len(source), n_source))
-    want = {}
-    for m in msgs:
-        if m.reject is not None:
-            want.setdefault((m.key or None, m.value), []).append(m.reject)  # b"" = no key
-    letters = h.dump_topic(harness.DLQ_TOPIC, sum(len(v) for v in want.values()))
-    seen = set()
-    for d in letters:
-        hd = dict(d["headers"])
-        names = [n for n, _ in d["headers"]]
-        where = "dead letter %d@%d" % (d["partition"], d["offset"])
-        expected = ["funneld.reason", "funneld.error", "funneld.topic", "funneld.partition",
-                    "funneld.offset", "funneld.truncated", "funneld.original_size"]
-        if sorted(names) != sorted(expected):
-            raise harness.TestFailure("%s: headers %s, expected %s" % (where, names, expected))
-        reasons = want.get((d["key"] or None, d["value"]))
-        if not reasons:
-            raise harness.TestFailure("%s: not a rejected message of the test (or one too many): "
-                                      "key %r value %r" % (where, d["key"], d["value"][:120]))
-        reason = hd["funneld.reason"].decode()
-        if reason not in reasons:
-            raise harness.TestFailure("%s: reason %s, the generator meant %s"
-                                      % (where, reason, reasons))
-        reasons.remove(reason)
-        src = (int(hd["funneld.partition"]), int(hd["funneld.offset"]))
-        s = source.get(src)
-        if hd["funneld.topic"] != harness.TOPIC.encode() or s is None or \
-                (s["key"] or None, s["value"]) != (d["key"] or None, d["value"]):
-            raise harness.TestFailure("%s: points at %s[%d]@%d, which does not hold that message"
-                                      % (where, hd["funneld.topic"], src[0], src[1]))
-        if src in seen:
-            raise harness.TestFailure("%s: a second dead letter for %d@%d" % (where, *src))
-        seen.add(src)
-        if hd["funneld.truncated"] != b"false" or \
-                hd["funneld.original_size"] != str(len(d["value"])).encode() or \
-                not hd["funneld.error"]:
-            raise harness.TestFailure("%s: truncated %r, original_size %r (value of %d bytes), "
-                                      "error %r" % (where, hd["funneld.truncated"],
-                                                    hd["funneld.original_size"], len(d["value"]),
-                                                    hd["funneld.error"]))
-    left = {k: v for k, v in want.items() if v}
-    if left:
-        raise harness.TestFailure("%d rejected messages have no dead letter, e.g. %s"
-                                  % (sum(len(v) for v in left.values()), list(left.items())[:3]))
-
-
 def body(h, args):
     msgs, mdl, gen = harness.generate(h, args, 100000, tz="Asia/Shanghai", huge_amount=True)
     h.start_redis()
@@ -124,7 +72,7 @@ def body(h, args):
     if dlq != rejected:
         raise harness.TestFailure("the dead-letter topic holds %s%d messages for %d rejected "
                                   "ones" % ("at least " if dlq > rejected else "", dlq, rejected))
-    check_dead_letters(h, msgs, sum(nxt.values()))
+    h.check_dead_letters(msgs, sum(nxt.values()))
     print("[e2e] %d dead letters, one per rejected message" % dlq, flush=True)
 
     again = recreates(mdl, 0)

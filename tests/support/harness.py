@@ -345,6 +345,59 @@ class Harness:
         os.unlink(path)
         return out
 
+    def check_dead_letters(self, msgs, n_source, exactly_once=True):
+        """Every rejected message of msgs has a dead letter (docs/events.md): the message itself,
+        key and value, with the seven funneld.* headers, the reason the generator meant, and the
+        topic, partition and offset of the source message. exactly_once: one per source offset
+        (a run without crashes); otherwise at least one (delivery is at-least-once)."""
+        def kv(m):
+            return (m["key"] or None, m["value"])  # no key and an empty key are alike here
+        meant = {}
+        for m in msgs:
+            if m.reject is not None:
+                meant.setdefault((m.key or None, m.value), set()).add(m.reject)
+        rejected = {}  # source (partition, offset) -> (key, value) of a rejected message
+        for m in self.dump_topic(TOPIC, n_source):
+            if kv(m) in meant:
+                rejected[(m["partition"], m["offset"])] = kv(m)
+        n_meant = sum(1 for m in msgs if m.reject is not None)
+        if len(rejected) != n_meant:
+            raise TestFailure("the source topic holds %d rejected messages, the test sent %d"
+                              % (len(rejected), n_meant))
+        headers = sorted(["funneld.reason", "funneld.error", "funneld.topic", "funneld.partition",
+                          "funneld.offset", "funneld.truncated", "funneld.original_size"])
+        seen = set()
+        letters = self.dump_topic(DLQ_TOPIC, len(rejected) * (1 if exactly_once else 4))
+        for d in letters:
+            where = "dead letter %d@%d" % (d["partition"], d["offset"])
+            hd = dict(d["headers"])
+            if sorted(n for n, _ in d["headers"]) != headers:
+                raise TestFailure("%s: headers %s, expected %s"
+                                  % (where, [n for n, _ in d["headers"]], headers))
+            src = (int(hd["funneld.partition"]), int(hd["funneld.offset"]))
+            if hd["funneld.topic"] != TOPIC.encode() or rejected.get(src) != kv(d):
+                raise TestFailure("%s: points at %r[%d]@%d, which does not hold this rejected "
+                                  "message (key %r, value %r)" % (where, hd["funneld.topic"],
+                                                                  src[0], src[1], d["key"],
+                                                                  d["value"][:80]))
+            reason = hd["funneld.reason"].decode()
+            if reason not in meant[kv(d)]:
+                raise TestFailure("%s: reason %s, the generator meant %s"
+                                  % (where, reason, sorted(meant[kv(d)])))
+            if hd["funneld.truncated"] != b"false" or not hd["funneld.error"] or \
+                    hd["funneld.original_size"] != str(len(d["value"])).encode():
+                raise TestFailure("%s: truncated %r, original_size %r for %d bytes, error %r"
+                                  % (where, hd["funneld.truncated"], hd["funneld.original_size"],
+                                     len(d["value"]), hd["funneld.error"]))
+            if src in seen and exactly_once:
+                raise TestFailure("%s: a second dead letter for %d@%d" % (where, *src))
+            seen.add(src)
+        missing = sorted(set(rejected) - seen)
+        if missing:
+            raise TestFailure("%d rejected messages have no dead letter, e.g. at %s"
+                              % (len(missing), missing[:5]))
+        return len(letters)
+
     # -- funneld
 
     def funneld_settings(self, **extra):
