@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Independent model of funneld for the integration tests: a seeded CRM event generator with
 injected faults (duplicates, out-of-order events within deals, malformed messages), and the
-expected Redis content computed from the semantics of docs (decisions.md / issue 3) alone.
+expected Redis content computed from the semantics of docs (docs/funnel.md, docs/redis.md, docs/events.md) alone.
 
 Written without looking at src/: it exists to catch the daemon's mistakes.
 
@@ -17,7 +17,6 @@ import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from fractions import Fraction
 from typing import Dict, List, Optional, Tuple
 from zoneinfo import ZoneInfo
 
@@ -245,7 +244,7 @@ def fmt_hundredths(c: int) -> str:
 
 def render(c: Dict[str, int], stages: List[str]) -> Dict[str, str]:
     """The hash funneld must hold for these counters: zero counters absent, derived fields per
-    decisions.md, absent while their denominator is 0."""
+    docs/redis.md, absent while their denominator is 0."""
     out = {}
     for name, v in c.items():
         if v == 0:
@@ -257,46 +256,35 @@ def render(c: Dict[str, int], stages: List[str]) -> Dict[str, str]:
 
 
 def derived_values(c: Dict[str, int], stages: List[str]):
-    """(field, exact value as Fraction, decimals) of every derived field that must be present."""
+    """(field, (numerator, denominator), decimals) of every derived field that must be present:
+    the two exact integers of redis.md's one division."""
     g = c.get
     res = []
     for s in stages[:-1]:
         e = g("entered:" + s, 0)
         if e:
-            res.append(("conv:" + s, Fraction(g("advanced:" + s, 0), e), 4))
+            res.append(("conv:" + s, (g("advanced:" + s, 0), e), 4))
         den = g("moved_on:" + s, 0) + g("lost_at:" + s, 0)
         if den:
-            res.append(("exit_conv:" + s, Fraction(g("moved_on:" + s, 0), den), 4))
+            res.append(("exit_conv:" + s, (g("moved_on:" + s, 0), den), 4))
         dc = g("dwell_count:" + s, 0)
         if dc:
-            res.append(("dwell_hours:" + s, Fraction(g("dwell_sum_ms:" + s, 0), dc * 3600000), 2))
+            res.append(("dwell_hours:" + s, (g("dwell_sum_ms:" + s, 0), dc * 3600000), 2))
     den = g("won", 0) + g("lost", 0)
     if den:
-        res.append(("win_rate", Fraction(g("won", 0), den), 4))
+        res.append(("win_rate", (g("won", 0), den), 4))
     fc = g("feedback_count", 0)
     if fc:
-        res.append(("feedback_avg", Fraction(g("feedback_sum", 0), fc * 100), 2))
+        res.append(("feedback_avg", (g("feedback_sum", 0), fc * 100), 2))
     return res
 
 
-def fmt_fixed(v: Fraction, digits: int) -> str:
-    """%.<digits>f of the double nearest v, as C's printf writes it (Python's % uses the same
-    correctly rounded conversion)."""
-    return "%.*f" % (digits, v.numerator / v.denominator)
-
-
-def acceptable_fixed(v: Fraction, digits: int) -> set:
-    """Strings a correct C implementation may print for v: the correctly rounded one, and when v
-    lies on (or within a few ulps of) a rounding tie, both neighbours, because the double the C
-    code divides its way to may sit on either side of the tie."""
-    ok = {fmt_fixed(v, digits)}
-    scaled = v * 10 ** digits
-    frac = scaled - math.floor(scaled)
-    if abs(frac - Fraction(1, 2)) < Fraction(1, 10 ** 9):
-        lo = math.floor(scaled)
-        for n in (lo, lo + 1):
-            ok.add("%d.%0*d" % (n // 10 ** digits, digits, n % 10 ** digits))
-    return ok
+def fmt_fixed(nd, digits: int) -> str:
+    """redis.md's formula: printf("%.<digits>f", num / den) with both as doubles. Python's float
+    division and % formatting give the same correctly rounded results as C (ties to even on the
+    exact binary value), so a correct implementation matches this string exactly."""
+    num, den = nd
+    return "%.*f" % (digits, float(num) / float(den))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -927,8 +915,10 @@ def _selftest():
     assert llround_hundredths("1.005") == 100  # 1.005*100 = 100.49999999999999
     assert llround_hundredths("2.675") == 268  # 2.675*100 is exactly 267.5 in doubles
     assert llround_hundredths("0.125") == 13  # 12.5 exactly: away from zero
-    assert acceptable_fixed(Fraction(1, 32), 4) == {"0.0312", "0.0313"}
-    assert fmt_fixed(Fraction(2, 3), 4) == "0.6667"
+    assert fmt_fixed((1, 32), 4) == "0.0312"  # 0.03125 exactly: a tie, to even
+    assert fmt_fixed((3, 32), 4) == "0.0938"  # 0.09375 exactly: to even
+    assert fmt_fixed((2, 3), 4) == "0.6667"
+    assert fmt_fixed((769, 200), 2) == "3.85"  # redis.md's example
 
     # The generator is deterministic and its messages carry what they claim.
     g1 = Generator(7, 3000).generate()
