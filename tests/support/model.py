@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Independent model of funneld for the integration tests: a seeded CRM event generator with
 injected faults (duplicates, out-of-order events within deals, malformed messages), and the
-expected Redis content computed from the semantics of docs (docs/funnel.md, docs/redis.md, docs/events.md) alone.
+expected Redis content computed from the semantics of the docs alone (docs/funnel.md,
+docs/redis.md, docs/events.md).
 
 Written without looking at src/: it exists to catch the daemon's mistakes.
 
