@@ -451,7 +451,8 @@ struct fd_store {
     /* the next apply, built while that one runs (owned; not sent yet) */
     char *next;
     size_t next_len;
-    /* the last connect failed because Redis answered AUTH, SELECT or SCRIPT LOAD with an error */
+    /* the last connect failed because Redis refused AUTH, SELECT or SCRIPT LOAD (not a transient
+     * error such as LOADING or BUSY): see fd_store_is_refusal */
     bool refused;
 };
 
@@ -558,7 +559,7 @@ static fd_err_t load_scripts(fd_store_t *st) {
         if (r->type != REDIS_REPLY_STRING || r->len != SHA_LEN) {
             char what[64];
             snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", script_name[i]);
-            st->refused = r->type == REDIS_REPLY_ERROR;
+            st->refused = r->type == REDIS_REPLY_ERROR && fd_store_is_refusal(r->str);
             return protocol_fail(st, what, r);
         }
         memcpy(st->sha[i], r->str, SHA_LEN);
@@ -568,12 +569,21 @@ static fd_err_t load_scripts(fd_store_t *st) {
     return FD_OK;
 }
 
+bool fd_store_is_refusal(const char *error) {
+    static const char *const refusals[] = {
+        "NOAUTH",       "WRONGPASS",           "NOPERM", "ERR AUTH", "ERR invalid password",
+        "ERR DB index", "ERR invalid DB index"};
+    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++)
+        if (strncmp(error, refusals[i], strlen(refusals[i])) == 0) return true;
+    return false;
+}
+
 /* Runs a setup command whose answer must be +OK; any other answer drops the connection. */
 static fd_err_t setup_command(fd_store_t *st, const char *what, int argc, const char **argv) {
     redisReply *r = redisCommandArgv(st->c, argc, argv, NULL);
     if (r == NULL) return io_fail(st, what);
     if (r->type != REDIS_REPLY_STATUS) {
-        st->refused = r->type == REDIS_REPLY_ERROR;
+        st->refused = r->type == REDIS_REPLY_ERROR && fd_store_is_refusal(r->str);
         return protocol_fail(st, what, r);
     }
     freeReplyObject(r);

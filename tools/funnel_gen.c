@@ -34,6 +34,7 @@
 #include "funneld/event.h"
 #include "funneld/funnel.h"
 #include "funneld/map.h"
+#include "funneld/store.h"
 
 #define PROG "funnel-gen"
 
@@ -1326,13 +1327,6 @@ static bool throttle_may_complain(kafka_t *k) {
     return true;
 }
 
-/* An error reply that waiting will not cure: the credentials or the user's rights. */
-static bool throttle_refused(const redisReply *r) {
-    return r->type == REDIS_REPLY_ERROR &&
-           (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0 ||
-            strncmp(r->str, "NOPERM", 6) == 0 || strstr(r->str, "invalid password") != NULL);
-}
-
 /* Logs in with FUNNELD_REDIS_USER / FUNNELD_REDIS_PASSWORD (funneld's variables) when the
  * password is set. -1 on a dead connection, -2 when Redis refuses them (fatal). */
 static int throttle_auth(kafka_t *k) {
@@ -1343,7 +1337,9 @@ static int throttle_auth(kafka_t *k) {
                                                     : redisCommand(k->redis, "AUTH %s", pw);
     if (r == NULL) return -1;
     int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR) {
+    if (r->type == REDIS_REPLY_ERROR && !fd_store_is_refusal(r->str)) {
+        rc = -1; /* transient (LOADING, BUSY...): connect again later */
+    } else if (r->type == REDIS_REPLY_ERROR) {
         fprintf(stderr,
                 PROG ": throttle: redis %s:%d refused AUTH (FUNNELD_REDIS_PASSWORD%s): %s\n",
                 k->redis_host, k->redis_port,
@@ -1387,7 +1383,7 @@ static int throttle_read(gen_t *g) {
                         k->redis->errstr);
             return -1; /* the context is dead (err set): reconnected next time */
         }
-        if (throttle_refused(reply)) {
+        if (reply->type == REDIS_REPLY_ERROR && fd_store_is_refusal(reply->str)) {
             if (rc != -2)
                 fprintf(stderr,
                         PROG ": throttle: HGET %s:part:%s:%d next: %s (funneld's variables "

@@ -35,10 +35,13 @@ void fd_store_destroy(fd_store_t *st);
 /* Connects (AUTH, SELECT, loads the scripts) unless connected. FD_ERR_REDIS when Redis cannot be
  * reached or refuses (sticky text in fd_store_errstr). Other calls do this themselves. */
 fd_err_t fd_store_connect(fd_store_t *st);
-/* fd_store_connect for start-up: FD_ERR_CONFIG when Redis answered but refused AUTH, SELECT or
- * SCRIPT LOAD (wrong redis.user / redis.password / redis.db, or a user without the scripts), the
- * reason in fd_store_errstr; FD_ERR_REDIS when it cannot be reached (later calls retry). */
+/* fd_store_connect for start-up: FD_ERR_CONFIG when Redis refused AUTH, SELECT or SCRIPT LOAD
+ * (fd_store_is_refusal: wrong redis.user / redis.password / redis.db, a user without the scripts),
+ * the reason in fd_store_errstr; FD_ERR_REDIS when it cannot be reached (later calls retry). */
 fd_err_t fd_store_check(fd_store_t *st);
+/* True for a Redis error reply that waiting will not cure: refused credentials (NOAUTH,
+ * WRONGPASS), rights (NOPERM) or database index; false for transient ones (LOADING, BUSY, ...). */
+bool fd_store_is_refusal(const char *error);
 /* The last error's text ("connect 127.0.0.1:6379: Connection refused"); "" when none. */
 const char *fd_store_errstr(const fd_store_t *st);
 

@@ -1393,6 +1393,25 @@ static void test_store_check_tells_refused_settings_from_an_absent_redis(void **
         check_with(w, w->fx.port, "noscripts", "pw-noscripts", 0, errstr, sizeof errstr),
         FD_ERR_CONFIG);
     assert_non_null(strstr(errstr, "SCRIPT LOAD"));
+    /* a transient refusal is not a configuration error either: Redis BUSY running a script */
+    freeReplyObject(cmd(w, "CONFIG SET busy-reply-threshold 50"));
+    redisContext *busy = fd_redis_fixture_connect(&w->fx);
+    assert_non_null(busy);
+    redisAppendCommand(busy, "EVAL %s 0", "while true do end");
+    int done = 0;
+    while (!done)
+        assert_int_equal(redisBufferWrite(busy, &done), REDIS_OK);
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 300 * 1000000L};
+    nanosleep(&pause, NULL);
+    assert_int_equal(check_with(w, w->fx.port, NULL, "s3cret-pw", 0, errstr, sizeof errstr),
+                     FD_ERR_REDIS);
+    assert_non_null(strstr(errstr, "BUSY"));
+    freeReplyObject(cmd(w, "SCRIPT KILL"));
+    redisReply *killed = NULL;
+    assert_int_equal(redisGetReply(busy, (void **)&killed), REDIS_OK);
+    freeReplyObject(killed);
+    redisFree(busy);
+    freeReplyObject(cmd(w, "CONFIG SET busy-reply-threshold 5000"));
     /* nothing listens: not a configuration error, later calls retry */
     int closed = fd_redis_fixture_free_port();
     assert_int_equal(check_with(w, closed, NULL, "s3cret-pw", 0, errstr, sizeof errstr),
