@@ -84,11 +84,13 @@ def proc_stat(pid):
 
 
 def proc_cmdline(pid):
+    """The command line of pid; "" when it has none or is gone (it may exit between the scan of
+    /proc and this read: "" then never replaces the command line sampled before)."""
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
             return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
     except OSError:
-        return "?"
+        return ""
 
 
 def descendants(root):
