@@ -21,12 +21,12 @@
 
 #include <hiredis.h>
 
-#include "funneld/alerts.h"
-#include "funneld/config.h"
-#include "funneld/funnel.h"
-#include "funneld/log.h"
-#include "funneld/rules.h"
-#include "funneld/timewin.h"
+#include "io/alerts.h"
+#include "model/config.h"
+#include "model/funnel.h"
+#include "base/log.h"
+#include "alerting/rules.h"
+#include "model/timewin.h"
 
 #define HOUR_MS   3600000LL
 #define DAY_MS    86400000LL

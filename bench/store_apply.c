@@ -19,13 +19,13 @@
 
 #include <hiredis.h>
 
-#include "funneld/batch.h"
-#include "funneld/dealcache.h"
-#include "funneld/dedupe.h"
-#include "funneld/event.h"
-#include "funneld/funnel.h"
-#include "funneld/store.h"
-#include "funneld/timewin.h"
+#include "model/batch.h"
+#include "model/dealcache.h"
+#include "model/dedupe.h"
+#include "model/event.h"
+#include "model/funnel.h"
+#include "io/store.h"
+#include "model/timewin.h"
 
 #define MAX_PARTS 64
 

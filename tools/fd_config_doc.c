@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "funneld/config.h"
+#include "model/config.h"
 
 #define BEGIN_MARK "<!-- settings:begin -->\n"
 #define END_MARK   "<!-- settings:end -->\n"

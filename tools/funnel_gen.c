@@ -31,10 +31,10 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
-#include "funneld/event.h"
-#include "funneld/funnel.h"
-#include "funneld/map.h"
-#include "funneld/store.h"
+#include "model/event.h"
+#include "model/funnel.h"
+#include "base/map.h"
+#include "io/store.h"
 
 #define PROG "funnel-gen"
 

@@ -25,10 +25,10 @@
 #include <hiredis/hiredis.h>
 #include <librdkafka/rdkafka.h>
 
-#include "funneld/config.h"
-#include "funneld/funnel.h"
-#include "funneld/rules.h"
-#include "funneld/timewin.h"
+#include "model/config.h"
+#include "model/funnel.h"
+#include "alerting/rules.h"
+#include "model/timewin.h"
 
 extern char **environ;
 

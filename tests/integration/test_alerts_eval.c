@@ -15,11 +15,11 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "funneld/alerts.h"
-#include "funneld/config.h"
-#include "funneld/funnel.h"
-#include "funneld/rules.h"
-#include "funneld/timewin.h"
+#include "io/alerts.h"
+#include "model/config.h"
+#include "model/funnel.h"
+#include "alerting/rules.h"
+#include "model/timewin.h"
 #include "redis_fixture.h"
 
 #define HOUR_MS 3600000LL

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/alertfsm.h"
+#include "alerting/alertfsm.h"
 
 #define T0  INT64_C(1763805600000) /* 2025-11-22T10:00:00Z */
 #define MIN INT64_C(60000)

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/alertmsg.h"
+#include "alerting/alertmsg.h"
 
 #define T0 INT64_C(1795341600000) /* 2026-11-22T10:00:00Z */
 

@@ -12,13 +12,13 @@
 
 #include <cmocka.h>
 
-#include "funneld/batch.h"
-#include "funneld/dealcache.h"
-#include "funneld/dedupe.h"
-#include "funneld/event.h"
-#include "funneld/funnel.h"
-#include "funneld/map.h"
-#include "funneld/timewin.h"
+#include "model/batch.h"
+#include "model/dealcache.h"
+#include "model/dedupe.h"
+#include "model/event.h"
+#include "model/funnel.h"
+#include "base/map.h"
+#include "model/timewin.h"
 
 enum { LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, WON };
 enum { CALL, VISIT, EMAIL, MEETING, FOLLOW_UP };

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/config.h"
+#include "model/config.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "funneld/dealcache.h"
-#include "funneld/funnel.h"
+#include "model/dealcache.h"
+#include "model/funnel.h"
 
 enum { LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, WON };
 

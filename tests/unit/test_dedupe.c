@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/dedupe.h"
+#include "model/dedupe.h"
 
 static int add(fd_dedupe_t *dd, const char *id) {
     return fd_dedupe_check_add(dd, id, strlen(id));

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/event.h"
+#include "model/event.h"
 
 static fd_funnel_t *fn;
 

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/funnel.h"
+#include "model/funnel.h"
 
 enum { LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, WON };
 

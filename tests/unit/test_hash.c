@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/hash.h"
+#include "base/hash.h"
 
 typedef struct {
     const char *data;

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/map.h"
+#include "base/map.h"
 
 #define VAL(i) ((void *)(uintptr_t)((i) + 1))
 

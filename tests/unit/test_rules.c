@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/rules.h"
+#include "alerting/rules.h"
 
 #define HOUR INT64_C(3600000)
 #define DAY  (24 * HOUR)

@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "funneld/timewin.h"
+#include "model/timewin.h"
 
 /* "2026-11-23T16:00:00Z" or "...00.999Z" (always UTC) -> epoch ms, through timegm: the oracle
  * for expected instants never goes through the local-time code under test. */

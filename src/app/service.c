@@ -1,0 +1,809 @@
+// SPDX-License-Identifier: MIT
+// The daemon's run loop: poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit,
+// with partition claims on assignment, flush on revocation, retries with backoff (layer 4).
+// Applies are pipelined: batch N+1 is read, parsed and folded while Redis runs batch N's apply;
+// N's answer is read before N+1 is sent, so at most one apply is in flight.
+#include "app/service.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/alerts.h"
+#include "model/batch.h"
+#include "model/dealcache.h"
+#include "model/dedupe.h"
+#include "model/event.h"
+#include "model/funnel.h"
+#include "base/log.h"
+#include "base/map.h"
+#include "alerting/rules.h"
+#include "io/source.h"
+#include "io/store.h"
+#include "model/timewin.h"
+
+#define STATS_EVERY_MS     10000
+#define ALERT_TICK_MS      50
+#define BACKOFF_MIN_MS     50
+#define CONFLICT_PAUSE_MIN 16
+#define CONFLICT_PAUSE_MAX 4096
+
+/* A partition we own: its claim token, the offset Redis holds for it, its dedupe horizon. */
+typedef struct {
+    char *topic;
+    int32_t partition;
+    char token[FD_TOKEN_MAX + 1];
+    int64_t stored; /* next offset stored in Redis; -1 when none */
+    fd_dedupe_t *dd;
+    bool valid;   /* false after a refused apply until claimed again */
+    bool started; /* a message was read since the claim */
+} part_t;
+
+/* An admitted deal event whose deal is not cached, waiting for the fold (deal states are loaded
+ * for the whole batch at once). */
+typedef struct {
+    fd_event_t ev;
+} pending_t;
+
+struct fd_service {
+    int64_t max_events, linger_ms, backoff_max_ms, dedupe_max;
+    int64_t max_now; /* batch size in force: lowered after FD_ERR_FULL, doubling back to max */
+    char instance[128];
+    fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    fd_store_t *st; /* claims and applies */
+    fd_store_t *rd; /* deal-state reads, while an apply is in flight on st */
+    fd_source_t *src;
+    fd_dealcache_t *dc;
+    fd_batch_t *b;   /* the batch being read and folded */
+    fd_batch_t *fly; /* the batch whose apply is in flight (when inflight) */
+    bool inflight;
+    fd_rules_t *rules; /* NULL when alerts are off */
+    fd_timewin_t *tw_alerts;
+    fd_alerts_t *al;
+    int64_t last_tick_ms, last_alert_warn_ms;
+    part_t *parts;
+    size_t nparts, parts_cap;
+    pending_t *pending;
+    size_t npending, pending_cap;
+    fd_map_t *waiting;  /* deal ids of the pending events */
+    fd_map_t *expected; /* topics whose partitions the alert clock has registered */
+    /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
+     * apply checks that Redis has no state for it) from batch assume_new_from on; a refused
+     * assumption (FD_ERR_CONFLICT) turns this off for conflict_pause applied batches, doubling
+     * up to CONFLICT_PAUSE_MAX while conflicts recur. */
+    int64_t assume_new_from, conflict_pause, conflicts;
+    bool need_rejoin;
+    bool fatal; /* set in a callback: Redis holds data funneld cannot use; stop with exit 1 */
+    volatile sig_atomic_t *stop;
+    /* figures for the periodic log line */
+    int64_t applied_events, applied_batches, duplicates, rejected, last_stats_ms;
+    int64_t redis_failures;
+};
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms in short slices; returns false early once give_up_at stop signals arrived (2 while
+ * finishing a batch that must not be lost, 1 for work that can simply be left undone). */
+static bool sleep_ms(fd_service_t *svc, int64_t ms, int give_up_at) {
+    while (ms > 0) {
+        if (svc->stop && *svc->stop >= give_up_at) return false;
+        int64_t step = ms < 50 ? ms : 50;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
+        nanosleep(&ts, NULL);
+        ms -= step;
+    }
+    return !(svc->stop && *svc->stop >= give_up_at);
+}
+
+/* Next backoff: doubles up to the configured maximum, with up to 25% jitter. */
+static int64_t backoff_next(const fd_service_t *svc, int64_t cur) {
+    int64_t next = cur * 2;
+    if (next > svc->backoff_max_ms) next = svc->backoff_max_ms;
+    return next - (next / 4) * (rand() % 100) / 100;
+}
+
+static part_t *part_find(fd_service_t *svc, const char *topic, int32_t partition) {
+    for (size_t i = 0; i < svc->nparts; i++)
+        if (svc->parts[i].partition == partition && strcmp(svc->parts[i].topic, topic) == 0)
+            return &svc->parts[i];
+    return NULL;
+}
+
+static void part_remove(fd_service_t *svc, part_t *p) {
+    free(p->topic);
+    fd_dedupe_destroy(p->dd);
+    *p = svc->parts[--svc->nparts];
+}
+
+/* Forgets everything not yet applied (the apply in flight too: it may or may not land, and the
+ * claims that follow read whichever it was) and every cached state: Redis is the truth again. */
+static void drop_pending(fd_service_t *svc) {
+    if (svc->al) fd_alerts_batch_done(svc->al, false);
+    if (svc->inflight) {
+        fd_store_apply_abandon(svc->st);
+        fd_batch_reset(svc->fly);
+        svc->inflight = false;
+    }
+    fd_batch_reset(svc->b);
+    /* the dead letters of the dropped batch come again when its messages are read again */
+    fd_source_forget_dead_letters(svc->src);
+    svc->npending = 0;
+    fd_map_clear(svc->waiting);
+    fd_dealcache_clear(svc->dc);
+    for (size_t i = 0; i < svc->nparts; i++) {
+        svc->parts[i].valid = false;
+        fd_dedupe_reset(svc->parts[i].dd);
+    }
+}
+
+/* Runs expr (a call of store st) into err until it is not FD_ERR_REDIS, with backoff; gives up
+ * with FD_ERR_REDIS once give_up_at stop signals arrived. */
+#define RETRY_REDIS_ON(svc, st, what, give_up_at, err, expr)                                       \
+    do {                                                                                           \
+        int64_t wait_ = BACKOFF_MIN_MS;                                                            \
+        for (;;) {                                                                                 \
+            (err) = (expr);                                                                        \
+            if ((err) != FD_ERR_REDIS) break;                                                      \
+            (svc)->redis_failures++;                                                               \
+            fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),                   \
+                        fd_store_errstr(st), wait_);                                               \
+            if (!sleep_ms((svc), wait_, (give_up_at))) break;                                      \
+            wait_ = backoff_next((svc), wait_);                                                    \
+        }                                                                                          \
+    } while (0)
+#define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
+    RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
+
+static fd_err_t wait_inflight(fd_service_t *svc);
+
+/* Registers every partition of topic with the alert clock, once per topic and rebalance: a
+ * partition whose owner has not been assigned it yet (still joining the group) must hold the
+ * clock too. A failure is retried at the next assignment. */
+static void expect_partitions(fd_service_t *svc, const char *topic) {
+    size_t len = strlen(topic);
+    if (fd_map_get(svc->expected, topic, len) != NULL) return;
+    int32_t n = 0;
+    fd_err_t err = fd_source_partition_count(svc->src, topic, 5000, &n);
+    if (!err) err = fd_alerts_expect(svc->al, topic, n);
+    if (!err) err = fd_map_put(svc->expected, topic, len, (void *)1);
+    if (err)
+        fd_log_warn("service", "alerts: registering the partitions of %s with the event clock: %s",
+                    topic, err == FD_ERR_KAFKA ? "no metadata from Kafka" : fd_strerror(err));
+}
+
+static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n);
+
+static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offset) {
+    fd_service_t *svc = opaque;
+    /* the claim needs the connection (an incremental assignment comes without a revocation);
+     * a failed apply drops what was pending and rejoins by itself */
+    if (svc->inflight) {
+        fd_err_t w = wait_inflight(svc);
+        if (w == FD_ERR_FATAL) {
+            svc->fatal = true;
+            return w;
+        }
+        if (svc->inflight) return FD_ERR_REDIS; /* told to stop while Redis was down */
+    }
+    part_t *p = part_find(svc, tp->topic, tp->partition);
+    if (p != NULL) {
+        /* Assigned again without a revocation in between: another instance may have owned it
+         * meanwhile. Give it up first (apply what is pending, forget its cached deals). */
+        fd_log_warn("service", "%s[%" PRId32 "] assigned again without a revocation", tp->topic,
+                    tp->partition);
+        on_revoke(svc, tp, 1);
+        p = part_find(svc, tp->topic, tp->partition);
+    }
+    if (p == NULL) {
+        if (svc->nparts == svc->parts_cap) {
+            size_t ncap = svc->parts_cap ? svc->parts_cap * 2 : 16;
+            part_t *np = realloc(svc->parts, ncap * sizeof *np);
+            if (np == NULL) return FD_ERR_NOMEM;
+            svc->parts = np;
+            svc->parts_cap = ncap;
+        }
+        p = &svc->parts[svc->nparts];
+        memset(p, 0, sizeof *p);
+        p->topic = strdup(tp->topic);
+        p->dd = fd_dedupe_new((size_t)svc->dedupe_max);
+        if (p->topic == NULL || p->dd == NULL) {
+            free(p->topic);
+            fd_dedupe_destroy(p->dd);
+            return FD_ERR_NOMEM;
+        }
+        p->partition = tp->partition;
+        svc->nparts++;
+    }
+    p->valid = false;
+    p->started = false;
+    fd_err_t err;
+    /* A claim is abandoned at the first stop signal: nothing is pending for this partition. */
+    RETRY_REDIS(svc, "claim partition", 1, err,
+                fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, p->token,
+                               sizeof p->token, &p->stored, p->dd));
+    if (err != FD_OK) {
+        fd_log_error("service", "claim of %s[%" PRId32 "] failed: %s: %s", tp->topic, tp->partition,
+                     fd_strerror(err), fd_store_errstr(svc->st));
+        part_remove(svc, p);
+        /* Unless we are stopping, a partition left unclaimed would sit unread while the group
+         * believes we own it: stop (Redis holds unusable data) or rejoin to hand it out again. */
+        if (err == FD_ERR_PARSE || err == FD_ERR_INVAL || err == FD_ERR_IO)
+            svc->fatal = true;
+        else if (err != FD_ERR_REDIS)
+            svc->need_rejoin = true;
+        return err;
+    }
+    p->valid = true;
+    *offset = p->stored;
+    /* Hold the alert clock for this partition before any of its events is read; a failure is
+     * retried on the evaluator's next tick. */
+    if (svc->al && fd_alerts_hold(svc->al, tp->topic, tp->partition) != FD_OK)
+        fd_log_warn("service", "alerts: holding the event clock for %s[%" PRId32 "]: %s", tp->topic,
+                    tp->partition, fd_alerts_errstr(svc->al));
+    if (svc->al) expect_partitions(svc, tp->topic);
+    fd_log_info("service",
+                "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
+                ", %zu remembered event ids",
+                tp->topic, tp->partition, p->token, p->stored, fd_dedupe_count(p->dd));
+    return FD_OK;
+}
+
+static fd_err_t flush(fd_service_t *svc);
+
+static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
+    fd_service_t *svc = opaque;
+    fd_err_t err = flush(svc);
+    if (err != FD_OK) {
+        if (err != FD_ERR_FENCED && err != FD_ERR_GAP)
+            fd_log_warn("service",
+                        "pending batch not applied before revocation: %s (it will "
+                        "be read again from the stored offsets)",
+                        fd_strerror(err));
+        /* What was not applied may span partitions we keep (cooperative rebalancing): forget
+         * it everywhere and claim the rest again. */
+        drop_pending(svc);
+    }
+    for (size_t i = 0; i < n; i++) {
+        part_t *p = part_find(svc, tps[i].topic, tps[i].partition);
+        if (p) part_remove(svc, p);
+        if (svc->al) fd_alerts_unhold(svc->al, tps[i].topic, tps[i].partition);
+    }
+    /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
+    fd_dealcache_clear(svc->dc);
+    /* the next assignment registers the topics' partitions again: some may have been added */
+    fd_map_clear(svc->expected);
+    /* never clear a rejoin asked for earlier in the same poll (a refused apply in on_assign) */
+    if (err != FD_OK && svc->nparts > 0) svc->need_rejoin = true;
+}
+
+/* Loads alerts.rules and sizes the hourly buckets and the day retention the rules need. */
+static fd_err_t load_rules(fd_service_t *svc, const fd_config_t *cfg, fd_batch_opts_t *bo,
+                           char *errstr, size_t errstr_size) {
+    char why[900];
+    fd_err_t err = fd_rules_load(svc->fn, cfg->alerts_rules, &svc->rules, why, sizeof why);
+    if (err != FD_OK) {
+        snprintf(errstr, errstr_size, "alerts.rules (%s): %s", cfg->alerts_rules, why);
+        return err == FD_ERR_NOMEM ? err : FD_ERR_CONFIG;
+    }
+    const int64_t day_ms = 86400000;
+    int64_t span = fd_rules_hour_span_ms(svc->rules);
+    int64_t need = span > 0 ? (span + day_ms - 1) / day_ms + 1 : 0;
+    if (cfg->retention_hour_days == 0) {
+        bo->retention_days[FD_WIN_HOUR] = need;
+    } else if (cfg->retention_hour_days < need) {
+        snprintf(errstr, errstr_size,
+                 "retention.hour_days: %" PRId64 " is shorter than the longest rolling window of "
+                 "alerts.rules plus one day (%" PRId64 " days); raise it or set 0 (automatic)",
+                 cfg->retention_hour_days, need);
+        return FD_ERR_CONFIG;
+    }
+    int64_t base = fd_rules_max_baseline_days(svc->rules);
+    int64_t day_need = base > 0 ? base + (span + day_ms - 1) / day_ms + 1 : 0;
+    if (cfg->retention_day_days > 0 && cfg->retention_day_days < day_need) {
+        snprintf(errstr, errstr_size,
+                 "retention.day_days: %" PRId64 " is shorter than the drift baselines of "
+                 "alerts.rules need (%" PRId64 " days)",
+                 cfg->retention_day_days, day_need);
+        return FD_ERR_CONFIG;
+    }
+    return fd_timewin_new(cfg->timezone, &svc->tw_alerts, errstr, errstr_size);
+}
+
+fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,
+                        size_t errstr_size) {
+    fd_err_t err = FD_ERR_NOMEM;
+    *out = NULL;
+    fd_service_t *svc = calloc(1, sizeof *svc);
+    if (svc == NULL) return FD_ERR_NOMEM;
+    svc->max_events = cfg->batch_max_events;
+    svc->max_now = cfg->batch_max_events;
+    svc->linger_ms = cfg->batch_linger_ms;
+    svc->backoff_max_ms = cfg->backoff_max_ms;
+    svc->dedupe_max = cfg->dedupe_max_events;
+    if (cfg->instance_id[0] != '\0') {
+        snprintf(svc->instance, sizeof svc->instance, "%s", cfg->instance_id);
+    } else {
+        char host[64] = "host"; /* cut to 36: the claim token holds at most a 58-byte instance id */
+        gethostname(host, sizeof host - 1);
+        host[sizeof host - 1] = '\0';
+        snprintf(svc->instance, sizeof svc->instance, "%.36s-%ld", host, (long)getpid());
+    }
+    srand((unsigned)(getpid() ^ (unsigned)now_ms()));
+
+    if ((err = fd_funnel_new((const char *const *)cfg->stages.item, cfg->stages.count,
+                             (const char *const *)cfg->activities.item, cfg->activities.count,
+                             &svc->fn, errstr, errstr_size)) != FD_OK)
+        goto fail;
+    if ((err = fd_timewin_new(cfg->timezone, &svc->tw, errstr, errstr_size)) != FD_OK) goto fail;
+    fd_store_opts_t so = {.host = cfg->redis_host,
+                          .port = (int)cfg->redis_port,
+                          .user = cfg->redis_user,
+                          .password = cfg->redis_password,
+                          .db = (int)cfg->redis_db,
+                          .timeout_ms = (int)cfg->redis_timeout_ms,
+                          .prefix = cfg->prefix};
+    fd_batch_opts_t bo = {.prefix = cfg->prefix};
+    bo.retention_days[FD_WIN_DAY] = cfg->retention_day_days;
+    bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
+    bo.retention_days[FD_WIN_MONTH] = cfg->retention_month_days;
+    bo.retention_days[FD_WIN_QUARTER] = cfg->retention_quarter_days;
+    bo.retention_days[FD_WIN_HOUR] = cfg->retention_hour_days;
+    if (cfg->alerts_rules[0] != '\0' &&
+        (err = load_rules(svc, cfg, &bo, errstr, errstr_size)) != FD_OK)
+        goto fail;
+    err = FD_ERR_NOMEM;
+    if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
+        (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
+        (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
+        (svc->waiting = fd_map_new()) == NULL || (svc->expected = fd_map_new()) == NULL ||
+        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
+        (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
+        snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    /* A Redis that refuses the credentials is a configuration error; one not up yet is not. */
+    if ((err = fd_store_check(svc->st)) == FD_ERR_CONFIG) {
+        snprintf(errstr, errstr_size, "redis: %s", fd_store_errstr(svc->st));
+        goto fail;
+    }
+    if (err != FD_OK)
+        fd_log_warn("service", "redis not reachable at start-up: %s (retrying when needed)",
+                    fd_store_errstr(svc->st));
+    fd_source_handler_t h = {.opaque = svc, .on_assign = on_assign, .on_revoke = on_revoke};
+    if ((err = fd_source_new(cfg, &h, &svc->src, errstr, errstr_size)) != FD_OK) goto fail;
+    if (svc->rules) {
+        fd_alerts_opts_t ao = {.cfg = cfg,
+                               .fn = svc->fn,
+                               .tw = svc->tw_alerts,
+                               .rs = svc->rules,
+                               .instance = svc->instance,
+                               .publish = true};
+        if ((err = fd_alerts_new(&ao, &svc->al, errstr, errstr_size)) != FD_OK) goto fail;
+    }
+    *out = svc;
+    return FD_OK;
+
+fail:
+    fd_service_destroy(svc);
+    return err;
+}
+
+void fd_service_destroy(fd_service_t *svc) {
+    if (svc == NULL) return;
+    fd_alerts_destroy(svc->al, 2000);
+    fd_rules_destroy(svc->rules);
+    fd_timewin_destroy(svc->tw_alerts);
+    fd_source_destroy(svc->src);
+    while (svc->nparts > 0)
+        part_remove(svc, &svc->parts[svc->nparts - 1]);
+    free(svc->parts);
+    free(svc->pending);
+    fd_map_destroy(svc->waiting);
+    fd_map_destroy(svc->expected);
+    fd_batch_destroy(svc->b);
+    fd_batch_destroy(svc->fly);
+    fd_dealcache_destroy(svc->dc);
+    fd_store_destroy(svc->st);
+    fd_store_destroy(svc->rd);
+    fd_timewin_destroy(svc->tw);
+    fd_funnel_destroy(svc->fn);
+    free(svc);
+}
+
+/* Folds an admitted event into the batch being built. FD_ERR_FULL when the batch's deltas could
+ * overflow (huge amounts): the same messages must be read again in smaller batches, so the
+ * batch size is halved for a while; any error means the caller drops the batch. */
+static fd_err_t fold_one(fd_service_t *svc, const fd_event_t *ev, int64_t now_s) {
+    fd_err_t err = fd_batch_fold(svc->b, svc->dc, ev, now_s);
+    if (err == FD_ERR_FULL) {
+        size_t held = fd_batch_messages(svc->b);
+        svc->max_now = held > 1 ? (int64_t)held / 2 : 1;
+        fd_log_warn("service",
+                    "batch deltas would overflow (huge amounts): re-reading in batches of at "
+                    "most %" PRId64 " messages",
+                    svc->max_now);
+    } else if (err != FD_OK) {
+        fd_log_error("service", "fold failed: %s", fd_strerror(err));
+    }
+    return err;
+}
+
+/* Reads one consumed message into the batch: an event to fold, or a dead letter. */
+static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
+    part_t *p = part_find(svc, msg->topic, msg->partition);
+    if (p == NULL || !p->valid) {
+        /* Not ours (any more): its offset is not stored, so its owner reads it again. */
+        fd_log_debug("service", "skipping %s[%" PRId32 "]@%" PRId64 ": partition not claimed",
+                     msg->topic, msg->partition, msg->offset);
+        return FD_OK;
+    }
+    if (p->stored >= 0 && msg->offset < p->stored) {
+        /* Already applied: the log was rewound under us (offset reset, recreated topic). Its
+         * effect is in Redis; counting it again would double it. */
+        fd_log_error("service",
+                     "skipping %s[%" PRId32 "]@%" PRId64 ": below the stored offset %" PRId64,
+                     msg->topic, msg->partition, msg->offset, p->stored);
+        return FD_OK;
+    }
+    if (!p->started) {
+        p->started = true;
+        if (p->stored >= 0 && msg->offset > p->stored)
+            fd_log_warn("service",
+                        "%s[%" PRId32 "]: resumed at offset %" PRId64 ", but the stored offset is "
+                        "%" PRId64 ": Kafka no longer holds offsets %" PRId64 "..%" PRId64
+                        " (deleted by retention or compaction, or transaction markers); events "
+                        "among them were never counted",
+                        msg->topic, msg->partition, msg->offset, p->stored, p->stored,
+                        msg->offset - 1);
+    }
+    int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
+    if (bpart < 0) return FD_ERR_NOMEM;
+    if (svc->npending == svc->pending_cap) {
+        size_t ncap = svc->pending_cap ? svc->pending_cap * 2 : 1024;
+        pending_t *np = realloc(svc->pending, ncap * sizeof *np);
+        if (np == NULL) return FD_ERR_NOMEM;
+        svc->pending = np;
+        svc->pending_cap = ncap;
+    }
+    pending_t *pe = &svc->pending[svc->npending];
+    char errstr[256];
+    fd_reject_t why =
+        fd_event_parse(svc->fn, msg->payload, msg->len, &pe->ev, errstr, sizeof errstr);
+    if (why != FD_REJECT_NONE) {
+        fd_log_debug("service", "dead letter %s[%" PRId32 "]@%" PRId64 ": %s: %s", msg->topic,
+                     msg->partition, msg->offset, fd_reject_name(why), errstr);
+        fd_err_t err = fd_source_dead_letter(svc->src, msg, fd_reject_name(why), errstr);
+        if (err != FD_OK) return err;
+        fd_batch_reject(svc->b, bpart, why, msg->offset);
+        return FD_OK;
+    }
+    /* Dedupe and alert notes in offset order: the first of two events with one event_id
+     * counts, and a rep's team is that of its latest event (a duplicate notes nothing). */
+    bool fresh;
+    fd_err_t err = fd_batch_admit(svc->b, bpart, &pe->ev, msg->offset, &fresh);
+    if (err != FD_OK) return err;
+    if (!fresh) return FD_OK; /* a duplicate: counted, changes nothing else */
+    if (svc->al) fd_alerts_note(svc->al, &pe->ev, p->topic, p->partition);
+    /* Fold now, while Redis runs the apply in flight, what needs no read from Redis: activities
+     * and feedback, and deal events whose deal is cached (its state is the latest: cached deals
+     * change only by folds of this instance). A deal that is not cached is read for the whole
+     * batch in submit; until then every event of it waits here, in order, since nothing caches
+     * it before submit. */
+    if (pe->ev.type > FD_DEAL_LOST || fd_dealcache_get(svc->dc, pe->ev.deal_id) != NULL)
+        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    /* A deal seen first through its deal.created is almost always new: fold it now from an
+     * empty state instead of waiting for a read. The apply checks that Redis has no state for
+     * it; if it has (a repeated create of a known deal), the batch is refused and read again
+     * with the stored state. Not while an earlier event of the deal waits: order first. */
+    size_t idlen = strlen(pe->ev.deal_id);
+    if (pe->ev.type == FD_DEAL_CREATED && svc->applied_batches >= svc->assume_new_from &&
+        fd_map_get(svc->waiting, pe->ev.deal_id, idlen) == NULL) {
+        if (fd_dealcache_put_new(svc->dc, pe->ev.deal_id) == NULL) return FD_ERR_NOMEM;
+        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    }
+    if (fd_map_put(svc->waiting, pe->ev.deal_id, idlen, (void *)1) != FD_OK) return FD_ERR_NOMEM;
+    svc->npending++;
+    return FD_OK;
+}
+
+/* After the apply in flight landed: commit its offsets to the group (informational: Redis holds
+ * the truth), count it, release its clock notes, trim the deal cache, empty the batch. */
+static void applied(fd_service_t *svc, bool already) {
+    fd_batch_t *b = svc->fly;
+    size_t n = fd_batch_nparts(b);
+    fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
+    int64_t *next = calloc(n + 1, sizeof *next);
+    for (size_t i = 0; tps && next && i < n; i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
+        next[i] = bp->next;
+    }
+    if (tps && next) fd_source_commit(svc->src, tps, next, n);
+    free(tps);
+    free(next);
+    svc->applied_events += fd_batch_stat(b, FD_STAT_ACCEPTED);
+    svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
+    svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
+    svc->applied_batches++;
+    if (svc->al) fd_alerts_batch_done(svc->al, true);
+    if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
+    fd_dealcache_trim(svc->dc); /* keeps the deals of the batch being folded */
+    fd_batch_reset(b);
+    svc->inflight = false;
+}
+
+/* Reads the answer of the apply in flight, retrying it while Redis is out of reach. FD_OK when
+ * applied (or nothing was in flight); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (all that
+ * is pending is dropped and the group rejoined); FD_ERR_FATAL when Redis holds data funneld
+ * cannot use; FD_ERR_REDIS when told to stop while Redis was down. */
+static fd_err_t wait_inflight(fd_service_t *svc) {
+    if (!svc->inflight) return FD_OK;
+    bool already = false;
+    fd_err_t err;
+    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, svc->fly, &already));
+    if (err == FD_ERR_REDIS) return err;
+    if (err == FD_ERR_CONFLICT) {
+        /* nothing was applied; read again from the stored offsets, loading every deal */
+        svc->conflicts++;
+        svc->conflict_pause =
+            svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN : svc->conflict_pause * 2;
+        if (svc->conflict_pause > CONFLICT_PAUSE_MAX) svc->conflict_pause = CONFLICT_PAUSE_MAX;
+        svc->assume_new_from = svc->applied_batches + svc->conflict_pause;
+        fd_log_warn("service",
+                    "batch refused by Redis: %s; reading it again from the stored offsets, "
+                    "with every deal's stored state read (for the next %" PRId64 " batches)",
+                    fd_store_errstr(svc->st), svc->conflict_pause);
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
+        fd_log_warn("service",
+                    "batch refused by Redis (%s): %s; dropping it and rejoining the "
+                    "group",
+                    fd_err_name(err), fd_store_errstr(svc->st));
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    if (err == FD_ERR_PARSE) {
+        fd_log_error("service", "Redis holds data funneld cannot use, nothing was applied: %s",
+                     fd_store_errstr(svc->st));
+        drop_pending(svc);
+        return FD_ERR_FATAL;
+    }
+    if (err != FD_OK) {
+        fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
+        drop_pending(svc);
+        svc->need_rejoin = true;
+        return err;
+    }
+    applied(svc, already);
+    if (svc->max_now < svc->max_events)
+        svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
+    return FD_OK;
+}
+
+/* Something failed in the batch being read or folded, not in the one in flight: take that one's
+ * answer first (it does not depend on the failed batch) so that only the failed one is dropped;
+ * wait_inflight drops everything itself when the answer is a refusal. */
+static void settle_then_drop(fd_service_t *svc) {
+    if (svc->inflight) (void)wait_inflight(svc);
+    drop_pending(svc);
+    svc->need_rejoin = true;
+}
+
+/* Folds what was read into the batch and sends its apply: load deal states, fold, deliver dead
+ * letters, then read the answer of the apply in flight (Redis ran it meanwhile), then send this
+ * one. FD_OK when sent (or nothing to send); the errors of wait_inflight; FD_ERR_FULL / NOMEM
+ * when the batch was dropped and the group is rejoined. */
+static fd_err_t submit(fd_service_t *svc) {
+    fd_batch_t *b = svc->b;
+    if (fd_batch_messages(b) == 0) return FD_OK; /* admitted messages, pending ones included */
+    fd_err_t err;
+
+    /* 1. Deal states of the batch, in one round trip for those not cached, on the second
+     * connection. Safe while an apply is in flight: every deal it writes is still cached. */
+    const char **ids = malloc((svc->npending + 1) * sizeof *ids);
+    if (ids == NULL) goto drop;
+    size_t nids = 0;
+    for (size_t i = 0; i < svc->npending; i++)
+        if (svc->pending[i].ev.type <= FD_DEAL_LOST) ids[nids++] = svc->pending[i].ev.deal_id;
+    RETRY_REDIS_ON(svc, svc->rd, "load deal states", 2, err,
+                   fd_store_load_deals(svc->rd, svc->dc, ids, nids));
+    free(ids);
+    if (err == FD_ERR_REDIS) return err;
+    if (err != FD_OK) {
+        fd_log_error("service", "stored deal state unreadable: %s", fd_store_errstr(svc->rd));
+        return FD_ERR_FATAL;
+    }
+
+    /* 2. Fold the deal events that waited for their states, in offset order within each
+     * partition (the consumer delivers them so; the others were folded as they came). */
+    int64_t now_s = (int64_t)time(NULL);
+    for (size_t i = 0; i < svc->npending; i++) {
+        pending_t *pe = &svc->pending[i];
+        err = fold_one(svc, &pe->ev, now_s);
+        if (err == FD_ERR_FULL) {
+            /* read the same messages again (rejoin: every partition restarts from Redis) */
+            settle_then_drop(svc);
+            return FD_ERR_FULL;
+        }
+        if (err != FD_OK) goto drop;
+    }
+    svc->npending = 0;
+    fd_map_clear(svc->waiting);
+
+    /* 3. Dead letters must be in Kafka before the offsets that skip them are stored. */
+    int64_t wait = BACKOFF_MIN_MS;
+    while ((err = fd_source_flush_dead_letters(svc->src, 5000)) != FD_OK) {
+        fd_log_warn("service", "dead letters not delivered yet; retrying in %" PRId64 " ms", wait);
+        if (!sleep_ms(svc, wait, 2)) return FD_ERR_KAFKA;
+        wait = backoff_next(svc, wait);
+    }
+
+    /* 4. Build the command while the previous apply may still run (nothing below changes the
+     * batch or its deal states), then take that answer: this batch starts where that one ends. */
+    bool prepared = svc->inflight;
+    if (prepared && (err = fd_store_apply_prepare(svc->st, b, svc->dc)) != FD_OK) {
+        fd_log_error("service", "apply not built: %s: %s", fd_strerror(err),
+                     fd_store_errstr(svc->st));
+        goto drop;
+    }
+    if ((err = wait_inflight(svc)) != FD_OK) return err;
+
+    /* 5. Send: one atomic step of deltas, deal states, dedupe ids, stats and offsets. */
+    RETRY_REDIS(svc, "send batch", 2, err,
+                prepared ? fd_store_apply_send_prepared(svc->st)
+                         : fd_store_apply_send(svc->st, b, svc->dc));
+    if (err == FD_ERR_REDIS) return err;
+    if (err != FD_OK) {
+        fd_log_error("service", "apply not sent: %s: %s", fd_strerror(err),
+                     fd_store_errstr(svc->st));
+        goto drop;
+    }
+    /* Handed over: the command holds the deal states and dedupe ids. The next batch starts at
+     * this one's offsets; any refusal drops everything and claims again. */
+    for (size_t i = 0; i < fd_batch_nparts(b); i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        part_t *p = part_find(svc, bp->topic, bp->partition);
+        if (p) {
+            p->stored = bp->next;
+            fd_dedupe_mark_applied(p->dd);
+        }
+    }
+    fd_dealcache_mark_sent(svc->dc);
+    if (svc->al) fd_alerts_batch_sent(svc->al);
+    svc->b = svc->fly;
+    svc->fly = b;
+    svc->inflight = true;
+    return FD_OK;
+
+drop:
+    settle_then_drop(svc);
+    return FD_ERR_NOMEM;
+}
+
+/* Sends what is pending and waits until nothing is in flight (revocation, shutdown, idle). */
+static fd_err_t flush(fd_service_t *svc) {
+    fd_err_t err = submit(svc);
+    if (err != FD_OK) return err;
+    return wait_inflight(svc);
+}
+
+static void log_stats(fd_service_t *svc, int64_t now) {
+    if (now - svc->last_stats_ms < STATS_EVERY_MS) return;
+    fd_log_info("service",
+                "applied %" PRId64 " events in %" PRId64 " batches, %" PRId64
+                " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached; %" PRId64
+                " batches refused for a deal assumed new",
+                svc->applied_events, svc->applied_batches, svc->duplicates, svc->rejected,
+                svc->nparts, fd_dealcache_size(svc->dc), svc->conflicts);
+    svc->last_stats_ms = now;
+}
+
+/* Lets the alert evaluator do what is due; its Redis outages are retried on later ticks and
+ * never hold up the batches. */
+static void alert_tick(fd_service_t *svc, int64_t now) {
+    if (svc->al == NULL || now - svc->last_tick_ms < ALERT_TICK_MS) return;
+    svc->last_tick_ms = now;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    fd_err_t err = fd_alerts_tick(svc->al, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    if (err != FD_OK && now - svc->last_alert_warn_ms >= 5000) {
+        fd_log_warn("service", "alerts: %s: %s; retrying", fd_strerror(err),
+                    fd_alerts_errstr(svc->al));
+        svc->last_alert_warn_ms = now;
+    }
+}
+
+fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
+    svc->stop = stop;
+    svc->last_stats_ms = now_ms();
+    fd_err_t result = FD_OK;
+    int64_t first_ms = 0; /* when the batch got its first message */
+    fd_log_info("service", "instance %s running", svc->instance);
+
+    while (*stop == 0) {
+        if (svc->fatal) {
+            result = FD_ERR_FATAL;
+            break;
+        }
+        if (svc->need_rejoin) {
+            drop_pending(svc);
+            svc->need_rejoin = false;
+            if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000, 1);
+            first_ms = 0;
+        }
+        size_t held = fd_batch_messages(svc->b); /* admitted, deal events pending included */
+        int64_t now = now_ms();
+        int timeout = svc->inflight ? 5 : 100; /* an answer to read soon when nothing comes */
+        if (held > 0) {
+            int64_t left = first_ms + svc->linger_ms - now;
+            /* lingered while the apply in flight runs: keep reading until it answers */
+            timeout = left > 0 ? (int)left : svc->inflight ? 1 : 0;
+        }
+        fd_source_msg_t msg;
+        int r = fd_source_poll(svc->src, timeout, &msg);
+        if (r < 0) {
+            result = FD_ERR_FATAL;
+            break;
+        }
+        if (r == 1) {
+            if (held == 0) first_ms = now_ms();
+            fd_err_t err = take_message(svc, &msg);
+            if (err != FD_OK) {
+                if (err != FD_ERR_FULL) /* FULL was explained by fold_one */
+                    fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
+                                 msg.partition, msg.offset, fd_strerror(err));
+                settle_then_drop(svc);
+                continue;
+            }
+            held++;
+        }
+        now = now_ms();
+        /* A batch is sent when full, or once it has lingered, but not before the apply in flight
+         * has answered: it could not go out sooner, and while Redis works the batch grows, which
+         * costs Redis less per event (fewer distinct hashes per event). */
+        bool ready = held > 0 && ((int64_t)held >= svc->max_now ||
+                                  (now - first_ms >= svc->linger_ms &&
+                                   (!svc->inflight || fd_store_apply_answered(svc->st))));
+        /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
+        bool idle = held == 0 && r == 0 && svc->inflight;
+        if (ready || idle) {
+            fd_err_t err = ready ? submit(svc) : wait_inflight(svc);
+            if (err == FD_ERR_FATAL) {
+                result = err;
+                break;
+            }
+            first_ms = 0;
+        }
+        log_stats(svc, now);
+        alert_tick(svc, now);
+    }
+
+    if (result == FD_OK) {
+        fd_log_info("service", "stopping: applying the pending batch");
+        fd_err_t err = flush(svc);
+        if (err != FD_OK && err != FD_ERR_FENCED && err != FD_ERR_GAP && err != FD_ERR_CONFLICT) {
+            fd_log_error("service",
+                         "stopped with an unapplied batch (%s; its offsets were not "
+                         "stored, so it will be read again)",
+                         fd_strerror(err));
+            result = err;
+        }
+    }
+    fd_source_close(svc->src);
+    svc->last_stats_ms = 0;
+    log_stats(svc, STATS_EVERY_MS);
+    return result;
+}

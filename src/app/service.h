@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+// The daemon: owns config, funnel, windows, store, source, deal cache and batch, and runs the loop
+// poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit (layer 4).
+#ifndef FUNNELD_SERVICE_H
+#define FUNNELD_SERVICE_H
+
+#include <signal.h>
+#include <stddef.h>
+
+#include "model/config.h"
+#include "base/err.h"
+
+typedef struct fd_service fd_service_t;
+
+/* Builds every part from cfg (read during the call only). FD_ERR_CONFIG with errstr naming the
+ * setting when a part refuses it (stages, timezone, kafka.<property>). Does not touch Redis yet. */
+fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,
+                        size_t errstr_size);
+void fd_service_destroy(fd_service_t *svc);
+
+/* Runs until *stop becomes non-zero (a signal handler sets it): then applies the pending batch,
+ * commits and leaves the group. If *stop reaches 2 (a second signal) while Redis is still
+ * unreachable, gives up on the pending batch (nothing is lost: its offsets were not stored).
+ * FD_OK on a clean stop; FD_ERR_FATAL on a fatal Kafka error; FD_ERR_REDIS when stopped while
+ * the last batch could not be applied. */
+fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop);
+
+#endif

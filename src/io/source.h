@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// Kafka adapter: the group consumer (subscribe, rebalance callbacks, poll, offset commits) and the
+// dead-letter producer (layer 3; librdkafka stays inside).
+#ifndef FUNNELD_SOURCE_H
+#define FUNNELD_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/config.h"
+#include "base/err.h"
+
+typedef struct fd_source fd_source_t;
+
+/* A topic partition. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+} fd_source_tp_t;
+
+/* A consumed message: a view valid until the next fd_source_poll or fd_source_close. */
+typedef struct {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *payload;
+    size_t len;
+} fd_source_msg_t;
+
+/* What the owner of the source does on group changes; called from inside fd_source_poll (and
+ * fd_source_close / fd_source_rejoin). */
+typedef struct {
+    void *opaque;
+    /* Partition tp is being assigned to us: take it over and set *offset to the offset to resume
+     * from, or -1 when there is none (kafka.start_from decides). Anything but FD_OK leaves the
+     * partition unassigned for now (it comes back at the next rebalance). */
+    fd_err_t (*on_assign)(void *opaque, const fd_source_tp_t *tp, int64_t *offset);
+    /* The n partitions are being taken away: finish work on them before returning. */
+    void (*on_revoke)(void *opaque, const fd_source_tp_t *tps, size_t n);
+} fd_source_handler_t;
+
+/* Creates the consumer (group cfg->group_id, no auto commit, auto.offset.reset from
+ * kafka.start_from, kafka.<property> pass-through) and the dead-letter producer (idempotent), and
+ * subscribes to cfg->topics. FD_ERR_CONFIG with errstr naming kafka.<property> when librdkafka
+ * rejects a setting. The handler is copied; cfg is only read during the call. */
+fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handler,
+                       fd_source_t **out, char *errstr, size_t errstr_size);
+/* Destroys without leaving the group politely; call fd_source_close first. NULL does nothing. */
+void fd_source_destroy(fd_source_t *src);
+
+/* Waits up to timeout_ms for one message. Returns 1 and fills *msg, 0 when none came (timeout or
+ * a consumer error, which is logged), FD_ERR_FATAL on a fatal librdkafka error. */
+int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg);
+
+/* Queues msg's original bytes to the dead-letter topic with headers funneld.reason,
+ * funneld.error, funneld.topic, funneld.partition, funneld.offset (payload and key copied). */
+fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, const char *reason,
+                               const char *error);
+/* Waits until every queued dead letter is delivered, re-producing failed ones, for at most
+ * timeout_ms. FD_OK when all are delivered (the queue is then empty); FD_ERR_KAFKA otherwise
+ * (the undelivered ones stay queued for the next call). */
+fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms);
+/* Drops the queued dead letters not yet handed to the producer (their batch was dropped: its
+ * messages are read again and queue them again); those already produced are still delivered. */
+void fd_source_forget_dead_letters(fd_source_t *src);
+
+/* The number of partitions of topic, from the cluster's metadata (one request, at most
+ * timeout_ms). FD_ERR_KAFKA when it cannot be read. */
+fd_err_t fd_source_partition_count(fd_source_t *src, const char *topic, int timeout_ms,
+                                   int32_t *count);
+
+/* Commits next offsets to the group (asynchronously; informational: Redis holds the truth). */
+void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n);
+
+/* Leaves and rejoins the group (unsubscribe, subscribe): every partition is revoked and assigned
+ * again, so each is claimed afresh. Used after an apply was fenced. */
+fd_err_t fd_source_rejoin(fd_source_t *src);
+
+/* Leaves the group: revokes the assignment (on_revoke runs) and closes the consumer. */
+void fd_source_close(fd_source_t *src);
+
+/* A producer of notifications to one topic (idempotent, so retries never duplicate a message
+ * in the log), built from kafka.brokers and the kafka.<property> pass-through. done(opaque, key,
+ * key_len, ok) reports each message's final outcome, from inside fd_publisher_poll. */
+typedef struct fd_publisher fd_publisher_t;
+typedef void (*fd_publisher_done_t)(void *opaque, const void *key, size_t key_len, bool ok);
+/* FD_ERR_CONFIG with errstr when librdkafka refuses the settings; FD_ERR_NOMEM. */
+fd_err_t fd_publisher_new(const fd_config_t *cfg, const char *topic, fd_publisher_done_t done,
+                          void *opaque, fd_publisher_t **out, char *errstr, size_t errstr_size);
+/* Queues value under key (both copied). FD_ERR_KAFKA when the local queue refuses it now. */
+fd_err_t fd_publisher_send(fd_publisher_t *pb, const char *key, size_t key_len, const char *value,
+                           size_t len);
+/* Serves delivery reports, waiting up to timeout_ms for one. */
+void fd_publisher_poll(fd_publisher_t *pb, int timeout_ms);
+/* Waits up to flush_ms for messages in flight, then frees. NULL does nothing. */
+void fd_publisher_destroy(fd_publisher_t *pb, int flush_ms);
+
+#endif

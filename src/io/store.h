@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+// Redis adapter: claims partitions (fencing epochs), loads deal state and dedupe horizons, applies
+// a batch atomically with its offsets, reads metrics; reconnects on demand (layer 3; hiredis
+// stays inside). Key layout: docs/redis.md.
+#ifndef FUNNELD_STORE_H
+#define FUNNELD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/batch.h"
+#include "model/dealcache.h"
+#include "model/dedupe.h"
+#include "base/err.h"
+
+typedef struct fd_store fd_store_t;
+
+typedef struct {
+    const char *host;
+    int port;
+    const char *user;     /* "" or NULL: AUTH with password only (or no AUTH when none) */
+    const char *password; /* "" or NULL: no AUTH */
+    int db;
+    int timeout_ms;     /* connect and per-command timeout */
+    const char *prefix; /* key prefix, e.g. "funnel" */
+} fd_store_opts_t;
+
+/* A store for funnel fn (borrowed). Does not connect yet; every call connects when needed. The
+ * strings in opts are copied. NULL when out of memory. hiredis writes to the socket with write(2):
+ * the process must ignore SIGPIPE, or a connection Redis closed kills it. */
+fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts);
+void fd_store_destroy(fd_store_t *st);
+
+/* Connects (AUTH, SELECT, loads the scripts) unless connected. FD_ERR_REDIS when Redis cannot be
+ * reached or refuses (sticky text in fd_store_errstr). Other calls do this themselves. */
+fd_err_t fd_store_connect(fd_store_t *st);
+/* fd_store_connect for start-up: FD_ERR_CONFIG when Redis refused AUTH, SELECT or SCRIPT LOAD
+ * (fd_store_is_refusal: wrong redis.user / redis.password / redis.db, a user without the scripts),
+ * the reason in fd_store_errstr; FD_ERR_REDIS when it cannot be reached (later calls retry). */
+fd_err_t fd_store_check(fd_store_t *st);
+/* True for a Redis error reply that waiting will not cure: refused credentials (NOAUTH,
+ * WRONGPASS), rights (NOPERM) or database index; false for transient ones (LOADING, BUSY, ...). */
+bool fd_store_is_refusal(const char *error);
+/* The last error's text ("connect 127.0.0.1:6379: Connection refused"); "" when none. */
+const char *fd_store_errstr(const fd_store_t *st);
+
+/* Takes ownership of (topic, partition) for instance: atomically increments the partition epoch
+ * and stores a new token "<epoch>:<instance>:<random>" that fences every earlier owner. Returns
+ * the token, the stored next offset in *next (-1 when none), and loads the stored dedupe ids into
+ * dd. FD_ERR_REDIS on a connection problem (retry). */
+fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, const char *instance,
+                        char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd);
+
+/* Makes sure each of the n deal ids is cached in dc: ids not cached are read from Redis in one
+ * round trip and cached (decoded, or empty when Redis has none). FD_ERR_REDIS on a connection
+ * problem; FD_ERR_PARSE when a stored state does not decode (named in errstr). */
+fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *const *ids, size_t n);
+
+/* Applies b in one atomic step (a Lua script): checks every partition's token and that its stored
+ * offset equals the part's from, then adds the deltas, recomputes derived fields of each touched
+ * hash, writes the dirty deals of dc (checking first that those assumed new have no stored
+ * state), appends the dedupe ids, adds the stats and stores the next
+ * offsets. Returns FD_OK when applied, or when an earlier attempt of this very batch was already
+ * applied (*already set true); FD_ERR_FENCED when a part's token is no longer current;
+ * FD_ERR_GAP when a stored offset differs from a part's from; FD_ERR_CONFLICT when a deal dc
+ * holds as assumed new (fd_dealcache_put_new) has a stored state; FD_ERR_REDIS on a connection
+ * problem or a transient refusal such as OOM or BUSY (nothing or everything was applied: retry
+ * the same batch); FD_ERR_PARSE when Redis holds malformed data (a stored counter that is not a
+ * number, a key of the wrong type: named in errstr; nothing was applied, and retrying will not
+ * help). Does not change b or dc. */
+fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
+                        bool *already);
+
+/* The same apply in two steps, so that the caller can fold the next batch while Redis runs this
+ * one. Send builds the command now (b and dc may change afterwards), keeps it, and writes it to
+ * the connection; a lost connection is not reported here but by the wait, which sends it again.
+ * FD_ERR_REDIS only when Redis could never be reached to load the script; build errors as
+ * fd_store_apply. One apply at a time: while one is in flight every other call of this store
+ * returns FD_ERR_INVAL (read deal states through a second store). */
+fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc);
+/* Waits for the answer of the apply in flight (b: the batch it was built from, for messages);
+ * answers as fd_store_apply. FD_ERR_REDIS keeps the command: call again to resend it on a new
+ * connection (when the first attempt was applied after all, the answer is *already = true).
+ * Any other answer ends the apply. */
+fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already);
+/* Send in two steps, so that the command of the next batch is built while the apply in flight
+ * still runs: prepare builds it (as send does, replacing any earlier prepared one) and keeps it;
+ * send_prepared sends it once nothing is in flight (FD_ERR_INVAL while something is, or when
+ * nothing was prepared). */
+fd_err_t fd_store_apply_prepare(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc);
+fd_err_t fd_store_apply_send_prepared(fd_store_t *st);
+/* Forgets the apply in flight without reading its answer (it may or may not have been applied;
+ * the connection is dropped), and any prepared one. Nothing in flight: does nothing. */
+void fd_store_apply_abandon(fd_store_t *st);
+bool fd_store_apply_inflight(const fd_store_t *st);
+/* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or the
+ * answer (or the connection's end) has arrived. Never blocks. */
+bool fd_store_apply_answered(const fd_store_t *st);
+
+/* Reads one metrics hash (key without prefix, e.g. "rep:all:anna") into parallel arrays of
+ * heap strings (*fields, *values, *n), freed with fd_store_free_fields. FD_ERR_NOTFOUND when the
+ * key does not exist. */
+fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, char ***values,
+                            size_t *n);
+void fd_store_free_fields(char **fields, char **values, size_t n);
+
+#endif
