@@ -75,11 +75,6 @@ struct fd_rules {
 /* ---------------------------------------------------------------------------------------------
  * Small helpers */
 
-const char *fd_scope_name(fd_scope_t scope) {
-    static const char *const names[] = {"rep", "team", "org"};
-    return (unsigned)scope < FD_SCOPE_COUNT ? names[scope] : "unknown";
-}
-
 const char *fd_cond_name(fd_cond_kind_t cond) {
     static const char *const names[] = {"threshold", "target", "drift"};
     return (unsigned)cond <= FD_COND_DRIFT ? names[cond] : "unknown";

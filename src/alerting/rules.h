@@ -11,11 +11,11 @@
 
 #include "base/err.h"
 #include "model/funnel.h"
+#include "model/metrics.h"
 #include "model/timewin.h"
 
 #define FD_RULE_NAME_MAX 64 /* rule names: 1..64 bytes of [A-Za-z0-9_.-] */
 
-typedef enum { FD_SCOPE_REP = 0, FD_SCOPE_TEAM, FD_SCOPE_ORG, FD_SCOPE_COUNT } fd_scope_t;
 
 /* A KPI: kind plus its argument (a stage or an activity kind index, -1 when it has none). */
 typedef enum {
@@ -174,7 +174,6 @@ const char *fd_rules_template(const fd_rules_t *rs, size_t i, const char *locale
 /* Parses a duration "90s", "15m", "2h", "7d", "0" into ms; FD_ERR_PARSE otherwise. */
 fd_err_t fd_rules_parse_duration(const char *s, int64_t *out_ms);
 
-const char *fd_scope_name(fd_scope_t scope);   /* "rep", "team", "org" */
 const char *fd_cond_name(fd_cond_kind_t cond); /* "threshold", "target", "drift" */
 
 /* Writes a description of rule i in words ("fires when a rep's exit conversion at proposal over

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// Every Redis key of docs/redis.md and docs/alerts.md, built in one place from the prefix
+// (redis.prefix) and the parts that name it; the rest of the code never spells a key (layer 3,
+// pure string building). Each builder writes into buf (truncated to size, NUL-terminated when
+// size > 0) and returns the length it needs without the NUL, like snprintf: a result >= size
+// means buf was too small. FD_KEY_MAX holds any key funneld builds.
+#ifndef FUNNELD_KEYS_H
+#define FUNNELD_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model/metrics.h"
+
+/* prefix (64) + scope + window id (32) + id (128) + separators, or a topic (249) + partition */
+#define FD_KEY_MAX 512
+
+/* A metric hash: <p>:rep:<window>:<id>, <p>:team:<window>:<id>, <p>:org:<window> (id ignored
+ * for the org). window is a window id of docs/redis.md ("all", "day:2026-11-22", ...). */
+size_t fd_keys_metric(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                      const char *window, const char *id);
+/* The part of a metric key after "<p>:" ("rep:all:anna"): what funnelctl and the feeds name. */
+size_t fd_keys_metric_suffix(char *buf, size_t size, fd_scope_t scope, const char *window,
+                             const char *id);
+/* The SCAN pattern of every key of a scope and window: <p>:rep:<window>: (a prefix to match;
+ * the caller appends '*' after escaping nothing: prefixes and window ids hold no glob
+ * characters). */
+size_t fd_keys_metric_scan(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                           const char *window);
+
+/* <p>:part:<topic>:<partition>: a partition's epoch, token and next offset. */
+size_t fd_keys_part(char *buf, size_t size, const char *prefix, const char *topic,
+                    int32_t partition);
+/* <p>:dedupe:<topic>:<partition>: the partition's dedupe horizon. */
+size_t fd_keys_dedupe(char *buf, size_t size, const char *prefix, const char *topic,
+                      int32_t partition);
+/* <p>:deal:<deal_id>; with deal_id "*" the SCAN pattern of every deal. */
+size_t fd_keys_deal(char *buf, size_t size, const char *prefix, const char *deal_id);
+
+/* The single keys: <p>:<name> for name one of the FD_KEY_* below. */
+#define FD_KEY_STATS         "stats"         /* hash: accepted, duplicates, rejected... */
+#define FD_KEY_CLOCK         "clock"         /* hash: the alert event clock */
+#define FD_KEY_REP_TEAM      "rep_team"      /* hash: rep -> team, for alert routing */
+#define FD_KEY_ALERTS        "alerts"        /* stream and Pub/Sub channel of notifications */
+#define FD_KEY_ALERTS_FIRING "alerts:firing" /* hash: what fires now */
+#define FD_KEY_ALERTS_OUTBOX "alerts:outbox" /* hash: alert_id -> JSON not yet in Kafka */
+#define FD_KEY_ALERTS_LEASE  "alerts:lease"  /* string: the evaluator lease */
+size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *name);
+/* <p>:alerts:state:<rule>: the state machines of one rule. */
+size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);
+
+#endif
