@@ -20,7 +20,7 @@
 #include "alerting/alertmsg.h"
 #include "base/log.h"
 #include "base/map.h"
-#include "io/source.h"
+#include "io/publisher.h"
 
 #define CHUNK_SCOPES     256                /* scopes evaluated per tick */
 #define TOUCHED_EVERY_MS 1000               /* touched scopes are evaluated at most this often */

@@ -82,20 +82,4 @@ fd_err_t fd_source_rejoin(fd_source_t *src);
 /* Leaves the group: revokes the assignment (on_revoke runs) and closes the consumer. */
 void fd_source_close(fd_source_t *src);
 
-/* A producer of notifications to one topic (idempotent, so retries never duplicate a message
- * in the log), built from kafka.brokers and the kafka.<property> pass-through. done(opaque, key,
- * key_len, ok) reports each message's final outcome, from inside fd_publisher_poll. */
-typedef struct fd_publisher fd_publisher_t;
-typedef void (*fd_publisher_done_t)(void *opaque, const void *key, size_t key_len, bool ok);
-/* FD_ERR_CONFIG with errstr when librdkafka refuses the settings; FD_ERR_NOMEM. */
-fd_err_t fd_publisher_new(const fd_config_t *cfg, const char *topic, fd_publisher_done_t done,
-                          void *opaque, fd_publisher_t **out, char *errstr, size_t errstr_size);
-/* Queues value under key (both copied). FD_ERR_KAFKA when the local queue refuses it now. */
-fd_err_t fd_publisher_send(fd_publisher_t *pb, const char *key, size_t key_len, const char *value,
-                           size_t len);
-/* Serves delivery reports, waiting up to timeout_ms for one. */
-void fd_publisher_poll(fd_publisher_t *pb, int timeout_ms);
-/* Waits up to flush_ms for messages in flight, then frees. NULL does nothing. */
-void fd_publisher_destroy(fd_publisher_t *pb, int flush_ms);
-
 #endif
