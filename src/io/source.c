@@ -406,7 +406,7 @@ static fd_err_t produce_letter(fd_source_t *src, size_t i) {
         RD_KAFKA_V_HEADER("funneld.topic", l->topic, -1),
         RD_KAFKA_V_HEADER("funneld.partition", part, -1),
         RD_KAFKA_V_HEADER("funneld.offset", off, -1),
-        RD_KAFKA_V_HEADER("funneld.truncated", l->shrunk ? "true" : "false", -1),
+        RD_KAFKA_V_HEADER("funneld.truncated", (l->shrunk ? "true" : "false"), -1),
         RD_KAFKA_V_HEADER("funneld.original_size", orig, -1),
         RD_KAFKA_V_OPAQUE((void *)(uintptr_t)i), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) return FD_ERR_FULL;

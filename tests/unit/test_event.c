@@ -611,7 +611,7 @@ static void nested_event(char *buf, size_t size, int depth, char open, char clos
     buf[o++] = '1';
     for (int i = 1; i < depth; i++)
         buf[o++] = close;
-    snprintf(buf + o, size - o, ",%s}", WON + 1);
+    snprintf(buf + o, size - o, ",%s}", &WON[1]);
 }
 
 /* Numbers inside the JSON grammar still parse, in unknown fields and in strings alike. */
