@@ -144,6 +144,16 @@ static const char *opt_value(int argc, char **argv, int *i, const char *name, bo
     return argv[++*i];
 }
 
+/* Whether text is a whole decimal integer in [min, max]; *out gets it (untouched otherwise). */
+static bool parse_long(const char *text, long min, long max, long *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) return false;
+    *out = v;
+    return true;
+}
+
 fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_path, bool *done) {
     bool help = false;
     *done = false;
@@ -245,24 +255,12 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
         command_help(stderr, ctl->cmd);
         return FD_ERR_INVAL;
     }
-    if (limit_text) {
-        char *end;
-        errno = 0;
-        long v = strtol(limit_text, &end, 10);
-        if (errno || end == limit_text || *end || v < 0 || v > 1000000)
-            return ctl_fail(FD_ERR_INVAL, "--limit expects an integer in [0, 1000000], found '%s'",
-                            limit_text);
-        ctl->limit = v;
-    }
-    if (history_text) {
-        char *end;
-        errno = 0;
-        long v = strtol(history_text, &end, 10);
-        if (errno || end == history_text || *end || v < 1 || v > 10000)
-            return ctl_fail(FD_ERR_INVAL, "--history expects an integer in [1, 10000], found '%s'",
-                            history_text);
-        ctl->history = v;
-    }
+    if (limit_text && !parse_long(limit_text, 0, 1000000, &ctl->limit))
+        return ctl_fail(FD_ERR_INVAL, "--limit expects an integer in [0, 1000000], found '%s'",
+                        limit_text);
+    if (history_text && !parse_long(history_text, 1, 10000, &ctl->history))
+        return ctl_fail(FD_ERR_INVAL, "--history expects an integer in [1, 10000], found '%s'",
+                        history_text);
     if (strcmp(name, "rules") == 0 && strcmp(ctl->args[0], "check") != 0) {
         ctl_fail(FD_ERR_INVAL, "unknown rules subcommand '%s' (expected 'check')", ctl->args[0]);
         command_help(stderr, ctl->cmd);
