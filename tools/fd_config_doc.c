@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // fd-config-doc: prints the settings reference table of docs/configuration.md, checks that a file
 // holds exactly that table between its markers, or rewrites the table in place.
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,16 +49,17 @@ static char *read_all(const char *path) {
     return buf;
 }
 
-/* Finds the text between the marker lines: *begin at its first byte, *end at the end marker. */
-static int find_region(const char *doc, const char **begin, const char **end) {
+/* Whether doc holds the marker lines; *begin gets the first byte after the begin marker, *end
+ * the end marker. */
+static bool find_region(const char *doc, const char **begin, const char **end) {
     const char *b = strstr(doc, BEGIN_MARK);
-    if (b == NULL || (b != doc && b[-1] != '\n')) return -1;
+    if (b == NULL || (b != doc && b[-1] != '\n')) return false;
     b += strlen(BEGIN_MARK);
     const char *e = strstr(b, END_MARK);
-    if (e == NULL || (e != b && e[-1] != '\n')) return -1;
+    if (e == NULL || (e != b && e[-1] != '\n')) return false;
     *begin = b;
     *end = e;
-    return 0;
+    return true;
 }
 
 /* Prints the first line where the file and the generated table differ. */
@@ -84,11 +86,12 @@ static void diff_hint(const char *path, const char *have, size_t have_len, const
     fprintf(stderr, "Regenerate with: fd-config-doc --write %s\n", path);
 }
 
-static int usage(void) {
-    fprintf(stderr, "usage: fd-config-doc            print the settings table (markdown)\n"
-                    "       fd-config-doc --check FILE  exit 0 when FILE holds the current table\n"
-                    "       fd-config-doc --write FILE  replace the table in FILE\n");
-    return 2;
+/* Prints the usage on out: stdout for --help (exit 0), stderr for a usage error (exit 2). */
+static void usage(FILE *out) {
+    fprintf(out, "usage: fd-config-doc            print the settings table (markdown)\n"
+                 "       fd-config-doc --check FILE  exit 0 when FILE holds the current table\n"
+                 "       fd-config-doc --write FILE  replace the table in FILE\n"
+                 "       fd-config-doc --help        this text\n");
 }
 
 int main(int argc, char **argv) {
@@ -96,8 +99,14 @@ int main(int argc, char **argv) {
         fd_config_print_reference(stdout, true);
         return 0;
     }
-    if (argc != 3 || (strcmp(argv[1], "--check") != 0 && strcmp(argv[1], "--write") != 0))
-        return usage();
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc != 3 || (strcmp(argv[1], "--check") != 0 && strcmp(argv[1], "--write") != 0)) {
+        usage(stderr);
+        return 2;
+    }
     const char *path = argv[2];
     int rc = 1;
     char *want = generated_table();
@@ -107,7 +116,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: cannot read (or out of memory)\n", path);
         goto done;
     }
-    if (find_region(doc, &begin, &end) != 0) {
+    if (!find_region(doc, &begin, &end)) {
         fprintf(stderr, "%s: no lines %.*s and %.*s\n", path, (int)strlen(BEGIN_MARK) - 1,
                 BEGIN_MARK, (int)strlen(END_MARK) - 1, END_MARK);
         goto done;

@@ -178,6 +178,15 @@ def check_help_and_usage(ctl):
     ctl.fails(2, "reps", "--window", stderr_has=["option --window expects a value"])
     ctl.fails(2, "top", "--limit", "-1", stderr_has=["--limit expects an integer"])
     ctl.fails(2, "top", "--interval", "0", stderr_has=["--interval expects seconds"])
+    # every program of the project answers --help: its usage on stdout, exit 0
+    for tool in ("funneld", "funnelctl", "funnel-gen", "fd-produce", "fd-mockcluster",
+                 "fd-config-doc"):
+        p = subprocess.run([ctl.h.bin(tool), "--help"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        out = p.stdout.decode("utf-8", "replace")
+        expect(p.returncode == 0 and out.startswith("usage: " + tool),
+               "%s --help: exit %d, expected 0 and its usage on stdout" % (tool, p.returncode),
+               out, p.stderr.decode("utf-8", "replace"))
     print("[funnelctl] help and usage errors OK", flush=True)
 
 
