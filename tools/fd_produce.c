@@ -93,19 +93,22 @@ static fd_err_t producer_conf(const char *brokers, report_t *rep, rd_kafka_conf_
     return FD_OK;
 }
 
-/* Number of partitions of topic from the cluster's metadata, or -1. */
-static int topic_partitions(rd_kafka_t *rk, const char *topic) {
+/* The number of partitions of topic, from the cluster's metadata. FD_ERR_KAFKA when it cannot be
+ * read. */
+static fd_err_t topic_partitions(rd_kafka_t *rk, const char *topic, long *count) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (!rkt) return -1;
+    fd_err_t err = FD_ERR_KAFKA;
+    if (!rkt) return FD_ERR_KAFKA;
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            n = md->topics[0].partition_cnt;
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *count = md->topics[0].partition_cnt;
+            err = FD_OK;
+        }
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_topic_destroy(rkt);
-    return n;
+    return err;
 }
 
 int main(int argc, char **argv) {
@@ -210,8 +213,7 @@ int main(int argc, char **argv) {
         goto fail;
     }
 
-    if (partitions < 0) partitions = topic_partitions(rk, topic);
-    if (partitions < 0) {
+    if (partitions < 0 && topic_partitions(rk, topic, &partitions) != FD_OK) {
         fprintf(stderr, "fd-produce: cannot read the partition count of topic '%s'\n", topic);
         goto fail;
     }
