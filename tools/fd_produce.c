@@ -25,6 +25,9 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "io/kafka.h"
+#include "model/config.h"
+
 #define MAX_PARTITIONS 1024
 
 typedef struct {
@@ -57,28 +60,55 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
         rep->last_offset[msg->partition] = msg->offset;
 }
 
-static int set_conf(rd_kafka_conf_t *conf, const char *name, const char *value) {
+/* The producer's configuration: io/kafka's load producer (idempotent, murmur2_random, linger 5 ms,
+ * deep queues) with brokers, plus this tool's own settings. librdkafka's own log and errors print
+ * as they always did (its default logger; no error callback). */
+static fd_err_t producer_conf(const char *brokers, report_t *rep, rd_kafka_conf_t **out) {
     char errstr[512];
-    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-        fprintf(stderr, "fd-produce: setting %s=%s: %s\n", name, value, errstr);
-        return -1;
+    fd_config_t cfg;
+    rd_kafka_conf_t *conf = NULL;
+    fd_err_t err = fd_config_init(&cfg);
+    if (err == FD_OK) err = fd_config_set(&cfg, "kafka.brokers", brokers, errstr, sizeof errstr);
+    if (err == FD_OK)
+        err = fd_kafka_conf_new(&cfg, FD_KAFKA_LOAD_PRODUCER, &conf, errstr, sizeof errstr);
+    if (err == FD_OK)
+        err = fd_kafka_conf_set(conf, "message.max.bytes", "1000000", "message.max.bytes", errstr,
+                                sizeof errstr);
+    /* a broker that stays away fails the run in 2 minutes, not librdkafka's default 5 */
+    if (err == FD_OK)
+        err = fd_kafka_conf_set(conf, "message.timeout.ms", "120000", "message.timeout.ms", errstr,
+                                sizeof errstr);
+    fd_config_clear(&cfg);
+    if (err != FD_OK) {
+        if (err == FD_ERR_NOMEM) snprintf(errstr, sizeof errstr, "%s", fd_strerror(err));
+        fprintf(stderr, "fd-produce: %s\n", errstr);
+        if (conf) rd_kafka_conf_destroy(conf);
+        return err;
     }
-    return 0;
+    rd_kafka_conf_set_log_cb(conf, rd_kafka_log_print);
+    rd_kafka_conf_set_error_cb(conf, NULL);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_opaque(conf, rep);
+    *out = conf;
+    return FD_OK;
 }
 
-/* Number of partitions of topic from the cluster's metadata, or -1. */
-static int topic_partitions(rd_kafka_t *rk, const char *topic) {
+/* The number of partitions of topic, from the cluster's metadata. FD_ERR_KAFKA when it cannot be
+ * read. */
+static fd_err_t topic_partitions(rd_kafka_t *rk, const char *topic, long *count) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
     const struct rd_kafka_metadata *md = NULL;
-    int n = -1;
-    if (!rkt) return -1;
+    fd_err_t err = FD_ERR_KAFKA;
+    if (!rkt) return FD_ERR_KAFKA;
     if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
-            n = md->topics[0].partition_cnt;
+        if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            *count = md->topics[0].partition_cnt;
+            err = FD_OK;
+        }
         rd_kafka_metadata_destroy(md);
     }
     rd_kafka_topic_destroy(rkt);
-    return n;
+    return err;
 }
 
 int main(int argc, char **argv) {
@@ -127,20 +157,8 @@ int main(int argc, char **argv) {
     for (int p = 0; p < MAX_PARTITIONS; p++)
         rep.last_offset[p] = -1;
 
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (set_conf(conf, "bootstrap.servers", brokers) ||
-        set_conf(conf, "enable.idempotence", "true") || set_conf(conf, "linger.ms", "5") ||
-        set_conf(conf, "partitioner", "murmur2_random") ||
-        set_conf(conf, "queue.buffering.max.messages", "1000000") ||
-        set_conf(conf, "queue.buffering.max.kbytes", "1048576") ||
-        set_conf(conf, "message.max.bytes", "1000000") ||
-        /* a broker that stays away fails the run in 2 minutes, not librdkafka's default 5 */
-        set_conf(conf, "message.timeout.ms", "120000") || set_conf(conf, "log_level", "4")) {
-        rd_kafka_conf_destroy(conf);
-        goto fail;
-    }
-    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
-    rd_kafka_conf_set_opaque(conf, &rep);
+    rd_kafka_conf_t *conf = NULL;
+    if (producer_conf(brokers, &rep, &conf) != FD_OK) goto fail;
     rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!rk) {
         fprintf(stderr, "fd-produce: cannot create the producer: %s\n", errstr);
@@ -195,8 +213,7 @@ int main(int argc, char **argv) {
         goto fail;
     }
 
-    if (partitions < 0) partitions = topic_partitions(rk, topic);
-    if (partitions < 0) {
+    if (partitions < 0 && topic_partitions(rk, topic, &partitions) != FD_OK) {
         fprintf(stderr, "fd-produce: cannot read the partition count of topic '%s'\n", topic);
         goto fail;
     }

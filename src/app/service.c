@@ -753,12 +753,12 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             timeout = left > 0 ? (int)left : svc->inflight ? 1 : 0;
         }
         fd_source_msg_t msg;
-        int r = fd_source_poll(svc->src, timeout, &msg);
-        if (r < 0) {
+        bool got = false;
+        if (fd_source_poll(svc->src, timeout, &msg, &got) != FD_OK) {
             result = FD_ERR_FATAL;
             break;
         }
-        if (r == 1) {
+        if (got) {
             if (held == 0) first_ms = now_ms();
             fd_err_t err = take_message(svc, &msg);
             if (err != FD_OK) {
@@ -778,7 +778,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
                                   (now - first_ms >= svc->linger_ms &&
                                    (!svc->inflight || fd_store_apply_answered(svc->st))));
         /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
-        bool idle = held == 0 && r == 0 && svc->inflight;
+        bool idle = held == 0 && !got && svc->inflight;
         if (ready || idle) {
             fd_err_t err = ready ? submit(svc) : wait_inflight(svc);
             if (err == FD_ERR_FATAL) {

@@ -13,6 +13,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "base/log.h"
+#include "io/kafka.h"
 
 /* A dead letter kept until delivered, so a failed delivery can be produced again. */
 typedef struct {
@@ -41,31 +42,6 @@ struct fd_source {
     letter_t *letters;
     size_t nletters, letters_cap;
 };
-
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    (void)rk;
-    /* kafka.<property> goes to both clients, so each warns about the other's properties
-     * (CONFWARN): not worth an operator's attention. */
-    if (strcmp(fac, "CONFWARN") == 0) level = 7;
-    fd_log_level_t l = level <= 3   ? FD_LOG_ERROR
-                       : level <= 4 ? FD_LOG_WARN
-                       : level <= 6 ? FD_LOG_INFO
-                                    : FD_LOG_DEBUG;
-    FD_LOG(l, "kafka", "%s: %s", fac, buf);
-}
-
-static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)opaque;
-    /* Transport errors (all brokers down...) are retried by librdkafka itself: log the state
-     * change; fatal ones are reported by fd_source_poll. */
-    if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_fatal_error(rk, buf, sizeof buf);
-        fd_log_error("kafka", "fatal error: %s", buf);
-    } else {
-        fd_log_warn("kafka", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-    }
-}
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     (void)rk;
@@ -163,39 +139,9 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_assign(rk, NULL);
 }
 
-/* Sets name=value on conf; FD_ERR_CONFIG naming the setting (shown as shown_name) on failure. */
-static fd_err_t conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                         const char *shown_name, char *errstr, size_t errstr_size) {
-    char buf[512];
-    if (rd_kafka_conf_set(conf, name, value, buf, sizeof buf) != RD_KAFKA_CONF_OK) {
-        /* librdkafka may quote the rejected value: never echo a secret. */
-        snprintf(errstr, errstr_size, "%s: %s", shown_name,
-                 fd_config_kafka_is_secret(name) ? "invalid value (not shown: secret)" : buf);
-        return FD_ERR_CONFIG;
-    }
-    return FD_OK;
-}
-
-/* Common settings of both clients: brokers, logging and the kafka.<property> pass-through. */
-static fd_err_t conf_common(rd_kafka_conf_t *conf, const fd_config_t *cfg, char *errstr,
-                            size_t errstr_size) {
-    fd_err_t err =
-        conf_set(conf, "bootstrap.servers", cfg->brokers, "kafka.brokers", errstr, errstr_size);
-    if (err) return err;
-    rd_kafka_conf_set_log_cb(conf, log_cb);
-    rd_kafka_conf_set_error_cb(conf, error_cb);
-    for (size_t i = 0; i < cfg->kafka_count; i++) {
-        char shown[300];
-        snprintf(shown, sizeof shown, "kafka.%s", cfg->kafka_name[i]);
-        err = conf_set(conf, cfg->kafka_name[i], cfg->kafka_value[i], shown, errstr, errstr_size);
-        if (err) return err;
-    }
-    return FD_OK;
-}
-
 fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handler,
                        fd_source_t **out, char *errstr, size_t errstr_size) {
-    char buf[512], wait[32];
+    char buf[512];
     rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
     fd_err_t err = FD_ERR_CONFIG;
     *out = NULL;
@@ -210,36 +156,14 @@ fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handle
         goto fail;
     }
 
-    cconf = rd_kafka_conf_new();
-    snprintf(wait, sizeof wait, "%" PRId64, cfg->fetch_wait_ms);
-    if ((err = conf_set(cconf, "group.id", cfg->group_id, "kafka.group_id", errstr, errstr_size)) ||
-        (err = conf_set(cconf, "enable.auto.commit", "false", "kafka.enable.auto.commit", errstr,
-                        errstr_size)) ||
-        (err = conf_set(cconf, "enable.auto.offset.store", "false",
-                        "kafka.enable.auto.offset.store", errstr, errstr_size)) ||
-        /* kafka.start_from is applied by the assignment itself (partitions with no stored
-         * offset). A stored offset Kafka no longer holds (deleted by retention) resumes at the
-         * earliest one still held: "latest" would skip every event still in the log. */
-        (err = conf_set(cconf, "auto.offset.reset", "earliest", "kafka.auto.offset.reset", errstr,
-                        errstr_size)) ||
-        (err = conf_set(cconf, "fetch.wait.max.ms", wait, "kafka.fetch_wait_ms", errstr,
-                        errstr_size)) ||
-        /* Faster fail-over than librdkafka's 45 s: a crashed instance, or one rejoining after
-         * a refused apply, holds its partitions until its session times out. The
-         * kafka.<property> pass-through, applied after, may override both. */
-        (err = conf_set(cconf, "session.timeout.ms", "10000", "kafka.session.timeout.ms", errstr,
-                        errstr_size)) ||
-        (err = conf_set(cconf, "heartbeat.interval.ms", "1000", "kafka.heartbeat.interval.ms",
-                        errstr, errstr_size)) ||
-        (err = conf_common(cconf, cfg, errstr, errstr_size)))
+    /* The client set-up (group, offsets, fail-over timing, kafka.<property>) is the one of
+     * io/kafka; what is ours is the rebalance and delivery callbacks. */
+    if ((err = fd_kafka_conf_new(cfg, FD_KAFKA_CONSUMER, &cconf, errstr, errstr_size)) != FD_OK)
         goto fail;
     rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
     rd_kafka_conf_set_opaque(cconf, src);
 
-    pconf = rd_kafka_conf_new();
-    if ((err = conf_common(pconf, cfg, errstr, errstr_size)) ||
-        (err = conf_set(pconf, "enable.idempotence", "true", "kafka.enable.idempotence", errstr,
-                        errstr_size)))
+    if ((err = fd_kafka_conf_new(cfg, FD_KAFKA_PRODUCER, &pconf, errstr, errstr_size)) != FD_OK)
         goto fail;
     rd_kafka_conf_set_dr_msg_cb(pconf, dr_cb);
     rd_kafka_conf_set_opaque(pconf, src);
@@ -308,13 +232,14 @@ void fd_source_destroy(fd_source_t *src) {
     free(src);
 }
 
-int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg) {
+fd_err_t fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg, bool *got) {
+    *got = false;
     if (src->held) {
         rd_kafka_message_destroy(src->held);
         src->held = NULL;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(src->consumer, timeout_ms);
-    if (m == NULL) return 0;
+    if (m == NULL) return FD_OK;
     if (m->err) {
         char buf[512];
         if (rd_kafka_fatal_error(src->consumer, buf, sizeof buf)) {
@@ -325,7 +250,7 @@ int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg) {
         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
             fd_log_warn("source", "consumer: %s", rd_kafka_message_errstr(m));
         rd_kafka_message_destroy(m);
-        return 0;
+        return FD_OK;
     }
     src->held = m;
     *msg = (fd_source_msg_t){.topic = rd_kafka_topic_name(m->rkt),
@@ -335,7 +260,8 @@ int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg) {
                              .key_len = m->key_len,
                              .payload = m->payload,
                              .len = m->len};
-    return 1;
+    *got = true;
+    return FD_OK;
 }
 
 static char *dup_bytes(const void *p, size_t n) {

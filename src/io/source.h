@@ -42,18 +42,20 @@ typedef struct {
     void (*on_revoke)(void *opaque, const fd_source_tp_t *tps, size_t n);
 } fd_source_handler_t;
 
-/* Creates the consumer (group cfg->group_id, no auto commit, auto.offset.reset from
- * kafka.start_from, kafka.<property> pass-through) and the dead-letter producer (idempotent), and
- * subscribes to cfg->topics. FD_ERR_CONFIG with errstr naming kafka.<property> when librdkafka
+/* Creates the consumer (io/kafka's FD_KAFKA_CONSUMER: group cfg->group_id, no auto commit;
+ * partitions without a stored offset start from kafka.start_from) and the dead-letter producer
+ * (FD_KAFKA_PRODUCER: idempotent), both with the kafka.<property> pass-through, and subscribes to
+ * cfg->topics. FD_ERR_CONFIG with errstr naming kafka.<property> when librdkafka
  * rejects a setting. The handler is copied; cfg is only read during the call. */
 fd_err_t fd_source_new(const fd_config_t *cfg, const fd_source_handler_t *handler,
                        fd_source_t **out, char *errstr, size_t errstr_size);
 /* Destroys without leaving the group politely; call fd_source_close first. NULL does nothing. */
 void fd_source_destroy(fd_source_t *src);
 
-/* Waits up to timeout_ms for one message. Returns 1 and fills *msg, 0 when none came (timeout or
- * a consumer error, which is logged), FD_ERR_FATAL on a fatal librdkafka error. */
-int fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg);
+/* Waits up to timeout_ms for one message: FD_OK with *got true and *msg filled when one came,
+ * *got false when none did (timeout, or a consumer error, which is logged); FD_ERR_FATAL on a
+ * fatal librdkafka error (*got false). */
+fd_err_t fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg, bool *got);
 
 /* Queues msg's original bytes to the dead-letter topic with headers funneld.reason,
  * funneld.error, funneld.topic, funneld.partition, funneld.offset (payload and key copied). */

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 """funnel-gen: its output checked against the event contract (docs/events.md, validated here in
 Python, independently of src/event.c), determinism per seed, the fault rates, bounded out-of-order
-delivery, the --collapse option, --count, --reps-file, --timezone, --live and --rate.
+delivery, the --collapse option, --count, --reps-file, --timezone, --live and --rate, and the
+librdkafka pass-through of the Kafka sink (--set kafka.<property>, FUNNELD_KAFKA__<PROPERTY>).
 
 Python 3 standard library only. Usage: test_funnel_gen.py --build-dir DIR [--source-dir DIR]
 """
@@ -17,6 +18,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -495,6 +497,58 @@ def test_live_stamps_with_the_wall_clock_and_rate_limits():
         check(abs(ev["_ms"] / 1000 - t0) < 60, "live event far from now: %s" % ev["occurred_at"])
 
 
+def start_mockcluster(topic, partitions):
+    """fd-mockcluster with one broker and topic: (process, bootstrap)."""
+    p = subprocess.Popen([os.path.join(os.path.dirname(GEN), "fd-mockcluster"), "--brokers", "1",
+                          "--topic", topic, "--partitions", str(partitions)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    first = []
+    reader = threading.Thread(target=lambda: first.append(p.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(30)
+    line = first[0].decode().strip() if first else ""
+    if not line.startswith("bootstrap="):
+        p.kill()
+        p.wait()
+        raise Failure("fd-mockcluster printed %r" % line)
+    return p, line[len("bootstrap="):]
+
+
+def test_set_passes_librdkafka_properties():
+    def gen(args, env=None):
+        p = subprocess.run([GEN] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           env=dict(os.environ, **(env or {})), timeout=120)
+        return p.returncode, p.stderr.decode("utf-8", "replace")
+
+    # Refused before any connection: exit 2 with a message naming the property.
+    for args, env, words in (
+            (["--set", "kafka.no.such.property=1"], None, "kafka.no.such.property"),
+            (["--set", "kafka.security.protocol=carrier_pigeon"], None,
+             "kafka.security.protocol"),
+            (["--set", "no.such.property=1"], None, "kafka.<property>"),
+            ([], {"FUNNELD_KAFKA__NO_SUCH_PROPERTY": "1"}, "kafka.no.such.property")):
+        rc, err = gen(["--brokers", "127.0.0.1:1", "--count", "10"] + args, env)
+        check(rc == 2, "%s %s: exit %d, expected 2 (%s)" % (args, env, rc, err))
+        check(words in err, "%s %s: message %r does not name %r" % (args, env, err, words))
+    rc, err = gen(["--stdout", "--set", "kafka.acks=all"])
+    check(rc == 2 and "--set" in err, "--set with --stdout: exit %d (%s)" % (rc, err))
+
+    # Accepted: the producer runs with them (and with funnel-gen's own batch.num.messages
+    # overridden) and delivers every line.
+    cluster, bootstrap = start_mockcluster("gen.set", 3)
+    try:
+        rc, err = gen(["--brokers", bootstrap, "--topic", "gen.set", "--count", "500", "--seed", "5",
+                       "--set", "kafka.client.id=funnel-gen-test",
+                       "--set", "kafka.batch.num.messages=10"],
+                      {"FUNNELD_KAFKA__ACKS": "all"})
+    finally:
+        cluster.terminate()
+        cluster.wait(30)
+    check(rc == 0, "valid --set: exit %d (%s)" % (rc, err))
+    check(re.search(r"^\s+kafka:delivered\s+500$", err, re.M),
+          "valid --set: 500 deliveries expected:\n%s" % err)
+
+
 def test_speed_report():
     t0 = time.time()
     p = subprocess.run([GEN, "--stdout", "--count", "1000000", "--reps", "300"],
@@ -527,6 +581,7 @@ def main():
         ("timezone_sets_the_offsets", test_timezone_sets_the_offsets, ()),
         ("live_stamps_with_the_wall_clock_and_rate_limits",
          test_live_stamps_with_the_wall_clock_and_rate_limits, ()),
+        ("set_passes_librdkafka_properties", test_set_passes_librdkafka_properties, ()),
         ("speed_report", test_speed_report, ()),
     ]
     failed = 0
