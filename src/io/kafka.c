@@ -125,6 +125,11 @@ fd_err_t fd_kafka_conf_new(const fd_config_t *cfg, fd_kafka_role_t role, rd_kafk
         err = fd_kafka_conf_set(conf, cfg->kafka_name[i], cfg->kafka_value[i], shown, errstr,
                                 errstr_size);
     }
+    /* Dead letters and notifications must not be duplicated by a retry: idempotence is not
+     * the pass-through's to turn off. */
+    if (err == FD_OK && role == FD_KAFKA_PRODUCER)
+        err = fd_kafka_conf_set(conf, "enable.idempotence", "true", "kafka.enable.idempotence",
+                                errstr, errstr_size);
     if (err != FD_OK) {
         rd_kafka_conf_destroy(conf);
         return err;

@@ -21,7 +21,8 @@ typedef enum {
     /* a member of kafka.group_id that never subscribes: reads committed offsets and watermarks
      * (funnelctl offsets); logs queued to the main queue (log.queue) */
     FD_KAFKA_GROUP_READER,
-    /* an idempotent producer (dead letters, alert notifications): retries never duplicate */
+    /* an idempotent producer (dead letters, alert notifications): retries never duplicate;
+     * enable.idempotence is set again after the pass-through, which cannot turn it off */
     FD_KAFKA_PRODUCER,
     /* an idempotent producer of load (funnel-gen, fd-produce): linger 5 ms, deep queues, the
      * Java client's murmur2_random partitioner (a deal lands where any Java producer puts it),
