@@ -563,7 +563,7 @@ static void settle_then_drop(fd_service_t *svc) {
 static fd_err_t submit(fd_service_t *svc) {
     fd_ledger_t *lg = svc->lg;
     fd_batch_t *b = fd_ledger_batch(lg);
-    if (fd_batch_messages(b) == 0) return FD_OK; /* admitted messages, pending ones included */
+    if (fd_batch_messages(b) == 0) return FD_OK; /* admitted messages, waiting ones included */
     fd_err_t err;
 
     /* 1. Deal states of the batch, in one round trip for those not cached, on the second
