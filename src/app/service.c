@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
-// The daemon's run loop: poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit,
-// with partition claims on assignment, flush on revocation, retries with backoff (layer 4).
-// Applies are pipelined: batch N+1 is read, parsed and folded while Redis runs batch N's apply;
-// N's answer is read before N+1 is sent, so at most one apply is in flight.
+// The daemon's run loop: poll -> take -> submit -> settle, with partition claims on assignment,
+// flush on revocation, retries with backoff (layer 4). The batch ledger keeps the batches and
+// the partitions' claims; the deal cache, dead letters, alert clock and store hear of a batch's
+// fate through its hooks. Applies are pipelined: batch N+1 is read, parsed and folded while Redis
+// runs batch N's apply; N's answer is read before N+1 is sent, so at most one apply is in flight.
 #include "app/service.h"
 
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/ledger.h"
 #include "io/alerts.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
@@ -32,25 +34,8 @@
 #define CONFLICT_PAUSE_MIN 16
 #define CONFLICT_PAUSE_MAX 4096
 
-/* A partition we own: its claim token, the offset Redis holds for it, its dedupe horizon. */
-typedef struct {
-    char *topic;
-    int32_t partition;
-    char token[FD_TOKEN_MAX + 1];
-    int64_t stored; /* next offset stored in Redis; -1 when none */
-    fd_dedupe_t *dd;
-    bool valid;   /* false after a refused apply until claimed again */
-    bool started; /* a message was read since the claim */
-} part_t;
-
-/* An admitted deal event whose deal is not cached, waiting for the fold (deal states are loaded
- * for the whole batch at once). */
-typedef struct {
-    fd_event_t ev;
-} pending_t;
-
 struct fd_service {
-    int64_t max_events, linger_ms, backoff_max_ms, dedupe_max;
+    int64_t max_events, linger_ms, backoff_max_ms;
     int64_t max_now; /* batch size in force: lowered after FD_ERR_FULL, doubling back to max */
     char instance[128];
     fd_funnel_t *fn;
@@ -59,18 +44,11 @@ struct fd_service {
     fd_store_t *rd; /* deal-state reads, while an apply is in flight on st */
     fd_source_t *src;
     fd_dealcache_t *dc;
-    fd_batch_t *b;   /* the batch being read and folded */
-    fd_batch_t *fly; /* the batch whose apply is in flight (when inflight) */
-    bool inflight;
+    fd_ledger_t *lg;   /* partitions, the batch being read, the batch in flight */
     fd_rules_t *rules; /* NULL when alerts are off */
     fd_timewin_t *tw_alerts;
     fd_alerts_t *al;
     int64_t last_tick_ms, last_alert_warn_ms;
-    part_t *parts;
-    size_t nparts, parts_cap;
-    pending_t *pending;
-    size_t npending, pending_cap;
-    fd_map_t *waiting;  /* deal ids of the pending events */
     fd_map_t *expected; /* topics whose partitions the alert clock has registered */
     /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
      * apply checks that Redis has no state for it) from batch assume_new_from on; a refused
@@ -111,38 +89,91 @@ static int64_t backoff_next(const fd_service_t *svc, int64_t cur) {
     return next - (next / 4) * (rand() % 100) / 100;
 }
 
-static part_t *part_find(fd_service_t *svc, const char *topic, int32_t partition) {
-    for (size_t i = 0; i < svc->nparts; i++)
-        if (svc->parts[i].partition == partition && strcmp(svc->parts[i].topic, topic) == 0)
-            return &svc->parts[i];
-    return NULL;
-}
-
-static void part_remove(fd_service_t *svc, part_t *p) {
-    free(p->topic);
-    fd_dedupe_destroy(p->dd);
-    *p = svc->parts[--svc->nparts];
-}
-
-/* Forgets everything not yet applied (the apply in flight too: it may or may not land, and the
+/* The ledger's hooks: what each module does when a batch is sent, applied or dropped. A drop
+ * forgets everything not yet applied (the apply in flight too: it may or may not land, and the
  * claims that follow read whichever it was) and every cached state: Redis is the truth again. */
-static void drop_pending(fd_service_t *svc) {
-    if (svc->al) fd_alerts_batch_done(svc->al, false);
-    if (svc->inflight) {
-        fd_store_apply_abandon(svc->st);
-        fd_batch_reset(svc->fly);
-        svc->inflight = false;
+
+/* The store: a dropped apply in flight is abandoned. The group: an applied batch's offsets are
+ * committed (informational: Redis holds the truth). The figures of the periodic log line. */
+static void apply_dropped(void *opaque, const fd_batch_t *fly) {
+    fd_service_t *svc = opaque;
+    if (fly) fd_store_apply_abandon(svc->st);
+}
+
+static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
+    fd_service_t *svc = opaque;
+    size_t n = fd_batch_nparts(b);
+    fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
+    int64_t *next = calloc(n + 1, sizeof *next);
+    for (size_t i = 0; tps && next && i < n; i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
+        next[i] = bp->next;
     }
-    fd_batch_reset(svc->b);
-    /* the dead letters of the dropped batch come again when its messages are read again */
-    fd_source_forget_dead_letters(svc->src);
-    svc->npending = 0;
-    fd_map_clear(svc->waiting);
-    fd_dealcache_clear(svc->dc);
-    for (size_t i = 0; i < svc->nparts; i++) {
-        svc->parts[i].valid = false;
-        fd_dedupe_reset(svc->parts[i].dd);
+    if (tps && next) fd_source_commit(svc->src, tps, next, n);
+    free(tps);
+    free(next);
+    svc->applied_events += fd_batch_stat(b, FD_STAT_ACCEPTED);
+    svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
+    svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
+    svc->applied_batches++;
+    if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
+}
+
+/* The dead letters of a dropped batch come again when its messages are read again. */
+static void dead_letters_dropped(void *opaque, const fd_batch_t *fly) {
+    (void)fly;
+    fd_source_forget_dead_letters(opaque);
+}
+
+/* A sent batch's deal states are in its command: the next batch reads the cached ones. */
+static void deal_cache_sent(void *opaque, const fd_batch_t *b) {
+    (void)b;
+    fd_dealcache_mark_sent(opaque);
+}
+
+static void deal_cache_applied(void *opaque, const fd_batch_t *b, bool already) {
+    (void)b;
+    (void)already;
+    fd_dealcache_trim(opaque); /* keeps the deals of the batch being folded */
+}
+
+static void deal_cache_dropped(void *opaque, const fd_batch_t *fly) {
+    (void)fly;
+    fd_dealcache_clear(opaque);
+}
+
+/* The alert clock releases an applied batch's event times; a dropped one's are forgotten. */
+static void alert_clock_sent(void *opaque, const fd_batch_t *b) {
+    (void)b;
+    fd_alerts_batch_sent(opaque);
+}
+
+static void alert_clock_applied(void *opaque, const fd_batch_t *b, bool already) {
+    (void)b;
+    (void)already;
+    fd_alerts_batch_done(opaque, true);
+}
+
+static void alert_clock_dropped(void *opaque, const fd_batch_t *fly) {
+    (void)fly;
+    fd_alerts_batch_done(opaque, false);
+}
+
+/* Registers the hooks, in the order they are told. */
+static fd_err_t add_hooks(fd_service_t *svc) {
+    const fd_ledger_hook_t hooks[] = {
+        {"apply", svc, NULL, apply_applied, apply_dropped},
+        {"dead letters", svc->src, NULL, NULL, dead_letters_dropped},
+        {"deal cache", svc->dc, deal_cache_sent, deal_cache_applied, deal_cache_dropped},
+        {"alert clock", svc->al, alert_clock_sent, alert_clock_applied, alert_clock_dropped},
+    };
+    size_t n = sizeof hooks / sizeof hooks[0] - (svc->al == NULL); /* alert clock last */
+    for (size_t i = 0; i < n; i++) {
+        fd_err_t err = fd_ledger_add_hook(svc->lg, &hooks[i]);
+        if (err != FD_OK) return err;
     }
+    return FD_OK;
 }
 
 /* Runs expr (a call of store st) into err until it is not FD_ERR_REDIS, with backoff; gives up
@@ -163,7 +194,7 @@ static void drop_pending(fd_service_t *svc) {
 #define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
     RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
 
-static fd_err_t wait_inflight(fd_service_t *svc);
+static fd_err_t settle(fd_service_t *svc);
 
 /* Registers every partition of topic with the alert clock, once per topic and rebalance: a
  * partition whose owner has not been assigned it yet (still joining the group) must hold the
@@ -186,54 +217,35 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     fd_service_t *svc = opaque;
     /* the claim needs the connection (an incremental assignment comes without a revocation);
      * a failed apply drops what was pending and rejoins by itself */
-    if (svc->inflight) {
-        fd_err_t w = wait_inflight(svc);
+    if (fd_ledger_inflight(svc->lg)) {
+        fd_err_t w = settle(svc);
         if (w == FD_ERR_FATAL) {
             svc->fatal = true;
             return w;
         }
-        if (svc->inflight) return FD_ERR_REDIS; /* told to stop while Redis was down */
+        if (fd_ledger_inflight(svc->lg)) return FD_ERR_REDIS; /* told to stop, Redis down */
     }
-    part_t *p = part_find(svc, tp->topic, tp->partition);
-    if (p != NULL) {
+    if (fd_ledger_part(svc->lg, tp->topic, tp->partition) != NULL) {
         /* Assigned again without a revocation in between: another instance may have owned it
          * meanwhile. Give it up first (apply what is pending, forget its cached deals). */
         fd_log_warn("service", "%s[%" PRId32 "] assigned again without a revocation", tp->topic,
                     tp->partition);
         on_revoke(svc, tp, 1);
-        p = part_find(svc, tp->topic, tp->partition);
     }
-    if (p == NULL) {
-        if (svc->nparts == svc->parts_cap) {
-            size_t ncap = svc->parts_cap ? svc->parts_cap * 2 : 16;
-            part_t *np = realloc(svc->parts, ncap * sizeof *np);
-            if (np == NULL) return FD_ERR_NOMEM;
-            svc->parts = np;
-            svc->parts_cap = ncap;
-        }
-        p = &svc->parts[svc->nparts];
-        memset(p, 0, sizeof *p);
-        p->topic = strdup(tp->topic);
-        p->dd = fd_dedupe_new((size_t)svc->dedupe_max);
-        if (p->topic == NULL || p->dd == NULL) {
-            free(p->topic);
-            fd_dedupe_destroy(p->dd);
-            return FD_ERR_NOMEM;
-        }
-        p->partition = tp->partition;
-        svc->nparts++;
-    }
-    p->valid = false;
-    p->started = false;
-    fd_err_t err;
+    fd_dedupe_t *dd;
+    fd_err_t err = fd_ledger_assign(svc->lg, tp->topic, tp->partition, &dd);
+    if (err != FD_OK) return err;
+    char token[FD_TOKEN_MAX + 1];
+    int64_t stored = -1;
     /* A claim is abandoned at the first stop signal: nothing is pending for this partition. */
     RETRY_REDIS(svc, "claim partition", 1, err,
-                fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, p->token,
-                               sizeof p->token, &p->stored, p->dd));
+                fd_store_claim(svc->st, tp->topic, tp->partition, svc->instance, token,
+                               sizeof token, &stored, dd));
+    if (err == FD_OK) err = fd_ledger_claimed(svc->lg, tp->topic, tp->partition, token, stored);
     if (err != FD_OK) {
         fd_log_error("service", "claim of %s[%" PRId32 "] failed: %s: %s", tp->topic, tp->partition,
                      fd_strerror(err), fd_store_errstr(svc->st));
-        part_remove(svc, p);
+        fd_ledger_revoke(svc->lg, tp->topic, tp->partition);
         /* Unless we are stopping, a partition left unclaimed would sit unread while the group
          * believes we own it: stop (Redis holds unusable data) or rejoin to hand it out again. */
         if (err == FD_ERR_PARSE || err == FD_ERR_INVAL || err == FD_ERR_IO)
@@ -242,8 +254,7 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
             svc->need_rejoin = true;
         return err;
     }
-    p->valid = true;
-    *offset = p->stored;
+    *offset = stored;
     /* Hold the alert clock for this partition before any of its events is read; a failure is
      * retried on the evaluator's next tick. */
     if (svc->al && fd_alerts_hold(svc->al, tp->topic, tp->partition) != FD_OK)
@@ -253,7 +264,7 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
     fd_log_info("service",
                 "claimed %s[%" PRId32 "]: token %s, stored offset %" PRId64
                 ", %zu remembered event ids",
-                tp->topic, tp->partition, p->token, p->stored, fd_dedupe_count(p->dd));
+                tp->topic, tp->partition, token, stored, fd_dedupe_count(dd));
     return FD_OK;
 }
 
@@ -270,11 +281,10 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
                         fd_strerror(err));
         /* What was not applied may span partitions we keep (cooperative rebalancing): forget
          * it everywhere and claim the rest again. */
-        drop_pending(svc);
+        fd_ledger_drop(svc->lg);
     }
     for (size_t i = 0; i < n; i++) {
-        part_t *p = part_find(svc, tps[i].topic, tps[i].partition);
-        if (p) part_remove(svc, p);
+        fd_ledger_revoke(svc->lg, tps[i].topic, tps[i].partition);
         if (svc->al) fd_alerts_unhold(svc->al, tps[i].topic, tps[i].partition);
     }
     /* Cached deals may belong to the revoked partitions; they reload from Redis on demand. */
@@ -282,7 +292,7 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     /* the next assignment registers the topics' partitions again: some may have been added */
     fd_map_clear(svc->expected);
     /* never clear a rejoin asked for earlier in the same poll (a refused apply in on_assign) */
-    if (err != FD_OK && svc->nparts > 0) svc->need_rejoin = true;
+    if (err != FD_OK && fd_ledger_nparts(svc->lg) > 0) svc->need_rejoin = true;
 }
 
 /* Loads alerts.rules and sizes the hourly buckets and the day retention the rules need. */
@@ -328,7 +338,6 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     svc->max_now = cfg->batch_max_events;
     svc->linger_ms = cfg->batch_linger_ms;
     svc->backoff_max_ms = cfg->backoff_max_ms;
-    svc->dedupe_max = cfg->dedupe_max_events;
     if (cfg->instance_id[0] != '\0') {
         snprintf(svc->instance, sizeof svc->instance, "%s", cfg->instance_id);
     } else {
@@ -364,10 +373,14 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
-        (svc->waiting = fd_map_new()) == NULL || (svc->expected = fd_map_new()) == NULL ||
-        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
-        (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
+        (svc->expected = fd_map_new()) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+    fd_ledger_opts_t lo = {
+        .fn = svc->fn, .tw = svc->tw, .batch = &bo, .dedupe_max = (size_t)cfg->dedupe_max_events};
+    if ((err = fd_ledger_new(&lo, &svc->lg)) != FD_OK) {
+        snprintf(errstr, errstr_size, "batch ledger: %s", fd_strerror(err));
         goto fail;
     }
     /* A Redis that refuses the credentials is a configuration error; one not up yet is not. */
@@ -389,6 +402,10 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                                .publish = true};
         if ((err = fd_alerts_new(&ao, &svc->al, errstr, errstr_size)) != FD_OK) goto fail;
     }
+    if ((err = add_hooks(svc)) != FD_OK) {
+        snprintf(errstr, errstr_size, "batch ledger hooks: %s", fd_strerror(err));
+        goto fail;
+    }
     *out = svc;
     return FD_OK;
 
@@ -403,14 +420,8 @@ void fd_service_destroy(fd_service_t *svc) {
     fd_rules_destroy(svc->rules);
     fd_timewin_destroy(svc->tw_alerts);
     fd_source_destroy(svc->src);
-    while (svc->nparts > 0)
-        part_remove(svc, &svc->parts[svc->nparts - 1]);
-    free(svc->parts);
-    free(svc->pending);
-    fd_map_destroy(svc->waiting);
+    fd_ledger_destroy(svc->lg);
     fd_map_destroy(svc->expected);
-    fd_batch_destroy(svc->b);
-    fd_batch_destroy(svc->fly);
     fd_dealcache_destroy(svc->dc);
     fd_store_destroy(svc->st);
     fd_store_destroy(svc->rd);
@@ -423,9 +434,10 @@ void fd_service_destroy(fd_service_t *svc) {
  * overflow (huge amounts): the same messages must be read again in smaller batches, so the
  * batch size is halved for a while; any error means the caller drops the batch. */
 static fd_err_t fold_one(fd_service_t *svc, const fd_event_t *ev, int64_t now_s) {
-    fd_err_t err = fd_batch_fold(svc->b, svc->dc, ev, now_s);
+    fd_batch_t *b = fd_ledger_batch(svc->lg);
+    fd_err_t err = fd_batch_fold(b, svc->dc, ev, now_s);
     if (err == FD_ERR_FULL) {
-        size_t held = fd_batch_messages(svc->b);
+        size_t held = fd_batch_messages(b);
         svc->max_now = held > 1 ? (int64_t)held / 2 : 1;
         fd_log_warn("service",
                     "batch deltas would overflow (huge amounts): re-reading in batches of at "
@@ -438,118 +450,60 @@ static fd_err_t fold_one(fd_service_t *svc, const fd_event_t *ev, int64_t now_s)
 }
 
 /* Reads one consumed message into the batch: an event to fold, or a dead letter. */
-static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
-    part_t *p = part_find(svc, msg->topic, msg->partition);
-    if (p == NULL || !p->valid) {
-        /* Not ours (any more): its offset is not stored, so its owner reads it again. */
-        fd_log_debug("service", "skipping %s[%" PRId32 "]@%" PRId64 ": partition not claimed",
-                     msg->topic, msg->partition, msg->offset);
-        return FD_OK;
-    }
-    if (p->stored >= 0 && msg->offset < p->stored) {
-        /* Already applied: the log was rewound under us (offset reset, recreated topic). Its
-         * effect is in Redis; counting it again would double it. */
-        fd_log_error("service",
-                     "skipping %s[%" PRId32 "]@%" PRId64 ": below the stored offset %" PRId64,
-                     msg->topic, msg->partition, msg->offset, p->stored);
-        return FD_OK;
-    }
-    if (!p->started) {
-        p->started = true;
-        if (p->stored >= 0 && msg->offset > p->stored)
-            fd_log_warn("service",
-                        "%s[%" PRId32 "]: resumed at offset %" PRId64 ", but the stored offset is "
-                        "%" PRId64 ": Kafka no longer holds offsets %" PRId64 "..%" PRId64
-                        " (deleted by retention or compaction, or transaction markers); events "
-                        "among them were never counted",
-                        msg->topic, msg->partition, msg->offset, p->stored, p->stored,
-                        msg->offset - 1);
-    }
-    int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
-    if (bpart < 0) return FD_ERR_NOMEM;
-    if (svc->npending == svc->pending_cap) {
-        size_t ncap = svc->pending_cap ? svc->pending_cap * 2 : 1024;
-        pending_t *np = realloc(svc->pending, ncap * sizeof *np);
-        if (np == NULL) return FD_ERR_NOMEM;
-        svc->pending = np;
-        svc->pending_cap = ncap;
-    }
-    pending_t *pe = &svc->pending[svc->npending];
+static fd_err_t take(fd_service_t *svc, const fd_source_msg_t *msg) {
+    int bpart;
+    fd_err_t err = fd_ledger_take(svc->lg, msg->topic, msg->partition, msg->offset, &bpart);
+    if (err == FD_ERR_NOTFOUND || err == FD_ERR_RANGE) return FD_OK; /* skipped, as logged */
+    if (err != FD_OK) return err;
+    fd_batch_t *b = fd_ledger_batch(svc->lg);
+    fd_event_t ev;
     char errstr[256];
-    fd_reject_t why =
-        fd_event_parse(svc->fn, msg->payload, msg->len, &pe->ev, errstr, sizeof errstr);
+    fd_reject_t why = fd_event_parse(svc->fn, msg->payload, msg->len, &ev, errstr, sizeof errstr);
     if (why != FD_REJECT_NONE) {
         fd_log_debug("service", "dead letter %s[%" PRId32 "]@%" PRId64 ": %s: %s", msg->topic,
                      msg->partition, msg->offset, fd_reject_name(why), errstr);
-        fd_err_t err = fd_source_dead_letter(svc->src, msg, fd_reject_name(why), errstr);
+        err = fd_source_dead_letter(svc->src, msg, fd_reject_name(why), errstr);
         if (err != FD_OK) return err;
-        fd_batch_reject(svc->b, bpart, why, msg->offset);
+        fd_batch_reject(b, bpart, why, msg->offset);
         return FD_OK;
     }
     /* Dedupe and alert notes in offset order: the first of two events with one event_id
      * counts, and a rep's team is that of its latest event (a duplicate notes nothing). */
     bool fresh;
-    fd_err_t err = fd_batch_admit(svc->b, bpart, &pe->ev, msg->offset, &fresh);
+    err = fd_batch_admit(b, bpart, &ev, msg->offset, &fresh);
     if (err != FD_OK) return err;
     if (!fresh) return FD_OK; /* a duplicate: counted, changes nothing else */
-    if (svc->al) fd_alerts_note(svc->al, &pe->ev, p->topic, p->partition);
+    if (svc->al) fd_alerts_note(svc->al, &ev, msg->topic, msg->partition);
     /* Fold now, while Redis runs the apply in flight, what needs no read from Redis: activities
      * and feedback, and deal events whose deal is cached (its state is the latest: cached deals
      * change only by folds of this instance). A deal that is not cached is read for the whole
-     * batch in submit; until then every event of it waits here, in order, since nothing caches
-     * it before submit. */
-    if (pe->ev.type > FD_DEAL_LOST || fd_dealcache_get(svc->dc, pe->ev.deal_id) != NULL)
-        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+     * batch in submit; until then every event of it waits in the ledger, in order, since
+     * nothing caches it before submit. */
+    if (ev.type > FD_DEAL_LOST || fd_dealcache_get(svc->dc, ev.deal_id) != NULL)
+        return fold_one(svc, &ev, (int64_t)time(NULL));
     /* A deal seen first through its deal.created is almost always new: fold it now from an
      * empty state instead of waiting for a read. The apply checks that Redis has no state for
      * it; if it has (a repeated create of a known deal), the batch is refused and read again
      * with the stored state. Not while an earlier event of the deal waits: order first. */
-    size_t idlen = strlen(pe->ev.deal_id);
-    if (pe->ev.type == FD_DEAL_CREATED && svc->applied_batches >= svc->assume_new_from &&
-        fd_map_get(svc->waiting, pe->ev.deal_id, idlen) == NULL) {
-        if (fd_dealcache_put_new(svc->dc, pe->ev.deal_id) == NULL) return FD_ERR_NOMEM;
-        return fold_one(svc, &pe->ev, (int64_t)time(NULL));
+    if (ev.type == FD_DEAL_CREATED && svc->applied_batches >= svc->assume_new_from &&
+        !fd_ledger_is_waiting(svc->lg, ev.deal_id)) {
+        if (fd_dealcache_put_new(svc->dc, ev.deal_id) == NULL) return FD_ERR_NOMEM;
+        return fold_one(svc, &ev, (int64_t)time(NULL));
     }
-    if (fd_map_put(svc->waiting, pe->ev.deal_id, idlen, (void *)1) != FD_OK) return FD_ERR_NOMEM;
-    svc->npending++;
-    return FD_OK;
+    return fd_ledger_wait(svc->lg, &ev);
 }
 
-/* After the apply in flight landed: commit its offsets to the group (informational: Redis holds
- * the truth), count it, release its clock notes, trim the deal cache, empty the batch. */
-static void applied(fd_service_t *svc, bool already) {
-    fd_batch_t *b = svc->fly;
-    size_t n = fd_batch_nparts(b);
-    fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
-    int64_t *next = calloc(n + 1, sizeof *next);
-    for (size_t i = 0; tps && next && i < n; i++) {
-        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
-        tps[i] = (fd_source_tp_t){bp->topic, bp->partition};
-        next[i] = bp->next;
-    }
-    if (tps && next) fd_source_commit(svc->src, tps, next, n);
-    free(tps);
-    free(next);
-    svc->applied_events += fd_batch_stat(b, FD_STAT_ACCEPTED);
-    svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
-    svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
-    svc->applied_batches++;
-    if (svc->al) fd_alerts_batch_done(svc->al, true);
-    if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
-    fd_dealcache_trim(svc->dc); /* keeps the deals of the batch being folded */
-    fd_batch_reset(b);
-    svc->inflight = false;
-}
-
-/* Reads the answer of the apply in flight, retrying it while Redis is out of reach. FD_OK when
+/* Settles the batch in flight: reads its apply's answer, retrying while Redis is out of reach,
+ * and tells the ledger it was applied or drops everything. FD_OK when
  * applied (or nothing was in flight); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (all that
  * is pending is dropped and the group rejoined); FD_ERR_FATAL when Redis holds data funneld
  * cannot use; FD_ERR_REDIS when told to stop while Redis was down. */
-static fd_err_t wait_inflight(fd_service_t *svc) {
-    if (!svc->inflight) return FD_OK;
+static fd_err_t settle(fd_service_t *svc) {
+    const fd_batch_t *fly = fd_ledger_inflight(svc->lg);
+    if (fly == NULL) return FD_OK;
     bool already = false;
     fd_err_t err;
-    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, svc->fly, &already));
+    RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, fly, &already));
     if (err == FD_ERR_REDIS) return err;
     if (err == FD_ERR_CONFLICT) {
         /* nothing was applied; read again from the stored offsets, loading every deal */
@@ -562,7 +516,7 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
                     "batch refused by Redis: %s; reading it again from the stored offsets, "
                     "with every deal's stored state read (for the next %" PRId64 " batches)",
                     fd_store_errstr(svc->st), svc->conflict_pause);
-        drop_pending(svc);
+        fd_ledger_drop(svc->lg);
         svc->need_rejoin = true;
         return err;
     }
@@ -571,23 +525,23 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
                     "batch refused by Redis (%s): %s; dropping it and rejoining the "
                     "group",
                     fd_err_name(err), fd_store_errstr(svc->st));
-        drop_pending(svc);
+        fd_ledger_drop(svc->lg);
         svc->need_rejoin = true;
         return err;
     }
     if (err == FD_ERR_PARSE) {
         fd_log_error("service", "Redis holds data funneld cannot use, nothing was applied: %s",
                      fd_store_errstr(svc->st));
-        drop_pending(svc);
+        fd_ledger_drop(svc->lg);
         return FD_ERR_FATAL;
     }
     if (err != FD_OK) {
         fd_log_error("service", "apply failed: %s: %s", fd_strerror(err), fd_store_errstr(svc->st));
-        drop_pending(svc);
+        fd_ledger_drop(svc->lg);
         svc->need_rejoin = true;
         return err;
     }
-    applied(svc, already);
+    fd_ledger_applied(svc->lg, already);
     if (svc->max_now < svc->max_events)
         svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
     return FD_OK;
@@ -595,29 +549,33 @@ static fd_err_t wait_inflight(fd_service_t *svc) {
 
 /* Something failed in the batch being read or folded, not in the one in flight: take that one's
  * answer first (it does not depend on the failed batch) so that only the failed one is dropped;
- * wait_inflight drops everything itself when the answer is a refusal. */
+ * settle drops everything itself when the answer is a refusal. */
 static void settle_then_drop(fd_service_t *svc) {
-    if (svc->inflight) (void)wait_inflight(svc);
-    drop_pending(svc);
+    (void)settle(svc);
+    fd_ledger_drop(svc->lg);
     svc->need_rejoin = true;
 }
 
 /* Folds what was read into the batch and sends its apply: load deal states, fold, deliver dead
  * letters, then read the answer of the apply in flight (Redis ran it meanwhile), then send this
- * one. FD_OK when sent (or nothing to send); the errors of wait_inflight; FD_ERR_FULL / NOMEM
+ * one. FD_OK when sent (or nothing to send); the errors of settle; FD_ERR_FULL / NOMEM
  * when the batch was dropped and the group is rejoined. */
 static fd_err_t submit(fd_service_t *svc) {
-    fd_batch_t *b = svc->b;
-    if (fd_batch_messages(b) == 0) return FD_OK; /* admitted messages, pending ones included */
+    fd_ledger_t *lg = svc->lg;
+    fd_batch_t *b = fd_ledger_batch(lg);
+    if (fd_batch_messages(b) == 0) return FD_OK; /* admitted messages, waiting ones included */
     fd_err_t err;
 
     /* 1. Deal states of the batch, in one round trip for those not cached, on the second
      * connection. Safe while an apply is in flight: every deal it writes is still cached. */
-    const char **ids = malloc((svc->npending + 1) * sizeof *ids);
+    size_t nwaiting = fd_ledger_nwaiting(lg);
+    const char **ids = malloc((nwaiting + 1) * sizeof *ids);
     if (ids == NULL) goto drop;
     size_t nids = 0;
-    for (size_t i = 0; i < svc->npending; i++)
-        if (svc->pending[i].ev.type <= FD_DEAL_LOST) ids[nids++] = svc->pending[i].ev.deal_id;
+    for (size_t i = 0; i < nwaiting; i++) {
+        const fd_event_t *ev = fd_ledger_waiting_at(lg, i);
+        if (ev->type <= FD_DEAL_LOST) ids[nids++] = ev->deal_id;
+    }
     RETRY_REDIS_ON(svc, svc->rd, "load deal states", 2, err,
                    fd_store_load_deals(svc->rd, svc->dc, ids, nids));
     free(ids);
@@ -630,9 +588,8 @@ static fd_err_t submit(fd_service_t *svc) {
     /* 2. Fold the deal events that waited for their states, in offset order within each
      * partition (the consumer delivers them so; the others were folded as they came). */
     int64_t now_s = (int64_t)time(NULL);
-    for (size_t i = 0; i < svc->npending; i++) {
-        pending_t *pe = &svc->pending[i];
-        err = fold_one(svc, &pe->ev, now_s);
+    for (size_t i = 0; i < nwaiting; i++) {
+        err = fold_one(svc, fd_ledger_waiting_at(lg, i), now_s);
         if (err == FD_ERR_FULL) {
             /* read the same messages again (rejoin: every partition restarts from Redis) */
             settle_then_drop(svc);
@@ -640,8 +597,7 @@ static fd_err_t submit(fd_service_t *svc) {
         }
         if (err != FD_OK) goto drop;
     }
-    svc->npending = 0;
-    fd_map_clear(svc->waiting);
+    fd_ledger_clear_waiting(lg);
 
     /* 3. Dead letters must be in Kafka before the offsets that skip them are stored. */
     int64_t wait = BACKOFF_MIN_MS;
@@ -653,13 +609,13 @@ static fd_err_t submit(fd_service_t *svc) {
 
     /* 4. Build the command while the previous apply may still run (nothing below changes the
      * batch or its deal states), then take that answer: this batch starts where that one ends. */
-    bool prepared = svc->inflight;
+    bool prepared = fd_ledger_inflight(lg) != NULL;
     if (prepared && (err = fd_store_apply_prepare(svc->st, b, svc->dc)) != FD_OK) {
         fd_log_error("service", "apply not built: %s: %s", fd_strerror(err),
                      fd_store_errstr(svc->st));
         goto drop;
     }
-    if ((err = wait_inflight(svc)) != FD_OK) return err;
+    if ((err = settle(svc)) != FD_OK) return err;
 
     /* 5. Send: one atomic step of deltas, deal states, dedupe ids, stats and offsets. */
     RETRY_REDIS(svc, "send batch", 2, err,
@@ -671,21 +627,8 @@ static fd_err_t submit(fd_service_t *svc) {
                      fd_store_errstr(svc->st));
         goto drop;
     }
-    /* Handed over: the command holds the deal states and dedupe ids. The next batch starts at
-     * this one's offsets; any refusal drops everything and claims again. */
-    for (size_t i = 0; i < fd_batch_nparts(b); i++) {
-        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
-        part_t *p = part_find(svc, bp->topic, bp->partition);
-        if (p) {
-            p->stored = bp->next;
-            fd_dedupe_mark_applied(p->dd);
-        }
-    }
-    fd_dealcache_mark_sent(svc->dc);
-    if (svc->al) fd_alerts_batch_sent(svc->al);
-    svc->b = svc->fly;
-    svc->fly = b;
-    svc->inflight = true;
+    /* Handed over: the command holds the deal states and dedupe ids. */
+    fd_ledger_sent(lg);
     return FD_OK;
 
 drop:
@@ -697,7 +640,7 @@ drop:
 static fd_err_t flush(fd_service_t *svc) {
     fd_err_t err = submit(svc);
     if (err != FD_OK) return err;
-    return wait_inflight(svc);
+    return settle(svc);
 }
 
 static void log_stats(fd_service_t *svc, int64_t now) {
@@ -707,7 +650,7 @@ static void log_stats(fd_service_t *svc, int64_t now) {
                 " duplicates, %" PRId64 " dead letters; %zu partitions, %zu deals cached; %" PRId64
                 " batches refused for a deal assumed new",
                 svc->applied_events, svc->applied_batches, svc->duplicates, svc->rejected,
-                svc->nparts, fd_dealcache_size(svc->dc), svc->conflicts);
+                fd_ledger_nparts(svc->lg), fd_dealcache_size(svc->dc), svc->conflicts);
     svc->last_stats_ms = now;
 }
 
@@ -739,18 +682,20 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             break;
         }
         if (svc->need_rejoin) {
-            drop_pending(svc);
+            fd_ledger_drop(svc->lg);
             svc->need_rejoin = false;
             if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000, 1);
             first_ms = 0;
         }
-        size_t held = fd_batch_messages(svc->b); /* admitted, deal events pending included */
+        /* admitted messages, deal events waiting included */
+        size_t held = fd_batch_messages(fd_ledger_batch(svc->lg));
+        bool inflight = fd_ledger_inflight(svc->lg) != NULL;
         int64_t now = now_ms();
-        int timeout = svc->inflight ? 5 : 100; /* an answer to read soon when nothing comes */
+        int timeout = inflight ? 5 : 100; /* an answer to read soon when nothing comes */
         if (held > 0) {
             int64_t left = first_ms + svc->linger_ms - now;
             /* lingered while the apply in flight runs: keep reading until it answers */
-            timeout = left > 0 ? (int)left : svc->inflight ? 1 : 0;
+            timeout = left > 0 ? (int)left : inflight ? 1 : 0;
         }
         fd_source_msg_t msg;
         bool got = false;
@@ -760,7 +705,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         }
         if (got) {
             if (held == 0) first_ms = now_ms();
-            fd_err_t err = take_message(svc, &msg);
+            fd_err_t err = take(svc, &msg);
             if (err != FD_OK) {
                 if (err != FD_ERR_FULL) /* FULL was explained by fold_one */
                     fd_log_error("service", "message %s[%" PRId32 "]@%" PRId64 ": %s", msg.topic,
@@ -774,13 +719,14 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         /* A batch is sent when full, or once it has lingered, but not before the apply in flight
          * has answered: it could not go out sooner, and while Redis works the batch grows, which
          * costs Redis less per event (fewer distinct hashes per event). */
-        bool ready = held > 0 && ((int64_t)held >= svc->max_now ||
-                                  (now - first_ms >= svc->linger_ms &&
-                                   (!svc->inflight || fd_store_apply_answered(svc->st))));
+        bool ready =
+            held > 0 && ((int64_t)held >= svc->max_now ||
+                         (now - first_ms >= svc->linger_ms &&
+                          (!fd_ledger_inflight(svc->lg) || fd_store_apply_answered(svc->st))));
         /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
-        bool idle = held == 0 && !got && svc->inflight;
+        bool idle = held == 0 && !got && fd_ledger_inflight(svc->lg) != NULL;
         if (ready || idle) {
-            fd_err_t err = ready ? submit(svc) : wait_inflight(svc);
+            fd_err_t err = ready ? submit(svc) : settle(svc);
             if (err == FD_ERR_FATAL) {
                 result = err;
                 break;

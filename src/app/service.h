@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The daemon: owns config, funnel, windows, store, source, deal cache and batch, and runs the loop
-// poll -> parse -> fold -> dead-letter flush -> atomic apply -> commit (layer 4).
+// The daemon: owns the funnel, windows, stores, source, deal cache, alerts and the batch ledger,
+// and runs the loop poll -> take -> submit -> settle (layer 4).
 #ifndef FUNNELD_SERVICE_H
 #define FUNNELD_SERVICE_H
 
