@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/alerts.h"
+#include "app/alerter.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
 #include "model/dedupe.h"
