@@ -21,7 +21,7 @@
 
 #include <hiredis.h>
 
-#include "io/alerts.h"
+#include "app/alerter.h"
 #include "model/config.h"
 #include "model/funnel.h"
 #include "base/log.h"

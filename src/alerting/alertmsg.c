@@ -264,7 +264,7 @@ static bool add_str_or_null(cJSON *o, const char *key, const char *s) {
 }
 
 static bool add_time(cJSON *o, const char *key, int64_t ms) {
-    char t[40];
+    char t[80]; /* what any int fields of struct tm could print (GCC -O3 checks) */
     format_time(ms, t, sizeof t);
     return cJSON_AddStringToObject(o, key, t) != NULL;
 }

@@ -14,8 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/alerter.h"
 #include "app/ledger.h"
-#include "io/alerts.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
 #include "model/dedupe.h"

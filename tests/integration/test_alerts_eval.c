@@ -15,7 +15,7 @@
 #include <cmocka.h>
 #include <cjson/cJSON.h>
 
-#include "io/alerts.h"
+#include "app/alerter.h"
 #include "model/config.h"
 #include "model/funnel.h"
 #include "alerting/rules.h"

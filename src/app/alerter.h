@@ -1,21 +1,21 @@
 // SPDX-License-Identifier: MIT
-// The alert evaluator and its sinks: holds the evaluator lease in Redis, reads the windows each
-// rule needs (rolling windows from hourly and daily buckets), steps every (rule, scope id) state
-// machine, and writes state changes and notifications atomically (state hash, firing hash, the
-// stream <prefix>:alerts, PUBLISH, outbox), then produces them to Kafka (layer 3; hiredis and
-// the publisher stay inside). Reference: docs/alerts.md.
-#ifndef FUNNELD_ALERTS_H
-#define FUNNELD_ALERTS_H
+// The alerter, the alert evaluator's orchestrator: holds the evaluator lease (io/alertlease),
+// keeps the scope registry and the event clock (alerting/eventclock), reads the windows each
+// rule needs (alerting/winplan, io/alertstore), steps every (rule, scope id) state machine,
+// commits state changes and notifications atomically through the alert store, then produces
+// them to Kafka (io/publisher) (layer 4). Reference: docs/alerts.md.
+#ifndef FUNNELD_ALERTER_H
+#define FUNNELD_ALERTER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model/config.h"
+#include "alerting/rules.h"
 #include "base/err.h"
+#include "model/config.h"
 #include "model/event.h"
 #include "model/funnel.h"
-#include "alerting/rules.h"
 #include "model/timewin.h"
 
 typedef struct fd_alerts fd_alerts_t;

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: MIT
+// The stall index (layer 2, pure).
+#include "alerting/stalls.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/map.h"
+
+/* Open deals by stage-entry time, per (scope kind, id, stage). */
+typedef struct {
+    int64_t *at;
+    size_t n, cap;
+} times_t;
+
+struct fd_stalls {
+    const fd_funnel_t *fn;
+    fd_map_t *m; /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
+    size_t bad;
+};
+
+fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out) {
+    *out = NULL;
+    fd_stalls_t *st = calloc(1, sizeof *st);
+    if (st == NULL) return FD_ERR_NOMEM;
+    st->fn = fn;
+    if ((st->m = fd_map_new()) == NULL) {
+        free(st);
+        return FD_ERR_NOMEM;
+    }
+    *out = st;
+    return FD_OK;
+}
+
+void fd_stalls_clear(fd_stalls_t *st) {
+    size_t pos = 0, len;
+    const char *k;
+    void *v;
+    while (fd_map_next(st->m, &pos, &k, &len, &v)) {
+        free(((times_t *)v)->at);
+        free(v);
+    }
+    fd_map_clear(st->m);
+    st->bad = 0;
+}
+
+void fd_stalls_destroy(fd_stalls_t *st) {
+    if (st == NULL) return;
+    fd_stalls_clear(st);
+    fd_map_destroy(st->m);
+    free(st);
+}
+
+static fd_err_t stall_add(fd_stalls_t *st, fd_scope_t kind, const char *id, int stage, int64_t at) {
+    char key[FD_ID_MAX + 16];
+    int n = snprintf(key, sizeof key, "%d\x1f%s\x1f%d", (int)kind, id, stage);
+    if (n < 0 || (size_t)n >= sizeof key) return FD_OK;
+    times_t *t = fd_map_get(st->m, key, (size_t)n);
+    if (t == NULL) {
+        if ((t = calloc(1, sizeof *t)) == NULL) return FD_ERR_NOMEM;
+        if (fd_map_put(st->m, key, (size_t)n, t) != FD_OK) {
+            free(t);
+            return FD_ERR_NOMEM;
+        }
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        int64_t *a = realloc(t->at, cap * sizeof *a);
+        if (a == NULL) return FD_ERR_NOMEM;
+        t->at = a;
+        t->cap = cap;
+    }
+    t->at[t->n++] = at;
+    return FD_OK;
+}
+
+fd_err_t fd_stalls_add(fd_stalls_t *st, const char *state, size_t len) {
+    int last = (int)fd_funnel_nstages(st->fn) - 1;
+    fd_deal_t deal;
+    fd_deal_init(&deal);
+    char why[128];
+    fd_err_t err = FD_OK;
+    if (fd_deal_decode(st->fn, state, len, &deal, why, sizeof why) != FD_OK) {
+        st->bad++;
+    } else if (deal.lost_stage < 0 && deal.furthest >= 0 && deal.furthest < last) {
+        const fd_reach_t *rc = &deal.reach[deal.furthest];
+        const fd_owner_t *ow = &deal.owners[rc->owner];
+        err = stall_add(st, FD_SCOPE_REP, ow->rep, deal.furthest, rc->at_ms);
+        if (err == FD_OK) err = stall_add(st, FD_SCOPE_TEAM, ow->team, deal.furthest, rc->at_ms);
+        if (err == FD_OK) err = stall_add(st, FD_SCOPE_ORG, "", deal.furthest, rc->at_ms);
+    }
+    fd_deal_clear(&deal);
+    return err;
+}
+
+size_t fd_stalls_unreadable(const fd_stalls_t *st) {
+    return st->bad;
+}
+
+int64_t fd_stalls_count(const fd_stalls_t *st, fd_scope_t scope, const char *id, int stage,
+                        int64_t clock_ms, int64_t after_ms) {
+    char key[FD_ID_MAX + 16];
+    int n = snprintf(key, sizeof key, "%d\x1f%s\x1f%d", (int)scope, id, stage);
+    if (n < 0 || (size_t)n >= sizeof key) return 0;
+    const times_t *t = fd_map_get(st->m, key, (size_t)n);
+    int64_t c = 0;
+    for (size_t i = 0; t && i < t->n; i++)
+        if (clock_ms - t->at[i] > after_ms) c++;
+    return c;
+}

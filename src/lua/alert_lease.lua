@@ -1,0 +1,8 @@
+-- The alert evaluator lease: take it when free, renew it when ours.
+-- KEYS[1] the lease; ARGV[1] our token, ARGV[2] the lease in ms. Returns 1 when held.
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
