@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// A rule in words, for funnelctl rules check (layer 2, pure; moved verbatim from rules.c, to go
-// with funnelctl later).
+// A rule in words, for funnelctl rules check and the coming HTTP API (layer 2, pure). It stays in
+// the alerting layer, beside the parsed rules it reads, rather than in tools/funnelctl: two
+// front ends show it, and moving it out would mean public accessors for every rule field.
 #include "alerting/rules_describe.h"
 
 #include <inttypes.h>
