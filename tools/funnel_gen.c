@@ -34,7 +34,7 @@
 #include "model/event.h"
 #include "model/funnel.h"
 #include "base/map.h"
-#include "io/store.h"
+#include "io/redis.h"
 
 #define PROG "funnel-gen"
 
@@ -1337,7 +1337,7 @@ static int throttle_auth(kafka_t *k) {
                                                     : redisCommand(k->redis, "AUTH %s", pw);
     if (r == NULL) return -1;
     int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR && !fd_store_is_refusal(r->str)) {
+    if (r->type == REDIS_REPLY_ERROR && !fd_redis_is_refusal(r->str)) {
         rc = -1; /* transient (LOADING, BUSY...): connect again later */
     } else if (r->type == REDIS_REPLY_ERROR) {
         fprintf(stderr,
@@ -1383,7 +1383,7 @@ static int throttle_read(gen_t *g) {
                         k->redis->errstr);
             return -1; /* the context is dead (err set): reconnected next time */
         }
-        if (reply->type == REDIS_REPLY_ERROR && fd_store_is_refusal(reply->str)) {
+        if (reply->type == REDIS_REPLY_ERROR && fd_redis_is_refusal(reply->str)) {
             if (rc != -2)
                 fprintf(stderr,
                         PROG ": throttle: HGET %s:part:%s:%d next: %s (funneld's variables "

@@ -351,7 +351,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                           .db = (int)cfg->redis_db,
                           .timeout_ms = (int)cfg->redis_timeout_ms,
                           .prefix = cfg->prefix};
-    fd_batch_opts_t bo = {.prefix = cfg->prefix};
+    fd_batch_opts_t bo = {{0}};
     bo.retention_days[FD_WIN_DAY] = cfg->retention_day_days;
     bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
     bo.retention_days[FD_WIN_MONTH] = cfg->retention_month_days;
@@ -361,12 +361,12 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         (err = load_rules(svc, cfg, &bo, errstr, errstr_size)) != FD_OK)
         goto fail;
     err = FD_ERR_NOMEM;
-    if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
-        (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
+    if (fd_store_new(svc->fn, &so, &svc->st) != FD_OK ||
+        fd_store_new(svc->fn, &so, &svc->rd) != FD_OK ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
         (svc->waiting = fd_map_new()) == NULL || (svc->expected = fd_map_new()) == NULL ||
-        (svc->b = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL ||
-        (svc->fly = fd_batch_new(svc->fn, svc->tw, &bo)) == NULL) {
+        fd_batch_new(svc->fn, svc->tw, &bo, &svc->b) != FD_OK ||
+        fd_batch_new(svc->fn, svc->tw, &bo, &svc->fly) != FD_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -465,8 +465,10 @@ static fd_err_t take_message(fd_service_t *svc, const fd_source_msg_t *msg) {
                         msg->topic, msg->partition, msg->offset, p->stored, p->stored,
                         msg->offset - 1);
     }
-    int bpart = fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd);
-    if (bpart < 0) return FD_ERR_NOMEM;
+    int bpart;
+    fd_err_t perr =
+        fd_batch_part(svc->b, p->topic, p->partition, p->token, p->stored, p->dd, &bpart);
+    if (perr != FD_OK) return perr;
     if (svc->npending == svc->pending_cap) {
         size_t ncap = svc->pending_cap ? svc->pending_cap * 2 : 1024;
         pending_t *np = realloc(svc->pending, ncap * sizeof *np);
