@@ -37,6 +37,7 @@ typedef struct {
     size_t argc, cap;
     char *arena;
     size_t used, size;
+    fd_err_t err; /* sticky: the first failure; the helpers add nothing once it is set */
 } args_t;
 
 struct fd_store {
@@ -145,16 +146,16 @@ static fd_err_t reply_error_code(const char *msg) {
                                                                                : FD_ERR_REDIS;
 }
 
-/* Parses a stored offset (decimal text). */
-static bool parse_offset(const char *s, size_t len, int64_t *out) {
-    if (len == 0 || len > 18) return false;
+/* Parses a stored offset (decimal text, at most 18 digits). FD_ERR_PARSE. */
+static fd_err_t parse_offset(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 18) return FD_ERR_PARSE;
     int64_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
+        if (s[i] < '0' || s[i] > '9') return FD_ERR_PARSE;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
-    return true;
+    return FD_OK;
 }
 
 /* The connection carries an apply whose answer is not read yet: no other command may use it. */
@@ -214,7 +215,7 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     }
     *next = -1;
     if (nx->type == REDIS_REPLY_STRING) {
-        if (!parse_offset(nx->str, nx->len, next)) {
+        if (parse_offset(nx->str, nx->len, next) != FD_OK) {
             fd_redis_set_error(st->r, "%s: stored next offset '%.*s' is not a number", what,
                                (int)nx->len, nx->str);
             err = FD_ERR_PARSE;
@@ -395,19 +396,28 @@ static fd_err_t args_init(args_t *a, size_t cap, size_t reserved) {
     return FD_OK;
 }
 
-static bool arena_reserve(args_t *a, size_t n) {
+/* Whether n more bytes fit at the arena's end, growing it when needed; false, with a->err
+ * set, when memory ran out or an earlier step failed. */
+static bool arena_has_room(args_t *a, size_t n) {
+    if (a->err != FD_OK) return false;
     if (a->used + n <= a->size) return true;
     size_t size = a->size > 0 ? a->size : 4096;
     while (size < a->used + n)
         size *= 2;
     char *p = realloc(a->arena, size);
-    if (p == NULL) return false;
+    if (p == NULL) {
+        a->err = FD_ERR_NOMEM;
+        return false;
+    }
     a->arena = p;
     a->size = size;
     return true;
 }
 
+/* The helpers below add the next argument, or set a->err (and add nothing once it is set). */
+
 static void arg_ref(args_t *a, const char *s, size_t len) {
+    if (a->err != FD_OK) return;
     a->argv[a->argc] = s;
     a->len[a->argc] = len;
     a->off[a->argc] = SIZE_MAX;
@@ -423,58 +433,68 @@ static void arg_arena(args_t *a, size_t n) {
     a->used += n + 1;
 }
 
-static bool arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool arg_fmt(args_t *a, const char *fmt, ...) {
-    for (;;) {
+static void arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg_fmt(args_t *a, const char *fmt, ...) {
+    size_t need = 32;
+    while (arena_has_room(a, need)) {
         va_list ap;
         va_start(ap, fmt);
         size_t avail = a->size - a->used;
-        int n = vsnprintf(a->arena != NULL ? a->arena + a->used : NULL, avail, fmt, ap);
+        int n = vsnprintf(a->arena + a->used, avail, fmt, ap);
         va_end(ap);
-        if (n < 0) return false;
+        if (n < 0) {
+            a->err = FD_ERR_INVAL;
+            return;
+        }
         if ((size_t)n < avail) {
             arg_arena(a, (size_t)n);
-            return true;
+            return;
         }
-        if (!arena_reserve(a, (size_t)n + 1)) return false;
+        need = (size_t)n + 1;
     }
 }
 
-static bool arg_int(args_t *a, int64_t v) {
-    return arg_fmt(a, "%" PRId64, v);
+static void arg_int(args_t *a, int64_t v) {
+    arg_fmt(a, "%" PRId64, v);
 }
 
 /* The next argument is a key rendered by an io/keys.h builder: call(buf, size, ...) with the
- * arena's end as buf. FD_ERR_NOMEM; FD_ERR_RANGE for a key beyond FD_KEY_MAX (never with a
- * prefix of at most 64 bytes and the topic and id limits). */
+ * arena's end as buf. A key beyond FD_KEY_MAX sets FD_ERR_RANGE (never with a prefix of at most
+ * 64 bytes and the topic and id limits). */
 #define ARG_KEY(a, call, ...)                                                                      \
-    (!arena_reserve((a), FD_KEY_MAX + 1)                                                           \
-         ? FD_ERR_NOMEM                                                                            \
-         : key_taken((a), call((a)->arena + (a)->used, FD_KEY_MAX + 1, __VA_ARGS__)))
+    do {                                                                                           \
+        if (arena_has_room((a), FD_KEY_MAX + 1))                                                   \
+            key_taken((a), call((a)->arena + (a)->used, FD_KEY_MAX + 1, __VA_ARGS__));             \
+    } while (0)
 
-static fd_err_t key_taken(args_t *a, size_t n) {
-    if (n > FD_KEY_MAX) return FD_ERR_RANGE;
-    arg_arena(a, n);
-    return FD_OK;
+static void key_taken(args_t *a, size_t n) {
+    if (n > FD_KEY_MAX)
+        a->err = FD_ERR_RANGE;
+    else
+        arg_arena(a, n);
 }
 
-static bool arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
-    if (!arena_reserve(a, 256)) return false; /* never hand the codec an empty buffer */
-    for (;;) {
+static void arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
+    size_t need = 256; /* never hand the codec an empty buffer */
+    while (arena_has_room(a, need)) {
         size_t avail = a->size - a->used;
-        size_t n = fd_deal_encode(fn, deal, a->arena != NULL ? a->arena + a->used : NULL, avail);
+        size_t n = fd_deal_encode(fn, deal, a->arena + a->used, avail);
         if (n < avail) {
             arg_arena(a, n);
-            return true;
+            return;
         }
-        if (!arena_reserve(a, n + 1)) return false;
+        need = n + 1;
     }
 }
 
-/* The arena no longer moves: points the arena arguments into it. */
-static void args_seal(args_t *a) {
+/* The end of building: a->err, or FD_ERR_INVAL when counting and filling disagree (a bug);
+ * on FD_OK the arena no longer moves, and the arena arguments point into it. */
+static fd_err_t args_seal(args_t *a) {
+    if (a->err != FD_OK) return a->err;
+    if (a->argc != a->cap) return FD_ERR_INVAL;
     for (size_t i = 0; i < a->argc; i++)
         if (a->off[i] != SIZE_MAX) a->argv[i] = a->arena + a->off[i];
+    return FD_OK;
 }
 
 static void args_free(args_t *a) {
@@ -493,34 +513,32 @@ static fd_err_t build_fixed_args(const fd_funnel_t *fn, args_t *a) {
         if (fd_funnel_field_hundredths(fn, f)) namounts++;
     fd_err_t err = args_init(a, 3 + nfields + namounts + 6 * nderived, 0);
     if (err != FD_OK) return err;
-    bool ok = arg_int(a, (int64_t)nfields);
+    arg_int(a, (int64_t)nfields);
     for (size_t f = 0; f < nfields; f++) {
         const char *name = fd_funnel_field_name(fn, f);
         arg_ref(a, name, strlen(name));
     }
-    ok = ok && arg_int(a, (int64_t)namounts);
+    arg_int(a, (int64_t)namounts);
     for (size_t f = 0; f < nfields; f++) {
         if (!fd_funnel_field_hundredths(fn, f)) continue;
         const char *name = fd_funnel_field_name(fn, f);
         arg_ref(a, name, strlen(name));
     }
-    ok = ok && arg_int(a, (int64_t)nderived);
-    for (size_t i = 0; ok && i < nderived; i++) {
+    arg_int(a, (int64_t)nderived);
+    for (size_t i = 0; i < nderived; i++) {
         fd_metric_t m;
         fd_metrics_get(fn, i, &m);
         char name[256];
         if (fd_metrics_name(fn, &m, name, sizeof name) >= sizeof name) return FD_ERR_RANGE;
         const char *num = fd_funnel_field_name(fn, m.num), *den = fd_funnel_field_name(fn, m.den);
-        ok = arg_fmt(a, "%s", name);
+        arg_fmt(a, "%s", name);
         arg_ref(a, num, strlen(num));
         arg_ref(a, den, strlen(den));
         arg_ref(a, m.def->den_plus_num ? "1" : "0", 1);
-        ok = ok && arg_int(a, m.def->scale) && arg_int(a, m.def->decimals);
+        arg_int(a, m.def->scale);
+        arg_int(a, m.def->decimals);
     }
-    if (!ok) return FD_ERR_NOMEM;
-    if (a->argc != a->cap) return FD_ERR_INVAL; /* counting and filling disagree: a bug */
-    args_seal(a);
-    return FD_OK;
+    return args_seal(a);
 }
 
 /* Appends v as a varint: 7 bits a byte, least significant first, high bit = more follow. */
@@ -553,7 +571,7 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
     char name[FD_KEY_MAX + 1];
     for (size_t f = 0; f < nfields; f++)
         if (h->delta[f] != 0) nchanged++;
-    if (!arena_reserve(a, DELTAS_MAX(nchanged))) return FD_ERR_NOMEM;
+    if (!arena_has_room(a, DELTAS_MAX(nchanged))) return a->err;
     unsigned char *start = (unsigned char *)a->arena + a->used, *p = start;
     if (h->expire_at_s >= DELTA_BIG) {
         snprintf(why, why_size, "%.200s: expiry %" PRId64 " s is beyond 10^15",
@@ -617,31 +635,27 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     if (err != FD_OK) return err;
 
     /* KEYS */
-    if ((err = ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_STATS)) != FD_OK) return err;
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_STATS);
     for (size_t i = 0; i < nparts; i++) {
         const fd_batch_part_t *p = fd_batch_part_at(b, i);
-        if ((err = ARG_KEY(a, fd_keys_part, st->prefix, p->topic, p->partition)) != FD_OK ||
-            (err = ARG_KEY(a, fd_keys_dedupe, st->prefix, p->topic, p->partition)) != FD_OK)
-            return err;
+        ARG_KEY(a, fd_keys_part, st->prefix, p->topic, p->partition);
+        ARG_KEY(a, fd_keys_dedupe, st->prefix, p->topic, p->partition);
     }
     size_t pos = 0, listed = 0;
     const char *id;
     const fd_deal_t *deal;
     bool assumed_new;
     while (fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new) == 1)
-        if (assumed_new && listed++ < nnew &&
-            (err = ARG_KEY(a, fd_keys_deal, st->prefix, id)) != FD_OK)
-            return err;
+        if (assumed_new && listed++ < nnew) ARG_KEY(a, fd_keys_deal, st->prefix, id);
     if (listed != nnew) return FD_ERR_INVAL; /* count and list disagree */
     for (size_t i = 0; i < nhashes; i++) {
         const fd_batch_hash_t *h = fd_batch_hash(b, i);
-        if ((err = ARG_KEY(a, fd_keys_metric, st->prefix, h->scope, h->window, h->id)) != FD_OK)
-            return err;
+        ARG_KEY(a, fd_keys_metric, st->prefix, h->scope, h->window, h->id);
     }
     pos = 0;
     size_t written = 0;
     while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
-        if ((err = ARG_KEY(a, fd_keys_deal, st->prefix, id)) != FD_OK) return err;
+        ARG_KEY(a, fd_keys_deal, st->prefix, id);
         written++;
     }
     if (written != ndeals) return FD_ERR_INVAL; /* dirty count and list disagree */
@@ -650,16 +664,16 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
     for (size_t i = 0; i < st->fixed.argc; i++)
         arg_ref(a, st->fixed.argv[i], st->fixed.len[i]);
-    bool ok = arg_int(a, (int64_t)nparts);
-    for (size_t i = 0; ok && i < nparts; i++) {
+    arg_int(a, (int64_t)nparts);
+    for (size_t i = 0; i < nparts; i++) {
         const fd_batch_part_t *p = fd_batch_part_at(b, i);
         arg_ref(a, p->token, strlen(p->token));
         if (p->from >= 0)
-            ok = ok && arg_int(a, p->from);
+            arg_int(a, p->from);
         else
             arg_ref(a, "", 0);
         if (p->next >= 0)
-            ok = ok && arg_int(a, p->next);
+            arg_int(a, p->next);
         else
             arg_ref(a, "", 0); /* no stored offset and nothing read */
         size_t nids = 0;
@@ -668,38 +682,36 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
             arg_ref(a, chunk, nids * FD_DEDUPE_ID_BYTES);
         else
             arg_ref(a, "", 0);
-        ok = ok && arg_int(a, (int64_t)nids);
-        ok = ok && arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
+        arg_int(a, (int64_t)nids);
+        arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
     }
-    ok = ok && arg_int(a, (int64_t)nnew) && arg_int(a, (int64_t)nhashes);
-    if (!ok) return FD_ERR_NOMEM;
-    for (size_t i = 0; i < nhashes; i++)
+    arg_int(a, (int64_t)nnew);
+    arg_int(a, (int64_t)nhashes);
+    for (size_t i = 0; i < nhashes && a->err == FD_OK; i++)
         if ((err = arg_hash_deltas(a, fn, fd_batch_hash(b, i), why, why_size)) != FD_OK) return err;
-    ok = arg_int(a, (int64_t)ndeals);
+    arg_int(a, (int64_t)ndeals);
     pos = 0;
     written = 0;
-    while (ok && written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
-        ok = arg_deal(a, fn, deal);
+    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
+        arg_deal(a, fn, deal);
         written++;
     }
-    ok = ok && arg_int(a, (int64_t)nstats);
-    for (int s = 0; ok && s < FD_STAT_COUNT; s++) {
+    arg_int(a, (int64_t)nstats);
+    for (int s = 0; s < FD_STAT_COUNT; s++) {
         if (fd_batch_stat(b, s) == 0) continue;
         const char *name = fd_batch_stat_name(s);
         arg_ref(a, name, strlen(name));
-        ok = arg_int(a, fd_batch_stat(b, s));
+        arg_int(a, fd_batch_stat(b, s));
     }
-    for (int r = 1; ok && r < FD_REJECT_COUNT; r++) {
+    for (int r = 1; r < FD_REJECT_COUNT; r++) {
         int64_t v = fd_batch_rejected(b, (fd_reject_t)r);
         if (v == 0) continue;
-        ok = arg_fmt(a, "rejected:%s", fd_reject_name((fd_reject_t)r)) && arg_int(a, v);
+        arg_fmt(a, "rejected:%s", fd_reject_name((fd_reject_t)r));
+        arg_int(a, v);
     }
     arg_ref(a, "batches", 7);
-    ok = ok && arg_int(a, 1);
-    if (!ok) return FD_ERR_NOMEM;
-    if (a->argc != a->cap) return FD_ERR_INVAL; /* counting and filling disagree: a bug */
-    args_seal(a);
-    return FD_OK;
+    arg_int(a, 1);
+    return args_seal(a);
 }
 
 /* Puts the kept command on the connection (connecting first) and writes it out. */
