@@ -1,4 +1,5 @@
--- luacheck settings for src/lua: scripts run inside Redis (Lua 5.1 with Redis's globals).
+-- luacheck settings for the Redis scripts of src/lua (run: luacheck src/lua; CI runs it). The
+-- scripts run in Redis's Lua 5.1, which provides these globals.
 std = "lua51"
-read_globals = { "redis", "KEYS", "ARGV", "cjson", "cmsgpack", "bit", "struct" }
-max_line_length = 100
+globals = {"redis", "KEYS", "ARGV", "cjson", "cmsgpack", "bit", "struct"}
+max_line_length = false

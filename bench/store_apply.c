@@ -179,10 +179,14 @@ int main(int argc, char **argv) {
     }
     if (flush) freeReplyObject(redisCommand(cli, "FLUSHDB"));
     fd_store_opts_t so = {.host = host, .port = port, .timeout_ms = 60000, .prefix = prefix};
-    fd_store_t *st = fd_store_new(fn, &so);
+    fd_store_t *st = NULL;
+    fd_batch_t *b = NULL;
+    fd_batch_opts_t bo = {.retention_days = {0, day_days, 0, 0, 0}};
+    if (fd_store_new(fn, &so, &st) != FD_OK || fd_batch_new(fn, tw, &bo, &b) != FD_OK) {
+        fprintf(stderr, "store_apply: out of memory or --prefix longer than 64 bytes\n");
+        return 1;
+    }
     fd_dealcache_t *dc = fd_dealcache_new(fn, 1000000);
-    fd_batch_opts_t bo = {.prefix = prefix, .retention_days = {0, day_days, 0, 0, 0}};
-    fd_batch_t *b = fd_batch_new(fn, tw, &bo);
     fd_dedupe_t *dd[MAX_PARTS];
     char token[MAX_PARTS][FD_TOKEN_MAX + 1];
     int64_t from[MAX_PARTS];
@@ -211,8 +215,12 @@ int main(int argc, char **argv) {
         size_t count = nlines - first < batch_max ? nlines - first : batch_max;
         fd_batch_reset(b);
         int bpart[MAX_PARTS];
-        for (int p = 0; p < parts; p++)
-            bpart[p] = fd_batch_part(b, "bench", p, token[p], from[p], dd[p]);
+        for (int p = 0; p < parts; p++) {
+            if (fd_batch_part(b, "bench", p, token[p], from[p], dd[p], &bpart[p]) != FD_OK) {
+                fprintf(stderr, "store_apply: out of memory\n");
+                return 1;
+            }
+        }
         size_t nev = 0, nids = 0;
         for (size_t k = first; k < first + count; k++) {
             size_t i = order[k];

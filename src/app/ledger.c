@@ -40,8 +40,8 @@ fd_err_t fd_ledger_new(const fd_ledger_opts_t *opts, fd_ledger_t **out) {
     fd_ledger_t *lg = calloc(1, sizeof *lg);
     if (lg == NULL) return FD_ERR_NOMEM;
     lg->dedupe_max = opts->dedupe_max;
-    if ((lg->b = fd_batch_new(opts->fn, opts->tw, opts->batch)) == NULL ||
-        (lg->fly = fd_batch_new(opts->fn, opts->tw, opts->batch)) == NULL ||
+    if (fd_batch_new(opts->fn, opts->tw, opts->batch, &lg->b) != FD_OK ||
+        fd_batch_new(opts->fn, opts->tw, opts->batch, &lg->fly) != FD_OK ||
         (lg->waiting_ids = fd_map_new()) == NULL) {
         fd_ledger_destroy(lg);
         return FD_ERR_NOMEM;
@@ -181,10 +181,7 @@ fd_err_t fd_ledger_take(fd_ledger_t *lg, const char *topic, int32_t partition, i
                         "among them were never counted",
                         topic, partition, offset, stored, stored, offset - 1);
     }
-    int bpart = fd_batch_part(lg->b, p->topic, partition, p->pub.token, stored, p->pub.dd);
-    if (bpart < 0) return FD_ERR_NOMEM;
-    *part = bpart;
-    return FD_OK;
+    return fd_batch_part(lg->b, p->topic, partition, p->pub.token, stored, p->pub.dd, part);
 }
 
 fd_batch_t *fd_ledger_batch(fd_ledger_t *lg) {

@@ -360,7 +360,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                           .db = (int)cfg->redis_db,
                           .timeout_ms = (int)cfg->redis_timeout_ms,
                           .prefix = cfg->prefix};
-    fd_batch_opts_t bo = {.prefix = cfg->prefix};
+    fd_batch_opts_t bo = {{0}};
     bo.retention_days[FD_WIN_DAY] = cfg->retention_day_days;
     bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
     bo.retention_days[FD_WIN_MONTH] = cfg->retention_month_days;
@@ -370,8 +370,8 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         (err = load_rules(svc, cfg, &bo, errstr, errstr_size)) != FD_OK)
         goto fail;
     err = FD_ERR_NOMEM;
-    if ((svc->st = fd_store_new(svc->fn, &so)) == NULL ||
-        (svc->rd = fd_store_new(svc->fn, &so)) == NULL ||
+    if (fd_store_new(svc->fn, &so, &svc->st) != FD_OK ||
+        fd_store_new(svc->fn, &so, &svc->rd) != FD_OK ||
         (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
         (svc->expected = fd_map_new()) == NULL) {
         snprintf(errstr, errstr_size, "out of memory");

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Redis adapter: partition claims with fencing tokens, deal-state and dedupe loads, the atomic
-// batch apply (one Lua script per batch) and metric reads; reconnects on demand (layer 3;
-// hiredis stays inside this file). Key layout: docs/redis.md.
+// batch apply (one Lua script per batch, src/lua/apply.lua) and metric reads, over the one Redis
+// connection of io/redis.h; every key comes from io/keys.h (layer 3). Key layout: docs/redis.md.
 #include "io/store.h"
 
 #include <errno.h>
@@ -13,437 +13,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include <hiredis.h>
-
 #include "base/map.h"
+#include "io/keys.h"
+#include "io/redis.h"
+#include "lua/scripts.h"
+#include "model/metrics.h"
 
-#define SHA_LEN      40
-#define ERRSTR_MAX   512
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
-#define APPLY_LAYOUT "3"                /* ARGV layout version: must match the apply script */
+#define PREFIX_MAX   64                 /* so that every key fits FD_KEY_MAX */
+#define APPLY_LAYOUT "4"                /* ARGV layout version: must match src/lua/apply.lua */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
-/* Claim: ARGV = part key, dedupe key, instance id, nonce (16 hex chars made in C).
- * Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
- * every earlier owner (their token no longer matches). The nonce keeps tokens unique even when a
- * Redis without persistence restarts and the epoch counter starts again from 1. Returns
- * {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is read
- * in the same atomic step, so it matches the offset exactly. */
-static const char claim_lua[] = "local epoch = redis.call('HINCRBY', ARGV[1], 'epoch', 1)\n"
-                                "local token = epoch .. ':' .. ARGV[3] .. ':' .. ARGV[4]\n"
-                                "redis.call('HSET', ARGV[1], 'token', token)\n"
-                                "local r = {token, redis.call('HGET', ARGV[1], 'next')}\n"
-                                "local chunks = redis.call('LRANGE', ARGV[2], 0, -1)\n"
-                                "for i = 1, #chunks do r[#r + 1] = chunks[i] end\n"
-                                "return r\n";
-
-/* The apply script: one atomic step per batch. Its ARGV layout is documented at its top (and
- * built by build_apply_args below). */
-static const char apply_lua[] =
-    "-- funneld batch apply, ARGV layout 3 (counts as decimal text, hash deltas in binary):\n"
-    "--   [1] layout version '3'   [2] stats hash key\n"
-    "--   S, then S stage names (the last is the won stage)\n"
-    "--   F, then F metric field names (deltas refer to them by index 0..F-1);\n"
-    "--      won_amount and feedback_sum are amounts in hundredths\n"
-    "--   P, then P parts of 8: part key, token, from ('' = no stored offset),\n"
-    "--      next ('' only when from is '' and the part read nothing), dedupe key,\n"
-    "--      dedupe chunk (binary, 16 bytes per id, may be ''), ids in the chunk,\n"
-    "--      dedupe max (ids the list must keep; 0 = never trim)\n"
-    "--   X, then X deal keys that must not exist (deals folded as new: their first event\n"
-    "--      seen was a deal.created and funneld did not read them)\n"
-    "--   H, then H hashes of 2: key, deltas (binary): expire_at_s (0 = none) as a varint,\n"
-    "--      then per changed field its index (one byte) and its delta: a varint in\n"
-    "--      1 .. 10^15-1, or for a bigger one a 0 byte, a length byte L and L digits.\n"
-    "--      Varint: 7 bits a byte, least significant first, high bit set = more follow.\n"
-    "--   D, then D x (deal key, encoded deal state)\n"
-    "--   N, then N x (stats field, delta >= 0)\n"
-    "-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);\n"
-    "-- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'EXISTS', key}\n"
-    "-- when a deal folded as new has a stored state; or an error reply\n"
-    "-- when the input or a stored value is malformed. Redis does not roll back a script\n"
-    "-- that fails half way, so phase 1 checks everything with reads only and phase 2\n"
-    "-- writes: nothing is written unless the answer is OK.\n"
-    "local A, nargs, pos = ARGV, #ARGV, 1\n"
-    "local byte, find, format, gsub, sub, floor, tonumber, unpack =\n"
-    "  string.byte, string.find, string.format, string.gsub, string.sub, math.floor, tonumber,\n"
-    "  unpack\n"
-    "local function fail(msg) error('funneld apply: ' .. msg, 0) end\n"
-    "local function take()\n"
-    "  if pos > nargs then fail('ARGV ends early at ' .. pos) end\n"
-    "  pos = pos + 1\n"
-    "  return A[pos - 1]\n"
-    "end\n"
-    "local function take_uint(what)\n"
-    "  local v = take()\n"
-    "  if #v > 18 or not find(v, '^%d+$') then\n"
-    "    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an unsigned integer')\n"
-    "  end\n"
-    "  return tonumber(v), v\n"
-    "end\n"
-    "local function check_type(key, want)\n"
-    "  local t = redis.call('TYPE', key).ok\n"
-    "  if t ~= 'none' and t ~= want then\n"
-    "    fail(key .. ' is a ' .. t .. ', expected a ' .. want)\n"
-    "  end\n"
-    "end\n"
-    "-- Exact addition of two digit strings, for values beyond the fast path below.\n"
-    "local function add_digits(a, b)\n"
-    "  local out, i, j, carry = {}, #a, #b, 0\n"
-    "  while i >= 1 or j >= 1 or carry > 0 do\n"
-    "    local d = carry\n"
-    "    if i >= 1 then d = d + byte(a, i) - 48; i = i - 1 end\n"
-    "    if j >= 1 then d = d + byte(b, j) - 48; j = j - 1 end\n"
-    "    out[#out + 1] = d % 10\n"
-    "    carry = (d - d % 10) / 10\n"
-    "  end\n"
-    "  local s = gsub(string.reverse(table.concat(out)), '^0+', '')\n"
-    "  if s == '' then return '0' end\n"
-    "  return s\n"
-    "end\n"
-    "-- Amounts are stored as '%.2f' text and kept exactly in hundredths.\n"
-    "local function add_hundredths(cur, delta)\n"
-    "  local s = add_digits(cur and gsub(cur, '%.', '') or '0', delta)\n"
-    "  s = string.rep('0', 3 - #s) .. s\n"
-    "  return sub(s, 1, -3) .. '.' .. sub(s, -2)\n"
-    "end\n"
-    "-- The fast path keeps values as doubles below BIG = 10^15: exact, and so is the sum of\n"
-    "-- two (< 2^53); anything bigger takes the exact digit-string path. Converting between\n"
-    "-- text and numbers costs more than the rest of the work, and the same small counts\n"
-    "-- recur in most hashes, so both directions are memoised: number_of[text] (a checked\n"
-    "-- stored count: its value, or false from BIG on) and text_of[number].\n"
-    "local BIG = 1e15\n"
-    "local number_of = {}\n"
-    "local text_of = setmetatable({}, {__index = function(t, n)\n"
-    "  -- integers below 10^14 print exactly with Lua's '%.14g'\n"
-    "  local s = n < 1e14 and n .. '' or format('%d', n)\n"
-    "  t[n] = s\n"
-    "  return s\n"
-    "end})\n"
-    "\n"
-    "-- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)\n"
-    "if take() ~= '3' then fail('ARGV layout version is not 3') end\n"
-    "local stats_key = take()\n"
-    "local nstages = take_uint('stage count')\n"
-    "if nstages < 2 then fail('expected at least 2 stages') end\n"
-    "local stages = {}\n"
-    "for s = 1, nstages do stages[s] = take() end\n"
-    "local nfields = take_uint('field count')\n"
-    "if nfields > 256 then fail('more than 256 fields') end\n"
-    "local fields = {}\n"
-    "for f = 1, nfields do fields[f] = take() end\n"
-    "local parts = {}\n"
-    "for i = 1, take_uint('part count') do\n"
-    "  local p = {}\n"
-    "  p.key = take(); p.token = take(); p.from = take(); p.next = take()\n"
-    "  p.dkey = take(); p.chunk = take()\n"
-    "  p.nids = take_uint('dedupe ids'); p.max = take_uint('dedupe max')\n"
-    "  if p.from ~= '' and not find(p.from, '^%d+$') then\n"
-    "    fail('from of part ' .. i)\n"
-    "  end\n"
-    "  if not find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then\n"
-    "    fail('next of part ' .. i)\n"
-    "  end\n"
-    "  if #p.chunk ~= 16 * p.nids then\n"
-    "    fail('dedupe chunk of part ' .. i .. ' has the wrong length')\n"
-    "  end\n"
-    "  parts[i] = p\n"
-    "end\n"
-    "\n"
-    "-- phase 1b: fencing and offsets. A batch retried after a client-side timeout may\n"
-    "-- already be applied: then every part's stored next already equals the batch's next.\n"
-    "local stored = {}\n"
-    "for i, p in ipairs(parts) do\n"
-    "  check_type(p.key, 'hash')\n"
-    "  check_type(p.dkey, 'list')\n"
-    "  local v = redis.call('HMGET', p.key, 'token', 'next')\n"
-    "  if v[1] ~= p.token then return {'FENCED', i} end\n"
-    "  stored[i] = v[2] or ''\n"
-    "end\n"
-    "if #parts > 0 then\n"
-    "  local already = true\n"
-    "  for i, p in ipairs(parts) do if stored[i] ~= p.next then already = false end end\n"
-    "  if already then return {'ALREADY'} end\n"
-    "end\n"
-    "for i, p in ipairs(parts) do\n"
-    "  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end\n"
-    "end\n"
-    "-- deals folded as new must have no stored state (else they were folded from the wrong\n"
-    "-- state: funneld reads them and folds again)\n"
-    "local nnew = take_uint('new deal count')\n"
-    "if pos + nnew - 1 > nargs then fail('ARGV ends early in the new deals') end\n"
-    "for first = pos, pos + nnew - 1, 500 do\n"
-    "  local last = math.min(first + 499, pos + nnew - 1)\n"
-    "  if redis.call('EXISTS', unpack(A, first, last)) > 0 then\n"
-    "    for i = first, last do\n"
-    "      if redis.call('EXISTS', A[i]) > 0 then return {'EXISTS', A[i]} end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "pos = pos + nnew\n"
-    "\n"
-    "-- phase 1c: each hash update reads, with one HMGET, the fields it changes and the other\n"
-    "-- input of each derived field they feed, and computes everything it will write. Only\n"
-    "-- derived fields with a changed input are recomputed: the others still match their\n"
-    "-- unchanged inputs. Derived field d is x / (y * scale[d]), or x / (x + y) when sum[d].\n"
-    "-- Fields are handled by their index k (1-based) in the field list: fname[k], famount[k]\n"
-    "-- (an amount in hundredths), fderived[k] (the derived field it feeds), fpartner[k] (the\n"
-    "-- other input of that derived field).\n"
-    "local fname, famount, fderived, fpartner, index_of = fields, {}, {}, {}, {}\n"
-    "for k = 1, nfields do index_of[fields[k]] = k end\n"
-    "famount[index_of.won_amount or 0] = true\n"
-    "famount[index_of.feedback_sum or 0] = true\n"
-    "local dname, din1, din2, dscale, dsum, dmemo = {}, {}, {}, {}, {}, {}\n"
-    "local memo4, memo2 = {}, {} -- formatted values by quotient\n"
-    "local function derived(name, x, y, scale, sum, memo)\n"
-    "  local kx, ky = index_of[x], index_of[y]\n"
-    "  if not kx or not ky then fail('the field list lacks ' .. x .. ' or ' .. y) end\n"
-    "  local d = #dname + 1\n"
-    "  dname[d], din1[d], din2[d], dscale[d], dsum[d], dmemo[d] = name, kx, ky, scale, sum, memo\n"
-    "  fderived[kx], fderived[ky], fpartner[kx], fpartner[ky] = d, d, ky, kx\n"
-    "end\n"
-    "for s = 1, nstages - 1 do\n"
-    "  local n = stages[s]\n"
-    "  derived('conv:' .. n, 'advanced:' .. n, 'entered:' .. n, 1, false, memo4)\n"
-    "  derived('exit_conv:' .. n, 'moved_on:' .. n, 'lost_at:' .. n, 1, true, memo4)\n"
-    "  -- every rate is ONE division of exact integers, so the printed value is that of the\n"
-    "  -- double nearest the exact quotient (any reader can reproduce it): hours = ms / 3.6e6\n"
-    "  derived('dwell_hours:' .. n, 'dwell_sum_ms:' .. n, 'dwell_count:' .. n, 3600000, false,\n"
-    "          memo2)\n"
-    "end\n"
-    "derived('win_rate', 'won', 'lost', 1, true, memo4)\n"
-    "-- feedback_sum is stored as d.dd text; its value here is in hundredths\n"
-    "derived('feedback_avg', 'feedback_sum', 'feedback_count', 100, false, memo2)\n"
-    "\n"
-    "check_type(stats_key, 'hash')\n"
-    "-- What phase 2 writes, without a table per hash: the HSET arguments of hash h are\n"
-    "-- W[hw[h] .. hw[h + 1] - 1]; its key is ARGV[hpos[h]], hexp[h] its expiry (0 = none);\n"
-    "-- hdel[h] lists fields to delete (rare: a zero count or a zero denominator).\n"
-    "local W, nw, hw, hpos, hexp, hdel, seen = {}, 0, {}, {}, {}, {}, {}\n"
-    "-- scratch of the current hash h: fields to read (rk: index, rf: name), deltas (rd: a\n"
-    "-- number, or false beyond the fast path, with its digits in rs), new values (val);\n"
-    "-- stamp[k] == h and dstamp[d] == h mark what belongs to hash h\n"
-    "local rk, rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}, {}\n"
-    "-- Decodes the varint at b[i]; returns its value and the index after it.\n"
-    "local function varint(b, i, key)\n"
-    "  local v, mul, c = 0, 1, b[i]\n"
-    "  while c and c >= 128 and mul < 2 ^ 49 do\n"
-    "    v = v + (c - 128) * mul\n"
-    "    mul = mul * 128\n"
-    "    i = i + 1\n"
-    "    c = b[i]\n"
-    "  end\n"
-    "  if not c or c >= 128 then fail('deltas of ' .. key .. ': bad varint') end\n"
-    "  v = v + c * mul\n"
-    "  if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end\n"
-    "  return v, i + 1\n"
-    "end\n"
-    "local nhashes = take_uint('hash count')\n"
-    "if pos + 2 * nhashes - 1 > nargs then fail('ARGV ends early in the hashes') end\n"
-    "for h = 1, nhashes do\n"
-    "  local key, deltas = A[pos], A[pos + 1]\n"
-    "  hpos[h], hw[h] = pos, nw + 1\n"
-    "  pos = pos + 2\n"
-    "  if seen[key] then fail(key .. ' is listed twice') end\n"
-    "  seen[key] = true\n"
-    "  -- the deltas: varint expiry, then (field index, varint delta) pairs\n"
-    "  local b = {byte(deltas, 1, -1)}\n"
-    "  local nb, n, i = #b, 0\n"
-    "  hexp[h], i = varint(b, 1, key)\n"
-    "  while i <= nb do\n"
-    "    local k = b[i] + 1\n"
-    "    if not fname[k] or stamp[k] == h then\n"
-    "      fail('deltas of ' .. key .. ': field ' .. (k - 1) .. ' unknown or twice')\n"
-    "    end\n"
-    "    stamp[k] = h\n"
-    "    local d = b[i + 1]\n"
-    "    if d and d < 128 then\n"
-    "      i = i + 2 -- the common one-byte varint\n"
-    "    else\n"
-    "      d, i = varint(b, i + 1, key)\n"
-    "    end\n"
-    "    n = n + 1\n"
-    "    rk[n], rf[n], rd[n] = k, fname[k], d\n"
-    "    if d == 0 then\n"
-    "      -- a delta beyond the fast path, as digits\n"
-    "      local len = b[i] or 0\n"
-    "      local s = sub(deltas, i + 1, i + len)\n"
-    "      if #s ~= len or len > 20 or not find(s, '^%d+$') then\n"
-    "        fail('deltas of ' .. key .. ': bad digits of ' .. fname[k])\n"
-    "      end\n"
-    "      rd[n], rs[n] = false, s\n"
-    "      i = i + 1 + len\n"
-    "    end\n"
-    "  end\n"
-    "  local nread = n\n"
-    "  for j = 1, n do\n"
-    "    local p = fpartner[rk[j]]\n"
-    "    if p and stamp[p] ~= h then\n"
-    "      stamp[p] = h\n"
-    "      nread = nread + 1\n"
-    "      rk[nread], rf[nread] = p, fname[p]\n"
-    "    end\n"
-    "  end\n"
-    "  local v = nread > 0 and redis.call('HMGET', key, unpack(rf, 1, nread)) or {}\n"
-    "  for j = n + 1, nread do\n"
-    "    local k, cur = rk[j], v[j]\n"
-    "    if cur and famount[k] then cur = gsub(cur, '%.', '') end\n"
-    "    val[k] = cur and tonumber(cur) or 0\n"
-    "  end\n"
-    "  local del\n"
-    "  for j = 1, n do\n"
-    "    local k, cur, d = rk[j], v[j], rd[j]\n"
-    "    local new, text\n"
-    "    if not famount[k] then\n"
-    "      -- a counter: digits, as HINCRBY writes them\n"
-    "      local c = 0\n"
-    "      if cur then\n"
-    "        c = number_of[cur]\n"
-    "        if c == nil then\n"
-    "          if not find(cur, '^%d+$') then\n"
-    "            fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected digits')\n"
-    "          end\n"
-    "          c = tonumber(cur)\n"
-    "          if c >= BIG then c = false end\n"
-    "          number_of[cur] = c\n"
-    "        end\n"
-    "      end\n"
-    "      if c and d then\n"
-    "        new = c + d\n"
-    "        text = text_of[new]\n"
-    "      else\n"
-    "        text = add_digits(c and text_of[c] or cur, d and text_of[d] or rs[j])\n"
-    "        new = tonumber(text)\n"
-    "      end\n"
-    "    else\n"
-    "      -- an amount: '%.2f' text of hundredths. With up to 13 integer digits, the double\n"
-    "      -- nearest the text times 100 is within 0.1 of the exact count of hundredths.\n"
-    "      local c = 0\n"
-    "      if cur then\n"
-    "        if not find(cur, '^%d+%.%d%d$') then\n"
-    "          fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected d.dd')\n"
-    "        end\n"
-    "        c = #cur <= 16 and floor(tonumber(cur) * 100 + 0.5)\n"
-    "      end\n"
-    "      if c and d and c + d < BIG then\n"
-    "        new = c + d\n"
-    "        local cents = new % 100\n"
-    "        text = format('%d.%02d', (new - cents) / 100, cents)\n"
-    "      else\n"
-    "        text = add_hundredths(cur, d and text_of[d] or rs[j])\n"
-    "        new = tonumber((gsub(text, '%.', '')))\n"
-    "      end\n"
-    "    end\n"
-    "    val[k] = new\n"
-    "    if new == 0 then\n"
-    "      del = del or {}\n"
-    "      del[#del + 1] = fname[k]\n"
-    "    else\n"
-    "      W[nw + 1], W[nw + 2] = fname[k], text\n"
-    "      nw = nw + 2\n"
-    "    end\n"
-    "  end\n"
-    "  for j = 1, n do\n"
-    "    local d = fderived[rk[j]]\n"
-    "    if d and dstamp[d] ~= h then\n"
-    "      dstamp[d] = h\n"
-    "      local x, y = val[din1[d]], val[din2[d]]\n"
-    "      local den\n"
-    "      if dsum[d] then den = x + y else den = y * dscale[d] end\n"
-    "      if den > 0 then\n"
-    "        local q = x / den\n"
-    "        local memo = dmemo[d]\n"
-    "        local text = memo[q]\n"
-    "        if not text then\n"
-    "          text = format(memo == memo4 and '%.4f' or '%.2f', q)\n"
-    "          if q == q then memo[q] = text end\n"
-    "        end\n"
-    "        W[nw + 1], W[nw + 2] = dname[d], text\n"
-    "        nw = nw + 2\n"
-    "      else\n"
-    "        del = del or {}\n"
-    "        del[#del + 1] = dname[d]\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  hdel[h] = del\n"
-    "end\n"
-    "hw[nhashes + 1] = nw + 1\n"
-    "local ndeals = take_uint('deal count')\n"
-    "local deal_pos = pos\n"
-    "if pos + 2 * ndeals - 1 > nargs then fail('ARGV ends early in the deals') end\n"
-    "pos = pos + 2 * ndeals\n"
-    "local stats_pos = pos\n"
-    "local sfields = {}\n"
-    "for f = 1, take_uint('stats count') do sfields[f] = take(); take_uint('stats delta') end\n"
-    "if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end\n"
-    "-- HINCRBY below must not fail half way: every stats field it adds to must hold an\n"
-    "-- integer small enough (17 digits) that a batch's delta cannot overflow it.\n"
-    "if #sfields > 0 then\n"
-    "  local sv = redis.call('HMGET', stats_key, unpack(sfields))\n"
-    "  for f = 1, #sfields do\n"
-    "    if sv[f] and (#sv[f] > 17 or not find(sv[f], '^%d+$')) then\n"
-    "      fail(stats_key .. ' ' .. sfields[f] .. ' holds ' .. sv[f] .. ', expected digits')\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "\n"
-    "-- phase 2: writes. Derived fields were computed from the counters written beside them,\n"
-    "-- so a reader never sees a rate that does not match the counts in the same hash.\n"
-    "for h = 1, nhashes do\n"
-    "  local key = A[hpos[h]]\n"
-    "  local first, last = hw[h], hw[h + 1] - 1\n"
-    "  if last >= first then redis.call('HSET', key, unpack(W, first, last)) end\n"
-    "  if hdel[h] then redis.call('HDEL', key, unpack(hdel[h])) end\n"
-    "  if hexp[h] > 0 then redis.call('EXPIREAT', key, hexp[h]) end\n"
-    "end\n"
-    "-- deal states, by 500 per MSET (Lua's stack limits unpack)\n"
-    "local last_deal = deal_pos + 2 * ndeals - 1\n"
-    "for first = deal_pos, last_deal, 1000 do\n"
-    "  redis.call('MSET', unpack(A, first, math.min(first + 999, last_deal)))\n"
-    "end\n"
-    "pos = stats_pos\n"
-    "for f = 1, take_uint('stats count') do\n"
-    "  local field = take()\n"
-    "  redis.call('HINCRBY', stats_key, field, take())\n"
-    "end\n"
-    "-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are\n"
-    "-- dropped while the list would still keep at least max ids without them.\n"
-    "-- dedupe_n = ids in the list.\n"
-    "for _, p in ipairs(parts) do\n"
-    "  local n = tonumber(redis.call('HGET', p.key, 'dedupe_n') or '0') or 0\n"
-    "  if p.nids > 0 then\n"
-    "    redis.call('RPUSH', p.dkey, p.chunk)\n"
-    "    n = n + p.nids\n"
-    "  end\n"
-    "  if p.max > 0 then\n"
-    "    while true do\n"
-    "      local oldest = redis.call('LINDEX', p.dkey, 0)\n"
-    "      if not oldest or n - #oldest / 16 < p.max then break end\n"
-    "      redis.call('LPOP', p.dkey)\n"
-    "      n = n - #oldest / 16\n"
-    "    end\n"
-    "  end\n"
-    "  redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))\n"
-    "  if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end\n"
-    "end\n"
-    "return {'OK'}\n";
-
-enum { SCRIPT_CLAIM = 0, SCRIPT_APPLY, SCRIPT_COUNT };
-
-static const char *const script_src[SCRIPT_COUNT] = {claim_lua, apply_lua};
-static const char *const script_name[SCRIPT_COUNT] = {"claim", "apply"};
+/* The argument vector of one command: counted first, so argv and len are allocated once. Text
+ * made here (numbers, keys, encoded deals) goes to one growing arena; arena arguments remember
+ * offsets and get their pointers when the arena stops moving (args_seal). */
+typedef struct {
+    const char **argv;
+    size_t *len;
+    size_t *off; /* arena offset, or SIZE_MAX for a borrowed pointer */
+    size_t argc, cap;
+    char *arena;
+    size_t used, size;
+    fd_err_t err; /* sticky: the first failure; the helpers add nothing once it is set */
+} args_t;
 
 struct fd_store {
     const fd_funnel_t *fn;
-    char *host, *user, *password, *prefix;
-    int port, db, timeout_ms;
-    redisContext *c; /* NULL while disconnected */
-    char sha[SCRIPT_COUNT][SHA_LEN + 1];
-    char errstr[ERRSTR_MAX];
+    fd_redis_t *r; /* the connection, its sticky error and the scripts */
+    char *prefix;
+    int claim_id, apply_id; /* the scripts in r */
+    /* The apply's arguments that depend on the funnel only, built once: the field names, the
+     * amount fields and the derived fields of the metrics table (model/metrics.h). */
+    args_t fixed;
     /* the apply in flight: its command as RESP (owned), and whether this connection carries it */
     char *cmd;
     size_t cmd_len;
@@ -451,224 +55,56 @@ struct fd_store {
     /* the next apply, built while that one runs (owned; not sent yet) */
     char *next;
     size_t next_len;
-    /* the last connect failed because Redis refused AUTH, SELECT or SCRIPT LOAD (not a transient
-     * error such as LOADING or BUSY): see fd_store_is_refusal */
-    bool refused;
 };
 
-static void set_err(fd_store_t *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(fd_store_t *st, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(st->errstr, sizeof st->errstr, fmt, ap);
-    va_end(ap);
-}
+static fd_err_t build_fixed_args(const fd_funnel_t *fn, args_t *a);
+static void args_free(args_t *a);
 
-/* Drops the connection. After a timeout a hiredis 0.14 context is unusable (a late reply would
- * be read as the answer to the next command), so the next call always builds a fresh one. */
-static void disconnect(fd_store_t *st) {
-    if (st->c != NULL) redisFree(st->c);
-    st->c = NULL;
-}
-
-/* The connection failed (I/O error, timeout, protocol error): remember why and drop it. */
-static fd_err_t io_fail(fd_store_t *st, const char *what) {
-    if (st->c != NULL && st->c->err != 0)
-        set_err(st, "%s: %s (%s:%d)", what, st->c->errstr, st->host, st->port);
-    else
-        set_err(st, "%s: no reply (%s:%d)", what, st->host, st->port);
-    disconnect(st);
-    return FD_ERR_REDIS;
-}
-
-/* An answer of an unexpected shape: the stream may be out of step, so drop the connection. */
-static fd_err_t protocol_fail(fd_store_t *st, const char *what, redisReply *r) {
-    if (r != NULL && r->type == REDIS_REPLY_ERROR)
-        set_err(st, "%s: %s", what, r->str);
-    else
-        set_err(st, "%s: unexpected reply type %d", what, r != NULL ? r->type : -1);
-    if (r != NULL) freeReplyObject(r);
-    disconnect(st);
-    return FD_ERR_REDIS;
-}
-
-/* A heap string printed from fmt; NULL when out of memory. */
-static char *str_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *str_fmt(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return NULL;
-    char *s = malloc((size_t)n + 1);
-    if (s == NULL) return NULL;
-    va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return s;
-}
-
-static char *dup_or_empty(const char *s) {
-    return strdup(s != NULL ? s : "");
-}
-
-fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts) {
+fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_store_t **out) {
+    *out = NULL;
+    const char *prefix = opts->prefix != NULL ? opts->prefix : "";
+    if (strlen(prefix) > PREFIX_MAX) return FD_ERR_RANGE;
     fd_store_t *st = calloc(1, sizeof *st);
-    if (st == NULL) return NULL;
+    if (st == NULL) return FD_ERR_NOMEM;
     st->fn = fn;
-    st->host = dup_or_empty(opts->host);
-    st->user = dup_or_empty(opts->user);
-    st->password = dup_or_empty(opts->password);
-    st->prefix = dup_or_empty(opts->prefix);
-    if (st->host == NULL || st->user == NULL || st->password == NULL || st->prefix == NULL) {
+    fd_redis_opts_t ro = {.host = opts->host,
+                          .port = opts->port,
+                          .user = opts->user,
+                          .password = opts->password,
+                          .db = opts->db,
+                          .timeout_ms = opts->timeout_ms};
+    fd_err_t err = fd_redis_new(&ro, &st->r);
+    if (err == FD_OK && (st->prefix = strdup(prefix)) == NULL) err = FD_ERR_NOMEM;
+    if (err == FD_OK) err = fd_redis_script(st->r, "claim", fd_lua_claim, &st->claim_id);
+    if (err == FD_OK) err = fd_redis_script(st->r, "apply", fd_lua_apply, &st->apply_id);
+    if (err == FD_OK) err = build_fixed_args(fn, &st->fixed);
+    if (err != FD_OK) {
         fd_store_destroy(st);
-        return NULL;
+        return err;
     }
-    st->port = opts->port;
-    st->db = opts->db;
-    st->timeout_ms = opts->timeout_ms;
-    return st;
+    *out = st;
+    return FD_OK;
 }
 
 void fd_store_destroy(fd_store_t *st) {
     if (st == NULL) return;
-    fd_store_apply_abandon(st);
-    disconnect(st);
-    free(st->host);
-    free(st->user);
-    if (st->password != NULL) {
-        /* a secret: do not leave it in freed memory */
-        volatile char *p = st->password;
-        while (*p != '\0')
-            *p++ = '\0';
-        free(st->password);
-    }
+    if (st->r != NULL) fd_store_apply_abandon(st);
+    fd_redis_destroy(st->r); /* wipes the password */
+    args_free(&st->fixed);
     free(st->prefix);
     free(st);
 }
 
 const char *fd_store_errstr(const fd_store_t *st) {
-    return st->errstr;
-}
-
-static fd_err_t load_scripts(fd_store_t *st) {
-    for (int i = 0; i < SCRIPT_COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", script_src[i]};
-        redisReply *r = redisCommandArgv(st->c, 3, argv, NULL);
-        if (r == NULL) return io_fail(st, "SCRIPT LOAD");
-        if (r->type != REDIS_REPLY_STRING || r->len != SHA_LEN) {
-            char what[64];
-            snprintf(what, sizeof what, "SCRIPT LOAD of the %s script", script_name[i]);
-            st->refused = r->type == REDIS_REPLY_ERROR && fd_store_is_refusal(r->str);
-            return protocol_fail(st, what, r);
-        }
-        memcpy(st->sha[i], r->str, SHA_LEN);
-        st->sha[i][SHA_LEN] = '\0';
-        freeReplyObject(r);
-    }
-    return FD_OK;
-}
-
-bool fd_store_is_refusal(const char *error) {
-    static const char *const refusals[] = {
-        "NOAUTH",       "WRONGPASS",           "NOPERM", "ERR AUTH", "ERR invalid password",
-        "ERR DB index", "ERR invalid DB index"};
-    for (size_t i = 0; i < sizeof refusals / sizeof *refusals; i++)
-        if (strncmp(error, refusals[i], strlen(refusals[i])) == 0) return true;
-    return false;
-}
-
-/* Runs a setup command whose answer must be +OK; any other answer drops the connection. */
-static fd_err_t setup_command(fd_store_t *st, const char *what, int argc, const char **argv) {
-    redisReply *r = redisCommandArgv(st->c, argc, argv, NULL);
-    if (r == NULL) return io_fail(st, what);
-    if (r->type != REDIS_REPLY_STATUS) {
-        st->refused = r->type == REDIS_REPLY_ERROR && fd_store_is_refusal(r->str);
-        return protocol_fail(st, what, r);
-    }
-    freeReplyObject(r);
-    return FD_OK;
+    return fd_redis_errstr(st->r);
 }
 
 fd_err_t fd_store_connect(fd_store_t *st) {
-    if (st->c != NULL) return FD_OK;
-    st->refused = false;
-    struct timeval tv = {.tv_sec = st->timeout_ms / 1000,
-                         .tv_usec = (st->timeout_ms % 1000) * 1000};
-    st->c = st->timeout_ms > 0 ? redisConnectWithTimeout(st->host, st->port, tv)
-                               : redisConnect(st->host, st->port);
-    if (st->c == NULL) {
-        set_err(st, "connect %s:%d: out of memory", st->host, st->port);
-        return FD_ERR_REDIS;
-    }
-    if (st->c->err != 0) {
-        set_err(st, "connect %s:%d: %s", st->host, st->port, st->c->errstr);
-        disconnect(st);
-        return FD_ERR_REDIS;
-    }
-    /* redisConnectWithTimeout only bounds the connect; the command timeout is separate */
-    if (st->timeout_ms > 0 && redisSetTimeout(st->c, tv) != REDIS_OK)
-        return io_fail(st, "set command timeout");
-
-    fd_err_t err;
-    char what[160];
-    if (st->password[0] != '\0') {
-        /* the error text names the user, never the password */
-        if (st->user[0] != '\0') {
-            const char *argv[] = {"AUTH", st->user, st->password};
-            snprintf(what, sizeof what, "AUTH as user '%s' (redis.user, redis.password) on %s:%d",
-                     st->user, st->host, st->port);
-            err = setup_command(st, what, 3, argv);
-        } else {
-            const char *argv[] = {"AUTH", st->password};
-            snprintf(what, sizeof what, "AUTH (redis.password) on %s:%d", st->host, st->port);
-            err = setup_command(st, what, 2, argv);
-        }
-        if (err != FD_OK) return err;
-    }
-    if (st->db != 0) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", st->db);
-        const char *argv[] = {"SELECT", db};
-        snprintf(what, sizeof what, "SELECT %d (redis.db) on %s:%d", st->db, st->host, st->port);
-        if ((err = setup_command(st, what, 2, argv)) != FD_OK) return err;
-    }
-    return load_scripts(st);
+    return fd_redis_connect(st->r);
 }
 
 fd_err_t fd_store_check(fd_store_t *st) {
-    fd_err_t err = fd_store_connect(st);
-    if (err != FD_ERR_REDIS || !st->refused) return err;
-    if (st->password[0] == '\0' && strstr(st->errstr, "NOAUTH") != NULL) {
-        size_t n = strlen(st->errstr);
-        snprintf(st->errstr + n, sizeof st->errstr - n, " (redis.password is not set)");
-    }
-    return FD_ERR_CONFIG;
-}
-
-/* EVALSHA of script `which` with argv[3..argc-1] as ARGV; argv[0..2] are filled here. When
- * Redis lost the script (restart, SCRIPT FLUSH: NOSCRIPT) it is loaded again and run once more.
- * *out gets the reply (maybe an error reply) on FD_OK. */
-static fd_err_t eval_script(fd_store_t *st, int which, int argc, const char **argv, size_t *len,
-                            redisReply **out) {
-    for (int attempt = 0;; attempt++) {
-        argv[0] = "EVALSHA";
-        len[0] = 7;
-        argv[1] = st->sha[which];
-        len[1] = SHA_LEN;
-        argv[2] = "0";
-        len[2] = 1;
-        redisReply *r = redisCommandArgv(st->c, argc, argv, len);
-        if (r == NULL) return io_fail(st, script_name[which]);
-        if (attempt == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-            freeReplyObject(r);
-            fd_err_t err = load_scripts(st);
-            if (err != FD_OK) return err;
-            continue;
-        }
-        *out = r;
-        return FD_OK;
-    }
+    return fd_redis_check(st->r);
 }
 
 static fd_err_t make_nonce(fd_store_t *st, char *hex) {
@@ -689,7 +125,8 @@ static fd_err_t make_nonce(fd_store_t *st, char *hex) {
         ssize_t n = fd >= 0 ? read(fd, raw, sizeof raw) : -1;
         if (fd >= 0) close(fd);
         if (n != (ssize_t)sizeof raw) {
-            set_err(st, "claim: no random bytes for the token nonce (getrandom, /dev/urandom)");
+            fd_redis_set_error(
+                st->r, "claim: no random bytes for the token nonce (getrandom, /dev/urandom)");
             return FD_ERR_IO;
         }
     }
@@ -709,22 +146,23 @@ static fd_err_t reply_error_code(const char *msg) {
                                                                                : FD_ERR_REDIS;
 }
 
-/* Parses a stored offset (decimal text). */
-static bool parse_offset(const char *s, size_t len, int64_t *out) {
-    if (len == 0 || len > 18) return false;
+/* Parses a stored offset (decimal text, at most 18 digits). FD_ERR_PARSE. */
+static fd_err_t parse_offset(const char *s, size_t len, int64_t *out) {
+    if (len == 0 || len > 18) return FD_ERR_PARSE;
     int64_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') return false;
+        if (s[i] < '0' || s[i] > '9') return FD_ERR_PARSE;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
-    return true;
+    return FD_OK;
 }
 
 /* The connection carries an apply whose answer is not read yet: no other command may use it. */
 static bool busy(fd_store_t *st, const char *what) {
     if (st->cmd == NULL) return false;
-    set_err(st, "%s: an apply is in flight on this connection (read with a second store)", what);
+    fd_redis_set_error(
+        st->r, "%s: an apply is in flight on this connection (read with a second store)", what);
     return true;
 }
 
@@ -733,55 +171,58 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     if (busy(st, "claim")) return FD_ERR_INVAL;
     /* epoch (<= 20 digits) + ':' + instance + ':' + nonce must fit with its NUL */
     if (strlen(instance) + 20 + 2 + NONCE_HEX + 1 > token_size) {
-        set_err(st, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token",
-                topic, partition, instance, token_size);
+        fd_redis_set_error(
+            st->r, "claim %s/%" PRId32 ": instance id '%s' is too long for a %zu-byte token", topic,
+            partition, instance, token_size);
         return FD_ERR_INVAL;
     }
     char nonce[NONCE_HEX + 1];
     fd_err_t err = make_nonce(st, nonce);
     if (err != FD_OK) return err;
-    if ((err = fd_store_connect(st)) != FD_OK) return err;
-
-    char *part_key = NULL, *dedupe_key = NULL, *blob = NULL;
+    char part_key[FD_KEY_MAX + 1], dedupe_key[FD_KEY_MAX + 1];
+    if (fd_keys_part(part_key, sizeof part_key, st->prefix, topic, partition) >= sizeof part_key ||
+        fd_keys_dedupe(dedupe_key, sizeof dedupe_key, st->prefix, topic, partition) >=
+            sizeof dedupe_key) {
+        fd_redis_set_error(st->r, "claim %s/%" PRId32 ": topic name too long for a key", topic,
+                           partition);
+        return FD_ERR_RANGE;
+    }
+    char *blob = NULL;
     redisReply *r = NULL;
-    err = FD_ERR_NOMEM;
-    part_key = str_fmt("%s:part:%s:%" PRId32, st->prefix, topic, partition);
-    dedupe_key = str_fmt("%s:dedupe:%s:%" PRId32, st->prefix, topic, partition);
-    if (part_key == NULL || dedupe_key == NULL) goto fail;
-    const char *argv[7] = {NULL, NULL, NULL, part_key, dedupe_key, instance, nonce};
-    size_t len[7] = {0, 0, 0, strlen(part_key), strlen(dedupe_key), strlen(instance), NONCE_HEX};
-    if ((err = eval_script(st, SCRIPT_CLAIM, 7, argv, len, &r)) != FD_OK) goto fail;
+    const char *keys[2] = {part_key, dedupe_key}, *args[2] = {instance, nonce};
+    if ((err = fd_redis_eval(st->r, st->claim_id, 2, keys, NULL, 2, args, NULL, &r)) != FD_OK)
+        return err;
 
     char what[FD_TOPIC_MAX + 64];
     snprintf(what, sizeof what, "claim %s/%" PRId32, topic, partition);
     if (r->type == REDIS_REPLY_ERROR) {
         /* e.g. the part key is not a hash: the connection itself is fine */
-        set_err(st, "%s: %s", what, r->str);
+        fd_redis_set_error(st->r, "%s: %s", what, r->str);
         err = reply_error_code(r->str);
         goto fail;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        err = protocol_fail(st, what, r);
+        err = fd_redis_fail(st->r, what, r);
         r = NULL;
         goto fail;
     }
     const redisReply *tok = r->element[0], *nx = r->element[1];
     if (tok->len >= token_size) {
-        set_err(st, "%s: token of %zu bytes does not fit", what, tok->len);
+        fd_redis_set_error(st->r, "%s: token of %zu bytes does not fit", what, tok->len);
         err = FD_ERR_RANGE;
         goto fail;
     }
     *next = -1;
     if (nx->type == REDIS_REPLY_STRING) {
-        if (!parse_offset(nx->str, nx->len, next)) {
-            set_err(st, "%s: stored next offset '%.*s' is not a number", what, (int)nx->len,
-                    nx->str);
+        if (parse_offset(nx->str, nx->len, next) != FD_OK) {
+            fd_redis_set_error(st->r, "%s: stored next offset '%.*s' is not a number", what,
+                               (int)nx->len, nx->str);
             err = FD_ERR_PARSE;
             goto fail;
         }
     } else if (nx->type != REDIS_REPLY_NIL) {
-        err = protocol_fail(st, what, r);
+        err = fd_redis_fail(st->r, what, r);
         r = NULL;
         goto fail;
     }
@@ -790,7 +231,7 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
         size_t total = 0;
         for (size_t i = 2; i < r->elements; i++) {
             if (r->element[i]->type != REDIS_REPLY_STRING) {
-                err = protocol_fail(st, what, r);
+                err = fd_redis_fail(st->r, what, r);
                 r = NULL;
                 goto fail;
             }
@@ -807,8 +248,8 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
             at += r->element[i]->len;
         }
         if ((err = fd_dedupe_load(dd, blob, total)) != FD_OK) {
-            set_err(st, "%s: dedupe list holds %zu bytes, not a multiple of %d", what, total,
-                    FD_DEDUPE_ID_BYTES);
+            fd_redis_set_error(st->r, "%s: dedupe list holds %zu bytes, not a multiple of %d", what,
+                               total, FD_DEDUPE_ID_BYTES);
             goto fail;
         }
     }
@@ -818,8 +259,6 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
 fail:
     if (r != NULL) freeReplyObject(r);
     free(blob);
-    free(dedupe_key);
-    free(part_key);
     return err;
 }
 
@@ -829,7 +268,7 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
     const char **missing = malloc((n > 0 ? n : 1) * sizeof *missing);
     redisReply **replies = NULL;
     const char **argv = NULL;
-    size_t *len = NULL;
+    size_t *len = NULL, *off = NULL;
     char *keys = NULL;
     size_t nmissing = 0, nchunks = 0, nreplies = 0;
     if (seen == NULL || missing == NULL) goto fail;
@@ -852,50 +291,51 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
 
     err = FD_ERR_NOMEM;
     nchunks = (nmissing + MGET_CHUNK - 1) / MGET_CHUNK;
-    size_t plen = strlen(st->prefix);
     replies = calloc(nchunks, sizeof *replies);
     argv = malloc((MGET_CHUNK + 1) * sizeof *argv);
     len = malloc((MGET_CHUNK + 1) * sizeof *len);
-    /* room for the longest chunk of keys "<prefix>:deal:<id>" */
-    size_t keys_size = 0;
-    for (size_t c = 0; c < nchunks; c++) {
-        size_t sum = 0;
-        for (size_t i = c * MGET_CHUNK; i < nmissing && i < (c + 1) * MGET_CHUNK; i++)
-            sum += plen + 6 + strlen(missing[i]) + 1;
-        if (sum > keys_size) keys_size = sum;
-    }
+    off = malloc((MGET_CHUNK + 1) * sizeof *off);
+    size_t keys_size = 4096;
     keys = malloc(keys_size);
-    if (replies == NULL || argv == NULL || len == NULL || keys == NULL) goto fail;
+    if (replies == NULL || argv == NULL || len == NULL || off == NULL || keys == NULL) goto fail;
     /* queue every MGET, then read the answers: one round trip for any number of chunks
      * (hiredis copies each command into its output buffer, so keys can be reused) */
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * MGET_CHUNK;
         size_t count = nmissing - first < MGET_CHUNK ? nmissing - first : MGET_CHUNK;
-        char *at = keys;
+        size_t used = 0;
         argv[0] = "MGET";
         len[0] = 4;
-        for (size_t i = 0; i < count; i++) {
-            int l = sprintf(at, "%s:deal:%s", st->prefix, missing[first + i]);
-            argv[i + 1] = at;
-            len[i + 1] = (size_t)l;
-            at += l + 1;
+        for (size_t i = 1; i <= count; i++) {
+            /* the keys side by side in keys, grown as needed: offsets until it stops moving */
+            size_t l;
+            while ((l = fd_keys_deal(keys + used, keys_size - used, st->prefix,
+                                     missing[first + i - 1])) >= keys_size - used) {
+                char *grown = realloc(keys, 2 * keys_size);
+                if (grown == NULL) goto fail;
+                keys = grown;
+                keys_size *= 2;
+            }
+            off[i] = used;
+            len[i] = l;
+            used += l + 1;
         }
-        if (redisAppendCommandArgv(st->c, (int)count + 1, argv, len) != REDIS_OK) goto fail;
+        for (size_t i = 1; i <= count; i++)
+            argv[i] = keys + off[i];
+        err = fd_redis_append(st->r, "load deals (MGET)", (int)count + 1, argv, len);
+        if (err != FD_OK) goto fail;
     }
     for (; nreplies < nchunks; nreplies++) {
-        void *r = NULL;
-        if (redisGetReply(st->c, &r) != REDIS_OK || r == NULL) {
-            err = io_fail(st, "load deals (MGET)");
+        if ((err = fd_redis_reply(st->r, "load deals (MGET)", &replies[nreplies])) != FD_OK)
             goto fail;
-        }
-        replies[nreplies] = r;
     }
+    err = FD_ERR_NOMEM;
     for (size_t c = 0; c < nchunks; c++) {
         size_t first = c * MGET_CHUNK;
         size_t count = nmissing - first < MGET_CHUNK ? nmissing - first : MGET_CHUNK;
         redisReply *r = replies[c];
         if (r->type != REDIS_REPLY_ARRAY || r->elements != count) {
-            err = protocol_fail(st, "load deals (MGET)", r);
+            err = fd_redis_fail(st->r, "load deals (MGET)", r);
             replies[c] = NULL;
             goto fail;
         }
@@ -908,13 +348,15 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
                 char why[256];
                 if (fd_deal_decode(st->fn, e->str, e->len, &deal, why, sizeof why) != FD_OK) {
                     fd_deal_clear(&deal);
-                    set_err(st, "load deal '%s' (%s:deal:%s): %s", id, st->prefix, id, why);
+                    char key[FD_KEY_MAX + 1];
+                    fd_keys_deal(key, sizeof key, st->prefix, id);
+                    fd_redis_set_error(st->r, "load deal '%s' (%s): %s", id, key, why);
                     err = FD_ERR_PARSE;
                     goto fail;
                 }
             } else if (e->type != REDIS_REPLY_NIL) {
                 fd_deal_clear(&deal);
-                err = protocol_fail(st, "load deals (MGET)", r);
+                err = fd_redis_fail(st->r, "load deals (MGET)", r);
                 replies[c] = NULL;
                 goto fail;
             }
@@ -931,6 +373,7 @@ fail:
             if (replies[c] != NULL) freeReplyObject(replies[c]);
     free(replies);
     free(keys);
+    free(off);
     free(len);
     free(argv);
     free(missing);
@@ -938,33 +381,43 @@ fail:
     return err;
 }
 
-/* ---- the apply's ARGV ---- */
+/* ---- the apply's KEYS and ARGV (their layout: src/lua/apply.lua) ---- */
 
-/* The argument vector of one apply: counted first, so argv and argvlen are allocated once.
- * Text made here (numbers, keys, encoded deals) goes to one growing arena; arena arguments
- * remember offsets and get their pointers when the arena stops moving. */
-typedef struct {
-    const char **argv;
-    size_t *len;
-    size_t *off; /* arena offset, or SIZE_MAX for a borrowed pointer */
-    size_t argc, cap;
-    char *arena;
-    size_t used, size;
-} args_t;
+/* Sizes a to hold cap arguments, of which the first `reserved` are filled by the caller. */
+static fd_err_t args_init(args_t *a, size_t cap, size_t reserved) {
+    a->cap = cap;
+    a->argc = reserved;
+    a->argv = calloc(cap > 0 ? cap : 1, sizeof *a->argv);
+    a->len = calloc(cap > 0 ? cap : 1, sizeof *a->len);
+    a->off = calloc(cap > 0 ? cap : 1, sizeof *a->off);
+    if (a->argv == NULL || a->len == NULL || a->off == NULL) return FD_ERR_NOMEM;
+    for (size_t i = 0; i < reserved; i++)
+        a->off[i] = SIZE_MAX;
+    return FD_OK;
+}
 
-static bool arena_reserve(args_t *a, size_t n) {
+/* Whether n more bytes fit at the arena's end, growing it when needed; false, with a->err
+ * set, when memory ran out or an earlier step failed. */
+static bool arena_has_room(args_t *a, size_t n) {
+    if (a->err != FD_OK) return false;
     if (a->used + n <= a->size) return true;
     size_t size = a->size > 0 ? a->size : 4096;
     while (size < a->used + n)
         size *= 2;
     char *p = realloc(a->arena, size);
-    if (p == NULL) return false;
+    if (p == NULL) {
+        a->err = FD_ERR_NOMEM;
+        return false;
+    }
     a->arena = p;
     a->size = size;
     return true;
 }
 
+/* The helpers below add the next argument, or set a->err (and add nothing once it is set). */
+
 static void arg_ref(args_t *a, const char *s, size_t len) {
+    if (a->err != FD_OK) return;
     a->argv[a->argc] = s;
     a->len[a->argc] = len;
     a->off[a->argc] = SIZE_MAX;
@@ -980,51 +433,68 @@ static void arg_arena(args_t *a, size_t n) {
     a->used += n + 1;
 }
 
-static bool arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static bool arg_fmt(args_t *a, const char *fmt, ...) {
-    for (;;) {
+static void arg_fmt(args_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void arg_fmt(args_t *a, const char *fmt, ...) {
+    size_t need = 32;
+    while (arena_has_room(a, need)) {
         va_list ap;
         va_start(ap, fmt);
         size_t avail = a->size - a->used;
-        int n = vsnprintf(a->arena != NULL ? a->arena + a->used : NULL, avail, fmt, ap);
+        int n = vsnprintf(a->arena + a->used, avail, fmt, ap);
         va_end(ap);
-        if (n < 0) return false;
+        if (n < 0) {
+            a->err = FD_ERR_INVAL;
+            return;
+        }
         if ((size_t)n < avail) {
             arg_arena(a, (size_t)n);
-            return true;
+            return;
         }
-        if (!arena_reserve(a, (size_t)n + 1)) return false;
+        need = (size_t)n + 1;
     }
 }
 
-/* x, y and z concatenated as one argument: the hot path's keys, without printf. */
-static bool arg_cat3(args_t *a, const char *x, const char *y, const char *z) {
-    size_t lx = strlen(x), ly = strlen(y), lz = strlen(z), len = lx + ly + lz;
-    if (!arena_reserve(a, len + 1)) return false;
-    char *out = a->arena + a->used;
-    memcpy(out, x, lx);
-    memcpy(out + lx, y, ly);
-    memcpy(out + lx + ly, z, lz);
-    out[len] = '\0';
-    arg_arena(a, len);
-    return true;
+static void arg_int(args_t *a, int64_t v) {
+    arg_fmt(a, "%" PRId64, v);
 }
 
-static bool arg_int(args_t *a, int64_t v) {
-    return arg_fmt(a, "%" PRId64, v);
+/* The next argument is a key rendered by an io/keys.h builder: call(buf, size, ...) with the
+ * arena's end as buf. A key beyond FD_KEY_MAX sets FD_ERR_RANGE (never with a prefix of at most
+ * 64 bytes and the topic and id limits). */
+#define ARG_KEY(a, call, ...)                                                                      \
+    do {                                                                                           \
+        if (arena_has_room((a), FD_KEY_MAX + 1))                                                   \
+            key_taken((a), call((a)->arena + (a)->used, FD_KEY_MAX + 1, __VA_ARGS__));             \
+    } while (0)
+
+static void key_taken(args_t *a, size_t n) {
+    if (n > FD_KEY_MAX)
+        a->err = FD_ERR_RANGE;
+    else
+        arg_arena(a, n);
 }
 
-static bool arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
-    if (!arena_reserve(a, 256)) return false; /* never hand the codec an empty buffer */
-    for (;;) {
+static void arg_deal(args_t *a, const fd_funnel_t *fn, const fd_deal_t *deal) {
+    size_t need = 256; /* never hand the codec an empty buffer */
+    while (arena_has_room(a, need)) {
         size_t avail = a->size - a->used;
-        size_t n = fd_deal_encode(fn, deal, a->arena != NULL ? a->arena + a->used : NULL, avail);
+        size_t n = fd_deal_encode(fn, deal, a->arena + a->used, avail);
         if (n < avail) {
             arg_arena(a, n);
-            return true;
+            return;
         }
-        if (!arena_reserve(a, n + 1)) return false;
+        need = n + 1;
     }
+}
+
+/* The end of building: a->err, or FD_ERR_INVAL when counting and filling disagree (a bug);
+ * on FD_OK the arena no longer moves, and the arena arguments point into it. */
+static fd_err_t args_seal(args_t *a) {
+    if (a->err != FD_OK) return a->err;
+    if (a->argc != a->cap) return FD_ERR_INVAL;
+    for (size_t i = 0; i < a->argc; i++)
+        if (a->off[i] != SIZE_MAX) a->argv[i] = a->arena + a->off[i];
+    return FD_OK;
 }
 
 static void args_free(args_t *a) {
@@ -1032,6 +502,43 @@ static void args_free(args_t *a) {
     free(a->len);
     free(a->off);
     free(a->arena);
+    *a = (args_t){0};
+}
+
+/* The arguments that depend on the funnel only: F and the field names, A and the amount
+ * fields, M and the derived fields of model/metrics.h, 6 each. */
+static fd_err_t build_fixed_args(const fd_funnel_t *fn, args_t *a) {
+    size_t nfields = fd_funnel_nfields(fn), nderived = fd_metrics_count(fn), namounts = 0;
+    for (size_t f = 0; f < nfields; f++)
+        if (fd_funnel_field_hundredths(fn, f)) namounts++;
+    fd_err_t err = args_init(a, 3 + nfields + namounts + 6 * nderived, 0);
+    if (err != FD_OK) return err;
+    arg_int(a, (int64_t)nfields);
+    for (size_t f = 0; f < nfields; f++) {
+        const char *name = fd_funnel_field_name(fn, f);
+        arg_ref(a, name, strlen(name));
+    }
+    arg_int(a, (int64_t)namounts);
+    for (size_t f = 0; f < nfields; f++) {
+        if (!fd_funnel_field_hundredths(fn, f)) continue;
+        const char *name = fd_funnel_field_name(fn, f);
+        arg_ref(a, name, strlen(name));
+    }
+    arg_int(a, (int64_t)nderived);
+    for (size_t i = 0; i < nderived; i++) {
+        fd_metric_t m;
+        fd_metrics_get(fn, i, &m);
+        char name[256];
+        if (fd_metrics_name(fn, &m, name, sizeof name) >= sizeof name) return FD_ERR_RANGE;
+        const char *num = fd_funnel_field_name(fn, m.num), *den = fd_funnel_field_name(fn, m.den);
+        arg_fmt(a, "%s", name);
+        arg_ref(a, num, strlen(num));
+        arg_ref(a, den, strlen(den));
+        arg_ref(a, m.def->den_plus_num ? "1" : "0", 1);
+        arg_int(a, m.def->scale);
+        arg_int(a, m.def->decimals);
+    }
+    return args_seal(a);
 }
 
 /* Appends v as a varint: 7 bits a byte, least significant first, high bit = more follow. */
@@ -1049,18 +556,26 @@ static size_t put_varint(unsigned char *p, uint64_t v) {
  * index and a varint (<= 8 bytes below 10^15) or 0, a length and up to 19 digits. */
 #define DELTAS_MAX(nchanged) (10 + (nchanged) * (1 + 2 + 19))
 
-/* The deltas argument of hash h (ARGV layout 2, see the script): one binary string, so a
- * hash costs Redis and the script two arguments instead of four plus two per field, and
- * the script decodes numbers with string.byte instead of parsing text. */
+/* The metric hash h as messages name it ("rep:all:anna"). */
+static const char *hash_name(const fd_batch_hash_t *h, char *buf, size_t size) {
+    fd_keys_metric_suffix(buf, size, h->scope, h->window, h->id);
+    return buf;
+}
+
+/* The deltas argument of hash h (see the script): one binary string, so a hash costs Redis
+ * and the script two arguments instead of four plus two per field, and the script decodes
+ * numbers with string.byte instead of parsing text. */
 static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch_hash_t *h,
                                 char *why, size_t why_size) {
     size_t nfields = fd_funnel_nfields(fn), nchanged = 0;
+    char name[FD_KEY_MAX + 1];
     for (size_t f = 0; f < nfields; f++)
         if (h->delta[f] != 0) nchanged++;
-    if (!arena_reserve(a, DELTAS_MAX(nchanged))) return FD_ERR_NOMEM;
+    if (!arena_has_room(a, DELTAS_MAX(nchanged))) return a->err;
     unsigned char *start = (unsigned char *)a->arena + a->used, *p = start;
     if (h->expire_at_s >= DELTA_BIG) {
-        snprintf(why, why_size, "%s: expiry %" PRId64 " s is beyond 10^15", h->key, h->expire_at_s);
+        snprintf(why, why_size, "%.200s: expiry %" PRId64 " s is beyond 10^15",
+                 hash_name(h, name, sizeof name), h->expire_at_s);
         return FD_ERR_RANGE;
     }
     p += put_varint(p, h->expire_at_s > 0 ? (uint64_t)h->expire_at_s : 0);
@@ -1068,8 +583,8 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
         int64_t d = h->delta[f];
         if (d == 0) continue;
         if (d < 0) { /* counters only grow: a fold bug */
-            snprintf(why, why_size, "%s: delta %" PRId64 " of %s is negative", h->key, d,
-                     fd_funnel_field_name(fn, f));
+            snprintf(why, why_size, "%.200s: delta %" PRId64 " of %s is negative",
+                     hash_name(h, name, sizeof name), d, fd_funnel_field_name(fn, f));
             return FD_ERR_INVAL;
         }
         *p++ = (unsigned char)f;
@@ -1093,15 +608,17 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
     return FD_OK;
 }
 
-/* Fills a with the apply's arguments; on an error other than FD_ERR_NOMEM, why may say what
- * was wrong. */
+/* Fills a with the apply's keys and arguments after 3 reserved ones (EVALSHA, sha, the number
+ * of keys, *nkeys); on an error other than FD_ERR_NOMEM, why may say what was wrong. The keys
+ * come first, in the order the script reads them: stats, the parts' (part, dedupe) pairs, the
+ * deals assumed new, the metric hashes, the deals to write. */
 static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
-                                 const fd_dealcache_t *dc, args_t *a, char *why, size_t why_size) {
+                                 const fd_dealcache_t *dc, args_t *a, size_t *nkeys, char *why,
+                                 size_t why_size) {
     const fd_funnel_t *fn = st->fn;
-    size_t nstages = fd_funnel_nstages(fn), nfields = fd_funnel_nfields(fn);
     size_t nparts = fd_batch_nparts(b), nhashes = fd_batch_nhashes(b);
     size_t ndeals = fd_dealcache_dirty_count(dc), nnew = fd_dealcache_new_count(dc);
-    if (nfields > 256) return FD_ERR_RANGE; /* deltas name a field in one byte */
+    if (fd_funnel_nfields(fn) > 256) return FD_ERR_RANGE; /* deltas name a field in one byte */
 
     size_t nstats = 1; /* batches */
     for (int s = 0; s < FD_STAT_COUNT; s++)
@@ -1109,110 +626,105 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     for (int r = 1; r < FD_REJECT_COUNT; r++)
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
-    /* EVALSHA sha 0, version, stats key, then the counted lists */
-    size_t argc = 3 + 2 + 1 + nstages + 1 + nfields + 1 + 8 * nparts + 1 + nnew + 1 + 2 * nhashes +
-                  1 + 2 * ndeals + 1 + 2 * nstats;
+    *nkeys = 1 + 2 * nparts + nnew + nhashes + ndeals;
+    /* version, the fixed arguments, then the counted lists */
+    size_t argc = 3 + *nkeys + 1 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 + ndeals +
+                  1 + 2 * nstats;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
-    a->cap = argc;
-    a->argc = 3; /* EVALSHA sha 0: filled by eval_script */
-    a->argv = calloc(argc, sizeof *a->argv);
-    a->len = calloc(argc, sizeof *a->len);
-    a->off = calloc(argc, sizeof *a->off);
-    if (a->argv == NULL || a->len == NULL || a->off == NULL) return FD_ERR_NOMEM;
-    for (size_t i = 0; i < 3; i++)
-        a->off[i] = SIZE_MAX;
+    fd_err_t err = args_init(a, argc, 3);
+    if (err != FD_OK) return err;
 
-    bool ok = true;
-    arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
-    ok = ok && arg_fmt(a, "%s:stats", st->prefix);
-    ok = ok && arg_int(a, (int64_t)nstages);
-    for (size_t s = 0; s < nstages; s++) {
-        const char *name = fd_funnel_stage_name(fn, (int)s);
-        arg_ref(a, name, strlen(name));
-    }
-    ok = ok && arg_int(a, (int64_t)nfields);
-    for (size_t f = 0; f < nfields; f++) {
-        const char *name = fd_funnel_field_name(fn, f);
-        arg_ref(a, name, strlen(name));
-    }
-    ok = ok && arg_int(a, (int64_t)nparts);
-    for (size_t i = 0; ok && i < nparts; i++) {
+    /* KEYS */
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_STATS);
+    for (size_t i = 0; i < nparts; i++) {
         const fd_batch_part_t *p = fd_batch_part_at(b, i);
-        ok = ok && arg_fmt(a, "%s:part:%s:%" PRId32, st->prefix, p->topic, p->partition);
+        ARG_KEY(a, fd_keys_part, st->prefix, p->topic, p->partition);
+        ARG_KEY(a, fd_keys_dedupe, st->prefix, p->topic, p->partition);
+    }
+    size_t pos = 0, listed = 0;
+    const char *id;
+    const fd_deal_t *deal;
+    bool assumed_new;
+    while (fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new) == 1)
+        if (assumed_new && listed++ < nnew) ARG_KEY(a, fd_keys_deal, st->prefix, id);
+    if (listed != nnew) return FD_ERR_INVAL; /* count and list disagree */
+    for (size_t i = 0; i < nhashes; i++) {
+        const fd_batch_hash_t *h = fd_batch_hash(b, i);
+        ARG_KEY(a, fd_keys_metric, st->prefix, h->scope, h->window, h->id);
+    }
+    pos = 0;
+    size_t written = 0;
+    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
+        ARG_KEY(a, fd_keys_deal, st->prefix, id);
+        written++;
+    }
+    if (written != ndeals) return FD_ERR_INVAL; /* dirty count and list disagree */
+
+    /* ARGV */
+    arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
+    for (size_t i = 0; i < st->fixed.argc; i++)
+        arg_ref(a, st->fixed.argv[i], st->fixed.len[i]);
+    arg_int(a, (int64_t)nparts);
+    for (size_t i = 0; i < nparts; i++) {
+        const fd_batch_part_t *p = fd_batch_part_at(b, i);
         arg_ref(a, p->token, strlen(p->token));
         if (p->from >= 0)
-            ok = ok && arg_int(a, p->from);
+            arg_int(a, p->from);
         else
             arg_ref(a, "", 0);
         if (p->next >= 0)
-            ok = ok && arg_int(a, p->next);
+            arg_int(a, p->next);
         else
             arg_ref(a, "", 0); /* no stored offset and nothing read */
-        ok = ok && arg_fmt(a, "%s:dedupe:%s:%" PRId32, st->prefix, p->topic, p->partition);
         size_t nids = 0;
         const void *chunk = p->dd != NULL ? fd_dedupe_pending(p->dd, &nids) : NULL;
         if (nids > 0)
             arg_ref(a, chunk, nids * FD_DEDUPE_ID_BYTES);
         else
             arg_ref(a, "", 0);
-        ok = ok && arg_int(a, (int64_t)nids);
-        ok = ok && arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
+        arg_int(a, (int64_t)nids);
+        arg_int(a, p->dd != NULL ? (int64_t)fd_dedupe_capacity(p->dd) : 0);
     }
-    ok = ok && arg_int(a, (int64_t)nnew);
-    size_t pos = 0, listed = 0;
-    const char *id;
-    const fd_deal_t *deal;
-    bool assumed_new;
-    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new) == 1)
-        if (assumed_new && listed++ < nnew) ok = arg_cat3(a, st->prefix, ":deal:", id);
-    if (ok && listed != nnew) return FD_ERR_INVAL; /* count and list disagree */
-    ok = ok && arg_int(a, (int64_t)nhashes);
-    if (!ok) return FD_ERR_NOMEM;
-    for (size_t i = 0; i < nhashes; i++) {
-        const fd_batch_hash_t *h = fd_batch_hash(b, i);
-        arg_ref(a, h->key, strlen(h->key));
-        fd_err_t err = arg_hash_deltas(a, fn, h, why, why_size);
-        if (err != FD_OK) return err;
-    }
-    ok = ok && arg_int(a, (int64_t)ndeals);
+    arg_int(a, (int64_t)nnew);
+    arg_int(a, (int64_t)nhashes);
+    for (size_t i = 0; i < nhashes && a->err == FD_OK; i++)
+        if ((err = arg_hash_deltas(a, fn, fd_batch_hash(b, i), why, why_size)) != FD_OK) return err;
+    arg_int(a, (int64_t)ndeals);
     pos = 0;
-    size_t written = 0;
-    while (ok && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1 && written < ndeals) {
-        ok = arg_cat3(a, st->prefix, ":deal:", id) && arg_deal(a, fn, deal);
+    written = 0;
+    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
+        arg_deal(a, fn, deal);
         written++;
     }
-    if (ok && written != ndeals) return FD_ERR_INVAL; /* dirty count and list disagree */
-    ok = ok && arg_int(a, (int64_t)nstats);
-    for (int s = 0; ok && s < FD_STAT_COUNT; s++) {
+    arg_int(a, (int64_t)nstats);
+    for (int s = 0; s < FD_STAT_COUNT; s++) {
         if (fd_batch_stat(b, s) == 0) continue;
         const char *name = fd_batch_stat_name(s);
         arg_ref(a, name, strlen(name));
-        ok = arg_int(a, fd_batch_stat(b, s));
+        arg_int(a, fd_batch_stat(b, s));
     }
-    for (int r = 1; ok && r < FD_REJECT_COUNT; r++) {
+    for (int r = 1; r < FD_REJECT_COUNT; r++) {
         int64_t v = fd_batch_rejected(b, (fd_reject_t)r);
         if (v == 0) continue;
-        ok = arg_fmt(a, "rejected:%s", fd_reject_name((fd_reject_t)r)) && arg_int(a, v);
+        arg_fmt(a, "rejected:%s", fd_reject_name((fd_reject_t)r));
+        arg_int(a, v);
     }
     arg_ref(a, "batches", 7);
-    ok = ok && arg_int(a, 1);
-    if (!ok) return FD_ERR_NOMEM;
-    if (a->argc != a->cap) return FD_ERR_INVAL; /* counting and filling disagree: a bug */
-    /* the arena no longer moves: point the arena arguments into it */
-    for (size_t i = 0; i < a->argc; i++)
-        if (a->off[i] != SIZE_MAX) a->argv[i] = a->arena + a->off[i];
-    return FD_OK;
+    arg_int(a, 1);
+    return args_seal(a);
 }
 
 /* Puts the kept command on the connection (connecting first) and writes it out. */
 static fd_err_t push_apply(fd_store_t *st) {
-    fd_err_t err = fd_store_connect(st);
+    fd_err_t err = fd_redis_connect(st->r);
     if (err != FD_OK) return err;
-    if (redisAppendFormattedCommand(st->c, st->cmd, st->cmd_len) != REDIS_OK)
-        return io_fail(st, "apply (send)");
+    redisContext *c = fd_redis_context(st->r);
+    if (redisAppendFormattedCommand(c, st->cmd, st->cmd_len) != REDIS_OK)
+        return fd_redis_fail(st->r, "apply (send)", NULL);
     int done = 0;
     while (!done)
-        if (redisBufferWrite(st->c, &done) != REDIS_OK) return io_fail(st, "apply (send)");
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return fd_redis_fail(st->r, "apply (send)", NULL);
     st->cmd_sent = true;
     return FD_OK;
 }
@@ -1222,29 +734,32 @@ fd_err_t fd_store_apply_prepare(fd_store_t *st, const fd_batch_t *b, const fd_de
     st->next = NULL;
     fd_err_t err;
     /* the command names the script by its sha, known once loaded */
-    if (st->sha[SCRIPT_APPLY][0] == '\0' && (err = fd_store_connect(st)) != FD_OK) return err;
+    const char *sha = fd_redis_script_sha(st->r, st->apply_id);
+    if (sha[0] == '\0' && (err = fd_redis_connect(st->r)) != FD_OK) return err;
     args_t a = {0};
     char why[256] = "";
-    err = build_apply_args(st, b, dc, &a, why, sizeof why);
+    size_t nkeys = 0;
+    err = build_apply_args(st, b, dc, &a, &nkeys, why, sizeof why);
     if (err != FD_OK) {
-        set_err(st, "apply: building the script arguments failed: %s%s%s", fd_strerror(err),
-                why[0] != '\0' ? ": " : "", why);
+        fd_redis_set_error(st->r, "apply: building the script arguments failed: %s%s%s",
+                           fd_strerror(err), why[0] != '\0' ? ": " : "", why);
         args_free(&a);
         return err;
     }
-    /* argv[0..2] are EVALSHA <sha> 0; the sha of a script is its content's, so the command
-     * stays valid when the script is loaded again */
+    /* argv[0..2] are EVALSHA <sha> <number of keys>; the sha of a script is its content's, so
+     * the command stays valid when the script is loaded again */
+    char nk[24];
     a.argv[0] = "EVALSHA";
     a.len[0] = 7;
-    a.argv[1] = st->sha[SCRIPT_APPLY];
-    a.len[1] = SHA_LEN;
-    a.argv[2] = "0";
-    a.len[2] = 1;
+    a.argv[1] = fd_redis_script_sha(st->r, st->apply_id);
+    a.len[1] = FD_REDIS_SHA_LEN;
+    a.argv[2] = nk;
+    a.len[2] = (size_t)snprintf(nk, sizeof nk, "%zu", nkeys);
     char *cmd = NULL;
     int n = redisFormatCommandArgv(&cmd, (int)a.argc, a.argv, a.len);
     args_free(&a);
     if (n < 0 || cmd == NULL) {
-        set_err(st, "apply: out of memory formatting the command");
+        fd_redis_set_error(st->r, "apply: out of memory formatting the command");
         return FD_ERR_NOMEM;
     }
     st->next = cmd;
@@ -1254,7 +769,7 @@ fd_err_t fd_store_apply_prepare(fd_store_t *st, const fd_batch_t *b, const fd_de
 
 fd_err_t fd_store_apply_send_prepared(fd_store_t *st) {
     if (st->next == NULL) {
-        set_err(st, "apply: nothing prepared");
+        fd_redis_set_error(st->r, "apply: nothing prepared");
         return FD_ERR_INVAL;
     }
     if (busy(st, "apply")) return FD_ERR_INVAL;
@@ -1279,7 +794,7 @@ static void end_apply(fd_store_t *st) {
     redisFreeCommand(st->cmd);
     st->cmd = NULL;
     /* its answer may still come: the connection is out of step */
-    if (st->cmd_sent) disconnect(st);
+    if (st->cmd_sent) fd_redis_disconnect(st->r);
     st->cmd_sent = false;
 }
 
@@ -1290,8 +805,9 @@ void fd_store_apply_abandon(fd_store_t *st) {
 }
 
 bool fd_store_apply_answered(const fd_store_t *st) {
-    if (st->cmd == NULL || st->c == NULL || !st->cmd_sent) return true;
-    struct pollfd pfd = {.fd = st->c->fd, .events = POLLIN};
+    redisContext *c = fd_redis_context(st->r);
+    if (st->cmd == NULL || c == NULL || !st->cmd_sent) return true;
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
     return poll(&pfd, 1, 0) != 0; /* readable, closed, or an error: the wait returns soon */
 }
 
@@ -1302,25 +818,23 @@ bool fd_store_apply_inflight(const fd_store_t *st) {
 fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already) {
     *already = false;
     if (st->cmd == NULL) {
-        set_err(st, "apply: nothing in flight");
+        fd_redis_set_error(st->r, "apply: nothing in flight");
         return FD_ERR_INVAL;
     }
     redisReply *r = NULL;
     fd_err_t err;
     for (int attempt = 0;; attempt++) {
-        if (st->c == NULL) st->cmd_sent = false; /* the connection was lost: send again */
+        /* the connection was lost: send again */
+        if (!fd_redis_connected(st->r)) st->cmd_sent = false;
         if (!st->cmd_sent && (err = push_apply(st)) != FD_OK) return err;
-        void *reply = NULL;
-        if (redisGetReply(st->c, &reply) != REDIS_OK || reply == NULL) {
-            st->cmd_sent = false;
-            return io_fail(st, "apply");
-        }
-        r = reply;
-        st->cmd_sent = false; /* answered: the connection is free again */
+        err = fd_redis_reply(st->r, "apply", &r);
+        st->cmd_sent = false; /* answered (the connection is free again), or dropped */
+        if (err != FD_OK) return err;
         if (attempt == 0 && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            /* Redis lost the scripts (restart, SCRIPT FLUSH): a new connection loads them */
             freeReplyObject(r);
             r = NULL;
-            if ((err = load_scripts(st)) != FD_OK) return err;
+            fd_redis_disconnect(st->r);
             continue;
         }
         break;
@@ -1328,7 +842,7 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
     if (r->type == REDIS_REPLY_ERROR) {
         /* refused before any write (malformed input or stored value, OOM, BUSY, READONLY...):
          * the connection is fine and nothing was applied */
-        set_err(st, "apply: %s", r->str);
+        fd_redis_set_error(st->r, "apply: %s", r->str);
         err = reply_error_code(r->str);
         freeReplyObject(r);
         if (err != FD_ERR_REDIS) end_apply(st); /* final; FD_ERR_REDIS: retry it */
@@ -1336,7 +850,7 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        err = protocol_fail(st, "apply", r);
+        err = fd_redis_fail(st->r, "apply", r);
         return err; /* the connection was dropped; the command is kept for a retry */
     }
     const char *verdict = r->element[0]->str;
@@ -1350,25 +864,28 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         *already = true;
         err = FD_OK;
     } else if (strcmp(verdict, "FENCED") == 0 && p != NULL) {
-        set_err(st, "apply: %s/%" PRId32 " is fenced: token '%s' is no longer current", p->topic,
-                p->partition, p->token);
+        fd_redis_set_error(st->r,
+                           "apply: %s/%" PRId32 " is fenced: token '%s' is no longer current",
+                           p->topic, p->partition, p->token);
         err = FD_ERR_FENCED;
     } else if (strcmp(verdict, "GAP") == 0 && p != NULL && r->elements >= 3 &&
                r->element[2]->type == REDIS_REPLY_STRING) {
-        set_err(st,
-                "apply: %s/%" PRId32 ": stored next offset is '%s', the batch starts at %" PRId64,
-                p->topic, p->partition, r->element[2]->len > 0 ? r->element[2]->str : "(none)",
-                p->from);
+        fd_redis_set_error(st->r,
+                           "apply: %s/%" PRId32
+                           ": stored next offset is '%s', the batch starts at %" PRId64,
+                           p->topic, p->partition,
+                           r->element[2]->len > 0 ? r->element[2]->str : "(none)", p->from);
         err = FD_ERR_GAP;
     } else if (strcmp(verdict, "EXISTS") == 0 && r->elements >= 2 &&
                r->element[1]->type == REDIS_REPLY_STRING) {
-        set_err(st,
-                "apply: %s exists, but the batch folded that deal as new (its first event seen "
-                "was a deal.created)",
-                r->element[1]->str);
+        fd_redis_set_error(
+            st->r,
+            "apply: %s exists, but the batch folded that deal as new (its first event seen "
+            "was a deal.created)",
+            r->element[1]->str);
         err = FD_ERR_CONFLICT;
     } else {
-        return protocol_fail(st, "apply", r); /* kept for a retry on a new connection */
+        return fd_redis_fail(st->r, "apply", r); /* kept for a retry on a new connection */
     }
     freeReplyObject(r);
     end_apply(st); /* answered: nothing in flight any more */
@@ -1391,21 +908,23 @@ fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, cha
     *fields = *values = NULL;
     *n = 0;
     if (busy(st, "HGETALL")) return FD_ERR_INVAL;
-    fd_err_t err = fd_store_connect(st);
-    if (err != FD_OK) return err;
-    char *full = str_fmt("%s:%s", st->prefix, key);
-    if (full == NULL) return FD_ERR_NOMEM;
+    /* key is a metric key after "<prefix>:" (fd_keys_metric_suffix) */
+    char full[FD_KEY_MAX + 1];
+    if (fd_keys_single(full, sizeof full, st->prefix, key) >= sizeof full) {
+        fd_redis_set_error(st->r, "HGETALL %s:%s: key too long", st->prefix, key);
+        return FD_ERR_RANGE;
+    }
     const char *argv[] = {"HGETALL", full};
-    redisReply *r = redisCommandArgv(st->c, 2, argv, NULL);
-    free(full);
-    if (r == NULL) return io_fail(st, "HGETALL");
+    redisReply *r = NULL;
+    fd_err_t err = fd_redis_command(st->r, "HGETALL", 2, argv, NULL, &r);
+    if (err != FD_OK) return err;
     if (r->type == REDIS_REPLY_ERROR) {
-        set_err(st, "HGETALL %s:%s: %s", st->prefix, key, r->str);
+        fd_redis_set_error(st->r, "HGETALL %s: %s", full, r->str);
         freeReplyObject(r);
         return FD_ERR_REDIS;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0)
-        return protocol_fail(st, "HGETALL", r);
+        return fd_redis_fail(st->r, "HGETALL", r);
     size_t count = r->elements / 2;
     if (count == 0) {
         freeReplyObject(r);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Redis adapter: claims partitions (fencing epochs), loads deal state and dedupe horizons, applies
-// a batch atomically with its offsets, reads metrics; reconnects on demand (layer 3; hiredis
-// stays inside). Key layout: docs/redis.md.
+// a batch atomically with its offsets (src/lua/claim.lua, src/lua/apply.lua), reads metrics;
+// over the one Redis connection of io/redis.h, reconnecting on demand; keys from io/keys.h
+// (layer 3). Key layout: docs/redis.md.
 #ifndef FUNNELD_STORE_H
 #define FUNNELD_STORE_H
 
@@ -23,25 +24,25 @@ typedef struct {
     const char *password; /* "" or NULL: no AUTH */
     int db;
     int timeout_ms;     /* connect and per-command timeout */
-    const char *prefix; /* key prefix, e.g. "funnel" */
+    const char *prefix; /* key prefix, e.g. "funnel"; at most 64 bytes */
 } fd_store_opts_t;
 
-/* A store for funnel fn (borrowed). Does not connect yet; every call connects when needed. The
- * strings in opts are copied. NULL when out of memory. hiredis writes to the socket with write(2):
- * the process must ignore SIGPIPE, or a connection Redis closed kills it. */
-fd_store_t *fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts);
+/* A store for funnel fn (borrowed) into *out. Does not connect yet; every call connects when
+ * needed. The strings in opts are copied (the password is wiped when destroyed). FD_ERR_RANGE
+ * when the prefix is longer than 64 bytes, FD_ERR_NOMEM; *out NULL on error. hiredis writes to
+ * the socket with write(2): the process must ignore SIGPIPE, or a connection Redis closed kills
+ * it. */
+fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_store_t **out);
 void fd_store_destroy(fd_store_t *st);
 
 /* Connects (AUTH, SELECT, loads the scripts) unless connected. FD_ERR_REDIS when Redis cannot be
  * reached or refuses (sticky text in fd_store_errstr). Other calls do this themselves. */
 fd_err_t fd_store_connect(fd_store_t *st);
 /* fd_store_connect for start-up: FD_ERR_CONFIG when Redis refused AUTH, SELECT or SCRIPT LOAD
- * (fd_store_is_refusal: wrong redis.user / redis.password / redis.db, a user without the scripts),
- * the reason in fd_store_errstr; FD_ERR_REDIS when it cannot be reached (later calls retry). */
+ * (fd_redis_is_refusal: wrong redis.user / redis.password / redis.db, a user without the
+ * scripts), the reason in fd_store_errstr; FD_ERR_REDIS when it cannot be reached or the refusal
+ * is transient, such as LOADING or BUSY (later calls retry). */
 fd_err_t fd_store_check(fd_store_t *st);
-/* True for a Redis error reply that waiting will not cure: refused credentials (NOAUTH,
- * WRONGPASS), rights (NOPERM) or database index; false for transient ones (LOADING, BUSY, ...). */
-bool fd_store_is_refusal(const char *error);
 /* The last error's text ("connect 127.0.0.1:6379: Connection refused"); "" when none. */
 const char *fd_store_errstr(const fd_store_t *st);
 
@@ -98,9 +99,9 @@ bool fd_store_apply_inflight(const fd_store_t *st);
  * answer (or the connection's end) has arrived. Never blocks. */
 bool fd_store_apply_answered(const fd_store_t *st);
 
-/* Reads one metrics hash (key without prefix, e.g. "rep:all:anna") into parallel arrays of
- * heap strings (*fields, *values, *n), freed with fd_store_free_fields. FD_ERR_NOTFOUND when the
- * key does not exist. */
+/* Reads one metrics hash (key without prefix, e.g. "rep:all:anna": fd_keys_metric_suffix) into
+ * parallel arrays of heap strings (*fields, *values, *n), freed with fd_store_free_fields.
+ * FD_ERR_NOTFOUND when the key does not exist. */
 fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, char ***values,
                             size_t *n);
 void fd_store_free_fields(char **fields, char **values, size_t n);

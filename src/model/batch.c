@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Folds a batch of events into per-hash counter deltas, deal-state changes, dedupe ids, rejection
-// counts and per-partition offsets for one atomic apply; no I/O (layer 2).
+// counts and per-partition offsets for one atomic apply; no I/O (layer 1).
 #include "model/batch.h"
 
 #include <assert.h>
@@ -13,16 +13,14 @@
 
 #include "base/map.h"
 
-#define KEY_MAX    512
-#define PREFIX_MAX 64
 /* Most distinct fields one (time, owner) group of an event touches: entered, advanced, moved_on
  * per stage, plus dwell, won, won_amount, events. */
 #define GROUP_FIELDS (3 * FD_MAX_STAGES + 8)
 
 typedef struct {
-    fd_batch_hash_t pub; /* what the store reads: points into key and delta */
-    char *key;
-    size_t key_cap;
+    fd_batch_hash_t pub; /* what the store reads: points into names and delta */
+    char *names;         /* the window id, a NUL, the id, a NUL */
+    size_t names_cap;
     int64_t *delta; /* nfields */
 } entry_t;
 
@@ -42,15 +40,13 @@ typedef struct {
 struct fd_batch {
     const fd_funnel_t *fn;
     fd_timewin_t *tw;
-    char prefix[PREFIX_MAX + 1];
-    size_t prefix_len;
     int64_t retention_days[FD_WIN_COUNT];
     size_t nfields;
 
-    /* The entries are found without building their keys: a window of the batch is a slot
+    /* The entries are found without naming their hashes: a window of the batch is a slot
      * (wslot_t, holding its org entry); a rep or a team is an owner (found by id in reps or
-     * teams); cells map (owner, slot) to the entry. A key is built once, when its entry is
-     * made. */
+     * teams); cells map (owner, slot) to the entry. An entry's window id and owner id are
+     * copied once, when it is made. */
     entry_t *entries; /* nentries used; entries beyond keep their buffers for reuse */
     size_t nentries, entries_cap;
     wslot_t *wslots;
@@ -83,14 +79,13 @@ typedef struct {
 static const char *const stat_names[FD_STAT_COUNT] = {"accepted", "duplicates", "rejected",
                                                       "beyond_retention", "ignored"};
 
-fd_batch_t *fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts) {
-    if (strlen(opts->prefix) > PREFIX_MAX) return NULL;
+fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts,
+                      fd_batch_t **out) {
+    *out = NULL;
     fd_batch_t *b = calloc(1, sizeof *b);
-    if (b == NULL) return NULL;
+    if (b == NULL) return FD_ERR_NOMEM;
     b->fn = fn;
     b->tw = tw;
-    b->prefix_len = strlen(opts->prefix);
-    memcpy(b->prefix, opts->prefix, b->prefix_len + 1);
     memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
@@ -99,15 +94,16 @@ fd_batch_t *fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch
     b->windows = fd_map_new();
     if (b->reps == NULL || b->teams == NULL || b->windows == NULL) {
         fd_batch_destroy(b);
-        return NULL;
+        return FD_ERR_NOMEM;
     }
-    return b;
+    *out = b;
+    return FD_OK;
 }
 
 void fd_batch_destroy(fd_batch_t *b) {
     if (b == NULL) return;
     for (size_t i = 0; i < b->entries_cap; i++) {
-        free(b->entries[i].key);
+        free(b->entries[i].names);
         free(b->entries[i].delta);
     }
     free(b->entries);
@@ -136,16 +132,20 @@ void fd_batch_reset(fd_batch_t *b) {
     memset(b->rejected, 0, sizeof b->rejected);
 }
 
-int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
-                  int64_t from, fd_dedupe_t *dd) {
-    for (size_t i = 0; i < b->nparts; i++)
-        if (b->parts[i].partition == partition && strcmp(b->parts[i].topic, topic) == 0)
-            return (int)i;
-    if (strlen(topic) > FD_TOPIC_MAX || strlen(token) > FD_TOKEN_MAX) return -1;
+fd_err_t fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
+                       int64_t from, fd_dedupe_t *dd, int *part) {
+    for (size_t i = 0; i < b->nparts; i++) {
+        if (b->parts[i].partition == partition && strcmp(b->parts[i].topic, topic) == 0) {
+            *part = (int)i;
+            return FD_OK;
+        }
+    }
+    if (strlen(topic) > FD_TOPIC_MAX || strlen(token) > FD_TOKEN_MAX) return FD_ERR_RANGE;
+    if (b->nparts == INT32_MAX) return FD_ERR_FULL;
     if (b->nparts == b->parts_cap) {
         size_t ncap = b->parts_cap ? b->parts_cap * 2 : 16;
         fd_batch_part_t *np = realloc(b->parts, ncap * sizeof *np);
-        if (np == NULL) return -1;
+        if (np == NULL) return FD_ERR_NOMEM;
         b->parts = np;
         b->parts_cap = ncap;
     }
@@ -157,15 +157,18 @@ int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const cha
     p->from = from;
     p->next = from;
     p->dd = dd;
-    return (int)b->nparts++;
+    *part = (int)b->nparts++;
+    return FD_OK;
 }
 
-/* A new entry with zero deltas for key; its index, or -1 when out of memory. */
-static ptrdiff_t new_entry(fd_batch_t *b, const char *key, size_t len, int64_t expire_at_s) {
+/* A new entry with zero deltas for the hash of (scope, window, id); its index + 1 in *ref. */
+static fd_err_t new_entry(fd_batch_t *b, fd_scope_t scope, const char *window, const char *id,
+                          int64_t expire_at_s, uint32_t *ref) {
     if (b->nentries == b->entries_cap) {
+        if (b->entries_cap >= UINT32_MAX / 2) return FD_ERR_FULL;
         size_t ncap = b->entries_cap ? b->entries_cap * 2 : 256;
         entry_t *ne = realloc(b->entries, ncap * sizeof *ne);
-        if (ne == NULL) return -1;
+        if (ne == NULL) return FD_ERR_NOMEM;
         memset(ne + b->entries_cap, 0, (ncap - b->entries_cap) * sizeof *ne);
         b->entries = ne;
         b->entries_cap = ncap;
@@ -173,69 +176,85 @@ static ptrdiff_t new_entry(fd_batch_t *b, const char *key, size_t len, int64_t e
     entry_t *e = &b->entries[b->nentries];
     if (e->delta == NULL) {
         e->delta = malloc(b->nfields * sizeof *e->delta);
-        if (e->delta == NULL) return -1;
+        if (e->delta == NULL) return FD_ERR_NOMEM;
     }
-    if (e->key_cap < len + 1) {
-        char *nk = realloc(e->key, len + 1);
-        if (nk == NULL) return -1;
-        e->key = nk;
-        e->key_cap = len + 1;
+    /* window and id copied side by side: the pointers stay valid when entries moves */
+    size_t wlen = strlen(window), ilen = strlen(id), len = wlen + 1 + ilen + 1;
+    if (e->names_cap < len) {
+        char *nn = realloc(e->names, len);
+        if (nn == NULL) return FD_ERR_NOMEM;
+        e->names = nn;
+        e->names_cap = len;
     }
-    memcpy(e->key, key, len);
-    e->key[len] = '\0';
+    memcpy(e->names, window, wlen + 1);
+    memcpy(e->names + wlen + 1, id, ilen + 1);
     memset(e->delta, 0, b->nfields * sizeof *e->delta);
-    e->pub = (fd_batch_hash_t){.key = e->key, .delta = e->delta, .expire_at_s = expire_at_s};
-    return (ptrdiff_t)b->nentries++;
+    e->pub = (fd_batch_hash_t){.scope = scope,
+                               .window = e->names,
+                               .id = e->names + wlen + 1,
+                               .delta = e->delta,
+                               .expire_at_s = expire_at_s};
+    *ref = (uint32_t)++b->nentries;
+    return FD_OK;
 }
 
-/* The slot of window id of granularity k, added when new; -1 when out of memory. */
-static ptrdiff_t window_slot(fd_batch_t *b, int k, const char *id) {
+/* The slot of window id of granularity k in *slot, added when new. */
+static fd_err_t window_slot(fd_batch_t *b, int k, const char *id, size_t *slot) {
     size_t last = b->wlast[k];
-    if (last < b->nwslots && strcmp(b->wslots[last].id, id) == 0) return (ptrdiff_t)last;
+    if (last < b->nwslots && strcmp(b->wslots[last].id, id) == 0) {
+        *slot = last;
+        return FD_OK;
+    }
     /* Window ids name their granularity ("day:...", "all"): the id alone is the key. */
     size_t len = strlen(id);
     uintptr_t v = (uintptr_t)fd_map_get(b->windows, id, len);
     if (v != 0) {
-        b->wlast[k] = v - 1;
-        return (ptrdiff_t)(v - 1);
+        b->wlast[k] = *slot = v - 1;
+        return FD_OK;
     }
     if (b->nwslots == b->wslots_cap) {
         size_t ncap = b->wslots_cap ? b->wslots_cap * 2 : 64;
         wslot_t *nw = realloc(b->wslots, ncap * sizeof *nw);
-        if (nw == NULL) return -1;
+        if (nw == NULL) return FD_ERR_NOMEM;
         b->wslots = nw;
         b->wslots_cap = ncap;
     }
-    if (fd_map_put(b->windows, id, len, (void *)(uintptr_t)(b->nwslots + 1)) != FD_OK) return -1;
+    fd_err_t err = fd_map_put(b->windows, id, len, (void *)(uintptr_t)(b->nwslots + 1));
+    if (err != FD_OK) return err;
     wslot_t *w = &b->wslots[b->nwslots];
     snprintf(w->id, sizeof w->id, "%s", id);
     w->org = 0;
-    b->wlast[k] = b->nwslots;
-    return (ptrdiff_t)b->nwslots++;
+    b->wlast[k] = *slot = b->nwslots++;
+    return FD_OK;
 }
 
-/* The owner index of id in m (reps or teams), added when new; -1 when out of memory. */
-static ptrdiff_t owner_of(fd_batch_t *b, fd_map_t *m, const char *id) {
+/* The owner index of id in m (reps or teams) in *owner, added when new. */
+static fd_err_t owner_of(fd_batch_t *b, fd_map_t *m, const char *id, size_t *owner) {
     size_t len = strlen(id);
     uintptr_t v = (uintptr_t)fd_map_get(m, id, len);
-    if (v != 0) return (ptrdiff_t)(v - 1);
-    if (b->nowners >= UINT32_MAX - 1) return -1;
-    if (fd_map_put(m, id, len, (void *)(uintptr_t)(b->nowners + 1)) != FD_OK) return -1;
-    return (ptrdiff_t)b->nowners++;
+    if (v != 0) {
+        *owner = v - 1;
+        return FD_OK;
+    }
+    if (b->nowners >= UINT32_MAX - 1) return FD_ERR_FULL;
+    fd_err_t err = fd_map_put(m, id, len, (void *)(uintptr_t)(b->nowners + 1));
+    if (err != FD_OK) return err;
+    *owner = b->nowners++;
+    return FD_OK;
 }
 
 static inline size_t cell_home(uint64_t key, size_t mask) {
     return (size_t)((key * 0x9e3779b97f4a7c15u) >> 32) & mask;
 }
 
-/* Where the entry index + 1 of owner o in window slot ws is kept (0 there = no entry yet);
- * NULL when out of memory. Valid until the next call. */
-static uint32_t *owner_entry(fd_batch_t *b, size_t o, size_t ws) {
+/* Where the entry index + 1 of owner o in window slot ws is kept (0 there = no entry yet), in
+ * *ref; valid until the next call. */
+static fd_err_t owner_entry(fd_batch_t *b, size_t o, size_t ws, uint32_t **ref) {
     uint64_t key = (uint64_t)(o + 1) << 32 | (uint64_t)ws;
     if ((b->ncells + 1) * 2 > b->cells_cap) {
         size_t ncap = b->cells_cap ? b->cells_cap * 2 : 1024;
         cell_t *nc = calloc(ncap, sizeof *nc);
-        if (nc == NULL) return NULL;
+        if (nc == NULL) return FD_ERR_NOMEM;
         for (size_t i = 0; i < b->cells_cap; i++) {
             if (b->cells[i].key == 0) continue;
             size_t j = cell_home(b->cells[i].key, ncap - 1);
@@ -256,14 +275,8 @@ static uint32_t *owner_entry(fd_batch_t *b, size_t o, size_t ws) {
         b->cells[i].entry = 0;
         b->ncells++;
     }
-    return &b->cells[i].entry;
-}
-
-/* Appends n bytes to key at len; keys are bounded: prefix 64 + scope 6 + window 32 + id 128. */
-static inline size_t put(char *key, size_t len, const char *s, size_t n) {
-    assert(len + n < KEY_MAX);
-    memcpy(key + len, s, n);
-    return len + n;
+    *ref = &b->cells[i].entry;
+    return FD_OK;
 }
 
 /* Adds a group's deltas to the hashes of its 3 scopes x 5 windows (6 with hourly buckets),
@@ -298,10 +311,14 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, skipped_t *sk, int6
     if (g->nf == 0) return FD_OK;
     fd_windows_t w;
     fd_timewin_of(b->tw, g->at_ms, &w);
-    /* the group's rep and team as owners of this batch (scope 0 and 1; the org has none) */
-    const char *id[3] = {g->owner->rep, g->owner->team, NULL};
-    ptrdiff_t owner[2] = {owner_of(b, b->reps, id[0]), owner_of(b, b->teams, id[1])};
-    if (owner[0] < 0 || owner[1] < 0) return FD_ERR_NOMEM;
+    /* the group's rep and team as owners of this batch (FD_SCOPE_REP and FD_SCOPE_TEAM; the
+     * org has none) */
+    const char *id[FD_SCOPE_COUNT] = {g->owner->rep, g->owner->team, ""};
+    size_t owner[FD_SCOPE_COUNT] = {0};
+    fd_err_t err;
+    if ((err = owner_of(b, b->reps, id[FD_SCOPE_REP], &owner[FD_SCOPE_REP])) != FD_OK ||
+        (err = owner_of(b, b->teams, id[FD_SCOPE_TEAM], &owner[FD_SCOPE_TEAM])) != FD_OK)
+        return err;
     for (int k = 0; k < FD_WIN_COUNT; k++) {
         if (k == FD_WIN_HOUR && b->retention_days[k] == 0) continue; /* hourly buckets off */
         int64_t expire_at_s = 0;
@@ -319,30 +336,18 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, skipped_t *sk, int6
                 continue;
             }
         }
-        ptrdiff_t ws = window_slot(b, k, w.id[k]);
-        if (ws < 0) return FD_ERR_NOMEM;
-        for (int scope = 0; scope < 3; scope++) {
-            static const char *const scope_name[3] = {":rep:", ":team:", ":org:"};
+        size_t ws;
+        if ((err = window_slot(b, k, w.id[k], &ws)) != FD_OK) return err;
+        for (int scope = 0; scope < FD_SCOPE_COUNT; scope++) {
             /* ref: where the entry index + 1 of (scope, window, owner) is kept */
             uint32_t *ref = &b->wslots[ws].org;
-            if (scope < 2 && (ref = owner_entry(b, (size_t)owner[scope], (size_t)ws)) == NULL)
-                return FD_ERR_NOMEM;
-            if (*ref == 0) {
-                /* <prefix>:<scope>:<window>[:<id>], by copying: snprintf was the fold's top
-                 * cost. */
-                char key[KEY_MAX];
-                size_t len = 0;
-                len = put(key, len, b->prefix, b->prefix_len);
-                len = put(key, len, scope_name[scope], strlen(scope_name[scope]));
-                len = put(key, len, w.id[k], strlen(w.id[k]));
-                if (scope < 2) {
-                    key[len++] = ':';
-                    len = put(key, len, id[scope], strlen(id[scope]));
-                }
-                ptrdiff_t ei = new_entry(b, key, len, expire_at_s);
-                if (ei < 0) return FD_ERR_NOMEM;
-                *ref = (uint32_t)ei + 1;
-            }
+            if (scope != FD_SCOPE_ORG && (err = owner_entry(b, owner[scope], ws, &ref)) != FD_OK)
+                return err;
+            /* a new hash: its names are copied once (building a key string with snprintf was
+             * once the fold's top cost; the store renders keys now, once per hash) */
+            if (*ref == 0 && (err = new_entry(b, (fd_scope_t)scope, w.id[k], id[scope], expire_at_s,
+                                              ref)) != FD_OK)
+                return err;
             entry_t *e = &b->entries[*ref - 1];
             for (size_t i = 0; i < g->nf; i++)
                 e->delta[g->field[i]] += g->value[i];

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Folds a batch of events into per-hash counter deltas, deal-state changes, dedupe ids, rejection
-// counts and per-partition offsets, ready for one atomic apply; no I/O (layer 2).
+// counts and per-partition offsets, ready for one atomic apply; no I/O (layer 1).
 #ifndef FUNNELD_BATCH_H
 #define FUNNELD_BATCH_H
 
@@ -12,6 +12,7 @@
 #include "model/dedupe.h"
 #include "model/event.h"
 #include "model/funnel.h"
+#include "model/metrics.h"
 #include "model/timewin.h"
 
 #define FD_TOKEN_MAX 96
@@ -21,16 +22,19 @@ typedef struct fd_batch fd_batch_t;
 
 /* Settings the fold needs; copied by fd_batch_new. */
 typedef struct {
-    const char *prefix; /* Redis key prefix ("funnel") */
     /* Per granularity; 0 = keep forever (all is always kept), except FD_WIN_HOUR where 0 means
      * no hourly buckets at all. */
     int64_t retention_days[FD_WIN_COUNT];
 } fd_batch_opts_t;
 
-/* One hash to update: key, counter deltas (fd_funnel_nfields entries, zeros untouched), and the
- * expiry to set (epoch seconds, 0 for none). */
+/* One metric hash to update, named by what it counts, not by its Redis key (the store renders
+ * the key with io/keys.h's fd_keys_metric): its scope, window id ("all", "day:2025-11-22") and
+ * id (the rep's or team's; "" for the org); its counter deltas (fd_funnel_nfields entries, zeros
+ * untouched) and the expiry to set (epoch seconds, 0 for none). */
 typedef struct {
-    const char *key;
+    fd_scope_t scope;
+    const char *window;
+    const char *id;
     const int64_t *delta;
     int64_t expire_at_s;
 } fd_batch_hash_t;
@@ -56,18 +60,20 @@ enum {
     FD_STAT_COUNT
 };
 
-/* A batch folding for funnel fn and windows tw (both borrowed, must outlive it). NULL when out
- * of memory. */
-fd_batch_t *fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts);
+/* A batch folding for funnel fn and windows tw (both borrowed, must outlive it) into *out.
+ * FD_ERR_NOMEM (*out NULL). */
+fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts,
+                      fd_batch_t **out);
 void fd_batch_destroy(fd_batch_t *b);
 /* Empties the batch for reuse (keeps allocations). */
 void fd_batch_reset(fd_batch_t *b);
 
-/* Adds partition (topic, partition) with its claim token and the stored offset it continues from,
- * or returns the index it already has. dd is the partition's dedupe horizon (borrowed). Returns
- * the index, or -1 when out of memory. */
-int fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
-                  int64_t from, fd_dedupe_t *dd);
+/* Adds partition (topic, partition) with its claim token and the stored offset it continues from
+ * and gives its index in *part, or gives the index it already has. dd is the partition's dedupe
+ * horizon (borrowed). FD_ERR_RANGE when the topic is longer than FD_TOPIC_MAX or the token than
+ * FD_TOKEN_MAX, FD_ERR_NOMEM; *part untouched on error. */
+fd_err_t fd_batch_part(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
+                       int64_t from, fd_dedupe_t *dd, int *part);
 
 /* Folds one validated event read at offset of part: drops it as a duplicate if its event_id is in
  * the dedupe horizon, else turns it into deltas. For deal events the deal must be cached in dc

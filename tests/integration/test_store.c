@@ -265,11 +265,11 @@ static void consumer_init_opts(consumer_t *c, world_t *w, const fd_store_opts_t 
                                size_t dedupe_max) {
     memset(c, 0, sizeof *c);
     c->w = w;
-    c->st = fd_store_new(w->fn, o);
+    assert_int_equal(fd_store_new(w->fn, o, &c->st), FD_OK);
     c->dc = fd_dealcache_new(w->fn, 1000);
     c->dd = fd_dedupe_new(dedupe_max);
-    fd_batch_opts_t bo = {.prefix = "funnel", .retention_days = {0, 400, 0, 0, 0}};
-    c->b = fd_batch_new(w->fn, w->tw, &bo);
+    fd_batch_opts_t bo = {.retention_days = {0, 400, 0, 0, 0}};
+    assert_int_equal(fd_batch_new(w->fn, w->tw, &bo, &c->b), FD_OK);
     assert_non_null(c->st);
     assert_non_null(c->dc);
     assert_non_null(c->dd);
@@ -317,8 +317,8 @@ static void claim(consumer_t *c) {
 static void fold_into(consumer_t *c, fd_store_t *rd, fd_batch_t *b, int64_t from,
                       const fd_event_t *evs, size_t n) {
     fd_batch_reset(b);
-    int part = fd_batch_part(b, TOPIC, 0, c->token, from, c->dd);
-    assert_true(part >= 0);
+    int part = -1;
+    assert_int_equal(fd_batch_part(b, TOPIC, 0, c->token, from, c->dd, &part), FD_OK);
     const char *ids[64];
     size_t nids = 0;
     for (size_t i = 0; i < n; i++)
@@ -532,9 +532,11 @@ static void test_store_pipelined_batches_equal_one_batch(void **state) {
     consumer_t c;
     consumer_init(&c, w, 100);
     fd_store_opts_t o = opts_for(w, NULL, NULL);
-    fd_store_t *rd = fd_store_new(w->fn, &o);
-    fd_batch_opts_t bo = {.prefix = "funnel", .retention_days = {0, 400, 0, 0, 0}};
-    fd_batch_t *b2 = fd_batch_new(w->fn, w->tw, &bo);
+    fd_store_t *rd = NULL;
+    assert_int_equal(fd_store_new(w->fn, &o, &rd), FD_OK);
+    fd_batch_opts_t bo = {.retention_days = {0, 400, 0, 0, 0}};
+    fd_batch_t *b2 = NULL;
+    assert_int_equal(fd_batch_new(w->fn, w->tw, &bo, &b2), FD_OK);
     assert_non_null(rd);
     assert_non_null(b2);
     claim(&c);
@@ -925,8 +927,8 @@ static void test_store_load_deals_round_trips_and_caches_unknown_deals_empty(voi
  * (as the service does for a deal seen first through its creation). */
 static void fold_assuming_new(consumer_t *c, const fd_event_t *evs, size_t n) {
     fd_batch_reset(c->b);
-    int part = fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd);
-    assert_true(part >= 0);
+    int part = -1;
+    assert_int_equal(fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd, &part), FD_OK);
     for (size_t i = 0; i < n; i++) {
         if (evs[i].type == FD_DEAL_CREATED && fd_dealcache_get(c->dc, evs[i].deal_id) == NULL)
             assert_non_null(fd_dealcache_put_new(c->dc, evs[i].deal_id));
@@ -1088,7 +1090,8 @@ static void test_store_large_batch_applies_in_one_step(void **state) {
     assert_non_null(evs);
     assert_non_null(ids);
     fd_batch_reset(c.b);
-    int part = fd_batch_part(c.b, TOPIC, 0, c.token, c.from, c.dd);
+    int part = -1;
+    assert_int_equal(fd_batch_part(c.b, TOPIC, 0, c.token, c.from, c.dd, &part), FD_OK);
     for (int i = 0; i < REPS; i++) {
         char rep[32], team[32], deal[32], id[32];
         snprintf(rep, sizeof rep, "rep-%d", i);
@@ -1361,7 +1364,8 @@ static fd_err_t check_with(world_t *w, int port, const char *user, const char *p
     fd_store_opts_t o = opts_for(w, user, password);
     o.port = port;
     o.db = db;
-    fd_store_t *st = fd_store_new(w->fn, &o);
+    fd_store_t *st = NULL;
+    assert_int_equal(fd_store_new(w->fn, &o, &st), FD_OK);
     assert_non_null(st);
     fd_err_t err = fd_store_check(st);
     snprintf(errstr, size, "%s", fd_store_errstr(st));

@@ -67,9 +67,37 @@ static fd_funnel_t *new_funnel(void) {
 }
 
 static fd_batch_opts_t default_opts(void) {
-    fd_batch_opts_t opts = {.prefix = "funnel"};
+    fd_batch_opts_t opts = {{0}};
     opts.retention_days[FD_WIN_DAY] = RETENTION_DAY;
     return opts;
+}
+
+/* fd_batch_new, which must succeed. */
+static fd_batch_t *batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_opts_t *opts) {
+    fd_batch_t *b = NULL;
+    assert_int_equal(fd_batch_new(fn, tw, opts, &b), FD_OK);
+    return b;
+}
+
+/* fd_batch_part, which must succeed: the part's index. */
+static int part_of(fd_batch_t *b, const char *topic, int32_t partition, const char *token,
+                   int64_t from, fd_dedupe_t *dd) {
+    int part = -1;
+    assert_int_equal(fd_batch_part(b, topic, partition, token, from, dd, &part), FD_OK);
+    return part;
+}
+
+/* The Redis key of hash h with prefix "funnel", spelled by hand from docs/redis.md (the fold
+ * records scope, window and id; the store renders the key). Valid until the next call. */
+static const char *key_of(const fd_batch_hash_t *h) {
+    static char key[512];
+    static const char *const scope[] = {"rep", "team", "org"};
+    assert_true(h->scope == FD_SCOPE_REP || h->scope == FD_SCOPE_TEAM || h->scope == FD_SCOPE_ORG);
+    if (h->scope == FD_SCOPE_ORG)
+        snprintf(key, sizeof key, "funnel:org:%s", h->window);
+    else
+        snprintf(key, sizeof key, "funnel:%s:%s:%s", scope[h->scope], h->window, h->id);
+    return key;
 }
 
 /* A fixture for the business timezone tz. */
@@ -81,11 +109,11 @@ static fixture_t *fixture_new(const char *tz) {
     fx->dc = fd_dealcache_new(fx->fn, 1000);
     fx->dd = fd_dedupe_new(1000);
     fd_batch_opts_t opts = default_opts();
-    fx->b = fd_batch_new(fx->fn, fx->tw, &opts);
+    fx->b = batch_new(fx->fn, fx->tw, &opts);
     assert_non_null(fx->dc);
     assert_non_null(fx->dd);
     assert_non_null(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", -1, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", -1, fx->dd);
     assert_int_equal(fx->part, 0);
     return fx;
 }
@@ -165,7 +193,7 @@ typedef struct {
 
 static const fd_batch_hash_t *find_hash(const fd_batch_t *b, const char *key) {
     for (size_t i = 0; i < fd_batch_nhashes(b); i++)
-        if (strcmp(fd_batch_hash(b, i)->key, key) == 0) return fd_batch_hash(b, i);
+        if (strcmp(key_of(fd_batch_hash(b, i)), key) == 0) return fd_batch_hash(b, i);
     return NULL;
 }
 
@@ -209,8 +237,8 @@ static void expect_keys(const fd_batch_t *b, const char *const *keys, size_t n) 
         for (size_t i = 0; i < fd_batch_nhashes(b); i++) {
             bool listed = false;
             for (size_t k = 0; k < n; k++)
-                if (strcmp(fd_batch_hash(b, i)->key, keys[k]) == 0) listed = true;
-            if (!listed) print_error("unexpected hash %s\n", fd_batch_hash(b, i)->key);
+                if (strcmp(key_of(fd_batch_hash(b, i)), keys[k]) == 0) listed = true;
+            if (!listed) print_error("unexpected hash %s\n", key_of(fd_batch_hash(b, i)));
         }
         fail_msg("%zu hashes, want %zu", fd_batch_nhashes(b), n);
     }
@@ -369,7 +397,7 @@ static void test_batch_retroactive_advanced_goes_to_reach_time_and_owner(void **
     fd_dealcache_mark_applied(fx->dc);
     fd_dedupe_mark_applied(fx->dd);
     fd_batch_reset(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
     /* bob (apac) moves it to qualified on Tuesday 25 Nov (week 48). */
     fd_event_t moved =
         deal_ev(FD_DEAL_STAGE_CHANGED, "e-2", "d-1", "bob", "apac", T2, QUALIFIED, -1);
@@ -572,7 +600,7 @@ static void test_batch_refuses_event_that_could_overflow_a_delta(void **state) {
                 {"won", 46}, {"won_amount", 46 * huge});
     /* an emptied batch takes it */
     fd_batch_reset(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "1:t:x", 46, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "1:t:x", 46, fx->dd);
     fd_event_t again = deal_ev(FD_DEAL_WON, "w-46", "d-46", "anna", "emea", T0, -1, huge);
     assert_int_equal(fd_batch_add(fx->b, fx->part, fx->dc, &again, 46, NOW_S), FD_OK);
 }
@@ -640,7 +668,7 @@ static void test_batch_duplicate_from_earlier_batch_is_dropped(void **state) {
     fold(fx, &a, 0, NOW_S);
     fd_dedupe_mark_applied(fx->dd);
     fd_batch_reset(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
     fold(fx, &a, 1, NOW_S); /* redelivered */
     assert_int_equal(fd_batch_nhashes(fx->b), 0);
     expect_stats(fx->b, 0, 1, 0, 0, 0);
@@ -650,7 +678,7 @@ static void test_batch_duplicate_from_earlier_batch_is_dropped(void **state) {
 static void test_batch_dedupe_is_per_partition(void **state) {
     fixture_t *fx = *state;
     fd_dedupe_t *dd1 = fd_dedupe_new(100);
-    int p1 = fd_batch_part(fx->b, "crm.events", 1, "token-2", 40, dd1);
+    int p1 = part_of(fx->b, "crm.events", 1, "token-2", 40, dd1);
     assert_int_equal(p1, 1);
     fd_event_t a = activity("e-1", "anna", "emea", CALL, T0);
     fold(fx, &a, 7, NOW_S);
@@ -665,10 +693,10 @@ static void test_batch_dedupe_is_per_partition(void **state) {
 static void test_batch_part_registers_once_per_topic_partition(void **state) {
     fixture_t *fx = *state;
     fd_dedupe_t *dd2 = fd_dedupe_new(10);
-    assert_int_equal(fd_batch_part(fx->b, "crm.events", 0, "token-1", -1, fx->dd), 0);
-    assert_int_equal(fd_batch_part(fx->b, "crm.events", 3, "token-x", 120, dd2), 1);
-    assert_int_equal(fd_batch_part(fx->b, "other.events", 0, "token-y", 5, dd2), 2);
-    assert_int_equal(fd_batch_part(fx->b, "crm.events", 3, "token-x", 120, dd2), 1);
+    assert_int_equal(part_of(fx->b, "crm.events", 0, "token-1", -1, fx->dd), 0);
+    assert_int_equal(part_of(fx->b, "crm.events", 3, "token-x", 120, dd2), 1);
+    assert_int_equal(part_of(fx->b, "other.events", 0, "token-y", 5, dd2), 2);
+    assert_int_equal(part_of(fx->b, "crm.events", 3, "token-x", 120, dd2), 1);
     assert_int_equal(fd_batch_nparts(fx->b), 3);
     const fd_batch_part_t *p = fd_batch_part_at(fx->b, 1);
     assert_string_equal(p->topic, "crm.events");
@@ -677,6 +705,20 @@ static void test_batch_part_registers_once_per_topic_partition(void **state) {
     assert_int_equal(p->from, 120);
     assert_ptr_equal(p->dd, dd2);
     fd_dedupe_destroy(dd2);
+}
+
+static void test_batch_part_refuses_a_topic_or_token_too_long(void **state) {
+    fixture_t *fx = *state;
+    char topic[FD_TOPIC_MAX + 2], token[FD_TOKEN_MAX + 2];
+    memset(topic, 't', sizeof topic - 1);
+    topic[sizeof topic - 1] = '\0';
+    memset(token, 'k', sizeof token - 1);
+    token[sizeof token - 1] = '\0';
+    int part = 7;
+    assert_int_equal(fd_batch_part(fx->b, topic, 0, "token-1", -1, fx->dd, &part), FD_ERR_RANGE);
+    assert_int_equal(fd_batch_part(fx->b, "crm.events", 1, token, -1, fx->dd, &part), FD_ERR_RANGE);
+    assert_int_equal(part, 7);
+    assert_int_equal(fd_batch_nparts(fx->b), 1);
 }
 
 static void test_batch_rejections_counted_per_reason_and_advance_next(void **state) {
@@ -697,7 +739,7 @@ static void test_batch_rejections_counted_per_reason_and_advance_next(void **sta
 
 static void test_batch_next_is_max_offset_plus_one_whatever_the_order(void **state) {
     fixture_t *fx = *state;
-    int p = fd_batch_part(fx->b, "crm.events", 2, "token-2", 100, fx->dd);
+    int p = part_of(fx->b, "crm.events", 2, "token-2", 100, fx->dd);
     assert_int_equal(fd_batch_part_at(fx->b, (size_t)p)->from, 100);
     /* The rejection at 105 is recorded before the events at 103 and 101. */
     fd_batch_reject(fx->b, p, FD_REJECT_OVERSIZE, 105);
@@ -736,7 +778,7 @@ static void test_batch_beyond_retention_counts_each_time_owner_group(void **stat
     fd_event_t created = deal_ev(FD_DEAL_CREATED, "e-1", "d-1", "anna", "emea", T0, -1, -1);
     fold(fx, &created, 0, NOW_S);
     fd_batch_reset(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", 1, fx->dd);
     /* Applied 500 days after T2: both the day of the lead entry (advanced:lead, anna) and the
      * day of the move (bob) are past retention: two days, each skipped for its rep, team and
      * the org: 2 x 3. */
@@ -747,7 +789,7 @@ static void test_batch_beyond_retention_counts_each_time_owner_group(void **stat
     /* anna 4 + emea 4 + bob 4 + apac 4 + org all, W47, W48, month, quarter. */
     assert_int_equal(fd_batch_nhashes(fx->b), 21);
     for (size_t i = 0; i < fd_batch_nhashes(fx->b); i++) {
-        assert_null(strstr(fd_batch_hash(fx->b, i)->key, ":day:"));
+        assert_null(strstr(key_of(fd_batch_hash(fx->b, i)), ":day:"));
         assert_int_equal(fd_batch_hash(fx->b, i)->expire_at_s, 0);
     }
     EXPECT_HASH(fx->b, "funnel:rep:week:2025-W47:anna", 0, {"advanced:lead", 1});
@@ -762,7 +804,7 @@ static void test_batch_beyond_retention_counts_each_scope_window_once(void **sta
     fold(fx, &c1, 0, NOW_S);
     fold(fx, &c2, 1, NOW_S);
     fd_batch_reset(fx->b);
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 2, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", 2, fx->dd);
     const int64_t late_s = T0 / 1000 + 500 * DAY_S;
     /* same owner, an hour later: one day, 3 scopes */
     fd_event_t m1 =
@@ -787,10 +829,10 @@ static void test_batch_retention_on_every_granularity_sets_expiries(void **state
     opts.retention_days[FD_WIN_WEEK] = 7;
     opts.retention_days[FD_WIN_MONTH] = 31;
     opts.retention_days[FD_WIN_QUARTER] = 92;
-    fd_batch_t *b = fd_batch_new(fn, tw, &opts);
+    fd_batch_t *b = batch_new(fn, tw, &opts);
     fd_dedupe_t *dd = fd_dedupe_new(10);
     fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
-    int p = fd_batch_part(b, "crm.events", 0, "t", -1, dd);
+    int p = part_of(b, "crm.events", 0, "t", -1, dd);
     /* Applied one hour after the event: nothing is expired yet. */
     fd_event_t ev = activity("e-1", "anna", "emea", CALL, T0);
     assert_int_equal(fd_batch_add(b, p, dc, &ev, 0, (T0 + HOUR) / 1000), FD_OK);
@@ -812,7 +854,7 @@ static void test_batch_retention_on_every_granularity_sets_expiries(void **state
     /* 40 days after T0: the week (ends + 7 d = 2025-12-01) and month (2026-01-01) are expired,
      * the quarter (2026-04-03) and day (2026-12-28) are not. */
     fd_batch_reset(b);
-    p = fd_batch_part(b, "crm.events", 0, "t", 1, dd);
+    p = part_of(b, "crm.events", 0, "t", 1, dd);
     fd_event_t ev2 = activity("e-2", "anna", "emea", CALL, T0);
     assert_int_equal(fd_batch_add(b, p, dc, &ev2, 1, T0 / 1000 + 40 * DAY_S), FD_OK);
     assert_int_equal(fd_batch_stat(b, FD_STAT_BEYOND_RETENTION), 6);
@@ -866,7 +908,7 @@ static void test_batch_reset_empties_and_batch_is_reusable(void **state) {
     expect_stats(fx->b, 0, 0, 0, 0, 0);
     assert_int_equal(fd_batch_rejected(fx->b, FD_REJECT_TOO_DEEP), 0);
     /* Reused: the same keys start again from zero deltas; new keys are added. */
-    fx->part = fd_batch_part(fx->b, "crm.events", 0, "token-1", 2, fx->dd);
+    fx->part = part_of(fx->b, "crm.events", 0, "token-1", 2, fx->dd);
     assert_int_equal(fx->part, 0);
     fd_event_t b = activity("e-2", "anna", "emea", VISIT, T0);
     fd_event_t c = activity("e-3", "bob", "apac", CALL, T2);
@@ -909,7 +951,7 @@ static void test_batch_index_matches_keys_built_by_hand(void **state) {
     fixture_t *fx = fixture_new("Europe/Berlin");
     fd_batch_opts_t opts = default_opts();
     opts.retention_days[FD_WIN_HOUR] = 30;
-    fd_batch_t *b = fd_batch_new(fx->fn, fx->tw, &opts);
+    fd_batch_t *b = batch_new(fx->fn, fx->tw, &opts);
     fd_dedupe_t *dd = fd_dedupe_new(100000);
     assert_non_null(b);
     assert_non_null(dd);
@@ -917,7 +959,7 @@ static void test_batch_index_matches_keys_built_by_hand(void **state) {
     uint64_t seed = 42;
     for (int round = 0; round < 2; round++) {
         fd_batch_reset(b);
-        int part = fd_batch_part(b, "crm.events", 0, "token-1", -1, dd);
+        int part = part_of(b, "crm.events", 0, "token-1", -1, dd);
         fd_map_t *model = fd_map_new(); /* key -> count (as a pointer-sized integer) */
         assert_non_null(model);
         for (int i = 0; i < 4000; i++) {
@@ -947,8 +989,9 @@ static void test_batch_index_matches_keys_built_by_hand(void **state) {
         assert_int_equal(fd_batch_nhashes(b), fd_map_size(model));
         for (size_t i = 0; i < fd_batch_nhashes(b); i++) {
             const fd_batch_hash_t *h = fd_batch_hash(b, i);
-            uintptr_t n = (uintptr_t)fd_map_del(model, h->key, strlen(h->key));
-            if (n == 0) fail_msg("unexpected or repeated hash %s", h->key);
+            const char *key = key_of(h);
+            uintptr_t n = (uintptr_t)fd_map_del(model, key, strlen(key));
+            if (n == 0) fail_msg("unexpected or repeated hash %s", key);
             assert_int_equal(h->delta[events_field], (int64_t)n);
         }
         assert_int_equal(fd_map_size(model), 0);
@@ -992,6 +1035,7 @@ int main(void) {
         T(test_batch_duplicate_from_earlier_batch_is_dropped),
         T(test_batch_dedupe_is_per_partition),
         T(test_batch_part_registers_once_per_topic_partition),
+        T(test_batch_part_refuses_a_topic_or_token_too_long),
         T(test_batch_rejections_counted_per_reason_and_advance_next),
         T(test_batch_next_is_max_offset_plus_one_whatever_the_order),
         T(test_batch_day_beyond_retention_skipped_and_counted),

@@ -76,7 +76,7 @@ static int setup(void **state) {
     char err[256];
     assert_int_equal(fd_funnel_new(stages, 2, kinds, 1, &fx->fn, err, sizeof err), FD_OK);
     assert_int_equal(fd_timewin_new("UTC", &fx->tw, err, sizeof err), FD_OK);
-    fd_batch_opts_t bo = {.prefix = "funnel"};
+    fd_batch_opts_t bo = {{0}};
     fd_ledger_opts_t lo = {.fn = fx->fn, .tw = fx->tw, .batch = &bo, .dedupe_max = 100};
     assert_int_equal(fd_ledger_new(&lo, &fx->lg), FD_OK);
     /* the dead-letter queue has no sent or applied step: a hook may leave callbacks NULL */

@@ -1,0 +1,423 @@
+-- SPDX-License-Identifier: MIT
+-- funneld batch apply: one atomic step per batch (run by src/io/store.c with EVALSHA; layer io).
+-- Every key is in KEYS, in this order (the counts come from ARGV):
+--   [1] the stats hash; then P x (part hash, dedupe list) of the parts; then X deal keys that
+--   must not exist; then the H metric hashes; then the D deal keys to write.
+-- ARGV, layout 4 (counts as decimal text, hash deltas in binary):
+--   [1] layout version '4'
+--   F, then F metric field names (deltas refer to them by index 0..F-1)
+--   A, then A names of fields kept in hundredths (amounts, written as '%.2f')
+--   M, then M derived fields of 6 (src/model/metrics.h): name, numerator field, denominator
+--      field, den_plus_num ('1': the denominator is numerator + denominator), scale (an
+--      integer >= 1 the denominator is multiplied by), decimals (0..9). Value =
+--      num / ((den [+ num]) x scale), written with that many decimals; absent when the
+--      denominator is 0.
+--   P, then P parts of 6: token, from ('' = no stored offset), next ('' only when from is ''
+--      and the part read nothing), dedupe chunk (binary, 16 bytes per id, may be ''), ids in
+--      the chunk, dedupe max (ids the list must keep; 0 = never trim)
+--   X: deals folded as new (their first event seen was a deal.created and funneld did not
+--      read them): their keys must not exist
+--   H, then H deltas of the metric hashes (binary): expire_at_s (0 = none) as a varint,
+--      then per changed field its index (one byte) and its delta: a varint in
+--      1 .. 10^15-1, or for a bigger one a 0 byte, a length byte L and L digits.
+--      Varint: 7 bits a byte, least significant first, high bit set = more follow.
+--   D, then D encoded deal states
+--   N, then N x (stats field, delta >= 0)
+-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);
+-- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'EXISTS', key}
+-- when a deal folded as new has a stored state; or an error reply
+-- when the input or a stored value is malformed. Redis does not roll back a script
+-- that fails half way, so phase 1 checks everything with reads only and phase 2
+-- writes: nothing is written unless the answer is OK.
+local A, nargs, pos = ARGV, #ARGV, 1
+local K, nkeys, kpos = KEYS, #KEYS, 1
+local byte, find, format, gsub, sub, floor, tonumber, unpack =
+  string.byte, string.find, string.format, string.gsub, string.sub, math.floor, tonumber,
+  unpack
+local function fail(msg) error('funneld apply: ' .. msg, 0) end
+local function take()
+  if pos > nargs then fail('ARGV ends early at ' .. pos) end
+  pos = pos + 1
+  return A[pos - 1]
+end
+local function take_uint(what)
+  local v = take()
+  if #v > 18 or not find(v, '^%d+$') then
+    fail(what .. ' at ARGV[' .. (pos - 1) .. ']: expected an unsigned integer')
+  end
+  return tonumber(v), v
+end
+-- The next n keys, for `what`: the index of the first.
+local function take_keys(n, what)
+  if kpos + n - 1 > nkeys then fail('KEYS ends early in the ' .. what) end
+  kpos = kpos + n
+  return kpos - n
+end
+local function check_type(key, want)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'none' and t ~= want then
+    fail(key .. ' is a ' .. t .. ', expected a ' .. want)
+  end
+end
+-- Exact addition of two digit strings, for values beyond the fast path below.
+local function add_digits(a, b)
+  local out, i, j, carry = {}, #a, #b, 0
+  while i >= 1 or j >= 1 or carry > 0 do
+    local d = carry
+    if i >= 1 then d = d + byte(a, i) - 48; i = i - 1 end
+    if j >= 1 then d = d + byte(b, j) - 48; j = j - 1 end
+    out[#out + 1] = d % 10
+    carry = (d - d % 10) / 10
+  end
+  local s = gsub(string.reverse(table.concat(out)), '^0+', '')
+  if s == '' then return '0' end
+  return s
+end
+-- Amounts are stored as '%.2f' text and kept exactly in hundredths.
+local function add_hundredths(cur, delta)
+  local s = add_digits(cur and gsub(cur, '%.', '') or '0', delta)
+  s = string.rep('0', 3 - #s) .. s
+  return sub(s, 1, -3) .. '.' .. sub(s, -2)
+end
+-- The fast path keeps values as doubles below BIG = 10^15: exact, and so is the sum of
+-- two (< 2^53); anything bigger takes the exact digit-string path. Converting between
+-- text and numbers costs more than the rest of the work, and the same small counts
+-- recur in most hashes, so both directions are memoised: number_of[text] (a checked
+-- stored count: its value, or false from BIG on) and text_of[number].
+local BIG = 1e15
+local number_of = {}
+local text_of = setmetatable({}, {__index = function(t, n)
+  -- integers below 10^14 print exactly with Lua's '%.14g'
+  local s = n < 1e14 and n .. '' or format('%d', n)
+  t[n] = s
+  return s
+end})
+
+-- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)
+if take() ~= '4' then fail('ARGV layout version is not 4') end
+local stats_key = K[take_keys(1, 'stats key')]
+local nfields = take_uint('field count')
+if nfields > 256 then fail('more than 256 fields') end
+-- Fields are handled by their index k (1-based) in the field list: fname[k], famount[k]
+-- (an amount in hundredths), fderived[k] (the derived fields it feeds), fpartner[k] (the
+-- other input of each of them).
+local fname, famount, fderived, fpartner, index_of = {}, {}, {}, {}, {}
+for k = 1, nfields do
+  fname[k] = take()
+  index_of[fname[k]] = k
+end
+for _ = 1, take_uint('amount count') do
+  local name = take()
+  if not index_of[name] then fail('amount field ' .. name .. ' is not in the field list') end
+  famount[index_of[name]] = true
+end
+-- Derived field d is x / (y * scale[d]), or x / ((x + y) * scale[d]) when dsum[d]; its
+-- inputs are the fields din1[d] and din2[d]. Formatted values are memoised by quotient, a
+-- memo per number of decimals.
+local dname, din1, din2, dscale, dsum, dfmt, dmemo = {}, {}, {}, {}, {}, {}, {}
+local memos = {}
+for d = 1, take_uint('derived count') do
+  local name, x, y = take(), take(), take()
+  local sum, scale = take(), take_uint('scale of ' .. name)
+  local decimals = take_uint('decimals of ' .. name)
+  local kx, ky = index_of[x], index_of[y]
+  if not kx or not ky then fail('the field list lacks ' .. x .. ' or ' .. y) end
+  if sum ~= '0' and sum ~= '1' then fail('den_plus_num of ' .. name .. ' is not 0 or 1') end
+  if scale < 1 or decimals > 9 then fail('scale or decimals of ' .. name .. ' out of range') end
+  dname[d], din1[d], din2[d], dscale[d], dsum[d] = name, kx, ky, scale, sum == '1'
+  dfmt[d] = '%.' .. decimals .. 'f'
+  memos[decimals] = memos[decimals] or {}
+  dmemo[d] = memos[decimals]
+  for _, k in ipairs({kx, ky}) do
+    fderived[k] = fderived[k] or {}
+    fpartner[k] = fpartner[k] or {}
+    local n = #fderived[k] + 1
+    fderived[k][n], fpartner[k][n] = d, k == kx and ky or kx
+  end
+end
+local parts = {}
+for i = 1, take_uint('part count') do
+  local p = {}
+  local k = take_keys(2, 'parts')
+  p.key, p.dkey = K[k], K[k + 1]
+  p.token = take(); p.from = take(); p.next = take(); p.chunk = take()
+  p.nids = take_uint('dedupe ids'); p.max = take_uint('dedupe max')
+  if p.from ~= '' and not find(p.from, '^%d+$') then
+    fail('from of part ' .. i)
+  end
+  if not find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then
+    fail('next of part ' .. i)
+  end
+  if #p.chunk ~= 16 * p.nids then
+    fail('dedupe chunk of part ' .. i .. ' has the wrong length')
+  end
+  parts[i] = p
+end
+
+-- phase 1b: fencing and offsets. A batch retried after a client-side timeout may
+-- already be applied: then every part's stored next already equals the batch's next.
+local stored = {}
+for i, p in ipairs(parts) do
+  check_type(p.key, 'hash')
+  check_type(p.dkey, 'list')
+  local v = redis.call('HMGET', p.key, 'token', 'next')
+  if v[1] ~= p.token then return {'FENCED', i} end
+  stored[i] = v[2] or ''
+end
+if #parts > 0 then
+  local already = true
+  for i, p in ipairs(parts) do if stored[i] ~= p.next then already = false end end
+  if already then return {'ALREADY'} end
+end
+for i, p in ipairs(parts) do
+  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end
+end
+-- deals folded as new must have no stored state (else they were folded from the wrong
+-- state: funneld reads them and folds again)
+local nnew = take_uint('new deal count')
+local new_first = take_keys(nnew, 'new deals')
+for first = new_first, new_first + nnew - 1, 500 do
+  local last = math.min(first + 499, new_first + nnew - 1)
+  if redis.call('EXISTS', unpack(K, first, last)) > 0 then
+    for i = first, last do
+      if redis.call('EXISTS', K[i]) > 0 then return {'EXISTS', K[i]} end
+    end
+  end
+end
+
+-- phase 1c: each hash update reads, with one HMGET, the fields it changes and the other
+-- input of each derived field they feed, and computes everything it will write. Only
+-- derived fields with a changed input are recomputed: the others still match their
+-- unchanged inputs.
+check_type(stats_key, 'hash')
+-- What phase 2 writes, without a table per hash: the HSET arguments of hash h are
+-- W[hw[h] .. hw[h + 1] - 1]; its key is KEYS[hkey + h - 1], hexp[h] its expiry (0 = none);
+-- hdel[h] lists fields to delete (rare: a zero count or a zero denominator).
+local W, nw, hw, hexp, hdel, seen = {}, 0, {}, {}, {}, {}
+-- scratch of the current hash h: fields to read (rk: index, rf: name), deltas (rd: a
+-- number, or false beyond the fast path, with its digits in rs), new values (val);
+-- stamp[k] == h and dstamp[d] == h mark what belongs to hash h
+local rk, rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}, {}
+-- Decodes the varint at b[i]; returns its value and the index after it.
+local function varint(b, i, key)
+  local v, mul, c = 0, 1, b[i]
+  while c and c >= 128 and mul < 2 ^ 49 do
+    v = v + (c - 128) * mul
+    mul = mul * 128
+    i = i + 1
+    c = b[i]
+  end
+  if not c or c >= 128 then fail('deltas of ' .. key .. ': bad varint') end
+  v = v + c * mul
+  if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end
+  return v, i + 1
+end
+local nhashes = take_uint('hash count')
+local hkey = take_keys(nhashes, 'metric hashes')
+if pos + nhashes - 1 > nargs then fail('ARGV ends early in the hashes') end
+for h = 1, nhashes do
+  local key, deltas = K[hkey + h - 1], A[pos]
+  hw[h] = nw + 1
+  pos = pos + 1
+  if seen[key] then fail(key .. ' is listed twice') end
+  seen[key] = true
+  -- the deltas: varint expiry, then (field index, varint delta) pairs
+  local b = {byte(deltas, 1, -1)}
+  local nb, n, i = #b, 0
+  hexp[h], i = varint(b, 1, key)
+  while i <= nb do
+    local k = b[i] + 1
+    if not fname[k] or stamp[k] == h then
+      fail('deltas of ' .. key .. ': field ' .. (k - 1) .. ' unknown or twice')
+    end
+    stamp[k] = h
+    local d = b[i + 1]
+    if d and d < 128 then
+      i = i + 2 -- the common one-byte varint
+    else
+      d, i = varint(b, i + 1, key)
+    end
+    n = n + 1
+    rk[n], rf[n], rd[n] = k, fname[k], d
+    if d == 0 then
+      -- a delta beyond the fast path, as digits
+      local len = b[i] or 0
+      local s = sub(deltas, i + 1, i + len)
+      if #s ~= len or len > 20 or not find(s, '^%d+$') then
+        fail('deltas of ' .. key .. ': bad digits of ' .. fname[k])
+      end
+      rd[n], rs[n] = false, s
+      i = i + 1 + len
+    end
+  end
+  local nread = n
+  for j = 1, n do
+    local ps = fpartner[rk[j]]
+    if ps then
+      for e = 1, #ps do
+        local p = ps[e]
+        if stamp[p] ~= h then
+          stamp[p] = h
+          nread = nread + 1
+          rk[nread], rf[nread] = p, fname[p]
+        end
+      end
+    end
+  end
+  local v = nread > 0 and redis.call('HMGET', key, unpack(rf, 1, nread)) or {}
+  for j = n + 1, nread do
+    local k, cur = rk[j], v[j]
+    if cur and famount[k] then cur = gsub(cur, '%.', '') end
+    val[k] = cur and tonumber(cur) or 0
+  end
+  local del
+  for j = 1, n do
+    local k, cur, d = rk[j], v[j], rd[j]
+    local new, text
+    if not famount[k] then
+      -- a counter: digits, as HINCRBY writes them
+      local c = 0
+      if cur then
+        c = number_of[cur]
+        if c == nil then
+          if not find(cur, '^%d+$') then
+            fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected digits')
+          end
+          c = tonumber(cur)
+          if c >= BIG then c = false end
+          number_of[cur] = c
+        end
+      end
+      if c and d then
+        new = c + d
+        text = text_of[new]
+      else
+        text = add_digits(c and text_of[c] or cur, d and text_of[d] or rs[j])
+        new = tonumber(text)
+      end
+    else
+      -- an amount: '%.2f' text of hundredths. With up to 13 integer digits, the double
+      -- nearest the text times 100 is within 0.1 of the exact count of hundredths.
+      local c = 0
+      if cur then
+        if not find(cur, '^%d+%.%d%d$') then
+          fail(key .. ' ' .. fname[k] .. ' holds ' .. cur .. ', expected d.dd')
+        end
+        c = #cur <= 16 and floor(tonumber(cur) * 100 + 0.5)
+      end
+      if c and d and c + d < BIG then
+        new = c + d
+        local cents = new % 100
+        text = format('%d.%02d', (new - cents) / 100, cents)
+      else
+        text = add_hundredths(cur, d and text_of[d] or rs[j])
+        new = tonumber((gsub(text, '%.', '')))
+      end
+    end
+    val[k] = new
+    if new == 0 then
+      del = del or {}
+      del[#del + 1] = fname[k]
+    else
+      W[nw + 1], W[nw + 2] = fname[k], text
+      nw = nw + 2
+    end
+  end
+  for j = 1, n do
+    local ds = fderived[rk[j]]
+    if ds then
+      for e = 1, #ds do
+        local d = ds[e]
+        if dstamp[d] ~= h then
+          dstamp[d] = h
+          -- every rate is ONE division of exact integers, so the printed value is that of
+          -- the double nearest the exact quotient (any reader can reproduce it)
+          local x, y = val[din1[d]], val[din2[d]]
+          local den
+          if dsum[d] then den = (x + y) * dscale[d] else den = y * dscale[d] end
+          if den > 0 then
+            local q = x / den
+            local memo = dmemo[d]
+            local text = memo[q]
+            if not text then
+              text = format(dfmt[d], q)
+              if q == q then memo[q] = text end
+            end
+            W[nw + 1], W[nw + 2] = dname[d], text
+            nw = nw + 2
+          else
+            del = del or {}
+            del[#del + 1] = dname[d]
+          end
+        end
+      end
+    end
+  end
+  hdel[h] = del
+end
+hw[nhashes + 1] = nw + 1
+local ndeals = take_uint('deal count')
+local deal_key, deal_pos = take_keys(ndeals, 'deals'), pos
+if pos + ndeals - 1 > nargs then fail('ARGV ends early in the deals') end
+pos = pos + ndeals
+local stats_pos = pos
+local sfields = {}
+for f = 1, take_uint('stats count') do sfields[f] = take(); take_uint('stats delta') end
+if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end
+if kpos ~= nkeys + 1 then fail((nkeys + 1 - kpos) .. ' KEYS left over') end
+-- HINCRBY below must not fail half way: every stats field it adds to must hold an
+-- integer small enough (17 digits) that a batch's delta cannot overflow it.
+if #sfields > 0 then
+  local sv = redis.call('HMGET', stats_key, unpack(sfields))
+  for f = 1, #sfields do
+    if sv[f] and (#sv[f] > 17 or not find(sv[f], '^%d+$')) then
+      fail(stats_key .. ' ' .. sfields[f] .. ' holds ' .. sv[f] .. ', expected digits')
+    end
+  end
+end
+
+-- phase 2: writes. Derived fields were computed from the counters written beside them,
+-- so a reader never sees a rate that does not match the counts in the same hash.
+for h = 1, nhashes do
+  local key = K[hkey + h - 1]
+  local first, last = hw[h], hw[h + 1] - 1
+  if last >= first then redis.call('HSET', key, unpack(W, first, last)) end
+  if hdel[h] then redis.call('HDEL', key, unpack(hdel[h])) end
+  if hexp[h] > 0 then redis.call('EXPIREAT', key, hexp[h]) end
+end
+-- deal states, by 500 per MSET (Lua's stack limits unpack)
+local kv = {}
+for first = 0, ndeals - 1, 500 do
+  local n = 0
+  for i = first, math.min(first + 499, ndeals - 1) do
+    kv[n + 1], kv[n + 2] = K[deal_key + i], A[deal_pos + i]
+    n = n + 2
+  end
+  redis.call('MSET', unpack(kv, 1, n))
+end
+pos = stats_pos
+for _ = 1, take_uint('stats count') do
+  local field = take()
+  redis.call('HINCRBY', stats_key, field, take())
+end
+-- dedupe: one list element (chunk) per applied batch; whole oldest chunks are
+-- dropped while the list would still keep at least max ids without them.
+-- dedupe_n = ids in the list.
+for _, p in ipairs(parts) do
+  local n = tonumber(redis.call('HGET', p.key, 'dedupe_n') or '0') or 0
+  if p.nids > 0 then
+    redis.call('RPUSH', p.dkey, p.chunk)
+    n = n + p.nids
+  end
+  if p.max > 0 then
+    while true do
+      local oldest = redis.call('LINDEX', p.dkey, 0)
+      if not oldest or n - #oldest / 16 < p.max then break end
+      redis.call('LPOP', p.dkey)
+      n = n - #oldest / 16
+    end
+  end
+  redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))
+  if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end
+end
+return {'OK'}

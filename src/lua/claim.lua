@@ -1,0 +1,18 @@
+-- SPDX-License-Identifier: MIT
+-- funneld partition claim (run by src/io/store.c with EVALSHA; layer io).
+--   KEYS[1] part hash <p>:part:<topic>:<partition>
+--   KEYS[2] dedupe list <p>:dedupe:<topic>:<partition>
+--   ARGV[1] instance id   ARGV[2] nonce (16 hex chars made in C)
+-- Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
+-- every earlier owner (their token no longer matches). The nonce keeps tokens unique even when a
+-- Redis without persistence restarts and the epoch counter starts again from 1. Returns
+-- {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is
+-- read in the same atomic step, so it matches the offset exactly.
+local part, dedupe = KEYS[1], KEYS[2]
+local epoch = redis.call('HINCRBY', part, 'epoch', 1)
+local token = epoch .. ':' .. ARGV[1] .. ':' .. ARGV[2]
+redis.call('HSET', part, 'token', token)
+local r = {token, redis.call('HGET', part, 'next')}
+local chunks = redis.call('LRANGE', dedupe, 0, -1)
+for i = 1, #chunks do r[#r + 1] = chunks[i] end
+return r
