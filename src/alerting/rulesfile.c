@@ -825,6 +825,9 @@ int64_t fd_rules_hour_span_ms(const fd_rules_t *rs) {
         const fd_rule_window_t *w = &rs->rules[i].pub.window;
         if (w->type == FD_RULE_WIN_ROLLING && w->span_ms + w->lag_ms > m)
             m = w->span_ms + w->lag_ms;
+        /* a calendar window is read as of the clock: its current local day (up to 25 hours
+         * across a DST change) from hourly buckets */
+        if (w->type == FD_RULE_WIN_CALENDAR && m < 25 * 3600000LL) m = 25 * 3600000LL;
     }
     return m;
 }

@@ -84,8 +84,9 @@ int64_t fd_rules_interval_ms(const fd_rules_t *rs);   /* "evaluate_every", defau
 int64_t fd_rules_stall_scan_ms(const fd_rules_t *rs); /* "stall_scan_every", default 5 min */
 /* The manager of team_id from the "managers" table, or NULL when the table has none. */
 const char *fd_rules_manager(const fd_rules_t *rs, const char *team_id);
-/* The longest span of hourly buckets any rule reads (rolling span + lag), 0 when no rule is
- * rolling; hourly buckets must be kept at least this long. */
+/* The longest span of hourly buckets any rule reads (rolling span + lag; 25 hours for a
+ * calendar window, whose current day is read from hourly buckets), 0 when no rule has a window;
+ * hourly buckets must be kept at least this long. */
 int64_t fd_rules_hour_span_ms(const fd_rules_t *rs);
 /* The most baseline days of any drift rule (0 when none): day buckets must be kept that long. */
 int fd_rules_max_baseline_days(const fd_rules_t *rs);

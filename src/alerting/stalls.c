@@ -7,9 +7,10 @@
 
 #include "base/map.h"
 
-/* Open deals by stage-entry time, per (scope kind, id, stage). */
+/* The stays of deals in a stage, per (scope kind, id, stage): entered at at[i], left at
+ * until[i] (INT64_MAX while still there). */
 typedef struct {
-    int64_t *at;
+    int64_t *at, *until;
     size_t n, cap;
 } times_t;
 
@@ -38,6 +39,7 @@ void fd_stalls_clear(fd_stalls_t *st) {
     void *v;
     while (fd_map_next(st->m, &pos, &k, &len, &v)) {
         free(((times_t *)v)->at);
+        free(((times_t *)v)->until);
         free(v);
     }
     fd_map_clear(st->m);
@@ -51,7 +53,8 @@ void fd_stalls_destroy(fd_stalls_t *st) {
     free(st);
 }
 
-static fd_err_t stall_add(fd_stalls_t *st, fd_scope_t kind, const char *id, int stage, int64_t at) {
+static fd_err_t stall_add(fd_stalls_t *st, fd_scope_t kind, const char *id, int stage, int64_t at,
+                          int64_t until) {
     char key[FD_ID_MAX + 16];
     int n = snprintf(key, sizeof key, "%d\x1f%s\x1f%d", (int)kind, id, stage);
     if (n < 0 || (size_t)n >= sizeof key) return FD_OK;
@@ -68,12 +71,22 @@ static fd_err_t stall_add(fd_stalls_t *st, fd_scope_t kind, const char *id, int 
         int64_t *a = realloc(t->at, cap * sizeof *a);
         if (a == NULL) return FD_ERR_NOMEM;
         t->at = a;
+        int64_t *u = realloc(t->until, cap * sizeof *u);
+        if (u == NULL) return FD_ERR_NOMEM;
+        t->until = u;
         t->cap = cap;
     }
-    t->at[t->n++] = at;
+    t->at[t->n] = at;
+    t->until[t->n++] = until;
     return FD_OK;
 }
 
+/* Every stay of the deal in a stage short of the won one, so that the index can be asked as of
+ * any clock (a replay judges a deal at the stage it held then, not the one it reached later):
+ * from reaching the stage to reaching the next one (a back-filled stage has the next stage's
+ * time: an empty stay), under the owner that brought it there. The furthest stage of an open
+ * deal is held until now. A lost deal's state does not record when it was lost: its last stay
+ * is not indexed at all (as before a replay; docs/alerts.md, "Stalled deals"). */
 fd_err_t fd_stalls_add(fd_stalls_t *st, const char *state, size_t len) {
     int last = (int)fd_funnel_nstages(st->fn) - 1;
     fd_deal_t deal;
@@ -82,12 +95,22 @@ fd_err_t fd_stalls_add(fd_stalls_t *st, const char *state, size_t len) {
     fd_err_t err = FD_OK;
     if (fd_deal_decode(st->fn, state, len, &deal, why, sizeof why) != FD_OK) {
         st->bad++;
-    } else if (deal.lost_stage < 0 && deal.furthest >= 0 && deal.furthest < last) {
-        const fd_reach_t *rc = &deal.reach[deal.furthest];
+        fd_deal_clear(&deal);
+        return FD_OK;
+    }
+    for (int s = 0; s <= deal.furthest && s < last && err == FD_OK; s++) {
+        const fd_reach_t *rc = &deal.reach[s];
+        if (!(rc->flags & FD_REACH_REACHED)) continue;
+        int64_t until = INT64_MAX;
+        if (s < deal.furthest)
+            until = deal.reach[s + 1].at_ms;
+        else if (deal.lost_stage >= 0)
+            continue;                     /* lost at its furthest stage, when is not known */
+        if (until <= rc->at_ms) continue; /* back-filled, or out of order: no stay */
         const fd_owner_t *ow = &deal.owners[rc->owner];
-        err = stall_add(st, FD_SCOPE_REP, ow->rep, deal.furthest, rc->at_ms);
-        if (err == FD_OK) err = stall_add(st, FD_SCOPE_TEAM, ow->team, deal.furthest, rc->at_ms);
-        if (err == FD_OK) err = stall_add(st, FD_SCOPE_ORG, "", deal.furthest, rc->at_ms);
+        err = stall_add(st, FD_SCOPE_REP, ow->rep, s, rc->at_ms, until);
+        if (err == FD_OK) err = stall_add(st, FD_SCOPE_TEAM, ow->team, s, rc->at_ms, until);
+        if (err == FD_OK) err = stall_add(st, FD_SCOPE_ORG, "", s, rc->at_ms, until);
     }
     fd_deal_clear(&deal);
     return err;
@@ -105,6 +128,6 @@ int64_t fd_stalls_count(const fd_stalls_t *st, fd_scope_t scope, const char *id,
     const times_t *t = fd_map_get(st->m, key, (size_t)n);
     int64_t c = 0;
     for (size_t i = 0; t && i < t->n; i++)
-        if (clock_ms - t->at[i] > after_ms) c++;
+        if (t->at[i] <= clock_ms && clock_ms < t->until[i] && clock_ms - t->at[i] > after_ms) c++;
     return c;
 }

@@ -18,13 +18,15 @@ fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out);
 void fd_stalls_destroy(fd_stalls_t *st);
 /* Empties the index (a new scan begins). */
 void fd_stalls_clear(fd_stalls_t *st);
-/* Indexes the encoded deal state (len bytes) when the deal is open short of the won stage: under
- * its owner rep, team and the org. An undecodable state is counted (fd_stalls_unreadable) and
- * skipped. FD_ERR_NOMEM. */
+/* Indexes the encoded deal state (len bytes): each stay of the deal in a stage short of the won
+ * one (from reaching it to reaching the next, or until now for an open deal's furthest stage),
+ * under the rep, team and org of its owner then. An undecodable state is counted
+ * (fd_stalls_unreadable) and skipped. FD_ERR_NOMEM. */
 fd_err_t fd_stalls_add(fd_stalls_t *st, const char *state, size_t len);
 /* The states skipped as undecodable since the last clear. */
 size_t fd_stalls_unreadable(const fd_stalls_t *st);
-/* The open deals of (scope, id) in stage that entered it more than after_ms before clock_ms. */
+/* The deals of (scope, id) that were in stage at clock_ms and had entered it more than after_ms
+ * before (as of the clock: a deal that moved on later still counts). */
 int64_t fd_stalls_count(const fd_stalls_t *st, fd_scope_t scope, const char *id, int stage,
                         int64_t clock_ms, int64_t after_ms);
 

@@ -186,43 +186,73 @@ static fd_err_t sig_push(sig_t *s, const char *id, int slot) {
     return FD_OK;
 }
 
-/* The window ids of one signature at clock. A rolling window of span h hours is the UTC hour of
- * (clock - lag) and the h - 1 before it; whole local days inside it are read from the day
- * hashes, the rest from hourly buckets. A baseline is the `days` whole local days before the
- * local day its rolling window starts in. */
+/* Windows are judged AS OF THE CLOCK at an hour's resolution: every window ends at `cut`, the
+ * start of the UTC hour of the clock; the hour in progress is not read. Live, its bucket holds
+ * the events up to the clock; in a replay or a catch-up it already holds the events after it
+ * (batches span hours or days of event time). Whole hours before the clock are complete in both,
+ * so both judge the same numbers (docs/alerts.md, "Windows").
+ *
+ * The ids covering [from, to), from a local-day boundary (or an hour boundary) to an hour
+ * boundary: the coarsest whole windows that fit (months when inside a quarter, ISO weeks, local
+ * days; never past `to` nor out of the calendar window `within`), then hourly buckets. A day
+ * that does not begin on a UTC hour (a zone whose offset is not whole hours) is read from hourly
+ * buckets from the first whole hour on: its first part-hour counts once the day is complete. */
+static fd_err_t cover(fd_winplan_t *p, sig_t *s, int64_t from, int64_t to, fd_win_kind_t within) {
+    static const fd_win_kind_t coarse[] = {FD_WIN_MONTH, FD_WIN_WEEK, FD_WIN_DAY};
+    fd_windows_t w;
+    fd_err_t err = FD_OK;
+    int64_t t = from;
+    while (t < to && err == FD_OK) {
+        fd_timewin_of(p->tw, t, &w);
+        bool whole = false;
+        for (size_t k = 0; k < sizeof coarse / sizeof coarse[0] && !whole; k++) {
+            fd_win_kind_t g = coarse[k];
+            if (g >= within) continue; /* only windows finer than the one covered */
+            /* on a chain of whole hours, never step off it (a day that ends inside an hour) */
+            bool aligned_end = t % HOUR_MS != 0 || w.end_ms[g] % HOUR_MS == 0 || w.end_ms[g] == to;
+            if (w.start_ms[g] == t && w.end_ms[g] <= to && aligned_end) {
+                err = sig_push(s, w.id[g], 0);
+                t = w.end_ms[g];
+                whole = true;
+            }
+        }
+        if (whole) continue;
+        if (t % HOUR_MS != 0) { /* a day boundary inside a UTC hour */
+            t = (t / HOUR_MS + 1) * HOUR_MS;
+            continue;
+        }
+        err = sig_push(s, w.id[FD_WIN_HOUR], 0);
+        t += HOUR_MS;
+    }
+    return err;
+}
+
+/* The window ids of one signature at clock (see cover). A calendar window is the day / week /
+ * month / quarter holding the clock, read from its start to the hour of the clock; its elapsed
+ * fraction (the pace) is taken at that same hour. A rolling window of span h hours is the h
+ * whole UTC hours before the hour of (clock - lag); whole local days inside it are read from
+ * the day hashes, the rest from hourly buckets. A baseline is the `days` whole local days before
+ * the local day its rolling window starts in. */
 static fd_err_t plan_sig(fd_winplan_t *p, sig_t *s, int64_t clock, int64_t first_ms) {
     fd_windows_t w;
     s->nids = 0;
+    int64_t cut = clock / HOUR_MS * HOUR_MS; /* clocks are after 1970 */
     if (s->type == SIG_CAL) {
         fd_timewin_of(p->tw, clock, &w);
-        double len = (double)(w.end_ms[s->cal] - w.start_ms[s->cal]);
-        s->elapsed = len > 0 ? (double)(clock - w.start_ms[s->cal]) / len : 1.0;
+        int64_t ws = w.start_ms[s->cal], we = w.end_ms[s->cal];
+        double len = (double)(we - ws);
+        s->elapsed = len > 0 ? (double)(cut - ws) / len : 1.0;
         if (s->elapsed < 0) s->elapsed = 0;
         if (s->elapsed > 1) s->elapsed = 1;
-        s->complete = w.start_ms[s->cal] >= first_ms;
-        return sig_push(s, w.id[s->cal], 0);
+        s->complete = ws >= first_ms;
+        return cover(p, s, ws, cut, s->cal);
     }
-    fd_err_t err = FD_OK;
-    int64_t end_hour = (clock - s->lag_ms) / HOUR_MS; /* clocks are after 1970 */
-    int64_t hours = s->span_ms / HOUR_MS;
-    int64_t from = (end_hour - hours + 1) * HOUR_MS, to = (end_hour + 1) * HOUR_MS;
+    int64_t to = cut - s->lag_ms, from = to - s->span_ms;
     s->complete = from >= first_ms;
-    if (s->type == SIG_ROLL) {
-        for (int64_t t = from; t < to && err == FD_OK;) {
-            fd_timewin_of(p->tw, t, &w);
-            int64_t ds = w.start_ms[FD_WIN_DAY], de = w.end_ms[FD_WIN_DAY];
-            if (ds == t && de <= to && ds % HOUR_MS == 0 && de % HOUR_MS == 0) {
-                err = sig_push(s, w.id[FD_WIN_DAY], 0);
-                t = de;
-            } else {
-                err = sig_push(s, w.id[FD_WIN_HOUR], 0);
-                t += HOUR_MS;
-            }
-        }
-        return err;
-    }
+    if (s->type == SIG_ROLL) return cover(p, s, from, to, FD_WIN_WEEK);
     fd_timewin_of(p->tw, from, &w);
     int64_t t = w.start_ms[FD_WIN_DAY];
+    fd_err_t err = FD_OK;
     for (int d = s->days - 1; d >= 0 && err == FD_OK; d--) {
         fd_timewin_of(p->tw, t - 1, &w);
         err = sig_push(s, w.id[FD_WIN_DAY], d);

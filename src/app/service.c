@@ -311,8 +311,9 @@ static fd_err_t load_rules(fd_service_t *svc, const fd_config_t *cfg, fd_batch_o
         bo->retention_days[FD_WIN_HOUR] = need;
     } else if (cfg->retention_hour_days < need) {
         snprintf(errstr, errstr_size,
-                 "retention.hour_days: %" PRId64 " is shorter than the longest rolling window of "
-                 "alerts.rules plus one day (%" PRId64 " days); raise it or set 0 (automatic)",
+                 "retention.hour_days: %" PRId64 " is shorter than the hourly buckets of "
+                 "alerts.rules need (the longest rolling window, or a day for calendar windows, "
+                 "plus one day: %" PRId64 " days); raise it or set 0 (automatic)",
                  cfg->retention_hour_days, need);
         return FD_ERR_CONFIG;
     }

@@ -174,7 +174,8 @@ static const setting_t settings[] = {
         "Days a quarter-window metric hash is kept after its window ends; 0 = forever."),
     INT("retention.hour_days", retention_hour_days, 0, 0, 1000000,
         "Days an hourly bucket (hour:<UTC hour>) is kept after its hour ends; 0 = automatic: "
-        "the longest rolling window of alerts.rules plus one day, none without rolling rules."),
+        "the longest rolling window of alerts.rules (a day for calendar windows) plus one day, "
+        "none without windowed rules."),
     STR("alerts.rules", alerts_rules, "", 0, 4096, chars_printable,
         "a file path of 0..4096 characters, no control characters", false,
         "Alert rules file (JSON, see docs/alerts.md); empty = no alerts."),

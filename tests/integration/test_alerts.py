@@ -283,10 +283,11 @@ def check_kafka(h, alerts):
 
 
 def window_value(msgs, rep, at_ms):
-    """exit_conv:proposal of rep over the 24 h rolling window at at_ms (the UTC hour of at_ms and
-    the 23 before it), from the events themselves: (value, samples)."""
+    """exit_conv:proposal of rep over the 24 h rolling window at at_ms (the 24 whole UTC hours
+    before the hour of at_ms: the hour in progress is not read), from the events themselves:
+    (value, samples)."""
     hour = at_ms // H
-    lo, hi = (hour - 23) * H, (hour + 1) * H
+    lo, hi = (hour - 24) * H, hour * H
     moved = lost = 0
     for m in msgs:
         ev = json.loads(m.value)

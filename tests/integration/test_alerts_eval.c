@@ -297,8 +297,9 @@ static const char rolling_rules[] =
     "{\"rules\": [{\"name\": \"calls-48h\", \"kpi\": \"activity:call\", \"scope\": \"rep\","
     " \"window\": \"48h\", \"threshold\": {\"op\": \">=\", \"value\": 10}}]}";
 
-/* The clock 2026-11-22T10:30Z: the 48h window is the UTC hours 2026-11-20T11 .. 2026-11-22T10.
- * Hours just outside it (20T10, 22T11) hold 1000 calls each. */
+/* The clock 2026-11-22T11:30Z: the 48h window is the 48 whole UTC hours before the clock's hour,
+ * 2026-11-20T11 .. 2026-11-22T10. Hours just outside it (20T10, and 22T11: the hour in progress,
+ * which in a replay already holds events after the clock) hold 1000 calls each. */
 static void run_rolling(const char *prefix, const char *tz, const cell_t *cells, size_t n,
                         long long want) {
     ev_open(&E, prefix, tz, rolling_rules, "evt-a");
@@ -306,7 +307,7 @@ static void run_rolling(const char *prefix, const char *tz, const cell_t *cells,
     hset_str(&E, "rep_team", "anna", "t1");
     for (size_t i = 0; i < n; i++)
         hset_int(&E, cells[i].suffix, "activity:call", cells[i].calls);
-    int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    int64_t clock = utc_ms(2026, 11, 22, 11, 30);
     sweep(&E, clock);
 
     assert_state(&E, "calls-48h", "rep|anna", "firing");
@@ -317,7 +318,7 @@ static void run_rolling(const char *prefix, const char *tz, const cell_t *cells,
     assert_near(jnum(j, "samples"), (double)want, "samples");
     assert_near(jnum(j, "threshold"), 10, "threshold");
     assert_string_equal(jstr(j, "window"), "48h");
-    assert_string_equal(jstr(j, "at"), "2026-11-22T10:30:00.000Z");
+    assert_string_equal(jstr(j, "at"), "2026-11-22T11:30:00.000Z");
     cJSON_Delete(j);
     fd_alerts_stats_t st;
     fd_alerts_stats(E.al, &st);
@@ -338,8 +339,8 @@ static void test_rolling_sums_whole_local_day_and_hours_shanghai(void **state) {
         {"rep:hour:2026-11-20T11:anna", 2},    /* first hour of the window */
         {"rep:day:2026-11-21:anna", 7},        /* whole local day */
         {"rep:hour:2026-11-21T20:anna", 4},
-        {"rep:hour:2026-11-22T10:anna", 3},    /* the clock's hour */
-        {"rep:hour:2026-11-22T11:anna", 1000}, /* just after */
+        {"rep:hour:2026-11-22T10:anna", 3},    /* the last whole hour */
+        {"rep:hour:2026-11-22T11:anna", 1000}, /* the clock's hour, in progress */
         {"rep:day:2026-11-20:anna", 1002},     /* 20T10 + 20T11 */
         {"rep:day:2026-11-22:anna", 1007},     /* 21T20 + 22T10 + 22T11 */
     };
@@ -393,8 +394,9 @@ static void test_for_then_resolve_for_one_episode(void **state) {
     snprintf(episode, sizeof episode, "%s", jstr(f, "episode_id"));
     cJSON_Delete(f);
 
-    /* healthy data: 10 calls in the hour of t+2h */
-    hset_int(&E, "rep:hour:2026-11-22T12:anna", "activity:call", 10);
+    /* healthy data: 10 calls in the hour before t+2h (whole at t+2h; at t+1h it was the hour
+     * in progress, not read) */
+    hset_int(&E, "rep:hour:2026-11-22T11:anna", "activity:call", 10);
     sweep(&E, t + 2 * HOUR_MS); /* healthy since t+2h, resolve_for not yet held */
     assert_state(&E, "calls-low", "rep|anna", "firing");
     assert_int_equal(xlen(&E), 1);
@@ -440,8 +442,9 @@ typedef struct {
 
 static void test_incomplete_window_never_fires(void **state) {
     (void)state;
-    /* clock 2026-11-22T10:30Z: the 24h window starts at 2026-11-21T11:00Z */
-    const int64_t clock = utc_ms(2026, 11, 22, 10, 30), start = utc_ms(2026, 11, 21, 11, 0);
+    /* clock 2026-11-22T10:30Z: the 24h window is the 24 whole hours before 10:00, from
+     * 2026-11-21T10:00Z; the configured (event) clock evaluates at the start of its hour */
+    const int64_t clock = utc_ms(2026, 11, 22, 10, 30), start = utc_ms(2026, 11, 21, 10, 0);
     static const incomplete_case_t cases[] = {
         {"evt-inc-cover", 0, false, true},              /* first event at the window start */
         {"evt-inc-1ms", 1, false, false},               /* 1 ms after it */
@@ -464,7 +467,7 @@ static void test_incomplete_window_never_fires(void **state) {
         sweep(&E, c->event_clock ? 0 : clock);
         fd_alerts_stats_t st;
         fd_alerts_stats(E.al, &st);
-        assert_int_equal(st.clock_ms, clock);
+        assert_int_equal(st.clock_ms, c->event_clock ? clock - 30 * 60000 : clock);
         char *s = state_of(&E, "calls-silent", "rep|anna");
         long long n = xlen(&E);
         bool fired = n == 1 && s != NULL && strncmp(s, "a1 firing ", 10) == 0;
@@ -504,14 +507,16 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     /* Two partitions are assigned; only partition 0's events have been applied (up to the
      * clock). Partition 1 may hold calls of anna for the whole window: nothing may be judged
      * until it catches up or has been quiet for 5 minutes. */
-    const int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    /* partition 0 is at 11:30, the last sweep ran at 10:00; on event time the clock is the
+     * start of the watermark's hour */
+    const int64_t clock = utc_ms(2026, 11, 22, 11, 30), last = utc_ms(2026, 11, 22, 10, 0);
     ev_open(&E, "evt-wm", "UTC",
             "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
             " \"scope\": \"rep\", \"window\": \"24h\","
             " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
             "evt-a");
     set_clock(&E, clock - 3 * DAY_MS, 0);
-    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_int(&E, "clock", "evaluated_ms", (long long)last);
     hset_str(&E, "rep_team", "anna", "t1");
     assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK);
     assert_int_equal(fd_alerts_hold(E.al, "crm", 1), FD_OK);
@@ -527,11 +532,12 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     fd_alerts_stats(E.al, &st);
     assert_int_equal(st.sweeps, 0);
 
-    /* partition 1 catches up to an hour before the clock: judged at that hour, no further */
-    note_at(&E, 1, "anna", clock - HOUR_MS);
+    /* partition 1 catches up to 9:30: judged no further than that, and never backwards: held
+     * at the last sweep */
+    note_at(&E, 1, "anna", clock - 2 * HOUR_MS);
     sweep(&E, 0);
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* never backwards: held at the last */
+    assert_int_equal(st.clock_ms, last);
     assert_state(&E, "calls-silent", "rep|anna", "firing");
     assert_int_equal(xlen(&E), 1);
 
@@ -539,7 +545,7 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     assert_int_equal(fd_alerts_hold(E.al, "crm", 1), FD_OK);
     sweep(&E, 0);
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock - 30 * 60000);
+    assert_int_equal(st.clock_ms, last);
 
     /* quiet for more than 5 minutes (wall time): it no longer holds the clock */
     struct timespec ts;
@@ -547,16 +553,16 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
     hset_int(&E, "clock", "s:crm:1", (long long)ts.tv_sec * 1000 - 6 * 60000);
     sweep(&E, 0);
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock);
-    assert_int_equal(xlen(&E), 1); /* still the one firing alert */
+    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* 11:00 */
+    assert_int_equal(xlen(&E), 1);                     /* still the one firing alert */
     char *ev = hget(&E, "clock", "evaluated_ms");
     assert_non_null(ev);
-    assert_int_equal(strtoll(ev, NULL, 10), clock);
+    assert_int_equal(strtoll(ev, NULL, 10), clock - 30 * 60000);
     free(ev);
     /* a sweep at a clock given by the caller (a probe) does not move the shared clock */
     sweep(&E, clock + 10 * DAY_MS);
     ev = hget(&E, "clock", "evaluated_ms");
-    assert_int_equal(strtoll(ev, NULL, 10), clock);
+    assert_int_equal(strtoll(ev, NULL, 10), clock - 30 * 60000);
     free(ev);
     ev_close(&E);
 }
@@ -566,14 +572,14 @@ static void test_assigned_partition_holds_the_watermark(void **state) {
  * run on the partitions assigned so far and reps of the others would look silent. */
 static void test_unassigned_partition_of_the_topic_holds_the_watermark(void **state) {
     (void)state;
-    const int64_t clock = utc_ms(2026, 11, 22, 10, 30);
+    const int64_t clock = utc_ms(2026, 11, 22, 11, 30);
     ev_open(&E, "evt-expect", "UTC",
             "{\"rules\": [{\"name\": \"calls-silent\", \"kpi\": \"activity:call\","
             " \"scope\": \"rep\", \"window\": \"24h\","
             " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
             "evt-a");
     set_clock(&E, clock - 3 * DAY_MS, 0);
-    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 90 * 60000));
     hset_str(&E, "rep_team", "anna", "t1");
     assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK); /* ours */
     note_at(&E, 0, "anna", clock);
@@ -606,7 +612,7 @@ static void test_unassigned_partition_of_the_topic_holds_the_watermark(void **st
     /* quiet for more than 5 minutes: they no longer hold the clock */
     sweep(&E, 0);
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock);
+    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* the start of the watermark's hour */
     ev_close(&E);
 }
 
@@ -625,8 +631,8 @@ static void test_drift_with_filter_uses_its_baseline_days(void **state) {
     set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
     hset_str(&E, "rep_team", "anna", "t1");
     char day[16], suffix[128];
-    /* clock 2026-11-22T23:30Z: the 7d window is days 16..22, its baseline days 9..15 (10 calls
-     * a day each); the 21 days before hold 100 a day */
+    /* clock 2026-11-23T00:30Z: the 7d window is the whole days 16..22, its baseline days 9..15
+     * (10 calls a day each); the 21 days before hold 100 a day */
     for (int d = 0; d < 7; d++) {
         date_plus(2026, 11, 9, d, day, sizeof day);
         snprintf(suffix, sizeof suffix, "rep:day:%s:anna", day);
@@ -640,7 +646,7 @@ static void test_drift_with_filter_uses_its_baseline_days(void **state) {
         snprintf(suffix, sizeof suffix, "rep:day:%s:anna", day);
         hset_int(&E, suffix, "activity:call", 100);
     }
-    sweep(&E, utc_ms(2026, 11, 22, 23, 30));
+    sweep(&E, utc_ms(2026, 11, 23, 0, 30));
     assert_state(&E, "d-plain", "rep|anna", "ok");
     assert_state(&E, "d-filter", "rep|anna", "ok");
     assert_int_equal(xlen(&E), 0);
@@ -659,28 +665,28 @@ static void test_sweep_never_runs_behind_a_touched_evaluation(void **state) {
             " \"threshold\": {\"op\": \"<\", \"value\": 1}}]}",
             "evt-a");
     set_clock(&E, clock - 3 * DAY_MS, 0);
-    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 30 * 60000));
+    hset_int(&E, "clock", "evaluated_ms", (long long)(clock - 150 * 60000)); /* 8:00 */
     hset_str(&E, "rep_team", "anna", "t1");
     assert_int_equal(fd_alerts_hold(E.al, "crm", 0), FD_OK);
-    note_at(&E, 0, "anna", clock - 20 * 60000);
+    note_at(&E, 0, "anna", clock - 80 * 60000); /* 9:10 */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000;
     if (fd_alerts_tick(E.al, now) != FD_OK) fail_msg("tick: %s", fd_alerts_errstr(E.al));
     fd_alerts_stats_t st;
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock - 20 * 60000); /* the timer's sweep */
+    assert_int_equal(st.clock_ms, clock - 90 * 60000); /* the timer's sweep, at 9:00 */
     /* anna's next event: her scope is evaluated at the new watermark, between sweeps */
     note_at(&E, 0, "anna", clock);
     if (fd_alerts_tick(E.al, now + 1500) != FD_OK) fail_msg("tick: %s", fd_alerts_errstr(E.al));
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock);
-    /* partition 1 is held again with an older time: the watermark drops 10 minutes */
-    hset_int(&E, "clock", "p:crm:1", (long long)(clock - 10 * 60000));
+    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* 10:00 */
+    /* partition 1 is held again with an older time: the watermark drops to 9:50 */
+    hset_int(&E, "clock", "p:crm:1", (long long)(clock - 40 * 60000));
     hset_int(&E, "clock", "s:crm:1", (long long)now);
     sweep(&E, 0);
     fd_alerts_stats(E.al, &st);
-    assert_int_equal(st.clock_ms, clock); /* paused, not run backwards */
+    assert_int_equal(st.clock_ms, clock - 30 * 60000); /* paused at 10:00, not run backwards */
     ev_close(&E);
 }
 
@@ -765,7 +771,10 @@ static void test_target_pace_on_calendar_week(void **state) {
             "evt-a");
     set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
     /* ISO week 2026-W47 in Shanghai: 2026-11-15T16:00Z .. 2026-11-22T16:00Z; at
-     * 2026-11-19T04:00Z half of it is gone: pace expects target / 2, fires below 75 % of that */
+     * 2026-11-19T04:00Z (noon on Thursday) half of it is gone: pace expects target / 2, fires
+     * below 75 % of that. The week is read as of the clock: the whole days 16-18 and the hours
+     * of the 19th before noon (2026-11-18T16 .. 2026-11-19T03 UTC), never the week's hash, the
+     * day's hash or the hour in progress, which in a replay hold the rest of the week. */
     static const pace_case_t cases[] = {
         {"anna", 5, true, 20, 10}, /* 5 < 7.5 */
         {"bea", 9, false, 20, 10}, /* 9 >= 7.5 */
@@ -776,8 +785,17 @@ static void test_target_pace_on_calendar_week(void **state) {
     char suffix[128];
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         hset_str(&E, "rep_team", cases[i].rep, "t1");
+        snprintf(suffix, sizeof suffix, "rep:day:2026-11-17:%s", cases[i].rep);
+        hset_int(&E, suffix, "activity:visit", cases[i].visits - 1);
+        snprintf(suffix, sizeof suffix, "rep:hour:2026-11-19T03:%s", cases[i].rep);
+        hset_int(&E, suffix, "activity:visit", 1);
+        /* after the clock: the hour in progress, the day and the week as a replay holds them */
+        snprintf(suffix, sizeof suffix, "rep:hour:2026-11-19T04:%s", cases[i].rep);
+        hset_int(&E, suffix, "activity:visit", 1000);
+        snprintf(suffix, sizeof suffix, "rep:day:2026-11-19:%s", cases[i].rep);
+        hset_int(&E, suffix, "activity:visit", 1001);
         snprintf(suffix, sizeof suffix, "rep:week:2026-W47:%s", cases[i].rep);
-        hset_int(&E, suffix, "activity:visit", cases[i].visits);
+        hset_int(&E, suffix, "activity:visit", cases[i].visits + 1000);
         /* the weeks around it are not read */
         snprintf(suffix, sizeof suffix, "rep:week:2026-W46:%s", cases[i].rep);
         hset_int(&E, suffix, "activity:visit", 1000);
@@ -823,7 +841,7 @@ static void test_drift_drop_fires_stable_does_not(void **state) {
     set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
     hset_str(&E, "rep_team", "anna", "t1");
     hset_str(&E, "rep_team", "bea", "t1");
-    /* clock 2026-11-22T15:30Z: the 7d window is 2026-11-15T16:00Z .. 2026-11-22T16:00Z, the
+    /* clock 2026-11-22T16:30Z: the 7d window is 2026-11-15T16:00Z .. 2026-11-22T16:00Z, the
      * Shanghai days 11-16 .. 11-22; the baseline is the 28 days before 11-16: 10-19 .. 11-15.
      * Baseline days alternate 10 and 12 calls: 308 in all, 11 a day, population sd 1.
      * anna: 5 a day now -> value 5, change (5 - 11) / 11 = -0.5455, z = (5 - 11) / 1 = -6.
@@ -846,7 +864,7 @@ static void test_drift_drop_fires_stable_does_not(void **state) {
         snprintf(suffix, sizeof suffix, "rep:day:2026-10-18:%s", reps[r]);
         hset_int(&E, suffix, "activity:call", 1000);
     }
-    sweep(&E, utc_ms(2026, 11, 22, 15, 30));
+    sweep(&E, utc_ms(2026, 11, 22, 16, 30));
 
     assert_state(&E, "calls-drift", "rep|anna", "firing");
     assert_state(&E, "calls-drift", "rep|bea", "ok");
@@ -871,7 +889,7 @@ typedef struct {
     const char *id;
     const char *rep;
     int64_t neg_ago_ms; /* reached negotiation this long before the clock */
-    int end;            /* 0 open, 1 won later, 2 lost at negotiation */
+    int end; /* 0 open, 1 won a day later, 2 lost at negotiation, 3 won an hour after the clock */
 } deal_case_t;
 
 static void put_deal(const ev_t *e, const deal_case_t *c, int64_t clock) {
@@ -892,6 +910,10 @@ static void put_deal(const ev_t *e, const deal_case_t *c, int64_t clock) {
     if (c->end == 2)
         assert_int_equal(
             fd_funnel_apply(W.fn, &deal, FD_DEAL_LOST, 3, at + DAY_MS, &ow, -1, fx, &n), FD_OK);
+    if (c->end == 3)
+        assert_int_equal(
+            fd_funnel_apply(W.fn, &deal, FD_DEAL_WON, -1, clock + HOUR_MS, &ow, 100000, fx, &n),
+            FD_OK);
     char buf[1024], key[256];
     size_t len = fd_deal_encode(W.fn, &deal, buf, sizeof buf);
     assert_true(len < sizeof buf);
@@ -912,6 +934,7 @@ static void test_stalled_deals_counted_from_deal_states(void **state) {
     set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
     hset_str(&E, "rep_team", "anna", "t1");
     hset_str(&E, "rep_team", "bea", "t1");
+    hset_str(&E, "rep_team", "carl", "t1");
     const int64_t clock = utc_ms(2026, 11, 22, 10, 0);
     static const deal_case_t deals[] = {
         {"d-stuck", "anna", 30 * DAY_MS, 0}, /* open in negotiation for 30 days: stalled */
@@ -919,7 +942,13 @@ static void test_stalled_deals_counted_from_deal_states(void **state) {
         {"d-lost", "anna", 30 * DAY_MS, 2},  /* lost at negotiation: not open */
         {"d-recent", "anna", 5 * DAY_MS, 0}, /* 5 days: not yet */
         {"d-20d", "anna", 20 * DAY_MS, 0},   /* 20 days: not yet */
-        {"d-bea", "bea", 5 * DAY_MS, 0},     /* bea's only deal: recent */
+        {"d-bea", "bea", 5 * DAY_MS, 0},     /* recent */
+        /* won an hour after the clock (a replay already holds it): at the clock it was open in
+         * negotiation for 25 days, and live it counted then */
+        {"d-bea-later", "bea", 25 * DAY_MS, 3},
+        /* carl's deal reached negotiation only after the clock: as of the clock it sits in
+         * lead, where no rule looks */
+        {"d-carl-future", "carl", -HOUR_MS, 0},
     };
     for (size_t i = 0; i < sizeof deals / sizeof *deals; i++)
         put_deal(&E, &deals[i], clock);
@@ -929,9 +958,11 @@ static void test_stalled_deals_counted_from_deal_states(void **state) {
     sweep(&E, clock);
 
     assert_state(&E, "neg-stalled", "rep|anna", "firing");
-    assert_state(&E, "neg-stalled", "rep|bea", "ok");
+    assert_state(&E, "neg-stalled", "rep|bea", "firing");
+    assert_state(&E, "neg-stalled", "rep|carl", "ok");
     assert_state(&E, "neg-stalled-2", "rep|anna", "ok"); /* exactly one deal counts */
-    assert_int_equal(xlen(&E), 1);
+    assert_state(&E, "neg-stalled-2", "rep|bea", "ok");
+    assert_int_equal(xlen(&E), 2);
     cJSON *j = firing_json(&E, "neg-stalled|rep|anna");
     assert_non_null(j);
     assert_near(jnum(j, "value"), 1, "value");
@@ -957,12 +988,16 @@ static void test_team_and_org_scopes(void **state) {
     hset_str(&E, "rep_team", "anna", "t1"); /* t1 known from rep_team */
     hset_str(&E, "rep_team", "bob", "t3");  /* t3: no manager */
     hset_int(&E, "team:all:t2", "events", 1);
-    hset_int(&E, "team:day:2026-11-22:t1", "activity:call", 2);
-    hset_int(&E, "team:day:2026-11-22:t2", "activity:call", 10);
-    hset_int(&E, "team:day:2026-11-22:t3", "activity:call", 1);
+    /* the day 2026-11-22 as of 10:00: its hours 00..09 */
+    hset_int(&E, "team:hour:2026-11-22T05:t1", "activity:call", 2);
+    hset_int(&E, "team:hour:2026-11-22T00:t2", "activity:call", 6);
+    hset_int(&E, "team:hour:2026-11-22T09:t2", "activity:call", 4);
+    hset_int(&E, "team:hour:2026-11-22T03:t3", "activity:call", 1);
     hset_int(&E, "team:day:2026-11-21:t2", "activity:call", 0);
-    hset_int(&E, "org:day:2026-11-22", "activity:call", 150);
-    hset_int(&E, "org:day:2026-11-21", "activity:call", 3); /* another day: not read */
+    hset_int(&E, "org:hour:2026-11-22T08", "activity:call", 150);
+    hset_int(&E, "org:hour:2026-11-21T23", "activity:call", 3);      /* another day: not read */
+    hset_int(&E, "team:hour:2026-11-22T10:t1", "activity:call", 50); /* in progress: not read */
+    hset_int(&E, "org:day:2026-11-22", "activity:call", 7);          /* the day's hash: not read */
     sweep(&E, utc_ms(2026, 11, 22, 10, 0));
 
     assert_state(&E, "team-calls-low", "team|t1", "firing");
@@ -1051,7 +1086,7 @@ static void test_second_instance_is_fenced_and_writes_nothing(void **state) {
     ev_open_peer(&E2, &E, "evt-b");
     set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
     hset_str(&E, "rep_team", "anna", "t1");
-    hset_int(&E, "rep:hour:2026-11-22T10:anna", "activity:call", 10);
+    hset_int(&E, "rep:hour:2026-11-22T09:anna", "activity:call", 10);
     const int64_t t = utc_ms(2026, 11, 22, 10, 0);
 
     sweep(&E, t); /* A takes the lease; anna is healthy */
@@ -1115,7 +1150,7 @@ static void test_malformed_state_read_as_ok(void **state) {
         snprintf(field, sizeof field, "rep|%s", cases[i].rep);
         hset_str(&E, "alerts:state:calls-low", field, cases[i].stored);
         if (cases[i].calls) {
-            snprintf(suffix, sizeof suffix, "rep:hour:2026-11-22T10:%s", cases[i].rep);
+            snprintf(suffix, sizeof suffix, "rep:hour:2026-11-22T09:%s", cases[i].rep);
             hset_int(&E, suffix, "activity:call", cases[i].calls);
         }
     }

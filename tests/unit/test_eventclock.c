@@ -67,7 +67,7 @@ static void test_watermark_never_runs_past_wall_time_plus_skew(void **state) {
     assert_int_equal(r.clock_ms, NOW + 5 * MIN);
 }
 
-static void test_step_never_runs_backwards(void **state) {
+static void test_step_never_runs_backwards_and_is_on_the_hour(void **state) {
     (void)state;
     int64_t clock = 0;
     bool catching = true;
@@ -75,12 +75,18 @@ static void test_step_never_runs_backwards(void **state) {
                           .read_ms = NOW - HOUR,
                           .evaluated_ms = NOW - 30 * MIN,
                           .first_ms = INT64_MAX};
+    /* the watermark 09:30 is behind the last sweep 10:00: the clock stays at 10:00 */
     assert_true(fd_eventclock_step(&in, &clock, &catching));
     assert_int_equal(clock, NOW - 30 * MIN);
     assert_false(catching);
-    in.max_clock_ms = NOW - 10 * MIN; /* touched scopes went further */
+    in.max_clock_ms = NOW + 30 * MIN; /* touched scopes went further: 11:00 */
     assert_true(fd_eventclock_step(&in, &clock, &catching));
-    assert_int_equal(clock, NOW - 10 * MIN);
+    assert_int_equal(clock, NOW + 30 * MIN);
+    /* a watermark inside an hour evaluates at the start of that hour (windows end there) */
+    in.max_clock_ms = 0;
+    in.read_ms = NOW + 50 * MIN; /* 11:20 */
+    assert_true(fd_eventclock_step(&in, &clock, &catching));
+    assert_int_equal(clock, NOW + 30 * MIN);
 }
 
 static void test_step_catches_up_one_hour_per_sweep(void **state) {
@@ -89,18 +95,20 @@ static void test_step_catches_up_one_hour_per_sweep(void **state) {
     bool catching = false;
     fd_clock_step_t in = {
         .sweep = true, .read_ms = NOW, .evaluated_ms = NOW - 5 * HOUR, .first_ms = NOW - 9 * HOUR};
+    /* the last sweep at 05:30 (an older version's clock) is taken at its hour: one hour on is
+     * 06:00 */
     assert_true(fd_eventclock_step(&in, &clock, &catching));
-    assert_int_equal(clock, NOW - 4 * HOUR);
+    assert_int_equal(clock, NOW - 4 * HOUR - 30 * MIN);
     assert_true(catching);
     /* touched scopes wait for the sweeps */
     in.sweep = false;
     assert_false(fd_eventclock_step(&in, &clock, &catching));
     assert_false(catching);
-    /* never evaluated: from the first event */
+    /* never evaluated: from the first event's hour (01:00), one hour on */
     in.sweep = true;
     in.evaluated_ms = 0;
     assert_true(fd_eventclock_step(&in, &clock, &catching));
-    assert_int_equal(clock, NOW - 8 * HOUR);
+    assert_int_equal(clock, NOW - 8 * HOUR - 30 * MIN);
     /* the wall clock does not catch up */
     in.wall = true;
     assert_true(fd_eventclock_step(&in, &clock, &catching));
@@ -191,7 +199,7 @@ int main(void) {
         T(test_watermark_ignores_a_partition_idle_past_five_minutes),
         T(test_watermark_of_a_stopped_stream_is_the_latest_event),
         T(test_watermark_never_runs_past_wall_time_plus_skew),
-        T(test_step_never_runs_backwards),
+        T(test_step_never_runs_backwards_and_is_on_the_hour),
         T(test_step_catches_up_one_hour_per_sweep),
         T(test_step_takes_a_given_clock_and_waits_for_a_first_event),
         T(test_batches_feed_the_clock_once_applied),

@@ -2,7 +2,8 @@
 // Unit tests of the window plan: the hashes a rolling window, a calendar window and a drift
 // baseline read at one clock (hourly buckets, whole days, shared hashes read once), how the read
 // values sum into each rule's input, and incomplete windows before the first event; the window
-// ids are worked out by hand for 2026-11-22T10:30Z in UTC (docs/alerts.md).
+// ids are worked out by hand for 2026-11-22T10:30Z in UTC (docs/alerts.md). Every window is read
+// as of the clock: up to 10:00, the start of the clock's hour, never the hour in progress.
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,20 +84,61 @@ static void test_plan_reads_the_union_of_fields_and_knows_stalled_rules(void **s
 static void test_windows_at_a_clock_are_hours_whole_days_and_baseline_days(void **state) {
     fx_t *fx = *state;
     assert_int_equal(fd_winplan_at(fx->p, NOW, INT64_MIN), FD_OK);
-    /* 24h: 2026-11-21T11..23 and 2026-11-22T00..10 (24 hours); day: day:2026-11-22; 7d: the
-     * hours 2026-11-15T11..23, the days 16..21, the hours of the 22nd (shared); baseline: the
-     * days 12, 13, 14 */
-    assert_int_equal(fd_winplan_nwins(fx->p), 24 + 1 + 13 + 6 + 3);
+    /* 24h: 2026-11-21T10..23 and 2026-11-22T00..09 (24 hours); day: the hours 2026-11-22T00..09
+     * (shared), not the day hash, which may already hold events after the clock; 7d: the hours
+     * 2026-11-15T10..23, the days 16..21, the hours of the 22nd (shared); baseline: the days
+     * 12, 13, 14 */
+    assert_int_equal(fd_winplan_nwins(fx->p), 24 + 14 + 6 + 3);
     static const char *const present[] = {
-        "hour:2026-11-21T11", "hour:2026-11-21T23", "hour:2026-11-22T00", "hour:2026-11-22T10",
-        "day:2026-11-22",     "hour:2026-11-15T11", "day:2026-11-16",     "day:2026-11-21",
-        "day:2026-11-12",     "day:2026-11-14"};
+        "hour:2026-11-21T10", "hour:2026-11-21T23", "hour:2026-11-22T00",
+        "hour:2026-11-22T09", "hour:2026-11-15T10", "day:2026-11-16",
+        "day:2026-11-21",     "day:2026-11-12",     "day:2026-11-14"};
     for (size_t i = 0; i < sizeof present / sizeof present[0]; i++)
         if (!has(fx->p, present[i])) fail_msg("%s not planned", present[i]);
-    static const char *const absent[] = {"hour:2026-11-21T10", "hour:2026-11-22T11",
-                                         "day:2026-11-15", "day:2026-11-11", "hour:2026-11-16T00"};
+    static const char *const absent[] = {"hour:2026-11-21T09", "hour:2026-11-22T10",
+                                         "day:2026-11-22",     "day:2026-11-15",
+                                         "day:2026-11-11",     "hour:2026-11-16T00"};
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++)
         if (has(fx->p, absent[i])) fail_msg("%s planned", absent[i]);
+}
+
+static void test_calendar_windows_read_whole_months_weeks_days_then_hours(void **state) {
+    (void)state;
+    static const char *const stages[] = {"lead", "won"};
+    static const char *const kinds[] = {"call"};
+    static const char q[] = "{\"rules\":[{\"name\":\"q\",\"kpi\":\"won\",\"scope\":\"rep\","
+                            "\"window\":\"quarter\",\"target\":{\"value\":4}}]}";
+    char err[256] = "";
+    fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    fd_rules_t *rs;
+    fd_winplan_t *p;
+    assert_int_equal(fd_funnel_new(stages, 2, kinds, 1, &fn, err, sizeof err), FD_OK);
+    assert_int_equal(fd_timewin_new("Asia/Shanghai", &tw, err, sizeof err), FD_OK);
+    assert_int_equal(fd_rules_parse(fn, q, strlen(q), &rs, err, sizeof err), FD_OK);
+    assert_int_equal(fd_winplan_new(rs, fn, tw, &p, err, sizeof err), FD_OK);
+    /* 2026-11-22T10:30Z is 18:30 on Sunday 22 November in Shanghai; Q4 began on 1 October
+     * (2026-09-30T16:00Z). As of 18:00 local: October; 1 November (a Sunday: its ISO week 44
+     * began in October); the weeks 45 (2-8 Nov) and 46 (9-15 Nov); the days 16 to 21 (week 47
+     * ends with the 22nd, not over yet); then the hours 00..17 local of the 22nd, i.e.
+     * 2026-11-21T16..23 and 2026-11-22T00..09 UTC. */
+    assert_int_equal(fd_winplan_at(p, NOW, INT64_MIN), FD_OK);
+    static const char *const want[] = {
+        "month:2026-10",      "day:2026-11-01",    "week:2026-W45",      "week:2026-W46",
+        "day:2026-11-16",     "day:2026-11-21",    "hour:2026-11-21T16", "hour:2026-11-21T23",
+        "hour:2026-11-22T00", "hour:2026-11-22T09"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!has(p, want[i])) fail_msg("%s not planned", want[i]);
+    assert_int_equal(fd_winplan_nwins(p), 1 + 1 + 2 + 6 + 18);
+    assert_false(has(p, "hour:2026-11-22T10"));
+    assert_false(has(p, "week:2026-W47"));
+    assert_false(has(p, "day:2026-11-22"));
+    assert_false(has(p, "month:2026-11"));
+    assert_false(has(p, "quarter:2026-Q4"));
+    fd_winplan_destroy(p);
+    fd_rules_destroy(rs);
+    fd_timewin_destroy(tw);
+    fd_funnel_destroy(fn);
 }
 
 static void test_reads_sum_into_each_rule_input(void **state) {
@@ -119,11 +161,11 @@ static void test_reads_sum_into_each_rule_input(void **state) {
     assert_int_equal(in.cur[CALL], 48);
     assert_true(in.cur_days == 1.0);
     assert_int_equal(in.ndays, 0);
-    /* today: one hash, 10.5 hours of 24 elapsed */
+    /* today: its 10 whole hours, and the pace taken at the same 10:00: 10 of 24 hours */
     assert_true(fd_winplan_input(fx->p, 1, sums, days, &in));
-    assert_int_equal(in.cur[WON], 1);
-    assert_true(in.elapsed == 10.5 / 24);
-    /* 7d: 13 + 6 + 11 hashes; its baseline days one each; it starts before the first event */
+    assert_int_equal(in.cur[WON], 10);
+    assert_true(in.elapsed == 10.0 / 24);
+    /* 7d: 14 + 6 + 10 hashes; its baseline days one each; it starts before the first event */
     assert_false(fd_winplan_input(fx->p, 2, sums, days, &in));
     assert_int_equal(in.cur[CALL], 2 * 30);
     assert_true(in.cur_days == 7.0);
@@ -148,13 +190,13 @@ static void test_unused_signatures_are_neither_needed_nor_summed(void **state) {
         needed++;
         fd_winplan_add(fx->p, w, used, vals, sums);
     }
-    assert_int_equal(needed, 1);
+    assert_int_equal(needed, 10);
     const int64_t *days[400];
     fd_rule_input_t in;
     fd_winplan_input(fx->p, 0, sums, days, &in);
     assert_int_equal(in.cur[WON], 0);
     fd_winplan_input(fx->p, 1, sums, days, &in);
-    assert_int_equal(in.cur[WON], 1);
+    assert_int_equal(in.cur[WON], 10);
 }
 
 #define T(f) cmocka_unit_test(f)
@@ -163,6 +205,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_plan_reads_the_union_of_fields_and_knows_stalled_rules),
         T(test_windows_at_a_clock_are_hours_whole_days_and_baseline_days),
+        T(test_calendar_windows_read_whole_months_weeks_days_then_hours),
         T(test_reads_sum_into_each_rule_input),
         T(test_unused_signatures_are_neither_needed_nor_summed),
     };
