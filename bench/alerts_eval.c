@@ -22,6 +22,7 @@
 #include <hiredis.h>
 
 #include "app/alerter.h"
+#include "io/keys.h"
 #include "model/config.h"
 #include "model/funnel.h"
 #include "base/log.h"
@@ -299,10 +300,10 @@ static void team_id(char *buf, size_t size, int t) {
     snprintf(buf, size, "team-%02d", t);
 }
 
-static void put_scope_key(writer_t *wr, const opts_t *o, const char *scope, const char *win,
+static void put_scope_key(writer_t *wr, const opts_t *o, fd_scope_t scope, const char *win,
                           const char *id, const int64_t *f) {
-    char key[256];
-    snprintf(key, sizeof key, "%s:%s:%s:%s", o->prefix, scope, win, id);
+    char key[FD_KEY_MAX];
+    fd_keys_metric(key, sizeof key, o->prefix, scope, win, id);
     put_hash(wr, key, f);
 }
 
@@ -361,12 +362,12 @@ static double load_data(writer_t *wr, const opts_t *o, fd_timewin_t *tw, int64_t
                 gen_hour(fn, unhealthy, f);
                 add_into(day, f, nf);
                 if (slots[i].hourly) {
-                    put_scope_key(wr, o, "rep", slots[i].w.id[FD_WIN_HOUR], rid, f);
+                    put_scope_key(wr, o, FD_SCOPE_REP, slots[i].w.id[FD_WIN_HOUR], rid, f);
                     add_into(&team_hour[((size_t)t * (hour_rows + 1) + hrow) * MAXF], f, nf);
                     hrow++;
                 }
             }
-            put_scope_key(wr, o, "rep", slots[i - 1].w.id[FD_WIN_DAY], rid, day);
+            put_scope_key(wr, o, FD_SCOPE_REP, slots[i - 1].w.id[FD_WIN_DAY], rid, day);
             add_into(&team_day[((size_t)t * (size_t)o->days + (size_t)d) * MAXF], day, nf);
             for (int k = 0; k < NCAL; k++) {
                 const fd_win_kind_t wk[NCAL] = {FD_WIN_ALL, FD_WIN_WEEK, FD_WIN_MONTH,
@@ -377,13 +378,13 @@ static double load_data(writer_t *wr, const opts_t *o, fd_timewin_t *tw, int64_t
         }
         fd_timewin_of(tw, clock, &w);
         for (size_t k = 0; k < cal->n; k++) {
-            put_scope_key(wr, o, "rep", cal->w[k].id, rid, cal->w[k].f);
+            put_scope_key(wr, o, FD_SCOPE_REP, cal->w[k].id, rid, cal->w[k].f);
             if (strcmp(cal->w[k].id, w.id[FD_WIN_QUARTER]) == 0)
                 quarter_sum +=
                     (double)cal->w[k].f[fd_funnel_field_global(fn, FD_G_WON_AMOUNT)] / 100.0;
         }
         /* <p>:rep_team, as the evaluator learns it from events */
-        snprintf(key, sizeof key, "%s:rep_team", o->prefix);
+        fd_keys_single(key, sizeof key, o->prefix, FD_KEY_REP_TEAM);
         const char *argv[] = {"HSET", key, rid, tid};
         size_t len[] = {4, strlen(key), strlen(rid), strlen(tid)};
         append(wr, 4, argv, len);
@@ -393,15 +394,15 @@ static double load_data(writer_t *wr, const opts_t *o, fd_timewin_t *tw, int64_t
         size_t hrow = 0;
         for (size_t i = 0; i < ns; i++)
             if (slots[i].hourly)
-                put_scope_key(wr, o, "team", slots[i].w.id[FD_WIN_HOUR], tid,
+                put_scope_key(wr, o, FD_SCOPE_TEAM, slots[i].w.id[FD_WIN_HOUR], tid,
                               &team_hour[((size_t)t * (hour_rows + 1) + hrow++) * MAXF]);
         for (size_t i = 0; i < ns; i++)
             if (i + 1 == ns || slot_day[i + 1] != slot_day[i])
                 put_scope_key(
-                    wr, o, "team", slots[i].w.id[FD_WIN_DAY], tid,
+                    wr, o, FD_SCOPE_TEAM, slots[i].w.id[FD_WIN_DAY], tid,
                     &team_day[((size_t)t * (size_t)o->days + (size_t)slot_day[i]) * MAXF]);
         for (size_t k = 0; k < team_cal[t].n; k++)
-            put_scope_key(wr, o, "team", team_cal[t].w[k].id, tid, team_cal[t].w[k].f);
+            put_scope_key(wr, o, FD_SCOPE_TEAM, team_cal[t].w[k].id, tid, team_cal[t].w[k].f);
     }
     drain(wr);
     free(cal);
@@ -441,7 +442,9 @@ static void load_deals(writer_t *wr, const opts_t *o, int64_t clock) {
         size_t n = fd_deal_encode(fn, &deal, buf, sizeof buf);
         fd_deal_clear(&deal);
         if (n >= sizeof buf) abort();
-        snprintf(key, sizeof key, "%s:deal:d%08d", o->prefix, i);
+        char deal_id[16];
+        snprintf(deal_id, sizeof deal_id, "d%08d", i);
+        fd_keys_deal(key, sizeof key, o->prefix, deal_id);
         const char *argv[] = {"SET", key, buf};
         size_t len[] = {3, strlen(key), n};
         append(wr, 3, argv, len);
