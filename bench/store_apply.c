@@ -186,12 +186,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "store_apply: out of memory or --prefix longer than 64 bytes\n");
         return 1;
     }
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 1000000);
+    fd_dealcache_t *dc;
+    if (fd_dealcache_new(fn, 1000000, &dc) != FD_OK) {
+        fprintf(stderr, "store_apply: out of memory\n");
+        return 1;
+    }
     fd_dedupe_t *dd[MAX_PARTS];
     char token[MAX_PARTS][FD_TOKEN_MAX + 1];
     int64_t from[MAX_PARTS];
     for (int p = 0; p < parts; p++) {
-        dd[p] = fd_dedupe_new(100000);
+        if (fd_dedupe_new(100000, &dd[p]) != FD_OK) {
+            fprintf(stderr, "store_apply: out of memory\n");
+            return 1;
+        }
         if (fd_store_claim(st, "bench", p, "bench", token[p], sizeof token[p], &from[p], dd[p]) !=
             FD_OK) {
             fprintf(stderr, "store_apply: claim: %s\n", fd_store_errstr(st));

@@ -32,9 +32,9 @@ fd_err_t fd_eventclock_new(fd_eventclock_t **out) {
     fd_eventclock_t *ec = calloc(1, sizeof *ec);
     if (ec == NULL) return FD_ERR_NOMEM;
     ec->noted_min_ms = ec->sent_min_ms = ec->first_applied_ms = INT64_MAX;
-    if ((ec->noted = fd_map_new()) == NULL || (ec->sent = fd_map_new()) == NULL ||
-        (ec->applied = fd_map_new()) == NULL || (ec->hold = fd_map_new()) == NULL ||
-        (ec->expect = fd_map_new()) == NULL) {
+    if (fd_map_new(&ec->noted) != FD_OK || fd_map_new(&ec->sent) != FD_OK ||
+        fd_map_new(&ec->applied) != FD_OK || fd_map_new(&ec->hold) != FD_OK ||
+        fd_map_new(&ec->expect) != FD_OK) {
         fd_eventclock_destroy(ec);
         return FD_ERR_NOMEM;
     }

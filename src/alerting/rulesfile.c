@@ -104,9 +104,10 @@ static fd_err_t parse_kpi(fd_rulesjson_t *c, const cJSON *it, fd_kpi_t *kpi) {
                  t == FD_KPI_ARG_STAGE ? fd_funnel_stage_name(fn, (int)i)
                                        : fd_funnel_kind_name(fn, (int)i));
     }
-    int idx = t == FD_KPI_ARG_STAGE ? fd_funnel_stage_index(fn, arg, strlen(arg))
-                                    : fd_funnel_kind_index(fn, arg, strlen(arg));
-    if (idx < 0)
+    int idx;
+    bool known = t == FD_KPI_ARG_STAGE ? fd_funnel_stage_index(fn, arg, strlen(arg), &idx)
+                                       : fd_funnel_kind_index(fn, arg, strlen(arg), &idx);
+    if (!known)
         return fd_rulesjson_bad(c, "kpi", "unknown %s in %s (valid: %s)",
                                 t == FD_KPI_ARG_STAGE ? "stage" : "activity kind", f, list);
     int last = (int)fd_funnel_nstages(fn) - 1;

@@ -25,7 +25,7 @@ fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out) {
     fd_stalls_t *st = calloc(1, sizeof *st);
     if (st == NULL) return FD_ERR_NOMEM;
     st->fn = fn;
-    if ((st->m = fd_map_new()) == NULL) {
+    if (fd_map_new(&st->m) != FD_OK) {
         free(st);
         return FD_ERR_NOMEM;
     }

@@ -73,9 +73,9 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
     al->lease_ms = cfg->alerts_lease_ms;
     al->nrules = fd_rules_count(o->rs);
     al->nfields = fd_funnel_nfields(o->fn);
-    if ((al->reps = fd_map_new()) == NULL || (al->teams = fd_map_new()) == NULL ||
-        (al->touched = fd_map_new()) == NULL || (al->team_dirty = fd_map_new()) == NULL ||
-        (al->inflight = fd_map_new()) == NULL)
+    if ((err = fd_map_new(&al->reps)) || (err = fd_map_new(&al->teams)) ||
+        (err = fd_map_new(&al->touched)) || (err = fd_map_new(&al->team_dirty)) ||
+        (err = fd_map_new(&al->inflight)))
         goto fail;
     if ((err = fd_stalls_new(o->fn, &al->stalled))) goto fail;
     if ((err = fd_eventclock_new(&al->ec))) goto fail;

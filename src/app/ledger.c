@@ -42,7 +42,7 @@ fd_err_t fd_ledger_new(const fd_ledger_opts_t *opts, fd_ledger_t **out) {
     lg->dedupe_max = opts->dedupe_max;
     if (fd_batch_new(opts->fn, opts->tw, opts->batch, &lg->b) != FD_OK ||
         fd_batch_new(opts->fn, opts->tw, opts->batch, &lg->fly) != FD_OK ||
-        (lg->waiting_ids = fd_map_new()) == NULL) {
+        fd_map_new(&lg->waiting_ids) != FD_OK) {
         fd_ledger_destroy(lg);
         return FD_ERR_NOMEM;
     }
@@ -117,8 +117,7 @@ fd_err_t fd_ledger_assign(fd_ledger_t *lg, const char *topic, int32_t partition,
     part_t *p = &lg->parts[lg->nparts];
     memset(p, 0, sizeof *p);
     p->topic = strdup(topic);
-    p->pub.dd = fd_dedupe_new(lg->dedupe_max);
-    if (p->topic == NULL || p->pub.dd == NULL) {
+    if (p->topic == NULL || fd_dedupe_new(lg->dedupe_max, &p->pub.dd) != FD_OK) {
         part_free(p);
         return FD_ERR_NOMEM;
     }

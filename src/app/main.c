@@ -87,7 +87,7 @@ int main(int argc, char **argv) {
         if (fd_config_set(&cfg, name, eq + 1, errstr, sizeof errstr) != FD_OK) goto bad_config;
     }
     if (fd_config_validate(&cfg, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    if (fd_log_level_parse(cfg.log_level, &fd_log_level) != 0) {
+    if (fd_log_level_parse(cfg.log_level, &fd_log_level) != FD_OK) {
         snprintf(errstr, sizeof errstr, "log.level: unknown level '%s'", cfg.log_level);
         goto bad_config;
     }

@@ -373,8 +373,8 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     err = FD_ERR_NOMEM;
     if (fd_store_new(svc->fn, &so, &svc->st) != FD_OK ||
         fd_store_new(svc->fn, &so, &svc->rd) != FD_OK ||
-        (svc->dc = fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max)) == NULL ||
-        (svc->expected = fd_map_new()) == NULL) {
+        fd_dealcache_new(svc->fn, (size_t)cfg->deal_cache_max, &svc->dc) != FD_OK ||
+        fd_map_new(&svc->expected) != FD_OK) {
         snprintf(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -488,7 +488,7 @@ static fd_err_t take(fd_service_t *svc, const fd_source_msg_t *msg) {
      * with the stored state. Not while an earlier event of the deal waits: order first. */
     if (ev.type == FD_DEAL_CREATED && svc->applied_batches >= svc->assume_new_from &&
         !fd_ledger_is_waiting(svc->lg, ev.deal_id)) {
-        if (fd_dealcache_put_new(svc->dc, ev.deal_id) == NULL) return FD_ERR_NOMEM;
+        if ((err = fd_dealcache_put_new(svc->dc, ev.deal_id, NULL)) != FD_OK) return err;
         return fold_one(svc, &ev, (int64_t)time(NULL));
     }
     return fd_ledger_wait(svc->lg, &ev);

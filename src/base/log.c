@@ -11,14 +11,14 @@ fd_log_level_t fd_log_level = FD_LOG_INFO;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-int fd_log_level_parse(const char *name, fd_log_level_t *out) {
+fd_err_t fd_log_level_parse(const char *name, fd_log_level_t *out) {
     for (int i = 0; i < 4; i++) {
         if (strcmp(name, level_names[i]) == 0) {
             *out = (fd_log_level_t)i;
-            return 0;
+            return FD_OK;
         }
     }
-    return -1;
+    return FD_ERR_PARSE;
 }
 
 void fd_log(fd_log_level_t level, const char *module, const char *fmt, ...) {

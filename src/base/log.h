@@ -3,13 +3,16 @@
 #ifndef FUNNELD_LOG_H
 #define FUNNELD_LOG_H
 
+#include "base/err.h"
+
 typedef enum { FD_LOG_ERROR = 0, FD_LOG_WARN, FD_LOG_INFO, FD_LOG_DEBUG } fd_log_level_t;
 
 /* The process-wide level; records above it are dropped. Default FD_LOG_INFO. */
 extern fd_log_level_t fd_log_level;
 
-/* Parses "error", "warn", "info", "debug" into *out; -1 when unknown, 0 on success. */
-int fd_log_level_parse(const char *name, fd_log_level_t *out);
+/* Parses "error", "warn", "info", "debug" into *out. FD_ERR_PARSE for any other name (*out
+ * untouched). */
+fd_err_t fd_log_level_parse(const char *name, fd_log_level_t *out);
 
 /* Writes one line "<iso time> <level> <module>: <message>" to stderr. */
 void fd_log(fd_log_level_t level, const char *module, const char *fmt, ...)

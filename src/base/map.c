@@ -22,16 +22,18 @@ struct fd_map {
     size_t size;
 };
 
-fd_map_t *fd_map_new(void) {
+fd_err_t fd_map_new(fd_map_t **out) {
+    *out = NULL;
     fd_map_t *m = calloc(1, sizeof *m);
-    if (m == NULL) return NULL;
+    if (m == NULL) return FD_ERR_NOMEM;
     m->cap = 16;
     m->slots = calloc(m->cap, sizeof *m->slots);
     if (m->slots == NULL) {
         free(m);
-        return NULL;
+        return FD_ERR_NOMEM;
     }
-    return m;
+    *out = m;
+    return FD_OK;
 }
 
 void fd_map_clear(fd_map_t *m) {
@@ -128,7 +130,7 @@ size_t fd_map_size(const fd_map_t *m) {
     return m->size;
 }
 
-int fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, void **value) {
+bool fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, void **value) {
     for (; *pos < m->cap; (*pos)++) {
         const slot_t *s = &m->slots[*pos];
         if (s->key == NULL) continue;
@@ -136,7 +138,7 @@ int fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, v
         *len = s->len;
         *value = s->value;
         (*pos)++;
-        return 1;
+        return true;
     }
-    return 0;
+    return false;
 }

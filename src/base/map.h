@@ -4,14 +4,15 @@
 #ifndef FUNNELD_MAP_H
 #define FUNNELD_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "base/err.h"
 
 typedef struct fd_map fd_map_t;
 
-/* An empty map; NULL when out of memory. */
-fd_map_t *fd_map_new(void);
+/* An empty map into *out. FD_ERR_NOMEM (*out NULL). */
+fd_err_t fd_map_new(fd_map_t **out);
 /* Frees the map and its key copies, not the values. NULL does nothing. */
 void fd_map_destroy(fd_map_t *m);
 
@@ -24,9 +25,9 @@ fd_err_t fd_map_put(fd_map_t *m, const char *key, size_t len, void *value);
 void *fd_map_del(fd_map_t *m, const char *key, size_t len);
 size_t fd_map_size(const fd_map_t *m);
 
-/* Iteration: *pos starts at 0; returns 1 with key, len and value set while entries remain, 0 at
- * the end. The map must not change during iteration. */
-int fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, void **value);
+/* Iteration: *pos starts at 0; true with key, len and value set while entries remain, false
+ * (nothing set) at the end. The map must not change during iteration. */
+bool fd_map_next(const fd_map_t *m, size_t *pos, const char **key, size_t *len, void **value);
 /* Removes every entry, keeping the allocation; values are not freed. */
 void fd_map_clear(fd_map_t *m);
 

@@ -264,14 +264,14 @@ fail:
 
 fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *const *ids, size_t n) {
     fd_err_t err = FD_ERR_NOMEM;
-    fd_map_t *seen = fd_map_new();
+    fd_map_t *seen = NULL;
     const char **missing = malloc((n > 0 ? n : 1) * sizeof *missing);
     redisReply **replies = NULL;
     const char **argv = NULL;
     size_t *len = NULL, *off = NULL;
     char *keys = NULL;
     size_t nmissing = 0, nchunks = 0, nreplies = 0;
-    if (seen == NULL || missing == NULL) goto fail;
+    if (fd_map_new(&seen) != FD_OK || missing == NULL) goto fail;
     /* each id not cached, once */
     for (size_t i = 0; i < n; i++) {
         size_t l = strlen(ids[i]);
@@ -361,9 +361,9 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
                 goto fail;
             }
             /* an unknown deal is cached empty, so folding never asks Redis for it again */
-            fd_deal_t *cached = fd_dealcache_put(dc, id, &deal);
+            err = fd_dealcache_put(dc, id, &deal, NULL);
             fd_deal_clear(&deal);
-            if (cached == NULL) goto fail;
+            if (err != FD_OK) goto fail;
         }
     }
     err = FD_OK;
@@ -645,7 +645,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     const char *id;
     const fd_deal_t *deal;
     bool assumed_new;
-    while (fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new) == 1)
+    while (fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed_new))
         if (assumed_new && listed++ < nnew) ARG_KEY(a, fd_keys_deal, st->prefix, id);
     if (listed != nnew) return FD_ERR_INVAL; /* count and list disagree */
     for (size_t i = 0; i < nhashes; i++) {
@@ -654,7 +654,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     }
     pos = 0;
     size_t written = 0;
-    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
+    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL)) {
         ARG_KEY(a, fd_keys_deal, st->prefix, id);
         written++;
     }
@@ -692,7 +692,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     arg_int(a, (int64_t)ndeals);
     pos = 0;
     written = 0;
-    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL) == 1) {
+    while (written < ndeals && fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL)) {
         arg_deal(a, fn, deal);
         written++;
     }

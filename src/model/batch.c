@@ -89,10 +89,8 @@ fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_op
     memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
-    b->reps = fd_map_new();
-    b->teams = fd_map_new();
-    b->windows = fd_map_new();
-    if (b->reps == NULL || b->teams == NULL || b->windows == NULL) {
+    if (fd_map_new(&b->reps) != FD_OK || fd_map_new(&b->teams) != FD_OK ||
+        fd_map_new(&b->windows) != FD_OK) {
         fd_batch_destroy(b);
         return FD_ERR_NOMEM;
     }
@@ -407,12 +405,13 @@ fd_err_t fd_batch_admit(fd_batch_t *b, int part, const fd_event_t *ev, int64_t o
     assert(part >= 0 && (size_t)part < b->nparts);
     fd_batch_part_t *p = &b->parts[part];
     *fresh = false;
-    int seen = fd_dedupe_check_add(p->dd, ev->event_id, ev->event_id_len);
-    if (seen < 0) return FD_ERR_NOMEM;
+    bool unseen;
+    fd_err_t err = fd_dedupe_check_add(p->dd, ev->event_id, ev->event_id_len, &unseen);
+    if (err != FD_OK) return err;
     b->messages++;
     /* Rejections are folded as they arrive, events later: keep the highest offset seen. */
     if (offset + 1 > p->next) p->next = offset + 1;
-    if (seen) {
+    if (!unseen) {
         b->stats[FD_STAT_DUPLICATES]++;
         return FD_OK;
     }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // In-memory cache of per-deal state with the list of deals changed since the last apply
-// (layer 2, pure).
+// (layer 1, pure).
 #include "model/dealcache.h"
 
 #include <stdlib.h>
@@ -24,17 +24,18 @@ struct fd_dealcache {
     size_t nnew; /* dirty entries assumed new */
 };
 
-fd_dealcache_t *fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals) {
+fd_err_t fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals, fd_dealcache_t **out) {
+    *out = NULL;
     fd_dealcache_t *dc = calloc(1, sizeof *dc);
-    if (dc == NULL) return NULL;
+    if (dc == NULL) return FD_ERR_NOMEM;
     dc->fn = fn;
     dc->max = max_deals;
-    dc->map = fd_map_new();
-    if (dc->map == NULL) {
+    if (fd_map_new(&dc->map) != FD_OK) {
         free(dc);
-        return NULL;
+        return FD_ERR_NOMEM;
     }
-    return dc;
+    *out = dc;
+    return FD_OK;
 }
 
 void fd_dealcache_clear(fd_dealcache_t *dc) {
@@ -101,28 +102,32 @@ static fd_err_t mark(fd_dealcache_t *dc, entry_t *e) {
     return FD_OK;
 }
 
-fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal) {
+fd_err_t fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal,
+                          fd_deal_t **out) {
     entry_t *e = lookup(dc, deal_id);
-    if (e == NULL) e = insert(dc, deal_id, deal);
-    return e ? &e->deal : NULL;
+    if (e == NULL && (e = insert(dc, deal_id, deal)) == NULL) return FD_ERR_NOMEM;
+    if (out != NULL) *out = &e->deal;
+    return FD_OK;
 }
 
-fd_deal_t *fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id) {
+fd_err_t fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id, fd_deal_t **out) {
     entry_t *e = lookup(dc, deal_id);
-    if (e != NULL) return &e->deal;
-    fd_deal_t empty;
-    fd_deal_init(&empty);
-    if ((e = insert(dc, deal_id, &empty)) == NULL) return NULL;
-    if (mark(dc, e) != FD_OK) {
-        /* not dirty, so not sent: forget it rather than leave an unchecked assumption */
-        fd_map_del(dc->map, e->id, strlen(e->id));
-        fd_deal_clear(&e->deal);
-        free(e);
-        return NULL;
+    if (e == NULL) {
+        fd_deal_t empty;
+        fd_deal_init(&empty);
+        if ((e = insert(dc, deal_id, &empty)) == NULL) return FD_ERR_NOMEM;
+        if (mark(dc, e) != FD_OK) {
+            /* not dirty, so not sent: forget it rather than leave an unchecked assumption */
+            fd_map_del(dc->map, e->id, strlen(e->id));
+            fd_deal_clear(&e->deal);
+            free(e);
+            return FD_ERR_NOMEM;
+        }
+        e->assumed_new = true;
+        dc->nnew++;
     }
-    e->assumed_new = true;
-    dc->nnew++;
-    return &e->deal;
+    if (out != NULL) *out = &e->deal;
+    return FD_OK;
 }
 
 fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
@@ -131,14 +136,14 @@ fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id) {
     return mark(dc, e);
 }
 
-int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
-                            const fd_deal_t **deal, bool *assumed_new) {
-    if (*pos >= dc->ndirty) return 0;
+bool fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
+                             const fd_deal_t **deal, bool *assumed_new) {
+    if (*pos >= dc->ndirty) return false;
     entry_t *e = dc->dirty[(*pos)++];
     *deal_id = e->id;
     *deal = &e->deal;
     if (assumed_new != NULL) *assumed_new = e->assumed_new;
-    return 1;
+    return true;
 }
 
 size_t fd_dealcache_new_count(const fd_dealcache_t *dc) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // In-memory cache of per-deal state while partitions are owned, with the list of deals changed
-// since the last apply (layer 2, pure).
+// since the last apply (layer 1, pure).
 #ifndef FUNNELD_DEALCACHE_H
 #define FUNNELD_DEALCACHE_H
 
@@ -12,30 +12,33 @@
 
 typedef struct fd_dealcache fd_dealcache_t;
 
-/* A cache for deals of funnel fn (borrowed; must outlive the cache). When more than max_deals are
- * cached after an apply, fd_dealcache_mark_applied empties it (state is safe in Redis). */
-fd_dealcache_t *fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals);
+/* A cache for deals of funnel fn (borrowed; must outlive the cache) into *out. When more than
+ * max_deals are cached after an apply, fd_dealcache_mark_applied empties it (state is safe in
+ * Redis). FD_ERR_NOMEM (*out NULL). */
+fd_err_t fd_dealcache_new(const fd_funnel_t *fn, size_t max_deals, fd_dealcache_t **out);
 void fd_dealcache_destroy(fd_dealcache_t *dc);
 
 /* The cached state of deal_id, or NULL when it is not cached (it may still be in Redis). */
 fd_deal_t *fd_dealcache_get(fd_dealcache_t *dc, const char *deal_id);
 /* Caches a copy of deal's content under deal_id, taking over its owners (deal is left
- * initialised and empty); replaces nothing if deal_id is already cached. Returns the cached deal
- * or NULL when out of memory. */
-fd_deal_t *fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal);
+ * initialised and empty); replaces nothing (and leaves deal alone) if deal_id is already cached.
+ * *out (when out is not NULL) gets the cached deal. FD_ERR_NOMEM: nothing cached, deal
+ * unchanged, *out untouched. */
+fd_err_t fd_dealcache_put(fd_dealcache_t *dc, const char *deal_id, fd_deal_t *deal,
+                          fd_deal_t **out);
 /* Caches an empty state for deal_id, assumed absent from Redis (its first event seen is a
  * deal.created), and marks it dirty: the apply that carries it must check that Redis holds no
- * state for it. Returns the cached deal (unchanged when deal_id was already cached) or NULL when
- * out of memory. */
-fd_deal_t *fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id);
+ * state for it. *out (when out is not NULL) gets the cached deal (unchanged when deal_id was
+ * already cached). FD_ERR_NOMEM: nothing cached, *out untouched. */
+fd_err_t fd_dealcache_put_new(fd_dealcache_t *dc, const char *deal_id, fd_deal_t **out);
 /* Records that the cached deal under deal_id changed in the current batch (idempotent). */
 fd_err_t fd_dealcache_mark_dirty(fd_dealcache_t *dc, const char *deal_id);
 
-/* The deals changed since the last apply: *pos from 0; returns 1 with id and deal (and, when
+/* The deals changed since the last apply: *pos from 0; true with id and deal set (and, when
  * assumed_new is not NULL, whether it was cached by fd_dealcache_put_new since the last send)
- * while some remain, 0 at the end. */
-int fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
-                            const fd_deal_t **deal, bool *assumed_new);
+ * while some remain, false (nothing set) at the end. */
+bool fd_dealcache_next_dirty(const fd_dealcache_t *dc, size_t *pos, const char **deal_id,
+                             const fd_deal_t **deal, bool *assumed_new);
 size_t fd_dealcache_dirty_count(const fd_dealcache_t *dc);
 /* How many of the dirty deals are assumed absent from Redis (fd_dealcache_put_new). */
 size_t fd_dealcache_new_count(const fd_dealcache_t *dc);

@@ -18,10 +18,11 @@ struct fd_dedupe {
     size_t npending, pending_cap;
 };
 
-fd_dedupe_t *fd_dedupe_new(size_t max_events) {
-    if (max_events == 0 || max_events > UINT32_MAX / 4) return NULL;
+fd_err_t fd_dedupe_new(size_t max_events, fd_dedupe_t **out) {
+    *out = NULL;
+    if (max_events == 0 || max_events > UINT32_MAX / 4) return FD_ERR_RANGE;
     fd_dedupe_t *dd = calloc(1, sizeof *dd);
-    if (dd == NULL) return NULL;
+    if (dd == NULL) return FD_ERR_NOMEM;
     size_t slots = 16;
     while (slots < max_events * 2)
         slots *= 2;
@@ -31,9 +32,10 @@ fd_dedupe_t *fd_dedupe_new(size_t max_events) {
     dd->index_mask = slots - 1;
     if (dd->ring == NULL || dd->index == NULL) {
         fd_dedupe_destroy(dd);
-        return NULL;
+        return FD_ERR_NOMEM;
     }
-    return dd;
+    *out = dd;
+    return FD_OK;
 }
 
 void fd_dedupe_destroy(fd_dedupe_t *dd) {
@@ -44,7 +46,7 @@ void fd_dedupe_destroy(fd_dedupe_t *dd) {
     free(dd);
 }
 
-static inline int same(fd_hash128_t a, fd_hash128_t b) {
+static inline bool same(fd_hash128_t a, fd_hash128_t b) {
     return a.lo == b.lo && a.hi == b.hi;
 }
 
@@ -102,9 +104,12 @@ static fd_hash128_t get_id(const unsigned char *in) {
     return h;
 }
 
-int fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len) {
+fd_err_t fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len, bool *fresh) {
     fd_hash128_t h = fd_hash128(id, len, 0x66756e6eu);
-    if (dd->index[probe(dd, h)] != 0) return 1;
+    if (dd->index[probe(dd, h)] != 0) {
+        *fresh = false;
+        return FD_OK;
+    }
     if (dd->npending == dd->pending_cap) {
         size_t ncap = dd->pending_cap ? dd->pending_cap * 2 : 1024;
         unsigned char *np = realloc(dd->pending, ncap * FD_DEDUPE_ID_BYTES);
@@ -114,7 +119,8 @@ int fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len) {
     }
     put_id(dd->pending + dd->npending++ * FD_DEDUPE_ID_BYTES, h);
     remember(dd, h);
-    return 0;
+    *fresh = true;
+    return FD_OK;
 }
 
 void fd_dedupe_reset(fd_dedupe_t *dd) {

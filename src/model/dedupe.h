@@ -13,14 +13,16 @@
 
 typedef struct fd_dedupe fd_dedupe_t;
 
-/* A horizon remembering at most max_events ids (>= 1). Memory: about 40 bytes per id. */
-fd_dedupe_t *fd_dedupe_new(size_t max_events);
+/* A horizon remembering at most max_events ids into *out. Memory: about 40 bytes per id.
+ * FD_ERR_RANGE when max_events is 0 or above UINT32_MAX / 4, FD_ERR_NOMEM; *out NULL on error. */
+fd_err_t fd_dedupe_new(size_t max_events, fd_dedupe_t **out);
 void fd_dedupe_destroy(fd_dedupe_t *dd);
 
-/* 1 when the len bytes at id were seen within the horizon; otherwise remembers it (evicting the
- * oldest id when full), adds it to the pending ids and returns 0. FD_ERR_NOMEM (negative) when
- * the pending list cannot grow: nothing changed. */
-int fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len);
+/* Whether the len bytes at id are new: *fresh false when they were seen within the horizon
+ * (nothing changes); otherwise remembers them (evicting the oldest id when full), adds them to
+ * the pending ids and sets *fresh true. FD_ERR_NOMEM when the pending list cannot grow: nothing
+ * changed, *fresh untouched. */
+fd_err_t fd_dedupe_check_add(fd_dedupe_t *dd, const char *id, size_t len, bool *fresh);
 
 /* Replaces the content with the ids in blob (FD_DEDUPE_ID_BYTES each, oldest first), as the store
  * reads them back; only the last max_events are kept; nothing is pending afterwards.

@@ -682,8 +682,8 @@ static fd_reject_t take_stage(const fd_funnel_t *fn, const cJSON *item, fd_event
         return reject(errstr, errstr_size, FD_REJECT_WRONG_TYPE, "stage: expected string, got %s",
                       json_type_name(item));
     size_t len = strlen(item->valuestring);
-    int stage = fd_funnel_stage_index(fn, item->valuestring, len);
-    if (stage < 0)
+    int stage;
+    if (!fd_funnel_stage_index(fn, item->valuestring, len, &stage))
         return reject(errstr, errstr_size, FD_REJECT_UNKNOWN_STAGE,
                       "stage: expected a configured stage, got unknown stage %s for %s",
                       quote(q, sizeof q, item->valuestring, len), type_names[type]);
@@ -726,8 +726,8 @@ static fd_reject_t take_activity(const fd_funnel_t *fn, const cJSON *item, int *
         return reject(errstr, errstr_size, FD_REJECT_WRONG_TYPE,
                       "activity: expected string, got %s", json_type_name(item));
     size_t len = strlen(item->valuestring);
-    int kind = fd_funnel_kind_index(fn, item->valuestring, len);
-    if (kind < 0)
+    int kind;
+    if (!fd_funnel_kind_index(fn, item->valuestring, len, &kind))
         return reject(errstr, errstr_size, FD_REJECT_UNKNOWN_ACTIVITY,
                       "activity: expected a configured activity kind, got %s",
                       quote(q, sizeof q, item->valuestring, len));

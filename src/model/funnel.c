@@ -22,48 +22,50 @@ static const char *const per_stage_names[FD_F_PER_STAGE] = {
 static const char *const global_names[FD_G_COUNT] = {
     "won", "lost", "won_amount", "feedback_count", "feedback_sum", "complaints", "events"};
 
-static int check_name(const char *what, size_t i, const char *name, char *errstr,
-                      size_t errstr_size) {
+static fd_err_t check_name(const char *what, size_t i, const char *name, char *errstr,
+                           size_t errstr_size) {
     size_t len = strlen(name);
     if (len == 0 || len > FD_NAME_MAX) {
         snprintf(errstr, errstr_size, "%s[%zu]: expected 1..%d bytes, got %zu", what, i,
                  FD_NAME_MAX, len);
-        return -1;
+        return FD_ERR_CONFIG;
     }
     for (size_t j = 0; j < len; j++) {
         char c = name[j];
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
             snprintf(errstr, errstr_size, "%s[%zu]: '%s' may only contain a-z, 0-9, '_' and '-'",
                      what, i, name);
-            return -1;
+            return FD_ERR_CONFIG;
         }
     }
-    return 0;
+    return FD_OK;
 }
 
-static int check_list(const char *what, const char *const *names, size_t n, size_t min, size_t max,
-                      char *errstr, size_t errstr_size) {
+static fd_err_t check_list(const char *what, const char *const *names, size_t n, size_t min,
+                           size_t max, char *errstr, size_t errstr_size) {
     if (n < min || n > max) {
         snprintf(errstr, errstr_size, "%s: expected %zu..%zu entries, got %zu", what, min, max, n);
-        return -1;
+        return FD_ERR_CONFIG;
     }
     for (size_t i = 0; i < n; i++) {
-        if (check_name(what, i, names[i], errstr, errstr_size) != 0) return -1;
+        if (check_name(what, i, names[i], errstr, errstr_size) != FD_OK) return FD_ERR_CONFIG;
         for (size_t j = 0; j < i; j++) {
             if (strcmp(names[i], names[j]) == 0) {
                 snprintf(errstr, errstr_size, "%s: '%s' is listed twice", what, names[i]);
-                return -1;
+                return FD_ERR_CONFIG;
             }
         }
     }
-    return 0;
+    return FD_OK;
 }
 
 fd_err_t fd_funnel_new(const char *const *stages, size_t nstages, const char *const *kinds,
                        size_t nkinds, fd_funnel_t **out, char *errstr, size_t errstr_size) {
     *out = NULL;
-    if (check_list("funnel.stages", stages, nstages, 2, FD_MAX_STAGES, errstr, errstr_size) != 0 ||
-        check_list("funnel.activities", kinds, nkinds, 1, FD_MAX_KINDS, errstr, errstr_size) != 0)
+    if (check_list("funnel.stages", stages, nstages, 2, FD_MAX_STAGES, errstr, errstr_size) !=
+            FD_OK ||
+        check_list("funnel.activities", kinds, nkinds, 1, FD_MAX_KINDS, errstr, errstr_size) !=
+            FD_OK)
         return FD_ERR_CONFIG;
     fd_funnel_t *fn = calloc(1, sizeof *fn);
     if (fn == NULL) return FD_ERR_NOMEM;
@@ -116,19 +118,24 @@ const char *fd_funnel_kind_name(const fd_funnel_t *fn, int kind) {
     return fn->kind[kind];
 }
 
-static int lookup(const char (*names)[FD_NAME_MAX + 1], size_t n, const char *name, size_t len) {
-    if (len == 0 || len > FD_NAME_MAX) return -1;
-    for (size_t i = 0; i < n; i++)
-        if (strncmp(names[i], name, len) == 0 && names[i][len] == '\0') return (int)i;
-    return -1;
+static bool lookup(const char (*names)[FD_NAME_MAX + 1], size_t n, const char *name, size_t len,
+                   int *index) {
+    if (len == 0 || len > FD_NAME_MAX) return false;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(names[i], name, len) == 0 && names[i][len] == '\0') {
+            *index = (int)i;
+            return true;
+        }
+    }
+    return false;
 }
 
-int fd_funnel_stage_index(const fd_funnel_t *fn, const char *name, size_t len) {
-    return lookup(fn->stage, fn->nstages, name, len);
+bool fd_funnel_stage_index(const fd_funnel_t *fn, const char *name, size_t len, int *index) {
+    return lookup(fn->stage, fn->nstages, name, len, index);
 }
 
-int fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len) {
-    return lookup(fn->kind, fn->nkinds, name, len);
+bool fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len, int *index) {
+    return lookup(fn->kind, fn->nkinds, name, len, index);
 }
 
 size_t fd_funnel_nfields(const fd_funnel_t *fn) {
@@ -200,23 +207,23 @@ void fd_deal_clear(fd_deal_t *deal) {
 
 /* ---- state machine ---- */
 
-static int find_owner(const fd_deal_t *deal, const fd_owner_t *owner) {
-    for (int i = 0; i < deal->nowners; i++)
+/* Whether owner is in deal->owners; *index gets its (first) position when it is. */
+static bool find_owner(const fd_deal_t *deal, const fd_owner_t *owner, int *index) {
+    for (int i = 0; i < deal->nowners; i++) {
         if (strcmp(deal->owners[i].rep, owner->rep) == 0 &&
-            strcmp(deal->owners[i].team, owner->team) == 0)
-            return i;
-    return -1;
+            strcmp(deal->owners[i].team, owner->team) == 0) {
+            *index = i;
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Index of owner in deal->owners, copying it in when new. Allocates the owners array on first
  * need. On FD_ERR_NOMEM the deal is unchanged. */
 static fd_err_t intern_owner(const fd_funnel_t *fn, fd_deal_t *deal, const fd_owner_t *owner,
                              int *index) {
-    int i = find_owner(deal, owner);
-    if (i >= 0) {
-        *index = i;
-        return FD_OK;
-    }
+    if (find_owner(deal, owner, index)) return FD_OK;
     /* At most one new owner per reaching event, and each event reaches a new stage. */
     assert(deal->nowners < fn->nstages);
     fd_owner_t *owners = deal->owners;
@@ -537,7 +544,8 @@ fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_d
         d.owners[i] = (fd_owner_t){rep, team};
         d.nowners++;
         /* intern_owner never stores an owner twice. */
-        if (find_owner(&d, &d.owners[i]) != i) {
+        int first_at;
+        if (!find_owner(&d, &d.owners[i], &first_at) || first_at != (int)i) {
             err = bad(&in, "deal state: owner %s listed twice", rep);
             goto fail;
         }

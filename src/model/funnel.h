@@ -52,9 +52,10 @@ size_t fd_funnel_nstages(const fd_funnel_t *fn);
 size_t fd_funnel_nkinds(const fd_funnel_t *fn);
 const char *fd_funnel_stage_name(const fd_funnel_t *fn, int stage);
 const char *fd_funnel_kind_name(const fd_funnel_t *fn, int kind);
-/* Index of the stage / kind named by the len bytes at name (not NUL-terminated), or -1. */
-int fd_funnel_stage_index(const fd_funnel_t *fn, const char *name, size_t len);
-int fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len);
+/* Whether the len bytes at name (not NUL-terminated) name a stage / kind; *index gets its index
+ * when they do, and is untouched otherwise. */
+bool fd_funnel_stage_index(const fd_funnel_t *fn, const char *name, size_t len, int *index);
+bool fd_funnel_kind_index(const fd_funnel_t *fn, const char *name, size_t len, int *index);
 
 /* Number of metric fields and the Redis field name of each ("entered:proposal", "won_amount",
  * "activity:visit"). fd_funnel_field_hundredths is true for amounts kept in hundredths. */

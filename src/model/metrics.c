@@ -75,6 +75,7 @@ bool fd_metrics_value(const fd_metric_t *m, const int64_t *fields, double *value
     return true;
 }
 
-int fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size) {
-    return snprintf(buf, size, "%.*f", m->def->decimals, value);
+size_t fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size) {
+    int n = snprintf(buf, size, "%.*f", m->def->decimals, value);
+    return n < 0 ? 0 : (size_t)n;
 }

@@ -62,8 +62,8 @@ size_t fd_metrics_name(const fd_funnel_t *fn, const fd_metric_t *m, char *buf, s
  * before scaling (the number of samples the value stands for). */
 bool fd_metrics_value(const fd_metric_t *m, const int64_t *fields, double *value, int64_t *den);
 
-/* Prints value as the field is written in Redis ("%.4f" or "%.2f") into buf; returns the
- * length as snprintf does. */
-int fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size);
+/* Prints value as the field is written in Redis ("%.4f" or "%.2f") into buf (truncated to size,
+ * always NUL-terminated when size > 0); returns the length it needs, excluding the NUL. */
+size_t fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size);
 
 #endif

@@ -266,13 +266,11 @@ static void consumer_init_opts(consumer_t *c, world_t *w, const fd_store_opts_t 
     memset(c, 0, sizeof *c);
     c->w = w;
     assert_int_equal(fd_store_new(w->fn, o, &c->st), FD_OK);
-    c->dc = fd_dealcache_new(w->fn, 1000);
-    c->dd = fd_dedupe_new(dedupe_max);
+    assert_int_equal(fd_dealcache_new(w->fn, 1000, &c->dc), FD_OK);
+    assert_int_equal(fd_dedupe_new(dedupe_max, &c->dd), FD_OK);
     fd_batch_opts_t bo = {.retention_days = {0, 400, 0, 0, 0}};
     assert_int_equal(fd_batch_new(w->fn, w->tw, &bo, &c->b), FD_OK);
     assert_non_null(c->st);
-    assert_non_null(c->dc);
-    assert_non_null(c->dd);
     assert_non_null(c->b);
 }
 
@@ -886,7 +884,8 @@ static void test_store_load_deals_round_trips_and_caches_unknown_deals_empty(voi
                                      4200)};
     run_batch(&c, evs, 2);
 
-    fd_dealcache_t *dc = fd_dealcache_new(w->fn, 10000);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(w->fn, 10000, &dc), FD_OK);
     const char *ids[] = {"deal-1", "no-such-deal", "deal-1"};
     assert_int_equal(fd_store_load_deals(c.st, dc, ids, 3), FD_OK);
     assert_int_equal(fd_dealcache_size(dc), 2);
@@ -931,7 +930,7 @@ static void fold_assuming_new(consumer_t *c, const fd_event_t *evs, size_t n) {
     assert_int_equal(fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd, &part), FD_OK);
     for (size_t i = 0; i < n; i++) {
         if (evs[i].type == FD_DEAL_CREATED && fd_dealcache_get(c->dc, evs[i].deal_id) == NULL)
-            assert_non_null(fd_dealcache_put_new(c->dc, evs[i].deal_id));
+            assert_int_equal(fd_dealcache_put_new(c->dc, evs[i].deal_id, NULL), FD_OK);
         assert_int_equal(fd_batch_add(c->b, part, c->dc, &evs[i], c->from + (int64_t)i, NOW_S),
                          FD_OK);
     }

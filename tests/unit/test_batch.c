@@ -106,12 +106,10 @@ static fixture_t *fixture_new(const char *tz) {
     char err[256];
     fx->fn = new_funnel();
     assert_int_equal(fd_timewin_new(tz, &fx->tw, err, sizeof err), FD_OK);
-    fx->dc = fd_dealcache_new(fx->fn, 1000);
-    fx->dd = fd_dedupe_new(1000);
+    assert_int_equal(fd_dealcache_new(fx->fn, 1000, &fx->dc), FD_OK);
+    assert_int_equal(fd_dedupe_new(1000, &fx->dd), FD_OK);
     fd_batch_opts_t opts = default_opts();
     fx->b = batch_new(fx->fn, fx->tw, &opts);
-    assert_non_null(fx->dc);
-    assert_non_null(fx->dd);
     assert_non_null(fx->b);
     fx->part = part_of(fx->b, "crm.events", 0, "token-1", -1, fx->dd);
     assert_int_equal(fx->part, 0);
@@ -179,7 +177,7 @@ static void fold(fixture_t *fx, const fd_event_t *ev, int64_t offset, int64_t no
     if (ev->type <= FD_DEAL_LOST && fd_dealcache_get(fx->dc, ev->deal_id) == NULL) {
         fd_deal_t empty;
         fd_deal_init(&empty);
-        assert_non_null(fd_dealcache_put(fx->dc, ev->deal_id, &empty));
+        assert_int_equal(fd_dealcache_put(fx->dc, ev->deal_id, &empty, NULL), FD_OK);
     }
     assert_int_equal(fd_batch_add(fx->b, fx->part, fx->dc, ev, offset, now_s), FD_OK);
 }
@@ -385,7 +383,7 @@ static void test_batch_create_then_stage_change_backfills_and_dwells_lead_only(v
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(fx->dc, &pos, &id, &deal, NULL), 1);
+    assert_true(fd_dealcache_next_dirty(fx->dc, &pos, &id, &deal, NULL));
     assert_string_equal(id, "d-1");
 }
 
@@ -582,7 +580,7 @@ static void test_batch_refuses_event_that_could_overflow_a_delta(void **state) {
         fd_event_t ev = deal_ev(FD_DEAL_WON, id, deal, "anna", "emea", T0, -1, huge);
         fd_deal_t empty;
         fd_deal_init(&empty);
-        assert_non_null(fd_dealcache_put(fx->dc, deal, &empty));
+        assert_int_equal(fd_dealcache_put(fx->dc, deal, &empty, NULL), FD_OK);
         err = fd_batch_add(fx->b, fx->part, fx->dc, &ev, i, NOW_S);
         if (err == FD_OK) accepted++;
     }
@@ -653,7 +651,7 @@ static void test_batch_admit_in_order_fold_deal_events_later(void **state) {
     assert_int_equal(fd_batch_fold(fx->b, fx->dc, &created, NOW_S), FD_ERR_INVAL);
     fd_deal_t empty;
     fd_deal_init(&empty);
-    assert_non_null(fd_dealcache_put(fx->dc, "d-1", &empty));
+    assert_int_equal(fd_dealcache_put(fx->dc, "d-1", &empty, NULL), FD_OK);
     assert_int_equal(fd_batch_fold(fx->b, fx->dc, &created, NOW_S), FD_OK);
     EXPECT_HASH(fx->b, "funnel:org:all", 0, {"events", 2}, {"entered:lead", 1},
                 {"activity:call", 1});
@@ -677,7 +675,8 @@ static void test_batch_duplicate_from_earlier_batch_is_dropped(void **state) {
 
 static void test_batch_dedupe_is_per_partition(void **state) {
     fixture_t *fx = *state;
-    fd_dedupe_t *dd1 = fd_dedupe_new(100);
+    fd_dedupe_t *dd1;
+    assert_int_equal(fd_dedupe_new(100, &dd1), FD_OK);
     int p1 = part_of(fx->b, "crm.events", 1, "token-2", 40, dd1);
     assert_int_equal(p1, 1);
     fd_event_t a = activity("e-1", "anna", "emea", CALL, T0);
@@ -692,7 +691,8 @@ static void test_batch_dedupe_is_per_partition(void **state) {
 
 static void test_batch_part_registers_once_per_topic_partition(void **state) {
     fixture_t *fx = *state;
-    fd_dedupe_t *dd2 = fd_dedupe_new(10);
+    fd_dedupe_t *dd2;
+    assert_int_equal(fd_dedupe_new(10, &dd2), FD_OK);
     assert_int_equal(part_of(fx->b, "crm.events", 0, "token-1", -1, fx->dd), 0);
     assert_int_equal(part_of(fx->b, "crm.events", 3, "token-x", 120, dd2), 1);
     assert_int_equal(part_of(fx->b, "other.events", 0, "token-y", 5, dd2), 2);
@@ -830,8 +830,10 @@ static void test_batch_retention_on_every_granularity_sets_expiries(void **state
     opts.retention_days[FD_WIN_MONTH] = 31;
     opts.retention_days[FD_WIN_QUARTER] = 92;
     fd_batch_t *b = batch_new(fn, tw, &opts);
-    fd_dedupe_t *dd = fd_dedupe_new(10);
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dedupe_t *dd;
+    assert_int_equal(fd_dedupe_new(10, &dd), FD_OK);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     int p = part_of(b, "crm.events", 0, "t", -1, dd);
     /* Applied one hour after the event: nothing is expired yet. */
     fd_event_t ev = activity("e-1", "anna", "emea", CALL, T0);
@@ -952,7 +954,8 @@ static void test_batch_index_matches_keys_built_by_hand(void **state) {
     fd_batch_opts_t opts = default_opts();
     opts.retention_days[FD_WIN_HOUR] = 30;
     fd_batch_t *b = batch_new(fx->fn, fx->tw, &opts);
-    fd_dedupe_t *dd = fd_dedupe_new(100000);
+    fd_dedupe_t *dd;
+    assert_int_equal(fd_dedupe_new(100000, &dd), FD_OK);
     assert_non_null(b);
     assert_non_null(dd);
     size_t events_field = fd_funnel_field_global(fx->fn, FD_G_EVENTS);
@@ -960,8 +963,8 @@ static void test_batch_index_matches_keys_built_by_hand(void **state) {
     for (int round = 0; round < 2; round++) {
         fd_batch_reset(b);
         int part = part_of(b, "crm.events", 0, "token-1", -1, dd);
-        fd_map_t *model = fd_map_new(); /* key -> count (as a pointer-sized integer) */
-        assert_non_null(model);
+        fd_map_t *model; /* key -> count (as a pointer-sized integer) */
+        assert_int_equal(fd_map_new(&model), FD_OK);
         for (int i = 0; i < 4000; i++) {
             seed = seed * 6364136223846793005u + 1442695040888963407u;
             uint64_t r = seed >> 20;

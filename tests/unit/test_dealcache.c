@@ -56,30 +56,32 @@ static void expect_empty_deal(const fd_deal_t *deal) {
 static void put_new(const fd_funnel_t *fn, fd_dealcache_t *dc, const char *id, int stage) {
     fd_deal_t d;
     make_deal(fn, &d, stage, "anna", "emea", -1);
-    assert_non_null(fd_dealcache_put(dc, id, &d));
+    assert_int_equal(fd_dealcache_put(dc, id, &d, NULL), FD_OK);
     fd_deal_clear(&d);
 }
 
 static void test_dealcache_get_on_empty_cache_is_null(void **state) {
-    fd_dealcache_t *dc = fd_dealcache_new(*state, 10);
-    assert_non_null(dc);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(*state, 10, &dc), FD_OK);
     assert_null(fd_dealcache_get(dc, "d-1"));
     assert_int_equal(fd_dealcache_size(dc), 0);
     assert_int_equal(fd_dealcache_dirty_count(dc), 0);
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
+    assert_false(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL));
     fd_dealcache_destroy(dc);
     fd_dealcache_destroy(NULL);
 }
 
 static void test_dealcache_put_takes_over_deal_leaving_caller_empty(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     fd_deal_t d;
     make_deal(fn, &d, PROPOSAL, "anna", "emea", 125000);
-    fd_deal_t *cached = fd_dealcache_put(dc, "d-1", &d);
+    fd_deal_t *cached = NULL;
+    assert_int_equal(fd_dealcache_put(dc, "d-1", &d, &cached), FD_OK);
     assert_non_null(cached);
     expect_empty_deal(&d);
     assert_ptr_equal(fd_dealcache_get(dc, "d-1"), cached);
@@ -98,10 +100,12 @@ static void test_dealcache_put_takes_over_deal_leaving_caller_empty(void **state
 }
 
 static void test_dealcache_put_of_empty_deal_caches_unknown_deal(void **state) {
-    fd_dealcache_t *dc = fd_dealcache_new(*state, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(*state, 10, &dc), FD_OK);
     fd_deal_t d;
     fd_deal_init(&d);
-    fd_deal_t *cached = fd_dealcache_put(dc, "new-deal", &d);
+    fd_deal_t *cached = NULL;
+    assert_int_equal(fd_dealcache_put(dc, "new-deal", &d, &cached), FD_OK);
     assert_non_null(cached);
     expect_empty_deal(cached);
     assert_ptr_equal(fd_dealcache_get(dc, "new-deal"), cached);
@@ -110,7 +114,8 @@ static void test_dealcache_put_of_empty_deal_caches_unknown_deal(void **state) {
 
 static void test_dealcache_put_copies_the_id(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     char id[16] = "d-42";
     put_new(fn, dc, id, LEAD);
     memcpy(id, "zzzz", 4);
@@ -120,19 +125,23 @@ static void test_dealcache_put_copies_the_id(void **state) {
     size_t pos = 0;
     const char *got_id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &got_id, &deal, NULL), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &got_id, &deal, NULL));
     assert_string_equal(got_id, "d-42");
     fd_dealcache_destroy(dc);
 }
 
 static void test_dealcache_put_existing_id_keeps_first_deal(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     fd_deal_t first, second;
     make_deal(fn, &first, QUALIFIED, "anna", "emea", 100);
     make_deal(fn, &second, NEGOTIATION, "bob", "apac", 200);
-    fd_deal_t *cached = fd_dealcache_put(dc, "d-1", &first);
-    assert_ptr_equal(fd_dealcache_put(dc, "d-1", &second), cached);
+    fd_deal_t *cached = NULL;
+    assert_int_equal(fd_dealcache_put(dc, "d-1", &first, &cached), FD_OK);
+    fd_deal_t *again = NULL;
+    assert_int_equal(fd_dealcache_put(dc, "d-1", &second, &again), FD_OK);
+    assert_ptr_equal(again, cached);
     assert_int_equal(fd_dealcache_size(dc), 1);
     assert_int_equal(cached->furthest, QUALIFIED);
     assert_int_equal(cached->amount_c, 100);
@@ -145,7 +154,8 @@ static void test_dealcache_put_existing_id_keeps_first_deal(void **state) {
 
 static void test_dealcache_changes_through_get_persist(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     put_new(fn, dc, "d-1", LEAD);
     fd_deal_t *deal = fd_dealcache_get(dc, "d-1");
     fd_owner_t bob = {"bob", "apac"};
@@ -162,7 +172,8 @@ static void test_dealcache_changes_through_get_persist(void **state) {
 
 static void test_dealcache_dirty_list_in_first_mark_order_and_idempotent(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 10);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 10, &dc), FD_OK);
     put_new(fn, dc, "a", LEAD);
     put_new(fn, dc, "b", QUALIFIED);
     put_new(fn, dc, "c", PROPOSAL);
@@ -187,7 +198,8 @@ static void test_dealcache_dirty_list_in_first_mark_order_and_idempotent(void **
 
 static void test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 3);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 3, &dc), FD_OK);
     put_new(fn, dc, "a", LEAD);
     put_new(fn, dc, "b", LEAD);
     put_new(fn, dc, "c", LEAD);
@@ -198,7 +210,7 @@ static void test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max(void
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
+    assert_false(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL));
     /* 3 cached, max 3: not over max, the cache is kept. */
     assert_int_equal(fd_dealcache_size(dc), 3);
     assert_non_null(fd_dealcache_get(dc, "a"));
@@ -207,14 +219,15 @@ static void test_dealcache_mark_applied_clears_dirty_keeps_cache_within_max(void
     assert_int_equal(fd_dealcache_mark_dirty(dc, "a"), FD_OK);
     assert_int_equal(fd_dealcache_dirty_count(dc), 1);
     pos = 0;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL));
     assert_string_equal(id, "a");
     fd_dealcache_destroy(dc);
 }
 
 static void test_dealcache_mark_applied_over_max_empties_cache(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 2);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 2, &dc), FD_OK);
     put_new(fn, dc, "a", LEAD);
     put_new(fn, dc, "b", QUALIFIED);
     put_new(fn, dc, "c", PROPOSAL);
@@ -232,7 +245,8 @@ static void test_dealcache_mark_applied_over_max_empties_cache(void **state) {
 
 static void test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 2);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 2, &dc), FD_OK);
     put_new(fn, dc, "a", LEAD);
     put_new(fn, dc, "b", QUALIFIED);
     put_new(fn, dc, "c", PROPOSAL);
@@ -255,7 +269,7 @@ static void test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty(void **state) 
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL));
     assert_string_equal(id, "a");
     /* within max: trim keeps everything */
     put_new(fn, dc, "b", LEAD);
@@ -266,7 +280,8 @@ static void test_dealcache_mark_sent_keeps_deals_trim_keeps_dirty(void **state) 
 
 static void test_dealcache_clear_forgets_deals_and_dirty_list(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 100);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 100, &dc), FD_OK);
     for (int i = 0; i < 50; i++) {
         char id[16];
         snprintf(id, sizeof id, "d-%d", i);
@@ -282,7 +297,7 @@ static void test_dealcache_clear_forgets_deals_and_dirty_list(void **state) {
     size_t pos = 0;
     const char *id;
     const fd_deal_t *deal;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL), 0);
+    assert_false(fd_dealcache_next_dirty(dc, &pos, &id, &deal, NULL));
     put_new(fn, dc, "d-1", WON);
     assert_int_equal(fd_dealcache_get(dc, "d-1")->furthest, WON);
     assert_int_equal(fd_dealcache_mark_dirty(dc, "d-1"), FD_OK);
@@ -294,12 +309,14 @@ static void test_dealcache_clear_forgets_deals_and_dirty_list(void **state) {
  * cached deal is never re-flagged; clear and sent both drop the flags. */
 static void test_dealcache_put_new_flags_until_sent(void **state) {
     const fd_funnel_t *fn = *state;
-    fd_dealcache_t *dc = fd_dealcache_new(fn, 100);
-    assert_non_null(dc);
+    fd_dealcache_t *dc;
+    assert_int_equal(fd_dealcache_new(fn, 100, &dc), FD_OK);
     put_new(fn, dc, "known", QUALIFIED);
-    assert_non_null(fd_dealcache_put_new(dc, "fresh"));
+    assert_int_equal(fd_dealcache_put_new(dc, "fresh", NULL), FD_OK);
     expect_empty_deal(fd_dealcache_get(dc, "fresh"));
-    fd_deal_t *known = fd_dealcache_put_new(dc, "known"); /* cached: unchanged, not flagged */
+    /* cached: unchanged, not flagged */
+    fd_deal_t *known = NULL;
+    assert_int_equal(fd_dealcache_put_new(dc, "known", &known), FD_OK);
     assert_int_equal(known->furthest, QUALIFIED);
     assert_int_equal(fd_dealcache_mark_dirty(dc, "known"), FD_OK);
     assert_int_equal(fd_dealcache_dirty_count(dc), 2);
@@ -308,13 +325,13 @@ static void test_dealcache_put_new_flags_until_sent(void **state) {
     const char *id;
     const fd_deal_t *deal;
     bool assumed = false;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed));
     assert_string_equal(id, "fresh");
     assert_true(assumed);
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed));
     assert_string_equal(id, "known");
     assert_false(assumed);
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 0);
+    assert_false(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed));
 
     /* sent: still cached, no longer dirty nor assumed; a later change is a plain update */
     fd_dealcache_mark_sent(dc);
@@ -322,10 +339,10 @@ static void test_dealcache_put_new_flags_until_sent(void **state) {
     assert_non_null(fd_dealcache_get(dc, "fresh"));
     assert_int_equal(fd_dealcache_mark_dirty(dc, "fresh"), FD_OK);
     pos = 0;
-    assert_int_equal(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed), 1);
+    assert_true(fd_dealcache_next_dirty(dc, &pos, &id, &deal, &assumed));
     assert_false(assumed);
 
-    assert_non_null(fd_dealcache_put_new(dc, "other"));
+    assert_int_equal(fd_dealcache_put_new(dc, "other", NULL), FD_OK);
     assert_int_equal(fd_dealcache_new_count(dc), 1);
     fd_dealcache_clear(dc);
     assert_int_equal(fd_dealcache_new_count(dc), 0);

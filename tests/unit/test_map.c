@@ -57,22 +57,23 @@ static void *del_key(fd_map_t *m, size_t i) {
 
 static void test_map_new_is_empty(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
-    assert_non_null(m);
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     assert_int_equal(fd_map_size(m), 0);
     assert_null(fd_map_get(m, "a", 1));
     assert_null(fd_map_del(m, "a", 1));
     size_t pos = 0, len;
     const char *key;
     void *value;
-    assert_int_equal(fd_map_next(m, &pos, &key, &len, &value), 0);
+    assert_false(fd_map_next(m, &pos, &key, &len, &value));
     fd_map_destroy(m);
     fd_map_destroy(NULL);
 }
 
 static void test_map_put_then_get_returns_value(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int a, b;
     assert_int_equal(fd_map_put(m, "alpha", 5, &a), FD_OK);
     assert_int_equal(fd_map_put(m, "beta", 4, &b), FD_OK);
@@ -86,7 +87,8 @@ static void test_map_put_then_get_returns_value(void **state) {
 
 static void test_map_put_existing_key_overwrites_value(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int a, b;
     assert_int_equal(fd_map_put(m, "k", 1, &a), FD_OK);
     assert_int_equal(fd_map_put(m, "k", 1, &b), FD_OK);
@@ -97,7 +99,8 @@ static void test_map_put_existing_key_overwrites_value(void **state) {
 
 static void test_map_put_copies_the_key(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int a;
     char buf[8] = "abc";
     assert_int_equal(fd_map_put(m, buf, 3, &a), FD_OK);
@@ -109,7 +112,8 @@ static void test_map_put_copies_the_key(void **state) {
 
 static void test_map_del_returns_value_and_removes_key(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int a, b;
     fd_map_put(m, "a", 1, &a);
     fd_map_put(m, "b", 1, &b);
@@ -127,7 +131,8 @@ static void test_map_del_returns_value_and_removes_key(void **state) {
 
 static void test_map_keys_with_embedded_nul_are_length_delimited(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int x, y, z, w;
     assert_int_equal(fd_map_put(m, "a\0b", 3, &x), FD_OK);
     assert_int_equal(fd_map_put(m, "a\0c", 3, &y), FD_OK);
@@ -164,7 +169,8 @@ static void test_map_keys_with_embedded_nul_are_length_delimited(void **state) {
 
 static void test_map_empty_key_is_a_key(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     int a;
     assert_int_equal(fd_map_put(m, "", 0, &a), FD_OK);
     assert_ptr_equal(fd_map_get(m, "", 0), &a);
@@ -177,7 +183,8 @@ static void test_map_empty_key_is_a_key(void **state) {
 static void test_map_grows_to_100k_keys_all_reachable(void **state) {
     (void)state;
     enum { N = 100000 };
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     for (size_t i = 0; i < N; i++) {
         put_key(m, i);
         assert_int_equal(fd_map_size(m), i + 1);
@@ -191,7 +198,8 @@ static void test_map_grows_to_100k_keys_all_reachable(void **state) {
 /* Deletes all n keys in a seeded random order; after every deletion the deleted keys are gone
  * and every remaining key is still found (a wrong backward shift strands later probe entries). */
 static void delete_in_random_order(size_t n, uint64_t seed) {
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     size_t *order = malloc(n * sizeof *order);
     bool *gone = calloc(n, sizeof *gone);
     assert_non_null(order);
@@ -239,7 +247,8 @@ static void test_map_interleaved_put_del_matches_model(void **state) {
     (void)state;
     /* A shadow array is the model: random puts and deletions over 500 keys. */
     enum { N = 500, STEPS = 50000 };
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     bool present[N] = {false};
     size_t count = 0;
     uint64_t seed = 2024;
@@ -264,7 +273,8 @@ static void test_map_interleaved_put_del_matches_model(void **state) {
 static void test_map_iteration_visits_each_key_once(void **state) {
     (void)state;
     enum { N = 1000 };
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     for (size_t i = 0; i < N; i++)
         put_key(m, i);
     for (size_t i = 0; i < N; i += 3)
@@ -287,13 +297,14 @@ static void test_map_iteration_visits_each_key_once(void **state) {
         assert_int_equal(visits[i], i % 3 == 0 ? 0 : 1);
     assert_int_equal(total, fd_map_size(m));
     /* The end is sticky. */
-    assert_int_equal(fd_map_next(m, &pos, &key, &len, &value), 0);
+    assert_false(fd_map_next(m, &pos, &key, &len, &value));
     fd_map_destroy(m);
 }
 
 static void test_map_clear_removes_all_and_map_stays_usable(void **state) {
     (void)state;
-    fd_map_t *m = fd_map_new();
+    fd_map_t *m;
+    assert_int_equal(fd_map_new(&m), FD_OK);
     for (size_t i = 0; i < 100; i++)
         put_key(m, i);
     fd_map_clear(m);
@@ -303,7 +314,7 @@ static void test_map_clear_removes_all_and_map_stays_usable(void **state) {
     size_t pos = 0, len;
     const char *key;
     void *value;
-    assert_int_equal(fd_map_next(m, &pos, &key, &len, &value), 0);
+    assert_false(fd_map_next(m, &pos, &key, &len, &value));
     for (size_t i = 50; i < 60; i++)
         put_key(m, i);
     assert_int_equal(fd_map_size(m), 10);

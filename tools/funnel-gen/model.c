@@ -98,7 +98,7 @@ fd_err_t add_team(gen_t *g, const char *id, uint32_t *out) {
 
 fd_err_t add_rep(gen_t *g, const char *id, uint32_t team) {
     size_t len = strlen(id);
-    if (g->rep_ids == NULL && (g->rep_ids = fd_map_new()) == NULL) return FD_ERR_NOMEM;
+    if (g->rep_ids == NULL && fd_map_new(&g->rep_ids) != FD_OK) return FD_ERR_NOMEM;
     if (fd_map_get(g->rep_ids, id, len) != NULL) return FD_OK; /* listed twice: one rep */
     if (g->nreps == g->reps_cap) {
         uint32_t cap = g->reps_cap ? 2 * g->reps_cap : 64;
@@ -231,8 +231,8 @@ fd_err_t parse_collapse(gen_t *g, const char *spec, int64_t now, collapse_t *c) 
         fprintf(stderr, "%s\n", g->nreps > 50 ? ", ..." : "");
         return FD_ERR_INVAL;
     }
-    c->stage = fd_funnel_stage_index(g->fn, a + 1, (size_t)(b - a - 1));
-    if (c->stage < 0 || c->stage >= g->last) {
+    if (!fd_funnel_stage_index(g->fn, a + 1, (size_t)(b - a - 1), &c->stage) ||
+        c->stage >= g->last) {
         fprintf(stderr, PROG ": --collapse: expected a stage before the won stage, got '%.*s'\n",
                 (int)(b - a - 1), a + 1);
         return FD_ERR_INVAL;

@@ -72,8 +72,8 @@ static fd_err_t check_by(ctl_t *ctl, char *field, size_t size, bool *counter) {
     if (known && per_stage == (colon != NULL)) {
         if (per_stage) {
             int last = (int)fd_funnel_nstages(ctl->fn) - 1;
-            int s = fd_funnel_stage_index(ctl->fn, colon + 1, strlen(colon + 1));
-            if (s < 0)
+            int s;
+            if (!fd_funnel_stage_index(ctl->fn, colon + 1, strlen(colon + 1), &s))
                 return ctl_fail(FD_ERR_INVAL, "--by %s: '%s' is not a stage of funnel.stages", by,
                                 colon + 1);
             /* a derived field exists for every stage but the last (metrics.h) */
