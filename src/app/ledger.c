@@ -180,7 +180,15 @@ fd_err_t fd_ledger_take(fd_ledger_t *lg, const char *topic, int32_t partition, i
                         "among them were never counted",
                         topic, partition, offset, stored, stored, offset - 1);
     }
-    return fd_batch_part(lg->b, p->topic, partition, p->pub.token, stored, p->pub.dd, part);
+    fd_err_t err = fd_batch_part(lg->b, p->topic, partition, p->pub.token, stored, p->pub.dd, part);
+    if (err != FD_OK) {
+        /* not a skip (FD_ERR_RANGE means "below the stored offset" to the caller): the batch
+         * cannot take the partition, so it is dropped and read again */
+        fd_log_error("ledger", "%s[%" PRId32 "]: the batch cannot take the partition: %s", topic,
+                     partition, fd_strerror(err));
+        return FD_ERR_NOMEM;
+    }
+    return FD_OK;
 }
 
 fd_batch_t *fd_ledger_batch(fd_ledger_t *lg) {

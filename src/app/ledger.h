@@ -90,7 +90,8 @@ size_t fd_ledger_nparts(const fd_ledger_t *lg);
  * for fd_batch_admit / fd_batch_reject. Logs and refuses, changing nothing (skip the message):
  * FD_ERR_NOTFOUND when the partition is not claimed (not ours, or dropped since the claim: its
  * owner reads it again); FD_ERR_RANGE when offset is below the stored offset (already applied:
- * the log was rewound under us). FD_ERR_NOMEM: drop the batch. */
+ * the log was rewound under us). FD_ERR_NOMEM (logged): the batch could not take the partition
+ * (out of memory, or a part the fold refuses): drop the batch. */
 fd_err_t fd_ledger_take(fd_ledger_t *lg, const char *topic, int32_t partition, int64_t offset,
                         int *part);
 /* The batch being read and folded; valid for the ledger's life (its content changes with it). */
