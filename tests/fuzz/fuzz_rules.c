@@ -1,14 +1,57 @@
 // SPDX-License-Identifier: MIT
 // Fuzz target of the alert rules file (tests, drives layer 2): fd_rules_parse on arbitrary bytes,
-// then every accessor, the description and one evaluation of each parsed rule, checking the
-// contracts of rules.h.
+// then every accessor, the description, evaluations and the notification (summary template and
+// JSON) of each parsed rule, checking the contracts of rules.h and alertmsg.h.
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerting/alertmsg.h"
 #include "alerting/rules.h"
 #include "fuzz_common.h"
+#include "model/event.h"
+
+/* The notification of rule i for one result: its summary from the rule's templates (the rules
+ * file's own text) and its JSON document. */
+static void check_message(const fd_rules_t *rs, size_t i, const char *kpi, const char *id,
+                          const char *team, const fd_rule_result_t *res) {
+    const fd_rule_t *r = fd_rules_at(rs, i);
+    fd_alert_t a = {.rule = r->name,
+                    .severity = r->severity,
+                    .state = res->fire ? "firing" : "resolved",
+                    .scope = fd_scope_name(r->scope),
+                    .scope_id = id,
+                    .team = team,
+                    .manager = fd_rules_manager(rs, team),
+                    .kpi = kpi,
+                    .stage = NULL,
+                    .window = r->window.name,
+                    .condition = fd_cond_name(r->cond),
+                    .r = *res,
+                    .started_ms = 1795370400000,
+                    .resolved_ms = res->fire ? 0 : 1795374000000,
+                    .at_ms = 1795374000000,
+                    .repeat = 2};
+    static const char *const locales[] = {"en", "zh"};
+    char summary[512], tiny[7];
+    for (size_t l = 0; l < 2; l++) {
+        const char *tmpl = fd_rules_template(rs, i, locales[l]);
+        fd_alertmsg_summary_locale(tmpl, locales[l], &a, summary, sizeof summary);
+        size_t n = strnlen(summary, sizeof summary);
+        FUZZ_CHECK(n < sizeof summary);
+        /* truncated on a UTF-8 boundary: a valid template gives a valid summary */
+        if (fd_utf8_valid(tmpl, strlen(tmpl))) FUZZ_CHECK(fd_utf8_valid(summary, n));
+        fd_alertmsg_summary_locale(tmpl, locales[l], &a, tiny, sizeof tiny);
+        FUZZ_CHECK(memchr(tiny, '\0', sizeof tiny) != NULL);
+        if (fd_utf8_valid(tmpl, strlen(tmpl))) FUZZ_CHECK(fd_utf8_valid(tiny, strlen(tiny)));
+    }
+    char *json = NULL;
+    if (fd_alertmsg_json(&a, summary, &json) == FD_OK) {
+        FUZZ_CHECK(json != NULL && strchr(json, '\n') == NULL);
+        free(json);
+    }
+}
 
 /* Exercises rule i the way the alerter and funnelctl do, on small synthetic inputs. */
 static void check_rule(const fd_funnel_t *fn, const fd_rules_t *rs, size_t i) {
@@ -70,6 +113,7 @@ static void check_rule(const fd_funnel_t *fn, const fd_rules_t *rs, size_t i) {
             FUZZ_CHECK(!(res.fire && res.clear));
             if (!res.defined) FUZZ_CHECK(!res.fire);
             if (res.defined) FUZZ_CHECK(!isnan(res.value));
+            check_message(rs, i, kpi, ids[k][0], ids[k][1], &res);
         }
     }
     free(days);
