@@ -858,6 +858,9 @@ static fd_err_t set_kafka_json(fd_config_t *cfg, const char *prop, const cJSON *
                                const source_t *src, char *errstr, size_t errstr_size) {
     char text[64];
     const char *value = NULL;
+    /* The name first: a message about the value names the property as it is, unquoted. */
+    fd_err_t err = kafka_prop_check(prop, src, errstr, errstr_size);
+    if (err != FD_OK) return err;
     if (cJSON_IsString(item)) {
         value = item->valuestring;
     } else if (cJSON_IsNumber(item) && isfinite(item->valuedouble)) {

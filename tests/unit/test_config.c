@@ -381,6 +381,11 @@ static void test_config_file_wrong_types_and_values_rejected(void **state) {
          "kafka.acks: expected a string, number or boolean, got an array"},
         {"{\"kafka\": {\"group.id\": \"x\"}}",
          "kafka.group.id: not allowed as a pass-through, set kafka.group_id instead"},
+        /* the property name is checked before the value: a control character in it is shown
+         * escaped, never raw (found by tests/fuzz/fuzz_config.c) */
+        {"{\"kafka\": {\"top\x1eics\": []}}",
+         "kafka.<property>: expected a librdkafka property name of 1..128 characters of A-Z a-z "
+         "0-9 . _ -, got \"top\\x1eics\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fd_config_t cfg;
