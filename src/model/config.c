@@ -859,6 +859,9 @@ static fd_err_t set_kafka_json(fd_config_t *cfg, const char *prop, const cJSON *
                                const source_t *src, char *errstr, size_t errstr_size) {
     char text[64];
     const char *value = NULL;
+    /* The name first: a message about the value names the property as it is, unquoted. */
+    fd_err_t err = kafka_prop_check(prop, src, errstr, errstr_size);
+    if (err != FD_OK) return err;
     if (cJSON_IsString(item)) {
         value = item->valuestring;
     } else if (cJSON_IsNumber(item) && isfinite(item->valuedouble)) {
@@ -1194,6 +1197,19 @@ void fd_config_print_reference(FILE *out, bool markdown) {
           out);
 }
 
+/* Writes a value of the dump, one line whatever it holds: a control character (a kafka.<property>
+ * value may hold a PEM certificate's newlines) is written as \xNN, everything else as it is. */
+static void dump_value(FILE *out, const char *s) {
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            fprintf(out, "\\x%02x", c);
+        else
+            fputc(c, out);
+    }
+    fputc('\n', out);
+}
+
 void fd_config_dump(const fd_config_t *cfg, FILE *out) {
     for (size_t i = 0; i < SETTINGS_COUNT; i++) {
         const setting_t *st = &settings[i];
@@ -1210,7 +1226,7 @@ void fd_config_dump(const fd_config_t *cfg, FILE *out) {
             if (st->secret)
                 fprintf(out, "%s\n", (s != NULL && s[0] != '\0') ? "(set)" : "(empty)");
             else
-                fprintf(out, "%s\n", s != NULL ? s : "");
+                dump_value(out, s != NULL ? s : "");
         }
         /* The pass-through entries follow the last kafka.* setting of the table. */
         bool last_kafka =
@@ -1221,7 +1237,8 @@ void fd_config_dump(const fd_config_t *cfg, FILE *out) {
                 const char *v = cfg->kafka_value[k];
                 if (fd_config_kafka_is_secret(cfg->kafka_name[k]))
                     v = v[0] != '\0' ? "(set)" : "(empty)";
-                fprintf(out, "kafka.%s = %s\n", cfg->kafka_name[k], v);
+                fprintf(out, "kafka.%s = ", cfg->kafka_name[k]);
+                dump_value(out, v);
             }
         }
     }

@@ -110,7 +110,7 @@ void fd_config_print_reference(FILE *out, bool markdown);
 
 /* Writes the effective settings as "name = value" lines (lists comma-separated), secrets shown
  * as "(set)" or "(empty)"; kafka.<property> entries whose name contains password, secret or key
- * are secrets. */
+ * are secrets. One line per setting: a control character in a value is written as \xNN. */
 void fd_config_dump(const fd_config_t *cfg, FILE *out);
 
 #endif

@@ -381,6 +381,11 @@ static void test_config_file_wrong_types_and_values_rejected(void **state) {
          "kafka.acks: expected a string, number or boolean, got an array"},
         {"{\"kafka\": {\"group.id\": \"x\"}}",
          "kafka.group.id: not allowed as a pass-through, set kafka.group_id instead"},
+        /* the property name is checked before the value: a control character in it is shown
+         * escaped, never raw (found by tests/fuzz/fuzz_config.c) */
+        {"{\"kafka\": {\"top\x1eics\": []}}",
+         "kafka.<property>: expected a librdkafka property name of 1..128 characters of A-Z a-z "
+         "0-9 . _ -, got \"top\\x1eics\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fd_config_t cfg;
@@ -902,6 +907,23 @@ static void test_config_secrets_never_in_dump_or_errors(void **state) {
     fd_config_clear(&cfg);
 }
 
+/* A pass-through value may hold control characters (a PEM certificate's newlines); the dump
+ * stays one "name = value" line per setting (found by tests/fuzz/fuzz_config.c). */
+static void test_config_dump_one_line_per_setting(void **state) {
+    (void)state;
+    fd_config_t cfg;
+    char errstr[512];
+    assert_int_equal(
+        FD_OK,
+        load_text(&cfg, "{\"kafka\": {\"ssl.ca.pem\": \"-----BEGIN\\nAB\\tC\\u007f\\r\\n\"}}",
+                  errstr, sizeof errstr, NULL));
+    char *dump = dump_text(&cfg);
+    assert_contains(dump,
+                    "\nkafka.ssl.ca.pem = -----BEGIN\\x0aAB\\x09C\\x7f\\x0d\\x0a\nredis.host = ");
+    free(dump);
+    fd_config_clear(&cfg);
+}
+
 /* ---- reference ---------------------------------------------------------------------------- */
 
 static void test_config_reference_mentions_every_setting(void **state) {
@@ -950,6 +972,7 @@ int main(void) {
         cmocka_unit_test(test_config_precedence_defaults_file_env_set),
         cmocka_unit_test(test_config_validate_messages_name_the_setting),
         cmocka_unit_test(test_config_secrets_never_in_dump_or_errors),
+        cmocka_unit_test(test_config_dump_one_line_per_setting),
         cmocka_unit_test(test_config_reference_mentions_every_setting),
     };
     return cmocka_run_group_tests(tests, NULL, remove_temp_files);
