@@ -662,14 +662,23 @@ fd_err_t fd_rules_parse(const fd_funnel_t *fn, const char *json, size_t len, fd_
     if (errstr && errstr_size) errstr[0] = '\0';
     if (out == NULL || fn == NULL || (json == NULL && len > 0)) return FD_ERR_INVAL;
     *out = NULL;
-    root = cJSON_ParseWithLength(json ? json : "", len);
+    /* cJSON parses a NUL-terminated copy: 1.7.15 to 1.7.17 read one byte past the given length
+     * when the text ends just after a comma inside an object (CVE-2023-53154; found by
+     * fuzz_rules), and that byte must be ours whatever the caller's buffer is. */
+    char *text = malloc(len + 1);
+    if (text == NULL) return FD_ERR_NOMEM;
+    if (len > 0) memcpy(text, json, len);
+    text[len] = '\0';
+    root = cJSON_ParseWithLength(text, len);
     if (root == NULL) {
         const char *at = cJSON_GetErrorPtr();
-        size_t off = at && json && at >= json && at <= json + len ? (size_t)(at - json) : len;
+        size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
+        free(text);
         if (errstr && errstr_size)
             snprintf(errstr, errstr_size, "rules: not valid JSON near byte %zu", off);
         return FD_ERR_CONFIG;
     }
+    free(text); /* the cJSON tree holds copies of every string */
     if ((rs = calloc(1, sizeof *rs)) == NULL) {
         err = FD_ERR_NOMEM;
         goto fail;
