@@ -448,6 +448,12 @@ static fd_reject_t prescan(const unsigned char *p, size_t len, size_t *at) {
         }
         i++;
     }
+    /* A payload that ends inside a string, object or array is not JSON; it is refused here so
+     * that cJSON never runs off the end of a buffer that is not NUL-terminated: cJSON 1.7.15 to
+     * 1.7.17 reads one byte past it when it ends just after a comma inside an object (upstream
+     * issue 800, CVE-2023-53154; fixed in 1.7.18 and in Debian's 1.7.15-1+deb12u3). at = len
+     * tells this case apart from a stray byte. */
+    if (in_str || depth > 0) NOTE_BAD(len);
 #undef NOTE_BAD
     if (found != FD_REJECT_NONE) {
         *at = found_at;
@@ -826,6 +832,11 @@ fd_reject_t fd_event_parse(const fd_funnel_t *fn, const void *buf, size_t len, f
                       "\\u0000 escape at byte %zu",
                       at);
     default:
+        if (at == len)
+            return reject(errstr, errstr_size, r,
+                          "payload: expected JSON, got the end of the payload inside a string, "
+                          "object or array at byte %zu",
+                          at);
         return reject(errstr, errstr_size, r,
                       "payload: expected JSON, got a stray or control "
                       "character at byte %zu",

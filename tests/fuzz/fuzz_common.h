@@ -5,8 +5,12 @@
 #define FUNNELD_FUZZ_COMMON_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "model/funnel.h"
 
@@ -32,6 +36,26 @@ static inline const fd_funnel_t *fuzz_funnel(void) {
         }
     }
     return fn;
+}
+
+/* Copies the size bytes of data so that they end where an inaccessible page begins: a read past
+ * the end faults, in our code and in the system's cJSON, which ASan does not instrument (a
+ * parser given a length must not rely on a NUL after it). Valid until the next call. */
+static inline const char *fuzz_guarded_copy(const uint8_t *data, size_t size) {
+    static char *base;
+    static size_t room; /* bytes before the guard page */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t need = size == 0 ? page : (size + page - 1) / page * page;
+    if (need > room) {
+        if (base != NULL) munmap(base, room + page);
+        base = mmap(NULL, need + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        FUZZ_CHECK(base != MAP_FAILED);
+        FUZZ_CHECK(mprotect(base + need, page, PROT_NONE) == 0);
+        room = need;
+    }
+    char *p = base + room - size;
+    if (size > 0) memcpy(p, data, size);
+    return p;
 }
 
 /* True when s has no control character (C0 or DEL): a message that stays one printable line. */

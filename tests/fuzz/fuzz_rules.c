@@ -125,12 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const fd_funnel_t *fn = fuzz_funnel();
-    /* An exactly sized copy: the parser gets a length, not a NUL-terminated string. */
-    char *buf = malloc(size > 0 ? size : 1);
-    FUZZ_CHECK(buf != NULL);
-    if (size > 0) memcpy(buf, data, size);
+    /* The parser gets a length, not a NUL-terminated string: a page that faults follows. */
+    const char *buf = fuzz_guarded_copy(data, size);
 
-    fd_rules_t *rs = (fd_rules_t *)buf; /* must become NULL on error */
+    fd_rules_t *rs = (fd_rules_t *)(uintptr_t)buf; /* must become NULL on error */
     char errstr[1024];
     fd_err_t err = fd_rules_parse(fn, buf, size, &rs, errstr, sizeof errstr);
     FUZZ_CHECK(err == FD_OK || err == FD_ERR_CONFIG || err == FD_ERR_NOMEM);
@@ -149,6 +147,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             check_rule(fn, rs, i);
         fd_rules_destroy(rs);
     }
-    free(buf);
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -566,6 +568,53 @@ static void test_event_buffer_not_nul_terminated(void **state) {
     free(copy);
 }
 
+/* The payload placed right before a page that faults: a read past len crashes even inside cJSON
+ * (a shared library ASan does not instrument). cJSON 1.7.15..1.7.17 read one byte past a buffer
+ * ending just after a comma inside an object (CVE-2023-53154); the pre-scan refuses a payload
+ * that ends inside a string, object or array before cJSON sees it (found by
+ * tests/fuzz/fuzz_event.c against an instrumented cJSON 1.7.15). */
+static void test_event_never_reads_past_len_even_in_cjson(void **state) {
+    (void)state;
+    static const struct {
+        const char *json;
+        fd_reject_t reason;
+    } cases[] = {
+        {"{\"event_id\":\":*1\",", FD_REJECT_NOT_JSON},
+        {"{\"a\":1, \t", FD_REJECT_NOT_JSON},
+        {"{\"a\":[1,", FD_REJECT_NOT_JSON},
+        {"{\"a\":{", FD_REJECT_NOT_JSON},
+        {"{\"a\":\"b", FD_REJECT_NOT_JSON},
+        {"{\"a\":\"\\", FD_REJECT_NOT_JSON},
+        {"{\"a\":\"\\u000", FD_REJECT_NOT_JSON},
+        {"{\"a\":tru", FD_REJECT_NOT_JSON},
+        {"{\"a\":-", FD_REJECT_NOT_JSON},
+        {"{", FD_REJECT_NOT_JSON},
+        {WON "}", FD_REJECT_NONE},
+    };
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(0, mprotect(map + page, page, PROT_NONE));
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = strlen(cases[i].json);
+        char *buf = map + page - len;
+        fd_event_t ev;
+        memcpy(buf, cases[i].json, len);
+        if (parse_n(buf, len, &ev) != cases[i].reason)
+            fail_msg("case %zu %s: got %s (%s)", i, cases[i].json,
+                     fd_reject_name(parse_n(buf, len, &ev)), errstr);
+    }
+    /* the message says where the payload ended */
+    static const char cut[] = "{\"event_id\":\":*1\",";
+    memcpy(map + page - (sizeof cut - 1), cut, sizeof cut - 1);
+    fd_event_t ev;
+    assert_int_equal(FD_REJECT_NOT_JSON,
+                     parse_n(map + page - (sizeof cut - 1), sizeof cut - 1, &ev));
+    assert_string_equal(errstr, "payload: expected JSON, got the end of the payload inside a "
+                                "string, object or array at byte 18");
+    munmap(map, 2 * page);
+}
+
 static void test_event_huge_numbers(void **state) {
     (void)state;
     static const struct {
@@ -936,6 +985,7 @@ int main(void) {
         cmocka_unit_test(test_event_id_length_128_ok_129_rejected),
         cmocka_unit_test(test_event_trailing_whitespace_ok_bytes_rejected),
         cmocka_unit_test(test_event_buffer_not_nul_terminated),
+        cmocka_unit_test(test_event_never_reads_past_len_even_in_cjson),
         cmocka_unit_test(test_event_huge_numbers),
         cmocka_unit_test(test_event_json_numbers_in_grammar_accepted),
         cmocka_unit_test(test_event_nesting_limit),
