@@ -16,6 +16,7 @@
 
 #include "alerting/rules_internal.h"
 #include "alerting/rulesjson.h"
+#include "base/jsontext.h"
 
 fd_err_t fd_rules_parse_duration(const char *s, int64_t *out_ms) {
     if (s == NULL || out_ms == NULL) return FD_ERR_PARSE;
@@ -669,16 +670,41 @@ fd_err_t fd_rules_parse(const fd_funnel_t *fn, const char *json, size_t len, fd_
     if (text == NULL) return FD_ERR_NOMEM;
     if (len > 0) memcpy(text, json, len);
     text[len] = '\0';
-    root = cJSON_ParseWithLength(text, len);
-    if (root == NULL) {
-        const char *at = cJSON_GetErrorPtr();
-        size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : len;
+    size_t nul_at = 0;
+    if (fd_jsontext_has_nul_escape(text, len, &nul_at)) {
         free(text);
         if (errstr && errstr_size)
-            snprintf(errstr, errstr_size, "rules: not valid JSON near byte %zu", off);
+            snprintf(errstr, errstr_size,
+                     "rules: a \\u0000 escape at byte %zu: names, ids and summaries cannot hold "
+                     "a NUL character",
+                     nul_at);
         return FD_ERR_CONFIG;
     }
+    const char *end = NULL;
+    root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    size_t junk_at = len, bad_at = len;
+    if (root != NULL) {
+        size_t e = (size_t)(end - text);
+        while (e < len && (text[e] == ' ' || text[e] == '\t' || text[e] == '\n' || text[e] == '\r'))
+            e++;
+        if (e != len) { /* "{...} junk", or a NUL byte that ended the text early */
+            junk_at = e;
+            cJSON_Delete(root);
+            root = NULL;
+        }
+    } else {
+        const char *at = cJSON_GetErrorPtr();
+        if (at != NULL && at >= text && at <= text + len) bad_at = (size_t)(at - text);
+    }
     free(text); /* the cJSON tree holds copies of every string */
+    if (root == NULL) {
+        if (errstr && errstr_size && junk_at != len)
+            snprintf(errstr, errstr_size,
+                     "rules: unexpected data after the JSON document at byte %zu", junk_at);
+        else if (errstr && errstr_size)
+            snprintf(errstr, errstr_size, "rules: not valid JSON near byte %zu", bad_at);
+        return FD_ERR_CONFIG;
+    }
     if ((rs = calloc(1, sizeof *rs)) == NULL) {
         err = FD_ERR_NOMEM;
         goto fail;

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/jsontext.h"
+
 /* ---------------------------------------------------------------------------------------------
  * The table
  * ------------------------------------------------------------------------------------------- */
@@ -948,6 +950,13 @@ fd_err_t fd_config_load_file(fd_config_t *cfg, const char *path, char *errstr, s
     fd_err_t err = read_file(path, &buf, &len, errstr, errstr_size);
     if (err != FD_OK) return err;
 
+    size_t nul_at = 0;
+    if (fd_jsontext_has_nul_escape(buf, len, &nul_at)) {
+        free(buf);
+        return failf(errstr, errstr_size, FD_ERR_CONFIG,
+                     "%s: a \\u0000 escape at byte %zu: no setting can hold a NUL character", path,
+                     nul_at);
+    }
     const char *end = NULL;
     /* A NUL byte would end the text early for cJSON: refuse it instead of reading half a file. */
     root = memchr(buf, '\0', len) ? NULL : cJSON_ParseWithLengthOpts(buf, len, &end, false);

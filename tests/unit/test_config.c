@@ -444,6 +444,10 @@ static void test_config_file_invalid_json_names_file(void **state) {
     const char *path = temp_file_n("{\"redis\": {}}\0{}", 16);
     assert_int_equal(FD_ERR_CONFIG, fd_config_load_file(&cfg, path, errstr, sizeof errstr));
     assert_contains(errstr, "not valid JSON (at line 1, column 14)");
+    /* A \u0000 escape would cut a value short in cJSON's C strings. */
+    path = temp_file("{\"redis\": {\"prefix\": \"fu\\u0000nnel\"}}");
+    assert_int_equal(FD_ERR_CONFIG, fd_config_load_file(&cfg, path, errstr, sizeof errstr));
+    assert_contains(errstr, "a \\u0000 escape at byte 24: no setting can hold a NUL character");
     /* The line and column of the error. */
     path = temp_file("{\n  \"redis\": {\n    \"port\": 1,\n  }\n}\n");
     assert_int_equal(FD_ERR_CONFIG, fd_config_load_file(&cfg, path, errstr, sizeof errstr));

@@ -307,6 +307,33 @@ static void test_parse_rejects_malformed_json_with_the_offset(void **state) {
     assert_non_null(strstr(err, "not valid JSON near byte"));
 }
 
+static void test_parse_rejects_data_after_the_document_and_nul_escapes(void **state) {
+    (void)state;
+    static const struct {
+        const char *json;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"{\"rules\": []} junk", 17, "unexpected data after the JSON document at byte 14"},
+        {"{\"rules\": []}\0{}", 16, "unexpected data after the JSON document at byte 13"},
+        {"{\"rules\": [], \"locale\": \"e\\u0000n\"}", 35, "a \\u0000 escape at byte 26"},
+        /* white space after the document is fine */
+        {"{\"rules\": []}\n\r\t ", 17, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[256] = "";
+        fd_rules_t *rs = NULL;
+        fd_err_t e = fd_rules_parse(fn, cases[i].json, cases[i].len, &rs, err, sizeof err);
+        if (cases[i].want == NULL) {
+            if (e != FD_OK) fail_msg("case %zu: %d '%s'", i, (int)e, err);
+            fd_rules_destroy(rs);
+            continue;
+        }
+        if (e != FD_ERR_CONFIG || rs != NULL || strstr(err, cases[i].want) == NULL)
+            fail_msg("case %zu: got %d '%s', want '%s'", i, (int)e, err, cases[i].want);
+    }
+}
+
 static void test_parse_rejects_duplicate_keys(void **state) {
     (void)state;
     char *json = J(R(BASE OKT ",'for':'1h','for':'2h'"));
@@ -435,6 +462,7 @@ int main(void) {
         T(test_parse_windows_rolling_and_calendar),
         T(test_parse_errors_name_the_field),
         T(test_parse_rejects_malformed_json_with_the_offset),
+        T(test_parse_rejects_data_after_the_document_and_nul_escapes),
         T(test_parse_rejects_duplicate_keys),
         T(test_load_reads_a_file_and_names_a_missing_one),
         T(test_load_prefixes_parse_errors_with_the_path),
