@@ -195,14 +195,14 @@ bool fd_eventclock_step(const fd_clock_step_t *in, int64_t *clock_ms, bool *catc
      * clock at an hour's resolution (whole hours before it, see winplan.c), so every clock of an
      * hour would judge the same numbers; on the hour, a live run and a replay evaluate at the
      * very same clocks and write the same notifications. */
-    if (!given && !in->wall) clock = clock / FD_CLOCK_CATCH_UP_STEP_MS * FD_CLOCK_CATCH_UP_STEP_MS;
+    if (!given && !in->wall) clock = clock / FD_CLOCK_RESOLUTION_MS * FD_CLOCK_RESOLUTION_MS;
     if (clock <= 0) return false;
     /* Never evaluated: begin at the first event's hour, so that a back-fill is judged hour by
      * hour. */
     int64_t from = in->evaluated_ms > 0        ? in->evaluated_ms
                    : in->first_ms != INT64_MAX ? in->first_ms
                                                : 0;
-    if (!in->wall) from = from / FD_CLOCK_CATCH_UP_STEP_MS * FD_CLOCK_CATCH_UP_STEP_MS;
+    if (!in->wall) from = from / FD_CLOCK_RESOLUTION_MS * FD_CLOCK_RESOLUTION_MS;
     if (!given && !in->wall && from > 0 && clock > from + FD_CLOCK_CATCH_UP_STEP_MS) {
         if (!in->sweep) return false; /* the catching-up sweeps cover touched scopes */
         clock = from + FD_CLOCK_CATCH_UP_STEP_MS;

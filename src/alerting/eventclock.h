@@ -20,9 +20,12 @@
 /* A partition whose latest event time has not moved for this long (wall time) no longer holds
  * the watermark back: the stream may simply have gone quiet there. */
 #define FD_CLOCK_IDLE_PARTITION_MS (5 * 60 * 1000LL)
+/* The resolution of alert windows (winplan.c): they end at the start of the clock's UTC hour, so
+ * on event time the evaluation clock is rounded down to it. */
+#define FD_CLOCK_RESOLUTION_MS 3600000LL
 /* When the event clock jumps (a back-fill, a restart with a backlog), sweeps walk forward in
  * steps of this much, so that for / resolve_for durations see the history as live traffic. */
-#define FD_CLOCK_CATCH_UP_STEP_MS 3600000LL
+#define FD_CLOCK_CATCH_UP_STEP_MS FD_CLOCK_RESOLUTION_MS
 /* "<topic>:<partition>", the partition part of a clock field */
 #define FD_CLOCK_PART_MAX 272
 

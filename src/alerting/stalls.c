@@ -18,6 +18,7 @@ struct fd_stalls {
     const fd_funnel_t *fn;
     fd_map_t *m; /* "<kind>\x1f<id>\x1f<stage>" -> times_t * */
     size_t bad;
+    int64_t since_ms; /* stays that ended by then are not indexed */
 };
 
 fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out) {
@@ -25,6 +26,7 @@ fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out) {
     fd_stalls_t *st = calloc(1, sizeof *st);
     if (st == NULL) return FD_ERR_NOMEM;
     st->fn = fn;
+    st->since_ms = INT64_MIN;
     if (fd_map_new(&st->m) != FD_OK) {
         free(st);
         return FD_ERR_NOMEM;
@@ -33,7 +35,7 @@ fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out) {
     return FD_OK;
 }
 
-void fd_stalls_clear(fd_stalls_t *st) {
+void fd_stalls_clear(fd_stalls_t *st, int64_t since_ms) {
     size_t pos = 0, len;
     const char *k;
     void *v;
@@ -44,11 +46,12 @@ void fd_stalls_clear(fd_stalls_t *st) {
     }
     fd_map_clear(st->m);
     st->bad = 0;
+    st->since_ms = since_ms;
 }
 
 void fd_stalls_destroy(fd_stalls_t *st) {
     if (st == NULL) return;
-    fd_stalls_clear(st);
+    fd_stalls_clear(st, INT64_MIN);
     fd_map_destroy(st->m);
     free(st);
 }
@@ -105,8 +108,9 @@ fd_err_t fd_stalls_add(fd_stalls_t *st, const char *state, size_t len) {
         if (s < deal.furthest)
             until = deal.reach[s + 1].at_ms;
         else if (deal.lost_stage >= 0)
-            continue;                     /* lost at its furthest stage, when is not known */
-        if (until <= rc->at_ms) continue; /* back-filled, or out of order: no stay */
+            continue;                        /* lost at its furthest stage, when is not known */
+        if (until <= rc->at_ms) continue;    /* back-filled, or out of order: no stay */
+        if (until <= st->since_ms) continue; /* over before any clock still to be judged */
         const fd_owner_t *ow = &deal.owners[rc->owner];
         err = stall_add(st, FD_SCOPE_REP, ow->rep, s, rc->at_ms, until);
         if (err == FD_OK) err = stall_add(st, FD_SCOPE_TEAM, ow->team, s, rc->at_ms, until);

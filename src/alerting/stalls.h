@@ -16,8 +16,10 @@ typedef struct fd_stalls fd_stalls_t;
 /* An empty index for funnel fn (borrowed). FD_ERR_NOMEM. */
 fd_err_t fd_stalls_new(const fd_funnel_t *fn, fd_stalls_t **out);
 void fd_stalls_destroy(fd_stalls_t *st);
-/* Empties the index (a new scan begins). */
-void fd_stalls_clear(fd_stalls_t *st);
+/* Empties the index: a new scan begins, for evaluations at clocks after since_ms (INT64_MIN:
+ * any). A stay that ended at or before since_ms can count at no such clock and is not indexed,
+ * so in steady state the index holds about the open deals only. */
+void fd_stalls_clear(fd_stalls_t *st, int64_t since_ms);
 /* Indexes the encoded deal state (len bytes): each stay of the deal in a stage short of the won
  * one (from reaching it to reaching the next, or until now for an open deal's furthest stage),
  * under the rep, team and org of its owner then. An undecodable state is counted

@@ -338,9 +338,10 @@ static fd_err_t each_deal(void *opaque, const char *state, size_t len) {
     return fd_stalls_add(opaque, state, len);
 }
 
-/* Reads every deal state and indexes the open ones by the stage they sit in. */
-static fd_err_t scan_deals(fd_alerts_t *al) {
-    fd_stalls_clear(al->stalled);
+/* Reads every deal state and indexes each deal's stays in the stages, for evaluations at clocks
+ * after since_ms (sweeps never run behind the last one). */
+static fd_err_t scan_deals(fd_alerts_t *al, int64_t since_ms) {
+    fd_stalls_clear(al->stalled, since_ms);
     fd_err_t err = fd_alertstore_scan_deals(al->store, each_deal, al->stalled);
     size_t bad = fd_stalls_unreadable(al->stalled);
     if (bad) fd_log_warn("alerts", "stall scan: %zu deal states unreadable, skipped", bad);
@@ -492,7 +493,7 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now) {
     if (!al->leader) return FD_OK;
     if (fd_winplan_any_stalled(al->plan) && now >= al->next_stall_ms && al->nwork == 0) {
         al->next_stall_ms = now + al->stall_every_ms;
-        if ((err = scan_deals(al))) return err;
+        if ((err = scan_deals(al, al->evaluated_ms))) return err;
     }
     /* Chunks of work for up to TICK_BUDGET_US: catching up walks many small sweeps. */
     int64_t t0 = mono_us();
@@ -531,7 +532,8 @@ fd_err_t fd_alerts_sweep(fd_alerts_t *al, int64_t clock_ms) {
     al->lease_next_ms = 0;
     if ((err = renew_lease(al, now))) return err;
     if (!al->leader) return FD_ERR_FENCED;
-    if (fd_winplan_any_stalled(al->plan) && (err = scan_deals(al))) return err;
+    /* a clock given by the caller may lie before the last sweep */
+    if (fd_winplan_any_stalled(al->plan) && (err = scan_deals(al, INT64_MIN))) return err;
     work_clear(al);
     if ((err = start_list(al, true, now, clock_ms, true))) return err;
     while (al->nwork > al->work_pos) {

@@ -89,10 +89,8 @@ static fd_err_t role_settings(rd_kafka_conf_t *conf, const fd_config_t *cfg, fd_
         };
         return set_all(conf, s, sizeof s / sizeof s[0], errstr, errstr_size);
     }
-    case FD_KAFKA_PRODUCER: {
-        const setting_t s[] = {{"enable.idempotence", "true", "kafka.enable.idempotence"}};
-        return set_all(conf, s, 1, errstr, errstr_size);
-    }
+    case FD_KAFKA_PRODUCER:
+        return FD_OK; /* enable.idempotence: set after the pass-through (fd_kafka_conf_new) */
     case FD_KAFKA_LOAD_PRODUCER: {
         const setting_t s[] = {
             {"enable.idempotence", "true", "kafka.enable.idempotence"},
