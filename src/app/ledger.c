@@ -152,6 +152,10 @@ size_t fd_ledger_nparts(const fd_ledger_t *lg) {
     return lg->nparts;
 }
 
+const fd_ledger_part_t *fd_ledger_part_at(const fd_ledger_t *lg, size_t i) {
+    return i < lg->nparts ? &lg->parts[i].pub : NULL;
+}
+
 fd_err_t fd_ledger_take(fd_ledger_t *lg, const char *topic, int32_t partition, int64_t offset,
                         int *part) {
     part_t *p = part_find(lg, topic, partition);

@@ -84,6 +84,8 @@ void fd_ledger_revoke(fd_ledger_t *lg, const char *topic, int32_t partition);
 const fd_ledger_part_t *fd_ledger_part(const fd_ledger_t *lg, const char *topic, int32_t partition);
 /* Partitions assigned (claimed or not). */
 size_t fd_ledger_nparts(const fd_ledger_t *lg);
+/* The i-th partition held (0 <= i < fd_ledger_nparts), NULL beyond; valid as fd_ledger_part. */
+const fd_ledger_part_t *fd_ledger_part_at(const fd_ledger_t *lg, size_t i);
 
 /* Takes a message read at offset of (topic, partition) into the batch being read: adds the
  * partition to it (with its token, stored offset and horizon) and sets *part to its index there,

@@ -61,6 +61,9 @@ struct fd_service {
     /* figures for the periodic log line */
     int64_t applied_events, applied_batches, duplicates, rejected, last_stats_ms;
     int64_t redis_failures;
+    /* the change feed's heartbeats: after heartbeat_ms without an entry of ours */
+    bool feed_on;
+    int64_t heartbeat_ms, last_entry_ms;
 };
 
 static int64_t now_ms(void) {
@@ -117,6 +120,7 @@ static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
     svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
     svc->applied_batches++;
+    svc->last_entry_ms = now_ms(); /* the apply wrote a change-feed entry */
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
 }
 
@@ -360,7 +364,13 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                           .password = cfg->redis_password,
                           .db = (int)cfg->redis_db,
                           .timeout_ms = (int)cfg->redis_timeout_ms,
-                          .prefix = cfg->prefix};
+                          .prefix = cfg->prefix,
+                          .changes = fd_config_on(cfg->feeds_changes),
+                          .changes_maxlen = cfg->feeds_changes_maxlen,
+                          .changes_max_keys = cfg->feeds_changes_max_keys,
+                          .track = fd_config_on(cfg->feeds_metrics)};
+    svc->feed_on = so.changes;
+    svc->heartbeat_ms = cfg->feeds_heartbeat_ms;
     fd_batch_opts_t bo = {{0}};
     bo.retention_days[FD_WIN_DAY] = cfg->retention_day_days;
     bo.retention_days[FD_WIN_WEEK] = cfg->retention_week_days;
@@ -670,6 +680,37 @@ static void alert_tick(fd_service_t *svc, int64_t now) {
     }
 }
 
+/* Writes a heartbeat to the change feed after heartbeat_ms without an entry of ours: the
+ * partitions held, each with its next offset and its lag behind the high watermark the consumer
+ * last saw. A failure is retried after five intervals (Redis is down: the applies say so). */
+static void heartbeat_tick(fd_service_t *svc, int64_t now) {
+    if (!svc->feed_on || now - svc->last_entry_ms < svc->heartbeat_ms) return;
+    size_t n = fd_ledger_nparts(svc->lg), size = 1 + n * (FD_TOPIC_MAX + 64), used = 0;
+    char *lines = malloc(size);
+    if (lines == NULL) return;
+    lines[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const fd_ledger_part_t *p = fd_ledger_part_at(svc->lg, i);
+        char next[24] = "", lag[24] = "";
+        int64_t high;
+        if (p->stored >= 0) {
+            snprintf(next, sizeof next, "%" PRId64, p->stored);
+            if (fd_source_high(svc->src, p->topic, p->partition, &high))
+                snprintf(lag, sizeof lag, "%" PRId64, high > p->stored ? high - p->stored : 0);
+        }
+        used += (size_t)snprintf(lines + used, size - used, "%s%s:%" PRId32 ":%s:%s",
+                                 i > 0 ? "\n" : "", p->topic, p->partition, next, lag);
+    }
+    fd_err_t err = fd_store_heartbeat(svc->rd, svc->instance, svc->heartbeat_ms, lines);
+    free(lines);
+    svc->last_entry_ms = now;
+    if (err != FD_OK) {
+        fd_log_warn("service", "change-feed heartbeat: %s: %s", fd_strerror(err),
+                    fd_store_errstr(svc->rd));
+        svc->last_entry_ms = now + 4 * svc->heartbeat_ms;
+    }
+}
+
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->stop = stop;
     svc->last_stats_ms = now_ms();
@@ -736,6 +777,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         }
         log_stats(svc, now);
         alert_tick(svc, now);
+        heartbeat_tick(svc, now);
     }
 
     if (result == FD_OK) {

@@ -38,13 +38,20 @@ size_t fd_keys_dedupe(char *buf, size_t size, const char *prefix, const char *to
 size_t fd_keys_deal(char *buf, size_t size, const char *prefix, const char *deal_id);
 
 /* The single keys: <p>:<name> for name one of the FD_KEY_* below. */
-#define FD_KEY_STATS         "stats"         /* hash: accepted, duplicates, rejected... */
-#define FD_KEY_CLOCK         "clock"         /* hash: the alert event clock */
-#define FD_KEY_REP_TEAM      "rep_team"      /* hash: rep -> team, for alert routing */
-#define FD_KEY_ALERTS        "alerts"        /* stream and Pub/Sub channel of notifications */
-#define FD_KEY_ALERTS_FIRING "alerts:firing" /* hash: what fires now */
-#define FD_KEY_ALERTS_OUTBOX "alerts:outbox" /* hash: alert_id -> JSON not yet in Kafka */
-#define FD_KEY_ALERTS_LEASE  "alerts:lease"  /* string: the evaluator lease */
+#define FD_KEY_STATS         "stats"             /* hash: accepted, duplicates, rejected... */
+#define FD_KEY_CLOCK         "clock"             /* hash: the alert event clock */
+#define FD_KEY_REP_TEAM      "rep_team"          /* hash: rep -> team, for alert routing */
+#define FD_KEY_ALERTS        "alerts"            /* stream and Pub/Sub channel of notifications */
+#define FD_KEY_ALERTS_FIRING "alerts:firing"     /* hash: what fires now */
+#define FD_KEY_ALERTS_OUTBOX "alerts:outbox"     /* hash: alert_id -> JSON not yet in Kafka */
+#define FD_KEY_ALERTS_LEASE  "alerts:lease"      /* string: the evaluator lease */
+#define FD_KEY_PARTS         "parts"             /* set: every part hash ever claimed */
+#define FD_KEY_CHANGES       "changes"           /* stream: the change feed (docs/feeds.md) */
+#define FD_KEY_FEED          "feed"              /* hash: the feed's watermark */
+#define FD_KEY_METRICS_DIRTY "metrics:dirty"     /* set: suffixes changed since the last take */
+#define FD_KEY_METRICS_TAKEN "metrics:taken"     /* set: suffixes being published */
+#define FD_KEY_METRICS_PUB   "metrics:publisher" /* hash: the publisher's position */
+#define FD_KEY_METRICS_LEASE "metrics:lease"     /* string: the publisher lease */
 size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *name);
 /* <p>:alerts:state:<rule>: the state machines of one rule. */
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);

@@ -392,6 +392,14 @@ fd_err_t fd_source_partition_count(fd_source_t *src, const char *topic, int time
     return err;
 }
 
+bool fd_source_high(fd_source_t *src, const char *topic, int32_t partition, int64_t *high) {
+    int64_t low = -1;
+    *high = -1;
+    rd_kafka_resp_err_t e =
+        rd_kafka_get_watermark_offsets(src->consumer, topic, partition, &low, high);
+    return !e && *high >= 0;
+}
+
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n) {
     if (n == 0) return;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);

@@ -74,6 +74,10 @@ void fd_source_forget_dead_letters(fd_source_t *src);
 fd_err_t fd_source_partition_count(fd_source_t *src, const char *topic, int timeout_ms,
                                    int32_t *count);
 
+/* The partition's high watermark (the offset after its last message) as last seen by the
+ * consumer's fetches, without a request: false when none was seen yet. */
+bool fd_source_high(fd_source_t *src, const char *topic, int32_t partition, int64_t *high);
+
 /* Commits next offsets to the group (asynchronously; informational: Redis holds the truth). */
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n);
 

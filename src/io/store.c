@@ -24,7 +24,7 @@
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
 #define PREFIX_MAX   64                 /* so that every key fits FD_KEY_MAX */
-#define APPLY_LAYOUT "4"                /* ARGV layout version: must match src/lua/apply.lua */
+#define APPLY_LAYOUT "5"                /* ARGV layout version: must match src/lua/apply.lua */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
 /* The argument vector of one command: counted first, so argv and len are allocated once. Text
@@ -44,7 +44,9 @@ struct fd_store {
     const fd_funnel_t *fn;
     fd_redis_t *r; /* the connection, its sticky error and the scripts */
     char *prefix;
-    int claim_id, apply_id; /* the scripts in r */
+    bool changes, track; /* the feeds: fd_store_opts_t */
+    int64_t changes_maxlen, changes_max_keys;
+    int claim_id, apply_id, heartbeat_id; /* the scripts in r */
     /* The apply's arguments that depend on the funnel only, built once: the field names, the
      * amount fields and the derived fields of the metrics table (model/metrics.h). */
     args_t fixed;
@@ -67,6 +69,10 @@ fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_sto
     fd_store_t *st = calloc(1, sizeof *st);
     if (st == NULL) return FD_ERR_NOMEM;
     st->fn = fn;
+    st->changes = opts->changes;
+    st->track = opts->track;
+    st->changes_maxlen = opts->changes_maxlen > 0 ? opts->changes_maxlen : 10000;
+    st->changes_max_keys = opts->changes_max_keys;
     fd_redis_opts_t ro = {.host = opts->host,
                           .port = opts->port,
                           .user = opts->user,
@@ -77,6 +83,8 @@ fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_sto
     if (err == FD_OK && (st->prefix = strdup(prefix)) == NULL) err = FD_ERR_NOMEM;
     if (err == FD_OK) err = fd_redis_script(st->r, "claim", fd_lua_claim, &st->claim_id);
     if (err == FD_OK) err = fd_redis_script(st->r, "apply", fd_lua_apply, &st->apply_id);
+    if (err == FD_OK)
+        err = fd_redis_script(st->r, "feed_heartbeat", fd_lua_feed_heartbeat, &st->heartbeat_id);
     if (err == FD_OK) err = build_fixed_args(fn, &st->fixed);
     if (err != FD_OK) {
         fd_store_destroy(st);
@@ -179,7 +187,8 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     char nonce[NONCE_HEX + 1];
     fd_err_t err = make_nonce(st, nonce);
     if (err != FD_OK) return err;
-    char part_key[FD_KEY_MAX + 1], dedupe_key[FD_KEY_MAX + 1];
+    char part_key[FD_KEY_MAX + 1], dedupe_key[FD_KEY_MAX + 1], parts_key[FD_KEY_MAX + 1];
+    fd_keys_single(parts_key, sizeof parts_key, st->prefix, FD_KEY_PARTS);
     if (fd_keys_part(part_key, sizeof part_key, st->prefix, topic, partition) >= sizeof part_key ||
         fd_keys_dedupe(dedupe_key, sizeof dedupe_key, st->prefix, topic, partition) >=
             sizeof dedupe_key) {
@@ -189,8 +198,8 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     }
     char *blob = NULL;
     redisReply *r = NULL;
-    const char *keys[2] = {part_key, dedupe_key}, *args[2] = {instance, nonce};
-    if ((err = fd_redis_eval(st->r, st->claim_id, 2, keys, NULL, 2, args, NULL, &r)) != FD_OK)
+    const char *keys[3] = {part_key, dedupe_key, parts_key}, *args[2] = {instance, nonce};
+    if ((err = fd_redis_eval(st->r, st->claim_id, 3, keys, NULL, 2, args, NULL, &r)) != FD_OK)
         return err;
 
     char what[FD_TOPIC_MAX + 64];
@@ -626,16 +635,20 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     for (int r = 1; r < FD_REJECT_COUNT; r++)
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
-    *nkeys = 1 + 2 * nparts + nnew + nhashes + ndeals;
-    /* version, the fixed arguments, then the counted lists */
-    size_t argc = 3 + *nkeys + 1 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 + ndeals +
-                  1 + 2 * nstats;
+    *nkeys = 5 + 2 * nparts + nnew + nhashes + ndeals;
+    /* version, the feeds, the fixed arguments, then the counted lists */
+    size_t argc = 3 + *nkeys + 1 + 5 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 +
+                  ndeals + 1 + 2 * nstats;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
 
     /* KEYS */
     ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_STATS);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_CHANGES);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_FEED);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_METRICS_DIRTY);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_METRICS_PUB);
     for (size_t i = 0; i < nparts; i++) {
         const fd_batch_part_t *p = fd_batch_part_at(b, i);
         ARG_KEY(a, fd_keys_part, st->prefix, p->topic, p->partition);
@@ -662,6 +675,15 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
 
     /* ARGV */
     arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
+    arg_ref(a, st->changes ? "1" : "0", 1);
+    arg_int(a, st->changes_maxlen);
+    arg_int(a, st->changes_max_keys);
+    arg_ref(a, st->track ? "1" : "0", 1);
+    int64_t latest = fd_batch_latest_ms(b);
+    if (latest >= 0)
+        arg_int(a, latest);
+    else
+        arg_ref(a, "", 0);
     for (size_t i = 0; i < st->fixed.argc; i++)
         arg_ref(a, st->fixed.argv[i], st->fixed.len[i]);
     arg_int(a, (int64_t)nparts);
@@ -900,6 +922,28 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
     err = fd_store_apply_wait(st, b, already);
     /* the synchronous form builds the command again on the next call */
     if (err == FD_ERR_REDIS) fd_store_apply_abandon(st);
+    return err;
+}
+
+fd_err_t fd_store_heartbeat(fd_store_t *st, const char *instance, int64_t interval_ms,
+                            const char *parts) {
+    if (busy(st, "heartbeat")) return FD_ERR_INVAL;
+    char changes[FD_KEY_MAX + 1], feed[FD_KEY_MAX + 1], maxlen[24], interval[24];
+    fd_keys_single(changes, sizeof changes, st->prefix, FD_KEY_CHANGES);
+    fd_keys_single(feed, sizeof feed, st->prefix, FD_KEY_FEED);
+    snprintf(maxlen, sizeof maxlen, "%" PRId64, st->changes_maxlen);
+    snprintf(interval, sizeof interval, "%" PRId64, interval_ms);
+    const char *keys[2] = {changes, feed}, *args[4] = {maxlen, instance, interval, parts};
+    redisReply *r = NULL;
+    fd_err_t err = fd_redis_eval(st->r, st->heartbeat_id, 2, keys, NULL, 4, args, NULL, &r);
+    if (err != FD_OK) return err;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fd_redis_set_error(st->r, "heartbeat: %s", r->str);
+        err = reply_error_code(r->str);
+    } else if (r->type != REDIS_REPLY_STRING) {
+        return fd_redis_fail(st->r, "heartbeat", r);
+    }
+    freeReplyObject(r);
     return err;
 }
 

@@ -25,6 +25,13 @@ typedef struct {
     int db;
     int timeout_ms;     /* connect and per-command timeout */
     const char *prefix; /* key prefix, e.g. "funnel"; at most 64 bytes */
+    /* The feeds an apply writes in its atomic step (docs/feeds.md): an entry on the change feed
+     * <p>:changes (capped at about changes_maxlen; a step that changed more than
+     * changes_max_keys hashes writes a bulk entry), and (track) the changed hashes into the
+     * metrics publisher's dirty set, or else a mark that the publisher must republish all. */
+    bool changes;
+    int64_t changes_maxlen, changes_max_keys;
+    bool track;
 } fd_store_opts_t;
 
 /* A store for funnel fn (borrowed) into *out. Does not connect yet; every call connects when
@@ -98,6 +105,13 @@ bool fd_store_apply_inflight(const fd_store_t *st);
 /* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or the
  * answer (or the connection's end) has arrived. Never blocks. */
 bool fd_store_apply_answered(const fd_store_t *st);
+
+/* Writes a heartbeat entry to the change feed (docs/feeds.md): the watermark, instance,
+ * interval_ms and parts (lines "<topic>:<partition>:<next>:<lag>" joined by '\n'). FD_ERR_REDIS
+ * on a connection problem; FD_ERR_PARSE when a feed key has the wrong type (named in errstr);
+ * FD_ERR_INVAL while an apply is in flight on st. */
+fd_err_t fd_store_heartbeat(fd_store_t *st, const char *instance, int64_t interval_ms,
+                            const char *parts);
 
 /* Reads one metrics hash (key without prefix, e.g. "rep:all:anna": fd_keys_metric_suffix) into
  * parallel arrays of heap strings (*fields, *values, *n), freed with fd_store_free_fields.

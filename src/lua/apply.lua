@@ -1,10 +1,17 @@
 -- SPDX-License-Identifier: MIT
 -- funneld batch apply: one atomic step per batch (run by src/io/store.c with EVALSHA; layer io).
 -- Every key is in KEYS, in this order (the counts come from ARGV):
---   [1] the stats hash; then P x (part hash, dedupe list) of the parts; then X deal keys that
---   must not exist; then the H metric hashes; then the D deal keys to write.
--- ARGV, layout 4 (counts as decimal text, hash deltas in binary):
---   [1] layout version '4'
+--   [1] the stats hash <p>:stats, [2] the change feed stream <p>:changes, [3] the feed hash
+--   <p>:feed, [4] the set <p>:metrics:dirty, [5] the publisher hash <p>:metrics:publisher;
+--   then P x (part hash, dedupe list) of the parts; then X deal keys that must not exist; then
+--   the H metric hashes; then the D deal keys to write.
+-- ARGV, layout 5 (counts as decimal text, hash deltas in binary):
+--   [1] layout version '5'
+--   the feeds (docs/feeds.md): changes ('1': write an entry to the change feed, '0': not),
+--      its MAXLEN ~ cap, the most keys an entry lists (more: a 'bulk' entry), track ('1': add
+--      the changed hashes to the dirty set of the metrics publisher; '0': mark the publisher
+--      'untracked' when a hash changed, so that it republishes everything), the latest event
+--      time of the batch in ms ('' when none)
 --   F, then F metric field names (deltas refer to them by index 0..F-1)
 --   A, then A names of fields kept in hundredths (amounts, written as '%.2f')
 --   M, then M derived fields of 6 (src/model/metrics.h): name, numerator field, denominator
@@ -94,8 +101,19 @@ local text_of = setmetatable({}, {__index = function(t, n)
 end})
 
 -- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)
-if take() ~= '4' then fail('ARGV layout version is not 4') end
+if take() ~= '5' then fail('ARGV layout version is not 5') end
 local stats_key = K[take_keys(1, 'stats key')]
+local feed_keys = take_keys(4, 'feed keys')
+local changes_key, feed_key, dirty_key, pub_key =
+  K[feed_keys], K[feed_keys + 1], K[feed_keys + 2], K[feed_keys + 3]
+local feed_on, feed_maxlen = take() == '1', take_uint('changes maxlen')
+local feed_max_keys, track = take_uint('changes max keys'), take() == '1'
+local event_ms = take()
+if event_ms ~= '' and (#event_ms > 15 or not find(event_ms, '^%d+$')) then
+  fail('latest event time ' .. event_ms .. ' is not ms since the epoch')
+end
+-- '<p>:' is the stats key without 'stats': the feeds name keys without it
+local plen = #stats_key - 5
 local nfields = take_uint('field count')
 if nfields > 256 then fail('more than 256 fields') end
 -- Fields are handled by their index k (1-based) in the field list: fname[k], famount[k]
@@ -184,6 +202,12 @@ for first = new_first, new_first + nnew - 1, 500 do
     end
   end
 end
+
+if feed_on then
+  check_type(changes_key, 'stream')
+  check_type(feed_key, 'hash')
+end
+check_type(track and dirty_key or pub_key, track and 'set' or 'hash')
 
 -- phase 1c: each hash update reads, with one HMGET, the fields it changes and the other
 -- input of each derived field they feed, and computes everything it will write. Only
@@ -419,5 +443,36 @@ for _, p in ipairs(parts) do
   end
   redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))
   if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end
+end
+-- the feeds: what changed, in the same atomic step as the change itself
+local list = feed_on and nhashes <= feed_max_keys
+local names = {}
+if list or track then
+  for h = 1, nhashes do names[h] = sub(K[hkey + h - 1], plen + 1) end
+end
+if track then
+  for first = 1, nhashes, 500 do
+    redis.call('SADD', dirty_key, unpack(names, first, math.min(first + 499, nhashes)))
+  end
+elseif nhashes > 0 then
+  redis.call('HSET', pub_key, 'untracked', '1')
+end
+if feed_on then
+  local wm = redis.call('HGET', feed_key, 'watermark') or '0'
+  if event_ms ~= '' and tonumber(event_ms) > tonumber(wm) then
+    wm = event_ms
+    redis.call('HSET', feed_key, 'watermark', wm)
+  end
+  local lines = {}
+  for i, p in ipairs(parts) do
+    -- '<p>:part:<topic>:<partition>' -> '<topic>:<partition>:<from>:<next>'
+    lines[i] = sub(p.key, plen + 6) .. ':' .. p.from .. ':' .. p.next
+  end
+  local entry = {'kind', list and 'change' or 'bulk', 'watermark', wm, 'n', nhashes .. '',
+                 'parts', table.concat(lines, '\n')}
+  if list then
+    entry[9], entry[10] = 'keys', table.concat(names, '\n')
+  end
+  redis.call('XADD', changes_key, 'MAXLEN', '~', feed_maxlen, '*', unpack(entry))
 end
 return {'OK'}

@@ -2,6 +2,8 @@
 -- funneld partition claim (run by src/io/store.c with EVALSHA; layer io).
 --   KEYS[1] part hash <p>:part:<topic>:<partition>
 --   KEYS[2] dedupe list <p>:dedupe:<topic>:<partition>
+--   KEYS[3] the set <p>:parts of every part hash ever claimed (the metrics feed reads their
+--           offsets as the source of a row)
 --   ARGV[1] instance id   ARGV[2] nonce (16 hex chars made in C)
 -- Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
 -- every earlier owner (their token no longer matches). The nonce keeps tokens unique even when a
@@ -12,6 +14,7 @@ local part, dedupe = KEYS[1], KEYS[2]
 local epoch = redis.call('HINCRBY', part, 'epoch', 1)
 local token = epoch .. ':' .. ARGV[1] .. ':' .. ARGV[2]
 redis.call('HSET', part, 'token', token)
+redis.call('SADD', KEYS[3], part)
 local r = {token, redis.call('HGET', part, 'next')}
 local chunks = redis.call('LRANGE', dedupe, 0, -1)
 for i = 1, #chunks do r[#r + 1] = chunks[i] end

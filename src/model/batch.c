@@ -65,6 +65,7 @@ struct fd_batch {
     int64_t budget; /* sum of the events' delta bounds: no field delta can exceed it */
     int64_t rejected[FD_REJECT_COUNT];
     size_t messages;
+    int64_t latest_ms; /* the greatest occurred_ms folded, INT64_MIN when none */
 };
 
 /* Deltas of one event that share a time and an owner: they land in the same 15 hashes. */
@@ -89,6 +90,7 @@ fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_op
     memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
+    b->latest_ms = INT64_MIN;
     if (fd_map_new(&b->reps) != FD_OK || fd_map_new(&b->teams) != FD_OK ||
         fd_map_new(&b->windows) != FD_OK) {
         fd_batch_destroy(b);
@@ -125,6 +127,7 @@ void fd_batch_reset(fd_batch_t *b) {
     b->ncells = 0;
     b->nparts = 0;
     b->messages = 0;
+    b->latest_ms = INT64_MIN;
     b->budget = 0;
     memset(b->stats, 0, sizeof b->stats);
     memset(b->rejected, 0, sizeof b->rejected);
@@ -423,6 +426,12 @@ fd_err_t fd_batch_admit(fd_batch_t *b, int part, const fd_event_t *ev, int64_t o
 static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
                              const fd_event_t *ev, int64_t now_s);
 
+/* Notes the time of an event folded (err FD_OK) for fd_batch_latest_ms; passes err on. */
+static fd_err_t fold_latest(fd_batch_t *b, fd_err_t err, const fd_event_t *ev) {
+    if (err == FD_OK && ev->occurred_ms > b->latest_ms) b->latest_ms = ev->occurred_ms;
+    return err;
+}
+
 fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_event_t *ev,
                       int64_t offset, int64_t now_s) {
     assert(part >= 0 && (size_t)part < b->nparts);
@@ -432,14 +441,14 @@ fd_err_t fd_batch_add(fd_batch_t *b, int part, fd_dealcache_t *dc, const fd_even
     bool fresh;
     err = fd_batch_admit(b, part, ev, offset, &fresh);
     if (err != FD_OK || !fresh) return err;
-    return fold_effects(b, dc, deal, ev, now_s);
+    return fold_latest(b, fold_effects(b, dc, deal, ev, now_s), ev);
 }
 
 fd_err_t fd_batch_fold(fd_batch_t *b, fd_dealcache_t *dc, const fd_event_t *ev, int64_t now_s) {
     fd_deal_t *deal;
     fd_err_t err = reserve(b, dc, ev, &deal);
     if (err != FD_OK) return err;
-    return fold_effects(b, dc, deal, ev, now_s);
+    return fold_latest(b, fold_effects(b, dc, deal, ev, now_s), ev);
 }
 
 /* The deltas and deal-state change of an admitted event (deal: its cached state, or NULL). */
@@ -546,6 +555,10 @@ size_t fd_batch_nparts(const fd_batch_t *b) {
 const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i) {
     assert(i < b->nparts);
     return &b->parts[i];
+}
+
+int64_t fd_batch_latest_ms(const fd_batch_t *b) {
+    return b->latest_ms;
 }
 
 int64_t fd_batch_stat(const fd_batch_t *b, int stat) {

@@ -104,6 +104,7 @@ static bool chars_timezone(const char *s) {
 
 static const char *const start_from_values[] = {"earliest", "latest", NULL};
 static const char *const log_level_values[] = {"error", "warn", "info", "debug", NULL};
+static const char *const on_off_values[] = {"on", "off", NULL};
 
 #define OFF(field) offsetof(fd_config_t, field)
 #define STR(name, field, def, lmin, lmax, chars, rule, secret, desc)                               \
@@ -187,6 +188,29 @@ static const setting_t settings[] = {
         "Approximate length cap of the Redis stream <prefix>:alerts."),
     INT("alerts.lease_ms", alerts_lease_ms, 30000, 1000, 600000,
         "Lease of the alert evaluator: one instance evaluates at a time; another takes over "
+        "this long after the holder stops renewing."),
+    ENUM("feeds.changes", feeds_changes, "on", on_off_values,
+         "Write the change feed, the Redis stream <prefix>:changes (docs/feeds.md)."),
+    INT("feeds.changes_maxlen", feeds_changes_maxlen, 10000, 100, 100000000,
+        "Approximate length cap of <prefix>:changes; a reader further behind takes a new "
+        "snapshot."),
+    INT("feeds.changes_max_keys", feeds_changes_max_keys, 256, 0, 100000,
+        "Most changed hashes one change-feed entry lists; a step that changed more writes one "
+        "bulk entry (re-read what you show) instead."),
+    INT("feeds.heartbeat_ms", feeds_heartbeat_ms, 2000, 100, 600000,
+        "An instance writes a heartbeat entry (watermark, partitions' lag) after this long "
+        "without a change-feed entry of its own."),
+    ENUM("feeds.metrics", feeds_metrics, "on", on_off_values,
+         "Publish every metric hash to the compacted Kafka topic feeds.metrics_topic "
+         "(docs/feeds.md)."),
+    STR("feeds.metrics_topic", feeds_metrics_topic, "funnel.metrics", 1, 249, chars_word,
+        RULE_TOPIC, false,
+        "Kafka topic of the metric rows, keyed by <scope>:<window>:<id>; create it with "
+        "cleanup.policy=compact. Not one of kafka.topics."),
+    INT("feeds.metrics_interval_ms", feeds_metrics_interval_ms, 1000, 10, 3600000,
+        "Debounce of the metrics topic: at most one message per metric hash per interval."),
+    INT("feeds.metrics_lease_ms", feeds_metrics_lease_ms, 30000, 1000, 600000,
+        "Lease of the metrics publisher: one instance publishes at a time; another takes over "
         "this long after the holder stops renewing."),
     INT("retry.backoff_max_ms", backoff_max_ms, 5000, 10, 600000,
         "Longest wait between retries while Redis is unavailable."),
@@ -631,6 +655,10 @@ static fd_err_t kafka_prop_set(fd_config_t *cfg, const char *prop, const char *v
 /* ---------------------------------------------------------------------------------------------
  * Init, clear, set
  * ------------------------------------------------------------------------------------------- */
+
+bool fd_config_on(const char *value) {
+    return value != NULL && strcmp(value, "on") == 0;
+}
 
 fd_err_t fd_config_init(fd_config_t *cfg) {
     memset(cfg, 0, sizeof *cfg);
@@ -1118,6 +1146,19 @@ fd_err_t fd_config_validate(const fd_config_t *cfg, char *errstr, size_t errstr_
         quote(found, sizeof found, cfg->alerts_topic);
         return failf(errstr, errstr_size, FD_ERR_CONFIG,
                      "alerts.topic: expected a topic other than kafka.dlq_topic, got %s", found);
+    }
+    /* The metric rows are neither input nor another output's topic. */
+    const char *others[] = {cfg->dlq_topic, cfg->alerts_topic};
+    const char *other_names[] = {"kafka.dlq_topic", "alerts.topic"};
+    for (size_t i = 0; i < cfg->topics.count + 2; i++) {
+        const char *t = i < cfg->topics.count ? cfg->topics.item[i] : others[i - cfg->topics.count];
+        if (strcmp(t, cfg->feeds_metrics_topic) != 0) continue;
+        quote(found, sizeof found, cfg->feeds_metrics_topic);
+        return failf(errstr, errstr_size, FD_ERR_CONFIG,
+                     "feeds.metrics_topic: expected a topic that is not %s, got %s",
+                     i < cfg->topics.count ? "one of kafka.topics"
+                                           : other_names[i - cfg->topics.count],
+                     found);
     }
     return FD_OK;
 }

@@ -47,23 +47,34 @@ typedef struct {
     fd_strlist_t stages;     /* funnel.stages */
     fd_strlist_t activities; /* funnel.activities */
     /* processing */
-    int64_t batch_max_events;       /* batch.max_events */
-    int64_t batch_linger_ms;        /* batch.linger_ms */
-    int64_t dedupe_max_events;      /* dedupe.max_events: remembered event ids per partition */
-    int64_t deal_cache_max;         /* cache.max_deals: deals cached in memory */
-    int64_t retention_day_days;     /* retention.day_days, 0 = keep */
-    int64_t retention_week_days;    /* retention.week_days, 0 = keep */
-    int64_t retention_month_days;   /* retention.month_days, 0 = keep */
-    int64_t retention_quarter_days; /* retention.quarter_days, 0 = keep */
-    int64_t retention_hour_days;    /* retention.hour_days, 0 = automatic (see alerts.rules) */
-    char *alerts_rules;             /* alerts.rules: rules file path, "" = no alerts */
-    char *alerts_topic;             /* alerts.topic: Kafka topic of alert notifications */
-    int64_t alerts_stream_maxlen;   /* alerts.stream_maxlen: cap of <prefix>:alerts */
-    int64_t alerts_lease_ms;        /* alerts.lease_ms: evaluator lease */
-    int64_t backoff_max_ms;         /* retry.backoff_max_ms: longest wait between Redis retries */
-    char *log_level;                /* log.level: error | warn | info | debug */
-    char *instance_id;              /* instance.id: "" = generated from host name and pid */
+    int64_t batch_max_events;          /* batch.max_events */
+    int64_t batch_linger_ms;           /* batch.linger_ms */
+    int64_t dedupe_max_events;         /* dedupe.max_events: remembered event ids per partition */
+    int64_t deal_cache_max;            /* cache.max_deals: deals cached in memory */
+    int64_t retention_day_days;        /* retention.day_days, 0 = keep */
+    int64_t retention_week_days;       /* retention.week_days, 0 = keep */
+    int64_t retention_month_days;      /* retention.month_days, 0 = keep */
+    int64_t retention_quarter_days;    /* retention.quarter_days, 0 = keep */
+    int64_t retention_hour_days;       /* retention.hour_days, 0 = automatic (see alerts.rules) */
+    char *alerts_rules;                /* alerts.rules: rules file path, "" = no alerts */
+    char *alerts_topic;                /* alerts.topic: Kafka topic of alert notifications */
+    int64_t alerts_stream_maxlen;      /* alerts.stream_maxlen: cap of <prefix>:alerts */
+    int64_t alerts_lease_ms;           /* alerts.lease_ms: evaluator lease */
+    char *feeds_changes;               /* feeds.changes: on | off (fd_config_on) */
+    int64_t feeds_changes_maxlen;      /* feeds.changes_maxlen: cap of <prefix>:changes */
+    int64_t feeds_changes_max_keys;    /* feeds.changes_max_keys: keys listed per entry */
+    int64_t feeds_heartbeat_ms;        /* feeds.heartbeat_ms */
+    char *feeds_metrics;               /* feeds.metrics: on | off */
+    char *feeds_metrics_topic;         /* feeds.metrics_topic */
+    int64_t feeds_metrics_interval_ms; /* feeds.metrics_interval_ms: debounce */
+    int64_t feeds_metrics_lease_ms;    /* feeds.metrics_lease_ms */
+    int64_t backoff_max_ms; /* retry.backoff_max_ms: longest wait between Redis retries */
+    char *log_level;        /* log.level: error | warn | info | debug */
+    char *instance_id;      /* instance.id: "" = generated from host name and pid */
 } fd_config_t;
+
+/* Whether an on | off setting's value is "on". */
+bool fd_config_on(const char *value);
 
 /* Fills cfg with the defaults of the table. */
 fd_err_t fd_config_init(fd_config_t *cfg);

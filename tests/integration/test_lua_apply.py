@@ -6,7 +6,9 @@ expected hashes are worked out by hand from docs/redis.md and the layout at the 
 apply.lua: one hash with known deltas gets exact counters, amounts and rates; the offsets, the
 dedupe list, the stats and a deal state are written; a fenced token, a gap, a deal assumed new
 that exists and malformed input are refused with nothing written; a retry of an applied batch
-is answered as already applied and doubles nothing.
+is answered as already applied and doubles nothing. The feeds (docs/feeds.md) are written in
+the same step: a change-feed entry naming the changed hashes (or a bulk entry past the bound),
+the partitions and offsets and the watermark; the publisher's dirty set, or its untracked mark.
 
 Python 3 standard library only. Usage: test_lua_apply.py --build-dir DIR [--source-dir DIR]
 """
@@ -37,6 +39,11 @@ DERIVED = [  # name, numerator, denominator, den_plus_num, scale, decimals
 ]
 
 STATS = P + ":stats"
+CHANGES = P + ":changes"
+FEED = P + ":feed"
+DIRTY = P + ":metrics:dirty"
+PUB = P + ":metrics:publisher"
+PARTS = P + ":parts"
 PART = P + ":part:crm.events:0"
 DEDUPE = P + ":dedupe:crm.events:0"
 HASH = P + ":rep:all:anna"
@@ -63,11 +70,14 @@ def deltas(expire_at, changes):
 
 
 def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=(),
-                  version="4"):
+                  version="5", feed=("1", 10000, 256, "1", "")):
     """EVALSHA of the apply script for one part: hashes [(key, deltas)], deals [(key, state)],
-    ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]."""
-    keys = [STATS, PART, DEDUPE] + list(new_deals) + [k for k, _ in hashes] + [k for k, _ in deals]
-    argv = [version, len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + [len(DERIVED)]
+    ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]; feed: (changes,
+    maxlen, max keys, track, latest event ms)."""
+    keys = [STATS, CHANGES, FEED, DIRTY, PUB, PART, DEDUPE] + list(new_deals) + \
+        [k for k, _ in hashes] + [k for k, _ in deals]
+    argv = [version] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
+        [len(DERIVED)]
     for d in DERIVED:
         argv += list(d)
     argv += [1, token, frm, nxt, b"".join(ids), len(ids), 0]
@@ -93,6 +103,10 @@ def snapshot(r):
             out[k] = pairs_to_dict(r.call("HGETALL", k))
         elif t == b"list":
             out[k] = r.call("LRANGE", k, 0, -1)
+        elif t == b"stream":
+            out[k] = r.call("XRANGE", k, "-", "+")
+        elif t == b"set":
+            out[k] = sorted(r.call("SMEMBERS", k))
         else:
             out[k] = r.call("GET", k)
     return out
@@ -110,13 +124,14 @@ def body(h, args):
     apply_sha = r.call("SCRIPT", "LOAD", script(h, "apply"))
 
     # -- claim: epoch 1, the instance and nonce in the token, no stored offset, no dedupe ids
-    got = r.call("EVALSHA", claim_sha, 2, PART, DEDUPE, "inst-a", "0123456789abcdef")
+    got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-a", "0123456789abcdef")
     expect("first claim", got, [b"1:inst-a:0123456789abcdef", None])
     old_token = got[0].decode()
-    got = r.call("EVALSHA", claim_sha, 2, PART, DEDUPE, "inst-b", "fedcba9876543210")
+    got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-b", "fedcba9876543210")
     expect("second claim", got, [b"2:inst-b:fedcba9876543210", None])
     token = got[0].decode()
     expect("stored token", r.call("HGET", PART, "token"), token.encode())
+    expect("the claimed parts", r.call("SMEMBERS", PARTS), [PART.encode()])
 
     # -- one hash with known deltas over stored values: entered:lead was 1, won_amount 10.05
     r.call("HSET", HASH, "entered:lead", "1", "won_amount", "10.05")
@@ -127,7 +142,8 @@ def body(h, args):
         ("won_amount", 123456), ("feedback_count", 3), ("feedback_sum", 1250), ("events", 9)]))]
     deals = [(DEAL, "state-of-d1")]
     stats = [("accepted", 9), ("batches", 1)]
-    cmd = apply_command(apply_sha, token, "", "5", [id1], hashes, deals, stats=stats)
+    cmd = apply_command(apply_sha, token, "", "5", [id1], hashes, deals, stats=stats,
+                        feed=("1", 10000, 256, "1", "1764000000123"))
 
     # a fenced token, a gap and a deal assumed new that exists are refused, writing nothing
     before = snapshot(r)
@@ -142,10 +158,13 @@ def body(h, args):
     r.call("DEL", DEAL)
     nkeys = cmd[2]
     for bad, why in ((apply_command(apply_sha, token, "", "5", [id1], hashes, deals,
-                                    version="3"), "layout version is not 4"),
+                                    version="4"), "layout version is not 5"),
                      (cmd[:2] + [nkeys - 1] + cmd[3:2 + nkeys] + cmd[3 + nkeys:],
                       "KEYS ends early in the deals"),
-                     (cmd + ["surplus"], "1 ARGV entries left over")):
+                     (cmd + ["surplus"], "1 ARGV entries left over"),
+                     (apply_command(apply_sha, token, "", "5", [id1], hashes, deals,
+                                    feed=("1", 10000, 256, "1", "17e11")),
+                      "latest event time 17e11 is not ms since the epoch")):
         try:
             r.call(*bad)
             raise TestFailure("malformed apply accepted (%s)" % why)
@@ -178,6 +197,15 @@ def body(h, args):
     expect("stats", pairs_to_dict(r.call("HGETALL", STATS)),
            {b"accepted": b"9", b"batches": b"1"})
 
+    # the feeds, in the same step: one entry naming the hash, the part's offsets (no stored
+    # offset before: from is empty) and the watermark; the hash is dirty for the publisher
+    entries = r.call("XRANGE", CHANGES, "-", "+")
+    expect("change-feed entries", [pairs_to_dict(f) for _, f in entries], [{
+        b"kind": b"change", b"watermark": b"1764000000123", b"n": b"1",
+        b"parts": b"crm.events:0::5", b"keys": b"rep:all:anna"}])
+    expect("feed watermark", r.call("HGET", FEED, "watermark"), b"1764000000123")
+    expect("dirty set", r.call("SMEMBERS", DIRTY), [b"rep:all:anna"])
+
     # a retry of the applied batch is answered as already applied and doubles nothing
     after = snapshot(r)
     expect("retried apply", r.call(*cmd), [b"ALREADY"])
@@ -185,18 +213,37 @@ def body(h, args):
 
     # the next batch continues from 5: only the derived fields whose inputs changed are
     # written again (lost_at recomputes exit_conv from the stored moved_on)
+    # (and with a bound of 0 keys its entry is bulk; not tracked, it marks the publisher
+    # untracked; an older event leaves the watermark where it is)
+    hash2 = P + ":team:day:2026-11-22:Moses Frase"
     nxt = apply_command(apply_sha, token, "5", "7", [bytes(16)],
-                        [(HASH, deltas(0, [("lost_at:lead", 1), ("activity:call", 2)]))], [])
+                        [(HASH, deltas(0, [("lost_at:lead", 1), ("activity:call", 2)])),
+                         (hash2, deltas(0, [("events", 1)]))], [],
+                        feed=("1", 10000, 0, "0", "1700000000000"))
     expect("second apply", r.call(*nxt), [b"OK"])
+    last = r.call("XRANGE", CHANGES, "-", "+")[-1][1]
+    expect("bulk entry", pairs_to_dict(last), {
+        b"kind": b"bulk", b"watermark": b"1764000000123", b"n": b"2",
+        b"parts": b"crm.events:0:5:7"})
+    expect("untracked mark", r.call("HGET", PUB, "untracked"), b"1")
+    expect("dirty set untouched", r.call("SMEMBERS", DIRTY), [b"rep:all:anna"])
+    # a step with the change feed off writes no entry; tracked, its hashes are dirty
+    third = apply_command(apply_sha, token, "7", "8", [], [(hash2, deltas(0, [("events", 1)]))],
+                          [], feed=("0", 10000, 256, "1", "1800000000000"))
+    expect("third apply", r.call(*third), [b"OK"])
+    expect("entries after a step without the feed", r.call("XLEN", CHANGES), 2)
+    expect("dirty set", sorted(r.call("SMEMBERS", DIRTY)),
+           [b"rep:all:anna", b"team:day:2026-11-22:Moses Frase"])
     expect("exit_conv after lost_at + 1", r.call("HGET", HASH, "exit_conv:lead"), b"0.5000")
     expect("activity:call", r.call("HGET", HASH, "activity:call"), b"2")
     expect("conv unchanged", r.call("HGET", HASH, "conv:lead"), b"0.5000")
-    expect("part next", r.call("HGET", PART, "next"), b"7")
-    expect("batches (the second apply adds no stats)", r.call("HGET", STATS, "batches"), b"1")
+    expect("part next", r.call("HGET", PART, "next"), b"8")
+    expect("batches (the later applies add no stats)", r.call("HGET", STATS, "batches"), b"1")
 
     # the claim reads the offset and the dedupe chunks back in the same step
-    got = r.call("EVALSHA", claim_sha, 2, PART, DEDUPE, "inst-c", "00000000000000aa")
-    expect("claim after two batches", got, [b"3:inst-c:00000000000000aa", b"7", id1, bytes(16)])
+    got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-c", "00000000000000aa")
+    expect("claim after three batches", got,
+           [b"3:inst-c:00000000000000aa", b"8", id1, bytes(16)])
     r.close()
     print("[%s] claim and apply scripts: exact fields, fencing, gap, conflict, malformed input "
           "and retry as expected" % NAME)

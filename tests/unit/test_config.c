@@ -130,6 +130,14 @@ static const char *const all_settings[] = {
     "alerts.topic",
     "alerts.stream_maxlen",
     "alerts.lease_ms",
+    "feeds.changes",
+    "feeds.changes_maxlen",
+    "feeds.changes_max_keys",
+    "feeds.heartbeat_ms",
+    "feeds.metrics",
+    "feeds.metrics_topic",
+    "feeds.metrics_interval_ms",
+    "feeds.metrics_lease_ms",
     "retry.backoff_max_ms",
     "log.level",
     "instance.id",
@@ -862,6 +870,36 @@ static void test_config_validate_messages_name_the_setting(void **state) {
     assert_string_equal("alerts.topic: expected a topic other than kafka.dlq_topic, got "
                         "\"crm.events.dlq\"",
                         errstr);
+    fd_config_clear(&cfg);
+
+    /* The metric rows go to a topic of their own. */
+    static const struct {
+        const char *name, *value, *msg;
+    } clashes[] = {
+        {"kafka.topics", "crm.events,funnel.metrics", "one of kafka.topics"},
+        {"kafka.dlq_topic", "funnel.metrics", "kafka.dlq_topic"},
+        {"alerts.topic", "funnel.metrics", "alerts.topic"},
+    };
+    for (size_t i = 0; i < sizeof clashes / sizeof clashes[0]; i++) {
+        char want[256];
+        assert_int_equal(FD_OK, fd_config_init(&cfg));
+        assert_int_equal(
+            FD_OK, fd_config_set(&cfg, clashes[i].name, clashes[i].value, errstr, sizeof errstr));
+        assert_int_equal(FD_ERR_CONFIG, fd_config_validate(&cfg, errstr, sizeof errstr));
+        snprintf(want, sizeof want,
+                 "feeds.metrics_topic: expected a topic that is not %s, got \"funnel.metrics\"",
+                 clashes[i].msg);
+        assert_string_equal(want, errstr);
+        fd_config_clear(&cfg);
+    }
+    /* on | off, nothing else */
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_true(fd_config_on(cfg.feeds_changes));
+    assert_int_equal(FD_OK, fd_config_set(&cfg, "feeds.metrics", "off", errstr, sizeof errstr));
+    assert_false(fd_config_on(cfg.feeds_metrics));
+    assert_int_equal(FD_ERR_CONFIG,
+                     fd_config_set(&cfg, "feeds.changes", "yes", errstr, sizeof errstr));
+    assert_non_null(strstr(errstr, "feeds.changes"));
     fd_config_clear(&cfg);
 }
 
