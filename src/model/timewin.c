@@ -412,3 +412,63 @@ fd_err_t fd_timewin_check_id(const char *id) {
     }
     return ok && *p == '\0' ? FD_OK : FD_ERR_PARSE;
 }
+
+/* The first instant of local date day: the local date at day*86400 - OFFSET_MARGIN_S is before
+ * day and at day*86400 + OFFSET_MARGIN_S it is not, as first_instant requires. */
+static int64_t day_start_ms(int64_t day) {
+    time_t lo = (time_t)(day * 86400 - OFFSET_MARGIN_S),
+           hi = (time_t)(day * 86400 + OFFSET_MARGIN_S);
+    return (int64_t)first_instant(day, lo, hi) * 1000;
+}
+
+fd_err_t fd_timewin_bounds(const fd_timewin_t *tw, const char *id, int64_t *start_ms,
+                           int64_t *end_ms) {
+    assert(tw != NULL && start_ms != NULL && end_ms != NULL);
+    if (fd_timewin_check_id(id) != FD_OK) return FD_ERR_PARSE;
+    if (strcmp(id, "all") == 0) {
+        *start_ms = INT64_MIN;
+        *end_ms = INT64_MAX;
+        return FD_OK;
+    }
+    /* The id is valid: each form reads as fd_timewin_check_id read it. */
+    const char *p = id;
+    int y = 0, a = 0, b = 0, h = 0;
+    int64_t first, next; /* the window's first local date and the one after its last */
+    bool ok;
+    if (lit(&p, "hour:")) {
+        ok = digits(&p, 4, &y) && lit(&p, "-") && digits(&p, 2, &a) && lit(&p, "-") &&
+             digits(&p, 2, &b) && lit(&p, "T") && digits(&p, 2, &h);
+        assert(ok);
+        (void)ok;
+        int64_t start = (days_from_civil(y, a, b) * 24 + h) * 3600000;
+        *start_ms = start;
+        *end_ms = start + 3600000;
+        return FD_OK;
+    }
+    if (lit(&p, "day:")) {
+        ok = digits(&p, 4, &y) && lit(&p, "-") && digits(&p, 2, &a) && lit(&p, "-") &&
+             digits(&p, 2, &b);
+        first = days_from_civil(y, a, b);
+        next = first + 1;
+    } else if (lit(&p, "week:")) {
+        /* Week 1 is the week holding January 4th of the ISO year; weeks begin on Mondays. */
+        ok = digits(&p, 4, &y) && lit(&p, "-W") && digits(&p, 2, &a);
+        int64_t jan4 = days_from_civil(y, 1, 4);
+        first = jan4 + 1 - iso_weekday(jan4) + (int64_t)(a - 1) * 7;
+        next = first + 7;
+    } else if (lit(&p, "month:")) {
+        ok = digits(&p, 4, &y) && lit(&p, "-") && digits(&p, 2, &a);
+        first = days_from_civil(y, a, 1);
+        next = a == 12 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, a + 1, 1);
+    } else {
+        ok = lit(&p, "quarter:") && digits(&p, 4, &y) && lit(&p, "-Q") && digits(&p, 1, &a);
+        first = days_from_civil(y, (a - 1) * 3 + 1, 1);
+        next = a == 4 ? days_from_civil(y + 1, 1, 1) : days_from_civil(y, a * 3 + 1, 1);
+    }
+    assert(ok);
+    (void)ok;
+    apply_zone(tw);
+    *start_ms = day_start_ms(first);
+    *end_ms = day_start_ms(next);
+    return FD_OK;
+}

@@ -64,4 +64,16 @@ const char *fd_timewin_kind_name(fd_win_kind_t kind);
  * ISO year has, month 01..12, quarter Q1..Q4, hour 00..23), FD_ERR_PARSE otherwise. */
 fd_err_t fd_timewin_check_id(const char *id);
 
+/* The instants of the window id (a form fd_timewin_check_id accepts): *start_ms is its first
+ * instant and *end_ms the first instant after it, in UTC epoch ms, the same bounds fd_timewin_of
+ * gives for every instant inside the window. Calendar windows (day, week, month, quarter) begin
+ * at the first instant of their first local date in tw's business timezone and end at the first
+ * instant of the local date after their last (a DST day lasts 23 or 25 hours; an ISO week, 53rd
+ * included, runs from a Monday to the next); hours are UTC hours; "all" is [INT64_MIN,
+ * INT64_MAX). A date that begins twice (America/Moncton 1993-10-31) gets one of its beginnings.
+ * Sets the process timezone as fd_timewin_of does. FD_ERR_PARSE, both untouched, when id is not
+ * a window id. */
+fd_err_t fd_timewin_bounds(const fd_timewin_t *tw, const char *id, int64_t *start_ms,
+                           int64_t *end_ms);
+
 #endif

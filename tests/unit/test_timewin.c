@@ -543,6 +543,117 @@ static void test_timewin_check_id_accepts_only_valid_ids(void **state) {
     assert_int_equal(fd_timewin_check_id(NULL), FD_ERR_PARSE);
 }
 
+/* ---- the bounds of a window id ---- */
+
+typedef struct {
+    const char *zone, *id, *start, *end; /* start and end NULL: INT64_MIN and INT64_MAX */
+} bounds_case_t;
+
+/* Worked out by hand: Europe/Berlin is UTC+1 in winter, UTC+2 from 2026-03-29 01:00Z to
+ * 2026-10-25 01:00Z (and from 2027-03-28 01:00Z). */
+static const bounds_case_t bounds_cases[] = {
+    {"UTC", "all", NULL, NULL},
+    {"Europe/Berlin", "all", NULL, NULL},
+    {"Europe/Berlin", "day:2026-11-22", "2026-11-21T23:00:00Z", "2026-11-22T23:00:00Z"},
+    /* spring forward: 23 h; fall back: 25 h */
+    {"Europe/Berlin", "day:2026-03-29", "2026-03-28T23:00:00Z", "2026-03-29T22:00:00Z"},
+    {"Europe/Berlin", "day:2026-10-25", "2026-10-24T22:00:00Z", "2026-10-25T23:00:00Z"},
+    {"Europe/Berlin", "day:2026-07-01", "2026-06-30T22:00:00Z", "2026-07-01T22:00:00Z"},
+    /* 2026 begins on a Thursday: W53 is Monday 2026-12-28 to Sunday 2027-01-03 */
+    {"Europe/Berlin", "week:2026-W53", "2026-12-27T23:00:00Z", "2027-01-03T23:00:00Z"},
+    {"Europe/Berlin", "week:2026-W13", "2026-03-22T23:00:00Z", "2026-03-29T22:00:00Z"},
+    {"Europe/Berlin", "month:2026-03", "2026-02-28T23:00:00Z", "2026-03-31T22:00:00Z"},
+    {"Europe/Berlin", "month:2026-12", "2026-11-30T23:00:00Z", "2026-12-31T23:00:00Z"},
+    {"Europe/Berlin", "quarter:2026-Q4", "2026-09-30T22:00:00Z", "2026-12-31T23:00:00Z"},
+    {"Europe/Berlin", "quarter:2027-Q1", "2026-12-31T23:00:00Z", "2027-03-31T22:00:00Z"},
+    /* hours are UTC hours whatever the zone, also across the DST change */
+    {"Europe/Berlin", "hour:2026-03-29T01", "2026-03-29T01:00:00Z", "2026-03-29T02:00:00Z"},
+    {"UTC", "day:2026-11-22", "2026-11-22T00:00:00Z", "2026-11-23T00:00:00Z"},
+    {"UTC", "week:2026-W53", "2026-12-28T00:00:00Z", "2027-01-04T00:00:00Z"},
+    {"UTC", "week:2026-W01", "2025-12-29T00:00:00Z", "2026-01-05T00:00:00Z"},
+    {"UTC", "week:2025-W01", "2024-12-30T00:00:00Z", "2025-01-06T00:00:00Z"},
+    {"UTC", "week:2020-W53", "2020-12-28T00:00:00Z", "2021-01-04T00:00:00Z"},
+    {"UTC", "month:2024-02", "2024-02-01T00:00:00Z", "2024-03-01T00:00:00Z"},
+    {"UTC", "quarter:2026-Q4", "2026-10-01T00:00:00Z", "2027-01-01T00:00:00Z"},
+    {"UTC", "quarter:2026-Q2", "2026-04-01T00:00:00Z", "2026-07-01T00:00:00Z"},
+    {"UTC", "hour:2024-02-29T23", "2024-02-29T23:00:00Z", "2024-03-01T00:00:00Z"},
+    {"UTC", "hour:1969-12-31T23", "1969-12-31T23:00:00Z", "1970-01-01T00:00:00Z"},
+    {"Asia/Shanghai", "day:2026-11-23", "2026-11-22T16:00:00Z", "2026-11-23T16:00:00Z"},
+    {"Asia/Kathmandu", "day:2026-07-01", "2026-06-30T18:15:00Z", "2026-07-01T18:15:00Z"},
+    {"America/New_York", "day:2026-11-01", "2026-11-01T04:00:00Z", "2026-11-02T05:00:00Z"},
+    /* midnight does not exist: the day begins at 01:00 -03 */
+    {"America/Santiago", "day:2026-09-06", "2026-09-06T04:00:00Z", "2026-09-07T03:00:00Z"},
+};
+
+static void test_timewin_bounds_of_window_ids(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof bounds_cases / sizeof bounds_cases[0]; i++) {
+        const bounds_case_t *c = &bounds_cases[i];
+        fd_timewin_t *tw = new_zone(c->zone);
+        int64_t start = 0, end = 0;
+        fd_err_t err = fd_timewin_bounds(tw, c->id, &start, &end);
+        if (err != FD_OK) fail_msg("%s %s: %s", c->zone, c->id, fd_err_name(err));
+        int64_t want_start = c->start ? ms(c->start) : INT64_MIN;
+        int64_t want_end = c->end ? ms(c->end) : INT64_MAX;
+        if (start != want_start || end != want_end)
+            fail_msg("%s %s: expected [%lld, %lld), got [%lld, %lld)", c->zone, c->id,
+                     (long long)want_start, (long long)want_end, (long long)start, (long long)end);
+        fd_timewin_destroy(tw);
+    }
+}
+
+static void test_timewin_bounds_refuse_what_is_no_window_id(void **state) {
+    (void)state;
+    fd_timewin_t *tw = new_zone("Europe/Berlin");
+    static const char *const bad[] = {"",
+                                      "ALL",
+                                      "day:2026-02-29",
+                                      "week:2025-W53",
+                                      "year:2026",
+                                      "day:2026-11-22:anna",
+                                      "hour:2026-11-22"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t start = 7, end = 8;
+        if (fd_timewin_bounds(tw, bad[i], &start, &end) != FD_ERR_PARSE)
+            fail_msg("\"%s\": expected FD_ERR_PARSE", bad[i]);
+        assert_int_equal(start, 7); /* untouched */
+        assert_int_equal(end, 8);
+    }
+    int64_t start = 7, end = 8;
+    assert_int_equal(fd_timewin_bounds(tw, NULL, &start, &end), FD_ERR_PARSE);
+    assert_int_equal(start, 7);
+    fd_timewin_destroy(tw);
+}
+
+/* Every 5 h 17 min through a year: the bounds of each window id fd_timewin_of gives are the
+ * bounds it gives with it. */
+static void test_timewin_bounds_agree_with_the_windows_of_instants(void **state) {
+    (void)state;
+    static const char *const zones[] = {"UTC",
+                                        "Europe/Berlin",
+                                        "America/New_York",
+                                        "Asia/Kathmandu",
+                                        "America/Santiago",
+                                        "Australia/Lord_Howe"};
+    for (size_t z = 0; z < sizeof zones / sizeof zones[0]; z++) {
+        fd_timewin_t *tw = new_zone(zones[z]);
+        for (int64_t at = ms("2026-01-01T00:00:00Z"); at < ms("2027-01-15T00:00:00Z");
+             at += (5 * 60 + 17) * 60000) {
+            fd_windows_t w;
+            fd_timewin_of(tw, at, &w);
+            for (int k = 0; k < FD_WIN_COUNT; k++) {
+                int64_t start, end;
+                assert_int_equal(fd_timewin_bounds(tw, w.id[k], &start, &end), FD_OK);
+                if (start != w.start_ms[k] || end != w.end_ms[k])
+                    fail_msg("%s at %lld: %s: bounds [%lld, %lld), windows [%lld, %lld)", zones[z],
+                             (long long)at, w.id[k], (long long)start, (long long)end,
+                             (long long)w.start_ms[k], (long long)w.end_ms[k]);
+            }
+        }
+        fd_timewin_destroy(tw);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_timewin_table_of_instants_across_zones),
@@ -557,6 +668,9 @@ int main(void) {
         cmocka_unit_test(test_timewin_extreme_instants_are_clamped),
         cmocka_unit_test(test_timewin_kind_names),
         cmocka_unit_test(test_timewin_check_id_accepts_only_valid_ids),
+        cmocka_unit_test(test_timewin_bounds_of_window_ids),
+        cmocka_unit_test(test_timewin_bounds_refuse_what_is_no_window_id),
+        cmocka_unit_test(test_timewin_bounds_agree_with_the_windows_of_instants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
