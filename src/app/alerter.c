@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The alerter: lease, scope registry, evaluation lists and chunks, notifications and their
 // delivery to Kafka through the outbox (layer 4). The pure parts are alerting/eventclock and
-// alerting/winplan; everything that talks to Redis is io/alertlease and io/alertstore.
+// alerting/winplan; everything that talks to Redis is io/lease and io/alertstore.
 #include "app/alerter.h"
 
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 
 #include "app/alerter_internal.h"
 #include "base/log.h"
+#include "io/keys.h"
 
 #define CHUNK_SCOPES     256                /* scopes evaluated per tick */
 #define TOUCHED_EVERY_MS 1000               /* touched scopes are evaluated at most this often */
@@ -97,7 +98,8 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
                           .db = (int)cfg->redis_db,
                           .timeout_ms = (int)cfg->redis_timeout_ms};
     if ((err = fd_redis_new(&ro, &al->redis)) ||
-        (err = fd_alertlease_new(al->redis, cfg->prefix, o->instance, al->lease_ms, &al->lease)) ||
+        (err = fd_lease_new(al->redis, cfg->prefix, FD_KEY_ALERTS_LEASE, o->instance, al->lease_ms,
+                      &al->lease)) ||
         (err = fd_alertstore_new(al->redis, cfg->prefix, &al->store)))
         goto fail;
     if (o->publish) {
@@ -137,7 +139,7 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     if (al == NULL) return;
     fd_publisher_destroy(al->pub, timeout_ms);
     fd_alertstore_destroy(al->store);
-    fd_alertlease_destroy(al->lease);
+    fd_lease_destroy(al->lease);
     fd_redis_destroy(al->redis);
     free_map_values(al->reps);
     fd_map_destroy(al->reps);
@@ -390,7 +392,7 @@ static fd_err_t resend_outbox(fd_alerts_t *al) {
 
 static fd_err_t renew_lease(fd_alerts_t *al, int64_t now) {
     bool got = false;
-    fd_err_t err = fd_alertlease_renew(al->lease, &got);
+    fd_err_t err = fd_lease_renew(al->lease, &got);
     if (err) {
         al->leader = false; /* it may expire while Redis is out of reach */
         return err;
@@ -398,7 +400,7 @@ static fd_err_t renew_lease(fd_alerts_t *al, int64_t now) {
     al->lease_next_ms = now + al->lease_ms / 3;
     if (got && !al->leader) {
         fd_log_info("alerts", "this instance evaluates alerts now (lease %s)",
-                    fd_alertlease_token(al->lease));
+                    fd_lease_token(al->lease));
         al->leader = true;
         al->next_sweep_ms = now; /* sweep at once: states may be stale */
         al->next_stall_ms = now;
@@ -424,7 +426,7 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
         if (al->work_is_sweep) {
             if (!al->work_explicit) {
                 bool ours = false;
-                err = fd_alertstore_evaluated(al->store, fd_alertlease_token(al->lease),
+                err = fd_alertstore_evaluated(al->store, fd_lease_token(al->lease),
                                               al->clock_ms, &ours);
                 if (err) return err;
                 if (!ours) return FD_ERR_FENCED;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The alerter, the alert evaluator's orchestrator: holds the evaluator lease (io/alertlease),
+// The alerter, the alert evaluator's orchestrator: holds the evaluator lease (io/lease),
 // keeps the scope registry and the event clock (alerting/eventclock), reads the windows each
 // rule needs (alerting/winplan, io/alertstore), steps every (rule, scope id) state machine,
 // commits state changes and notifications atomically through the alert store, then produces

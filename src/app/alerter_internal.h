@@ -10,7 +10,7 @@
 #include "alerting/winplan.h"
 #include "app/alerter.h"
 #include "base/map.h"
-#include "io/alertlease.h"
+#include "io/lease.h"
 #include "io/alertstore.h"
 #include "io/publisher.h"
 #include "io/redis.h"
@@ -28,7 +28,7 @@ struct fd_alerts {
     bool wall;
     int64_t interval_ms, stall_every_ms, lease_ms;
     fd_redis_t *redis;
-    fd_alertlease_t *lease;
+    fd_lease_t *lease;
     fd_alertstore_t *store;
     fd_winplan_t *plan;
     fd_eventclock_t *ec;

@@ -16,6 +16,7 @@
 
 #include "app/alerter.h"
 #include "app/ledger.h"
+#include "app/metricsfeed.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
 #include "model/dedupe.h"
@@ -48,6 +49,7 @@ struct fd_service {
     fd_rules_t *rules; /* NULL when alerts are off */
     fd_timewin_t *tw_alerts;
     fd_alerts_t *al;
+    fd_metricsfeed_t *mf; /* NULL when feeds.metrics is off */
     int64_t last_tick_ms, last_alert_warn_ms;
     fd_map_t *expected; /* topics whose partitions the alert clock has registered */
     /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
@@ -413,6 +415,10 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                                .publish = true};
         if ((err = fd_alerts_new(&ao, &svc->al, errstr, errstr_size)) != FD_OK) goto fail;
     }
+    if (fd_config_on(cfg->feeds_metrics) &&
+        (err = fd_metricsfeed_new(cfg, svc->fn, svc->instance, &svc->mf, errstr, errstr_size)) !=
+            FD_OK)
+        goto fail;
     if ((err = add_hooks(svc)) != FD_OK) {
         snprintf(errstr, errstr_size, "batch ledger hooks: %s", fd_strerror(err));
         goto fail;
@@ -427,6 +433,7 @@ fail:
 
 void fd_service_destroy(fd_service_t *svc) {
     if (svc == NULL) return;
+    fd_metricsfeed_destroy(svc->mf, 2000);
     fd_alerts_destroy(svc->al, 2000);
     fd_rules_destroy(svc->rules);
     fd_timewin_destroy(svc->tw_alerts);
@@ -717,6 +724,10 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     fd_err_t result = FD_OK;
     int64_t first_ms = 0; /* when the batch got its first message */
     fd_log_info("service", "instance %s running", svc->instance);
+    if (svc->mf != NULL && fd_metricsfeed_start(svc->mf) != FD_OK) {
+        fd_log_error("service", "cannot start the metrics publisher thread");
+        return FD_ERR_FATAL;
+    }
 
     while (*stop == 0) {
         if (svc->fatal) {

@@ -27,6 +27,7 @@ import model  # noqa: E402
 
 TOPIC = "crm.events"
 DLQ_TOPIC = "crm.events.dlq"
+METRICS_TOPIC = "funnel.metrics"
 PARTITIONS = 8
 
 
@@ -285,7 +286,8 @@ class Harness:
     def start_mock(self, brokers=1):
         p = Proc("mock", [self.bin("fd-mockcluster"), "--brokers", str(brokers), "--topic", TOPIC,
                           "--partitions", str(PARTITIONS), "--topic", DLQ_TOPIC,
-                          "--partitions", "1", "--topic", "funnel.alerts", "--partitions", "1"],
+                          "--partitions", "1", "--topic", "funnel.alerts", "--partitions", "1",
+                          "--topic", METRICS_TOPIC, "--partitions", "4"],
                  self.logpath("mock"), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.procs.append(p)
         self.mock = p

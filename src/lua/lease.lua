@@ -1,4 +1,5 @@
--- The alert evaluator lease: take it when free, renew it when ours.
+-- SPDX-License-Identifier: MIT
+-- A lease (the alert evaluator's, the metrics publisher's): take it when free, renew it when ours.
 -- KEYS[1] the lease; ARGV[1] our token, ARGV[2] the lease in ms. Returns 1 when held.
 local cur = redis.call('GET', KEYS[1])
 if cur == false or cur == ARGV[1] then

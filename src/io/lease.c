@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-// The alert evaluator lease (layer 3).
-#include "io/alertlease.h"
+// A lease in Redis (layer 3).
+#include "io/lease.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 #include "io/keys.h"
 #include "lua/scripts.h"
 
-struct fd_alertlease {
+struct fd_lease {
     fd_redis_t *redis;
     int script;
     char key[FD_KEY_MAX];
@@ -20,18 +20,18 @@ struct fd_alertlease {
     char ms[24];
 };
 
-fd_err_t fd_alertlease_new(fd_redis_t *redis, const char *prefix, const char *instance,
-                           int64_t lease_ms, fd_alertlease_t **out) {
+fd_err_t fd_lease_new(fd_redis_t *redis, const char *prefix, const char *name,
+                      const char *instance, int64_t lease_ms, fd_lease_t **out) {
     *out = NULL;
-    fd_alertlease_t *l = calloc(1, sizeof *l);
+    fd_lease_t *l = calloc(1, sizeof *l);
     if (l == NULL) return FD_ERR_NOMEM;
     l->redis = redis;
-    fd_err_t err = fd_redis_script(redis, "alert_lease", fd_lua_alert_lease, &l->script);
+    fd_err_t err = fd_redis_script(redis, "lease", fd_lua_lease, &l->script);
     if (err) {
         free(l);
         return err;
     }
-    fd_keys_single(l->key, sizeof l->key, prefix, FD_KEY_ALERTS_LEASE);
+    fd_keys_single(l->key, sizeof l->key, prefix, name);
     unsigned char raw[8] = {0};
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
         struct timespec ts;
@@ -48,23 +48,23 @@ fd_err_t fd_alertlease_new(fd_redis_t *redis, const char *prefix, const char *in
     return FD_OK;
 }
 
-void fd_alertlease_destroy(fd_alertlease_t *l) {
+void fd_lease_destroy(fd_lease_t *l) {
     free(l);
 }
 
-fd_err_t fd_alertlease_renew(fd_alertlease_t *l, bool *held) {
+fd_err_t fd_lease_renew(fd_lease_t *l, bool *held) {
     *held = false;
     const char *keys[] = {l->key};
     const char *args[] = {l->token, l->ms};
     redisReply *r = NULL;
     fd_err_t err = fd_redis_eval(l->redis, l->script, 1, keys, NULL, 2, args, NULL, &r);
     if (err) return err;
-    if (r->type == REDIS_REPLY_ERROR) return fd_redis_fail(l->redis, "alert lease", r);
+    if (r->type == REDIS_REPLY_ERROR) return fd_redis_fail(l->redis, l->key, r);
     *held = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
     freeReplyObject(r);
     return FD_OK;
 }
 
-const char *fd_alertlease_token(const fd_alertlease_t *l) {
+const char *fd_lease_token(const fd_lease_t *l) {
     return l->token;
 }

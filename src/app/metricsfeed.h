@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+// The metrics publisher: a thread of its own that, while it holds the publisher lease, takes
+// the metric hashes the applies marked changed (or every hash, for a snapshot) at most once per
+// feeds.metrics_interval_ms, reads each with the offsets it reflects, renders it as a row
+// (model/metricrow) and produces it to the compacted topic feeds.metrics_topic with the
+// idempotent producer; a round ends in Redis only once Kafka acknowledged all of it (io/lease,
+// io/metricstore, io/publisher; layer 4). Reference: docs/feeds.md.
+#ifndef FUNNELD_METRICSFEED_H
+#define FUNNELD_METRICSFEED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+#include "model/config.h"
+#include "model/funnel.h"
+
+typedef struct fd_metricsfeed fd_metricsfeed_t;
+
+/* The publisher for cfg (redis.*, kafka.*, feeds.*, funnel.timezone: copied or read now) and
+ * funnel fn (borrowed, read-only from the thread; must outlive it), named instance in its lease.
+ * Does not start the thread. FD_ERR_CONFIG with errstr when librdkafka refuses the settings or
+ * the time zone is unknown; FD_ERR_NOMEM. */
+fd_err_t fd_metricsfeed_new(const fd_config_t *cfg, const fd_funnel_t *fn, const char *instance,
+                            fd_metricsfeed_t **out, char *errstr, size_t errstr_size);
+/* Starts the thread. FD_ERR_FATAL when it cannot be created. */
+fd_err_t fd_metricsfeed_start(fd_metricsfeed_t *mf);
+/* Stops the thread (a round in progress is left for the next holder to publish again), waits up
+ * to flush_ms for messages in flight, frees everything. NULL does nothing. */
+void fd_metricsfeed_destroy(fd_metricsfeed_t *mf, int flush_ms);
+
+/* Figures of the publisher (read from another thread: approximate). */
+typedef struct {
+    int64_t rounds, published, snapshots, failed_rounds;
+} fd_metricsfeed_stats_t;
+void fd_metricsfeed_stats(const fd_metricsfeed_t *mf, fd_metricsfeed_stats_t *out);
+
+#endif
