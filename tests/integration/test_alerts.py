@@ -16,7 +16,8 @@ states) and the outbox:
     in the funnel.alerts topic, keyed by its alert_id, with the stream's JSON;
   - every message of funnel.alerts matches docs/schemas/alerts.schema.json.
 
-Python 3 standard library and python3-jsonschema. Usage: test_alerts.py --build-dir DIR [--source-dir DIR]
+Python 3 standard library and python3-jsonschema.
+Usage: test_alerts.py --build-dir DIR [--source-dir DIR]
 """
 
 import json

@@ -22,7 +22,8 @@ window before the hour of the clock, never an event after it.
 Every notification (the stream's JSON, the document produced to funnel.alerts) matches
 docs/schemas/alerts.schema.json.
 
-Python 3 standard library and python3-jsonschema. Usage: test_alerts_replay.py --build-dir DIR [--source-dir DIR]
+Python 3 standard library and python3-jsonschema.
+Usage: test_alerts_replay.py --build-dir DIR [--source-dir DIR]
 """
 
 import calendar

@@ -96,7 +96,8 @@ def validate(name, docs, what=None, show=5):
     docs = list(docs)
     bad = problems(name, docs)
     if bad:
-        lines = ["  message %d: %s\n    %s" % (i, err, json.dumps(docs[i], ensure_ascii=False)[:300])
+        lines = ["  message %d: %s\n    %s"
+                 % (i, err, json.dumps(docs[i], ensure_ascii=False)[:300])
                  for i, err in bad[:show]]
         raise TestFailure("%d of %d %s do not match docs/schemas/%s.schema.json:\n%s"
                           % (len(bad), len(docs), what or name, name, "\n".join(lines)))
@@ -121,7 +122,8 @@ def dead_letter_envelope(m):
 # Self-test: the schemas accept the documented examples and refuse a wrong message of each kind.
 
 ALERT = {  # docs/alerts.md#alert-json (also read from the document below)
-    "alert_id": "c16e76bf0bb4f3dadc9598ae407802f9", "episode_id": "725db12935549a68f643c3544bada2f1",
+    "alert_id": "c16e76bf0bb4f3dadc9598ae407802f9",
+    "episode_id": "725db12935549a68f643c3544bada2f1",
     "state": "firing", "rule": "proposal-exit-low", "severity": "warning",
     "condition": "threshold", "scope": "rep", "scope_id": "Anna Snelling",
     "team": "dustin-brinkmann", "manager": "Dustin Brinkmann", "kpi": "exit_conv:proposal",
