@@ -113,9 +113,10 @@ def dead_letter_envelope(m):
             raise TestFailure("dead letter %d@%d: header %s appears twice"
                               % (m["partition"], m["offset"], name))
         headers[name] = None if val is None else val.decode("utf-8", errors="replace")
-    return {"key": None if m["key"] is None else m["key"].hex(),
-            "value": None if m["value"] is None else m["value"].hex(),
-            "headers": headers}
+    # headers first: a failure report shows them before the (long) value
+    return {"headers": headers,
+            "key": None if m["key"] is None else m["key"].hex(),
+            "value": None if m["value"] is None else m["value"].hex()}
 
 
 # ----------------------------------------------------------------------------------------------
