@@ -13,9 +13,11 @@ states) and the outbox:
   - nothing for any other rep or rule (false-positive check over 198 healthy reps);
   - no alert_id appears with two different states; the firing hash holds exactly the silent
     rep's alert at the end; every notification was acknowledged by Kafka (empty outbox) and is
-    in the funnel.alerts topic, keyed by its alert_id, with the stream's JSON.
+    in the funnel.alerts topic, keyed by its alert_id, with the stream's JSON;
+  - every message of funnel.alerts matches docs/schemas/alerts.schema.json.
 
-Python 3 standard library only. Usage: test_alerts.py --build-dir DIR [--source-dir DIR]
+Python 3 standard library and python3-jsonschema.
+Usage: test_alerts.py --build-dir DIR [--source-dir DIR]
 """
 
 import json
@@ -28,6 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import harness  # noqa: E402
+import schemas  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 NAME = "test_alerts"
@@ -263,9 +266,11 @@ def body(h, args):
 
 def check_kafka(h, alerts):
     """Every notification of the stream reached Kafka's funnel.alerts, keyed by its alert_id,
-    with the same JSON; a re-delivery (after the SIGKILL) may repeat one, nothing else is there."""
+    with the same JSON; a re-delivery (after the SIGKILL) may repeat one, nothing else is there.
+    Every message matches docs/schemas/alerts.schema.json."""
     want = {a["alert_id"]: a for a in alerts}
     got = h.dump_topic("funnel.alerts", len(want) * 3)
+    schemas.validate("alerts", [json.loads(m["value"]) for m in got], "funnel.alerts messages")
     seen = set()
     for m in got:
         a = json.loads(m["value"])

@@ -19,7 +19,11 @@ windows (day, week), for reps and teams (docs/alerts.md). Besides equality, the 
 calendar notifications are checked against the events themselves: a KPI is what happened in the
 window before the hour of the clock, never an event after it.
 
-Python 3 standard library only. Usage: test_alerts_replay.py --build-dir DIR [--source-dir DIR]
+Every notification (the stream's JSON, the document produced to funnel.alerts) matches
+docs/schemas/alerts.schema.json.
+
+Python 3 standard library and python3-jsonschema.
+Usage: test_alerts_replay.py --build-dir DIR [--source-dir DIR]
 """
 
 import calendar
@@ -31,6 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "support"))
 import harness  # noqa: E402
+import schemas  # noqa: E402
 from harness import TestFailure  # noqa: E402
 
 NAME = "test_alerts_replay"
@@ -218,6 +223,7 @@ def run_once(h, label, stream, rules_path, live):
     time.sleep(2)  # further sweeps at the same clock must add nothing
     alerts = read_stream(r, h.prefix)
     r.close()
+    schemas.validate("alerts", alerts, "%s notifications" % label)
     h.log("%s: %d notifications" % (label, len(alerts)))
     return alerts
 

@@ -4,7 +4,8 @@ fd-produce and funneld processes, all started in a temp dir and stopped by PID w
 a minimal RESP client; waiting for funneld to reach the produced offsets; and the field-by-field
 comparison of Redis with the model (tests/support/model.py).
 
-Python 3 standard library only.
+Python 3 standard library, plus python3-jsonschema for the messages checked against
+docs/schemas (tests/support/schemas.py).
 """
 
 import argparse
@@ -350,8 +351,10 @@ class Harness:
     def check_dead_letters(self, msgs, n_source, exactly_once=True):
         """Every rejected message of msgs has a dead letter (docs/events.md): the message itself,
         key and value, with the seven funneld.* headers, the reason the generator meant, and the
-        topic, partition and offset of the source message. exactly_once: one per source offset
-        (a run without crashes); otherwise at least one (delivery is at-least-once)."""
+        topic, partition and offset of the source message; every dead letter matches
+        docs/schemas/dead-letters.schema.json. exactly_once: one per source offset (a run without
+        crashes); otherwise at least one (delivery is at-least-once)."""
+        import schemas  # here: schemas imports this module
         def kv(m):
             return (m["key"] or None, m["value"])  # no key and an empty key are alike here
         meant = {}
@@ -394,6 +397,8 @@ class Harness:
             if src in seen and exactly_once:
                 raise TestFailure("%s: a second dead letter for %d@%d" % (where, *src))
             seen.add(src)
+        schemas.validate("dead-letters", [schemas.dead_letter_envelope(d) for d in letters],
+                         "dead letters")
         missing = sorted(set(rejected) - seen)
         if missing:
             raise TestFailure("%d rejected messages have no dead letter, e.g. at %s"
