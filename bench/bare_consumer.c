@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,11 +40,13 @@ static double now_s(void) {
 
 static void usage(FILE *out) {
     fprintf(out, "usage: fd-bare-consumer --brokers B --topic T --count N [--group G] "
-                 "[--timeout S] [--dump FILE] [--set PROPERTY=VALUE]...\n"
+                 "[--timeout S] [--dump FILE] [--to-end] [--set PROPERTY=VALUE]...\n"
                  "Reads N messages of every partition of T from the earliest offset and prints\n"
                  "messages=N seconds=S msgs_per_s=X bytes_per_s=Y (S from the first message).\n"
                  "--dump FILE writes each message (partition, offset, key, value, headers; hex)\n"
-                 "to FILE, one tab-separated line each.\n");
+                 "to FILE, one tab-separated line each.\n"
+                 "--to-end stops once every partition has been read to its end (N is then\n"
+                 "an upper bound): a test's way to read a whole topic.\n");
 }
 
 /* Parses a decimal integer in [min, max]; returns -1 (and complains naming opt) otherwise. */
@@ -143,6 +146,7 @@ fail:
 int main(int argc, char **argv) {
     const char *brokers = NULL, *topic = NULL, *group = "fd-bare-consumer", *dump_path = NULL;
     long long count = -1, timeout_s = 600;
+    bool to_end = false;
     const char *sets[32];
     int nsets = 0;
     for (int i = 1; i < argc; i++) {
@@ -150,6 +154,10 @@ int main(int argc, char **argv) {
         if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
             usage(stdout);
             return 0;
+        }
+        if (strcmp(opt, "--to-end") == 0) {
+            to_end = true;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "fd-bare-consumer: %s needs a value\n", opt);
@@ -197,13 +205,16 @@ int main(int argc, char **argv) {
     char errstr[512];
     rd_kafka_t *rk = NULL;
     FILE *dump = NULL;
+    bool *at_end = NULL; /* --to-end: the partitions read to their end */
+    int ends = 0;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     /* The same fetch wait funneld uses on the mock broker, so both see the same fetch cadence;
      * nothing committed, so a rerun reads the topic again. */
     if (set_conf(conf, "bootstrap.servers", brokers) || set_conf(conf, "group.id", group) ||
         set_conf(conf, "fetch.wait.max.ms", "5") || set_conf(conf, "enable.auto.commit", "false") ||
         set_conf(conf, "enable.auto.offset.store", "false") ||
-        set_conf(conf, "auto.offset.reset", "earliest") || set_conf(conf, "log_level", "3")) {
+        set_conf(conf, "auto.offset.reset", "earliest") || set_conf(conf, "log_level", "3") ||
+        set_conf(conf, "enable.partition.eof", to_end ? "true" : "false")) {
         rd_kafka_conf_destroy(conf);
         return 2;
     }
@@ -231,6 +242,8 @@ int main(int argc, char **argv) {
         goto fail;
     }
 
+    at_end = calloc((size_t)nparts + 1, sizeof *at_end);
+    if (at_end == NULL) goto fail;
     long long got = 0, bytes = 0;
     double t_first = 0, t_last = 0;
     double deadline = now_s() + (double)timeout_s;
@@ -246,6 +259,13 @@ int main(int argc, char **argv) {
             }
             continue;
         }
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF && to_end && m->partition >= 0 &&
+            m->partition < nparts && !at_end[m->partition]) {
+            at_end[m->partition] = true;
+            rd_kafka_message_destroy(m);
+            if (++ends == nparts) break;
+            continue;
+        }
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 fprintf(stderr, "fd-bare-consumer: %s\n", rd_kafka_message_errstr(m));
@@ -259,7 +279,9 @@ int main(int argc, char **argv) {
         rd_kafka_message_destroy(m);
     }
     t_last = now_s();
-    if (got < count) {
+    free(at_end);
+    at_end = NULL;
+    if (got < count && !(to_end && ends == nparts)) {
         fprintf(stderr, "fd-bare-consumer: interrupted after %lld of %lld messages\n", got, count);
         goto fail;
     }
@@ -270,6 +292,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     rc = 0;
 fail:
+    free(at_end);
     if (dump != NULL && fclose(dump) != 0) {
         fprintf(stderr, "fd-bare-consumer: --dump %s: %s\n", dump_path, strerror(errno));
         rc = 1;

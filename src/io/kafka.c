@@ -89,8 +89,16 @@ static fd_err_t role_settings(rd_kafka_conf_t *conf, const fd_config_t *cfg, fd_
         };
         return set_all(conf, s, sizeof s / sizeof s[0], errstr, errstr_size);
     }
-    case FD_KAFKA_PRODUCER:
-        return FD_OK; /* enable.idempotence: set after the pass-through (fd_kafka_conf_new) */
+    case FD_KAFKA_PRODUCER: {
+        /* enable.idempotence: set after the pass-through (fd_kafka_conf_new). JSON compresses
+         * well (the metrics rows about 6x); keys go to partitions as Java clients put them, so
+         * that a compacted topic keeps one row per key whoever else writes it. */
+        const setting_t s[] = {
+            {"compression.type", "lz4", "kafka.compression.type"},
+            {"partitioner", "murmur2_random", "kafka.partitioner"},
+        };
+        return set_all(conf, s, sizeof s / sizeof s[0], errstr, errstr_size);
+    }
     case FD_KAFKA_LOAD_PRODUCER: {
         const setting_t s[] = {
             {"enable.idempotence", "true", "kafka.enable.idempotence"},

@@ -288,7 +288,7 @@ class Harness:
         p = Proc("mock", [self.bin("fd-mockcluster"), "--brokers", str(brokers), "--topic", TOPIC,
                           "--partitions", str(PARTITIONS), "--topic", DLQ_TOPIC,
                           "--partitions", "1", "--topic", "funnel.alerts", "--partitions", "1",
-                          "--topic", METRICS_TOPIC, "--partitions", "4"],
+                          "--topic", METRICS_TOPIC, "--partitions", "8"],
                  self.logpath("mock"), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self.procs.append(p)
         self.mock = p
@@ -321,14 +321,15 @@ class Harness:
             raise TestFailure("fd-bare-consumer on %s failed: %s%s" % (topic, out, err))
         return int(m.group(1))
 
-    def dump_topic(self, topic, count, settle_s=3):
+    def dump_topic(self, topic, count, settle_s=3, to_end=False):
         """Every message of `topic` (all partitions, from the earliest offset), read by
-        fd-bare-consumer --dump until `count` + 1 or settle_s seconds without one: a list of
+        fd-bare-consumer --dump until `count` + 1 or settle_s seconds in all (to_end: or until
+        every partition was read to its end): a list of
         {partition, offset, key, value, headers: [(name, value)]} (bytes; None when absent)."""
         path = os.path.join(self.tmp, "dump-%s-%d.tsv" % (topic, random.randrange(1 << 30)))
         p = subprocess.run([self.bin("fd-bare-consumer"), "--brokers", self.bootstrap, "--topic",
                             topic, "--count", str(count + 1), "--timeout", str(settle_s),
-                            "--dump", path],
+                            "--dump", path] + (["--to-end"] if to_end else []),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
         if p.returncode != 0 and b"timeout after" not in p.stderr:
             raise TestFailure("fd-bare-consumer --dump %s failed: %s" % (topic, p.stderr.decode()))
