@@ -89,6 +89,26 @@ static const command_t commands[] = {
      "settings (funnel.stages, funnel.activities) and prints each rule in words. Reads no\n"
      "Redis. Exit 2 with the problem (the rule and field) when the file is not valid.\n",
      cmd_rules},
+    {"watch", OPT_WINDOW | OPT_JSON, 1, 2, "watch rep <id> | watch team <id> | watch org",
+     "Follows one metrics hash through the change feed <prefix>:changes (docs/feeds.md): prints\n"
+     "the funnel as show does, again each time it changes, with a status line: live (changes\n"
+     "arrive), idle (only heartbeats, no lag), behind (heartbeats report lag, changes arrive),\n"
+     "stalled (no entry for 3 heartbeat intervals, or lag without changes), disconnected (Redis\n"
+     "unreachable), the event-time watermark (UTC), the last update and the stream id. Resumes\n"
+     "by itself: a Redis restart or disconnect (retrying every 0.1 s doubling to 2 s) and a\n"
+     "stream trimmed past its position or recreated each take a new snapshot. Runs until Ctrl-C\n"
+     "or SIGTERM (exit 0). Needs funneld's feeds.changes (on by default).\n"
+     "\n"
+     "  --window ID   as for show (default: today in funnel.timezone, followed across midnight)\n"
+     "  --json        one JSON object a line: {\"event\": \"snapshot\"|\"change\"|\"status\",\n"
+     "                \"key\", \"stream_id\", \"status\", \"watermark_ms\", \"updated_ms\",\n"
+     "                \"fields\" (snapshot, change: every field as stored, as strings), "
+     "\"reason\"\n"
+     "                (snapshot), \"error\" (disconnected)} (docs/funnelctl.md)\n"
+     "\n"
+     "On a terminal the funnel is redrawn in place; otherwise a block is printed per change and a\n"
+     "line per status change. Exit 1 when Redis refuses the credentials or the commands.\n",
+     cmd_watch},
     {"help", 0, 0, 1, "help [command]", "Prints the usage, or the help of one command.\n", NULL},
 };
 

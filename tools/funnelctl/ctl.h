@@ -89,6 +89,7 @@ fd_err_t cmd_offsets(ctl_t *ctl);
 fd_err_t cmd_stats(ctl_t *ctl);
 fd_err_t cmd_alerts(ctl_t *ctl);
 fd_err_t cmd_rules(ctl_t *ctl);
+fd_err_t cmd_watch(ctl_t *ctl);
 
 /* ---- messages, memory and output (util.c) ---- */
 
@@ -157,6 +158,11 @@ void table_print(FILE *out, table_t *t);
 /* Connects (AUTH, SELECT) unless connected. FD_ERR_REDIS (reported as "cannot reach Redis at
  * ...", "Redis at ... refused AUTH ...", or "Redis at ...: SELECT ..."). */
 fd_err_t redis_open(ctl_t *ctl);
+/* redis_open without the message: FD_ERR_REDIS with the reason in fd_redis_errstr(ctl->redis)
+ * (fd_redis_refused tells a refusal from an unreachable Redis); FD_ERR_NOMEM (reported). */
+fd_err_t redis_try_open(ctl_t *ctl);
+/* Reports the last failed connect as redis_open does; FD_ERR_REDIS. */
+fd_err_t redis_report_connect(ctl_t *ctl);
 /* Drops the connection (the next redis_open connects again). */
 void redis_drop(ctl_t *ctl);
 /* Frees the connection. */
@@ -192,6 +198,8 @@ fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec
 char *key_metric(const ctl_t *ctl, fd_scope_t scope, const char *window, const char *id);
 char *key_single(const ctl_t *ctl, const char *name);
 char *key_part(const ctl_t *ctl, const char *topic, int32_t partition);
+/* The part of a metric key after "<p>:" ("rep:all:anna"): how the change feed names it. */
+char *key_metric_suffix(fd_scope_t scope, const char *window, const char *id);
 
 /* ---- a metrics hash (hash.c) ---- */
 
@@ -204,5 +212,26 @@ void hash_print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, cons
                      const char *extra_value);
 /* The table of show: per stage, the scope-wide counters, then the fields fn does not know. */
 void hash_print_table(FILE *out, const fd_funnel_t *fn, const redisReply *h);
+/* Writes an HGETALL reply (h may be NULL: {}) as one JSON object of strings, each value
+ * exactly as stored: the known fields in layout order, then the others in the hash's order. */
+void hash_print_json_text(FILE *out, const fd_funnel_t *fn, const redisReply *h);
+
+/* ---- one scope's funnel, as show prints it (show.c; watch prints the same) ---- */
+
+/* The scope a command's arguments name: "rep <id>", "team <id>" or "org". */
+typedef struct {
+    fd_scope_t scope;
+    const char *name; /* "rep", "team" or "org" */
+    const char *id;   /* NULL for the org */
+} scope_arg_t;
+
+/* Reads the scope from the positional arguments of ctl's command (show, watch). FD_ERR_INVAL
+ * (reported, naming the command). */
+fd_err_t scope_parse(const ctl_t *ctl, scope_arg_t *sa);
+/* Prints the funnel of sa's hash h in window as `show` does: the title line ("rep anna, window
+ * all"), a blank line, the stage and scope-wide tables. h NULL (no hash) prints the title and a
+ * line saying that there are no metrics yet. */
+void show_print_funnel(FILE *out, const ctl_t *ctl, const scope_arg_t *sa, const char *window,
+                       const redisReply *h);
 
 #endif

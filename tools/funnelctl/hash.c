@@ -66,8 +66,11 @@ void hash_known_fields(const fd_funnel_t *fn, strvec_t *names) {
     }
 }
 
-void hash_print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, const char *extra_key,
-                     const char *extra_value) {
+/* The object of hash_print_json (values as JSON numbers where they are written as one) and of
+ * hash_print_json_text (every value a string). */
+static void print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, const char *extra_key,
+                       const char *extra_value, bool text) {
+    void (*value)(FILE *, const char *) = text ? json_string : json_value;
     strvec_t names = {0};
     hash_known_fields(fn, &names);
     bool first = true;
@@ -85,19 +88,28 @@ void hash_print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, cons
         first = false;
         json_string(out, names.item[i]);
         fputs(": ", out);
-        json_value(out, v);
+        value(out, v);
     }
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+    for (size_t i = 0; h != NULL && i + 1 < h->elements; i += 2) {
         const redisReply *f = h->element[i];
         if (strvec_has(&names, f->str, f->len)) continue;
         fputs(first ? "" : ", ", out);
         first = false;
         json_string(out, f->str);
         fputs(": ", out);
-        json_value(out, h->element[i + 1]->str);
+        value(out, h->element[i + 1]->str);
     }
     fputc('}', out);
     strvec_clear(&names);
+}
+
+void hash_print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, const char *extra_key,
+                     const char *extra_value) {
+    print_json(out, fn, h, extra_key, extra_value, false);
+}
+
+void hash_print_json_text(FILE *out, const fd_funnel_t *fn, const redisReply *h) {
+    print_json(out, fn, h, NULL, NULL, true);
 }
 
 /* A column of the per-stage table: a counter kind (FD_F_*) or a derived field. */

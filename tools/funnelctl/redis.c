@@ -70,7 +70,7 @@ static fd_err_t connect_failed(ctl_t *ctl) {
                     reason_of(ctl, what, reason, sizeof reason));
 }
 
-fd_err_t redis_open(ctl_t *ctl) {
+fd_err_t redis_try_open(ctl_t *ctl) {
     const fd_config_t *cfg = &ctl->cfg;
     if (ctl->redis == NULL) {
         fd_redis_opts_t opts = {.host = cfg->redis_host,
@@ -80,11 +80,19 @@ fd_err_t redis_open(ctl_t *ctl) {
                                 .db = (int)cfg->redis_db,
                                 .timeout_ms = (int)cfg->redis_timeout_ms};
         if (fd_redis_new(&opts, &ctl->redis) != FD_OK)
-            return ctl_fail(FD_ERR_REDIS, "cannot reach Redis at %s:%" PRId64 ": out of memory",
+            return ctl_fail(FD_ERR_NOMEM, "cannot reach Redis at %s:%" PRId64 ": out of memory",
                             cfg->redis_host, cfg->redis_port);
     }
-    if (fd_redis_connect(ctl->redis) != FD_OK) return connect_failed(ctl);
-    return FD_OK;
+    return fd_redis_connect(ctl->redis);
+}
+
+fd_err_t redis_report_connect(ctl_t *ctl) {
+    return connect_failed(ctl);
+}
+
+fd_err_t redis_open(ctl_t *ctl) {
+    fd_err_t err = redis_try_open(ctl);
+    return err == FD_ERR_REDIS ? connect_failed(ctl) : err;
 }
 
 void redis_drop(ctl_t *ctl) {
@@ -241,5 +249,12 @@ char *key_part(const ctl_t *ctl, const char *topic, int32_t partition) {
     size_t n = fd_keys_part(NULL, 0, ctl->cfg.prefix, topic, partition);
     char *key = xcalloc(n + 1, 1);
     fd_keys_part(key, n + 1, ctl->cfg.prefix, topic, partition);
+    return key;
+}
+
+char *key_metric_suffix(fd_scope_t scope, const char *window, const char *id) {
+    size_t n = fd_keys_metric_suffix(NULL, 0, scope, window, id);
+    char *key = xcalloc(n + 1, 1);
+    fd_keys_metric_suffix(key, n + 1, scope, window, id);
     return key;
 }
