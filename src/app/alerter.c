@@ -99,7 +99,7 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
                           .timeout_ms = (int)cfg->redis_timeout_ms};
     if ((err = fd_redis_new(&ro, &al->redis)) ||
         (err = fd_lease_new(al->redis, cfg->prefix, FD_KEY_ALERTS_LEASE, o->instance, al->lease_ms,
-                      &al->lease)) ||
+                            &al->lease)) ||
         (err = fd_alertstore_new(al->redis, cfg->prefix, &al->store)))
         goto fail;
     if (o->publish) {
@@ -426,8 +426,8 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
         if (al->work_is_sweep) {
             if (!al->work_explicit) {
                 bool ours = false;
-                err = fd_alertstore_evaluated(al->store, fd_lease_token(al->lease),
-                                              al->clock_ms, &ours);
+                err = fd_alertstore_evaluated(al->store, fd_lease_token(al->lease), al->clock_ms,
+                                              &ours);
                 if (err) return err;
                 if (!ours) return FD_ERR_FENCED;
                 if (al->clock_ms > al->evaluated_ms) al->evaluated_ms = al->clock_ms;

@@ -343,8 +343,8 @@ fd_err_t fd_alerter_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int64_t 
 
     /* 4. commit, only while the lease is ours */
     bool ours = false;
-    err = fd_alertstore_commit(al->store, fd_lease_token(al->lease),
-                               al->cfg->alerts_stream_maxlen, c.chg, c.nchg, &ours);
+    err = fd_alertstore_commit(al->store, fd_lease_token(al->lease), al->cfg->alerts_stream_maxlen,
+                               c.chg, c.nchg, &ours);
     if (err) goto out;
     if (!ours) {
         fd_log_warn("alerts", "lease lost before the commit; another instance evaluates now");

@@ -20,8 +20,8 @@ struct fd_lease {
     char ms[24];
 };
 
-fd_err_t fd_lease_new(fd_redis_t *redis, const char *prefix, const char *name,
-                      const char *instance, int64_t lease_ms, fd_lease_t **out) {
+fd_err_t fd_lease_new(fd_redis_t *redis, const char *prefix, const char *name, const char *instance,
+                      int64_t lease_ms, fd_lease_t **out) {
     *out = NULL;
     fd_lease_t *l = calloc(1, sizeof *l);
     if (l == NULL) return FD_ERR_NOMEM;

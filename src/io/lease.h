@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
-// A lease in Redis: one instance holds a role at a time (the alert evaluator, <prefix>:alerts:lease;
-// the metrics publisher, <prefix>:metrics:lease); its random token fences every write of a deposed
-// holder (layer 3). Reference: docs/alerts.md, docs/feeds.md.
+// A lease in Redis: one instance holds a role at a time (the alert evaluator,
+// <prefix>:alerts:lease; the metrics publisher, <prefix>:metrics:lease); its random token fences
+// every write of a deposed holder (layer 3). Reference: docs/alerts.md, docs/feeds.md.
 #ifndef FUNNELD_LEASE_H
 #define FUNNELD_LEASE_H
 
@@ -16,8 +16,8 @@ typedef struct fd_lease fd_lease_t;
 /* A lease of lease_ms on the key <prefix>:<name> (name: one of io/keys.h's FD_KEY_*_LEASE) over
  * redis (borrowed; register before it connects), with the token
  * "<instance>:<16 random hex digits>". FD_ERR_NOMEM, FD_ERR_FULL (script registry). */
-fd_err_t fd_lease_new(fd_redis_t *redis, const char *prefix, const char *name,
-                      const char *instance, int64_t lease_ms, fd_lease_t **out);
+fd_err_t fd_lease_new(fd_redis_t *redis, const char *prefix, const char *name, const char *instance,
+                      int64_t lease_ms, fd_lease_t **out);
 void fd_lease_destroy(fd_lease_t *l);
 
 /* Takes the lease when free, renews it when ours: *held tells which. FD_ERR_REDIS when Redis

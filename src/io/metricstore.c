@@ -195,9 +195,17 @@ static fd_err_t part_source(fd_metricstore_t *ms, const redisReply *key, const r
     return FD_OK;
 }
 
+/* Sources by topic, then partition: a row lists them in that order. */
+static int by_partition(const void *a, const void *b) {
+    const fd_metricrow_source_t *x = a, *y = b;
+    int c = strcmp(x->topic, y->topic);
+    if (c != 0) return c;
+    return (x->partition > y->partition) - (x->partition < y->partition);
+}
+
 fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size_t n,
-                             const fd_metricstore_row_t **rows,
-                             const fd_metricrow_source_t **src, size_t *nsrc) {
+                             const fd_metricstore_row_t **rows, const fd_metricrow_source_t **src,
+                             size_t *nsrc) {
     *nsrc = 0;
     if (ms->read_reply) freeReplyObject(ms->read_reply);
     ms->read_reply = NULL;
@@ -270,6 +278,7 @@ fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size
         }
         (*nsrc)++;
     }
+    qsort(ms->src, *nsrc, sizeof *ms->src, by_partition);
     size_t s = 0;
     for (size_t i = 0; i < n; i++) {
         const redisReply *h = r->element[i + 1];

@@ -63,8 +63,8 @@ typedef struct {
  * stored offset is left out) are lent until the next call or destroy. FD_ERR_REDIS,
  * FD_ERR_PARSE (a malformed answer or part key), FD_ERR_RANGE (a key too long), FD_ERR_NOMEM. */
 fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size_t n,
-                             const fd_metricstore_row_t **rows,
-                             const fd_metricrow_source_t **src, size_t *nsrc);
+                             const fd_metricstore_row_t **rows, const fd_metricrow_source_t **src,
+                             size_t *nsrc);
 
 /* Ends the round: forgets the taken set and stores the position, the rows published and the
  * time (now_ms). *held false (nothing written) when the lease is no longer ours. */

@@ -9,7 +9,8 @@ cluster, the alert evaluator takes its lease, holds the event clock, fires and r
     written (a firing and a resolved one for the collapsed rep, a firing one for the silent rep),
     delivered (empty outbox) and published on <prefix>:alerts (a subscriber gets each once);
   - no funneld log line reports a refused command (NOPERM / "no permissions");
-  - funnelctl show, reps, teams, offsets, stats and alerts work as that user;
+  - the metrics publisher publishes, and funnelctl show, reps, teams, offsets, stats, alerts and
+    watch work as that user;
   - funneld --check accepts the user and refuses (exit 2) a wrong password, an unknown time zone,
     a missing rules file and an unknown librdkafka property, writing nothing;
   - with a wrong password funneld stops at start-up (exit 2) with a message naming the setting,
@@ -27,6 +28,7 @@ import json
 import os
 import re
 import socket
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "support"))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 from harness import TestFailure  # noqa: E402
+import metricsfeed  # noqa: E402
 import test_alerts  # noqa: E402  (its load and rules)
 
 NAME = "test_acl"
@@ -213,6 +216,28 @@ def body(h, args):
                           "stream, or different JSON" % (h.prefix, len(published), len(stream)))
     print("[%s] every notification was also published on %s:alerts" % (NAME, h.prefix),
           flush=True)
+
+    # the metrics publisher ran as the user (it publishes every changed hash)
+    pub = metricsfeed.wait_published(h)
+    if int(pub.get("published", "0")) == 0:
+        raise TestFailure("the metrics publisher published nothing as the ACL user: %s" % pub)
+    print("[%s] the metrics publisher ran as the user: %s" % (NAME, pub), flush=True)
+    # funnelctl watch: its MULTI/EXEC snapshot and XREAD as the user (the first line is the
+    # snapshot; then it is stopped)
+    argv = [h.bin("funnelctl")]
+    for k in ("redis.host", "redis.port", "redis.prefix", "redis.user", "redis.password",
+              "funnel.timezone"):
+        argv += ["--set", "%s=%s" % (k, settings[k])]
+    w = subprocess.Popen(argv + ["watch", "org", "--window", "all", "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first = json.loads(w.stdout.readline().decode() or "{}")
+    finally:
+        w.send_signal(signal.SIGTERM)
+        _, err = w.communicate(timeout=10)
+    if first.get("event") != "snapshot" or not first.get("fields") or w.returncode != 0:
+        raise TestFailure("funnelctl watch as the ACL user: first line %r, exit %s\n%s"
+                          % (first, w.returncode, err.decode(errors="replace")))
 
     for args_ in (["show", "org", "--window", "all"], ["show", "rep", test_alerts.COLLAPSE_REP,
                                                        "--window", "all"],
