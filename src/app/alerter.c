@@ -103,7 +103,7 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
         (err = fd_alertstore_new(al->redis, cfg->prefix, &al->store)))
         goto fail;
     if (o->publish) {
-        err = fd_publisher_new(cfg, cfg->alerts_topic, on_delivered, al, &al->pub, errstr,
+        err = fd_publisher_new(cfg, cfg->alerts_topic, 0, on_delivered, al, &al->pub, errstr,
                                errstr_size);
         if (err) goto fail;
     }

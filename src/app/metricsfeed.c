@@ -37,8 +37,9 @@ struct fd_metricsfeed {
     atomic_bool stop;
     /* the round in progress: messages produced and not yet reported, and failures */
     int64_t pending, failed;
+    int64_t renewed_ms; /* monotonic time of the last successful renewal */
+    bool held;
     int64_t last_warn_ms;
-    _Atomic int64_t rounds, published, snapshots, failed_rounds;
 };
 
 static int64_t mono_ms(void) {
@@ -92,8 +93,10 @@ fd_err_t fd_metricsfeed_new(const fd_config_t *cfg, const fd_funnel_t *fn, const
         snprintf(errstr, errstr_size, "metrics publisher: %s", fd_strerror(err));
         goto fail;
     }
-    if ((err = fd_publisher_new(cfg, cfg->feeds_metrics_topic, on_delivery, mf, &mf->pb, errstr,
-                                errstr_size)) != FD_OK)
+    /* A row must land while this instance still holds the lease, or fail: a row delivered after
+     * another instance took over could overwrite that one's newer row of the key. */
+    if ((err = fd_publisher_new(cfg, cfg->feeds_metrics_topic, mf->lease_ms / 2, on_delivery, mf,
+                                &mf->pb, errstr, errstr_size)) != FD_OK)
         goto fail;
     *out = mf;
     return FD_OK;
@@ -111,23 +114,57 @@ static void warn_failure(fd_metricsfeed_t *mf, const char *what, fd_err_t err) {
                 fd_redis_errstr(mf->redis));
 }
 
-/* Produces one row, waiting while the local queue is full. FD_ERR_KAFKA when stopped meanwhile. */
+/* Renews the lease once a third of it has passed since the last renewal (so every row is
+ * produced at most lease/3 after one, and its delivery, bounded by lease/2, ends before the lease
+ * could expire and another instance take over); false when it is not (or no longer) ours. */
+static bool keep_lease(fd_metricsfeed_t *mf) {
+    int64_t now = mono_ms();
+    if (mf->held && now - mf->renewed_ms < mf->lease_ms / 3) return true;
+    bool was = mf->held;
+    fd_err_t err = fd_lease_renew(mf->lease, &mf->held);
+    if (err != FD_OK) warn_failure(mf, "publisher lease", err);
+    if (mf->held) mf->renewed_ms = now;
+    if (was && !mf->held) fd_log_info("metricsfeed", "publisher lease lost");
+    return mf->held;
+}
+
+/* Produces one row, waiting while the local queue is full. FD_ERR_FENCED when the lease was lost
+ * meanwhile; FD_ERR_KAFKA when librdkafka refuses the row or the thread is stopped. */
 static fd_err_t send_row(fd_metricsfeed_t *mf, const char *key, const char *json) {
-    while (fd_publisher_send(mf->pb, key, strlen(key), json, strlen(json)) != FD_OK) {
+    fd_err_t err;
+    while ((err = fd_publisher_send(mf->pb, key, strlen(key), json, strlen(json))) == FD_ERR_FULL) {
         if (atomic_load(&mf->stop)) return FD_ERR_KAFKA;
         fd_publisher_poll(mf->pb, 100); /* room comes as deliveries are reported */
+        if (!keep_lease(mf)) return FD_ERR_FENCED;
+    }
+    if (err != FD_OK) {
+        fd_log_warn("metricsfeed", "row %s refused by the Kafka producer", key);
+        return err;
     }
     mf->pending++;
     return FD_OK;
 }
 
+/* Waits until every row produced has its delivery report (each comes within the publisher's
+ * message timeout), so that a round counts only its own. False when stopped first. */
+static bool drain(fd_metricsfeed_t *mf) {
+    while (mf->pending > 0) {
+        if (atomic_load(&mf->stop)) return false;
+        keep_lease(mf);
+        fd_publisher_poll(mf->pb, IDLE_SLICE_MS);
+    }
+    return true;
+}
+
 /* Reads the chunk's hashes and produces a row for each that exists; *sent counts them. */
-static fd_err_t publish_chunk(fd_metricsfeed_t *mf, const fd_round_t *round,
+static fd_err_t publish_chunk(fd_metricsfeed_t *mf, const fd_metricstore_round_t *round,
                               const char *const *keys, size_t n, int64_t *sent) {
     const fd_metricstore_row_t *rows;
     const fd_metricrow_source_t *src;
     size_t nsrc;
-    fd_err_t err = fd_metricstore_read(mf->store, keys, n, &rows, &src, &nsrc);
+    if (!keep_lease(mf)) return FD_ERR_FENCED;
+    fd_err_t err =
+        fd_metricstore_read(mf->store, fd_lease_token(mf->lease), keys, n, &rows, &src, &nsrc);
     if (err != FD_OK) return err;
     int64_t read_ms = wall_ms();
     for (size_t i = 0; i < n; i++) {
@@ -157,33 +194,23 @@ static fd_err_t publish_chunk(fd_metricsfeed_t *mf, const fd_round_t *round,
     return FD_OK;
 }
 
-/* Renews the lease when a third of it has passed; false when it is not (or no longer) ours. */
-static bool keep_lease(fd_metricsfeed_t *mf, int64_t *renewed_ms, bool *held) {
-    int64_t now = mono_ms();
-    if (*held && now - *renewed_ms < mf->lease_ms / 3) return true;
-    fd_err_t err = fd_lease_renew(mf->lease, held);
-    if (err != FD_OK) warn_failure(mf, "publisher lease", err);
-    if (*held) *renewed_ms = now;
-    return *held;
-}
-
 /* One round: take, publish every key of it in chunks, wait for Kafka's acknowledgements, end it.
  * FD_ERR_FENCED when the lease was lost; FD_ERR_KAFKA when a row was not delivered or the
  * thread was stopped (the round stays taken: the next one publishes it again). */
-static fd_err_t run_round(fd_metricsfeed_t *mf, int64_t *renewed_ms, bool *held) {
-    fd_round_t round;
+static fd_err_t run_round(fd_metricsfeed_t *mf) {
+    if (!drain(mf)) return FD_ERR_KAFKA; /* the reports of a round cut short, first */
+    mf->failed = 0;
+    fd_metricstore_round_t round;
     fd_err_t err = fd_metricstore_take(mf->store, fd_lease_token(mf->lease), &round);
     if (err != FD_OK) return err;
-    bool snapshot = round.mode == FD_ROUND_SNAPSHOT;
+    bool snapshot = round.mode == FD_METRICSTORE_SNAPSHOT;
     if (snapshot) fd_log_info("metricsfeed", "publishing every metric hash (a snapshot)");
     int64_t sent = 0;
-    mf->pending = mf->failed = 0;
-    if (round.mode != FD_ROUND_NONE) {
+    if (round.mode != FD_METRICSTORE_NONE) {
         uint64_t cursor = 0;
         bool done = false;
         while (!done) {
             if (atomic_load(&mf->stop)) return FD_ERR_KAFKA;
-            if (!keep_lease(mf, renewed_ms, held)) return FD_ERR_FENCED;
             const char *const *keys;
             size_t n;
             if ((err = fd_metricstore_keys(mf->store, snapshot, &cursor, &keys, &n, &done)) !=
@@ -192,56 +219,56 @@ static fd_err_t run_round(fd_metricsfeed_t *mf, int64_t *renewed_ms, bool *held)
             if (n > 0 && (err = publish_chunk(mf, &round, keys, n, &sent)) != FD_OK) return err;
         }
     }
-    while (mf->pending > 0) {
-        if (atomic_load(&mf->stop)) return FD_ERR_KAFKA;
-        fd_publisher_poll(mf->pb, IDLE_SLICE_MS);
-    }
+    if (!drain(mf)) return FD_ERR_KAFKA;
     if (mf->failed > 0) return FD_ERR_KAFKA;
     bool still;
     if ((err = fd_metricstore_done(mf->store, fd_lease_token(mf->lease), &round, sent, wall_ms(),
                                    &still)) != FD_OK)
         return err;
     if (!still) return FD_ERR_FENCED;
-    atomic_fetch_add(&mf->rounds, 1);
-    atomic_fetch_add(&mf->published, sent);
-    if (snapshot) {
-        atomic_fetch_add(&mf->snapshots, 1);
-        fd_log_info("metricsfeed", "snapshot published: %" PRId64 " rows", sent);
-    }
+    if (snapshot) fd_log_info("metricsfeed", "snapshot published: %" PRId64 " rows", sent);
     return FD_OK;
 }
 
 static void *run(void *arg) {
     fd_metricsfeed_t *mf = arg;
-    bool held = false;
-    int64_t renewed_ms = 0, round_ms = 0, backoff = 0;
+    int64_t next_ms = 0, backoff = 0;
     while (!atomic_load(&mf->stop)) {
         fd_publisher_poll(mf->pb, 0);
-        int64_t now = mono_ms();
-        bool was_held = held;
-        if (!keep_lease(mf, &renewed_ms, &held)) {
-            if (was_held) fd_log_info("metricsfeed", "publisher lease lost");
+        bool was = mf->held;
+        if (!keep_lease(mf)) {
             nap(IDLE_SLICE_MS * 4);
             continue;
         }
-        if (!was_held) fd_log_info("metricsfeed", "publisher lease taken: publishing");
-        if (now - round_ms < mf->interval_ms + backoff) {
-            int64_t left = round_ms + mf->interval_ms + backoff - now;
-            nap(left < IDLE_SLICE_MS ? left : IDLE_SLICE_MS);
+        int64_t now = mono_ms();
+        if (!was) {
+            /* A deposed holder's last rows fail or land within its message timeout (lease/2):
+             * wait that long before producing, so that none lands after ours. */
+            fd_log_info("metricsfeed", "publisher lease taken: publishing in %" PRId64 " ms",
+                        mf->lease_ms / 2);
+            next_ms = now + mf->lease_ms / 2;
+        }
+        if (now < next_ms) {
+            nap(next_ms - now < IDLE_SLICE_MS ? next_ms - now : IDLE_SLICE_MS);
             continue;
         }
-        round_ms = now;
-        fd_err_t err = run_round(mf, &renewed_ms, &held);
+        fd_err_t err = run_round(mf);
+        int64_t end = mono_ms();
         if (err == FD_OK) {
             backoff = 0;
+            /* at most one row per key per interval, and while catching up (long rounds) the
+             * publisher works at most a tenth of the time: each round then covers more changes
+             * and rereads each hash once for many of them */
+            int64_t rest = 9 * (end - now);
+            next_ms = now + (mf->interval_ms > rest ? mf->interval_ms : rest);
         } else if (!atomic_load(&mf->stop)) {
-            atomic_fetch_add(&mf->failed_rounds, 1);
-            if (err == FD_ERR_FENCED) held = false;
             warn_failure(mf, "metrics round", err);
             backoff = backoff == 0 ? 100 : backoff * 2;
             if (backoff > mf->backoff_max_ms) backoff = mf->backoff_max_ms;
+            next_ms = end + backoff;
         }
     }
+    if (mf->held && fd_lease_release(mf->lease) == FD_OK) mf->held = false;
     return NULL;
 }
 
@@ -263,11 +290,4 @@ void fd_metricsfeed_destroy(fd_metricsfeed_t *mf, int flush_ms) {
     fd_redis_destroy(mf->redis);
     fd_timewin_destroy(mf->tw);
     free(mf);
-}
-
-void fd_metricsfeed_stats(const fd_metricsfeed_t *mf, fd_metricsfeed_stats_t *out) {
-    out->rounds = atomic_load(&mf->rounds);
-    out->published = atomic_load(&mf->published);
-    out->snapshots = atomic_load(&mf->snapshots);
-    out->failed_rounds = atomic_load(&mf->failed_rounds);
 }

@@ -19,6 +19,8 @@ typedef struct fd_metricsfeed fd_metricsfeed_t;
 
 /* The publisher for cfg (redis.*, kafka.*, feeds.*, funnel.timezone: copied or read now) and
  * funnel fn (borrowed, read-only from the thread; must outlive it), named instance in its lease.
+ * The thread renders window bounds in funnel.timezone (model/timewin sets the process's TZ once
+ * per zone): every timewin of the process must use that same zone.
  * Does not start the thread. FD_ERR_CONFIG with errstr when librdkafka refuses the settings or
  * the time zone is unknown; FD_ERR_NOMEM. */
 fd_err_t fd_metricsfeed_new(const fd_config_t *cfg, const fd_funnel_t *fn, const char *instance,
@@ -28,11 +30,5 @@ fd_err_t fd_metricsfeed_start(fd_metricsfeed_t *mf);
 /* Stops the thread (a round in progress is left for the next holder to publish again), waits up
  * to flush_ms for messages in flight, frees everything. NULL does nothing. */
 void fd_metricsfeed_destroy(fd_metricsfeed_t *mf, int flush_ms);
-
-/* Figures of the publisher (read from another thread: approximate). */
-typedef struct {
-    int64_t rounds, published, snapshots, failed_rounds;
-} fd_metricsfeed_stats_t;
-void fd_metricsfeed_stats(const fd_metricsfeed_t *mf, fd_metricsfeed_stats_t *out);
 
 #endif

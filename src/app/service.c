@@ -122,7 +122,7 @@ static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
     svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
     svc->applied_batches++;
-    svc->last_entry_ms = now_ms(); /* the apply wrote a change-feed entry */
+    if (!already) svc->last_entry_ms = now_ms(); /* the apply wrote a change-feed entry */
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
 }
 

@@ -65,6 +65,17 @@ fd_err_t fd_lease_renew(fd_lease_t *l, bool *held) {
     return FD_OK;
 }
 
+fd_err_t fd_lease_release(fd_lease_t *l) {
+    const char *keys[] = {l->key};
+    const char *args[] = {l->token, "0"};
+    redisReply *r = NULL;
+    fd_err_t err = fd_redis_eval(l->redis, l->script, 1, keys, NULL, 2, args, NULL, &r);
+    if (err) return err;
+    if (r->type == REDIS_REPLY_ERROR) return fd_redis_fail(l->redis, l->key, r);
+    freeReplyObject(r);
+    return FD_OK;
+}
+
 const char *fd_lease_token(const fd_lease_t *l) {
     return l->token;
 }

@@ -25,6 +25,10 @@ void fd_lease_destroy(fd_lease_t *l);
  * lease may expire meanwhile. */
 fd_err_t fd_lease_renew(fd_lease_t *l, bool *held);
 
+/* Gives the lease up when ours (a clean stop: another instance need not wait for it to
+ * expire). FD_ERR_REDIS when Redis cannot be reached (it then expires by itself). */
+fd_err_t fd_lease_release(fd_lease_t *l);
+
 /* The token that fences writes (valid as long as l). */
 const char *fd_lease_token(const fd_lease_t *l);
 

@@ -104,7 +104,7 @@ static bool is_str(const redisReply *r) {
     return r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS;
 }
 
-fd_err_t fd_metricstore_take(fd_metricstore_t *ms, const char *token, fd_round_t *out) {
+fd_err_t fd_metricstore_take(fd_metricstore_t *ms, const char *token, fd_metricstore_round_t *out) {
     const char *keys[5] = {ms->lease, ms->pub, ms->dirty, ms->taken, ms->changes};
     redisReply *r = NULL;
     fd_err_t err = fd_redis_eval(ms->r, ms->take_id, 5, keys, NULL, 1, &token, NULL, &r);
@@ -119,9 +119,9 @@ fd_err_t fd_metricstore_take(fd_metricstore_t *ms, const char *token, fd_round_t
         r->element[2]->len >= sizeof out->position || r->element[3]->type != REDIS_REPLY_INTEGER)
         return bad_reply(ms, "metrics round (take)", r);
     static const char *const modes[] = {"none", "dirty", "resume", "snapshot"};
-    out->mode = FD_ROUND_NONE;
+    out->mode = FD_METRICSTORE_NONE;
     for (int m = 0; m < 4; m++)
-        if (strcmp(r->element[0]->str, modes[m]) == 0) out->mode = (fd_round_mode_t)m;
+        if (strcmp(r->element[0]->str, modes[m]) == 0) out->mode = (fd_metricstore_mode_t)m;
     out->version = strtoll(r->element[1]->str, NULL, 10);
     memcpy(out->position, r->element[2]->str, r->element[2]->len + 1);
     out->taken = r->element[3]->integer;
@@ -139,9 +139,9 @@ fd_err_t fd_metricstore_keys(fd_metricstore_t *ms, bool snapshot, uint64_t *curs
     snprintf(cur, sizeof cur, "%" PRIu64, *cursor);
     snprintf(match, sizeof match, "%s:*", ms->prefix);
     const char *sscan[] = {"SSCAN", ms->taken, cur, "COUNT", SSCAN_COUNT};
-    const char *scan[] = {"SCAN", cur, "MATCH", match, "COUNT", SCAN_COUNT};
+    const char *scan[] = {"SCAN", cur, "MATCH", match, "COUNT", SCAN_COUNT, "TYPE", "hash"};
     redisReply *r = NULL;
-    fd_err_t err = snapshot ? fd_redis_command(ms->r, "metrics snapshot (SCAN)", 6, scan, NULL, &r)
+    fd_err_t err = snapshot ? fd_redis_command(ms->r, "metrics snapshot (SCAN)", 8, scan, NULL, &r)
                             : fd_redis_command(ms->r, "metrics round (SSCAN)", 5, sscan, NULL, &r);
     if (err != FD_OK) return err;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !is_str(r->element[0]) ||
@@ -154,7 +154,10 @@ fd_err_t fd_metricstore_keys(fd_metricstore_t *ms, bool snapshot, uint64_t *curs
     }
     for (size_t i = 0; i < list->elements; i++) {
         const redisReply *k = list->element[i];
-        if (k->type != REDIS_REPLY_STRING) return bad_reply(ms, "metrics round (keys)", r);
+        if (k->type != REDIS_REPLY_STRING) {
+            *n = 0;
+            return bad_reply(ms, "metrics round (keys)", r);
+        }
         const char *s = k->str;
         if (snapshot) {
             /* keep <p>:rep:..., <p>:team:..., <p>:org:... (the prefix holds no ':') */
@@ -203,22 +206,23 @@ static int by_partition(const void *a, const void *b) {
     return (x->partition > y->partition) - (x->partition < y->partition);
 }
 
-fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size_t n,
-                             const fd_metricstore_row_t **rows, const fd_metricrow_source_t **src,
-                             size_t *nsrc) {
+fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *token, const char *const *keys,
+                             size_t n, const fd_metricstore_row_t **rows,
+                             const fd_metricrow_source_t **src, size_t *nsrc) {
     *nsrc = 0;
     if (ms->read_reply) freeReplyObject(ms->read_reply);
     ms->read_reply = NULL;
     if (n + 1 > INT32_MAX / 2) return FD_ERR_RANGE;
-    /* the full keys: the parts set, then "<p>:" + each suffix */
+    /* the full keys: the lease, the parts set, then "<p>:" + each suffix */
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += ms->plen + strlen(keys[i]) + 1;
     if (!reserve(&ms->keybuf, &ms->keybuf_cap, total + 1, 1) ||
-        !reserve(&ms->strs, &ms->strs_cap, n + 1, sizeof *ms->strs))
+        !reserve(&ms->strs, &ms->strs_cap, n + 2, sizeof *ms->strs))
         return FD_ERR_NOMEM;
     size_t at = 0;
-    ms->strs[0] = ms->parts;
+    ms->strs[0] = ms->lease;
+    ms->strs[1] = ms->parts;
     for (size_t i = 0; i < n; i++) {
         size_t len = ms->plen + strlen(keys[i]);
         if (len > FD_KEY_MAX) {
@@ -232,13 +236,18 @@ fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size
     }
     at = 0;
     for (size_t i = 0; i < n; i++) {
-        ms->strs[i + 1] = ms->keybuf + at;
+        ms->strs[i + 2] = ms->keybuf + at;
         at += strlen(ms->keybuf + at) + 1;
     }
     redisReply *r = NULL;
     fd_err_t err =
-        fd_redis_eval(ms->r, ms->read_id, (int)(n + 1), ms->strs, NULL, 0, NULL, NULL, &r);
+        fd_redis_eval(ms->r, ms->read_id, (int)(n + 2), ms->strs, NULL, 1, &token, NULL, &r);
     if (err != FD_OK) return err;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && is_str(r->element[0]) &&
+        strcmp(r->element[0]->str, "FENCED") == 0) {
+        freeReplyObject(r);
+        return FD_ERR_FENCED;
+    }
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n + 1 ||
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements % 2 != 0)
         return bad_reply(ms, "metrics read", r);
@@ -298,15 +307,16 @@ fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size
     return FD_OK;
 }
 
-fd_err_t fd_metricstore_done(fd_metricstore_t *ms, const char *token, const fd_round_t *round,
-                             int64_t published, int64_t now_ms, bool *held) {
+fd_err_t fd_metricstore_done(fd_metricstore_t *ms, const char *token,
+                             const fd_metricstore_round_t *round, int64_t published, int64_t now_ms,
+                             bool *held) {
     *held = false;
     char count[24], now[24];
     snprintf(count, sizeof count, "%" PRId64, published);
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     const char *keys[3] = {ms->lease, ms->pub, ms->taken};
     const char *args[5] = {token, round->position, count,
-                           round->mode == FD_ROUND_SNAPSHOT ? "1" : "0", now};
+                           round->mode == FD_METRICSTORE_SNAPSHOT ? "1" : "0", now};
     redisReply *r = NULL;
     fd_err_t err = fd_redis_eval(ms->r, ms->done_id, 3, keys, NULL, 5, args, NULL, &r);
     if (err != FD_OK) return err;

@@ -22,30 +22,31 @@ fd_err_t fd_metricstore_new(fd_redis_t *redis, const char *prefix, fd_metricstor
 void fd_metricstore_destroy(fd_metricstore_t *ms);
 
 typedef enum {
-    FD_ROUND_NONE = 0, /* nothing changed since the last round */
-    FD_ROUND_DIRTY,    /* the hashes changed since the last round */
-    FD_ROUND_RESUME,   /* the hashes of a round that did not end, again */
-    FD_ROUND_SNAPSHOT  /* every metric hash */
-} fd_round_mode_t;
+    FD_METRICSTORE_NONE = 0, /* nothing changed since the last round */
+    FD_METRICSTORE_DIRTY,    /* the hashes changed since the last round */
+    FD_METRICSTORE_RESUME,   /* the hashes of a round that did not end, again */
+    FD_METRICSTORE_SNAPSHOT  /* every metric hash */
+} fd_metricstore_mode_t;
 
 /* A round as started: its mode, the version of its rows, the change-feed id it covers
  * ("<ms>-<seq>", "0-0" when the feed is empty) and how many keys it took (not for snapshots). */
 typedef struct {
-    fd_round_mode_t mode;
+    fd_metricstore_mode_t mode;
     int64_t version;
     char position[48];
     int64_t taken;
-} fd_round_t;
+} fd_metricstore_round_t;
 
 /* Starts a round under the lease token. FD_ERR_FENCED when the lease is not ours; FD_ERR_REDIS
- * on a connection problem (errstr in fd_redis_errstr); FD_ERR_PARSE on a malformed answer or
- * a key of the wrong type. */
-fd_err_t fd_metricstore_take(fd_metricstore_t *ms, const char *token, fd_round_t *out);
+ * on a connection problem or a malformed answer (errstr in fd_redis_errstr); FD_ERR_PARSE when a
+ * key has the wrong type. */
+fd_err_t fd_metricstore_take(fd_metricstore_t *ms, const char *token, fd_metricstore_round_t *out);
 
 /* The next chunk of the round's key suffixes ("rep:all:anna"): SSCAN of the taken set, or for a
- * snapshot SCAN of every key, keeping the metric hashes. *cursor is 0 at the start; *done turns
- * true with the last chunk. The keys are lent until the next call or destroy. A key can come
- * twice in a snapshot (SCAN's guarantee is "at least once"): harmless for an upsert topic. */
+ * snapshot SCAN of every hash, keeping the metric hashes. *cursor is 0 at the start; *done turns
+ * true with the last chunk. The keys are lent until the next call or destroy; *n is 0 on error.
+ * A key can come twice in a snapshot (SCAN's guarantee is "at least once"): harmless for an
+ * upsert topic. FD_ERR_REDIS, FD_ERR_NOMEM. */
 fd_err_t fd_metricstore_keys(fd_metricstore_t *ms, bool snapshot, uint64_t *cursor,
                              const char *const **keys, size_t *n, bool *done);
 
@@ -59,16 +60,19 @@ typedef struct {
 } fd_metricstore_row_t;
 
 /* Reads the n hashes (key suffixes) and the next offset of every claimed partition in one
- * atomic step: *rows (n of them, in order) and *src (*nsrc partitions; a partition with no
- * stored offset is left out) are lent until the next call or destroy. FD_ERR_REDIS,
- * FD_ERR_PARSE (a malformed answer or part key), FD_ERR_RANGE (a key too long), FD_ERR_NOMEM. */
-fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *const *keys, size_t n,
-                             const fd_metricstore_row_t **rows, const fd_metricrow_source_t **src,
-                             size_t *nsrc);
+ * atomic step, under the lease token: *rows (n of them, in order) and *src (*nsrc partitions; a
+ * partition with no stored offset is left out) are lent until the next call or destroy.
+ * FD_ERR_FENCED when the lease is not ours (nothing read); FD_ERR_REDIS (also on a malformed
+ * answer: the connection is dropped), FD_ERR_PARSE (a key of the wrong type, a part key that
+ * is not one), FD_ERR_RANGE (a key too long), FD_ERR_NOMEM. */
+fd_err_t fd_metricstore_read(fd_metricstore_t *ms, const char *token, const char *const *keys,
+                             size_t n, const fd_metricstore_row_t **rows,
+                             const fd_metricrow_source_t **src, size_t *nsrc);
 
 /* Ends the round: forgets the taken set and stores the position, the rows published and the
  * time (now_ms). *held false (nothing written) when the lease is no longer ours. */
-fd_err_t fd_metricstore_done(fd_metricstore_t *ms, const char *token, const fd_round_t *round,
-                             int64_t published, int64_t now_ms, bool *held);
+fd_err_t fd_metricstore_done(fd_metricstore_t *ms, const char *token,
+                             const fd_metricstore_round_t *round, int64_t published, int64_t now_ms,
+                             bool *held);
 
 #endif

@@ -679,8 +679,8 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     arg_int(a, st->changes_maxlen);
     arg_int(a, st->changes_max_keys);
     arg_ref(a, st->track ? "1" : "0", 1);
-    int64_t latest = fd_batch_latest_ms(b);
-    if (latest >= 0)
+    int64_t latest;
+    if (fd_batch_latest_ms(b, &latest) && latest >= 0) /* the feed's watermark: ms >= 0 */
         arg_int(a, latest);
     else
         arg_ref(a, "", 0);

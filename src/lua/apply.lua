@@ -203,9 +203,14 @@ for first = new_first, new_first + nnew - 1, 500 do
   end
 end
 
+local watermark
 if feed_on then
   check_type(changes_key, 'stream')
   check_type(feed_key, 'hash')
+  watermark = redis.call('HGET', feed_key, 'watermark') or '0'
+  if #watermark > 15 or not find(watermark, '^%d+$') then
+    fail(feed_key .. ' watermark holds ' .. watermark .. ', expected ms since the epoch')
+  end
 end
 check_type(track and dirty_key or pub_key, track and 'set' or 'hash')
 
@@ -458,7 +463,7 @@ elseif nhashes > 0 then
   redis.call('HSET', pub_key, 'untracked', '1')
 end
 if feed_on then
-  local wm = redis.call('HGET', feed_key, 'watermark') or '0'
+  local wm = watermark
   if event_ms ~= '' and tonumber(event_ms) > tonumber(wm) then
     wm = event_ms
     redis.call('HSET', feed_key, 'watermark', wm)

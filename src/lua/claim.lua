@@ -11,6 +11,13 @@
 -- {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is
 -- read in the same atomic step, so it matches the offset exactly.
 local part, dedupe = KEYS[1], KEYS[2]
+-- types first: a script that fails half way is not rolled back
+for i, want in ipairs({'hash', 'list', 'set'}) do
+  local t = redis.call('TYPE', KEYS[i]).ok
+  if t ~= 'none' and t ~= want then
+    error('funneld claim: ' .. KEYS[i] .. ' is a ' .. t .. ', expected a ' .. want, 0)
+  end
+end
 local epoch = redis.call('HINCRBY', part, 'epoch', 1)
 local token = epoch .. ':' .. ARGV[1] .. ':' .. ARGV[2]
 redis.call('HSET', part, 'token', token)

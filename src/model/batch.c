@@ -65,7 +65,8 @@ struct fd_batch {
     int64_t budget; /* sum of the events' delta bounds: no field delta can exceed it */
     int64_t rejected[FD_REJECT_COUNT];
     size_t messages;
-    int64_t latest_ms; /* the greatest occurred_ms folded, INT64_MIN when none */
+    int64_t latest_ms; /* the greatest occurred_ms folded, when any_folded */
+    bool any_folded;
 };
 
 /* Deltas of one event that share a time and an owner: they land in the same 15 hashes. */
@@ -90,7 +91,6 @@ fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_op
     memcpy(b->retention_days, opts->retention_days, sizeof b->retention_days);
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
-    b->latest_ms = INT64_MIN;
     if (fd_map_new(&b->reps) != FD_OK || fd_map_new(&b->teams) != FD_OK ||
         fd_map_new(&b->windows) != FD_OK) {
         fd_batch_destroy(b);
@@ -127,7 +127,7 @@ void fd_batch_reset(fd_batch_t *b) {
     b->ncells = 0;
     b->nparts = 0;
     b->messages = 0;
-    b->latest_ms = INT64_MIN;
+    b->any_folded = false;
     b->budget = 0;
     memset(b->stats, 0, sizeof b->stats);
     memset(b->rejected, 0, sizeof b->rejected);
@@ -428,7 +428,10 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
 
 /* Notes the time of an event folded (err FD_OK) for fd_batch_latest_ms; passes err on. */
 static fd_err_t fold_latest(fd_batch_t *b, fd_err_t err, const fd_event_t *ev) {
-    if (err == FD_OK && ev->occurred_ms > b->latest_ms) b->latest_ms = ev->occurred_ms;
+    if (err == FD_OK && (!b->any_folded || ev->occurred_ms > b->latest_ms)) {
+        b->latest_ms = ev->occurred_ms;
+        b->any_folded = true;
+    }
     return err;
 }
 
@@ -557,8 +560,10 @@ const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i) {
     return &b->parts[i];
 }
 
-int64_t fd_batch_latest_ms(const fd_batch_t *b) {
-    return b->latest_ms;
+bool fd_batch_latest_ms(const fd_batch_t *b, int64_t *ms) {
+    if (!b->any_folded) return false;
+    *ms = b->latest_ms;
+    return true;
 }
 
 int64_t fd_batch_stat(const fd_batch_t *b, int stat) {

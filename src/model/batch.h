@@ -108,8 +108,9 @@ size_t fd_batch_nhashes(const fd_batch_t *b);
 const fd_batch_hash_t *fd_batch_hash(const fd_batch_t *b, size_t i);
 size_t fd_batch_nparts(const fd_batch_t *b);
 const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i);
-/* The greatest occurred_ms of the events folded into the batch; INT64_MIN when none. */
-int64_t fd_batch_latest_ms(const fd_batch_t *b);
+/* The greatest occurred_ms of the events folded into the batch in *ms; false (and *ms
+ * untouched) when none was folded. */
+bool fd_batch_latest_ms(const fd_batch_t *b, int64_t *ms);
 /* Value of batch stat FD_STAT_* and of rejected:<reason>. */
 int64_t fd_batch_stat(const fd_batch_t *b, int stat);
 int64_t fd_batch_rejected(const fd_batch_t *b, fd_reject_t reason);

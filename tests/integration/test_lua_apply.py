@@ -244,6 +244,30 @@ def body(h, args):
     got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-c", "00000000000000aa")
     expect("claim after three batches", got,
            [b"3:inst-c:00000000000000aa", b"8", id1, bytes(16)])
+    # refused before any write: a claim whose parts set has the wrong type, an apply whose
+    # stored watermark is not a number (the feed entry would fail after the counters)
+    before = snapshot(r)
+    r.call("SET", PARTS, "not a set")
+    try:
+        r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-d", "00000000000000bb")
+        raise TestFailure("a claim with a wrong-typed parts set was accepted")
+    except RespError as e:
+        if "funneld claim" not in str(e) or "expected a set" not in str(e):
+            raise TestFailure("claim with a wrong-typed parts set: %s" % e)
+    r.call("DEL", PARTS)
+    r.call("SADD", PARTS, PART)
+    expect("state after the refused claim", snapshot(r), before)
+    r.call("HSET", FEED, "watermark", "soon")
+    before = snapshot(r)
+    late = apply_command(apply_sha, "3:inst-c:00000000000000aa", "8", "9", [],
+                         [(HASH, deltas(0, [("events", 1)]))], [])
+    try:
+        r.call(*late)
+        raise TestFailure("an apply over a malformed watermark was accepted")
+    except RespError as e:
+        if "watermark holds soon" not in str(e):
+            raise TestFailure("apply over a malformed watermark: %s" % e)
+    expect("state after the refused apply", snapshot(r), before)
     r.close()
     print("[%s] claim and apply scripts: exact fields, fencing, gap, conflict, malformed input "
           "and retry as expected" % NAME)

@@ -16,6 +16,16 @@ def stream_id(s):
     return (int(ms), int(seq or 0))
 
 
+def publisher(h):
+    """The publisher hash <p>:metrics:publisher, as text."""
+    r = h.redis()
+    try:
+        return {k.decode(): v.decode() for k, v in
+                pairs_to_dict(r.call("HGETALL", h.prefix + ":metrics:publisher")).items()}
+    finally:
+        r.close()
+
+
 def wait_published(h, timeout=120):
     """Waits until a publisher round that started after everything now applied has ended: its
     position is at or past the change feed's last change entry and nothing is dirty or taken.

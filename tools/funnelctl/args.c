@@ -109,6 +109,15 @@ static const command_t commands[] = {
      "On a terminal the funnel is redrawn in place; otherwise a block is printed per change and a\n"
      "line per status change. Exit 1 when Redis refuses the credentials or the commands.\n",
      cmd_watch},
+    {"feeds", OPT_JSON, 0, 0, "feeds",
+     "The state of the feeds (docs/feeds.md): the change feed <prefix>:changes (entries, the\n"
+     "last one and its age, the event-time watermark, the latest heartbeat of each instance\n"
+     "among the last 200 entries with its partitions' lag) and the metrics publisher (the lease\n"
+     "holder, the position its last round covered and how far behind the feed it is, rows\n"
+     "published, snapshots, hashes waiting for the next round, a round in progress).\n"
+     "\n"
+     "  --json        one JSON object: {\"changes\", \"heartbeats\", \"publisher\"}\n",
+     cmd_feeds},
     {"help", 0, 0, 1, "help [command]", "Prints the usage, or the help of one command.\n", NULL},
 };
 

@@ -90,6 +90,7 @@ fd_err_t cmd_stats(ctl_t *ctl);
 fd_err_t cmd_alerts(ctl_t *ctl);
 fd_err_t cmd_rules(ctl_t *ctl);
 fd_err_t cmd_watch(ctl_t *ctl);
+fd_err_t cmd_feeds(ctl_t *ctl);
 
 /* ---- messages, memory and output (util.c) ---- */
 
