@@ -256,10 +256,11 @@ static void *run(void *arg) {
         int64_t end = mono_ms();
         if (err == FD_OK) {
             backoff = 0;
-            /* at most one row per key per interval, and while catching up (long rounds) the
-             * publisher works at most a tenth of the time: each round then covers more changes
-             * and rereads each hash once for many of them */
+            /* at most one row per key per interval; after a long round (a catch-up) the next
+             * waits nine times as long, up to ten intervals, so that the publisher rereads a
+             * hash once for many changes and leaves Redis to the applies */
             int64_t rest = 9 * (end - now);
+            if (rest > 10 * mf->interval_ms) rest = 10 * mf->interval_ms;
             next_ms = now + (mf->interval_ms > rest ? mf->interval_ms : rest);
         } else if (!atomic_load(&mf->stop)) {
             warn_failure(mf, "metrics round", err);

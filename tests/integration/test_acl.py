@@ -239,6 +239,16 @@ def body(h, args):
         raise TestFailure("funnelctl watch as the ACL user: first line %r, exit %s\n%s"
                           % (first, w.returncode, err.decode(errors="replace")))
 
+    # funnelctl feeds: the change feed and the publisher as the operator sees them
+    fj = json.loads(funnelctl(h, settings, "feeds", "--json"))
+    if fj["changes"]["length"] <= 0 or fj["publisher"]["published"] <= 0 or \
+            not fj["heartbeats"] or fj["publisher"]["lease"] is None:
+        raise TestFailure("funnelctl feeds --json as the ACL user: %s" % fj)
+    text = funnelctl(h, settings, "feeds")
+    if "change feed" not in text or "metrics publisher: last round ended" not in text:
+        raise TestFailure("funnelctl feeds as the ACL user:\n%s" % text)
+    print("[%s] funnelctl feeds:\n%s" % (NAME, text.rstrip()), flush=True)
+
     for args_ in (["show", "org", "--window", "all"], ["show", "rep", test_alerts.COLLAPSE_REP,
                                                        "--window", "all"],
                   ["reps", "--window", "all"], ["teams", "--window", "all"], ["offsets"], ["stats"], ["alerts"]):

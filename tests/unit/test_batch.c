@@ -311,6 +311,23 @@ static void test_batch_activity_counts_in_15_hashes(void **state) {
     assert_int_equal(fd_dealcache_dirty_count(fx->dc), 0);
 }
 
+static void test_batch_latest_ms_is_the_latest_event_folded(void **state) {
+    fixture_t *fx = *state;
+    int64_t ms = 42;
+    assert_false(fd_batch_latest_ms(fx->b, &ms)); /* nothing folded: untouched */
+    assert_int_equal(ms, 42);
+    fd_event_t late = activity("e-1", "anna", "emea", CALL, T0 + HOUR);
+    fd_event_t early = activity("e-2", "anna", "emea", CALL, T0); /* out of order */
+    fold(fx, &late, 0, NOW_S);
+    fold(fx, &early, 1, NOW_S);
+    assert_true(fd_batch_latest_ms(fx->b, &ms));
+    assert_int_equal(ms, T0 + HOUR);
+    fold(fx, &late, 2, NOW_S); /* a duplicate is not folded: nothing changes */
+    assert_int_equal(ms, T0 + HOUR);
+    fd_batch_reset(fx->b);
+    assert_false(fd_batch_latest_ms(fx->b, &ms));
+}
+
 static void test_batch_activity_with_uncached_deal_id_is_folded(void **state) {
     fixture_t *fx = *state;
     /* Only deal.* events need the deal's state. */
@@ -1019,6 +1036,7 @@ static void test_batch_stat_names(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_batch_activity_counts_in_15_hashes),
+        T(test_batch_latest_ms_is_the_latest_event_folded),
         T(test_batch_activity_with_uncached_deal_id_is_folded),
         T(test_batch_two_activities_of_one_rep_same_day_add_up),
         T(test_batch_feedback_with_score_and_complaint),

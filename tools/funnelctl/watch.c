@@ -64,6 +64,7 @@ typedef enum {
     SNAP_TRIMMED,
     SNAP_RECREATED,
     SNAP_EMPTIED,
+    SNAP_BEGAN,
     SNAP_WINDOW
 } snap_t;
 
@@ -75,6 +76,7 @@ static const struct {
     {"trimmed", "the stream was trimmed past the position held"},
     {"recreated", "the stream ends before the position held: Redis lost data"},
     {"emptied", "the stream is empty: trimmed or recreated"},
+    {"began", "the stream began after a snapshot that found none (entries may be trimmed)"},
     {"window", "the day changed"},
 };
 
@@ -559,7 +561,14 @@ static fd_err_t follow(watch_t *w, bool *resnap, snap_t *why) {
         return bad_reply(w, xr_ok ? "XRANGE/XREVRANGE" : "XREAD");
     }
     w->stream_empty = !any_first;
-    /* step 3, before the position moves: can the entries still tell what changed? */
+    /* step 3, before the position moves: can the entries still tell what changed? A snapshot
+     * that found no stream holds 0-0: once entries exist, some may have been trimmed already */
+    if (w->held.ms == 0 && w->held.seq == 0 && any_first) {
+        free_replies(rep, 3);
+        *resnap = true;
+        *why = SNAP_BEGAN;
+        return FD_OK;
+    }
     if (w->held.ms != 0 || w->held.seq != 0) {
         *resnap = true;
         if (!any_first)
