@@ -475,7 +475,8 @@ static fd_err_t take(fd_service_t *svc, const fd_source_msg_t *msg) {
     if (err != FD_OK) return err;
     fd_batch_t *b = fd_ledger_batch(svc->lg);
     fd_event_t ev;
-    char errstr[256];
+    char errstr[512]; /* the longest reason (a quoted 128-byte id and its words) is ~370 bytes:
+                       * never cut, so the funneld.error header stays valid UTF-8 */
     fd_reject_t why = fd_event_parse(svc->fn, msg->payload, msg->len, &ev, errstr, sizeof errstr);
     if (why != FD_REJECT_NONE) {
         fd_log_debug("service", "dead letter %s[%" PRId32 "]@%" PRId64 ": %s: %s", msg->topic,

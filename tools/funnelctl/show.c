@@ -34,7 +34,7 @@ void show_print_funnel(FILE *out, const ctl_t *ctl, const scope_arg_t *sa, const
 }
 
 fd_err_t cmd_show(ctl_t *ctl) {
-    scope_arg_t sa;
+    scope_arg_t sa = {0};
     fd_err_t err = scope_parse(ctl, &sa);
     if (err != FD_OK) return err;
     char window[FD_WIN_ID_MAX];
