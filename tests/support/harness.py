@@ -29,6 +29,9 @@ import model  # noqa: E402
 TOPIC = "crm.events"
 DLQ_TOPIC = "crm.events.dlq"
 METRICS_TOPIC = "funnel.metrics"
+# The single keys of the feeds (docs/redis.md), after "<prefix>:"
+FEED_KEYS = ("parts", "changes", "feed", "metrics:dirty", "metrics:taken", "metrics:publisher",
+             "metrics:lease")
 PARTITIONS = 8
 
 
@@ -599,8 +602,7 @@ class Harness:
             diffs.append("stats beyond_retention=%s, expected 0 (retention off)"
                          % stats["beyond_retention"])
 
-        feeds = (p + ":parts", p + ":changes", p + ":feed", p + ":metrics:dirty",
-                 p + ":metrics:taken", p + ":metrics:publisher", p + ":metrics:lease")
+        feeds = [p + ":" + n for n in FEED_KEYS]
         odd = [k for k in other if k not in feeds and not k.startswith(
             (p + ":deal:", p + ":part:", p + ":dedupe:", p + ":stats"))]
         if odd:
