@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "app/alerter_internal.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "io/keys.h"
 
@@ -20,18 +21,6 @@
 #define SCAN_EVERY_MS    (10 * 60 * 1000LL) /* keyspace SCAN for scopes */
 
 /* ---- small helpers ---- */
-
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *xstrdup(const char *s) {
     return strdup(s ? s : "");
@@ -261,7 +250,7 @@ static fd_err_t load_registry(fd_alerts_t *al) {
     /* Scopes folded before any instance wrote rep_team (alerts enabled on existing data) are
      * found by a keyspace SCAN: at lease take-over and then every SCAN_EVERY_MS, since it walks
      * every key of the database. */
-    int64_t now = wall_ms();
+    int64_t now = fd_clock_wall_ms();
     if (now < al->next_scan_ms) return FD_OK;
     al->next_scan_ms = now + SCAN_EVERY_MS;
     if ((err = fd_alertstore_scan_scopes(al->store, FD_SCOPE_REP, each_rep, al))) return err;
@@ -433,7 +422,7 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
                 if (al->clock_ms > al->evaluated_ms) al->evaluated_ms = al->clock_ms;
             }
             al->stats.sweeps++;
-            al->stats.last_sweep_us = mono_us() - al->sweep_started_us;
+            al->stats.last_sweep_us = fd_clock_mono_us() - al->sweep_started_us;
             al->stats.scopes = (int64_t)al->nwork;
         }
         work_clear(al);
@@ -479,7 +468,7 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     if (sweep) {
         if (reload && (err = load_registry(al))) return err;
         if ((err = build_sweep(al))) return err;
-        al->sweep_started_us = mono_us();
+        al->sweep_started_us = fd_clock_mono_us();
     } else if ((err = build_touched(al))) {
         return err;
     }
@@ -498,7 +487,7 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now) {
         if ((err = scan_deals(al, al->evaluated_ms))) return err;
     }
     /* Chunks of work for up to TICK_BUDGET_US: catching up walks many small sweeps. */
-    int64_t t0 = mono_us();
+    int64_t t0 = fd_clock_mono_us();
     do {
         if (al->nwork == 0) {
             bool timer = now >= al->next_sweep_ms;
@@ -523,12 +512,13 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now) {
             fd_log_warn("alerts", "evaluation failed: %s", fd_alerts_errstr(al));
             return err;
         }
-    } while (mono_us() - t0 < TICK_BUDGET_US && (al->nwork > al->work_pos || al->catching_up));
+    } while (fd_clock_mono_us() - t0 < TICK_BUDGET_US &&
+             (al->nwork > al->work_pos || al->catching_up));
     return FD_OK;
 }
 
 fd_err_t fd_alerts_sweep(fd_alerts_t *al, int64_t clock_ms) {
-    int64_t now = wall_ms();
+    int64_t now = fd_clock_wall_ms();
     fd_err_t err;
     if ((err = write_notes(al))) return err;
     al->lease_next_ms = 0;

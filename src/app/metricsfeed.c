@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "io/keys.h"
 #include "io/lease.h"
@@ -41,18 +42,6 @@ struct fd_metricsfeed {
     bool held;
     int64_t last_warn_ms;
 };
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void nap(int64_t ms) {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
@@ -107,7 +96,7 @@ fail:
 
 /* Logs a warning unless one was logged within WARN_EVERY_MS. */
 static void warn_failure(fd_metricsfeed_t *mf, const char *what, fd_err_t err) {
-    int64_t now = mono_ms();
+    int64_t now = fd_clock_mono_ms();
     if (now - mf->last_warn_ms < WARN_EVERY_MS) return;
     mf->last_warn_ms = now;
     fd_log_warn("metricsfeed", "%s: %s: %s; retrying", what, fd_strerror(err),
@@ -118,7 +107,7 @@ static void warn_failure(fd_metricsfeed_t *mf, const char *what, fd_err_t err) {
  * produced at most lease/3 after one, and its delivery, bounded by lease/2, ends before the lease
  * could expire and another instance take over); false when it is not (or no longer) ours. */
 static bool keep_lease(fd_metricsfeed_t *mf) {
-    int64_t now = mono_ms();
+    int64_t now = fd_clock_mono_ms();
     if (mf->held && now - mf->renewed_ms < mf->lease_ms / 3) return true;
     bool was = mf->held;
     fd_err_t err = fd_lease_renew(mf->lease, &mf->held);
@@ -166,7 +155,7 @@ static fd_err_t publish_chunk(fd_metricsfeed_t *mf, const fd_metricstore_round_t
     fd_err_t err =
         fd_metricstore_read(mf->store, fd_lease_token(mf->lease), keys, n, &rows, &src, &nsrc);
     if (err != FD_OK) return err;
-    int64_t read_ms = wall_ms();
+    int64_t read_ms = fd_clock_wall_ms();
     for (size_t i = 0; i < n; i++) {
         if (rows[i].nfields == 0) continue; /* expired by retention: the topic keeps its row */
         fd_metricrow_t row = {.key = rows[i].key,
@@ -222,8 +211,8 @@ static fd_err_t run_round(fd_metricsfeed_t *mf) {
     if (!drain(mf)) return FD_ERR_KAFKA;
     if (mf->failed > 0) return FD_ERR_KAFKA;
     bool still;
-    if ((err = fd_metricstore_done(mf->store, fd_lease_token(mf->lease), &round, sent, wall_ms(),
-                                   &still)) != FD_OK)
+    if ((err = fd_metricstore_done(mf->store, fd_lease_token(mf->lease), &round, sent,
+                                   fd_clock_wall_ms(), &still)) != FD_OK)
         return err;
     if (!still) return FD_ERR_FENCED;
     if (snapshot) fd_log_info("metricsfeed", "snapshot published: %" PRId64 " rows", sent);
@@ -240,7 +229,7 @@ static void *run(void *arg) {
             nap(IDLE_SLICE_MS * 4);
             continue;
         }
-        int64_t now = mono_ms();
+        int64_t now = fd_clock_mono_ms();
         if (!was) {
             /* A deposed holder's last rows fail or land within its message timeout (lease/2):
              * wait that long before producing, so that none lands after ours. */
@@ -253,7 +242,7 @@ static void *run(void *arg) {
             continue;
         }
         fd_err_t err = run_round(mf);
-        int64_t end = mono_ms();
+        int64_t end = fd_clock_mono_ms();
         if (err == FD_OK) {
             backoff = 0;
             /* at most one row per key per interval; after a long round (a catch-up) the next

@@ -22,6 +22,7 @@
 #include "model/dedupe.h"
 #include "model/event.h"
 #include "model/funnel.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "alerting/rules.h"
@@ -67,12 +68,6 @@ struct fd_service {
     bool feed_on;
     int64_t heartbeat_ms, last_entry_ms;
 };
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sleeps ms in short slices; returns false early once give_up_at stop signals arrived (2 while
  * finishing a batch that must not be lost, 1 for work that can simply be left undone). */
@@ -122,7 +117,7 @@ static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
     svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
     svc->applied_batches++;
-    if (!already) svc->last_entry_ms = now_ms(); /* the apply wrote a change-feed entry */
+    if (!already) svc->last_entry_ms = fd_clock_mono_ms(); /* the apply wrote a change-feed entry */
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
 }
 
@@ -353,7 +348,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         host[sizeof host - 1] = '\0';
         snprintf(svc->instance, sizeof svc->instance, "%.36s-%ld", host, (long)getpid());
     }
-    srand((unsigned)(getpid() ^ (unsigned)now_ms()));
+    srand((unsigned)(getpid() ^ (unsigned)fd_clock_mono_ms()));
 
     if ((err = fd_funnel_new((const char *const *)cfg->stages.item, cfg->stages.count,
                              (const char *const *)cfg->activities.item, cfg->activities.count,
@@ -678,9 +673,7 @@ static void log_stats(fd_service_t *svc, int64_t now) {
 static void alert_tick(fd_service_t *svc, int64_t now) {
     if (svc->al == NULL || now - svc->last_tick_ms < ALERT_TICK_MS) return;
     svc->last_tick_ms = now;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    fd_err_t err = fd_alerts_tick(svc->al, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+    fd_err_t err = fd_alerts_tick(svc->al, fd_clock_wall_ms());
     if (err != FD_OK && now - svc->last_alert_warn_ms >= 5000) {
         fd_log_warn("service", "alerts: %s: %s; retrying", fd_strerror(err),
                     fd_alerts_errstr(svc->al));
@@ -721,7 +714,7 @@ static void heartbeat_tick(fd_service_t *svc, int64_t now) {
 
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->stop = stop;
-    svc->last_stats_ms = now_ms();
+    svc->last_stats_ms = fd_clock_mono_ms();
     fd_err_t result = FD_OK;
     int64_t first_ms = 0; /* when the batch got its first message */
     fd_log_info("service", "instance %s running", svc->instance);
@@ -744,7 +737,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         /* admitted messages, deal events waiting included */
         size_t held = fd_batch_messages(fd_ledger_batch(svc->lg));
         bool inflight = fd_ledger_inflight(svc->lg) != NULL;
-        int64_t now = now_ms();
+        int64_t now = fd_clock_mono_ms();
         int timeout = inflight ? 5 : 100; /* an answer to read soon when nothing comes */
         if (held > 0) {
             int64_t left = first_ms + svc->linger_ms - now;
@@ -758,7 +751,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             break;
         }
         if (got) {
-            if (held == 0) first_ms = now_ms();
+            if (held == 0) first_ms = fd_clock_mono_ms();
             fd_err_t err = take(svc, &msg);
             if (err != FD_OK) {
                 if (err != FD_ERR_FULL) /* FULL was explained by fold_one */
@@ -769,7 +762,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             }
             held++;
         }
-        now = now_ms();
+        now = fd_clock_mono_ms();
         /* A batch is sent when full, or once it has lingered, but not before the apply in flight
          * has answered: it could not go out sooner, and while Redis works the batch grows, which
          * costs Redis less per event (fewer distinct hashes per event). */

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "io/kafka.h"
 
@@ -18,7 +18,7 @@ struct fd_publisher {
     rd_kafka_t *rk;
     char *topic;
     fd_publisher_done_t done;
-    time_t warned_s;      /* the second of the last failure reported */
+    int64_t warned_s;     /* the second of the last failure reported */
     int64_t failed_since; /* failures not reported since */
     void *opaque;
 };
@@ -28,14 +28,13 @@ static void publisher_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
     fd_publisher_t *pb = opaque;
     if (m->err) {
         /* one line per second at most: a broker outage fails every message in flight */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        if (ts.tv_sec != pb->warned_s) {
+        int64_t s = fd_clock_mono_ms() / 1000;
+        if (s != pb->warned_s) {
             fd_log_warn("publisher",
                         "message to %s not delivered: %s (%" PRId64
                         " more failed since the last report)",
                         pb->topic, rd_kafka_err2str(m->err), pb->failed_since);
-            pb->warned_s = ts.tv_sec;
+            pb->warned_s = s;
             pb->failed_since = 0;
         } else {
             pb->failed_since++;

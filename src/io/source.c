@@ -12,6 +12,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "io/kafka.h"
 
@@ -305,12 +306,6 @@ fd_err_t fd_source_dead_letter(fd_source_t *src, const fd_source_msg_t *msg, con
     return FD_OK;
 }
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Produces letter i. FD_ERR_FULL when it is too large for the producer (shrink it and retry),
  * FD_ERR_KAFKA when librdkafka refuses it now (queue full: poll and retry). */
 static fd_err_t produce_letter(fd_source_t *src, size_t i) {
@@ -343,10 +338,10 @@ static fd_err_t produce_letter(fd_source_t *src, size_t i) {
 
 fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms) {
     if (src->nletters == 0) return FD_OK;
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = fd_clock_mono_ms() + timeout_ms;
     for (size_t i = 0; i < src->nletters; i++) {
         /* One deadline for the whole call: a full queue is polled and retried until then. */
-        while (src->letters[i].state == 0 && mono_ms() < deadline) {
+        while (src->letters[i].state == 0 && fd_clock_mono_ms() < deadline) {
             fd_err_t err = produce_letter(src, i);
             if (err == FD_ERR_FULL && src->letters[i].shrunk < 2) {
                 src->letters[i].shrunk++;
@@ -356,7 +351,7 @@ fd_err_t fd_source_flush_dead_letters(fd_source_t *src, int timeout_ms) {
             }
         }
     }
-    int64_t left = deadline - mono_ms();
+    int64_t left = deadline - fd_clock_mono_ms();
     rd_kafka_flush(src->producer, left > 0 ? (int)left : 0);
     /* Letters still in flight stay so: only their delivery report changes their state. Hence
      * no copy of a letter is ever in flight when the list is cleared and indexes reused. */

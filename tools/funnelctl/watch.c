@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "ctl.h"
 #include "io/keys.h"
 
@@ -141,15 +142,9 @@ static void sid_format(sid_t id, char *buf, size_t size) {
     snprintf(buf, size, "%" PRIu64 "-%" PRIu64, id.ms, id.seq);
 }
 
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Now on Redis's clock (as of the last snapshot's reading of it). */
 static int64_t now_ms(const watch_t *w) {
-    return mono_ms() + w->offset_ms;
+    return fd_clock_mono_ms() + w->offset_ms;
 }
 
 /* A non-negative decimal of at most 18 digits; false otherwise (*out untouched). */
@@ -489,7 +484,7 @@ static fd_err_t snapshot(watch_t *w, snap_t why) {
     redisReply *rep[6];
     fd_err_t err = pipeline(w, cmds, 6, rep);
     if (err != FD_OK) return err;
-    int64_t mono = mono_ms();
+    int64_t mono = fd_clock_mono_ms();
     redisReply *x = rep[5];
     if (x->type != REDIS_REPLY_ARRAY || x->elements != 4) {
         free_replies(rep, 6);
