@@ -57,6 +57,16 @@ static bool chars_nospace(const char *s) {
 
 /* A comma-separated broker list: printable, and every entry, spaces around it aside, non-empty
  * and without inner spaces ("a,,b", ",", "a,", "a b" are refused; "a:1, b:2" is not). */
+/* host:port (a name or IPv4 address), [IPv6]:port, or "off"; the port 0..65535 (0: any free
+ * one). */
+static bool chars_listen(const char *s) {
+    if (strcmp(s, "off") == 0) return true;
+    char host[FD_LISTEN_HOST_MAX];
+    int port;
+    bool loopback;
+    return chars_nospace(s) && fd_config_listen(s, host, sizeof host, &port, &loopback);
+}
+
 static bool chars_brokers(const char *s) {
     if (!chars_printable(s)) return false;
     const char *p = s;
@@ -212,6 +222,28 @@ static const setting_t settings[] = {
     INT("feeds.metrics_lease_ms", feeds_metrics_lease_ms, 30000, 1000, 600000,
         "Lease of the metrics publisher: one instance publishes at a time; another takes over "
         "this long after the holder stops renewing."),
+    STR("http.listen", http_listen, "127.0.0.1:9750", 1, 300, chars_listen,
+        "host:port, [IPv6]:port (port 0: any free one, logged), or off", false,
+        "Where funneld serves /metrics, /livez and /readyz (docs/http.md); off: no HTTP."),
+    STR("http.token", http_token, "", 0, 256, chars_nospace, "0..256 characters, no spaces", true,
+        "Bearer token every HTTP request but /livez and /readyz must carry (funneld and "
+        "funnel-web); required when a listen address is not loopback."),
+    INT("http.max_connections", http_max_connections, 64, 1, 10000,
+        "Most HTTP connections served at once; more wait in the kernel's backlog."),
+    INT("http.max_request_bytes", http_max_request_bytes, 16384, 4096, 1048576,
+        "Largest HTTP request (line and headers) accepted; a larger one gets 431 or 414."),
+    INT("http.ready_max_lag", http_ready_max_lag, 100000, 0, INT64_C(1000000000000),
+        "/readyz answers 503 while the summed consumer lag of the held partitions is above this "
+        "many messages."),
+    STR("web.listen", web_listen, "127.0.0.1:8080", 1, 300, chars_listen,
+        "host:port, [IPv6]:port (port 0: any free one, logged), or off", false,
+        "Where funnel-web serves the dashboard, /api/v1 and its own /metrics, /livez, /readyz."),
+    INT("web.max_streams", web_max_streams, 32, 1, 10000,
+        "Most /api/v1/stream clients at once (each holds one Redis connection); one more gets "
+        "503."),
+    INT("web.stream_keepalive_ms", web_stream_keepalive_ms, 15000, 1000, 300000,
+        "An event stream with nothing to send writes a comment this often (proxies close idle "
+        "connections)."),
     INT("retry.backoff_max_ms", backoff_max_ms, 5000, 10, 600000,
         "Longest wait between retries while Redis is unavailable."),
     ENUM("log.level", log_level, "info", log_level_values, "Least severe log level written."),
@@ -1147,6 +1179,22 @@ fd_err_t fd_config_validate(const fd_config_t *cfg, char *errstr, size_t errstr_
         return failf(errstr, errstr_size, FD_ERR_CONFIG,
                      "alerts.topic: expected a topic other than kafka.dlq_topic, got %s", found);
     }
+    /* Only loopback may be served without a token. */
+    const char *listens[] = {cfg->http_listen, cfg->web_listen};
+    const char *listen_names[] = {"http.listen", "web.listen"};
+    for (size_t i = 0; i < 2; i++) {
+        char host[FD_LISTEN_HOST_MAX];
+        int port;
+        bool loopback;
+        if (strcmp(listens[i], "off") == 0 || cfg->http_token[0] != '\0') continue;
+        if (fd_config_listen(listens[i], host, sizeof host, &port, &loopback) && !loopback) {
+            quote(found, sizeof found, listens[i]);
+            return failf(errstr, errstr_size, FD_ERR_CONFIG,
+                         "%s: %s is not a loopback address: set http.token (a bearer token "
+                         "clients must send) to serve it, or bind 127.0.0.1",
+                         listen_names[i], found);
+        }
+    }
     /* The metric rows are neither input nor another output's topic. */
     const char *others[] = {cfg->dlq_topic, cfg->alerts_topic};
     const char *other_names[] = {"kafka.dlq_topic", "alerts.topic"};
@@ -1292,4 +1340,35 @@ void fd_config_dump(const fd_config_t *cfg, FILE *out) {
             }
         }
     }
+}
+
+bool fd_config_listen(const char *value, char *host, size_t host_size, int *port, bool *loopback) {
+    const char *colon, *h = value;
+    size_t hlen;
+    if (value[0] == '[') {
+        const char *end = strchr(value, ']');
+        if (end == NULL || end[1] != ':') return false;
+        h = value + 1;
+        hlen = (size_t)(end - h);
+        colon = end + 1;
+    } else {
+        colon = strrchr(value, ':');
+        if (colon == NULL || memchr(value, ':', (size_t)(colon - value)) != NULL) return false;
+        hlen = (size_t)(colon - value);
+    }
+    if (hlen == 0 || hlen >= host_size) return false;
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5) return false;
+    long v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > 65535) return false;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)v;
+    *loopback =
+        strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+    return true;
 }

@@ -68,10 +68,25 @@ typedef struct {
     char *feeds_metrics_topic;         /* feeds.metrics_topic */
     int64_t feeds_metrics_interval_ms; /* feeds.metrics_interval_ms: debounce */
     int64_t feeds_metrics_lease_ms;    /* feeds.metrics_lease_ms */
+    char *http_listen;                 /* http.listen: funneld's ops endpoints, "off" = none */
+    char *http_token;                  /* http.token (secret): bearer token, "" = none */
+    int64_t http_max_connections;      /* http.max_connections */
+    int64_t http_max_request_bytes;    /* http.max_request_bytes */
+    int64_t http_ready_max_lag;        /* http.ready_max_lag: /readyz's lag bound, messages */
+    char *web_listen;                  /* web.listen: funnel-web's address, "off" = none */
+    int64_t web_max_streams;           /* web.max_streams: concurrent /api/v1/stream clients */
+    int64_t web_stream_keepalive_ms;   /* web.stream_keepalive_ms */
     int64_t backoff_max_ms; /* retry.backoff_max_ms: longest wait between Redis retries */
     char *log_level;        /* log.level: error | warn | info | debug */
     char *instance_id;      /* instance.id: "" = generated from host name and pid */
 } fd_config_t;
+
+#define FD_LISTEN_HOST_MAX 256
+
+/* Splits a listen setting (http.listen, web.listen) "host:port" or "[v6]:port" into host (without
+ * brackets) and port; loopback when host is localhost, ::1 or 127.x. False when malformed (and
+ * for "off": check that first). */
+bool fd_config_listen(const char *value, char *host, size_t host_size, int *port, bool *loopback);
 
 /* Whether an on | off setting's value is "on". */
 bool fd_config_on(const char *value);
