@@ -389,14 +389,14 @@ fd_err_t fd_http_start(const fd_http_opts_t *o, const fd_http_route_t *routes, s
 
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0u);
-    h->daemon =
-        MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
-                         (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                         (unsigned int)(o->max_connections > 0 ? o->max_connections : 64),
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                         (size_t)(o->max_request_bytes > 0 ? o->max_request_bytes : 16384),
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
-                         MHD_OPTION_EXTERNAL_LOGGER, on_log, h, MHD_OPTION_END);
+    /* The logger goes first: MHD logs what the options before it say to stderr itself. */
+    h->daemon = MHD_start_daemon(
+        flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)(o->max_connections > 0 ? o->max_connections : 64),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)(o->max_request_bytes > 0 ? o->max_request_bytes : 16384),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(errstr, errsz, "%s: cannot serve on %s (address in use or not local?)", name,
                  o->listen);
