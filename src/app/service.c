@@ -94,6 +94,7 @@ static void note_redis(fd_service_t *svc, bool ok) {
 static bool sleep_ms(fd_service_t *svc, int64_t ms, int give_up_at) {
     while (ms > 0) {
         if (svc->stop && *svc->stop >= give_up_at) return false;
+        fd_opsmetrics_beat(svc->om, fd_clock_mono_ms()); /* waiting out a backoff is alive */
         int64_t step = ms < 50 ? ms : 50;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
         nanosleep(&ts, NULL);
