@@ -228,8 +228,11 @@ int64_t fd_opsmetrics_last_beat(const fd_opsmetrics_t *om) {
     return atomic_load_explicit(&((fd_opsmetrics_t *)om)->beat_ms, memory_order_relaxed);
 }
 
-void fd_opsmetrics_set_ready(fd_opsmetrics_t *om, bool redis_ok, bool assigned, int64_t lag) {
-    atomic_store_explicit(&om->redis_ok, redis_ok, memory_order_relaxed);
+void fd_opsmetrics_set_redis(fd_opsmetrics_t *om, bool ok) {
+    atomic_store_explicit(&om->redis_ok, ok, memory_order_relaxed);
+}
+
+void fd_opsmetrics_set_group(fd_opsmetrics_t *om, bool assigned, int64_t lag) {
     atomic_store_explicit(&om->assigned, assigned, memory_order_relaxed);
     atomic_store_explicit(&om->lag, lag, memory_order_relaxed);
 }

@@ -80,10 +80,11 @@ fd_err_t fd_opsmetrics_render(fd_opsmetrics_t *om, char **text, size_t *len);
 void fd_opsmetrics_beat(fd_opsmetrics_t *om, int64_t now_ms);
 /* Monotonic ms of the last turn (0: the loop has not started). */
 int64_t fd_opsmetrics_last_beat(const fd_opsmetrics_t *om);
-/* The readiness inputs the loop knows: Redis answered the last command (not in a backoff), the
- * group assigned this consumer (an empty assignment counts), and the summed lag of the
- * partitions it holds (-1 when unknown). */
-void fd_opsmetrics_set_ready(fd_opsmetrics_t *om, bool redis_ok, bool assigned, int64_t lag);
+/* The readiness inputs the loop knows: Redis answered the loop's last command (not in a
+ * backoff); the group assigned this consumer (an empty assignment counts) and the summed lag of
+ * the partitions it holds (-1 when unknown). */
+void fd_opsmetrics_set_redis(fd_opsmetrics_t *om, bool ok);
+void fd_opsmetrics_set_group(fd_opsmetrics_t *om, bool assigned, int64_t lag);
 void fd_opsmetrics_ready(const fd_opsmetrics_t *om, bool *redis_ok, bool *assigned, int64_t *lag);
 
 #endif

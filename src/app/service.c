@@ -86,15 +86,18 @@ static void note_redis(fd_service_t *svc, bool ok) {
     if (!ok) fd_prom_add(fd_opsmetrics_one(svc->om, FD_OM_REDIS_ERRORS), 1);
     if (ok == svc->redis_ok) return;
     svc->redis_ok = ok;
+    fd_opsmetrics_set_redis(svc->om, ok);
     fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_REDIS_UP), ok ? 1 : 0);
 }
+
+static void ops_tick(fd_service_t *svc, int64_t now, bool force);
 
 /* Sleeps ms in short slices; returns false early once give_up_at stop signals arrived (2 while
  * finishing a batch that must not be lost, 1 for work that can simply be left undone). */
 static bool sleep_ms(fd_service_t *svc, int64_t ms, int give_up_at) {
     while (ms > 0) {
         if (svc->stop && *svc->stop >= give_up_at) return false;
-        fd_opsmetrics_beat(svc->om, fd_clock_mono_ms()); /* waiting out a backoff is alive */
+        ops_tick(svc, fd_clock_mono_ms(), false); /* waiting out a backoff is alive, and lags */
         int64_t step = ms < 50 ? ms : 50;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
         nanosleep(&ts, NULL);
@@ -401,6 +404,7 @@ static fd_err_t ops_new(fd_service_t *svc) {
              fd_opsmetrics_series(svc->om, FD_OM_FEED_ENTRIES, &entries[i]) == NULL))
             return FD_ERR_NOMEM;
     fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_REDIS_UP), svc->redis_ok ? 1 : 0);
+    fd_opsmetrics_set_redis(svc->om, svc->redis_ok);
     fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_ALERTS_LEADER), 0);
     return FD_OK;
 }
@@ -843,7 +847,7 @@ static void ops_tick(fd_service_t *svc, int64_t now, bool force) {
         fd_prom_set(lag, (double)behind);
         lag_sum += behind;
     }
-    fd_opsmetrics_set_ready(om, svc->redis_ok, c.assigned, lag_sum);
+    fd_opsmetrics_set_group(om, c.assigned, lag_sum);
 
     if (svc->al == NULL) return;
     fd_alerts_stats_t as;
@@ -866,6 +870,7 @@ static void ops_tick(fd_service_t *svc, int64_t now, bool force) {
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->stop = stop;
     svc->last_stats_ms = fd_clock_mono_ms();
+    fd_opsmetrics_beat(svc->om, svc->last_stats_ms); /* alive from here: /livez */
     fd_err_t result = FD_OK;
     int64_t first_ms = 0; /* when the batch got its first message */
     fd_log_info("service", "instance %s running", svc->instance);

@@ -78,7 +78,8 @@ static void test_opsmetrics_health_state(void **state) {
     assert_false(assigned);
     assert_int_equal(lag, -1);
     fd_opsmetrics_beat(om, 1234);
-    fd_opsmetrics_set_ready(om, true, true, 7);
+    fd_opsmetrics_set_redis(om, true);
+    fd_opsmetrics_set_group(om, true, 7);
     fd_opsmetrics_ready(om, &redis, &assigned, &lag);
     assert_true(redis && assigned);
     assert_int_equal(lag, 7);
