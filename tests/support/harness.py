@@ -425,14 +425,14 @@ class Harness:
             "retention.day_days": "0",
             "retry.backoff_max_ms": "1000",
             "log.level": "info",
-            # every funneld its own operator endpoints: tests run several at once
-            "http.listen": "127.0.0.1:%d" % free_port(),
         }
         s.update({k.replace("__", "."): str(v) for k, v in extra.items()})
         return s
 
     def start_funneld(self, name, settings=None, **extra):
         s = dict(settings or self.funneld_settings(**extra))
+        # every funneld its own operator endpoints (tests run several at once, often from one
+        # settings dict), unless the test chose http.listen itself
         s.setdefault("http.listen", "127.0.0.1:%d" % free_port())
         argv = [self.bin("funneld")]
         for k, v in s.items():
