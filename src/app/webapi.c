@@ -50,20 +50,10 @@ static bool good_id(const char *s) {
 
 /* Refuses query parameters other than the allowed ones (400 naming it). */
 static bool only_args(fd_http_req_t *req, const char *const *allowed, size_t n) {
-    static const char *const all[] = {"scope", "id",    "window", "by",   "team",
-                                      "limit", "order", "since",  "token"};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
-        if (fd_http_arg(req, all[i]) == NULL) continue;
-        bool ok = strcmp(all[i], "token") == 0;
-        for (size_t j = 0; j < n; j++)
-            if (strcmp(all[i], allowed[j]) == 0) ok = true;
-        if (!ok) {
-            fd_http_reply_error(req, 400, all[i], "%s: not a parameter of %s", all[i],
-                                fd_http_path(req));
-            return false;
-        }
-    }
-    return true;
+    const char *bad = fd_http_unknown_arg(req, allowed, n);
+    if (bad == NULL) return true;
+    fd_http_reply_error(req, 400, bad, "%.60s: not a parameter of %s", bad, fd_http_path(req));
+    return false;
 }
 
 /* An integer parameter in lo..hi (def when absent); false after answering 400. */
