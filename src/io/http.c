@@ -108,6 +108,30 @@ const char *fd_http_arg(const fd_http_req_t *r, const char *name) {
                : NULL;
 }
 
+typedef struct {
+    const char *const *allowed;
+    size_t n;
+    const char *bad;
+} args_check_t;
+
+static enum MHD_Result check_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 const char *value) {
+    args_check_t *c = cls;
+    (void)kind;
+    (void)value;
+    if (strcmp(key, "token") == 0) return MHD_YES;
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(key, c->allowed[i]) == 0) return MHD_YES;
+    c->bad = key;
+    return MHD_NO;
+}
+
+const char *fd_http_unknown_arg(const fd_http_req_t *r, const char *const *allowed, size_t n) {
+    args_check_t c = {allowed, n, NULL};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &c);
+    return c.bad;
+}
+
 const char *fd_http_header(const fd_http_req_t *r, const char *name) {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }

@@ -63,6 +63,9 @@ const char *fd_http_path(const fd_http_req_t *r);
 const char *fd_http_method(const fd_http_req_t *r);
 /* A query argument (decoded) or NULL when absent; "" for `?name` without a value. */
 const char *fd_http_arg(const fd_http_req_t *r, const char *name);
+/* The first query argument whose name is not one of allowed[0..n) ("token" is always allowed),
+ * or NULL when there is none. Valid during the handler call. */
+const char *fd_http_unknown_arg(const fd_http_req_t *r, const char *const *allowed, size_t n);
 /* A request header (case-insensitive name) or NULL. */
 const char *fd_http_header(const fd_http_req_t *r, const char *name);
 /* The server the request came to. */
