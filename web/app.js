@@ -18,7 +18,7 @@
       entered: "Deals entered", conv: "Conversion %", lostAt: "Lost here",
       days: "Avg days in stage", leaderboard: "Leaderboard", boardReps: "Sales reps",
       boardTeams: "Teams", name: "Name", firstConv: "Lead conversion %",
-      alertsNow: "Alerts firing now", noAlerts: "Nothing is firing.", who: "Who",
+      alertsNow: "Alerts firing now", noAlerts: "Nothing is firing.", noHistory: "No alerts yet.", who: "Who",
       manager: "Manager", kpi: "Measure", value: "Value", bound: "Limit crossed",
       since: "Since", history: "Recent alert history", when: "When", state: "State",
       tz: "Times in", staleNote: "The feed is stalled: the numbers may be out of date.",
@@ -47,7 +47,7 @@
       funnel: "漏斗", stage: "阶段", entered: "进入商机数", conv: "转化率",
       lostAt: "本阶段丢单", days: "平均停留天数", leaderboard: "排行榜",
       boardReps: "销售", boardTeams: "团队", name: "名称", firstConv: "线索转化率",
-      alertsNow: "当前告警", noAlerts: "当前没有告警。", who: "对象", manager: "经理",
+      alertsNow: "当前告警", noAlerts: "当前没有告警。", noHistory: "暂无告警记录。", who: "对象", manager: "经理",
       kpi: "指标", value: "数值", bound: "越过的界限", since: "开始时间",
       history: "最近告警记录", when: "时间", state: "状态", tz: "时区",
       staleNote: "数据流已停滞：数字可能不是最新的。", org: "全公司",
@@ -603,6 +603,7 @@
     const rows = $("alert-rows");
     rows.replaceChildren();
     $("alerts-none").hidden = firing.length !== 0;
+    $("alerts-table").hidden = firing.length === 0;
     const cell = (tr, text, cls, testid) => {
       const td = document.createElement("td");
       if (cls) td.className = cls;
@@ -622,6 +623,8 @@
       cell(tr, fmtDate(a.started_at), "", "alert-since");
       rows.appendChild(tr);
     }
+    $("history-table").hidden = history.length === 0;
+    $("history-none").hidden = history.length !== 0;
     const hrows = $("history-rows");
     hrows.replaceChildren();
     for (const h of history) {
