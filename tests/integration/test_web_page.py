@@ -81,12 +81,13 @@ def expected_view(h, stages):
 # funnel-web
 
 
-def start_web(h):
-    """funnel-web on a free port, reading the harness's Redis; returns its base URL."""
+def start_web(h, **extra):
+    """funnel-web on a free port, reading the harness's Redis (extra settings: a__b=v for
+    a.b=v); returns its base URL."""
     try:
         import web  # tests/support/web.py, the API tests' helper
         if hasattr(web, "start_web"):
-            return web.start_web(h)
+            return web.start_web(h, **extra)
     except ImportError:
         pass
     exe = h.bin("funnel-web")
@@ -95,6 +96,7 @@ def start_web(h):
     settings = {"redis.host": "127.0.0.1", "redis.port": str(h.redis_port),
                 "redis.prefix": h.prefix, "funnel.timezone": h.tz,
                 "web.listen": "127.0.0.1:0", "http.listen": "off", "log.level": "info"}
+    settings.update({k.replace("__", "."): str(v) for k, v in extra.items()})
     argv = [exe]
     for k, v in settings.items():
         argv += ["--set", "%s=%s" % (k, v)]
@@ -213,7 +215,7 @@ def body(h, args):
         json.dump(rules, f, ensure_ascii=False)
     h.start_funneld("A", http__listen="off", alerts__rules=rules_path)
     h.wait_done(nxt, timeout=120)
-    base = start_web(h)
+    base = start_web(h, alerts__rules=rules_path)
     print("[web_page] funnel-web at %s; %d messages applied" % (base, len(msgs)), flush=True)
 
     exp = mdl.expected_hashes()
