@@ -268,8 +268,19 @@ def body(h, args):
     if st_ not in (413, 414, 431):
         raise TestFailure("an 8 KB header with max_request_bytes 4096: %d" % st_)
     # connections: 4 idle ones hold every slot; the 5th is not served until one closes
-    socks = [socket.create_connection(("127.0.0.1", w.port), timeout=5) for _ in range(4)]
-    time.sleep(0.3)
+    # Each one is served a keep-alive request first, so it is known to hold its slot (a bare
+    # connect may still wait in the kernel's backlog when the 5th comes, under load).
+    socks = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", w.port), timeout=5)
+        s.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n")
+        got = b""
+        while not got.endswith(b"}"):  # the JSON body ends the response; bounded by the timeout
+            chunk = s.recv(4096)
+            if not chunk:
+                raise TestFailure("an idle connection was closed before its first answer")
+            got += chunk
+        socks.append(s)
     try:
         st_ = w.request("/livez", timeout=3)[0]
         raise TestFailure("a 5th connection was served (%d) with max_connections 4" % st_)
