@@ -195,6 +195,8 @@ static void top_lines(strvec_t *lines, const redisReply *teams, const rep_row_t 
 
 /* ---- the alerts firing now ---- */
 
+static const char *entry_get(const redisReply *e, const char *name);
+
 typedef struct {
     cJSON *doc;
     const char *started; /* RFC 3339, sorts as text */
@@ -299,10 +301,48 @@ static int64_t rfc3339_ms(const char *s) {
 }
 
 /* The alerts table: up to shown alerts (the last one "... and K more" when some do not fit). */
-static void alert_lines(strvec_t *lines, alert_t *a, size_t n, size_t shown, int64_t now_ms) {
-    char head[128];
+/* The newest notification of the alert stream (XREVRANGE ... COUNT 1), parsed; NULL if none. */
+static cJSON *newest_notification(const redisReply *r) {
+    if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements == 0) return NULL;
+    const char *json = entry_get(r->element[0], "json");
+    cJSON *d = json ? cJSON_Parse(json) : NULL;
+    if (!cJSON_IsObject(d)) {
+        cJSON_Delete(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* "rep 佐藤 美咲" style: the rep id alone, "team X", "org". */
+static void alert_who(char *buf, size_t size, const cJSON *d) {
+    const char *scope = jstr(d, "scope") ? jstr(d, "scope") : "?";
+    const char *id = jstr(d, "scope_id") ? jstr(d, "scope_id") : "";
+    if (strcmp(scope, "rep") == 0)
+        snprintf(buf, size, "%s", id);
+    else
+        snprintf(buf, size, "%s%s%s", scope, id[0] ? " " : "", id);
+}
+
+static void alert_lines(strvec_t *lines, alert_t *a, size_t n, size_t shown, int64_t now_ms,
+                        const cJSON *newest) {
+    char head[512];
     if (n == 0) {
-        add_line(lines, "Alerts firing now: none");
+        /* none: the last one that resolved, so that one sees what happened */
+        const char *state = newest ? jstr(newest, "state") : NULL;
+        int64_t at = newest ? rfc3339_ms(jstr(newest, "resolved_at")) : -1;
+        if (state && strcmp(state, "resolved") == 0 && at >= 0) {
+            char who[300], kpi[160], when[32];
+            alert_who(who, sizeof who, newest);
+            char *w = fit_width(who, 16);
+            kpi_words(kpi, sizeof kpi, jstr(newest, "kpi") ? jstr(newest, "kpi") : "?");
+            format_when(when, sizeof when, at, now_ms, false);
+            snprintf(head, sizeof head, "Alerts firing now: none (last: %s, %s, resolved %s)", w,
+                     kpi, when);
+            free(w);
+            add_line(lines, head);
+        } else {
+            add_line(lines, "Alerts firing now: none");
+        }
         return;
     }
     if (shown == 0) {
@@ -322,12 +362,7 @@ static void alert_lines(strvec_t *lines, alert_t *a, size_t n, size_t shown, int
     for (size_t i = 0; i < rows; i++) {
         const cJSON *d = a[i].doc;
         char who[300], buf[160];
-        const char *scope = jstr(d, "scope") ? jstr(d, "scope") : "?";
-        const char *id = jstr(d, "scope_id") ? jstr(d, "scope_id") : "";
-        if (strcmp(scope, "rep") == 0)
-            snprintf(who, sizeof who, "%s", id);
-        else
-            snprintf(who, sizeof who, "%s%s%s", scope, id[0] ? " " : "", id);
+        alert_who(who, sizeof who, d);
         cell_fit(&t, who, 14);
         cell_fit(&t, jstr(d, "manager") ? jstr(d, "manager") : "-", 13);
         kpi_words(buf, sizeof buf, jstr(d, "kpi") ? jstr(d, "kpi") : "?");
@@ -442,6 +477,7 @@ static fd_err_t board_frame(ctl_t *ctl, strvec_t *lines, bool live) {
     char *org = key_metric(ctl, FD_SCOPE_ORG, window, NULL);
     char *teams = key_single(ctl, FD_KEY_REP_TEAM), *firing = key_single(ctl, FD_KEY_ALERTS_FIRING);
     char *changes = key_single(ctl, FD_KEY_CHANGES), *feed = key_single(ctl, FD_KEY_FEED);
+    char *stream = key_single(ctl, FD_KEY_ALERTS);
     char count[16];
     snprintf(count, sizeof count, "%d", RECENT);
     const char *cmds[][6] = {
@@ -451,8 +487,9 @@ static fd_err_t board_frame(ctl_t *ctl, strvec_t *lines, bool live) {
         {"HGETALL", firing},
         {"XREVRANGE", changes, "+", "-", "COUNT", count},
         {"HGET", feed, "watermark"},
+        {"XREVRANGE", stream, "+", "-", "COUNT", "1"},
     };
-    const int argcs[] = {1, 2, 2, 2, 6, 3};
+    const int argcs[] = {1, 2, 2, 2, 6, 3, 6};
     enum { N = sizeof argcs / sizeof argcs[0] };
     redisReply *r[N] = {0};
     rep_row_t *reps = NULL;
@@ -522,7 +559,9 @@ static fd_err_t board_frame(ctl_t *ctl, strvec_t *lines, bool live) {
     if (blanks) add_line(lines, "");
     top_lines(lines, r[2]->elements > 0 ? r[2] : NULL, reps, top_n, nreps);
     if (blanks) add_line(lines, "");
-    alert_lines(lines, alerts, nalerts, alerts_n, now);
+    cJSON *newest = newest_notification(r[6]);
+    alert_lines(lines, alerts, nalerts, alerts_n, now, newest);
+    cJSON_Delete(newest);
     feed_line(lines, r[4], r[5]->type == REDIS_REPLY_STRING ? r[5]->str : NULL, now);
     /* the last resort (a funnel of many stages): keep the first lines and the feed's */
     while (lines->n > BOARD_LINES) {
@@ -542,6 +581,7 @@ out:
     free(firing);
     free(changes);
     free(feed);
+    free(stream);
     return err;
 }
 
