@@ -3,9 +3,9 @@
 """The README's "run the main job" path: scripts/demo run non-interactively on a fixed, seeded load
 (--events), checked from the outside. It must exit 0, show the dashboard URL first and then
 funnelctl board (within 80x24, the model's numbers), leave none of its processes behind, and the
-Redis data it keeps (--keep saves dump.rdb) must hold, hash by hash and field by field, what the independent model
-(tests/support/model.py) computes for exactly the messages funnel-gen generated, which a second,
---stdout run of funnel-gen with the same seed and options reproduces. Then a live demo gets a
+Redis data it keeps (--keep saves dump.rdb) must hold, hash by hash and field by field, what the
+independent model (tests/support/model.py) computes for exactly the messages funnel-gen
+generated, which a second, --stdout run of funnel-gen with the same seed and options reproduces. Then a live demo gets a
 terminal's Ctrl-C (SIGINT to its whole process group) and must stop in order, exit 0.
 
 Python 3 standard library only. Usage: test_demo.py --build-dir DIR [--source-dir DIR] [--keep]
@@ -314,7 +314,8 @@ def check_screen(out, mdl):
         i += 1
     last = model.DEFAULT_STAGES[-1]
     want = [last.capitalize(), org.get("entered:" + last, "0")]
-    expect(board[i].split() == want, "last board, row %s: %r, expected %s" % (last, board[i], want))
+    expect(board[i].split() == want, "last board, row %s: %r, expected %s"
+           % (last, board[i], want))
     want = "Win rate %s   Won amount %s   Deals won %s, lost %s" % (
         pct(org.get("win_rate")), amount(org.get("won_amount", "0.00")), org.get("won", "0"),
         org.get("lost", "0"))
