@@ -5,8 +5,9 @@
 funnelctl board (within 80x24, the model's numbers), leave none of its processes behind, and the
 Redis data it keeps (--keep saves dump.rdb) must hold, hash by hash and field by field, what the
 independent model (tests/support/model.py) computes for exactly the messages funnel-gen
-generated, which a second, --stdout run of funnel-gen with the same seed and options reproduces. Then a live demo gets a
-terminal's Ctrl-C (SIGINT to its whole process group) and must stop in order, exit 0.
+generated, which a second, --stdout run of funnel-gen with the same seed and options reproduces.
+Then a live demo gets a terminal's Ctrl-C (SIGINT to its whole process group) and must stop in
+order, exit 0.
 
 Python 3 standard library only. Usage: test_demo.py --build-dir DIR [--source-dir DIR] [--keep]
 """
