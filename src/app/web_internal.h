@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: MIT
+// What web.c, webapi.c and webstream.c share: the server's state and the handlers (layer 4,
+// private to funnel-web).
+#ifndef FUNNELD_WEB_INTERNAL_H
+#define FUNNELD_WEB_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "alerting/rulesfile.h"
+#include "app/web.h"
+#include "io/http.h"
+#include "io/redis.h"
+#include "io/webread.h"
+#include "model/funnel.h"
+#include "model/timewin.h"
+
+#define WEB_POOL_MAX 16 /* idle Redis connections kept for the API */
+#define WEB_ROUTES   16
+#define WEB_STATUSES 12
+
+struct fd_web {
+    const fd_config_t *cfg;
+    fd_funnel_t *fn;
+    fd_timewin_t *tw; /* not thread safe: under tw_lock */
+    pthread_mutex_t tw_lock;
+    fd_rules_t *rules; /* NULL without alerts.rules */
+    fd_redis_opts_t ropts;
+    pthread_mutex_t pool_lock;
+    fd_redis_t *pool[WEB_POOL_MAX];
+    size_t npool;
+    fd_http_t *http;
+    atomic_int streams;
+    atomic_llong redis_errors;
+    atomic_llong requests[WEB_ROUTES][WEB_STATUSES];
+};
+
+/* A Redis connection for one request (from the pool, or new); NULL when memory is short. */
+fd_redis_t *web_redis_take(fd_web_t *w);
+/* Gives it back (kept when it is connected and the pool has room, destroyed otherwise). */
+void web_redis_give(fd_web_t *w, fd_redis_t *r);
+/* Answers 503 for a Redis failure, counts it and logs it. */
+void web_redis_failed(fd_web_t *w, fd_http_req_t *req, fd_redis_t *r);
+
+/* The current windows (wall clock) in the business timezone, under the lock. */
+void web_windows_now(fd_web_t *w, fd_windows_t *out);
+
+/* Resolves the window parameter (NULL: "today") into id; false after answering 400. Fills the
+ * bounds (bounded false for "all"). */
+bool web_window(fd_web_t *w, fd_http_req_t *req, char id[FD_WIN_ID_MAX], bool *bounded,
+                int64_t *start_ms, int64_t *end_ms);
+
+/* The /api/v1/status JSON (with instances or not) into a malloc'ed string; *state gets the
+ * state name. FD_ERR_REDIS, FD_ERR_NOMEM. */
+fd_err_t web_status_json(fd_web_t *w, fd_redis_t *r, const char *position, bool instances,
+                         char **out, const char **state);
+
+/* A heartbeat's parts lines as a JSON array of {topic, partition, next, lag} (null when empty);
+ * adds the known lags to *lag_sum, sets *any_lag when one is known and *lagging when one is > 0. */
+cJSON *web_heartbeat_parts(const char *text, int64_t *lag_sum, bool *any_lag, bool *lagging);
+
+void web_api_meta(void *opaque, fd_http_req_t *req);
+void web_api_funnel(void *opaque, fd_http_req_t *req);
+void web_api_reps(void *opaque, fd_http_req_t *req);
+void web_api_teams(void *opaque, fd_http_req_t *req);
+void web_api_leaderboard(void *opaque, fd_http_req_t *req);
+void web_api_alerts(void *opaque, fd_http_req_t *req);
+void web_api_alerts_history(void *opaque, fd_http_req_t *req);
+void web_api_status(void *opaque, fd_http_req_t *req);
+void web_api_stream(void *opaque, fd_http_req_t *req);
+
+#endif

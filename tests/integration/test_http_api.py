@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""funnel-web's API (docs/http.md, docs/openapi.yaml) over a known dataset sent through funneld:
+every number of /api/v1/funnel (the org, a team, a rep, in several windows), /reps, /teams and
+/leaderboard equals the independent model of tests/support/model.py; every response validates
+against docs/openapi.yaml; bad paths, parameters, windows and methods get a 4xx with a JSON
+reason; with http.token set, a request without it gets 401, with the bearer or the cookie of the
+`/?token=` flow it passes; the connection and request-size limits hold."""
+
+import json
+import os
+import socket
+import sys
+import time
+import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+import harness  # noqa: E402
+import web  # noqa: E402
+from harness import TestFailure  # noqa: E402
+
+STAGES = ["lead", "qualified", "proposal", "negotiation", "won"]
+STAGE_FIELDS = ["entered", "advanced", "conv", "moved_on", "lost_at", "exit_conv",
+                "dwell_sum_ms", "dwell_count", "dwell_hours"]
+RATES = ("conv", "exit_conv", "dwell_hours", "win_rate", "feedback_avg")
+AMOUNTS = ("won_amount", "feedback_sum")
+
+
+def kind(field):
+    base = field.split(":")[0]
+    if base in RATES:
+        return "rate"
+    if base in AMOUNTS:
+        return "amount"
+    return "counter"
+
+
+def typed(field, stored):
+    """The JSON value docs/http.md promises for a stored text (None: absent)."""
+    k = kind(field)
+    if stored is None:
+        return {"rate": None, "amount": "0.00", "counter": 0}[k]
+    if k == "rate":
+        return float(stored)
+    return stored if k == "amount" else int(stored)
+
+
+def same(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and abs(float(a) - float(b)) < 1e-12
+    return a == b and type(a) is type(b)
+
+
+def check_funnel(got, exp_hash, label):
+    """Every number of a /funnel answer against the model's hash (dict field -> text)."""
+    def eq(path, value, want):
+        if not same(value, want):
+            raise TestFailure("%s: %s is %r, the model says %r" % (label, path, value, want))
+
+    eq("exists", got["exists"], bool(exp_hash))
+    for i, st in enumerate(got["stages"]):
+        s = STAGES[i]
+        eq("stages[%d].stage" % i, st["stage"], s)
+        names = STAGE_FIELDS if i + 1 < len(STAGES) else ["entered"]
+        if set(st) != set(names) | {"stage"}:
+            raise TestFailure("%s: stage %s has keys %s" % (label, s, sorted(st)))
+        for f in names:
+            eq("stages.%s.%s" % (s, f), st[f], typed("%s:%s" % (f, s), exp_hash.get("%s:%s" % (f, s))))
+    for f in ("won", "lost", "won_amount", "win_rate", "feedback_count", "feedback_sum",
+              "feedback_avg", "complaints", "events"):
+        eq(f, got[f], typed(f, exp_hash.get(f)))
+    for k, v in got["activities"].items():
+        eq("activities." + k, v, typed("activity:" + k, exp_hash.get("activity:" + k)))
+    if set(got["fields"]) != set(exp_hash):
+        raise TestFailure("%s: fields %s, the model has %s"
+                          % (label, sorted(set(got["fields"]) ^ set(exp_hash)), "a different set"))
+    for k, v in exp_hash.items():
+        eq("fields." + k, got["fields"][k], typed(k, v))
+
+
+def body(h, args):
+    msgs, mdl, gen = harness.generate(h, args, 3000, tz="Asia/Shanghai")
+    exp = mdl.expected_hashes()
+    p = h.prefix + ":"
+    teams = sorted({k.split(":", 3)[3] for k in exp if k.startswith(p + "team:all:")})
+    managers = {t: "Manager of %s" % t for t in teams[::2]}  # every other team has one
+    rules = {"clock": "event", "evaluate_every": "1s", "managers": managers,
+             "rules": [{"name": "calls-silent", "kpi": "activity:call", "scope": "rep",
+                        "window": "24h", "severity": "critical",
+                        "threshold": {"op": "<", "value": 1}, "for": "1h"}]}
+    rules_path = os.path.join(h.tmp, "rules.json")
+    with open(rules_path, "w") as f:
+        json.dump(rules, f)
+    h.start_redis()
+    h.start_mock()
+    nxt = h.produce(msgs)
+    h.start_funneld("A", alerts__rules=rules_path)
+    h.wait_done(nxt, timeout=180)
+    # (no h.compare: the rule adds hourly buckets the model does not keep; the API is compared)
+    r = h.redis()
+    deadline = time.time() + 60  # the evaluator writes rep_team on its sweeps
+    while time.time() < deadline and r.call("HLEN", p + "rep_team") == 0:
+        time.sleep(0.2)
+    doc, validators = web.openapi(h.source)
+
+    w = web.Web(h, "api", alerts__rules=rules_path)
+
+    def api(path, status=200, **params):
+        q = ("?" + urllib.parse.urlencode(params)) if params else ""
+        body = w.get(path + q, status=status)
+        web.check(doc, validators, path, status, body)
+        return body
+
+    meta = api("/api/v1/meta")
+    if meta["stages"] != STAGES or meta["timezone"] != h.tz or meta["auth"] is not False:
+        raise TestFailure("meta: %r" % meta)
+
+    # windows present in the model: all, and the busiest day, week, month and quarter
+    def busiest(prefix):
+        counts = {}
+        for k in exp:
+            if k.startswith(p + "org:" + prefix):
+                counts[k[len(p + "org:"):]] = int(exp[k].get("events", "0"))
+        return max(counts, key=lambda x: (counts[x], x))
+
+    windows = ["all"] + [busiest(x) for x in ("day:", "week:", "month:", "quarter:")]
+    checked = 0
+    for win in windows:
+        got = api("/api/v1/funnel", scope="org", window=win)
+        check_funnel(got, exp.get(p + "org:" + win, {}), "org %s" % win)
+        if got["window"] != win or (win == "all") != (got["window_start"] is None):
+            raise TestFailure("org %s: window %r start %r" % (win, got["window"], got["window_start"]))
+        for scope in ("team", "rep"):
+            ids = sorted(k[len(p + scope + ":" + win + ":"):] for k in exp
+                         if k.startswith(p + scope + ":" + win + ":"))
+            for i in (ids[:2] + ids[-1:]):
+                got = api("/api/v1/funnel", scope=scope, id=i, window=win)
+                check_funnel(got, exp[p + scope + ":" + win + ":" + i], "%s %s %s" % (scope, i, win))
+                checked += 1
+            # lists
+            lst = api("/api/v1/%ss" % scope, window=win)
+            if [x["id"] for x in lst["%ss" % scope]] != ids:
+                raise TestFailure("/%ss %s: ids differ from the model" % (scope, win))
+            if scope == "team" and any(x["manager"] != managers.get(x["id"]) for x in lst["teams"]):
+                raise TestFailure("/teams %s: managers %r" % (win, lst["teams"][:4]))
+    print("[http_api] %d funnels equal the model" % checked, flush=True)
+    # a hash that does not exist: 200, exists false, zeros
+    got = api("/api/v1/funnel", scope="rep", id="nobody at all", window="all")
+    check_funnel(got, {}, "missing rep")
+
+    # the leaderboard, by several fields, both orders, within a team
+    rep_team = {k.decode(): v.decode()
+                for k, v in harness.pairs_to_dict(r.call("HGETALL", p + "rep_team")).items()}
+    team = sorted(set(rep_team.values()))[0]
+    for scope, by, order, tm in (("rep", "won_amount", "desc", None), ("rep", "win_rate", "asc", None),
+                                 ("team", "conv:lead", "desc", None), ("rep", "events", "desc", team),
+                                 ("rep", "activity:call", "asc", None)):
+        win = "all"
+        rows = {k[len(p + scope + ":" + win + ":"):]: v for k, v in exp.items()
+                if k.startswith(p + scope + ":" + win + ":")}
+        if tm is not None:
+            rows = {i: v for i, v in rows.items() if rep_team.get(i) == tm}
+        def key(i):
+            v = rows[i].get(by)
+            if v is None and kind(by) == "rate":
+                return (1, 0, i)
+            x = float(v) if v is not None else 0.0
+            return (0, -x if order == "desc" else x, i)
+        want = sorted(rows, key=key)
+        params = dict(scope=scope, window=win, by=by, order=order, limit=1000)
+        if tm is not None:
+            params["team"] = tm
+        lb = api("/api/v1/leaderboard", **params)
+        if lb["total"] != len(want) or [x["id"] for x in lb["rows"]] != want:
+            raise TestFailure("leaderboard %s: order %s, the model says %s"
+                              % (params, [x["id"] for x in lb["rows"]][:8], want[:8]))
+        for x in lb["rows"]:
+            hsh = rows[x["id"]]
+            for f in ("won", "lost", "won_amount", "win_rate", "events", "feedback_avg", "complaints"):
+                if not same(x[f], typed(f, hsh.get(f))):
+                    raise TestFailure("leaderboard %s %s: %s %r" % (params, x["id"], f, x[f]))
+            if not same(x["deals"], typed("entered:lead", hsh.get("entered:lead"))) or \
+                    not same(x["value"], typed(by, hsh.get(by))):
+                raise TestFailure("leaderboard %s %s: deals/value %r" % (params, x["id"], x))
+    lb = api("/api/v1/leaderboard", window="all", limit=3)
+    if len(lb["rows"]) != 3 or lb["by"] != "won_amount" or [x["rank"] for x in lb["rows"]] != [1, 2, 3]:
+        raise TestFailure("leaderboard defaults: %r" % lb)
+
+    al = api("/api/v1/alerts")
+    hist = api("/api/v1/alerts/history", limit=5)
+    n_firing = r.call("HLEN", p + "alerts:firing")
+    if len(al["firing"]) != n_firing or len(hist["history"]) != min(5, r.call("XLEN", p + "alerts")):
+        raise TestFailure("alerts: %d firing (Redis %d), history %d"
+                          % (len(al["firing"]), n_firing, len(hist["history"])))
+    starts = [a["started_at"] for a in al["firing"]]
+    if starts != sorted(starts):
+        raise TestFailure("firing alerts not by started_at")
+    st = api("/api/v1/status")
+    if st["status"] not in ("live", "idle") or not st["instances"]:
+        raise TestFailure("status after the run: %r" % st)
+
+    # 4xx with a JSON reason naming the parameter
+    for path, params, status, field in (
+            ("/api/v1/funnel", {"window": "yesterday"}, 400, "window"),
+            ("/api/v1/funnel", {"window": "day:2026-02-30"}, 400, "window"),
+            ("/api/v1/funnel", {"scope": "galaxy"}, 400, "scope"),
+            ("/api/v1/funnel", {"scope": "rep"}, 400, "id"),
+            ("/api/v1/funnel", {"scope": "rep", "id": "a\x01b"}, 400, "id"),
+            ("/api/v1/funnel", {"colour": "red"}, 400, "colour"),
+            ("/api/v1/leaderboard", {"by": "nonsense"}, 400, "by"),
+            ("/api/v1/leaderboard", {"limit": "0"}, 400, "limit"),
+            ("/api/v1/leaderboard", {"limit": "1001"}, 400, "limit"),
+            ("/api/v1/leaderboard", {"order": "up"}, 400, "order"),
+            ("/api/v1/alerts/history", {"limit": "x"}, 400, "limit"),
+            ("/api/v1/stream", {"since": "12,34x"}, 400, "since")):
+        q = "?" + urllib.parse.urlencode(params)
+        st_, hd, data = w.request(path + q)
+        b = json.loads(data)
+        web.check(doc, validators, path, status, b)
+        if st_ != status or b["status"] != status or (field and b["field"] != field):
+            raise TestFailure("%s%s: %d %r" % (path, q, st_, b))
+    st_, hd, data = w.request("/api/v1/nothing")
+    if st_ != 404 or b'"status":404' not in data:
+        raise TestFailure("unknown path: %d %r" % (st_, data))
+    st_, hd, data = w.request("/api/v1/meta", method="POST", body=b"{}")
+    if st_ != 405 or "GET" not in hd.get("allow", ""):
+        raise TestFailure("POST: %d %r" % (st_, hd))
+    st_, hd, data = w.request("/api/v1/meta", method="HEAD")
+    if st_ != 200 or data:
+        raise TestFailure("HEAD: %d %r" % (st_, data))
+    st_, hd, data = w.request("/")
+    if st_ != 200 or "default-src 'self'" not in hd.get("content-security-policy", ""):
+        raise TestFailure("/: %d %r" % (st_, hd))
+    w.stop()
+
+    # the token, the cookie flow and the limits
+    w = web.Web(h, "auth", http__token="s3cret-token", http__max_connections=4,
+                http__max_request_bytes=4096)
+    for path in ("/api/v1/meta", "/", "/assets/app.js"):
+        st_, hd, data = w.request(path)
+        if st_ != 401:
+            raise TestFailure("%s without the token: %d" % (path, st_))
+    if w.request("/livez")[0] != 200:
+        raise TestFailure("/livez must not need the token")
+    if w.request("/api/v1/meta", headers={"Authorization": "Bearer wrong"})[0] != 401:
+        raise TestFailure("a wrong bearer token passed")
+    m = w.get("/api/v1/meta", headers={"Authorization": "Bearer s3cret-token"})
+    if m["auth"] is not True:
+        raise TestFailure("meta auth: %r" % m)
+    st_, hd, data = w.request("/?token=s3cret-token")
+    cookie = hd.get("set-cookie", "")
+    if st_ != 303 or hd.get("location") != "/" or "HttpOnly" not in cookie or \
+            "SameSite=Strict" not in cookie:
+        raise TestFailure("the cookie flow: %d %r" % (st_, hd))
+    w.get("/api/v1/meta", headers={"Cookie": cookie.split(";")[0]})
+    if w.request("/?token=nope")[0] != 401:
+        raise TestFailure("a wrong ?token= passed")
+    # request size: headers beyond http.max_request_bytes
+    try:
+        st_ = w.request("/livez", headers={"X-Big": "a" * 6000})[0]
+    except (ConnectionError, http_exc()):
+        st_ = 431  # refused while the client still sent: the same refusal
+    if st_ not in (413, 414, 431):
+        raise TestFailure("an 8 KB header with max_request_bytes 4096: %d" % st_)
+    # connections: 4 idle ones hold every slot; the 5th is not served until one closes
+    socks = [socket.create_connection(("127.0.0.1", w.port), timeout=5) for _ in range(4)]
+    time.sleep(0.3)
+    try:
+        st_ = w.request("/livez", timeout=3)[0]
+        raise TestFailure("a 5th connection was served (%d) with max_connections 4" % st_)
+    except (OSError, ConnectionError, TimeoutError, http_exc()):
+        pass
+    for s in socks:
+        s.close()
+    served = False
+    deadline = time.time() + 10  # MHD frees a slot when it has reaped the closed connection
+    while time.time() < deadline and not served:
+        try:
+            served = w.request("/livez", timeout=3)[0] == 200
+        except (ConnectionError, http_exc()):
+            time.sleep(0.2)
+    if not served:
+        raise TestFailure("not served again after the idle connections closed")
+    if w.stop() != 0:
+        raise TestFailure("funnel-web did not stop cleanly")
+
+
+def http_exc():
+    import http.client
+    return http.client.HTTPException
+
+
+if __name__ == "__main__":
+    harness.run("http_api", __doc__, body)
