@@ -333,11 +333,11 @@ static void alert_lines(strvec_t *lines, alert_t *a, size_t n, size_t shown, int
         if (state && strcmp(state, "resolved") == 0 && at >= 0) {
             char who[300], kpi[160], when[32];
             alert_who(who, sizeof who, newest);
-            char *w = fit_width(who, 16);
+            char *w = fit_width(who, 12);
             kpi_words(kpi, sizeof kpi, jstr(newest, "kpi") ? jstr(newest, "kpi") : "?");
             format_when(when, sizeof when, at, now_ms, false);
-            snprintf(head, sizeof head, "Alerts firing now: none (last: %s, %s, resolved %s)", w,
-                     kpi, when);
+            snprintf(head, sizeof head, "Alerts firing now: none; resolved %s: %s (%s)", when, w,
+                     kpi);
             free(w);
             add_line(lines, head);
         } else {
