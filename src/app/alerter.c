@@ -424,6 +424,8 @@ static fd_err_t run_chunk(fd_alerts_t *al) {
             al->stats.sweeps++;
             al->stats.last_sweep_us = fd_clock_mono_us() - al->sweep_started_us;
             al->stats.scopes = (int64_t)al->nwork;
+            memcpy(al->stats.states, al->sweep_states, sizeof al->stats.states);
+            al->stats.states_known = true;
         }
         work_clear(al);
     }
@@ -468,6 +470,7 @@ static fd_err_t start_list(fd_alerts_t *al, bool sweep, int64_t now, int64_t clo
     if (sweep) {
         if (reload && (err = load_registry(al))) return err;
         if ((err = build_sweep(al))) return err;
+        memset(al->sweep_states, 0, sizeof al->sweep_states);
         al->sweep_started_us = fd_clock_mono_us();
     } else if ((err = build_touched(al))) {
         return err;

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alerting/alertfsm.h"
 #include "alerting/rules.h"
 #include "base/err.h"
 #include "model/config.h"
@@ -84,6 +85,10 @@ typedef struct {
     int64_t notifications; /* firing + repeat + resolved notifications written */
     int64_t delivered;     /* acknowledged by Kafka */
     int64_t clock_ms;      /* the evaluation clock of the last evaluation */
+    /* (rule, scope) pairs by state (FD_ALERT_*) at the end of the last complete sweep;
+     * states_known false until one completed */
+    int64_t states[FD_ALERT_STATE_COUNT];
+    bool states_known;
 } fd_alerts_stats_t;
 void fd_alerts_stats(const fd_alerts_t *al, fd_alerts_stats_t *out);
 

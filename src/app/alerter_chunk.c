@@ -271,8 +271,11 @@ static fd_err_t step_cells(chunk_t *c, int64_t clock) {
             fd_rule_result_t res;
             int64_t for_ms = cl->p.for_ms, resolve_for_ms = cl->p.resolve_for_ms;
             if (!cl->applies) {
-                if (!cl->orphan || (st->state != FD_ALERT_FIRING && st->state != FD_ALERT_PENDING))
+                if (!cl->orphan ||
+                    (st->state != FD_ALERT_FIRING && st->state != FD_ALERT_PENDING)) {
+                    if (al->work_is_sweep) al->sweep_states[st->state]++;
                     continue;
+                }
                 /* resolved at once, the value unknown: the rule is not about this id any more */
                 memset(&res, 0, sizeof res);
                 res.clear = true;
@@ -287,6 +290,7 @@ static fd_err_t step_cells(chunk_t *c, int64_t clock) {
             fd_alertfsm_encode(st, before, sizeof before);
             fd_alert_emit_t emit = fd_alertfsm_step(st, res.fire, res.clear, clock, for_ms,
                                                     resolve_for_ms, cl->p.repeat_ms);
+            if (al->work_is_sweep) al->sweep_states[st->state]++;
             fd_alertfsm_encode(st, after, sizeof after);
             if (emit == FD_ALERT_EMIT_NONE && strcmp(before, after) == 0) continue;
             fd_alertstore_change_t *ch = chunk_change(c);

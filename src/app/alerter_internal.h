@@ -58,7 +58,8 @@ struct fd_alerts {
     bool work_is_sweep;
     bool work_explicit; /* the list runs at a clock given by the caller: not shared */
     int64_t sweep_started_us;
-    int64_t clock_ms; /* the evaluation clock of the current list */
+    int64_t sweep_states[FD_ALERT_STATE_COUNT]; /* states seen so far by the sweep in progress */
+    int64_t clock_ms;                           /* the evaluation clock of the current list */
     fd_alerts_stats_t stats;
 };
 

@@ -7,6 +7,7 @@
 
 #include "model/config.h"
 #include "base/log.h"
+#include "app/ops.h"
 #include "app/service.h"
 
 extern char **environ;
@@ -115,7 +116,17 @@ int main(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* The operator endpoints serve from their own threads while the loop runs; they are
+     * joined before the service (whose metrics they read) is destroyed. */
+    fd_ops_t *ops = NULL;
+    if (fd_ops_start(&cfg, fd_service_metrics(svc), &ops, errstr, sizeof errstr) != FD_OK) {
+        fd_log_error("main", "http.listen: %s", errstr);
+        fd_service_destroy(svc);
+        rc = 1;
+        goto out;
+    }
     fd_err_t err = fd_service_run(svc, &stop_signals);
+    fd_ops_stop(ops);
     fd_service_destroy(svc);
     rc = err == FD_OK ? 0 : 1;
     fd_log_info("main", "exit %d (%s)", rc, fd_strerror(err));

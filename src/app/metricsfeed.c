@@ -41,6 +41,7 @@ struct fd_metricsfeed {
     int64_t renewed_ms; /* monotonic time of the last successful renewal */
     bool held;
     int64_t last_warn_ms;
+    fd_opsmetrics_t *om; /* NULL: no operator metrics */
 };
 
 static void nap(int64_t ms) {
@@ -103,6 +104,31 @@ static void warn_failure(fd_metricsfeed_t *mf, const char *what, fd_err_t err) {
                 fd_redis_errstr(mf->redis));
 }
 
+/* The publisher's gauges describe the lease holder's rounds: shown only while it is ours. */
+static void report_lease(fd_metricsfeed_t *mf) {
+    fd_prom_set(fd_opsmetrics_one(mf->om, FD_OM_MF_LEADER), mf->held ? 1 : 0);
+    if (mf->held) return;
+    fd_prom_hide(fd_opsmetrics_one(mf->om, FD_OM_MF_POSITION));
+    fd_prom_hide(fd_opsmetrics_one(mf->om, FD_OM_MF_LAG));
+    fd_prom_hide(fd_opsmetrics_one(mf->om, FD_OM_MF_LAST_ROUND));
+}
+
+/* A complete round: its rows, its position (the change-feed id "<ms>-<seq>" it covers) and how
+ * long after that change the round ended. */
+static void report_round(fd_metricsfeed_t *mf, const fd_metricstore_round_t *round, int64_t sent) {
+    if (mf->om == NULL) return;
+    int64_t now = fd_clock_wall_ms();
+    fd_prom_add(fd_opsmetrics_one(mf->om, FD_OM_MF_ROWS), (uint64_t)sent);
+    fd_prom_set(fd_opsmetrics_one(mf->om, FD_OM_MF_LAST_ROUND), (double)now / 1000.0);
+    long long pos_ms = 0;
+    if (sscanf(round->position, "%lld-", &pos_ms) == 1 && pos_ms > 0)
+        fd_prom_set(fd_opsmetrics_one(mf->om, FD_OM_MF_POSITION), (double)pos_ms / 1000.0);
+    double lag = round->mode == FD_METRICSTORE_NONE || pos_ms <= 0 || now < pos_ms
+                     ? 0
+                     : (double)(now - pos_ms) / 1000.0;
+    fd_prom_set(fd_opsmetrics_one(mf->om, FD_OM_MF_LAG), lag);
+}
+
 /* Renews the lease once a third of it has passed since the last renewal (so every row is
  * produced at most lease/3 after one, and its delivery, bounded by lease/2, ends before the lease
  * could expire and another instance take over); false when it is not (or no longer) ours. */
@@ -114,6 +140,7 @@ static bool keep_lease(fd_metricsfeed_t *mf) {
     if (err != FD_OK) warn_failure(mf, "publisher lease", err);
     if (mf->held) mf->renewed_ms = now;
     if (was && !mf->held) fd_log_info("metricsfeed", "publisher lease lost");
+    if (mf->om && was != mf->held) report_lease(mf);
     return mf->held;
 }
 
@@ -215,6 +242,7 @@ static fd_err_t run_round(fd_metricsfeed_t *mf) {
                                    fd_clock_wall_ms(), &still)) != FD_OK)
         return err;
     if (!still) return FD_ERR_FENCED;
+    report_round(mf, &round, sent);
     if (snapshot) fd_log_info("metricsfeed", "snapshot published: %" PRId64 " rows", sent);
     return FD_OK;
 }
@@ -260,6 +288,11 @@ static void *run(void *arg) {
     }
     if (mf->held && fd_lease_release(mf->lease) == FD_OK) mf->held = false;
     return NULL;
+}
+
+void fd_metricsfeed_set_metrics(fd_metricsfeed_t *mf, fd_opsmetrics_t *om) {
+    mf->om = om;
+    if (om) report_lease(mf);
 }
 
 fd_err_t fd_metricsfeed_start(fd_metricsfeed_t *mf) {

@@ -14,6 +14,7 @@
 #include "base/err.h"
 #include "model/config.h"
 #include "model/funnel.h"
+#include "app/opsmetrics.h"
 
 typedef struct fd_metricsfeed fd_metricsfeed_t;
 
@@ -25,6 +26,9 @@ typedef struct fd_metricsfeed fd_metricsfeed_t;
  * the time zone is unknown; FD_ERR_NOMEM. */
 fd_err_t fd_metricsfeed_new(const fd_config_t *cfg, const fd_funnel_t *fn, const char *instance,
                             fd_metricsfeed_t **out, char *errstr, size_t errstr_size);
+/* Reports to om (borrowed; must outlive the thread): the lease held, the rows published, the
+ * position and lag of each complete round. Call before fd_metricsfeed_start; NULL: none. */
+void fd_metricsfeed_set_metrics(fd_metricsfeed_t *mf, fd_opsmetrics_t *om);
 /* Starts the thread. FD_ERR_FATAL when it cannot be created. */
 fd_err_t fd_metricsfeed_start(fd_metricsfeed_t *mf);
 /* Stops the thread (a round in progress is left for the next holder to publish again), waits up

@@ -17,6 +17,7 @@
 #include "app/alerter.h"
 #include "app/ledger.h"
 #include "app/metricsfeed.h"
+#include "app/opsmetrics.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
 #include "model/dedupe.h"
@@ -35,6 +36,10 @@
 #define BACKOFF_MIN_MS     50
 #define CONFLICT_PAUSE_MIN 16
 #define CONFLICT_PAUSE_MAX 4096
+#define OPS_EVERY_MS       250 /* the operator metrics the loop computes (lag, counts) */
+#ifndef FD_VERSION
+#define FD_VERSION "unknown"
+#endif
 
 struct fd_service {
     int64_t max_events, linger_ms, backoff_max_ms;
@@ -67,13 +72,32 @@ struct fd_service {
     /* the change feed's heartbeats: after heartbeat_ms without an entry of ours */
     bool feed_on;
     int64_t heartbeat_ms, last_entry_ms;
+    /* the operator metrics (/metrics, /livez, /readyz): updated per batch and every
+     * OPS_EVERY_MS, never per event */
+    fd_opsmetrics_t *om;
+    fd_prom_series_t *refused[3]; /* fenced, gap, conflict */
+    int64_t consumed, sent_us, last_ops_ms, alert_notifications;
+    fd_source_counts_t seen; /* the source's counts already reported */
+    bool redis_ok;
 };
+
+/* Redis answered (ok) or failed a command of the loop: /readyz and funneld_redis_up. */
+static void note_redis(fd_service_t *svc, bool ok) {
+    if (!ok) fd_prom_add(fd_opsmetrics_one(svc->om, FD_OM_REDIS_ERRORS), 1);
+    if (ok == svc->redis_ok) return;
+    svc->redis_ok = ok;
+    fd_opsmetrics_set_redis(svc->om, ok);
+    fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_REDIS_UP), ok ? 1 : 0);
+}
+
+static void ops_tick(fd_service_t *svc, int64_t now, bool force);
 
 /* Sleeps ms in short slices; returns false early once give_up_at stop signals arrived (2 while
  * finishing a batch that must not be lost, 1 for work that can simply be left undone). */
 static bool sleep_ms(fd_service_t *svc, int64_t ms, int give_up_at) {
     while (ms > 0) {
         if (svc->stop && *svc->stop >= give_up_at) return false;
+        ops_tick(svc, fd_clock_mono_ms(), false); /* waiting out a backoff is alive, and lags */
         int64_t step = ms < 50 ? ms : 50;
         struct timespec ts = {.tv_sec = 0, .tv_nsec = step * 1000000L};
         nanosleep(&ts, NULL);
@@ -118,6 +142,28 @@ static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
     svc->applied_batches++;
     if (!already) svc->last_entry_ms = fd_clock_mono_ms(); /* the apply wrote a change-feed entry */
+    /* the operator metrics, once per batch */
+    fd_opsmetrics_t *om = svc->om;
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_ACCEPTED),
+                (uint64_t)fd_batch_stat(b, FD_STAT_ACCEPTED));
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_DUPLICATES),
+                (uint64_t)fd_batch_stat(b, FD_STAT_DUPLICATES));
+    if (fd_batch_stat(b, FD_STAT_REJECTED) > 0)
+        for (int r = 1; r < FD_REJECT_COUNT; r++)
+            fd_prom_add(fd_opsmetrics_rejected(om, (fd_reject_t)r),
+                        (uint64_t)fd_batch_rejected(b, (fd_reject_t)r));
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_BATCHES), 1);
+    fd_prom_observe(fd_opsmetrics_one(om, FD_OM_APPLY_SECONDS),
+                    (double)(fd_clock_mono_us() - svc->sent_us) / 1e6);
+    if (!already && svc->feed_on) {
+        const char *kind[] = {"change"};
+        fd_prom_add(fd_opsmetrics_series(om, FD_OM_FEED_ENTRIES, kind), 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const fd_batch_part_t *bp = fd_batch_part_at(b, i);
+        fd_prom_series_t *s = fd_opsmetrics_part(om, FD_OM_PART_OFFSET, bp->topic, bp->partition);
+        if (s) fd_prom_set(s, (double)bp->next);
+    }
     if (already) fd_log_info("service", "batch was already applied by an earlier attempt");
 }
 
@@ -186,11 +232,13 @@ static fd_err_t add_hooks(fd_service_t *svc) {
             (err) = (expr);                                                                        \
             if ((err) != FD_ERR_REDIS) break;                                                      \
             (svc)->redis_failures++;                                                               \
+            note_redis((svc), false);                                                              \
             fd_log_warn("service", "%s: %s; retrying in %" PRId64 " ms", (what),                   \
                         fd_store_errstr(st), wait_);                                               \
             if (!sleep_ms((svc), wait_, (give_up_at))) break;                                      \
             wait_ = backoff_next((svc), wait_);                                                    \
         }                                                                                          \
+        if ((err) != FD_ERR_REDIS) note_redis((svc), true);                                        \
     } while (0)
 #define RETRY_REDIS(svc, what, give_up_at, err, expr)                                              \
     RETRY_REDIS_ON(svc, (svc)->st, what, give_up_at, err, expr)
@@ -256,6 +304,9 @@ static fd_err_t on_assign(void *opaque, const fd_source_tp_t *tp, int64_t *offse
         return err;
     }
     *offset = stored;
+    fd_prom_series_t *off =
+        fd_opsmetrics_part(svc->om, FD_OM_PART_OFFSET, tp->topic, tp->partition);
+    if (off && stored >= 0) fd_prom_set(off, (double)stored);
     /* Hold the alert clock for this partition before any of its events is read; a failure is
      * retried on the evaluator's next tick. */
     if (svc->al && fd_alerts_hold(svc->al, tp->topic, tp->partition) != FD_OK)
@@ -285,6 +336,12 @@ static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
         fd_ledger_drop(svc->lg);
     }
     for (size_t i = 0; i < n; i++) {
+        /* a partition given away leaves /metrics (its new owner exposes it) */
+        fd_prom_series_t *s =
+            fd_opsmetrics_part(svc->om, FD_OM_PART_OFFSET, tps[i].topic, tps[i].partition);
+        if (s) fd_prom_hide(s);
+        s = fd_opsmetrics_part(svc->om, FD_OM_PART_LAG, tps[i].topic, tps[i].partition);
+        if (s) fd_prom_hide(s);
         fd_ledger_revoke(svc->lg, tps[i].topic, tps[i].partition);
         if (svc->al) fd_alerts_unhold(svc->al, tps[i].topic, tps[i].partition);
     }
@@ -328,6 +385,28 @@ static fd_err_t load_rules(fd_service_t *svc, const fd_config_t *cfg, fd_batch_o
         return FD_ERR_CONFIG;
     }
     return fd_timewin_new(cfg->timezone, &svc->tw_alerts, errstr, errstr_size);
+}
+
+/* The operator metrics, with the label sets known in advance created at 0 (a counter that
+ * appears only once it counts is hard to alert on). */
+static fd_err_t ops_new(fd_service_t *svc) {
+    fd_err_t err = fd_opsmetrics_new(FD_VERSION, &svc->om);
+    if (err != FD_OK) return err;
+    static const char *const refused[] = {"fenced", "gap", "conflict"};
+    for (size_t i = 0; i < 3; i++)
+        if ((svc->refused[i] = fd_opsmetrics_series(svc->om, FD_OM_REFUSED, &refused[i])) == NULL)
+            return FD_ERR_NOMEM;
+    static const char *const kinds[] = {"assign", "revoke"}, *const entries[] = {"change",
+                                                                                 "heartbeat"};
+    for (size_t i = 0; i < 2; i++)
+        if (fd_opsmetrics_series(svc->om, FD_OM_REBALANCES, &kinds[i]) == NULL ||
+            (svc->feed_on &&
+             fd_opsmetrics_series(svc->om, FD_OM_FEED_ENTRIES, &entries[i]) == NULL))
+            return FD_ERR_NOMEM;
+    fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_REDIS_UP), svc->redis_ok ? 1 : 0);
+    fd_opsmetrics_set_redis(svc->om, svc->redis_ok);
+    fd_prom_set(fd_opsmetrics_one(svc->om, FD_OM_ALERTS_LEADER), 0);
+    return FD_OK;
 }
 
 fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr,
@@ -396,9 +475,14 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         snprintf(errstr, errstr_size, "redis: %s", fd_store_errstr(svc->st));
         goto fail;
     }
+    svc->redis_ok = err == FD_OK;
     if (err != FD_OK)
         fd_log_warn("service", "redis not reachable at start-up: %s (retrying when needed)",
                     fd_store_errstr(svc->st));
+    if ((err = ops_new(svc)) != FD_OK) {
+        snprintf(errstr, errstr_size, "operator metrics: %s", fd_strerror(err));
+        goto fail;
+    }
     fd_source_handler_t h = {.opaque = svc, .on_assign = on_assign, .on_revoke = on_revoke};
     if ((err = fd_source_new(cfg, &h, &svc->src, errstr, errstr_size)) != FD_OK) goto fail;
     if (svc->rules) {
@@ -414,6 +498,7 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
         (err = fd_metricsfeed_new(cfg, svc->fn, svc->instance, &svc->mf, errstr, errstr_size)) !=
             FD_OK)
         goto fail;
+    if (svc->mf) fd_metricsfeed_set_metrics(svc->mf, svc->om);
     if ((err = add_hooks(svc)) != FD_OK) {
         snprintf(errstr, errstr_size, "batch ledger hooks: %s", fd_strerror(err));
         goto fail;
@@ -440,7 +525,12 @@ void fd_service_destroy(fd_service_t *svc) {
     fd_store_destroy(svc->rd);
     fd_timewin_destroy(svc->tw);
     fd_funnel_destroy(svc->fn);
+    fd_opsmetrics_destroy(svc->om);
     free(svc);
+}
+
+fd_opsmetrics_t *fd_service_metrics(fd_service_t *svc) {
+    return svc->om;
 }
 
 /* Folds an admitted event into the batch being built. FD_ERR_FULL when the batch's deltas could
@@ -521,6 +611,7 @@ static fd_err_t settle(fd_service_t *svc) {
     if (err == FD_ERR_REDIS) return err;
     if (err == FD_ERR_CONFLICT) {
         /* nothing was applied; read again from the stored offsets, loading every deal */
+        fd_prom_add(svc->refused[2], 1);
         svc->conflicts++;
         svc->conflict_pause =
             svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN : svc->conflict_pause * 2;
@@ -535,6 +626,7 @@ static fd_err_t settle(fd_service_t *svc) {
         return err;
     }
     if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
+        fd_prom_add(svc->refused[err == FD_ERR_FENCED ? 0 : 1], 1);
         fd_log_warn("service",
                     "batch refused by Redis (%s): %s; dropping it and rejoining the "
                     "group",
@@ -642,6 +734,7 @@ static fd_err_t submit(fd_service_t *svc) {
         goto drop;
     }
     /* Handed over: the command holds the deal states and dedupe ids. */
+    svc->sent_us = fd_clock_mono_us();
     fd_ledger_sent(lg);
     return FD_OK;
 
@@ -705,16 +798,79 @@ static void heartbeat_tick(fd_service_t *svc, int64_t now) {
     fd_err_t err = fd_store_heartbeat(svc->rd, svc->instance, svc->heartbeat_ms, lines);
     free(lines);
     svc->last_entry_ms = now;
-    if (err != FD_OK) {
+    if (err == FD_OK) {
+        const char *kind[] = {"heartbeat"};
+        fd_prom_add(fd_opsmetrics_series(svc->om, FD_OM_FEED_ENTRIES, kind), 1);
+    } else {
+        if (err == FD_ERR_REDIS) fd_prom_add(fd_opsmetrics_one(svc->om, FD_OM_REDIS_ERRORS), 1);
         fd_log_warn("service", "change-feed heartbeat: %s: %s", fd_strerror(err),
                     fd_store_errstr(svc->rd));
         svc->last_entry_ms = now + 4 * svc->heartbeat_ms;
     }
 }
 
+/* The operator metrics the loop computes: the liveness beat (every turn), and every
+ * OPS_EVERY_MS the messages consumed, the source's rebalances and errors, the partitions' lag,
+ * the readiness inputs and the alert evaluator's figures. */
+static void ops_tick(fd_service_t *svc, int64_t now, bool force) {
+    fd_opsmetrics_t *om = svc->om;
+    fd_opsmetrics_beat(om, now);
+    if (!force && now - svc->last_ops_ms < OPS_EVERY_MS) return;
+    svc->last_ops_ms = now;
+    fd_prom_set(fd_opsmetrics_one(om, FD_OM_LOOP_SECONDS), (double)fd_clock_wall_ms() / 1000.0);
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_CONSUMED), (uint64_t)svc->consumed);
+    svc->consumed = 0;
+
+    fd_source_counts_t c;
+    fd_source_counts(svc->src, &c);
+    const char *assign[] = {"assign"}, *revoke[] = {"revoke"};
+    fd_prom_add(fd_opsmetrics_series(om, FD_OM_REBALANCES, assign),
+                (uint64_t)(c.assigns - svc->seen.assigns));
+    fd_prom_add(fd_opsmetrics_series(om, FD_OM_REBALANCES, revoke),
+                (uint64_t)(c.revokes - svc->seen.revokes));
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_KAFKA_ERRORS), (uint64_t)(c.errors - svc->seen.errors));
+    svc->seen = c;
+
+    /* lag: the high watermark the consumer last saw minus the next offset applied */
+    size_t n = fd_ledger_nparts(svc->lg);
+    int64_t lag_sum = 0;
+    fd_prom_set(fd_opsmetrics_one(om, FD_OM_PARTS), (double)n);
+    for (size_t i = 0; i < n; i++) {
+        const fd_ledger_part_t *p = fd_ledger_part_at(svc->lg, i);
+        fd_prom_series_t *off = fd_opsmetrics_part(om, FD_OM_PART_OFFSET, p->topic, p->partition);
+        fd_prom_series_t *lag = fd_opsmetrics_part(om, FD_OM_PART_LAG, p->topic, p->partition);
+        int64_t high;
+        if (off == NULL || lag == NULL || !p->claimed || p->stored < 0 ||
+            !fd_source_high(svc->src, p->topic, p->partition, &high))
+            continue;
+        int64_t next = (int64_t)fd_prom_value(off), behind = high > next ? high - next : 0;
+        fd_prom_set(lag, (double)behind);
+        lag_sum += behind;
+    }
+    fd_opsmetrics_set_group(om, c.assigned, lag_sum);
+
+    if (svc->al == NULL) return;
+    fd_alerts_stats_t as;
+    fd_alerts_stats(svc->al, &as);
+    fd_prom_set(fd_opsmetrics_one(om, FD_OM_ALERTS_LEADER), as.leader ? 1 : 0);
+    fd_prom_add(fd_opsmetrics_one(om, FD_OM_ALERT_NOTIFICATIONS),
+                (uint64_t)(as.notifications - svc->alert_notifications));
+    svc->alert_notifications = as.notifications;
+    for (int k = 0; k < FD_ALERT_STATE_COUNT; k++) {
+        const char *state[] = {fd_alertfsm_state_name((fd_alert_state_t)k)};
+        fd_prom_series_t *s = fd_opsmetrics_series(om, FD_OM_ALERTS, state);
+        if (s == NULL) continue;
+        if (as.leader && as.states_known)
+            fd_prom_set(s, (double)as.states[k]);
+        else
+            fd_prom_hide(s); /* the lease holder's figures, not ours */
+    }
+}
+
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->stop = stop;
     svc->last_stats_ms = fd_clock_mono_ms();
+    fd_opsmetrics_beat(svc->om, svc->last_stats_ms); /* alive from here: /livez */
     fd_err_t result = FD_OK;
     int64_t first_ms = 0; /* when the batch got its first message */
     fd_log_info("service", "instance %s running", svc->instance);
@@ -751,6 +907,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             break;
         }
         if (got) {
+            svc->consumed++;
             if (held == 0) first_ms = fd_clock_mono_ms();
             fd_err_t err = take(svc, &msg);
             if (err != FD_OK) {
@@ -783,6 +940,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         log_stats(svc, now);
         alert_tick(svc, now);
         heartbeat_tick(svc, now);
+        ops_tick(svc, now, false);
     }
 
     if (result == FD_OK) {
@@ -797,6 +955,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         }
     }
     fd_source_close(svc->src);
+    ops_tick(svc, fd_clock_mono_ms(), true);
     svc->last_stats_ms = 0;
     log_stats(svc, STATS_EVERY_MS);
     return result;

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "app/opsmetrics.h"
 #include "model/config.h"
 #include "base/err.h"
 
@@ -24,5 +25,9 @@ void fd_service_destroy(fd_service_t *svc);
  * FD_OK on a clean stop; FD_ERR_FATAL on a fatal Kafka error; FD_ERR_REDIS when stopped while
  * the last batch could not be applied. */
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop);
+
+/* The service's operator metrics and health (app/opsmetrics), for the HTTP endpoints: valid
+ * until fd_service_destroy (stop the HTTP server first); thread safe. */
+fd_opsmetrics_t *fd_service_metrics(fd_service_t *svc);
 
 #endif

@@ -15,7 +15,9 @@
 #include "model/feedstatus.h"
 #include "model/funnelview.h"
 
-#define VERSION "0.1.0"
+#ifndef FD_VERSION
+#define FD_VERSION "unknown" /* CMake defines it from the project version */
+#endif
 
 static void reply_cjson(fd_http_req_t *req, cJSON *o) {
     char *s = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
@@ -80,7 +82,7 @@ void web_api_meta(void *opaque, fd_http_req_t *req) {
     fd_web_t *w = opaque;
     if (!only_args(req, NULL, 0)) return;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "version", VERSION);
+    cJSON_AddStringToObject(o, "version", FD_VERSION);
     cJSON_AddStringToObject(o, "timezone", w->cfg->timezone);
     cJSON *st = cJSON_AddArrayToObject(o, "stages");
     for (size_t i = 0; i < fd_funnel_nstages(w->fn); i++)

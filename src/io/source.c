@@ -42,6 +42,7 @@ struct fd_source {
     rd_kafka_message_t *held; /* the message lent out by the last poll */
     letter_t *letters;
     size_t nletters, letters_cap;
+    fd_source_counts_t counts; /* for the operator metrics (fd_source_counts) */
 };
 
 static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
@@ -50,6 +51,7 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     size_t i = (size_t)(uintptr_t)m->_private;
     if (i >= src->nletters) return;
     if (m->err) {
+        src->counts.errors++;
         fd_log_warn("source", "dead letter for %s[%" PRId32 "]@%" PRId64 " not delivered: %s",
                     src->letters[i].topic, src->letters[i].partition, src->letters[i].offset,
                     rd_kafka_err2str(m->err));
@@ -83,6 +85,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         strcmp(rd_kafka_rebalance_protocol(rk) ? rd_kafka_rebalance_protocol(rk) : "",
                "COOPERATIVE") == 0;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        src->counts.assigns++;
+        src->counts.assigned = true; /* an empty assignment too: a standby is in the group */
         rd_kafka_topic_partition_list_t *take = rd_kafka_topic_partition_list_new(parts->cnt);
         for (int i = 0; i < parts->cnt; i++) {
             rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -118,6 +122,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         return;
     }
     if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        src->counts.revokes++;
         fd_log_info("source", "%d partition(s) revoked%s", parts->cnt,
                     rd_kafka_assignment_lost(rk) ? " (lost)" : "");
         revoke_list(src, parts);
@@ -129,6 +134,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
         return;
     }
+    src->counts.errors++;
+    src->counts.assigned = false;
     fd_log_error("source", "rebalance error: %s", rd_kafka_err2str(err));
     /* Everything assigned is given up: revoke it first, as in a revocation, so that nothing
      * read or cached for it survives into a later assignment. */
@@ -248,8 +255,10 @@ fd_err_t fd_source_poll(fd_source_t *src, int timeout_ms, fd_source_msg_t *msg, 
             rd_kafka_message_destroy(m);
             return FD_ERR_FATAL;
         }
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            src->counts.errors++;
             fd_log_warn("source", "consumer: %s", rd_kafka_message_errstr(m));
+        }
         rd_kafka_message_destroy(m);
         return FD_OK;
     }
@@ -410,12 +419,14 @@ fd_err_t fd_source_rejoin(fd_source_t *src) {
         rd_kafka_message_destroy(src->held);
         src->held = NULL;
     }
+    src->counts.assigned = false; /* until the group assigns again */
     rd_kafka_resp_err_t e = rd_kafka_unsubscribe(src->consumer);
     if (e) fd_log_warn("source", "unsubscribe: %s", rd_kafka_err2str(e));
     /* The revocation is served by the next poll; subscribing again right away makes the group
      * rebalance and assign afresh. */
     e = rd_kafka_subscribe(src->consumer, src->subscription);
     if (e) {
+        src->counts.errors++;
         fd_log_error("source", "subscribe: %s", rd_kafka_err2str(e));
         return FD_ERR_KAFKA;
     }
@@ -427,6 +438,11 @@ void fd_source_close(fd_source_t *src) {
         rd_kafka_message_destroy(src->held);
         src->held = NULL;
     }
+    src->counts.assigned = false;
     rd_kafka_resp_err_t e = rd_kafka_consumer_close(src->consumer);
     if (e) fd_log_warn("source", "consumer close: %s", rd_kafka_err2str(e));
+}
+
+void fd_source_counts(const fd_source_t *src, fd_source_counts_t *out) {
+    *out = src->counts;
 }

@@ -88,4 +88,15 @@ fd_err_t fd_source_rejoin(fd_source_t *src);
 /* Leaves the group: revokes the assignment (on_revoke runs) and closes the consumer. */
 void fd_source_close(fd_source_t *src);
 
+/* What the source saw since it was created, for the operator metrics: rebalance callbacks
+ * (assignments, an empty one included, and revocations), Kafka errors (consumer errors other
+ * than end of partition, undelivered dead letters, rebalance and subscribe errors), and whether
+ * the group has assigned this consumer (possibly nothing) since the last (re)join. Read on the
+ * thread that polls. */
+typedef struct {
+    int64_t assigns, revokes, errors;
+    bool assigned;
+} fd_source_counts_t;
+void fd_source_counts(const fd_source_t *src, fd_source_counts_t *out);
+
 #endif

@@ -430,13 +430,20 @@ class Harness:
         return s
 
     def start_funneld(self, name, settings=None, **extra):
-        s = settings or self.funneld_settings(**extra)
+        s = dict(settings or self.funneld_settings(**extra))
+        # every funneld its own operator endpoints (tests run several at once, often from one
+        # settings dict), unless the test chose http.listen itself
+        s.setdefault("http.listen", "127.0.0.1:%d" % free_port())
         argv = [self.bin("funneld")]
         for k, v in s.items():
             argv += ["--set", "%s=%s" % (k, v)]
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
         p = Proc("funneld-" + name, argv, self.logpath("funneld-" + name), env=env)
+        # the operator endpoints (/livez, /readyz, /metrics): None when http.listen is off
+        listen = s["http.listen"]
+        p.http_port = None if listen == "off" else int(listen.rsplit(":", 1)[1])
+        p.http_url = None if p.http_port is None else "http://127.0.0.1:%d" % p.http_port
         self.procs.append(p)
         self.funnelds.append(p)
         print("[%s] started funneld %s (pid %d)" % (self.name, name, p.pid), flush=True)
