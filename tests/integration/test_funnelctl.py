@@ -478,6 +478,133 @@ def check_alerts(ctl, r, p):
     print("[funnelctl] alerts OK", flush=True)
 
 
+def width(text):
+    """Terminal columns of text: East Asian wide characters 2, combining marks 0."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def check_board(ctl, r, p):
+    """funnelctl board (docs/funnelctl.md): at most 22 lines of 80 columns whatever the ids and
+    the number of alerts; the org funnel in words and percentages, the top reps by amount won
+    with their teams, the alerts firing now oldest first (the rest counted), the last resolved
+    one when none fires, the feed's state; --once exits 0 on an empty prefix."""
+    pb = p + "b"
+
+    def board(*args):
+        out = ctl.ok("board", "--once", "--window", "all", *args, prefix=pb)
+        lines = out.splitlines()
+        expect(len(lines) <= 22, "board: %d lines, at most 22" % len(lines), *lines)
+        for ln in lines:
+            expect(width(ln) <= 80, "board: a line of %d columns: %r" % (width(ln), ln))
+        return lines
+
+    lines = board()
+    expect(lines[0].startswith("Sales funnel, all time \u00b7 ") and lines[0].endswith(TZ),
+           "board title", lines[0])
+    expect("Alerts firing now: none" in lines and
+           lines[-1] == "Feed: stalled, numbers may be out of date; no update yet "
+           "(is funneld running?)", "an empty board", *lines)
+    ctl.fails(2, "board", "--json", stderr_has=["option --json does not apply to 'board'"])
+    ctl.fails(2, "board", "--url", stderr_has=["option --url expects a value"])
+
+    hset(r, "%s:org:all" % pb, {
+        "entered:lead": "10", "advanced:lead": "6", "conv:lead": "0.6000", "lost_at:lead": "3",
+        "dwell_hours:lead": "36.00", "entered:qualified": "6", "entered:won": "2", "won": "2",
+        "lost": "4", "win_rate": "0.3333", "won_amount": "1234567.50"})
+    long_id = "销售代表张伟来自北京分公司的高级客户经理"  # 40 columns
+    reps = [("anna@corp.example", "900.00", "emea"), (long_id, "5000.00", "销售一部"),
+            ("bob", "900.00", None), ("carl", "10.00", "emea"), ("dora", "7.00", "emea"),
+            ("eve", "1.00", "emea"), ("zed", None, "emea")]
+    for rep, amount, team in reps:
+        h = {"entered:lead": "1", "won": "1", "lost": "1", "win_rate": "0.5000"}
+        if amount:
+            h["won_amount"] = amount
+        hset(r, "%s:rep:all:%s" % (pb, rep), h)
+        if team:
+            r.call("HSET", pb + ":rep_team", rep, team)
+    url = "http://127.0.0.1:8080/"
+    lines = board("--url", url)
+    expect(lines[0] == "Dashboard: %s \u2014 open it in a browser" % url, "board URL line",
+           lines[0])
+    i = lines.index(next(ln for ln in lines if ln.split()[:3] == ["Stage", "Deals",
+                                                                   "Conversion"]))
+    expect(lines[i + 1].split() == ["Lead", "10", "60.00%", "3", "1.5"], "board lead row",
+           lines[i + 1])
+    expect(lines[i + 2].split() == ["Qualified", "6", "-", "0", "-"], "board qualified row",
+           lines[i + 2])
+    expect(lines[i + 5].split() == ["Won", "2"], "board won row", lines[i + 5])
+    expect(lines[i + 6] == "Win rate 33.33%   Won amount 1,234,567.50   Deals won 2, lost 4",
+           "board summary", lines[i + 6])
+    t = lines.index(next(ln for ln in lines if ln.startswith("#  Top reps")))
+    want = [["1", "销售代表张伟来自北京分\u2026", "销售一部", "1", "5,000.00", "50.00%"],
+            ["2", "anna@corp.example", "emea", "1", "900.00", "50.00%"],
+            ["3", "bob", "-", "1", "900.00", "50.00%"],
+            ["4", "carl", "emea", "1", "10.00", "50.00%"],
+            ["5", "dora", "emea", "1", "7.00", "50.00%"]]
+    expect([ln.split() for ln in lines[t + 1:t + 6]] == want, "board top reps (by amount, ties "
+           "by id, long ids cut by display width)", *lines[t:t + 6])
+    expect(width(lines[t + 1].split("  ")[1]) <= 24, "the long id takes at most 24 columns",
+           lines[t + 1])
+    expect(lines[t + 6] == "", "board: top 5 by default", *lines)
+
+    docs = [alert_doc(20 + n, "firing", "warning", "lead-exit", "rep", rid,
+                      "2026-11-2%dT10:00:00.000Z" % n, "2026-11-2%dT10:00:00.000Z" % n,
+                      manager=mgr, kpi="exit_conv:lead", value=0.04, threshold=0.15)
+            for n, (rid, mgr) in enumerate([("佐藤 美咲", "Chen Central"), (long_id, "王经理"),
+                                            ("anna@corp.example", None), ("bob", "Bo"),
+                                            ("carl", "Cy"), ("dora", "Di")])]
+    for d in reversed(docs):
+        r.call("HSET", pb + ":alerts:firing", "lead-exit|rep|" + d["scope_id"],
+               json.dumps(d, ensure_ascii=False, separators=(",", ":")))
+    lines = board("--url", url)
+    a = lines.index(next(ln for ln in lines if ln.startswith("Alerts now: 6")))
+    expect(lines[a].split() == ["Alerts", "now:", "6", "Manager", "KPI", "Value", "Since"],
+           "board alerts header", lines[a])
+    expect(lines[a + 1].split() == ["佐藤", "美咲", "Chen", "Central", "Moved", "on", "%", "at",
+                                    "lead", "4%", "<", "15%", "11-20", "18:00"],
+           "board: the oldest alert first, in words, since in funnel.timezone", lines[a + 1])
+    expect(lines[a + 2].startswith("销售代表张伟\u2026 ") and "王经理" in lines[a + 2],
+           "board: the second alert, its id cut", lines[a + 2])
+    expect(lines[a + 3] == "\u2026 and 4 more (funnelctl alerts lists them)",
+           "board: the alerts that do not fit are counted", *lines)
+    lines = board("--url", url, "--limit", "10")
+    expect(len(lines) == 22 and len([ln for ln in lines if re.match(r"^\d+  ", ln)]) == 5
+           and "\u2026 and 4 more (funnelctl alerts lists them)" in lines,
+           "board --limit 10: the alerts keep their 3 lines, 5 of the 7 reps get the rest",
+           *lines)
+    two = board("--limit", "2")
+    t2 = two.index(next(ln for ln in two if ln.startswith("#  Top reps")))
+    expect(two[t2 + 2].startswith("2  ") and not two[t2 + 3], "board --limit 2", *two)
+
+    # none firing: the last resolved one; the feed live from a recent change entry
+    r.call("DEL", pb + ":alerts:firing")
+    r.call("XADD", pb + ":alerts", "*", "json", json.dumps(dict(
+        docs[0], state="resolved", resolved_at="2026-11-23T02:00:00.000Z"), ensure_ascii=False))
+    r.call("XADD", pb + ":changes", "*", "kind", "heartbeat", "watermark", "1795925337295",
+           "instance", "i1", "interval_ms", "2000", "parts", "crm.events:0:5:0")
+    r.call("XADD", pb + ":changes", "*", "kind", "change", "watermark", "1795925337295",
+           "parts", "crm.events:0:5:6")
+    r.call("HSET", pb + ":feed", "watermark", "1795925337295")
+    lines = board()
+    expect("Alerts firing now: none; resolved 11-23 10:00: 佐藤 美咲 (Moved on % at lead)"
+           in lines, "board: the last resolved alert", *lines)
+    expect(re.match(r"^Feed: live; last update \d\d:\d\d:\d\d \(\d+ s ago\); deals up to "
+                    r"\d\d-\d\d \d\d:\d\d$", lines[-1]), "board feed line", lines[-1])
+
+    # live: frames until SIGTERM, exit 0 (not a terminal: one after the other)
+    argv = [ctl.exe] + ctl.base(prefix=pb) + ["board", "--window", "all", "--interval", "0.2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    out = out.decode("utf-8")
+    expect(proc.returncode == 0 and out.count("Sales funnel, all time") >= 2
+           and "\033[" not in out and "Ctrl-C quits" in out,
+           "board live: exit %d, frames:" % proc.returncode, out[-2000:], err)
+    print("[funnelctl] board OK", flush=True)
+
+
 def check_rules(ctl, h):
     """funnelctl rules check (docs/funnelctl.md): exit 0 for a valid file, 2 naming the rule and
     field for an invalid or unreadable one, or when no file is given and alerts.rules is empty."""
@@ -638,6 +765,7 @@ def body(h, args):
         check_top(ctl, r, p)
         check_stats(ctl, r, p)
         check_alerts(ctl, r, p)
+        check_board(ctl, r, p)
         check_rules(ctl, h)
         check_settings(ctl, h, p)
         check_redis_errors(ctl, h, r, p)

@@ -56,6 +56,24 @@ static const command_t commands[] = {
      "\n"
      "With --once or --json, exit 1 when no rep has metrics in the window.\n",
      cmd_top},
+    {"board", OPT_WINDOW | OPT_LIMIT | OPT_INTERVAL | OPT_ONCE | OPT_URL, 0, 0, "board",
+     "A sales manager's view that fits an 80x24 terminal, redrawn in place every interval until\n"
+     "Ctrl-C: the dashboard's address (--url), the org funnel of the window (per stage the deals\n"
+     "that entered it, Conversion % = the share of them that got further, the deals lost there,\n"
+     "the average days in the stage), the win rate and the amount won, the top reps by amount\n"
+     "won (team, deals won, amount, win rate), the alerts firing now (rep, manager, KPI, value\n"
+     "against its bound, since when) and whether the feed is live, idle, behind or stalled,\n"
+     "with the time of the last update. Long ids are cut with an ellipsis; at most 22 lines of\n"
+     "at most 80 columns (East Asian wide characters count 2).\n"
+     "\n"
+     "  --window ID     as for show (default: today in funnel.timezone)\n"
+     "  --url URL       the dashboard's address, shown on the first line\n"
+     "  --limit N       top reps to show (default 5; fewer when alerts need the lines)\n"
+     "  --interval S    seconds between refreshes (default 2, 0.1 to 3600)\n"
+     "  --once          print the board once and exit (for scripts)\n"
+     "\n"
+     "Exit 1 when Redis cannot be read (--once); live, it retries every interval.\n",
+     cmd_board},
     {"offsets", OPT_JSON, 0, 0, "offsets",
      "Per partition of kafka.topics: the next offset stored in Redis (what funneld has applied),\n"
      "the committed offset of kafka.group_id (informational: Redis holds the truth), the log end,\n"
@@ -144,6 +162,7 @@ static void usage(FILE *out) {
 static void command_help(FILE *out, const command_t *cmd) {
     fprintf(out, "usage: funnelctl [--config FILE] [--set NAME=VALUE]... %s", cmd->synopsis);
     if (cmd->opts & OPT_WINDOW) fprintf(out, " [--window ID]");
+    if (cmd->opts & OPT_URL) fprintf(out, " [--url URL]");
     if (cmd->opts & OPT_BY) fprintf(out, " [--by KEY]");
     if (cmd->opts & OPT_LIMIT) fprintf(out, " [--limit N]");
     if (cmd->opts & OPT_INTERVAL) fprintf(out, " [--interval S]");
@@ -226,6 +245,9 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
         } else if ((v = opt_value(argc, argv, &i, "--interval", &missing)) != NULL) {
             interval_text = v;
             used |= OPT_INTERVAL;
+        } else if ((v = opt_value(argc, argv, &i, "--url", &missing)) != NULL) {
+            ctl->url = v;
+            used |= OPT_URL;
         } else if ((v = opt_value(argc, argv, &i, "--history", &missing)) != NULL) {
             history_text = v;
             used |= OPT_HISTORY;
@@ -271,8 +293,8 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
     }
     unsigned stray = used & ~ctl->cmd->opts;
     if (stray) {
-        static const char *const names[] = {"--window",   "--json", "--by",     "--limit",
-                                            "--interval", "--once", "--history"};
+        static const char *const names[] = {"--window",   "--json", "--by",      "--limit",
+                                            "--interval", "--once", "--history", "--url"};
         for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
             if (stray & (1u << b))
                 return ctl_fail(FD_ERR_INVAL,
@@ -284,6 +306,7 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
         command_help(stderr, ctl->cmd);
         return FD_ERR_INVAL;
     }
+    ctl->limit_given = limit_text != NULL;
     if (limit_text && !parse_long(limit_text, 0, 1000000, &ctl->limit))
         return ctl_fail(FD_ERR_INVAL, "--limit expects an integer in [0, 1000000], found '%s'",
                         limit_text);
@@ -322,8 +345,8 @@ fd_err_t ctl_load_settings(ctl_t *ctl, int argc, char **argv, const char *config
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
         if (v == NULL) {
             /* skip the value of the other options taking one */
-            static const char *const with_value[] = {"--config", "--window",   "--by",
-                                                     "--limit",  "--interval", "--history"};
+            static const char *const with_value[] = {"--config",   "--window",  "--by", "--limit",
+                                                     "--interval", "--history", "--url"};
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
                 if (strcmp(argv[i], with_value[k]) == 0) i++;
             continue;

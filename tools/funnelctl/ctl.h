@@ -36,6 +36,7 @@ enum {
     OPT_INTERVAL = 1 << 4,
     OPT_ONCE = 1 << 5,
     OPT_HISTORY = 1 << 6,
+    OPT_URL = 1 << 7,
 };
 
 typedef struct ctl ctl_t;
@@ -60,7 +61,9 @@ struct ctl {
     bool json, once;
     const char *by;
     long limit;
-    long history; /* --history N, 0 = the firing alerts */
+    bool limit_given; /* --limit was on the command line */
+    const char *url;  /* --url: the dashboard's address, shown first by board */
+    long history;     /* --history N, 0 = the firing alerts */
     double interval;
     /* settings */
     fd_config_t cfg;
@@ -91,6 +94,7 @@ fd_err_t cmd_alerts(ctl_t *ctl);
 fd_err_t cmd_rules(ctl_t *ctl);
 fd_err_t cmd_watch(ctl_t *ctl);
 fd_err_t cmd_feeds(ctl_t *ctl);
+fd_err_t cmd_board(ctl_t *ctl);
 
 /* ---- messages, memory and output (util.c) ---- */
 
@@ -150,6 +154,11 @@ typedef struct {
 
 /* Appends a cell (copied; NULL is an empty cell). */
 void table_cell(table_t *t, const char *text);
+/* Columns s takes in a terminal: code points, East Asian wide ones counting 2, combining marks
+ * and other zero-width ones 0. */
+size_t display_width(const char *s);
+/* s cut to at most max display columns, ending with an ellipsis ("…") when cut (heap). */
+char *fit_width(const char *s, size_t max);
 /* Prints the rows with the columns aligned to their display width (Unicode wide characters
  * count 2 columns, combining marks 0), without trailing blanks; empties the table. */
 void table_print(FILE *out, table_t *t);
@@ -201,6 +210,25 @@ char *key_single(const ctl_t *ctl, const char *name);
 char *key_part(const ctl_t *ctl, const char *topic, int32_t partition);
 /* The part of a metric key after "<p>:" ("rep:all:anna"): how the change feed names it. */
 char *key_metric_suffix(fd_scope_t scope, const char *window, const char *id);
+
+/* ---- the reps of a window (top.c; board shares them) ---- */
+
+/* One rep's hash of a window. */
+typedef struct {
+    char *rep;
+    redisReply *h;
+    const char *key; /* the sort value in h, NULL when absent */
+    bool counter;    /* the sort field is a counter: absent counts as 0 (else it sorts last) */
+} rep_row_t;
+
+/* Reads every rep hash of window, pipelined, into *rows (free with reps_free, also on failure).
+ * FD_ERR_REDIS (reported). */
+fd_err_t reps_read(ctl_t *ctl, const char *window, rep_row_t **rows, size_t *nrows);
+/* Sorts rows best first on field (a counter: absent counts 0; else absent sorts last), ties by
+ * rep id. */
+void reps_sort(rep_row_t *rows, size_t n, const char *field, bool counter);
+/* Frees the rows and the array. */
+void reps_free(rep_row_t *rows, size_t n);
 
 /* ---- a metrics hash (hash.c) ---- */
 

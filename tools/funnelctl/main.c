@@ -4,15 +4,16 @@
 //
 //   funnelctl [--config FILE] [--set NAME=VALUE]... <command> [options]
 //   commands: show rep <id> | show team <id> | show org, reps, teams, top, offsets, stats,
-//             alerts, rules check [file], watch rep <id> | team <id> | org, help
+//             alerts, rules check [file], watch rep <id> | team <id> | org, feeds, board,
+//             help
 //
 // Exit codes: 0 ok, 1 runtime error (Redis or Kafka unreachable or failing, no data), 2 usage or
 // configuration error. Redis layout: docs/redis.md; the commands: docs/funnelctl.md.
 //
 // The files: args.c (command table, options, settings), redis.c (reading Redis), table.c
 // (aligned tables), hash.c (a metrics hash as a table or JSON), one file per command (show.c,
-// list.c, top.c, offsets.c, stats.c, alerts.c, rules.c, watch.c), util.c (messages, output
-// helpers).
+// list.c, top.c, offsets.c, stats.c, alerts.c, rules.c, watch.c, feeds.c, board.c), util.c
+// (messages, output helpers).
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>

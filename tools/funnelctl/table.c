@@ -2,12 +2,11 @@
 // funnelctl's aligned text tables: columns padded to the display width of their cells in a
 // terminal (East Asian wide characters take two columns, combining marks none) (a tool).
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
 
-/* Columns a string takes in a terminal: code points, East Asian wide ones counting 2, combining
- * marks and other zero-width ones 0. */
-static size_t display_width(const char *s) {
+size_t display_width(const char *s) {
     size_t w = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
         uint32_t cp;
@@ -39,6 +38,29 @@ static size_t display_width(const char *s) {
         w += zero ? 0 : wide ? 2 : 1;
     }
     return w;
+}
+
+/* The length in bytes of the UTF-8 sequence starting with byte c (1 for a stray byte). */
+static size_t seq_len(unsigned char c) {
+    return c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+char *fit_width(const char *s, size_t max) {
+    if (display_width(s) <= max) return xstrdup(s);
+    /* keep whole characters while they and the ellipsis fit in max columns */
+    size_t len = strlen(s), keep = 0;
+    char *out = xcalloc(len + 4, 1);
+    while (max > 0 && keep < len) {
+        size_t n = seq_len((unsigned char)s[keep]);
+        if (keep + n > len) break;
+        memcpy(out, s, keep + n);
+        out[keep + n] = '\0';
+        if (display_width(out) + 1 > max) break;
+        keep += n;
+    }
+    out[keep] = '\0';
+    if (max > 0) strcat(out, "\xe2\x80\xa6"); /* U+2026, one column */
+    return out;
 }
 
 void table_cell(table_t *t, const char *text) {

@@ -16,15 +16,8 @@ static void on_signal(int sig) {
     stop_requested = 1;
 }
 
-typedef struct {
-    char *rep;
-    redisReply *h;
-    const char *key; /* the sort value in h, NULL when absent */
-    bool counter;    /* the sort field is a counter: absent counts as 0 (else it sorts last) */
-} row_t;
-
 static int cmp_rows(const void *pa, const void *pb) {
-    const row_t *a = pa, *b = pb;
+    const rep_row_t *a = pa, *b = pb;
     const char *ka = a->key, *kb = b->key;
     if (a->counter) {
         ka = ka ? ka : "0";
@@ -90,8 +83,7 @@ static fd_err_t check_by(ctl_t *ctl, char *field, size_t size, bool *counter) {
                     by);
 }
 
-/* Reads every rep hash of window, pipelined. FD_ERR_REDIS (reported). */
-static fd_err_t read_reps(ctl_t *ctl, const char *window, row_t **rows, size_t *nrows) {
+fd_err_t reps_read(ctl_t *ctl, const char *window, rep_row_t **rows, size_t *nrows) {
     strvec_t ids = {0};
     *rows = NULL;
     *nrows = 0;
@@ -100,7 +92,7 @@ static fd_err_t read_reps(ctl_t *ctl, const char *window, row_t **rows, size_t *
         strvec_clear(&ids);
         return err;
     }
-    row_t *r = xcalloc(ids.n, sizeof *r);
+    rep_row_t *r = xcalloc(ids.n, sizeof *r);
     char **keys = xcalloc(ids.n, sizeof *keys);
     size_t queued = 0;
     char what[300];
@@ -141,7 +133,15 @@ static fd_err_t read_reps(ctl_t *ctl, const char *window, row_t **rows, size_t *
     return err;
 }
 
-static void free_rows(row_t *rows, size_t n) {
+void reps_sort(rep_row_t *rows, size_t n, const char *field, bool counter) {
+    for (size_t i = 0; i < n; i++) {
+        rows[i].key = hget(rows[i].h, field);
+        rows[i].counter = counter;
+    }
+    if (n > 1) qsort(rows, n, sizeof *rows, cmp_rows);
+}
+
+void reps_free(rep_row_t *rows, size_t n) {
     for (size_t i = 0; i < n; i++) {
         free(rows[i].rep);
         freeReplyObject(rows[i].h);
@@ -149,7 +149,7 @@ static void free_rows(row_t *rows, size_t n) {
     free(rows);
 }
 
-static void print_top_table(FILE *out, ctl_t *ctl, const row_t *rows, size_t n) {
+static void print_top_table(FILE *out, ctl_t *ctl, const rep_row_t *rows, size_t n) {
     int last = (int)fd_funnel_nstages(ctl->fn) - 1;
     size_t ncols = 2 + (size_t)last + 4;
     table_t t = {.ncols = ncols, .left = {false, true}};
@@ -187,20 +187,16 @@ static fd_err_t top_once(ctl_t *ctl, FILE *out, bool live) {
     ctl_current_window(ctl, window, sizeof window);
     bool counter;
     check_by(ctl, field, sizeof field, &counter); /* checked before: cannot fail here */
-    row_t *rows;
+    rep_row_t *rows;
     size_t n;
     fd_err_t err = redis_open(ctl);
     if (err != FD_OK) return err;
-    if ((err = read_reps(ctl, window, &rows, &n)) != FD_OK) {
-        free_rows(rows, n);
+    if ((err = reps_read(ctl, window, &rows, &n)) != FD_OK) {
+        reps_free(rows, n);
         redis_drop(ctl); /* reconnect at the next refresh */
         return err;
     }
-    for (size_t i = 0; i < n; i++) {
-        rows[i].key = hget(rows[i].h, field);
-        rows[i].counter = counter;
-    }
-    if (n > 1) qsort(rows, n, sizeof *rows, cmp_rows);
+    reps_sort(rows, n, field, counter);
     size_t shown = ctl->limit > 0 && (size_t)ctl->limit < n ? (size_t)ctl->limit : n;
     if (ctl->json) {
         fputc('[', out);
@@ -230,7 +226,7 @@ static fd_err_t top_once(ctl_t *ctl, FILE *out, bool live) {
     if (n == 0 && !live)
         err = ctl_fail(FD_ERR_NOTFOUND, "no rep has metrics in window '%s' (prefix '%s')", window,
                        ctl->cfg.prefix);
-    free_rows(rows, n);
+    reps_free(rows, n);
     return err;
 }
 
