@@ -376,11 +376,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return r.queued ? MHD_YES : MHD_NO;
 }
 
-/* Accept policy: refuse (MHD closes the socket at once) a connection beyond max_connections. MHD's
- * own limit is one more, so that MHD keeps accepting while every slot is taken and this refusal
- * happens: at its own limit MHD stops accepting, and a new connection would wait in the listen
- * backlog, to be served whenever a slot frees, instead of being refused. Called by MHD's polling
- * thread, which also emits the STARTED and CLOSED notifications that keep `open`. */
+/* Accept policy: a connection beyond max_connections is refused (MHD closes it at once,
+ * unanswered). MHD's own limit is one more and never reached. Left to itself at its limit, MHD
+ * 0.9.75 either accepts and closes each new connection with a warning per connection (a log flood
+ * under overload), or, once it has an inter-thread channel (MHD_USE_ITC, which e.g.
+ * MHD_OPTION_NOTIFY_COMPLETED implies), stops accepting: the connection then waits in the listen
+ * backlog and is served whenever a slot frees. Called by MHD's polling thread, the one that also
+ * emits the STARTED and CLOSED notifications that keep `open`. */
 static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
     fd_http_t *h = cls;
     (void)addr;
