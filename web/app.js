@@ -276,16 +276,9 @@
     const v = st.view;
     const p = boardParams();
     p.by = byField(v.by);
-    const main = api("leaderboard", p);
-    // The rows carry no conversion: one more request gives it for every id shown.
-    const cp = Object.assign({}, p, { by: byField("conv"), limit: "1000" });
-    const conv = v.by === "conv" ? null : api("leaderboard", cp);
-    const b = await main;
-    const c = conv ? await conv : b;
+    const b = await api("leaderboard", p);
     if (gen !== st.generation) return;
-    const convOf = new Map();
-    for (const r of c.rows || []) convOf.set(r.id, r.value);
-    renderBoard(b, convOf);
+    renderBoard(b);
   }
 
   async function loadAlerts() {
@@ -546,7 +539,7 @@
     $("rep-label").hidden = v.scope !== "rep";
   }
 
-  function renderBoard(b, convOf) {
+  function renderBoard(b) {
     const v = st.view;
     const rows = $("board-rows");
     rows.replaceChildren();
@@ -577,7 +570,7 @@
       add(fmtInt(r.won), "num", "board-won");
       add(fmtPct(r.win_rate), "num", "board-win-rate");
       add(fmtMoney(r.won_amount), "num", "board-won-amount");
-      add(fmtPct(v.by === "conv" ? r.value : convOf.get(r.id)), "num", "board-conv");
+      add(fmtPct(r.conv), "num", "board-conv");
       rows.appendChild(tr);
     }
     document.querySelectorAll("#board-head th[data-by]").forEach((th) => {

@@ -341,8 +341,9 @@ void web_api_leaderboard(void *opaque, fd_http_req_t *req) {
         cJSON_AddNullToObject(o, "team");
     cJSON_AddNumberToObject(o, "total", (double)m);
     cJSON *a = cJSON_AddArrayToObject(o, "rows");
-    char first[160];
+    char first[160], first_conv[160];
     snprintf(first, sizeof first, "entered:%s", fd_funnel_stage_name(w->fn, 0));
+    snprintf(first_conv, sizeof first_conv, "conv:%s", fd_funnel_stage_name(w->fn, 0));
     for (size_t i = 0; i < m && i < (size_t)limit; i++) {
         const fd_webhash_t *h = rows[i].h;
         cJSON *e = cJSON_CreateObject();
@@ -355,6 +356,7 @@ void web_api_leaderboard(void *opaque, fd_http_req_t *req) {
             cJSON_AddNullToObject(e, "team");
         add_typed(e, "value", kind, fd_webhash_get(h, by));
         add_typed(e, "deals", FD_FIELD_COUNTER, fd_webhash_get(h, first));
+        add_typed(e, "conv", FD_FIELD_RATE, fd_webhash_get(h, first_conv));
         add_typed(e, "won", FD_FIELD_COUNTER, fd_webhash_get(h, "won"));
         add_typed(e, "lost", FD_FIELD_COUNTER, fd_webhash_get(h, "lost"));
         add_typed(e, "won_amount", FD_FIELD_AMOUNT, fd_webhash_get(h, "won_amount"));

@@ -180,6 +180,7 @@ def body(h, args):
                 if not same(x[f], typed(f, hsh.get(f))):
                     raise TestFailure("leaderboard %s %s: %s %r" % (params, x["id"], f, x[f]))
             if not same(x["deals"], typed("entered:lead", hsh.get("entered:lead"))) or \
+                    not same(x["conv"], typed("conv:lead", hsh.get("conv:lead"))) or \
                     not same(x["value"], typed(by, hsh.get(by))):
                 raise TestFailure("leaderboard %s %s: deals/value %r" % (params, x["id"], x))
     lb = api("/api/v1/leaderboard", window="all", limit=3)
