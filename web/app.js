@@ -137,7 +137,8 @@
   function tz() { return (st.meta && st.meta.timezone) || "UTC"; }
   function fmtTime(d, withDate) {
     const o = { timeZone: tz(), hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
-    if (withDate) { o.year = "numeric"; o.month = "2-digit"; o.day = "2-digit"; }
+    // "7 Dec 2026, 09:22:29" in English (07/12 reads as July in the US), 2026/12/07 in Chinese.
+    if (withDate) { o.year = "numeric"; o.month = st.lang === "zh" ? "2-digit" : "short"; o.day = st.lang === "zh" ? "2-digit" : "numeric"; }
     return new Intl.DateTimeFormat(locale(), o).format(d);
   }
   function fmtDate(iso) {

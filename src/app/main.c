@@ -46,22 +46,25 @@ int main(int argc, char **argv) {
     int rc = 2;
     const char *config_path = getenv("FUNNELD_CONFIG");
     int print_config = 0, check = 0;
+    const char **sets = calloc((size_t)argc, sizeof *sets); /* the --set values, in order */
+    size_t nsets = 0;
 
-    if (fd_config_init(&cfg) != FD_OK) {
+    if (sets == NULL || fd_config_init(&cfg) != FD_OK) {
         fprintf(stderr, "funneld: out of memory\n");
+        free(sets);
         return 1;
     }
-    /* First pass: the file, so that flags apply over it whatever their order. */
+    /* The options first: the file and the --set flags apply in their layers' order, whatever
+     * the order of the flags. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             fd_config_print_reference(stdout, false);
             fd_config_clear(&cfg);
+            free(sets);
             return 0;
-        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
-            i++;
+        } else if (fd_config_take_arg(argc, argv, &i, &config_path, sets, &nsets)) {
+            continue;
         } else if (strcmp(argv[i], "--print-config") == 0) {
             print_config = 1;
         } else if (strcmp(argv[i], "--check") == 0) {
@@ -72,26 +75,9 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
-    if (config_path && fd_config_load_file(&cfg, config_path, errstr, sizeof errstr) != FD_OK)
+    if (fd_config_load_layers(&cfg, config_path, environ, sets, nsets, &fd_log_level, errstr,
+                              sizeof errstr) != FD_OK)
         goto bad_config;
-    if (fd_config_apply_env(&cfg, environ, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--set") != 0) continue;
-        const char *arg = argv[++i];
-        const char *eq = strchr(arg, '=');
-        if (eq == NULL) {
-            snprintf(errstr, sizeof errstr, "--set %s: expected NAME=VALUE", arg);
-            goto bad_config;
-        }
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)(eq - arg), arg);
-        if (fd_config_set(&cfg, name, eq + 1, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    }
-    if (fd_config_validate(&cfg, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    if (fd_log_level_parse(cfg.log_level, &fd_log_level) != FD_OK) {
-        snprintf(errstr, sizeof errstr, "log.level: unknown level '%s'", cfg.log_level);
-        goto bad_config;
-    }
     if (print_config) {
         fd_config_dump(&cfg, stdout);
         rc = 0;
@@ -137,5 +123,6 @@ bad_config:
     rc = 2;
 out:
     fd_config_clear(&cfg);
+    free(sets);
     return rc;
 }

@@ -43,9 +43,12 @@ int main(int argc, char **argv) {
     const char *config_path = getenv("FUNNELD_CONFIG");
     bool check = false;
     fd_web_t *w = NULL;
+    const char **sets = calloc((size_t)argc, sizeof *sets); /* the --set values, in order */
+    size_t nsets = 0;
 
-    if (fd_config_init(&cfg) != FD_OK) {
+    if (sets == NULL || fd_config_init(&cfg) != FD_OK) {
         fprintf(stderr, "funnel-web: out of memory\n");
+        free(sets);
         return 1;
     }
     for (int i = 1; i < argc; i++) {
@@ -53,11 +56,10 @@ int main(int argc, char **argv) {
             usage(stdout);
             fd_config_print_reference(stdout, false);
             fd_config_clear(&cfg);
+            free(sets);
             return 0;
-        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-            config_path = argv[++i];
-        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
-            i++;
+        } else if (fd_config_take_arg(argc, argv, &i, &config_path, sets, &nsets)) {
+            continue;
         } else if (strcmp(argv[i], "--check") == 0) {
             check = true;
         } else {
@@ -66,18 +68,9 @@ int main(int argc, char **argv) {
             goto out;
         }
     }
-    if (config_path && fd_config_load_file(&cfg, config_path, errstr, sizeof errstr) != FD_OK)
+    if (fd_config_load_layers(&cfg, config_path, environ, sets, nsets, &fd_log_level, errstr,
+                              sizeof errstr) != FD_OK)
         goto bad_config;
-    if (fd_config_apply_env(&cfg, environ, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--set") != 0) continue;
-        if (fd_config_set_arg(&cfg, argv[++i], errstr, sizeof errstr) != FD_OK) goto bad_config;
-    }
-    if (fd_config_validate(&cfg, errstr, sizeof errstr) != FD_OK) goto bad_config;
-    if (fd_log_level_parse(cfg.log_level, &fd_log_level) != FD_OK) {
-        snprintf(errstr, sizeof errstr, "log.level: unknown level '%s'", cfg.log_level);
-        goto bad_config;
-    }
     if (fd_web_new(&cfg, &w, errstr, sizeof errstr) != FD_OK) goto bad_config;
     signal(SIGPIPE, SIG_IGN);
     fd_err_t err = fd_web_check_redis(w, errstr, sizeof errstr);
@@ -112,5 +105,6 @@ bad_config:
 out:
     fd_web_destroy(w);
     fd_config_clear(&cfg);
+    free(sets);
     return rc;
 }

@@ -184,26 +184,44 @@ void web_api_funnel(void *opaque, fd_http_req_t *req) {
 
 /* ---- reps, teams ---- */
 
+/* Resolves the window parameter into win, then reads on one connection (taken and given back)
+ * the ids of scope and that window, for reps the rep -> team hash (*rt, empty for teams: the team
+ * of a rep is all it is used for) and, when hs is not NULL, each id's hash (*hs, n of them). False
+ * after an error reply (400 for the window, 503 when Redis fails), nothing left to free. */
+static bool read_ids(fd_web_t *w, fd_http_req_t *req, fd_scope_t scope, char win[FD_WIN_ID_MAX],
+                     char ***ids, size_t *n, fd_webhash_t *rt, fd_webhash_t **hs) {
+    bool bounded;
+    int64_t start, end;
+    if (!web_window(w, req, win, &bounded, &start, &end)) return false;
+    const char *prefix = w->cfg->prefix;
+    fd_redis_t *r = web_redis_take(w);
+    *ids = NULL;
+    *n = 0;
+    *rt = (fd_webhash_t){0};
+    if (hs != NULL) *hs = NULL;
+    bool ok = r != NULL && fd_webread_ids(r, prefix, scope, win, ids, n) == FD_OK &&
+              (scope != FD_SCOPE_REP ||
+               fd_webread_single_hash(r, prefix, FD_KEY_REP_TEAM, rt) == FD_OK) &&
+              (hs == NULL || fd_webread_hashes(r, prefix, scope, win, *ids, *n, hs) == FD_OK);
+    if (!ok) {
+        web_redis_failed(w, req, r);
+        fd_webread_ids_free(*ids, *n);
+        fd_webhash_clear(rt);
+        *ids = NULL;
+        *n = 0;
+    }
+    web_redis_give(w, r);
+    return ok;
+}
+
 static void list(fd_web_t *w, fd_http_req_t *req, fd_scope_t scope) {
     static const char *const allowed[] = {"window"};
     if (!only_args(req, allowed, 1)) return;
     char win[FD_WIN_ID_MAX];
-    bool bounded;
-    int64_t start, end;
-    if (!web_window(w, req, win, &bounded, &start, &end)) return;
-    fd_redis_t *r = web_redis_take(w);
-    char **ids = NULL;
-    size_t n = 0;
-    fd_webhash_t rt = {0};
-    if (r == NULL || fd_webread_ids(r, w->cfg->prefix, scope, win, &ids, &n) != FD_OK ||
-        (scope == FD_SCOPE_REP &&
-         fd_webread_single_hash(r, w->cfg->prefix, FD_KEY_REP_TEAM, &rt) != FD_OK)) {
-        web_redis_failed(w, req, r);
-        web_redis_give(w, r);
-        fd_webread_ids_free(ids, n);
-        return;
-    }
-    web_redis_give(w, r);
+    char **ids;
+    size_t n;
+    fd_webhash_t rt;
+    if (!read_ids(w, req, scope, win, &ids, &n, &rt, NULL)) return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "window", win);
     cJSON *a = cJSON_AddArrayToObject(o, scope == FD_SCOPE_REP ? "reps" : "teams");
@@ -290,25 +308,12 @@ void web_api_leaderboard(void *opaque, fd_http_req_t *req) {
         fd_http_reply_error(req, 400, "order", "order: expected desc or asc, got \"%.20s\"", order);
         return;
     }
-    char win[FD_WIN_ID_MAX];
-    bool bounded;
-    int64_t start, end;
-    if (!web_window(w, req, win, &bounded, &start, &end)) return;
 
-    fd_redis_t *r = web_redis_take(w);
-    char **ids = NULL;
-    size_t n = 0;
-    fd_webhash_t rt = {0}, *hs = NULL;
-    if (r == NULL || fd_webread_ids(r, w->cfg->prefix, scope, win, &ids, &n) != FD_OK ||
-        fd_webread_single_hash(r, w->cfg->prefix, FD_KEY_REP_TEAM, &rt) != FD_OK ||
-        fd_webread_hashes(r, w->cfg->prefix, scope, win, ids, n, &hs) != FD_OK) {
-        web_redis_failed(w, req, r);
-        web_redis_give(w, r);
-        fd_webread_ids_free(ids, n);
-        fd_webhash_clear(&rt);
-        return;
-    }
-    web_redis_give(w, r);
+    char win[FD_WIN_ID_MAX];
+    char **ids;
+    size_t n;
+    fd_webhash_t rt, *hs;
+    if (!read_ids(w, req, scope, win, &ids, &n, &rt, &hs)) return;
     lrow_t *rows = calloc(n > 0 ? n : 1, sizeof *rows);
     size_t m = 0;
     for (size_t i = 0; rows != NULL && i < n; i++) {

@@ -17,12 +17,15 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "model/config.h"
 
 /* An idle connection (no stream) is closed after this many seconds. */
 #define HTTP_TIMEOUT_S   30
 #define HTTP_MAX_HEADERS 8
+/* Connections refused over the limit are logged at most once per this many ms. */
+#define HTTP_REFUSED_LOG_MS 10000
 
 struct fd_http {
     struct MHD_Daemon *daemon;
@@ -33,6 +36,10 @@ struct fd_http {
     fd_http_observe_fn observe;
     char name[16];
     int port;
+    int max_connections;
+    atomic_int open;          /* connections MHD holds (accepted and not yet cleaned up) */
+    atomic_ullong refused;    /* connections refused over max_connections, ever */
+    atomic_llong refused_log; /* monotonic ms of the last "refusing" warning; 0: none */
     atomic_bool stopping;
 };
 
@@ -320,10 +327,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     fd_http_t *h = cls;
     (void)version;
     (void)upload_data;
-    static int answered_marker;
-    if (*con_cls != NULL) {
+    static int answered_marker, headers_marker;
+    if (*con_cls == &answered_marker) {
         /* A body after the answer was queued: discard it. */
         *upload_data_size = 0;
+        return MHD_YES;
+    }
+    const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    bool body = te != NULL || (clen != NULL && strcmp(clen, "0") != 0);
+    if (*con_cls == NULL && !body) {
+        /* The first call only has the headers. A response queued now makes MHD close the
+         * connection after it (it will not read what follows the headers), so keep-alive would
+         * never work: answer on the next call, once the whole request is in. A request that
+         * announces a body is refused at once, and closed, as its body is never read. */
+        *con_cls = &headers_marker;
         return MHD_YES;
     }
     *con_cls = &answered_marker;
@@ -332,12 +350,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *route = "";
     bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    const char *clen = fd_http_header(&r, "Content-Length");
-    const char *te = fd_http_header(&r, "Transfer-Encoding");
     if (!get && !head) {
         fd_http_set_header(&r, "Allow", "GET, HEAD");
         fd_http_reply_error(&r, 405, NULL, "method %.16s not allowed: only GET and HEAD", method);
-    } else if (te != NULL || (clen != NULL && strcmp(clen, "0") != 0)) {
+    } else if (body) {
         fd_http_reply_error(&r, 413, NULL, "a request body is not accepted");
     } else if (authorize(h, &r)) {
         for (size_t i = 0; i < h->nroutes; i++) {
@@ -358,6 +374,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req_clear(&r);
     if (h->observe != NULL) h->observe(h->opaque, route, r.status);
     return r.queued ? MHD_YES : MHD_NO;
+}
+
+/* Accept policy: a connection beyond max_connections is refused (MHD closes it at once,
+ * unanswered). MHD's own limit is one more and never reached. Left to itself at its limit, MHD
+ * 0.9.75 either accepts and closes each new connection with a warning per connection (a log flood
+ * under overload), or, once it has an inter-thread channel (MHD_USE_ITC, which e.g.
+ * MHD_OPTION_NOTIFY_COMPLETED implies), stops accepting: the connection then waits in the listen
+ * backlog and is served whenever a slot frees. Called by MHD's polling thread, the one that also
+ * emits the STARTED and CLOSED notifications that keep `open`. */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    fd_http_t *h = cls;
+    (void)addr;
+    (void)addrlen;
+    if (atomic_load(&h->open) < h->max_connections) return MHD_YES;
+    unsigned long long n = atomic_fetch_add(&h->refused, 1) + 1;
+    int64_t now = fd_clock_mono_ms(), last = atomic_load(&h->refused_log);
+    if ((last == 0 || now - last >= HTTP_REFUSED_LOG_MS) &&
+        atomic_compare_exchange_strong(&h->refused_log, &last, now))
+        fd_log_warn(h->name,
+                    "%d connections open (http.max_connections): closing new ones at once "
+                    "(%llu so far)",
+                    h->max_connections, n);
+    return MHD_NO;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe) {
+    fd_http_t *h = cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        atomic_fetch_add(&h->open, 1);
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        atomic_fetch_sub(&h->open, 1);
+    }
 }
 
 static void on_log(void *cls, const char *fmt, va_list ap) {
@@ -409,15 +460,19 @@ fd_err_t fd_http_start(const fd_http_opts_t *o, const fd_http_route_t *routes, s
     h->token = o->token != NULL && o->token[0] != '\0' ? o->token : NULL;
     h->observe = o->observe;
     snprintf(h->name, sizeof h->name, "%s", name);
+    h->max_connections = o->max_connections > 0 ? o->max_connections : 64;
+    atomic_init(&h->open, 0);
+    atomic_init(&h->refused, 0);
+    atomic_init(&h->refused_log, 0);
     atomic_init(&h->stopping, false);
 
     unsigned int flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
                          MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0u);
     /* The logger goes first: MHD logs what the options before it say to stderr itself. */
     h->daemon = MHD_start_daemon(
-        flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)(o->max_connections > 0 ? o->max_connections : 64),
+        flags, (uint16_t)port, on_accept, h, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_log, h,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        h, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)h->max_connections + 1u,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         (size_t)(o->max_request_bytes > 0 ? o->max_request_bytes : 16384),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_END);

@@ -75,6 +75,16 @@ static fd_err_t to_entries(const redisReply *a, int stream, fd_webentry_t **out,
     return FD_OK;
 }
 
+/* On error, frees the entries read so far and leaves none: the out-parameters' contract. */
+static fd_err_t entries_result(fd_err_t err, fd_webentry_t **out, size_t *n) {
+    if (err != FD_OK) {
+        fd_webentries_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return err;
+}
+
 static void single(char *buf, const char *prefix, const char *name) {
     fd_keys_single(buf, FD_KEY_MAX, prefix, name);
 }
@@ -117,46 +127,39 @@ static fd_err_t transaction(fd_redis_t *r, const char *what, size_t n, int *argc
     return FD_OK;
 }
 
-fd_err_t fd_webread_funnel(fd_redis_t *r, const char *prefix, fd_scope_t scope, const char *window,
-                           const char *id, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]) {
-    char kc[FD_KEY_MAX], ka[FD_KEY_MAX], kh[FD_KEY_MAX];
-    single(kc, prefix, FD_KEY_CHANGES);
-    single(ka, prefix, FD_KEY_ALERTS);
-    fd_keys_metric(kh, sizeof kh, prefix, scope, window, id);
-    const char *c1[] = {"XREVRANGE", kc, "+", "-", "COUNT", "1"};
-    const char *c2[] = {"XREVRANGE", ka, "+", "-", "COUNT", "1"};
-    const char *c3[] = {"HGETALL", kh};
-    int argc[] = {6, 6, 2};
-    const char **argv[] = {c1, c2, c3};
-    redisReply *e = NULL;
-    fd_err_t err = transaction(r, "read the funnel", 3, argc, argv, &e);
-    if (err != FD_OK) return err;
-    char a[48], b[48];
-    last_id(e->element[0], a, sizeof a);
-    last_id(e->element[1], b, sizeof b);
-    snprintf(pos, FD_WEB_POS_MAX, "%s,%s", a, b);
-    err = to_hash(e->element[2], out);
-    freeReplyObject(e);
-    return err;
-}
-
-fd_err_t fd_webread_position(fd_redis_t *r, const char *prefix, char pos[FD_WEB_POS_MAX]) {
+/* In one MULTI/EXEC, so that the hash is as of the position: both streams' last ids into pos
+ * and, when key is not NULL, HGETALL key into *out. */
+static fd_err_t read_at_position(fd_redis_t *r, const char *prefix, const char *what,
+                                 const char *key, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]) {
     char kc[FD_KEY_MAX], ka[FD_KEY_MAX];
     single(kc, prefix, FD_KEY_CHANGES);
     single(ka, prefix, FD_KEY_ALERTS);
     const char *c1[] = {"XREVRANGE", kc, "+", "-", "COUNT", "1"};
     const char *c2[] = {"XREVRANGE", ka, "+", "-", "COUNT", "1"};
-    int argc[] = {6, 6};
-    const char **argv[] = {c1, c2};
+    const char *c3[] = {"HGETALL", key};
+    int argc[] = {6, 6, 2};
+    const char **argv[] = {c1, c2, c3};
     redisReply *e = NULL;
-    fd_err_t err = transaction(r, "read the position", 2, argc, argv, &e);
+    fd_err_t err = transaction(r, what, key != NULL ? 3 : 2, argc, argv, &e);
     if (err != FD_OK) return err;
     char a[48], b[48];
     last_id(e->element[0], a, sizeof a);
     last_id(e->element[1], b, sizeof b);
     snprintf(pos, FD_WEB_POS_MAX, "%s,%s", a, b);
+    if (key != NULL) err = to_hash(e->element[2], out);
     freeReplyObject(e);
-    return FD_OK;
+    return err;
+}
+
+fd_err_t fd_webread_funnel(fd_redis_t *r, const char *prefix, fd_scope_t scope, const char *window,
+                           const char *id, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]) {
+    char kh[FD_KEY_MAX];
+    fd_keys_metric(kh, sizeof kh, prefix, scope, window, id);
+    return read_at_position(r, prefix, "read the funnel", kh, out, pos);
+}
+
+fd_err_t fd_webread_position(fd_redis_t *r, const char *prefix, char pos[FD_WEB_POS_MAX]) {
+    return read_at_position(r, prefix, "read the position", NULL, NULL, pos);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -282,25 +285,9 @@ fd_err_t fd_webread_single_hash(fd_redis_t *r, const char *prefix, const char *n
 
 fd_err_t fd_webread_firing(fd_redis_t *r, const char *prefix, fd_webhash_t *out,
                            char pos[FD_WEB_POS_MAX]) {
-    char kc[FD_KEY_MAX], ka[FD_KEY_MAX], kf[FD_KEY_MAX];
-    single(kc, prefix, FD_KEY_CHANGES);
-    single(ka, prefix, FD_KEY_ALERTS);
+    char kf[FD_KEY_MAX];
     single(kf, prefix, FD_KEY_ALERTS_FIRING);
-    const char *c1[] = {"XREVRANGE", kc, "+", "-", "COUNT", "1"};
-    const char *c2[] = {"XREVRANGE", ka, "+", "-", "COUNT", "1"};
-    const char *c3[] = {"HGETALL", kf};
-    int argc[] = {6, 6, 2};
-    const char **argv[] = {c1, c2, c3};
-    redisReply *e = NULL;
-    fd_err_t err = transaction(r, "read the firing alerts", 3, argc, argv, &e);
-    if (err != FD_OK) return err;
-    char a[48], b[48];
-    last_id(e->element[0], a, sizeof a);
-    last_id(e->element[1], b, sizeof b);
-    snprintf(pos, FD_WEB_POS_MAX, "%s,%s", a, b);
-    err = to_hash(e->element[2], out);
-    freeReplyObject(e);
-    return err;
+    return read_at_position(r, prefix, "read the firing alerts", kf, out, pos);
 }
 
 fd_err_t fd_webread_newest(fd_redis_t *r, const char *prefix, int stream, size_t count,
@@ -317,12 +304,7 @@ fd_err_t fd_webread_newest(fd_redis_t *r, const char *prefix, int stream, size_t
     if (q->type != REDIS_REPLY_ARRAY) return fd_redis_fail(r, "read a stream", q);
     err = to_entries(q, stream != 0, out, n);
     freeReplyObject(q);
-    if (err != FD_OK) {
-        fd_webentries_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return err;
+    return entries_result(err, out, n);
 }
 
 fd_err_t fd_webread_bounds(fd_redis_t *r, const char *prefix, int stream, char first[48],
@@ -372,12 +354,7 @@ fd_err_t fd_webread_follow(fd_redis_t *r, const char *prefix, const char *const 
             err = to_entries(x->element[1], s, out, n);
         }
     freeReplyObject(q);
-    if (err != FD_OK) {
-        fd_webentries_free(*out, *n);
-        *out = NULL;
-        *n = 0;
-    }
-    return err;
+    return entries_result(err, out, n);
 }
 
 fd_err_t fd_webread_time(fd_redis_t *r, int64_t *now_ms) {

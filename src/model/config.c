@@ -1372,3 +1372,37 @@ bool fd_config_listen(const char *value, char *host, size_t host_size, int *port
         strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
     return true;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * The layers
+ * ------------------------------------------------------------------------------------------- */
+
+fd_err_t fd_config_load_layers(fd_config_t *cfg, const char *path, char *const *envp,
+                               const char *const *sets, size_t nsets, fd_log_level_t *level,
+                               char *errstr, size_t errstr_size) {
+    fd_err_t err;
+    if (path && (err = fd_config_load_file(cfg, path, errstr, errstr_size)) != FD_OK) return err;
+    if ((err = fd_config_apply_env(cfg, envp, errstr, errstr_size)) != FD_OK) return err;
+    for (size_t i = 0; i < nsets; i++)
+        if ((err = fd_config_set_arg(cfg, sets[i], errstr, errstr_size)) != FD_OK) return err;
+    if ((err = fd_config_validate(cfg, errstr, errstr_size)) != FD_OK) return err;
+    /* validate has checked log.level against the same names; this stays a guard */
+    if (level && fd_log_level_parse(cfg->log_level, level) != FD_OK)
+        return failf(errstr, errstr_size, FD_ERR_CONFIG, "log.level: unknown level '%s'",
+                     cfg->log_level);
+    return FD_OK;
+}
+
+bool fd_config_take_arg(int argc, char *const *argv, int *i, const char **path, const char **sets,
+                        size_t *nsets) {
+    if (*i + 1 >= argc) return false;
+    if (strcmp(argv[*i], "--config") == 0) {
+        *path = argv[++*i];
+        return true;
+    }
+    if (strcmp(argv[*i], "--set") == 0) {
+        sets[(*nsets)++] = argv[++*i];
+        return true;
+    }
+    return false;
+}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "base/err.h"
+#include "base/log.h"
 
 #define FD_CONFIG_MAX_LIST  32 /* most entries in a list setting */
 #define FD_CONFIG_MAX_KAFKA 64 /* most kafka.<property> pass-through entries */
@@ -138,5 +139,24 @@ void fd_config_print_reference(FILE *out, bool markdown);
  * as "(set)" or "(empty)"; kafka.<property> entries whose name contains password, secret or key
  * are secrets. One line per setting: a control character in a value is written as \xNN. */
 void fd_config_dump(const fd_config_t *cfg, FILE *out);
+
+/* Layers the settings over cfg (the defaults, from fd_config_init) in the one order every program
+ * reading funneld's settings applies them: the JSON file at path (none when NULL), then the
+ * FUNNELD_* variables of envp (as fd_config_apply_env), then the nsets "--set" arguments
+ * "name=value" in their order (as fd_config_set_arg), then fd_config_validate. When level is not
+ * NULL, *level gets log.level as a log level (the caller sets fd_log_level: this function has no
+ * side effect but reading the file). On error errstr is the failing step's message (the file's
+ * FD_ERR_IO included; callers report every error as a configuration error), *level is untouched
+ * and cfg holds what was applied before (still valid to clear). */
+fd_err_t fd_config_load_layers(fd_config_t *cfg, const char *path, char *const *envp,
+                               const char *const *sets, size_t nsets, fd_log_level_t *level,
+                               char *errstr, size_t errstr_size);
+
+/* Takes the settings options at argv[*i] that every program reading funneld's settings shares:
+ * "--config FILE" sets *path, "--set NAME=VALUE" appends the value to sets (room for argc values,
+ * the strings are argv's) and adds one to *nsets; *i then indexes the value. False for any other
+ * argument and for one of them without its value (nothing changed): the caller's to report. */
+bool fd_config_take_arg(int argc, char *const *argv, int *i, const char **path, const char **sets,
+                        size_t *nsets);
 
 #endif

@@ -4,19 +4,25 @@
 `docker-compose config -q` (Debian's docker-compose 1.29 validates without an engine), and its
 resolved form must hold what docs/deployment.md promises: a coherent single-node KRaft Kafka with
 a healthcheck, topic creation before funneld starts, Redis with a password, AOF and noeviction,
-funneld waiting for healthy dependencies with a config that funneld itself loads, funnel-gen under
-the "load" profile with options funnel-gen accepts, and a multi-stage Dockerfile whose runtime
-stage runs as a non-root user."""
+funneld waiting for healthy dependencies with a config that funneld itself loads and its operator
+endpoints (http.listen) open to the compose network with a token, funnel-web (the dashboard) from
+the same image published on the host's loopback only with a token, healthchecks that work with
+what the slim image has, funnel-gen under the "load" profile with options funnel-gen accepts, and
+a multi-stage Dockerfile whose runtime stage has the libraries the programs link and runs as a
+non-root user."""
 
 import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
 
 PASSWORD = "compose-test-pw"  # what REDIS_PASSWORD is set to while resolving the file
-SERVICES = {"kafka", "kafka-init", "redis", "funneld", "funnel-gen"}
+TOKEN = "compose-test-token"  # what HTTP_TOKEN is set to while resolving the file
+SERVICES = {"kafka", "kafka-init", "redis", "funneld", "funnel-web", "funnel-gen"}
 
 
 class Failure(Exception):
@@ -211,13 +217,22 @@ class Checks:
         return ok
 
 
-def compose_env(password):
+def compose_env(password, token=TOKEN):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("COMPOSE_", "DOCKER_")) and k not in (
-               "REDIS_PASSWORD", "FUNNELD_TAG", "KAFKA_HOST_PORT", "REDIS_HOST_PORT",
-               "FUNNEL_GEN_RATE", "FUNNEL_GEN_REPS", "FUNNEL_GEN_TEAMS")}
+               "REDIS_PASSWORD", "HTTP_TOKEN", "FUNNELD_TAG", "KAFKA_HOST_PORT", "REDIS_HOST_PORT",
+               "WEB_HOST_PORT", "FUNNEL_GEN_RATE", "FUNNEL_GEN_REPS", "FUNNEL_GEN_TEAMS")}
     if password is not None:
         env["REDIS_PASSWORD"] = password
+    if token is not None:
+        env["HTTP_TOKEN"] = token
+    return env
+
+
+def program_env(**settings):
+    """The environment without any FUNNELD_* of the caller, plus the given ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
+    env.update(settings)
     return env
 
 
@@ -344,6 +359,82 @@ def check_redis(c, s):
     c.check(PASSWORD not in t, "the healthcheck does not put the password on a command line", t)
 
 
+def host_config(c, svc, name, src):
+    """The host path of the config file named on the service's command line, which must come
+    through the read-only configs mount; None (after a failed check) otherwise."""
+    mounts = {}
+    for v in svc.get("volumes") or []:
+        parts = str(v).split(":")
+        if len(parts) >= 2:
+            mounts[parts[1]] = (parts[0], parts[2:] if len(parts) > 2 else [])
+    cfg_mount = mounts.get("/etc/funneld")
+    configs_dir = os.path.realpath(os.path.join(src, "configs"))
+    c.check(cfg_mount is not None and os.path.realpath(cfg_mount[0]) == configs_dir
+            and "ro" in ",".join(cfg_mount[1]).split(","),
+            "%s: configs/ is mounted read-only at /etc/funneld" % name, str(svc.get("volumes")))
+    cmd = [str(x) for x in (svc.get("command") or [])]
+    cfg = cmd[cmd.index("--config") + 1] if "--config" in cmd else None
+    host_cfg = None
+    if cfg and cfg.startswith("/etc/funneld/"):
+        host_cfg = os.path.join(src, "configs", os.path.relpath(cfg, "/etc/funneld"))
+    if not c.check(host_cfg is not None and os.path.isfile(host_cfg),
+                   "%s's --config names a file of configs/" % name, str(cmd)):
+        return None
+    return host_cfg
+
+
+def print_config(build, host_cfg, src, **settings):
+    """funneld --print-config of that file: (rc, {setting: value}, stderr)."""
+    rc, out, err = run([os.path.join(build, "funneld"), "--config", host_cfg, "--print-config"],
+                       src, env=program_env(**settings))
+    return rc, dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line), err
+
+
+def listen_of(value):
+    """'host:port' -> (host, port), or None."""
+    m = re.fullmatch(r"\[?([^\]]*)\]?:([0-9]+)", value or "")
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def published_ports(svc):
+    """[(host_ip, published, target)] from the short ('ip:pub:target/proto', docker-compose 1.29)
+    or the long syntax (Compose v2)."""
+    out = []
+    for p in svc.get("ports") or []:
+        if isinstance(p, dict):
+            out.append((str(p.get("host_ip") or ""), int(str(p.get("published", 0)).split("/")[0]),
+                        int(str(p.get("target", 0)).split("/")[0])))
+        else:
+            parts = str(p).split("/")[0].split(":")
+            ip = ":".join(parts[:-2]) if len(parts) > 2 else ""
+            pub = int(parts[-2]) if len(parts) >= 2 and parts[-2] else 0
+            out.append((ip, pub, int(parts[-1])))
+    return out
+
+
+def probe_script(svc):
+    """The bash script of a ["CMD", "bash", "-c", script] healthcheck, or None."""
+    hc = svc.get("healthcheck") or {}
+    t = [str(x) for x in hc.get("test") or []] if not hc.get("disable") else []
+    return t[3] if len(t) == 4 and t[:3] == ["CMD", "bash", "-c"] else None
+
+
+def check_probe(c, name, svc, port):
+    """The healthcheck asks the service's own /livez on its listen port with what the slim
+    image has (bash's /dev/tcp, head, grep: no curl there). Returns the script."""
+    script = probe_script(svc)
+    m = re.search(r"/dev/tcp/127\.0\.0\.1/([0-9]+)\b", script or "")
+    c.check(script is not None and m is not None and int(m.group(1)) == port
+            and re.search(r"GET /livez HTTP/1\.[01]", script) is not None,
+            "%s's healthcheck is bash /dev/tcp GET /livez on its listen port %s" % (name, port),
+            str(svc.get("healthcheck")))
+    words = set(re.findall(r"(?:^|&&|\|)\s*([a-z][a-z0-9-]*)", script or ""))
+    c.check(script is not None and words <= {"exec", "printf", "head", "grep"},
+            "%s's healthcheck uses only bash builtins, head and grep (in debian:12-slim)" % name,
+            str(sorted(words)))
+    return script
+
+
 def check_funneld(c, s, src, build, adv, created):
     f = s["funneld"]
     c.check(not f.get("profiles"), "funneld starts by default (no profile)", str(f.get("profiles")))
@@ -358,42 +449,26 @@ def check_funneld(c, s, src, build, adv, created):
     c.check(depends(f, "kafka-init") == "service_completed_successfully",
             "funneld waits until the topics exist (kafka-init completed successfully)",
             str(f.get("depends_on")))
-    c.check(env_map(f).get("FUNNELD_REDIS_PASSWORD") == PASSWORD,
+    env = env_map(f)
+    c.check(env.get("FUNNELD_REDIS_PASSWORD") == PASSWORD,
             "funneld gets the Redis password from REDIS_PASSWORD (environment, not a file)")
+    c.check(env.get("FUNNELD_HTTP_TOKEN") == TOKEN,
+            "funneld gets http.token from HTTP_TOKEN (environment, not a file)")
     c.check(str(f.get("restart")) == "unless-stopped", "funneld restarts unless stopped",
             str(f.get("restart")))
     c.check("container_name" not in f and not f.get("ports"),
             "funneld has no container_name and no published port (it can be scaled)")
     c.check(str(f.get("user", "")).split(":")[0] not in ("root", "0"),
             "compose does not run funneld as root", str(f.get("user")))
-    # The config file named on funneld's command line, through the read-only configs mount.
-    mounts = {}
-    for v in f.get("volumes") or []:
-        parts = str(v).split(":")
-        if len(parts) >= 2:
-            mounts[parts[1]] = (parts[0], parts[2:] if len(parts) > 2 else [])
-    cfg_mount = mounts.get("/etc/funneld")
-    configs_dir = os.path.realpath(os.path.join(src, "configs"))
-    c.check(cfg_mount is not None and os.path.realpath(cfg_mount[0]) == configs_dir
-            and "ro" in ",".join(cfg_mount[1]).split(","),
-            "configs/ is mounted read-only at /etc/funneld", str(f.get("volumes")))
-    cmd = [str(x) for x in (f.get("command") or [])]
-    cfg = cmd[cmd.index("--config") + 1] if "--config" in cmd else None
-    host_cfg = None
-    if cfg and cfg.startswith("/etc/funneld/"):
-        host_cfg = os.path.join(src, "configs", os.path.relpath(cfg, "/etc/funneld"))
-    if not c.check(host_cfg is not None and os.path.isfile(host_cfg),
-                   "funneld's --config names a file of configs/", str(cmd)):
-        return
-    funneld = os.path.join(build, "funneld")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FUNNELD_")}
-    env["FUNNELD_REDIS_PASSWORD"] = PASSWORD
-    rc, out, err = run([funneld, "--config", host_cfg, "--print-config"], src, env=env)
+    host_cfg = host_config(c, f, "funneld", src)
+    if host_cfg is None:
+        return None
+    rc, eff, err = print_config(build, host_cfg, src, FUNNELD_REDIS_PASSWORD=PASSWORD,
+                                FUNNELD_HTTP_TOKEN=TOKEN)
     if not c.check(rc == 0,
                    "funneld loads %s (--print-config exits 0)" % os.path.relpath(host_cfg, src),
                    "rc %s: %s" % (rc, err.strip())):
-        return
-    eff = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line)
+        return None
     c.check(eff.get("kafka.brokers") in ("%s:%d" % adv[n] for n in adv),
             "funneld's kafka.brokers is kafka's advertised listener",
             "%s vs %s" % (eff.get("kafka.brokers"), adv))
@@ -409,29 +484,152 @@ def check_funneld(c, s, src, build, adv, created):
     c.check(eff.get("alerts.topic") in created,
             "kafka-init creates funneld's alerts topic (automatic creation is off)",
             "%s vs %s" % (eff.get("alerts.topic"), sorted(created)))
+    # The operator endpoints: open to the compose network (a Prometheus there scrapes
+    # funneld:9750), which funneld allows only with a token; never published on the host.
+    listen = listen_of(eff.get("http.listen"))
+    c.check(listen is not None and listen[0] in ("0.0.0.0", "::", ""),
+            "funneld serves /livez /readyz /metrics on every interface of its container",
+            "http.listen = %s" % eff.get("http.listen"))
+    c.check(eff.get("http.token") == "(set)", "http.token reaches funneld and is not printed",
+            str(eff.get("http.token")))
+    rc, _, err = print_config(build, host_cfg, src, FUNNELD_REDIS_PASSWORD=PASSWORD)
+    c.check(rc == 2 and "http.token" in err,
+            "without the token funneld refuses that config (exit 2, naming http.token)",
+            "rc %s: %s" % (rc, err.strip()))
+    exposed = {int(str(p).split("/")[0]) for p in f.get("expose") or []}
+    c.check(listen is not None and exposed <= {listen[1]},
+            "funneld exposes (to the network only) nothing but its http.listen port",
+            "expose %s, http.listen %s" % (sorted(exposed), eff.get("http.listen")))
+    return check_probe(c, "funneld", f, listen[1] if listen else None)
+
+
+def check_funnel_web(c, s, src, build):
+    w = s["funnel-web"]
+    c.check(not w.get("profiles"), "funnel-web starts by default (no profile)",
+            str(w.get("profiles")))
+    b = w.get("build") or {}
+    c.check(os.path.realpath(str(b.get("context", ""))) == os.path.realpath(src)
+            and b.get("dockerfile", "Dockerfile") == "Dockerfile"
+            and w.get("image") == s["funneld"].get("image"),
+            "funnel-web is built from the repository's Dockerfile: funneld's image",
+            "%s, image %s vs %s" % (b, w.get("image"), s["funneld"].get("image")))
+    c.check([str(x) for x in w.get("entrypoint") or []] == ["funnel-web"],
+            "funnel-web's entrypoint is funnel-web", str(w.get("entrypoint")))
+    c.check(depends(w, "redis") == "service_healthy", "funnel-web waits for a healthy redis",
+            str(w.get("depends_on")))
+    env = env_map(w)
+    c.check(env.get("FUNNELD_REDIS_PASSWORD") == PASSWORD,
+            "funnel-web gets the Redis password from REDIS_PASSWORD")
+    c.check(env.get("FUNNELD_HTTP_TOKEN") == TOKEN,
+            "funnel-web gets http.token from HTTP_TOKEN (environment, not a file)")
+    c.check(str(w.get("restart")) == "unless-stopped", "funnel-web restarts unless stopped",
+            str(w.get("restart")))
+    c.check(str(w.get("user", "")).split(":")[0] not in ("root", "0"),
+            "compose does not run funnel-web as root (the image's user)", str(w.get("user")))
+    host_cfg = host_config(c, w, "funnel-web", src)
+    if host_cfg is None:
+        return None, None
+    # The settings as funneld prints them (the same loader), then funnel-web itself: --check
+    # loads and validates them. Its Redis is pointed at a closed local port so that no server
+    # named "redis" on this machine takes part (an unreachable Redis is a warning, exit 0).
+    rc, eff, err = print_config(build, host_cfg, src, FUNNELD_REDIS_PASSWORD=PASSWORD,
+                                FUNNELD_HTTP_TOKEN=TOKEN)
+    c.check(rc == 0 and eff.get("redis.host") == "redis" and eff.get("redis.port") == "6379",
+            "funnel-web's config reads the redis service",
+            "rc %s, %s:%s %s" % (rc, eff.get("redis.host"), eff.get("redis.port"), err.strip()))
+    web = [os.path.join(build, "funnel-web"), "--config", host_cfg, "--check",
+           "--set", "redis.host=127.0.0.1", "--set", "redis.port=%d" % free_port()]
+    rc, out, err = run(web, src, env=program_env(FUNNELD_REDIS_PASSWORD=PASSWORD,
+                                                 FUNNELD_HTTP_TOKEN=TOKEN))
+    c.check(rc == 0 and "configuration OK" in out,
+            "funnel-web --config %s --check accepts it" % os.path.relpath(host_cfg, src),
+            "rc %s: %s %s" % (rc, out.strip(), err.strip()))
+    rc, out, err = run(web, src, env=program_env(FUNNELD_REDIS_PASSWORD=PASSWORD))
+    c.check(rc == 2 and "http.token" in err,
+            "without the token funnel-web refuses that config (exit 2, naming http.token)",
+            "rc %s: %s" % (rc, err.strip()))
+    listen = listen_of(eff.get("web.listen"))
+    c.check(listen is not None and listen[0] in ("0.0.0.0", "::", ""),
+            "funnel-web binds every interface of its container (so that a port can be published)",
+            "web.listen = %s" % eff.get("web.listen"))
+    ports = published_ports(w)
+    c.check(listen is not None and ports == [("127.0.0.1", 8080, listen[1])],
+            "funnel-web's web.listen port is published on the host's loopback only, at 8080",
+            "ports %s, web.listen %s" % (ports, eff.get("web.listen")))
+    return host_cfg, check_probe(c, "funnel-web", w, listen[1] if listen else None)
+
+
+def free_port():
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        return sk.getsockname()[1]
+
+
+def run_probe(script, port, src):
+    """The healthcheck script with its port replaced, run by bash: its exit status."""
+    script = re.sub(r"(/dev/tcp/127\.0\.0\.1/)[0-9]+", r"\g<1>%d" % port, script)
+    return run(["bash", "-c", script], src, timeout=30)[0]
+
+
+def check_probes_live(c, src, build, web_cfg, probes):
+    """Each service's healthcheck run against a real funnel-web (its /livez, like funneld's,
+    needs no Redis): healthy while it serves, unhealthy once it is gone."""
+    probes = {n: p for n, p in probes.items() if p}
+    if web_cfg is None or not probes:
+        c.check(False, "the healthchecks could be run", "no config or no probe")
+        return
+    port = free_port()
+    argv = [os.path.join(build, "funnel-web"), "--config", web_cfg,
+            "--set", "web.listen=127.0.0.1:%d" % port, "--set", "redis.host=127.0.0.1",
+            "--set", "redis.port=%d" % free_port()]
+    p = subprocess.Popen(argv, cwd=src, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         env=program_env(FUNNELD_REDIS_PASSWORD=PASSWORD,
+                                         FUNNELD_HTTP_TOKEN=TOKEN))
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and p.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        for name, script in sorted(probes.items()):
+            rc = run_probe(script, port, src)
+            c.check(rc == 0, "%s's healthcheck passes against a serving /livez" % name,
+                    "exit %s" % rc)
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        p.stderr.close()
+    for name, script in sorted(probes.items()):
+        rc = run_probe(script, port, src)
+        c.check(rc != 0, "%s's healthcheck fails once nothing serves" % name, "exit %s" % rc)
 
 
 def check_host_port(c, compose, src):
-    """With KAFKA_HOST_PORT changed, host clients must be told the port they connected to."""
+    """With KAFKA_HOST_PORT changed, host clients must be told the port they connected to; with
+    WEB_HOST_PORT changed, the dashboard moves on the host (still loopback only), not inside."""
     env = compose_env(PASSWORD)
     env["KAFKA_HOST_PORT"] = "39092"
+    env["WEB_HOST_PORT"] = "18080"
     rc, out, err = run(compose + ["config"], src, env=env)
     if rc != 0:
         raise Failure("docker-compose config with KAFKA_HOST_PORT=39092 failed: %s" % err.strip())
-    k = (parse_yaml(out).get("services") or {}).get("kafka") or {}
-    published = set()
-    for p in k.get("ports") or []:
-        if isinstance(p, dict):
-            published.add((int(str(p.get("published", 0)).split("/")[0]),
-                           int(str(p.get("target", 0)).split("/")[0])))
-        else:
-            parts = str(p).split("/")[0].split(":")
-            published.add((int(parts[-2]), int(parts[-1])))
+    services = parse_yaml(out).get("services") or {}
+    k = services.get("kafka") or {}
+    published = {(pub, target) for _, pub, target in published_ports(k)}
     adv = listeners(env_map(k).get("KAFKA_ADVERTISED_LISTENERS"))
     host = [a for n, a in adv.items() if a[0] in ("localhost", "127.0.0.1")]
     ok = len(host) == 1 and any(pub == host[0][1] == 39092 for pub, _ in published)
     c.check(ok, "with KAFKA_HOST_PORT=39092 the host listener is published and advertised on 39092",
             "ports %s, advertised %s" % (sorted(published), adv))
+    web = published_ports(services.get("funnel-web") or {})
+    c.check(web == [("127.0.0.1", 18080, 8080)],
+            "with WEB_HOST_PORT=18080 funnel-web is published on 127.0.0.1:18080 only", str(web))
 
 
 def check_funnel_gen(c, s, src, build):
@@ -484,7 +682,82 @@ def dockerfile_stages(text):
     return stages
 
 
-def check_dockerfile(c, src):
+PROGRAMS = ("funneld", "funnel-web", "funnelctl", "funnel-gen")
+
+
+def apt_packages(instructions):
+    """The package names of the stage's apt-get install commands."""
+    out = set()
+    for ins in instructions:
+        for m in re.finditer(r"apt-get install\s+([^&;|]*)", ins):
+            out |= {w for w in m.group(1).split() if not w.startswith("-")}
+    return out
+
+
+def base_packages(build):
+    """The installed packages every Debian image has: the Essential ones, those of Priority
+    required, and what they depend on (libc6 is Priority optional, there through them)."""
+    rc, out, _ = run(["dpkg-query", "-W", "-f",
+                      "${Package}\t${Essential}\t${Priority}\t${Pre-Depends}, ${Depends}\n"], build)
+    deps, todo = {}, []
+    for line in out.splitlines():
+        name, essential, priority, rel = (line.split("\t") + ["", "", "", ""])[:4]
+        deps[name] = [alt.split("|")[0].split("(")[0].split(":")[0].strip()
+                      for alt in rel.split(",") if alt.strip()]
+        if essential == "yes" or priority == "required":
+            todo.append(name)
+    base = set()
+    while todo:
+        name = todo.pop()
+        if name in base or name not in deps:
+            continue
+        base.add(name)
+        todo.extend(deps[name])
+    return base
+
+
+def check_runtime_libraries(c, build, run_pkgs):
+    """Each shared library the built programs link directly comes from a package the runtime
+    stage installs or one every Debian image has: asked of this machine's dpkg, which is the
+    same Debian 12 (skipped elsewhere)."""
+    if shutil.which("dpkg") is None or shutil.which("ldd") is None:
+        print("  skip  the runtime packages cover the programs' libraries (no dpkg or ldd here)")
+        return
+    owners, unknown = {}, []
+    for prog in PROGRAMS:
+        rc, out, _ = run(["ldd", os.path.join(build, prog)], build)
+        for m in re.finditer(r"^\s*(\S+) => (/\S+)", out, re.M):
+            path = m.group(2)
+            alt = path[4:] if path.startswith("/usr/") else "/usr" + path
+            pkg = None
+            for candidate in (path, alt):
+                rc, o, _ = run(["dpkg", "-S", candidate], build)
+                if rc == 0:
+                    pkg = o.split(":", 1)[0].strip()
+                    break
+            if pkg is None:
+                unknown.append(path)
+            else:
+                owners.setdefault(pkg, set()).add(prog)
+    base = base_packages(build)
+    # Indirect libraries come with their package's dependencies: only direct ones must be listed.
+    direct = set()
+    for prog in PROGRAMS:
+        rc, out, _ = run(["readelf", "-d", os.path.join(build, prog)], build)
+        direct |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out))
+    needed = set()
+    for pkg in owners:
+        rc, o, _ = run(["dpkg", "-L", pkg], build)
+        if any(os.path.basename(f) in direct for f in o.split()):
+            needed.add(pkg)
+    missing = needed - base - run_pkgs
+    c.check(not unknown and "libmicrohttpd12" in needed and not missing,
+            "the runtime stage installs the package of every library the programs link",
+            "missing %s, not from a package %s (needed %s)" % (sorted(missing), unknown,
+                                                               sorted(needed)))
+
+
+def check_dockerfile(c, src, build):
     text = open(os.path.join(src, "Dockerfile")).read()
     stages = dockerfile_stages(text)
     c.check(len(stages) >= 2, "the Dockerfile is multi-stage", "%d FROM lines" % len(stages))
@@ -505,8 +778,17 @@ def check_dockerfile(c, src):
             and uid is not None and int(uid.group(1)) != 0,
             "the runtime stage creates that user with a fixed non-zero uid", " ".join(made))
     copies = " ".join(i for i in final if i.upper().startswith("COPY "))
-    c.check(all(p in copies for p in ("funneld", "funnelctl", "funnel-gen")),
-            "the runtime stage copies funneld, funnelctl and funnel-gen", copies)
+    c.check(all(re.search(r"\b%s\b(?!-)" % p, copies) for p in PROGRAMS),
+            "the runtime stage copies %s" % ", ".join(PROGRAMS), copies)
+    built = " ".join(i for i in stages[0][1] if i.upper().startswith("RUN "))
+    targets = re.search(r"--target((?:\s+[a-z][a-z-]*)+)", built)
+    c.check(targets is not None and set(PROGRAMS) <= set(targets.group(1).split()),
+            "the build stage builds %s" % ", ".join(PROGRAMS), built)
+    build_pkgs, run_pkgs = apt_packages(stages[0][1]), apt_packages(final)
+    c.check({"libmicrohttpd-dev", "libjs-chart.js"} <= build_pkgs,
+            "the build stage installs libmicrohttpd-dev and libjs-chart.js (embedded Chart.js)",
+            str(sorted(build_pkgs)))
+    check_runtime_libraries(c, build, run_pkgs)
     entry = re.compile(r'ENTRYPOINT\s+\[\s*"(/usr/local/bin/)?funneld"\s*\]')
     c.check(any(entry.fullmatch(i) for i in final),
             'ENTRYPOINT ["funneld"] (exec form: funneld gets the stop signal itself)')
@@ -539,11 +821,16 @@ def main():
                 "docker-compose config -q accepts docker-compose.yml",
                 "rc %s: %s" % (rc, err.strip()))
         if os.path.exists(os.path.join(src, ".env")):
-            print("  skip  REDIS_PASSWORD is required (a .env file in the source dir may set it)")
+            print("  skip  REDIS_PASSWORD and HTTP_TOKEN are required (a .env file in the source "
+                  "dir may set them)")
         else:
             rc, out, err = run(compose + ["config", "-q"], src, env=compose_env(None))
             c.check(rc != 0 and "REDIS_PASSWORD" in err,
                     "without REDIS_PASSWORD the file is refused, naming the variable",
+                    "rc %s: %s" % (rc, err.strip()))
+            rc, out, err = run(compose + ["config", "-q"], src, env=compose_env(PASSWORD, None))
+            c.check(rc != 0 and "HTTP_TOKEN" in err,
+                    "without HTTP_TOKEN the file is refused, naming the variable",
                     "rc %s: %s" % (rc, err.strip()))
 
         rc, out, err = run(compose + ["config"], src, env=compose_env(PASSWORD))
@@ -563,9 +850,11 @@ def main():
         adv = check_kafka(c, s)
         created = check_kafka_init(c, s)
         check_redis(c, s)
-        check_funneld(c, s, src, build, adv, created)
+        probes = {"funneld": check_funneld(c, s, src, build, adv, created)}
+        web_cfg, probes["funnel-web"] = check_funnel_web(c, s, src, build)
+        check_probes_live(c, src, build, web_cfg, probes)
         check_funnel_gen(c, s, src, build)
-        check_dockerfile(c, src)
+        check_dockerfile(c, src, build)
         check_host_port(c, compose, src)
     except (Failure, ValueError, KeyError, OSError, subprocess.TimeoutExpired) as e:
         c.check(False, "compose checks ran to the end", "%s: %s" % (type(e).__name__, e))

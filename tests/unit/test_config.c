@@ -823,6 +823,109 @@ static void test_config_precedence_defaults_file_env_set(void **state) {
     fd_config_clear(&cfg);
 }
 
+static void test_config_load_layers_file_then_env_then_sets_then_level(void **state) {
+    (void)state;
+    fd_config_t cfg;
+    char errstr[512] = "";
+    const char *path = temp_file("{\"redis\": {\"port\": 1111, \"host\": \"file-host\", \"db\": 1,"
+                                 " \"prefix\": \"file\"}, \"log\": {\"level\": \"warn\"}}");
+    char *envp[] = {"FUNNELD_REDIS_PORT=2222", "FUNNELD_REDIS_DB=2", "FUNNELD_REDIS_PREFIX=env",
+                    NULL};
+    const char *sets[] = {"redis.port=3333", "log.level=debug", "redis.port=4444"};
+    fd_log_level_t level = FD_LOG_ERROR;
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(
+        FD_OK, fd_config_load_layers(&cfg, path, envp, sets, 3, &level, errstr, sizeof errstr));
+    assert_int_equal(4444, cfg.redis_port);           /* the last --set wins */
+    assert_string_equal("env", cfg.prefix);           /* env beats file */
+    assert_int_equal(2, cfg.redis_db);                /* env beats file */
+    assert_string_equal("file-host", cfg.redis_host); /* file beats default */
+    assert_string_equal("funneld", cfg.group_id);     /* default when nobody sets it */
+    assert_int_equal(FD_LOG_DEBUG, level);            /* --set beats the file's "warn" */
+    fd_config_clear(&cfg);
+
+    /* no file, no variables, no flags, no level wanted: the defaults */
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_OK,
+                     fd_config_load_layers(&cfg, NULL, NULL, NULL, 0, NULL, errstr, sizeof errstr));
+    assert_int_equal(6379, cfg.redis_port);
+    fd_config_clear(&cfg);
+}
+
+static void test_config_load_layers_stops_at_the_failing_layer(void **state) {
+    (void)state;
+    fd_config_t cfg;
+    char errstr[512];
+    fd_log_level_t level = FD_LOG_ERROR;
+    const char *good_set[] = {"redis.port=3333"};
+
+    /* the file: unreadable is FD_ERR_IO, and nothing after it is applied */
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    errstr[0] = '\0';
+    assert_int_equal(FD_ERR_IO, fd_config_load_layers(&cfg, "/nonexistent/funneld.json", NULL,
+                                                      good_set, 1, &level, errstr, sizeof errstr));
+    assert_contains(errstr, "/nonexistent/funneld.json");
+    assert_int_equal(6379, cfg.redis_port);
+    fd_config_clear(&cfg);
+
+    /* the environment names the variable; the --set after it is not applied */
+    char *bad_env[] = {"FUNNELD_REDIS_PORT=0", NULL};
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_ERR_CONFIG, fd_config_load_layers(&cfg, NULL, bad_env, good_set, 1, &level,
+                                                          errstr, sizeof errstr));
+    assert_contains(errstr, "(from FUNNELD_REDIS_PORT)");
+    assert_int_equal(6379, cfg.redis_port);
+    fd_config_clear(&cfg);
+
+    /* a --set without '=' */
+    const char *no_equals[] = {"redis.port=3333", "noequals"};
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_ERR_CONFIG, fd_config_load_layers(&cfg, NULL, NULL, no_equals, 2, &level,
+                                                          errstr, sizeof errstr));
+    assert_contains(errstr, "--set: expected name=value");
+    assert_contains(errstr, "noequals");
+    fd_config_clear(&cfg);
+
+    /* the cross-setting rules are checked once every layer is applied */
+    const char *same_topic[] = {"kafka.topics=a", "kafka.dlq_topic=a", "log.level=debug"};
+    assert_int_equal(FD_OK, fd_config_init(&cfg));
+    assert_int_equal(FD_ERR_CONFIG, fd_config_load_layers(&cfg, NULL, NULL, same_topic, 3, &level,
+                                                          errstr, sizeof errstr));
+    assert_contains(errstr, "kafka.dlq_topic");
+    assert_int_equal(FD_LOG_ERROR, level); /* untouched on error */
+    fd_config_clear(&cfg);
+}
+
+static void test_config_take_arg_takes_config_and_set_with_their_values(void **state) {
+    (void)state;
+    char *argv[] = {"prog",   "--set", "a=1", "--check", "--config",
+                    "f.json", "--set", "b=2", "--config"};
+    int argc = 9;
+    const char *sets[9];
+    size_t nsets = 0;
+    const char *path = "from-env";
+    int i = 1;
+    assert_true(fd_config_take_arg(argc, argv, &i, &path, sets, &nsets));
+    assert_int_equal(2, i); /* at the value: the caller's loop steps past it */
+    i = 3;
+    assert_false(fd_config_take_arg(argc, argv, &i, &path, sets, &nsets));
+    assert_int_equal(3, i);
+    i = 4;
+    assert_true(fd_config_take_arg(argc, argv, &i, &path, sets, &nsets));
+    assert_int_equal(5, i);
+    assert_string_equal("f.json", path);
+    i = 6;
+    assert_true(fd_config_take_arg(argc, argv, &i, &path, sets, &nsets));
+    assert_int_equal(2, nsets);
+    assert_string_equal("a=1", sets[0]);
+    assert_string_equal("b=2", sets[1]);
+    /* a last "--config" without its file is not taken */
+    i = 8;
+    assert_false(fd_config_take_arg(argc, argv, &i, &path, sets, &nsets));
+    assert_int_equal(8, i);
+    assert_string_equal("f.json", path);
+}
+
 /* ---- validation ----------------------------------------------------------------------------- */
 
 static void test_config_validate_messages_name_the_setting(void **state) {
@@ -1020,6 +1123,9 @@ int main(void) {
         cmocka_unit_test(test_config_env_overrides_and_kafka_passthrough),
         cmocka_unit_test(test_config_env_errors_name_the_variable),
         cmocka_unit_test(test_config_precedence_defaults_file_env_set),
+        cmocka_unit_test(test_config_load_layers_file_then_env_then_sets_then_level),
+        cmocka_unit_test(test_config_load_layers_stops_at_the_failing_layer),
+        cmocka_unit_test(test_config_take_arg_takes_config_and_set_with_their_values),
         cmocka_unit_test(test_config_validate_messages_name_the_setting),
         cmocka_unit_test(test_config_secrets_never_in_dump_or_errors),
         cmocka_unit_test(test_config_dump_one_line_per_setting),

@@ -337,9 +337,10 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
 
 fd_err_t ctl_load_settings(ctl_t *ctl, int argc, char **argv, const char *config_path) {
     char errstr[512] = "";
-    if (config_path && fd_config_load_file(&ctl->cfg, config_path, errstr, sizeof errstr) != FD_OK)
-        goto bad;
-    if (fd_config_apply_env(&ctl->cfg, environ, errstr, sizeof errstr) != FD_OK) goto bad;
+    /* the --set values, in their order (ctl_parse_args has checked the command line) */
+    const char **sets = calloc((size_t)argc, sizeof *sets);
+    size_t nsets = 0;
+    if (sets == NULL) return ctl_fail(FD_ERR_NOMEM, "out of memory");
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
         bool missing = false;
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
@@ -351,9 +352,12 @@ fd_err_t ctl_load_settings(ctl_t *ctl, int argc, char **argv, const char *config
                 if (strcmp(argv[i], with_value[k]) == 0) i++;
             continue;
         }
-        if (fd_config_set_arg(&ctl->cfg, v, errstr, sizeof errstr) != FD_OK) goto bad;
+        sets[nsets++] = v;
     }
-    if (fd_config_validate(&ctl->cfg, errstr, sizeof errstr) != FD_OK) goto bad;
+    fd_err_t err = fd_config_load_layers(&ctl->cfg, config_path, environ, sets, nsets, NULL, errstr,
+                                         sizeof errstr);
+    free(sets);
+    if (err != FD_OK) goto bad;
     if (fd_funnel_new((const char *const *)ctl->cfg.stages.item, ctl->cfg.stages.count,
                       (const char *const *)ctl->cfg.activities.item, ctl->cfg.activities.count,
                       &ctl->fn, errstr, sizeof errstr) != FD_OK)

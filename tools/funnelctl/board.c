@@ -2,10 +2,8 @@
 // funnelctl board: a sales manager's view that fits an 80x24 terminal (the dashboard's address,
 // the org funnel, the top reps, the alerts firing now, the feed's state), redrawn in place until
 // Ctrl-C, or printed once (a tool).
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,13 +22,6 @@
 #define RECENT        200 /* change-feed entries read for the feed's state */
 #define STALL_FACTOR  3   /* heartbeat intervals without an entry that make a feed stalled */
 #define INTERVAL_DFLT 2000
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* ---- formatting ---- */
 
@@ -598,14 +589,9 @@ fd_err_t cmd_board(ctl_t *ctl) {
         strvec_clear(&lines);
         return ctl_finish_output(err);
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: the sleep ends at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    live_catch_signals();
     bool tty = isatty(STDOUT_FILENO);
-    while (!stop_requested) {
+    while (!live_stopped()) {
         fd_err_t err = board_frame(ctl, &lines, true);
         if (err != FD_OK) {
             strvec_clear(&lines);
@@ -631,10 +617,7 @@ fd_err_t cmd_board(ctl_t *ctl) {
         free(frame);
         strvec_clear(&lines);
         if (fflush(stdout) != 0) return FD_ERR_IO;
-        struct timespec ts = {(time_t)ctl->interval,
-                              (long)((ctl->interval - (double)(time_t)ctl->interval) * 1e9)};
-        while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
+        live_sleep(ctl->interval);
     }
     return FD_OK;
 }

@@ -113,6 +113,13 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An open_memstream that ends the process when memory is short. */
 FILE *xmemstream(char **buf, size_t *len);
 
+/* Live commands (top, watch, board) run until SIGINT or SIGTERM: live_catch_signals makes them
+ * set the flag live_stopped answers, without SA_RESTART so that a sleep or a blocking read they
+ * interrupt ends at once; live_sleep waits seconds, less when such a signal comes. */
+void live_catch_signals(void);
+bool live_stopped(void);
+void live_sleep(double seconds);
+
 /* A growing array of heap strings it owns. */
 typedef struct {
     char **item;

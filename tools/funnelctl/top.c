@@ -1,20 +1,11 @@
 // SPDX-License-Identifier: MIT
 // funnelctl top: the live leaderboard of a window's reps, redrawn in place until Ctrl-C, or
 // printed once (a tool).
-#include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ctl.h"
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 static int cmp_rows(const void *pa, const void *pb) {
     const rep_row_t *a = pa, *b = pb;
@@ -237,13 +228,8 @@ fd_err_t cmd_top(ctl_t *ctl) {
     if (err != FD_OK) return err;
     if (ctl->once || ctl->json) return ctl_finish_output(top_once(ctl, stdout, false));
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: the sleep ends at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    while (!stop_requested) {
+    live_catch_signals();
+    while (!live_stopped()) {
         /* render off screen, then clear and draw in one write, so the table does not flicker */
         char *frame = NULL;
         size_t len = 0;
@@ -259,10 +245,7 @@ fd_err_t cmd_top(ctl_t *ctl) {
         }
         free(frame);
         if (fflush(stdout) != 0) return FD_ERR_IO;
-        struct timespec ts = {(time_t)ctl->interval,
-                              (long)((ctl->interval - (double)(time_t)ctl->interval) * 1e9)};
-        while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-        }
+        live_sleep(ctl->interval);
     }
     return FD_OK;
 }

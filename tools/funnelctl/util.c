@@ -2,9 +2,11 @@
 // funnelctl's messages, exit statuses, memory helpers, string vectors and the JSON and number
 // formatting its commands share (a tool above the layers).
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 
@@ -179,4 +181,32 @@ int dec_cmp(const char *a, const char *b) {
         if (da != db) return da < db ? -1 : 1;
     }
     return 0;
+}
+
+/* ---- live commands ---- */
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+void live_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: a sleep ends at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+bool live_stopped(void) {
+    return stop_requested != 0;
+}
+
+void live_sleep(double seconds) {
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
 }

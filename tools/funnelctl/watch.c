@@ -16,7 +16,6 @@
 //    mean the entries cannot tell what changed: a new snapshot. So does every reconnect.
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,13 +32,6 @@
 #define DEFAULT_INTERVAL_MS 2000 /* the heartbeat interval assumed before the first heartbeat */
 #define STALL_INTERVALS     3    /* intervals without an entry that make a feed stalled */
 #define MAX_INSTANCES       64   /* instances whose last heartbeat is kept */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
-}
 
 /* A stream entry id: <ms>-<seq>. */
 typedef struct {
@@ -622,12 +614,6 @@ static void set_keys(watch_t *w) {
     w->suffix = key_metric_suffix(w->sa.scope, w->window, w->sa.id);
 }
 
-static void sleep_ms(int64_t ms) {
-    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-    while (!stop_requested && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 fd_err_t cmd_watch(ctl_t *ctl) {
     watch_t w;
     memset(&w, 0, sizeof w);
@@ -642,17 +628,12 @@ fd_err_t cmd_watch(ctl_t *ctl) {
     w.stream = key_single(ctl, FD_KEY_CHANGES);
     w.feed = key_single(ctl, FD_KEY_FEED);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: a sleep ends at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    live_catch_signals();
 
     int64_t backoff = BACKOFF_MIN_MS;
     bool resnap = true;
     snap_t why = SNAP_START;
-    while (!stop_requested) {
+    while (!live_stopped()) {
         if (w.follow_day) {
             char today[FD_WIN_ID_MAX];
             ctl_current_window(ctl, today, sizeof today);
@@ -681,7 +662,7 @@ fd_err_t cmd_watch(ctl_t *ctl) {
             w.connected = false;
             w.status = compute_status(&w);
             if (w.status != w.shown && (err = emit(&w, "status", NULL, NULL)) != FD_OK) break;
-            sleep_ms(backoff);
+            live_sleep((double)backoff / 1000);
             backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
             resnap = true;
             why = w.have_snapshot ? SNAP_RECONNECT : SNAP_START;
