@@ -222,6 +222,7 @@ fd_err_t fd_web_new(const fd_config_t *cfg, fd_web_t **out, char *errstr, size_t
     w->cfg = cfg;
     pthread_mutex_init(&w->tw_lock, NULL);
     pthread_mutex_init(&w->pool_lock, NULL);
+    pthread_mutex_init(&w->ids_lock, NULL);
     fd_err_t err = fd_funnel_new((const char *const *)cfg->stages.item, cfg->stages.count,
                                  (const char *const *)cfg->activities.item, cfg->activities.count,
                                  &w->fn, errstr, errstr_size);
@@ -241,6 +242,65 @@ fd_err_t fd_web_new(const fd_config_t *cfg, fd_web_t **out, char *errstr, size_t
                                  .db = (int)cfg->redis_db,
                                  .timeout_ms = (int)cfg->redis_timeout_ms};
     *out = w;
+    return FD_OK;
+}
+
+/* A copy of n ids; false when memory is short. */
+static bool ids_copy(char *const *ids, size_t n, char ***out) {
+    *out = NULL;
+    if (n == 0) return true;
+    char **c = calloc(n, sizeof *c);
+    if (c == NULL) return false;
+    for (size_t i = 0; i < n; i++) {
+        if ((c[i] = strdup(ids[i])) == NULL) {
+            fd_webread_ids_free(c, i);
+            return false;
+        }
+    }
+    *out = c;
+    return true;
+}
+
+fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *window, char ***ids,
+                 size_t *n) {
+    int64_t refresh = w->cfg->web_ids_refresh_ms;
+    if (refresh == 0) return fd_webread_ids(r, w->cfg->prefix, scope, window, ids, n);
+    int64_t now = fd_clock_mono_ms();
+    pthread_mutex_lock(&w->ids_lock);
+    for (size_t i = 0; i < WEB_IDS_CACHE; i++) {
+        web_ids_entry_t *e = &w->ids_cache[i];
+        if (!e->set || e->scope != scope || strcmp(e->window, window) != 0) continue;
+        if (now - e->built_ms >= refresh) break;
+        bool ok = ids_copy(e->ids, e->n, ids);
+        *n = ok ? e->n : 0;
+        e->used_ms = now;
+        pthread_mutex_unlock(&w->ids_lock);
+        return ok ? FD_OK : FD_ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&w->ids_lock);
+    /* Listed outside the lock: other requests go on meanwhile (two may list the same window). */
+    fd_err_t err = fd_webread_ids(r, w->cfg->prefix, scope, window, ids, n);
+    if (err != FD_OK) return err;
+    char **keep;
+    if (!ids_copy(*ids, *n, &keep)) return FD_OK; /* served, not kept */
+    pthread_mutex_lock(&w->ids_lock);
+    web_ids_entry_t *slot = NULL;
+    for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++) {
+        web_ids_entry_t *e = &w->ids_cache[i];
+        if (e->set && e->scope == scope && strcmp(e->window, window) == 0) slot = e;
+    }
+    for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++)
+        if (!w->ids_cache[i].set) slot = &w->ids_cache[i];
+    if (slot == NULL) { /* the least recently served one makes room */
+        slot = &w->ids_cache[0];
+        for (size_t i = 1; i < WEB_IDS_CACHE; i++)
+            if (w->ids_cache[i].used_ms < slot->used_ms) slot = &w->ids_cache[i];
+    }
+    fd_webread_ids_free(slot->ids, slot->n);
+    *slot = (web_ids_entry_t){
+        .set = true, .scope = scope, .ids = keep, .n = *n, .built_ms = now, .used_ms = now};
+    snprintf(slot->window, sizeof slot->window, "%s", window);
+    pthread_mutex_unlock(&w->ids_lock);
     return FD_OK;
 }
 
@@ -283,5 +343,8 @@ void fd_web_destroy(fd_web_t *w) {
     fd_funnel_destroy(w->fn);
     pthread_mutex_destroy(&w->tw_lock);
     pthread_mutex_destroy(&w->pool_lock);
+    for (size_t i = 0; i < WEB_IDS_CACHE; i++)
+        fd_webread_ids_free(w->ids_cache[i].ids, w->ids_cache[i].n);
+    pthread_mutex_destroy(&w->ids_lock);
     free(w);
 }

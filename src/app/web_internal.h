@@ -23,6 +23,18 @@
 #define WEB_ROUTES   16
 #define WEB_STATUSES 12
 
+/* A window's list of ids, reused for web.ids_refresh_ms (listing them SCANs every key). */
+#define WEB_IDS_CACHE 32
+typedef struct {
+    bool set;
+    fd_scope_t scope;
+    char window[FD_WIN_ID_MAX];
+    char **ids; /* sorted, distinct (fd_webread_ids) */
+    size_t n;
+    int64_t built_ms; /* monotonic: when the SCAN that listed them began */
+    int64_t used_ms;  /* monotonic: last served, for replacing the least recently used */
+} web_ids_entry_t;
+
 struct fd_web {
     const fd_config_t *cfg;
     fd_funnel_t *fn;
@@ -37,6 +49,8 @@ struct fd_web {
     atomic_int streams;
     atomic_llong redis_errors;
     atomic_llong requests[WEB_ROUTES][WEB_STATUSES];
+    pthread_mutex_t ids_lock;
+    web_ids_entry_t ids_cache[WEB_IDS_CACHE];
 };
 
 /* A Redis connection for one request (from the pool, or new); NULL when memory is short. */
@@ -45,6 +59,11 @@ fd_redis_t *web_redis_take(fd_web_t *w);
 void web_redis_give(fd_web_t *w, fd_redis_t *r);
 /* Answers 503 for a Redis failure, counts it and logs it. */
 void web_redis_failed(fd_web_t *w, fd_http_req_t *req, fd_redis_t *r);
+
+/* The ids of scope and window as fd_webread_ids lists them, reused from an earlier listing for
+ * web.ids_refresh_ms (0: always listed); *ids freed with fd_webread_ids_free. */
+fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *window, char ***ids,
+                 size_t *n);
 
 /* The current windows (wall clock) in the business timezone, under the lock. */
 void web_windows_now(fd_web_t *w, fd_windows_t *out);

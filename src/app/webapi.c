@@ -199,7 +199,7 @@ static bool read_ids(fd_web_t *w, fd_http_req_t *req, fd_scope_t scope, char win
     *n = 0;
     *rt = (fd_webhash_t){0};
     if (hs != NULL) *hs = NULL;
-    bool ok = r != NULL && fd_webread_ids(r, prefix, scope, win, ids, n) == FD_OK &&
+    bool ok = r != NULL && web_ids(w, r, scope, win, ids, n) == FD_OK &&
               (scope != FD_SCOPE_REP ||
                fd_webread_single_hash(r, prefix, FD_KEY_REP_TEAM, rt) == FD_OK) &&
               (hs == NULL || fd_webread_hashes(r, prefix, scope, win, *ids, *n, hs) == FD_OK);

@@ -244,6 +244,10 @@ static const setting_t settings[] = {
     INT("web.stream_keepalive_ms", web_stream_keepalive_ms, 15000, 1000, 300000,
         "An event stream with nothing to send writes a comment this often (proxies close idle "
         "connections)."),
+    INT("web.ids_refresh_ms", web_ids_refresh_ms, 5000, 0, 3600000,
+        "How long funnel-web reuses a window's list of rep or team ids (a SCAN of the whole "
+        "keyspace) before listing them again; the numbers are always read fresh. 0: list on "
+        "every request."),
     INT("retry.backoff_max_ms", backoff_max_ms, 5000, 10, 600000,
         "Longest wait between retries while Redis is unavailable."),
     ENUM("log.level", log_level, "info", log_level_values, "Least severe log level written."),

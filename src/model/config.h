@@ -77,6 +77,7 @@ typedef struct {
     char *web_listen;                  /* web.listen: funnel-web's address, "off" = none */
     int64_t web_max_streams;           /* web.max_streams: concurrent /api/v1/stream clients */
     int64_t web_stream_keepalive_ms;   /* web.stream_keepalive_ms */
+    int64_t web_ids_refresh_ms;        /* web.ids_refresh_ms: reuse of a window's id list */
     int64_t backoff_max_ms; /* retry.backoff_max_ms: longest wait between Redis retries */
     char *log_level;        /* log.level: error | warn | info | debug */
     char *instance_id;      /* instance.id: "" = generated from host name and pid */

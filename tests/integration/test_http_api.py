@@ -237,6 +237,31 @@ def body(h, args):
     st_, hd, data = w.request("/")
     if st_ != 200 or "default-src 'self'" not in hd.get("content-security-policy", ""):
         raise TestFailure("/: %d %r" % (st_, hd))
+
+    # web.ids_refresh_ms: a window's list of ids is reused (no SCAN) for that long; the numbers
+    # are read fresh all the same. Changed by hand in Redis (funnel-web only reads it), undone.
+    wi = web.Web(h, "ids", alerts__rules=rules_path, web__ids_refresh_ms=600000)
+    before = [x["id"] for x in wi.get("/api/v1/reps?window=all")["reps"]]
+    top = wi.get("/api/v1/leaderboard?window=all&by=won&limit=1")["rows"][0]
+    last = before[-1]
+    r.call("HSET", p + "rep:all:zz-new-rep", "events", "1")
+    r.call("HINCRBY", p + "rep:all:" + last, "won", "100000")
+    try:
+        if [x["id"] for x in wi.get("/api/v1/reps?window=all")["reps"]] != before:
+            raise TestFailure("web.ids_refresh_ms 600000: the list of reps was not reused")
+        lb = wi.get("/api/v1/leaderboard?window=all&by=won&limit=1")["rows"][0]
+        if lb["id"] != last or lb["won"] < 100000 or top["id"] == last:
+            raise TestFailure("a reused list must still rank on fresh numbers: %r then %r"
+                              % (top, lb))
+        if not wi.get("/api/v1/funnel?scope=rep&id=zz-new-rep&window=all")["exists"]:
+            raise TestFailure("/funnel of a rep not in the reused list: must read it")
+        if "zz-new-rep" not in [x["id"] for x in w.get("/api/v1/reps?window=all")["reps"]]:
+            raise TestFailure("web.ids_refresh_ms 0: a new rep must be listed at once")
+    finally:
+        r.call("DEL", p + "rep:all:zz-new-rep")
+        r.call("HINCRBY", p + "rep:all:" + last, "won", "-100000")
+    if wi.stop() != 0:
+        raise TestFailure("funnel-web (ids) did not stop cleanly")
     w.stop()
 
     # the token, the cookie flow and the limits

@@ -21,7 +21,10 @@ class Web:
         self.h = h
         s = {"redis.host": "127.0.0.1", "redis.port": str(h.redis_port),
              "redis.prefix": h.prefix, "funnel.timezone": h.tz,
-             "web.listen": "127.0.0.1:0", "log.level": "info"}
+             "web.listen": "127.0.0.1:0", "log.level": "info",
+             # lists of ids fresh on every request (a test reads them right after a change);
+             # test_http_api checks the reuse of web.ids_refresh_ms > 0 on its own
+             "web.ids_refresh_ms": "0"}
         s.update({k.replace("__", "."): str(v) for k, v in settings.items()})
         argv = [h.bin("funnel-web")]
         for k, v in s.items():

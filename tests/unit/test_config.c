@@ -146,6 +146,7 @@ static const char *const all_settings[] = {
     "web.listen",
     "web.max_streams",
     "web.stream_keepalive_ms",
+    "web.ids_refresh_ms",
     "retry.backoff_max_ms",
     "log.level",
     "instance.id",
