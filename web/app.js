@@ -254,6 +254,9 @@
     if (gen !== st.generation) return;
     st.teams = teams.teams || [];
     st.reps = reps.reps || [];
+    // A team or rep view before an id is picked loads no funnel: the lists tell the window, so
+    // that change events still refresh them.
+    if (teams.window) st.resolved = teams.window;
     renderPickers();
   }
 
