@@ -5,12 +5,12 @@
 Each client, like the page:
   - boots: GET /, /assets/app.js, /assets/style.css, /assets/chart.js, /api/v1/meta, then
     /api/v1/status with /api/v1/teams + /api/v1/reps, then /api/v1/funnel, then (after the page's
-    150 ms timer) the leaderboard (two requests: the sorted rows, and conv:<first stage> with
-    limit 1000 for the conversion column) and the alerts (/api/v1/alerts and
+    150 ms timer) the leaderboard (its rows carry the conversion column) and the alerts (/api/v1/alerts and
     /api/v1/alerts/history?limit=20); then opens /api/v1/stream?since=<the funnel's position>;
   - on an SSE event: `change` -> the page's onChange (funnel when a key of its scope/id/window
     changed, leaderboard when a key of the board's scope did, the lists when an unknown team or
-    rep appeared); `bulk` and `resnapshot` -> everything; `alert` -> the alerts;
+    rep appeared); `bulk` -> everything, at most every 2 s (the page's BULK_MS);
+    `resnapshot` -> everything; `alert` -> the alerts;
   - coalesces like the page's want()/flush(): the first wish arms a 150 ms timer, a round
     re-fetches what is pending, at most one round at a time (a timer that fires during a round
     re-arms 150 ms later); a round's requests run in parallel on at most 5 keep-alive
@@ -38,6 +38,7 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 
 TIMER_S = 0.150  # the page's setTimeout(flush, 150)
+BULK_S = 2.0  # the page's BULK_MS: re-reads for bulk entries at most this often
 PARALLEL = 5  # a browser's 6 connections per host, one held by the event stream
 ALIASES = ("today", "week", "month", "quarter", "all")
 
@@ -130,6 +131,8 @@ class Client:
         self.cond = threading.Condition()
         self.pending = set()
         self.deadline = None  # when the page's timer fires; None: no timer armed
+        self.last_bulk = 0.0  # monotonic time of the last re-read for a bulk entry
+        self.bulk_timer = None  # the pending one (the page's st.bulkTimer)
         self.ready = threading.Event()
         self.local = threading.local()
         # HTTP requests run in pool (its threads hold the connections); the page's loads, which
@@ -226,14 +229,7 @@ class Client:
     def load_board(self, gen):
         p = self.board_params()
         p["by"] = self.by_field(self.by)
-        main = self.pool.submit(self.get, "/api/v1/leaderboard", p)
-        conv = None
-        if self.by != "conv":
-            cp = dict(p, by=self.by_field("conv"), limit="1000")
-            conv = self.pool.submit(self.get, "/api/v1/leaderboard", cp)
-        main.result()
-        if conv:
-            conv.result()
+        self.pool.submit(self.get, "/api/v1/leaderboard", p).result()
 
     def load_alerts(self):
         a = self.pool.submit(self.get, "/api/v1/alerts")
@@ -253,6 +249,26 @@ class Client:
 
     def refresh_all(self):
         self.want("lists", "funnel", "board", "alerts")
+
+    def on_bulk(self):
+        """The page's onBulk: everything, at most every BULK_S."""
+        with self.cond:
+            if self.bulk_timer is not None:
+                return
+            wait = self.last_bulk + BULK_S - time.monotonic()
+
+            def go():
+                with self.cond:
+                    self.bulk_timer = None
+                    self.last_bulk = time.monotonic()
+                self.refresh_all()
+            if wait > 0:
+                self.bulk_timer = threading.Timer(wait, go)
+                self.bulk_timer.daemon = True
+                self.bulk_timer.start()
+                return
+            self.bulk_timer = True  # taken: go() clears it
+        go()
 
     def flush_loop(self):
         while not self.stop.is_set():
@@ -351,7 +367,9 @@ class Client:
                 self.on_change(json.loads(data))
             except ValueError:
                 pass
-        elif kind in ("bulk", "resnapshot"):
+        elif kind == "bulk":
+            self.on_bulk()
+        elif kind == "resnapshot":
             self.refresh_all()
         elif kind == "alert":
             self.want("alerts")

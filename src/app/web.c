@@ -270,19 +270,33 @@ fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *windo
     for (size_t i = 0; i < WEB_IDS_CACHE; i++) {
         web_ids_entry_t *e = &w->ids_cache[i];
         if (!e->set || e->scope != scope || strcmp(e->window, window) != 0) continue;
-        if (now - e->built_ms >= refresh) break;
-        bool ok = ids_copy(e->ids, e->n, ids);
-        *n = ok ? e->n : 0;
-        e->used_ms = now;
-        pthread_mutex_unlock(&w->ids_lock);
-        return ok ? FD_OK : FD_ERR_NOMEM;
+        /* Fresh, or being listed again by another request: this one takes the list as it is
+         * (one SCAN per window at a time, however many dashboards ask). */
+        if (now - e->built_ms < refresh || e->refreshing) {
+            bool ok = ids_copy(e->ids, e->n, ids);
+            *n = ok ? e->n : 0;
+            e->used_ms = now;
+            pthread_mutex_unlock(&w->ids_lock);
+            return ok ? FD_OK : FD_ERR_NOMEM;
+        }
+        e->refreshing = true;
+        break;
     }
     pthread_mutex_unlock(&w->ids_lock);
-    /* Listed outside the lock: other requests go on meanwhile (two may list the same window). */
+    /* Listed outside the lock: other requests go on meanwhile. */
     fd_err_t err = fd_webread_ids(r, w->cfg->prefix, scope, window, ids, n);
-    if (err != FD_OK) return err;
+    if (err != FD_OK) {
+        pthread_mutex_lock(&w->ids_lock);
+        for (size_t i = 0; i < WEB_IDS_CACHE; i++) {
+            web_ids_entry_t *e = &w->ids_cache[i];
+            if (e->set && e->scope == scope && strcmp(e->window, window) == 0)
+                e->refreshing = false;
+        }
+        pthread_mutex_unlock(&w->ids_lock);
+        return err;
+    }
     char **keep;
-    if (!ids_copy(*ids, *n, &keep)) return FD_OK; /* served, not kept */
+    bool kept = ids_copy(*ids, *n, &keep);
     pthread_mutex_lock(&w->ids_lock);
     web_ids_entry_t *slot = NULL;
     for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++) {
@@ -291,6 +305,11 @@ fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *windo
     }
     for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++)
         if (!w->ids_cache[i].set) slot = &w->ids_cache[i];
+    if (!kept) { /* served, not kept: the old list, if any, is listed again next time */
+        if (slot != NULL) slot->refreshing = false;
+        pthread_mutex_unlock(&w->ids_lock);
+        return FD_OK;
+    }
     if (slot == NULL) { /* the least recently served one makes room */
         slot = &w->ids_cache[0];
         for (size_t i = 1; i < WEB_IDS_CACHE; i++)

@@ -33,6 +33,7 @@ typedef struct {
     size_t n;
     int64_t built_ms; /* monotonic: when the SCAN that listed them began */
     int64_t used_ms;  /* monotonic: last served, for replacing the least recently used */
+    bool refreshing;  /* a request is listing them again: others take this list meanwhile */
 } web_ids_entry_t;
 
 struct fd_web {
