@@ -389,7 +389,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     (void)addrlen;
     if (atomic_load(&h->open) < h->max_connections) return MHD_YES;
     unsigned long long n = atomic_fetch_add(&h->refused, 1) + 1;
-    int64_t now = fd_clock_mono_ms(), last = atomic_load(&h->refused_log);
+    long long now = fd_clock_mono_ms(), last = atomic_load(&h->refused_log);
     if ((last == 0 || now - last >= HTTP_REFUSED_LOG_MS) &&
         atomic_compare_exchange_strong(&h->refused_log, &last, now))
         fd_log_warn(h->name,
