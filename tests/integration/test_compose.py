@@ -699,20 +699,20 @@ def base_packages(build):
     required, and what they depend on (libc6 is Priority optional, there through them)."""
     rc, out, _ = run(["dpkg-query", "-W", "-f",
                       "${Package}\t${Essential}\t${Priority}\t${Pre-Depends}, ${Depends}\n"], build)
-    deps, todo = {}, []
+    deps, queue = {}, []  # queue: the packages still to walk
     for line in out.splitlines():
         name, essential, priority, rel = (line.split("\t") + ["", "", "", ""])[:4]
         deps[name] = [alt.split("|")[0].split("(")[0].split(":")[0].strip()
                       for alt in rel.split(",") if alt.strip()]
         if essential == "yes" or priority == "required":
-            todo.append(name)
+            queue.append(name)
     base = set()
-    while todo:
-        name = todo.pop()
+    while queue:
+        name = queue.pop()
         if name in base or name not in deps:
             continue
         base.add(name)
-        todo.extend(deps[name])
+        queue.extend(deps[name])
     return base
 
 
