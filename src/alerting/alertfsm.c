@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The lifecycle of one (rule, scope id) alert and its text codec for Redis (layer 2, pure).
+// The lifecycle of one (rule, scope id) alert and its text codec for Redis (layer 3, pure).
 // Reference: docs/alerts.md.
 #include "alerting/alertfsm.h"
 

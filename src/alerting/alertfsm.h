@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The lifecycle of one (rule, scope id) alert: ok -> pending -> firing -> resolved -> ok, with
 // for-durations, resolve-durations and repeats, plus its compact text codec for Redis; pure
-// (layer 2). Reference: docs/alerts.md.
+// (layer 3). Reference: docs/alerts.md.
 #ifndef FUNNELD_ALERTFSM_H
 #define FUNNELD_ALERTFSM_H
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // An alert notification: stable ids, the summary rendered from a template, and the JSON document
-// (layer 2, pure; cJSON stays inside). Reference: docs/alerts.md.
+// (layer 3, pure; cJSON stays inside). Reference: docs/alerts.md.
 #include "alerting/alertmsg.h"
 
 #include <inttypes.h>

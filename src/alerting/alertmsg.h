@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // An alert notification: its stable ids, its one-line human summary rendered from a template
-// (English and Chinese defaults), and its JSON document; pure (layer 2). Reference:
+// (English and Chinese defaults), and its JSON document; pure (layer 3). Reference:
 // docs/alerts.md.
 #ifndef FUNNELD_ALERTMSG_H
 #define FUNNELD_ALERTMSG_H

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The alert event clock: partition bookkeeping, the watermark and the next evaluation clock
-// (layer 2, pure).
+// (layer 3, pure).
 #include "alerting/eventclock.h"
 
 #include <inttypes.h>

@@ -3,7 +3,7 @@
 // shared clock (noted, sent, applied), which partitions wait to be registered or held, the
 // watermark read back from the clock hash, and the clock of the next evaluation (never
 // backwards, walking a back-fill forward hour by hour). No I/O: the alert store writes and
-// reads the hash (layer 2). Reference: docs/alerts.md.
+// reads the hash (layer 3). Reference: docs/alerts.md.
 #ifndef FUNNELD_EVENTCLOCK_H
 #define FUNNELD_EVENTCLOCK_H
 

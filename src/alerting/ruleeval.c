@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Rule evaluation: the effective parameters of a rule for one scope id (filters, team
 // overrides, per-id targets) and the threshold, target-pace and drift conditions over values
-// the caller read; the summary templates (layer 2, pure). Reference: docs/alerts.md.
+// the caller read; the summary templates (layer 3, pure). Reference: docs/alerts.md.
 #include "alerting/ruleeval.h"
 
 #include <math.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Rule evaluation: a rule's effective parameters for one scope id and its condition (threshold,
-// target pace, drift) over values the caller read; the summary templates (layer 2, pure).
+// target pace, drift) over values the caller read; the summary templates (layer 3, pure).
 // Reference: docs/alerts.md.
 #ifndef FUNNELD_RULEEVAL_H
 #define FUNNELD_RULEEVAL_H

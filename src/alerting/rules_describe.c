@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A rule in words, for funnelctl rules check and the coming HTTP API (layer 2, pure). It stays in
+// A rule in words, for funnelctl rules check and the coming HTTP API (layer 3, pure). It stays in
 // the alerting layer, beside the parsed rules it reads, rather than in tools/funnelctl: two
 // front ends show it, and moving it out would mean public accessors for every rule field.
 #include "alerting/rules_describe.h"

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A rule in words, for funnelctl rules check and the HTTP API (layer 2, pure).
+// A rule in words, for funnelctl rules check and the HTTP API (layer 3, pure).
 #ifndef FUNNELD_RULES_DESCRIBE_H
 #define FUNNELD_RULES_DESCRIBE_H
 

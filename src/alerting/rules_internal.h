@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The parsed rule set as the rules-file parser builds it, shared by the modules that read it
-// (rulesfile, ruleeval, rules_describe); nothing outside src/alerting/ includes it (layer 2).
+// (rulesfile, ruleeval, rules_describe); nothing outside src/alerting/ includes it (layer 3).
 #ifndef FUNNELD_RULES_INTERNAL_H
 #define FUNNELD_RULES_INTERNAL_H
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The rules file: parses and validates the JSON document against the funnel into a rule set,
-// with error messages naming the rule and field, and the set's accessors (layer 2, pure but for
+// with error messages naming the rule and field, and the set's accessors (layer 3, pure but for
 // fd_rules_load reading the file; cJSON stays inside). Reference: docs/alerts.md.
 #include "alerting/rulesfile.h"
 

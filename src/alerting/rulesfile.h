@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The rules file: a JSON document parsed and validated against the funnel into a rule set, and
-// the set's accessors (layer 2, pure but for fd_rules_load reading the file). Reference:
+// the set's accessors (layer 3, pure but for fd_rules_load reading the file). Reference:
 // docs/alerts.md.
 #ifndef FUNNELD_RULESFILE_H
 #define FUNNELD_RULESFILE_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "alerting/kpi.h"
+#include "model/kpi.h"
 #include "base/err.h"
 #include "model/funnel.h"
 #include "model/metrics.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // JSON input helpers of the rules file: typed getters that name the field, what was expected
-// and what was found (layer 2, pure; cJSON stays inside src/alerting/).
+// and what was found (layer 3, pure; cJSON stays inside src/alerting/).
 #include "alerting/rulesjson.h"
 
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // JSON input helpers of the rules file: typed getters that fill the caller's errstr with
-// "<path>.<field>: expected ..., found ..." (layer 2, pure). Internal to src/alerting/: it hands
+// "<path>.<field>: expected ..., found ..." (layer 3, pure). Internal to src/alerting/: it hands
 // cJSON types around, which never leave this layer.
 #ifndef FUNNELD_RULESJSON_H
 #define FUNNELD_RULESJSON_H

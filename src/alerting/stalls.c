@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The stall index (layer 2, pure).
+// The stall index (layer 3, pure).
 #include "alerting/stalls.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The stall index: open deals by the stage they sit in and since when, per rep, team and the
-// org, built from the deal states of a stall scan; stalled:<stage> KPIs count in it (layer 2,
+// org, built from the deal states of a stall scan; stalled:<stage> KPIs count in it (layer 3,
 // pure).
 #ifndef FUNNELD_STALLS_H
 #define FUNNELD_STALLS_H

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The window plan: signatures of the rules and the window hashes each needs at a clock
-// (layer 2, pure).
+// (layer 3, pure).
 #include "alerting/winplan.h"
 
 #include <stdio.h>

@@ -3,7 +3,7 @@
 // same window share a signature (rolling span and lag, calendar window, or drift baseline); at
 // each clock the plan lists the distinct window hashes ("day:2026-11-22", "hour:2026-11-22T10")
 // and the slots each sums into, so each hash of a scope is read once however many rules need it;
-// then it hands each rule its summed input (layer 2, pure). Reference: docs/alerts.md.
+// then it hands each rule its summed input (layer 3, pure). Reference: docs/alerts.md.
 #ifndef FUNNELD_WINPLAN_H
 #define FUNNELD_WINPLAN_H
 

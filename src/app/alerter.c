@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The alerter: lease, scope registry, evaluation lists and chunks, notifications and their
-// delivery to Kafka through the outbox (layer 4). The pure parts are alerting/eventclock and
+// delivery to Kafka through the outbox (layer 5). The pure parts are alerting/eventclock and
 // alerting/winplan; everything that talks to Redis is io/lease and io/alertstore.
 #include "app/alerter.h"
 

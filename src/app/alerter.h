@@ -3,7 +3,7 @@
 // keeps the scope registry and the event clock (alerting/eventclock), reads the windows each
 // rule needs (alerting/winplan, io/alertstore), steps every (rule, scope id) state machine,
 // commits state changes and notifications atomically through the alert store, then produces
-// them to Kafka (io/publisher) (layer 4). Reference: docs/alerts.md.
+// them to Kafka (io/publisher) (layer 5). Reference: docs/alerts.md.
 #ifndef FUNNELD_ALERTER_H
 #define FUNNELD_ALERTER_H
 

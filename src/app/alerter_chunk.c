@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // One chunk of the alerter's list: which rules apply to which scope, the pipelined reads of
 // their windows and states, evaluation and state machine steps, the atomic commit and delivery
-// (layer 4).
+// (layer 5).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The alerter's state, shared by its two files: alerter.c (lists, lease, tick, outbox) and
-// alerter_chunk.c (one chunk of scopes: read, evaluate, commit, deliver) (layer 4, private to
+// alerter_chunk.c (one chunk of scopes: read, evaluate, commit, deliver) (layer 5, private to
 // src/app/).
 #ifndef FUNNELD_ALERTER_INTERNAL_H
 #define FUNNELD_ALERTER_INTERNAL_H

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The batch ledger: one place for a batch's life from the first message read to its apply or
-// drop, telling the deal cache, dead-letter queue, alert clock and store through hooks (layer 4).
+// drop, telling the deal cache, dead-letter queue, alert clock and store through hooks (layer 5).
 #include "app/ledger.h"
 
 #include <assert.h>

@@ -2,7 +2,7 @@
 // The batch ledger: owns each claimed partition's token, stored offset and dedupe horizon, the
 // batch being read (with its deal events waiting for their stored states) and the batch whose
 // apply is in flight, and tells the registered hooks when a batch is sent, applied or dropped
-// (layer 4; no I/O of its own: Redis and Kafka are reached through the hooks).
+// (layer 5; no I/O of its own: Redis and Kafka are reached through the hooks).
 #ifndef FUNNELD_LEDGER_H
 #define FUNNELD_LEDGER_H
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// funneld: command line, configuration precedence, signals and exit codes (layer 4).
+// funneld: command line, configuration precedence, signals and exit codes (layer 5).
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

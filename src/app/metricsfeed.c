@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The metrics publisher (layer 4). One thread owns everything below after start: its own Redis
+// The metrics publisher (layer 5). One thread owns everything below after start: its own Redis
 // connection, the lease, the store and the producer (whose delivery reports it serves itself).
 #include "app/metricsfeed.h"
 

@@ -4,7 +4,7 @@
 // feeds.metrics_interval_ms, reads each with the offsets it reflects, renders it as a row
 // (model/metricrow) and produces it to the compacted topic feeds.metrics_topic with the
 // idempotent producer; a round ends in Redis only once Kafka acknowledged all of it (io/lease,
-// io/metricstore, io/publisher; layer 4). Reference: docs/feeds.md.
+// io/metricstore, io/publisher; layer 5). Reference: docs/feeds.md.
 #ifndef FUNNELD_METRICSFEED_H
 #define FUNNELD_METRICSFEED_H
 

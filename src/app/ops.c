@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// funneld's operator endpoints: /livez, /readyz, /metrics (layer 4).
+// funneld's operator endpoints: /livez, /readyz, /metrics (layer 5).
 #include "app/ops.h"
 
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // funneld's operator endpoints on http.listen: /livez, /readyz and /metrics, served from the
-// service's operator metrics (app/opsmetrics) by io/http's threads (layer 4). docs/http.md
+// service's operator metrics (app/opsmetrics) by io/http's threads (layer 5). docs/http.md
 // "Operator endpoints" is the reference.
 #ifndef FUNNELD_OPS_H
 #define FUNNELD_OPS_H

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// funneld's operator metrics: the table and the health state (layer 4).
+// funneld's operator metrics: the table and the health state (layer 5).
 #include "app/opsmetrics.h"
 
 #include <inttypes.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // funneld's operator metrics: THE table of metric definitions (name, type, help, labels) in one
 // registry (base/prom), the per-partition and per-reason series, and the health state that
-// /livez and /readyz read (layer 4). Every update is a relaxed atomic: the service loop, the
+// /livez and /readyz read (layer 5). Every update is a relaxed atomic: the service loop, the
 // metrics publisher thread and the HTTP threads share it without locks. Reference: docs/http.md.
 #ifndef FUNNELD_OPSMETRICS_H
 #define FUNNELD_OPSMETRICS_H

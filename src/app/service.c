@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The daemon's run loop: poll -> take -> submit -> settle, with partition claims on assignment,
-// flush on revocation, retries with backoff (layer 4). The batch ledger keeps the batches and
+// flush on revocation, retries with backoff (layer 5). The batch ledger keeps the batches and
 // the partitions' claims; the deal cache, dead letters, alert clock and store hear of a batch's
 // fate through its hooks. Applies are pipelined: batch N+1 is read, parsed and folded while Redis
 // runs batch N's apply; N's answer is read before N+1 is sent, so at most one apply is in flight.

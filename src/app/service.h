@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The daemon: owns the funnel, windows, stores, source, deal cache, alerts and the batch ledger,
-// and runs the loop poll -> take -> submit -> settle (layer 4).
+// and runs the loop poll -> take -> submit -> settle (layer 5).
 #ifndef FUNNELD_SERVICE_H
 #define FUNNELD_SERVICE_H
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // funnel-web's server: routes, the embedded page and assets, /livez, /readyz, /metrics, the
-// Redis connection pool and window parameters (layer 4). See web.h.
+// Redis connection pool and window parameters (layer 5). See web.h.
 #include "app/web.h"
 
 #include <inttypes.h>

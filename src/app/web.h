@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // funnel-web: the dashboard's server (page, assets, /api/v1, the SSE stream, its own /livez,
-// /readyz, /metrics) over io/http, reading Redis only (layer 4). docs/http.md describes it.
+// /readyz, /metrics) over io/http, reading Redis only (layer 5). docs/http.md describes it.
 #ifndef FUNNELD_WEB_H
 #define FUNNELD_WEB_H
 

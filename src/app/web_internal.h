@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// What web.c, webapi.c and webstream.c share: the server's state and the handlers (layer 4,
+// What web.c, webapi.c and webstream.c share: the server's state and the handlers (layer 5,
 // private to funnel-web).
 #ifndef FUNNELD_WEB_INTERNAL_H
 #define FUNNELD_WEB_INTERNAL_H

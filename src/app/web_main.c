@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // funnel-web: command line, configuration (the same as funneld's), signals and exit codes
-// (layer 4).
+// (layer 5).
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>

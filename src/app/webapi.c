@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // funnel-web's JSON API under /api/v1 (docs/http.md "The API", docs/openapi.yaml): parameter
-// checks, reads through io/webread, JSON shaping (layer 4).
+// checks, reads through io/webread, JSON shaping (layer 5).
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Looks up the embedded dashboard files by URL path (layer 4).
+// Looks up the embedded dashboard files by URL path (layer 5).
 #include "app/webassets.h"
 
 #include <string.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The dashboard's files (web/ and Debian's Chart.js), embedded at build time by
-// cmake/embed_assets.cmake: funnel-web serves them from memory (layer 4).
+// cmake/embed_assets.cmake: funnel-web serves them from memory (layer 5).
 #ifndef FUNNELD_WEBASSETS_H
 #define FUNNELD_WEBASSETS_H
 

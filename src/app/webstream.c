@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // GET /api/v1/stream: server-sent events carrying the change feed's entries and the alert
 // notifications, each with the position after it as its id, resumable with Last-Event-ID per
-// docs/feeds.md's resume protocol; one Redis connection per client (layer 4).
+// docs/feeds.md's resume protocol; one Redis connection per client (layer 5).
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The alert store: the alert evaluator's Redis reads and writes (layer 3).
+// The alert store: the alert evaluator's Redis reads and writes (layer 4).
 #include "io/alertstore.h"
 
 #include <errno.h>

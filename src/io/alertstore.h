@@ -3,7 +3,7 @@
 // one connection (io/redis.h), keys from io/keys.h and the scripts of src/lua/alert_*.lua — the
 // shared event clock, the rep -> team registry, the scopes and deals it scans, the pipelined
 // reads of metric windows and alert states, the atomic commit of state changes with their
-// notifications (state hashes, firing hash, stream, Pub/Sub, outbox), and the outbox (layer 3).
+// notifications (state hashes, firing hash, stream, Pub/Sub, outbox), and the outbox (layer 4).
 // Reference: docs/alerts.md, docs/redis.md.
 #ifndef FUNNELD_ALERTSTORE_H
 #define FUNNELD_ALERTSTORE_H

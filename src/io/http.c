@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // The HTTP server adapter on libmicrohttpd: routing, token check, limits, JSON errors and
-// streamed replies (layer 3). See http.h for the contract.
+// streamed replies (layer 4). See http.h for the contract.
 #include "io/http.h"
 
 #include <arpa/inet.h>

@@ -2,7 +2,7 @@
 // A thin HTTP server on libmicrohttpd for funneld's operator endpoints and funnel-web: routes,
 // the bearer-token check (header, cookie, and the `/?token=` cookie flow), bounded connections
 // and request sizes, GET and HEAD only, JSON errors, streamed replies (SSE), one thread per
-// connection so a handler may block (layer 3). docs/http.md "Security and limits" describes it.
+// connection so a handler may block (layer 4). docs/http.md "Security and limits" describes it.
 #ifndef FUNNELD_HTTP_H
 #define FUNNELD_HTTP_H
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The one Kafka client set-up: configurations by role from the settings table (layer 3).
+// The one Kafka client set-up: configurations by role from the settings table (layer 4).
 #include "io/kafka.h"
 
 #include <inttypes.h>

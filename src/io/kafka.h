@@ -2,7 +2,7 @@
 // The one Kafka client set-up: builds the librdkafka configuration of each kind of client
 // funneld and its tools create, from the settings table (kafka.brokers, the role's fixed
 // settings, then the kafka.<property> pass-through, so a SASL/TLS cluster is reached by every
-// client alike), with errors that name the setting and never echo a secret (layer 3).
+// client alike), with errors that name the setting and never echo a secret (layer 4).
 #ifndef FUNNELD_KAFKA_H
 #define FUNNELD_KAFKA_H
 

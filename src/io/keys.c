@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Every Redis key funneld reads or writes (layer 3, pure string building). Key layout:
+// Every Redis key funneld reads or writes (layer 4, pure string building). Key layout:
 // docs/redis.md, docs/alerts.md.
 #include "io/keys.h"
 

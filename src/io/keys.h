@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Every Redis key of docs/redis.md and docs/alerts.md, built in one place from the prefix
-// (redis.prefix) and the parts that name it; the rest of the code never spells a key (layer 3,
+// (redis.prefix) and the parts that name it; the rest of the code never spells a key (layer 4,
 // pure string building). Each builder writes into buf (truncated to size, NUL-terminated when
 // size > 0) and returns the length it needs without the NUL, like snprintf: a result >= size
 // means buf was too small. FD_KEY_MAX holds any key funneld builds.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// A lease in Redis (layer 3).
+// A lease in Redis (layer 4).
 #include "io/lease.h"
 
 #include <inttypes.h>

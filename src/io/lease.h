@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // A lease in Redis: one instance holds a role at a time (the alert evaluator,
 // <prefix>:alerts:lease; the metrics publisher, <prefix>:metrics:lease); its random token fences
-// every write of a deposed holder (layer 3). Reference: docs/alerts.md, docs/feeds.md.
+// every write of a deposed holder (layer 4). Reference: docs/alerts.md, docs/feeds.md.
 #ifndef FUNNELD_LEASE_H
 #define FUNNELD_LEASE_H
 

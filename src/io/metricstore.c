@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The metrics publisher's Redis side (layer 3).
+// The metrics publisher's Redis side (layer 4).
 #include "io/metricstore.h"
 
 #include <inttypes.h>

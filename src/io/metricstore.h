@@ -2,7 +2,7 @@
 // The metrics publisher's Redis side: starts a round (takes the hashes the applies marked dirty,
 // or asks for a snapshot), lists a round's keys in chunks, reads rows with the offsets they
 // reflect in one atomic step, and ends a round once Kafka acknowledged it, all fenced by the
-// publisher lease (src/lua/metrics_*.lua; layer 3). Reference: docs/feeds.md.
+// publisher lease (src/lua/metrics_*.lua; layer 4). Reference: docs/feeds.md.
 #ifndef FUNNELD_METRICSTORE_H
 #define FUNNELD_METRICSTORE_H
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A Kafka producer to one topic with a final outcome per message (the alerts, the metric rows),
-// built by the one Kafka set-up (layer 3; librdkafka stays inside).
+// built by the one Kafka set-up (layer 4; librdkafka stays inside).
 #include "io/publisher.h"
 
 #include <inttypes.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // A producer of notifications to one topic (idempotent), with a final outcome per message
-// (layer 3; librdkafka stays inside).
+// (layer 4; librdkafka stays inside).
 #ifndef FUNNELD_PUBLISHER_H
 #define FUNNELD_PUBLISHER_H
 

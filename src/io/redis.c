@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The one Redis connection: connect, AUTH, SELECT, timeouts, refusals, scripts (layer 3).
+// The one Redis connection: connect, AUTH, SELECT, timeouts, refusals, scripts (layer 4).
 #include "io/redis.h"
 
 #include <stdarg.h>

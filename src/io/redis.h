@@ -2,7 +2,7 @@
 // The one Redis connection of funneld and its tools: connect with timeouts, AUTH and SELECT,
 // a sticky error text, the refusal check (a wrong password is not a network blip), the password
 // wiped from memory, and a registry of Lua scripts loaded once and run with EVALSHA (loaded again
-// on NOSCRIPT). Every other module reaches Redis through it (layer 3; hiredis 0.14).
+// on NOSCRIPT). Every other module reaches Redis through it (layer 4; hiredis 0.14).
 #ifndef FUNNELD_REDIS_H
 #define FUNNELD_REDIS_H
 

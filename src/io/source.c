@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Kafka adapter: group consumer with rebalance callbacks and the dead-letter producer (layer 3;
+// Kafka adapter: group consumer with rebalance callbacks and the dead-letter producer (layer 4;
 // librdkafka stays inside this file).
 #include "io/source.h"
 

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // Kafka adapter: the group consumer (subscribe, rebalance callbacks, poll, offset commits) and the
-// dead-letter producer (layer 3; librdkafka stays inside).
+// dead-letter producer (layer 4; librdkafka stays inside).
 #ifndef FUNNELD_SOURCE_H
 #define FUNNELD_SOURCE_H
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Redis adapter: partition claims with fencing tokens, deal-state and dedupe loads, the atomic
 // batch apply (one Lua script per batch, src/lua/apply.lua) and metric reads, over the one Redis
-// connection of io/redis.h; every key comes from io/keys.h (layer 3). Key layout: docs/redis.md.
+// connection of io/redis.h; every key comes from io/keys.h (layer 4). Key layout: docs/redis.md.
 #include "io/store.h"
 
 #include <errno.h>

@@ -2,7 +2,7 @@
 // Redis adapter: claims partitions (fencing epochs), loads deal state and dedupe horizons, applies
 // a batch atomically with its offsets (src/lua/claim.lua, src/lua/apply.lua), reads metrics;
 // over the one Redis connection of io/redis.h, reconnecting on demand; keys from io/keys.h
-// (layer 3). Key layout: docs/redis.md.
+// (layer 4). Key layout: docs/redis.md.
 #ifndef FUNNELD_STORE_H
 #define FUNNELD_STORE_H
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// funnel-web's Redis reads (layer 3). See webread.h.
+// funnel-web's Redis reads (layer 4). See webread.h.
 #include "io/webread.h"
 
 #include <inttypes.h>

@@ -2,7 +2,7 @@
 // What funnel-web reads from Redis, as plain C values (no hiredis type leaves this module): a
 // metric hash with the feed positions in one MULTI/EXEC, the ids of a scope and window (SCAN),
 // many hashes at once, rep_team, the firing alerts and their history, stream entries (XRANGE,
-// XREVRANGE, XREAD BLOCK) and Redis's clock. Read-only commands only (layer 3).
+// XREVRANGE, XREAD BLOCK) and Redis's clock. Read-only commands only (layer 4).
 #ifndef FUNNELD_WEBREAD_H
 #define FUNNELD_WEBREAD_H
 

@@ -199,6 +199,10 @@ static const setting_t settings[] = {
     INT("alerts.lease_ms", alerts_lease_ms, 30000, 1000, 600000,
         "Lease of the alert evaluator: one instance evaluates at a time; another takes over "
         "this long after the holder stops renewing."),
+    STR("targets.file", targets_file, "", 0, 4096, chars_printable,
+        "a file path of 0..4096 characters, no control characters", false,
+        "Targets and scorecards file (JSON or CSV, see docs/scorecards.md), reloaded on SIGHUP; "
+        "empty = no targets, no scorecards."),
     ENUM("feeds.changes", feeds_changes, "on", on_off_values,
          "Write the change feed, the Redis stream <prefix>:changes (docs/feeds.md)."),
     INT("feeds.changes_maxlen", feeds_changes_maxlen, 10000, 100, 100000000,

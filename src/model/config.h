@@ -61,6 +61,7 @@ typedef struct {
     char *alerts_topic;                /* alerts.topic: Kafka topic of alert notifications */
     int64_t alerts_stream_maxlen;      /* alerts.stream_maxlen: cap of <prefix>:alerts */
     int64_t alerts_lease_ms;           /* alerts.lease_ms: evaluator lease */
+    char *targets_file;                /* targets.file: targets and scorecards, "" = none */
     char *feeds_changes;               /* feeds.changes: on | off (fd_config_on) */
     int64_t feeds_changes_maxlen;      /* feeds.changes_maxlen: cap of <prefix>:changes */
     int64_t feeds_changes_max_keys;    /* feeds.changes_max_keys: keys listed per entry */

@@ -18,9 +18,11 @@ struct fd_funnel {
 };
 
 static const char *const per_stage_names[FD_F_PER_STAGE] = {
-    "entered", "advanced", "moved_on", "lost_at", "dwell_sum_ms", "dwell_count"};
+    "entered",      "advanced",    "moved_on", "lost_at",
+    "dwell_sum_ms", "dwell_count", "open",     "open_amount"};
 static const char *const global_names[FD_G_COUNT] = {
-    "won", "lost", "won_amount", "feedback_count", "feedback_sum", "complaints", "events"};
+    "won",    "lost",         "won_amount",  "feedback_count", "feedback_sum", "complaints",
+    "events", "cycle_sum_ms", "cycle_count", "open",           "open_amount"};
 
 static fd_err_t check_name(const char *what, size_t i, const char *name, char *errstr,
                            size_t errstr_size) {
@@ -148,8 +150,10 @@ const char *fd_funnel_field_name(const fd_funnel_t *fn, size_t field) {
 }
 
 bool fd_funnel_field_hundredths(const fd_funnel_t *fn, size_t field) {
+    if (field < fn->nstages * FD_F_PER_STAGE) return field % FD_F_PER_STAGE == FD_F_OPEN_AMOUNT;
     return field == fd_funnel_field_global(fn, FD_G_WON_AMOUNT) ||
-           field == fd_funnel_field_global(fn, FD_G_FEEDBACK_SUM);
+           field == fd_funnel_field_global(fn, FD_G_FEEDBACK_SUM) ||
+           field == fd_funnel_field_global(fn, FD_G_OPEN_AMOUNT);
 }
 
 size_t fd_funnel_field_stage(const fd_funnel_t *fn, int stage, int f) {

@@ -25,6 +25,9 @@ enum {
     FD_F_LOST_AT,
     FD_F_DWELL_SUM_MS,
     FD_F_DWELL_COUNT,
+    FD_F_OPEN,        /* the open pipeline (a stock, kept in the "all" window only): deals open
+                       * at the stage now */
+    FD_F_OPEN_AMOUNT, /* their amount, in hundredths; written as %.2f */
     FD_F_PER_STAGE
 };
 
@@ -37,6 +40,10 @@ enum {
     FD_G_FEEDBACK_SUM, /* in hundredths; written as %.2f */
     FD_G_COMPLAINTS,
     FD_G_EVENTS,
+    FD_G_CYCLE_SUM_MS, /* cycle time of the deals won: ms from first stage entry to won */
+    FD_G_CYCLE_COUNT,  /* deals won with a cycle time */
+    FD_G_OPEN,         /* the open pipeline over all stages ("all" window only) */
+    FD_G_OPEN_AMOUNT,  /* its amount in hundredths; written as %.2f */
     FD_G_COUNT
 };
 /* Activity counters follow: field index = nstages * FD_F_PER_STAGE + FD_G_COUNT + kind. */

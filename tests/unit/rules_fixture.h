@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "alerting/kpi.h"
+#include "model/kpi.h"
 #include "alerting/ruleeval.h"
 #include "alerting/rules_describe.h"
 #include "alerting/rulesfile.h"
@@ -24,21 +24,21 @@
 #define HOUR INT64_C(3600000)
 #define DAY  (24 * HOUR)
 
-/* The default funnel: 5 stages, 5 activity kinds. Field layout (docs/funnel.md): stage s field f
- * at s*6+f; globals from 30 (won, lost, won_amount, feedback_count, feedback_sum, complaints,
- * events); activity kinds from 37. */
+/* The default funnel: 5 stages, 5 activity kinds. Field layout (src/model/funnel.h): stage s
+ * field f at s*8+f; globals from 40 (won, lost, won_amount, feedback_count, feedback_sum,
+ * complaints, events, cycle_sum_ms, cycle_count, open, open_amount); activity kinds from 51. */
 enum { LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, WON_STAGE };
 enum { F_ENTERED, F_ADVANCED, F_MOVED_ON, F_LOST_AT, F_DWELL_SUM, F_DWELL_COUNT };
-#define NF         42
-#define SF(s, f)   ((s)*6 + (f))
-#define G_WON      30
-#define G_LOST     31
-#define G_AMOUNT   32
-#define G_FB_COUNT 33
-#define G_FB_SUM   34
-#define G_COMPL    35
-#define K_CALL     37
-#define K_VISIT    38
+#define NF         56
+#define SF(s, f)   ((s)*8 + (f))
+#define G_WON      40
+#define G_LOST     41
+#define G_AMOUNT   42
+#define G_FB_COUNT 43
+#define G_FB_SUM   44
+#define G_COMPL    45
+#define K_CALL     51
+#define K_VISIT    52
 
 static fd_funnel_t *fn;
 

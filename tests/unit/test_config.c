@@ -130,6 +130,7 @@ static const char *const all_settings[] = {
     "alerts.topic",
     "alerts.stream_maxlen",
     "alerts.lease_ms",
+    "targets.file",
     "feeds.changes",
     "feeds.changes_maxlen",
     "feeds.changes_max_keys",

@@ -18,9 +18,9 @@
 #define NOW  INT64_C(1795343400000) /* 2026-11-22T10:30:00Z */
 #define HOUR INT64_C(3600000)
 #define DAY  (24 * HOUR)
-#define NF   42 /* the default funnel's fields (5 stages, 5 kinds) */
-#define WON  30
-#define CALL 37
+#define NF   56 /* the default funnel's fields (5 stages, 5 kinds) */
+#define WON  40
+#define CALL 51
 
 typedef struct {
     fd_funnel_t *fn;

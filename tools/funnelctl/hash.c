@@ -122,7 +122,9 @@ typedef struct {
  * field after the later of its counters. */
 static size_t stage_columns(column_t *cols, size_t max) {
     size_t n = 0;
-    for (int f = 0; f < FD_F_PER_STAGE; f++) {
+    /* the open pipeline (FD_F_OPEN, FD_F_OPEN_AMOUNT: a stock, last in the enum) is not a
+     * window's flow: it is not a column of the stage table */
+    for (int f = 0; f < FD_F_OPEN; f++) {
         if (!averaged(true, f) && n < max) cols[n++] = (column_t){f, NULL};
         for (size_t i = 0; i < fd_metrics_ndefs(); i++) {
             const fd_metric_def_t *d = fd_metrics_def(i);
@@ -186,7 +188,8 @@ static void print_stage_table(FILE *out, const fd_funnel_t *fn, const redisReply
 static void print_scope_table(FILE *out, const fd_funnel_t *fn, const redisReply *h) {
     table_t g = {.ncols = 2, .left = {true, true}};
     char buf[64];
-    for (int c = 0; c < FD_G_COUNT; c++) {
+    /* cycle time and the open pipeline (after events in the enum) are not shown yet */
+    for (int c = 0; c <= FD_G_EVENTS; c++) {
         size_t field = fd_funnel_field_global(fn, c);
         const char *name = fd_funnel_field_name(fn, field);
         if (!averaged(false, c)) {

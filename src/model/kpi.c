@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Alert KPIs: names, the funnel fields each reads and their values over summed fields; the
-// derived ones (conversions, averages) come from the one metrics table (layer 2, pure).
-#include "alerting/kpi.h"
+// derived ones (conversions, averages) come from the one metrics table (layer 1, pure).
+#include "model/kpi.h"
 
 #include <stdio.h>
 #include <string.h>

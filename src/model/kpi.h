@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// Alert KPIs: what a rule measures (a stage's conversion, a count, an average...), the funnel
-// fields each reads and its value over summed fields; derived KPIs take their formula from the
-// one metrics table (model/metrics.h) (layer 2, pure). Reference: docs/alerts.md.
+// KPIs: what an alert rule or a scorecard measures (a stage's conversion, a count, an
+// average...), the funnel fields each reads and its value over summed fields; derived KPIs take
+// their formula from the one metrics table (model/metrics.h) (layer 1, pure). Reference:
+// docs/alerts.md.
 #ifndef FUNNELD_KPI_H
 #define FUNNELD_KPI_H
 
