@@ -67,7 +67,7 @@ bool fd_rules_params(const fd_rules_t *rs, size_t i, const char *id, const char 
             if (v) p->value = v->value, has_value = true;
         }
     }
-    if (r->pub.cond == FD_COND_TARGET && !has_value) return false;
+    if (r->pub.cond == FD_COND_TARGET && !has_value && !r->pub.from_targets) return false;
     return true;
 }
 
@@ -187,10 +187,17 @@ void fd_rules_eval(const fd_rules_t *rs, size_t i, const fd_rule_params_t *p,
     double v;
     int64_t samples;
     bool def;
+    bool volume = fd_kpi_is_volume(kpi.kind);
     if (kpi.kind == FD_KPI_STALLED) {
         v = (double)in->stalled;
         samples = in->stalled;
         def = true;
+    } else if (r->pub.card != FD_RULE_CARD_NONE) {
+        /* the scorecard's score or grade: defined when the hash holds it, one sample */
+        def = in->card_defined;
+        v = def ? in->card : 0;
+        samples = def ? 1 : 0;
+        volume = true; /* min_samples does not apply */
     } else {
         def = fd_kpi_value(rs->fn, kpi, in->cur, &v, &samples);
     }
@@ -200,13 +207,13 @@ void fd_rules_eval(const fd_rules_t *rs, size_t i, const fd_rule_params_t *p,
      * fraction of it; a ratio or an average does not accrue, its expectation is the target.
      * Known even when the value is not, for the notification of a resolve for lack of samples. */
     double elapsed = in->elapsed < 0 ? 0 : in->elapsed > 1 ? 1 : in->elapsed;
-    double expected = fd_kpi_is_volume(kpi.kind) ? p->value * elapsed : p->value;
+    double expected = volume ? p->value * elapsed : p->value;
     if (r->pub.cond == FD_COND_TARGET) {
         out->target = p->value;
         out->bound = expected;
     }
     /* volume KPIs ignore min_samples: a silent rep has 0, and that is the signal */
-    if (!def || (!fd_kpi_is_volume(kpi.kind) && samples < p->min_samples)) {
+    if (!def || (!volume && samples < p->min_samples)) {
         out->defined = false;
         out->clear = true;
         if (r->pub.cond == FD_COND_THRESHOLD) out->bound = p->value;

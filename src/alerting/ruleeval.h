@@ -14,7 +14,8 @@
 /* Whether rule i applies to scope id `id` (team_id: the rep's team for rep scope, the id itself
  * for team scope, "" for org) and, if so, its effective parameters in *p (defaults, then the
  * team's override, then per-id target values). False when the rule's reps/teams filter excludes
- * it, or it is a target rule without a target for that id. */
+ * it, or it is a target rule without a target for that id. A rule "from": "targets" applies
+ * (p->value 0): the caller sets p->value from the targets file, or drops the id without one. */
 bool fd_rules_params(const fd_rules_t *rs, size_t i, const char *id, const char *team_id,
                      fd_rule_params_t *p);
 
@@ -25,7 +26,9 @@ typedef struct {
     double cur_days;            /* drift: length of the current window in days */
     const int64_t *const *days; /* drift: summed fields of each baseline day, oldest first */
     size_t ndays;
-    int64_t stalled; /* stalled KPIs: the count */
+    int64_t stalled;   /* stalled KPIs: the count */
+    bool card_defined; /* score / grade KPIs: the scorecard holds the value */
+    double card;       /* score / grade KPIs: the score, or the grade as 4 (A) .. 1 (D) */
 } fd_rule_input_t;
 
 /* The outcome. fire: the condition holds with enough samples. clear: healthy beyond the

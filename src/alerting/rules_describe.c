@@ -54,7 +54,7 @@ void fd_rules_describe(const fd_rules_t *rs, size_t i, char *buf, size_t size) {
     const fd_rule_params_t *p = &r->base;
     size_t len = 0;
     char kpi[FD_NAME_MAX + 24];
-    fd_kpi_name(rs->fn, u->kpi, kpi, sizeof kpi);
+    fd_rules_kpi_name(rs, i, kpi, sizeof kpi);
     static const char *const whose[] = {"a rep's", "a team's", "the org's"};
     put(buf, size, &len, "%s (%s, %s): fires when %s %s", u->name, u->severity,
         fd_cond_name(u->cond), whose[u->scope], kpi);
@@ -66,6 +66,10 @@ void fd_rules_describe(const fd_rules_t *rs, size_t i, char *buf, size_t size) {
             put_duration(buf, size, &len, w->lag_ms);
             put(buf, size, &len, " ago");
         }
+    } else if (u->card != FD_RULE_CARD_NONE) {
+        put(buf, size, &len, " on the scorecard of this %s (%s)", w->name,
+            u->card == FD_RULE_CARD_GRADE ? "projected grade; A 4, B 3, C 2, D 1"
+                                          : "projected score, 0..100");
     } else if (w->type == FD_RULE_WIN_CALENDAR) {
         put(buf, size, &len, " this %s", w->name);
     } else {
@@ -75,12 +79,22 @@ void fd_rules_describe(const fd_rules_t *rs, size_t i, char *buf, size_t size) {
     }
     switch (u->cond) {
     case FD_COND_THRESHOLD:
-        put(buf, size, &len, " is %s %g", op_words(p->op), p->value);
+        if (u->card == FD_RULE_CARD_GRADE && p->value >= 1 && p->value <= 4 &&
+            p->value == (double)(int)p->value)
+            put(buf, size, &len, " is %s %c", op_words(p->op), 'A' + (4 - (int)p->value));
+        else
+            put(buf, size, &len, " is %s %g", op_words(p->op), p->value);
+        if (u->card != FD_RULE_CARD_NONE) put(buf, size, &len, " (no scorecard yet: never fires)");
         break;
     case FD_COND_TARGET:
         put(buf, size, &len, " is %s pace",
             p->op == FD_OP_LE ? "ahead of the maximum's" : "behind the target's");
-        if (r->has_value)
+        if (u->from_targets)
+            put(buf, size, &len,
+                " (each id's target for the %s in the targets file, teams "
+                "without one the sum of their reps' for counts and amounts",
+                w->name);
+        else if (r->has_value)
             put(buf, size, &len, " (target %g", p->value);
         else
             put(buf, size, &len, " (per-id targets");

@@ -60,11 +60,18 @@ fd_err_t fd_rules_parse_duration(const char *s, int64_t *out_ms) {
 
 static const char *const stage_kpis_help = "entered, exit_conv, conv, dwell_hours, stalled";
 
-/* "exit_conv:proposal" etc. */
-static fd_err_t parse_kpi(fd_rulesjson_t *c, const cJSON *it, fd_kpi_t *kpi) {
+/* "exit_conv:proposal" etc.; "score" and "grade" read the scorecard (*card). */
+static fd_err_t parse_kpi(fd_rulesjson_t *c, const cJSON *it, fd_kpi_t *kpi, fd_rule_card_t *card) {
     const char *s = NULL;
     fd_err_t err = fd_rulesjson_string(c, it, "kpi", &s);
     if (err) return err;
+    *card = FD_RULE_CARD_NONE;
+    if (strcmp(s, "score") == 0 || strcmp(s, "grade") == 0) {
+        *card = s[0] == 's' ? FD_RULE_CARD_SCORE : FD_RULE_CARD_GRADE;
+        kpi->kind = FD_KPI_COUNT; /* no metric KPI: the value is the scorecard's */
+        kpi->arg = -1;
+        return FD_OK;
+    }
     const char *colon = strchr(s, ':');
     size_t plen = colon ? (size_t)(colon - s) : strlen(s);
     int kind = -1;
@@ -79,7 +86,7 @@ static fd_err_t parse_kpi(fd_rulesjson_t *c, const cJSON *it, fd_kpi_t *kpi) {
             c, "kpi",
             "expected entered:<stage>, exit_conv:<stage>, conv:<stage>, "
             "dwell_hours:<stage>, stalled:<stage>, activity:<kind>, win_rate, won, "
-            "won_amount, feedback_avg or complaints, found %s",
+            "won_amount, feedback_avg, complaints, score or grade, found %s",
             f);
     kpi->kind = (fd_kpi_kind_t)kind;
     kpi->arg = -1;
@@ -157,7 +164,7 @@ static const char *const ops[] = {"<", "<=", ">", ">=", NULL};
 /* The condition object of a rule (or of an override when ov is set: only the overridable keys).
  */
 static fd_err_t parse_threshold(fd_rulesjson_t *c, const cJSON *o, const char *where,
-                                fd_rule_params_t *p, unsigned *mask, bool ov) {
+                                fd_rule_card_t card, fd_rule_params_t *p, unsigned *mask, bool ov) {
     static const char *const keys[] = {"op", "value", NULL};
     char f[160];
     if (!cJSON_IsObject(o)) {
@@ -178,7 +185,18 @@ static fd_err_t parse_threshold(fd_rulesjson_t *c, const cJSON *o, const char *w
         return fd_rulesjson_bad(c, f, "missing (one of \"<\", \"<=\", \">\", \">=\")");
     }
     snprintf(f, sizeof f, "%s.value", where);
-    if (val) {
+    if (val && card == FD_RULE_CARD_GRADE && cJSON_IsString(val)) {
+        /* a grade as a letter: A 4, B 3, C 2, D 1 */
+        const char *g = val->valuestring;
+        if (g[0] < 'A' || g[0] > 'D' || g[1] != '\0') {
+            char found[64];
+            fd_rulesjson_found(val, found, sizeof found);
+            return fd_rulesjson_bad(
+                c, f, "expected a grade \"A\" .. \"D\" or a number 1..4, found %s", found);
+        }
+        p->value = 4 - (g[0] - 'A');
+        *mask |= OV_VALUE;
+    } else if (val) {
         if ((err = fd_rulesjson_number(c, val, f, -1e15, 1e15, &p->value))) return err;
         *mask |= OV_VALUE;
     } else if (!ov) {
@@ -189,8 +207,9 @@ static fd_err_t parse_threshold(fd_rulesjson_t *c, const cJSON *o, const char *w
 
 static fd_err_t parse_target(fd_rulesjson_t *c, const cJSON *o, const char *where, rule_t *r,
                              fd_rule_params_t *p, unsigned *mask, bool ov) {
-    static const char *const keys[] = {"op", "value", "tolerance", "teams", "reps", NULL};
+    static const char *const keys[] = {"op", "value", "tolerance", "teams", "reps", "from", NULL};
     static const char *const okeys[] = {"value", "tolerance", NULL};
+    static const char *const froms[] = {"targets", NULL};
     static const char *const tops[] = {">=", "<=", NULL};
     char f[160];
     if (!cJSON_IsObject(o)) {
@@ -206,8 +225,25 @@ static fd_err_t parse_target(fd_rulesjson_t *c, const cJSON *o, const char *wher
         if ((err = fd_rulesjson_choice(c, it, f, tops, &i))) return err;
         p->op = i == 0 ? FD_OP_GE : FD_OP_LE;
     }
+    if (!ov && (it = cJSON_GetObjectItemCaseSensitive(o, "from"))) {
+        int i;
+        snprintf(f, sizeof f, "%s.from", where);
+        if ((err = fd_rulesjson_choice(c, it, f, froms, &i))) return err;
+        static const char *const excl[] = {"value", "teams", "reps"};
+        for (size_t k = 0; k < 3; k++)
+            if (cJSON_GetObjectItemCaseSensitive(o, excl[k]))
+                return fd_rulesjson_bad(c, f,
+                                        "\"from\": \"targets\" takes each id's target from the "
+                                        "targets file: no %s beside it",
+                                        excl[k]);
+        r->pub.from_targets = true;
+    }
     if ((it = cJSON_GetObjectItemCaseSensitive(o, "value"))) {
         snprintf(f, sizeof f, "%s.value", where);
+        if (ov && r->pub.from_targets)
+            return fd_rulesjson_bad(c, f,
+                                    "the rule's targets come from the targets file (\"from\": "
+                                    "\"targets\"): an override may set only tolerance");
         if ((err = fd_rulesjson_number(c, it, f, 0, 1e15, &p->value))) return err;
         *mask |= OV_VALUE;
         if (!ov) r->has_value = true;
@@ -233,8 +269,9 @@ static fd_err_t parse_target(fd_rulesjson_t *c, const cJSON *o, const char *wher
                                     fd_scope_name(r->pub.scope));
         if ((err = fd_rulesjson_id_values(c, it, f, &r->target_reps, &r->ntarget_reps))) return err;
     }
-    if (!r->has_value && r->ntarget_teams == 0 && r->ntarget_reps == 0)
-        return fd_rulesjson_bad(c, where, "expected a target: value, teams or reps");
+    if (!r->has_value && r->ntarget_teams == 0 && r->ntarget_reps == 0 && !r->pub.from_targets)
+        return fd_rulesjson_bad(
+            c, where, "expected a target: value, teams or reps (or \"from\": \"targets\")");
     return FD_OK;
 }
 
@@ -376,7 +413,7 @@ static fd_err_t parse_overrides(fd_rulesjson_t *c, const cJSON *o, rule_t *r) {
             char g[240];
             snprintf(g, sizeof g, "%s.%s", f, cond_keys[r->pub.cond]);
             if (r->pub.cond == FD_COND_THRESHOLD)
-                err = parse_threshold(c, cond, g, &ov->p, &ov->mask, true);
+                err = parse_threshold(c, cond, g, r->pub.card, &ov->p, &ov->mask, true);
             else if (r->pub.cond == FD_COND_TARGET)
                 err = parse_target(c, cond, g, r, &ov->p, &ov->mask, true);
             else
@@ -467,8 +504,9 @@ static fd_err_t parse_rule(fd_rulesjson_t *c, const cJSON *o, size_t i, rule_t *
 
     if ((it = cJSON_GetObjectItemCaseSensitive(o, "kpi")) == NULL)
         return fd_rulesjson_bad(c, "kpi", "missing (e.g. \"exit_conv:proposal\", \"win_rate\")");
-    if ((err = parse_kpi(c, it, &r->pub.kpi))) return err;
+    if ((err = parse_kpi(c, it, &r->pub.kpi, &r->pub.card))) return err;
     bool stalled = r->pub.kpi.kind == FD_KPI_STALLED;
+    const char *card = r->pub.card == FD_RULE_CARD_SCORE ? "score" : "grade";
 
     static const char *const scopes[] = {"rep", "team", "org", NULL};
     int v;
@@ -476,6 +514,11 @@ static fd_err_t parse_rule(fd_rulesjson_t *c, const cJSON *o, size_t i, rule_t *
         return fd_rulesjson_bad(c, "scope", "missing (\"rep\", \"team\" or \"org\")");
     if ((err = fd_rulesjson_choice(c, it, "scope", scopes, &v))) return err;
     r->pub.scope = (fd_scope_t)v;
+    if (r->pub.card && r->pub.scope == FD_SCOPE_ORG)
+        return fd_rulesjson_bad(c, "scope",
+                                "%s KPIs need scope rep or team (scorecards are per "
+                                "rep and team), found org",
+                                card);
 
     snprintf(r->pub.severity, sizeof r->pub.severity, "warning");
     if ((it = cJSON_GetObjectItemCaseSensitive(o, "severity"))) {
@@ -543,9 +586,19 @@ static fd_err_t parse_rule(fd_rulesjson_t *c, const cJSON *o, size_t i, rule_t *
     if (stalled && r->pub.cond != FD_COND_THRESHOLD)
         return fd_rulesjson_bad(c, cond_keys[r->pub.cond],
                                 "stalled KPIs take a threshold condition");
+    if (r->pub.card) {
+        if (r->pub.cond != FD_COND_THRESHOLD)
+            return fd_rulesjson_bad(c, cond_keys[r->pub.cond], "%s KPIs take a threshold condition",
+                                    card);
+        if (w->type != FD_RULE_WIN_CALENDAR || (w->cal != FD_WIN_MONTH && w->cal != FD_WIN_QUARTER))
+            return fd_rulesjson_bad(c, "window",
+                                    "%s KPIs read the scorecard of a calendar period: month or "
+                                    "quarter, found %s",
+                                    card, w->name);
+    }
     switch (r->pub.cond) {
     case FD_COND_THRESHOLD:
-        err = parse_threshold(c, cond, "threshold", p, &mask, false);
+        err = parse_threshold(c, cond, "threshold", r->pub.card, p, &mask, false);
         break;
     case FD_COND_TARGET:
         if (w->type != FD_RULE_WIN_CALENDAR)
@@ -555,6 +608,12 @@ static fd_err_t parse_rule(fd_rulesjson_t *c, const cJSON *o, size_t i, rule_t *
                 "window %s",
                 w->name);
         err = parse_target(c, cond, "target", r, p, &mask, false);
+        if (err == FD_OK && r->pub.from_targets && w->cal != FD_WIN_MONTH &&
+            w->cal != FD_WIN_QUARTER)
+            return fd_rulesjson_bad(c, "target.from",
+                                    "the targets file holds targets per month, quarter or year: "
+                                    "the window must be month or quarter, found %s",
+                                    w->name);
         break;
     default:
         if (w->type != FD_RULE_WIN_ROLLING || w->lag_ms != 0)
@@ -884,4 +943,24 @@ void fd_rules_base_params(const fd_rules_t *rs, size_t i, fd_rule_params_t *p) {
 int fd_rules_baseline_days(const fd_rules_t *rs, size_t i) {
     if (rs == NULL || i >= rs->n || rs->rules[i].pub.cond != FD_COND_DRIFT) return 0;
     return rs->rules[i].base.baseline_days;
+}
+
+void fd_rules_kpi_name(const fd_rules_t *rs, size_t i, char *buf, size_t size) {
+    if (size == 0) return;
+    buf[0] = '\0';
+    if (rs == NULL || i >= rs->n) return;
+    const fd_rule_t *r = &rs->rules[i].pub;
+    if (r->card != FD_RULE_CARD_NONE)
+        snprintf(buf, size, "%s", r->card == FD_RULE_CARD_SCORE ? "score" : "grade");
+    else
+        fd_kpi_name(rs->fn, r->kpi, buf, size);
+}
+
+bool fd_rules_need_targets(const fd_rules_t *rs, size_t *first) {
+    for (size_t i = 0; rs != NULL && i < rs->n; i++)
+        if (rs->rules[i].pub.from_targets) {
+            if (first) *first = i;
+            return true;
+        }
+    return false;
 }

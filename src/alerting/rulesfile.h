@@ -31,6 +31,11 @@ typedef struct {
 } fd_rule_window_t;
 
 typedef enum { FD_COND_THRESHOLD = 0, FD_COND_TARGET, FD_COND_DRIFT } fd_cond_kind_t;
+
+/* Where a rule's KPI comes from: the metric windows (NONE), or the scorer's scorecard of the
+ * calendar period of the rule's window, <p>:score:<scope>:<period>:<id>: its `score`, or its
+ * `grade` as a number (A 4, B 3, C 2, D 1). */
+typedef enum { FD_RULE_CARD_NONE = 0, FD_RULE_CARD_SCORE, FD_RULE_CARD_GRADE } fd_rule_card_t;
 typedef enum { FD_OP_LT = 0, FD_OP_LE, FD_OP_GT, FD_OP_GE } fd_op_t;
 
 /* The parameters of a rule for one scope id, after per-team overrides and per-id targets. */
@@ -59,7 +64,9 @@ typedef struct {
     fd_scope_t scope;
     fd_rule_window_t window;
     fd_cond_kind_t cond;
-    char severity[16]; /* "info", "warning" or "critical" */
+    char severity[16];   /* "info", "warning" or "critical" */
+    fd_rule_card_t card; /* score / grade KPIs (kpi.kind is then FD_KPI_COUNT) */
+    bool from_targets;   /* target: "from": "targets", each id's target is the targets file's */
 } fd_rule_t;
 
 typedef struct fd_rules fd_rules_t;
@@ -95,6 +102,12 @@ void fd_rules_base_params(const fd_rules_t *rs, size_t i, fd_rule_params_t *p);
 /* Baseline days of drift rule i, the same for every id (overrides and filters do not change it);
  * 0 for a rule of another condition. */
 int fd_rules_baseline_days(const fd_rules_t *rs, size_t i);
+
+/* The KPI of rule i as written in the file ("exit_conv:proposal", "score", "grade"). */
+void fd_rules_kpi_name(const fd_rules_t *rs, size_t i, char *buf, size_t size);
+/* Whether a rule takes its targets from the targets file ("from": "targets"): true with the
+ * index of the first such rule in *first. */
+bool fd_rules_need_targets(const fd_rules_t *rs, size_t *first);
 
 /* Parses a duration "90s", "15m", "2h", "7d", "0" into ms; FD_ERR_PARSE otherwise. */
 fd_err_t fd_rules_parse_duration(const char *s, int64_t *out_ms);

@@ -24,10 +24,11 @@ typedef struct {
     char (*ids)[FD_WIN_ID_MAX];
     int *slot;
     size_t nids, ids_cap;
-    double elapsed; /* calendar: fraction of the window elapsed */
-    bool complete;  /* the window starts at or after the stream's first event */
-    size_t off;     /* first slot of this signature in a scope's slots */
-    size_t nslots;  /* 1, or days */
+    double elapsed;             /* calendar: fraction of the window elapsed */
+    char period[FD_WIN_ID_MAX]; /* calendar: the window's id at the clock ("month:2026-11") */
+    bool complete;              /* the window starts at or after the stream's first event */
+    size_t off;                 /* first slot of this signature in a scope's slots */
+    size_t nslots;              /* 1, or days */
 } sig_t;
 
 /* A distinct window hash of one clock and every (signature, slot) it sums into. */
@@ -40,6 +41,7 @@ typedef struct {
 
 typedef struct {
     int cur_sig, base_sig;
+    bool card; /* a score / grade rule: its signature gives the period, no window is read */
 } rule_plan_t;
 
 struct fd_winplan {
@@ -92,8 +94,9 @@ fd_err_t fd_winplan_new(const fd_rules_t *rs, const fd_funnel_t *fn, fd_timewin_
     for (size_t i = 0; i < p->nrules; i++) {
         const fd_rule_t *r = fd_rules_at(rs, i);
         p->plan[i].cur_sig = p->plan[i].base_sig = -1;
+        p->plan[i].card = r->card != FD_RULE_CARD_NONE;
         size_t idx[2];
-        size_t n = fd_kpi_fields(fn, r->kpi, idx);
+        size_t n = p->plan[i].card ? 0 : fd_kpi_fields(fn, r->kpi, idx);
         for (size_t k = 0; k < n; k++)
             if (idx[k] < MAX_FIELDS) want[idx[k]] = true;
         sig_t s = {0};
@@ -245,6 +248,7 @@ static fd_err_t plan_sig(fd_winplan_t *p, sig_t *s, int64_t clock, int64_t first
         if (s->elapsed < 0) s->elapsed = 0;
         if (s->elapsed > 1) s->elapsed = 1;
         s->complete = ws >= first_ms;
+        snprintf(s->period, sizeof s->period, "%s", w.id[s->cal]);
         return cover(p, s, ws, cut, s->cal);
     }
     int64_t to = cut - s->lag_ms, from = to - s->span_ms;
@@ -299,6 +303,7 @@ fd_err_t fd_winplan_at(fd_winplan_t *p, int64_t clock, int64_t first_ms) {
 }
 
 void fd_winplan_mark(const fd_winplan_t *p, size_t rule, bool *used) {
+    if (p->plan[rule].card) return;
     if (p->plan[rule].cur_sig >= 0) used[p->plan[rule].cur_sig] = true;
     if (p->plan[rule].base_sig >= 0) used[p->plan[rule].base_sig] = true;
 }
@@ -345,5 +350,15 @@ bool fd_winplan_input(const fd_winplan_t *p, size_t rule, const int64_t *sums, c
         in->days = days;
         in->ndays = nd;
     }
+    if (p->plan[rule].card) {
+        in->cur = NULL; /* nothing summed: the value is the scorecard's */
+        return true;    /* the scorecard judges its own period, from its start */
+    }
     return !((cs >= 0 && !p->sigs[cs].complete) || (bs >= 0 && !p->sigs[bs].complete));
+}
+
+const char *fd_winplan_period(const fd_winplan_t *p, size_t rule) {
+    int cs = rule < p->nrules ? p->plan[rule].cur_sig : -1;
+    if (cs < 0 || p->sigs[cs].type != SIG_CAL) return NULL;
+    return p->sigs[cs].period;
 }

@@ -40,7 +40,8 @@ size_t fd_winplan_slots(const fd_winplan_t *p);
  * are incomplete. FD_ERR_NOMEM. */
 fd_err_t fd_winplan_at(fd_winplan_t *p, int64_t clock_ms, int64_t first_ms);
 
-/* Marks in used (FD_WINPLAN_MAX_SIGS entries) the signatures rule i reads. */
+/* Marks in used (FD_WINPLAN_MAX_SIGS entries) the signatures rule i reads (none for score and
+ * grade rules: they read the scorecard, not the metric windows). */
 void fd_winplan_mark(const fd_winplan_t *p, size_t rule, bool *used);
 /* The distinct window hashes of the clock planned: their number, and the id of the w-th. */
 size_t fd_winplan_nwins(const fd_winplan_t *p);
@@ -57,5 +58,10 @@ void fd_winplan_add(const fd_winplan_t *p, size_t w, const bool *used, const int
  * way. */
 bool fd_winplan_input(const fd_winplan_t *p, size_t rule, const int64_t *sums, const int64_t **days,
                       fd_rule_input_t *in);
+
+/* The calendar window of rule i at the clock planned, which is also the calendar period of
+ * the targets file and the scorecards ("month:2026-11", "quarter:2026-Q4"); NULL for a rule
+ * with a rolling window or none. */
+const char *fd_winplan_period(const fd_winplan_t *p, size_t rule);
 
 #endif

@@ -673,11 +673,58 @@ static void test_target_of_zero_never_fires_at_least(void **state) {
     fd_rules_destroy(rs);
 }
 
+static void test_eval_score_and_grade_read_the_scorecard(void **state) {
+    (void)state;
+    fd_rules_t *rs = parse_ok("{'rules':["
+                              " {'name':'s','kpi':'score','scope':'rep','window':'month',"
+                              "  'threshold':{'op':'<','value':60},'hysteresis':5,'min_samples':3},"
+                              " {'name':'g','kpi':'grade','scope':'rep','window':'month',"
+                              "  'threshold':{'op':'<=','value':'D'}}]}");
+    fd_rule_params_t p;
+    fd_rule_result_t r;
+    assert_true(fd_rules_params(rs, 0, "anna", "t", &p));
+    /* no scorecard (the hash or its score absent): undefined, never fires, healthy */
+    fd_rule_input_t in = {.cur = NULL, .elapsed = 0.5};
+    fd_rules_eval(rs, 0, &p, &in, &r);
+    assert_false(r.defined);
+    assert_false(r.fire);
+    assert_true(r.clear);
+    /* 55.5 < 60 fires; one sample, min_samples does not apply to a scorecard */
+    in.card_defined = true;
+    in.card = 55.5;
+    fd_rules_eval(rs, 0, &p, &in, &r);
+    assert_true(r.defined);
+    assert_true(r.fire);
+    assert_false(r.clear);
+    assert_true(r.value == 55.5);
+    assert_true(r.bound == 60);
+    assert_int_equal(r.samples, 1);
+    /* 62 is inside the band (60 + 5): neither */
+    in.card = 62;
+    fd_rules_eval(rs, 0, &p, &in, &r);
+    assert_false(r.fire);
+    assert_false(r.clear);
+    in.card = 65;
+    fd_rules_eval(rs, 0, &p, &in, &r);
+    assert_true(r.clear);
+    /* grade D (1) <= D fires, C (2) does not */
+    assert_true(fd_rules_params(rs, 1, "anna", "t", &p));
+    in.card = 1;
+    fd_rules_eval(rs, 1, &p, &in, &r);
+    assert_true(r.fire);
+    in.card = 2;
+    fd_rules_eval(rs, 1, &p, &in, &r);
+    assert_false(r.fire);
+    assert_true(r.clear);
+    fd_rules_destroy(rs);
+}
+
 #define T(f) cmocka_unit_test(f)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_params_team_override_applies_to_reps_of_that_team_only),
+        T(test_eval_score_and_grade_read_the_scorecard),
         T(test_params_override_of_team_scope_uses_the_team_id),
         T(test_params_override_op_of_threshold),
         T(test_params_target_prefers_rep_then_team_then_value),

@@ -281,6 +281,46 @@ static const bad_case_t bad_cases[] = {
     {R(BASE OKT ",'summary':7"), "(r).summary: expected a string or an object"},
     {R(BASE OKT ",'summary':{'fr':'x'}"), "(r).summary.fr: unknown key"},
     {R(BASE OKT ",'summary':''"), "(r).summary: expected a non-empty template"},
+    /* targets from the targets file (issue 16) */
+    {R("'kpi':'won','scope':'rep','window':'month','target':{'from':'file'}"),
+     "(r).target.from: expected one of \"targets\", found \"file\""},
+    {R("'kpi':'won','scope':'rep','window':'month','target':{'from':'targets','value':3}"),
+     "(r).target.from: \"from\": \"targets\" takes each id's target from the targets file: "
+     "no value beside it"},
+    {R("'kpi':'won','scope':'team','window':'month','target':{'from':'targets','teams':{'t':1}}"),
+     "(r).target.from: \"from\": \"targets\" takes each id's target from the targets file: "
+     "no teams beside it"},
+    {R("'kpi':'won','scope':'rep','window':'month','target':{'from':'targets','reps':{'a':1}}"),
+     "no reps beside it"},
+    {R("'kpi':'won','scope':'rep','window':'week','target':{'from':'targets'}"),
+     "(r).target.from: the targets file holds targets per month, quarter or year: the window "
+     "must be month or quarter, found week"},
+    {R("'kpi':'won','scope':'rep','window':'7d','target':{'from':'targets'}"),
+     "(r).target: a target needs a calendar window"},
+    {R("'kpi':'won','scope':'rep','window':'month','target':{'from':'targets'},"
+       "'overrides':{'t':{'target':{'value':5}}}"),
+     "(r).overrides.t.target.value: the rule's targets come from the targets file"},
+    /* score and grade KPIs */
+    {R("'kpi':'score','scope':'org','window':'month','threshold':{'op':'<','value':60}"),
+     "(r).scope: score KPIs need scope rep or team"},
+    {R("'kpi':'grade','scope':'rep','window':'week','threshold':{'op':'<=','value':'D'}"),
+     "(r).window: grade KPIs read the scorecard of a calendar period: month or quarter, found "
+     "week"},
+    {R("'kpi':'score','scope':'rep','window':'24h','threshold':{'op':'<','value':60}"),
+     "(r).window: score KPIs read the scorecard of a calendar period"},
+    {R("'kpi':'score','scope':'rep','window':'month','target':{'value':60}"),
+     "(r).target: score KPIs take a threshold condition"},
+    {R("'kpi':'grade','scope':'rep','window':'month','drift':{'max_change':0.3}"),
+     "(r).drift: grade KPIs take a threshold condition"},
+    {R("'kpi':'grade','scope':'rep','window':'month','threshold':{'op':'<=','value':'E'}"),
+     "(r).threshold.value: expected a grade \"A\" .. \"D\" or a number 1..4, found \"E\""},
+    {R("'kpi':'grade','scope':'rep','window':'month','threshold':{'op':'<=','value':'AB'}"),
+     "(r).threshold.value: expected a grade"},
+    {R("'kpi':'score','scope':'rep','window':'month','threshold':{'op':'<','value':'D'}"),
+     "(r).threshold.value: expected a number, found \"D\""},
+    {R("'kpi':'grade','scope':'rep','window':'month','threshold':{'op':'<=','value':'D'},"
+       "'overrides':{'t':{'threshold':{'value':'F'}}}"),
+     "(r).overrides.t.threshold.value: expected a grade"},
 };
 
 static void test_parse_errors_name_the_field(void **state) {
@@ -440,6 +480,82 @@ static void test_parse_last_stage_takes_only_entered(void **state) {
     }
 }
 
+static void test_parse_target_from_targets_file(void **state) {
+    (void)state;
+    fd_rules_t *rs = parse_ok("{'rules':["
+                              " {'name':'quota','kpi':'won_amount','scope':'rep','window':'month',"
+                              "  'target':{'op':'>=','from':'targets','tolerance':0.2},"
+                              "  'overrides':{'t':{'target':{'tolerance':0.3}}}},"
+                              " {'name':'plain','kpi':'won','scope':'team','window':'quarter',"
+                              "  'target':{'value':9}}]}");
+    const fd_rule_t *r = fd_rules_at(rs, 0);
+    assert_int_equal(r->cond, FD_COND_TARGET);
+    assert_true(r->from_targets);
+    assert_int_equal(r->card, FD_RULE_CARD_NONE);
+    assert_false(fd_rules_at(rs, 1)->from_targets);
+    size_t first = 99;
+    assert_true(fd_rules_need_targets(rs, &first));
+    assert_int_equal(first, 0);
+    /* it applies to every id (the caller looks the target up), value 0 until then */
+    fd_rule_params_t p;
+    assert_true(fd_rules_params(rs, 0, "anna", "t", &p));
+    assert_true(p.value == 0);
+    assert_true(p.tolerance == 0.3);
+    assert_true(fd_rules_params(rs, 0, "bob", "u", &p));
+    assert_true(p.tolerance == 0.2);
+    fd_rules_destroy(rs);
+    rs = one_rule("'kpi':'won','scope':'rep','window':'month','target':{'value':3}");
+    assert_false(fd_rules_need_targets(rs, &first));
+    fd_rules_destroy(rs);
+}
+
+static void test_parse_score_and_grade_kpis(void **state) {
+    (void)state;
+    fd_rules_t *rs = parse_ok(
+        "{'rules':["
+        " {'name':'low-score','kpi':'score','scope':'rep','window':'month',"
+        "  'threshold':{'op':'<','value':60}},"
+        " {'name':'grade-d','kpi':'grade','scope':'team','window':'quarter',"
+        "  'threshold':{'op':'<=','value':'D'},'overrides':{'t':{'threshold':{'value':'B'}}}},"
+        " {'name':'grade-num','kpi':'grade','scope':'rep','window':'month',"
+        "  'threshold':{'op':'>=','value':3}}]}");
+    const fd_rule_t *r = fd_rules_at(rs, 0);
+    assert_int_equal(r->card, FD_RULE_CARD_SCORE);
+    assert_int_equal(r->window.type, FD_RULE_WIN_CALENDAR);
+    assert_int_equal(r->window.cal, FD_WIN_MONTH);
+    char name[32];
+    fd_rules_kpi_name(rs, 0, name, sizeof name);
+    assert_string_equal(name, "score");
+    fd_rules_kpi_name(rs, 1, name, sizeof name);
+    assert_string_equal(name, "grade");
+    fd_rules_kpi_name(rs, 3, name, sizeof name);
+    assert_string_equal(name, "");
+    assert_int_equal(fd_rules_at(rs, 1)->card, FD_RULE_CARD_GRADE);
+    assert_int_equal(fd_rules_at(rs, 1)->window.cal, FD_WIN_QUARTER);
+    fd_rule_params_t p;
+    assert_true(fd_rules_params(rs, 1, "u", "u", &p));
+    assert_true(p.value == 1); /* D */
+    assert_int_equal(p.op, FD_OP_LE);
+    assert_true(fd_rules_params(rs, 1, "t", "t", &p));
+    assert_true(p.value == 3); /* B, the override */
+    assert_true(fd_rules_params(rs, 2, "anna", "t", &p));
+    assert_true(p.value == 3);
+    /* the letters: A 4, B 3, C 2, D 1 */
+    const char *letters = "ABCD";
+    for (int k = 0; k < 4; k++) {
+        char m[160];
+        snprintf(m, sizeof m,
+                 "'kpi':'grade','scope':'rep','window':'month','threshold':{'op':'<','value':'%c'}",
+                 letters[k]);
+        fd_rules_t *g = one_rule(m);
+        fd_rules_base_params(g, 0, &p);
+        assert_true(p.value == 4 - k);
+        fd_rules_destroy(g);
+    }
+    assert_false(fd_rules_need_targets(rs, NULL));
+    fd_rules_destroy(rs);
+}
+
 static void test_parse_without_errstr_still_fails_cleanly(void **state) {
     (void)state;
     const char *doc = "{\"rules\": [{\"name\": \"r\"}]}";
@@ -470,6 +586,8 @@ int main(void) {
         T(test_durations_reject_malformed_text),
         T(test_parse_last_stage_takes_only_entered),
         T(test_parse_without_errstr_still_fails_cleanly),
+        T(test_parse_target_from_targets_file),
+        T(test_parse_score_and_grade_kpis),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -141,6 +141,51 @@ static void test_calendar_windows_read_whole_months_weeks_days_then_hours(void *
     fd_funnel_destroy(fn);
 }
 
+static void test_score_rules_read_no_window_and_know_their_period(void **state) {
+    (void)state;
+    static const char *const stages[] = {"lead", "won"};
+    static const char *const kinds[] = {"call"};
+    static const char q[] =
+        "{\"rules\":[{\"name\":\"g\",\"kpi\":\"grade\",\"scope\":\"rep\","
+        "\"window\":\"quarter\",\"threshold\":{\"op\":\"<=\",\"value\":\"D\"}},"
+        "{\"name\":\"m\",\"kpi\":\"won\",\"scope\":\"rep\",\"window\":\"month\","
+        "\"target\":{\"from\":\"targets\"}},"
+        "{\"name\":\"r\",\"kpi\":\"won\",\"scope\":\"rep\",\"window\":\"24h\","
+        "\"threshold\":{\"op\":\"<\",\"value\":1}}]}";
+    char err[256] = "";
+    fd_funnel_t *fn;
+    fd_timewin_t *tw;
+    fd_rules_t *rs;
+    fd_winplan_t *p;
+    assert_int_equal(fd_funnel_new(stages, 2, kinds, 1, &fn, err, sizeof err), FD_OK);
+    assert_int_equal(fd_timewin_new("Asia/Shanghai", &tw, err, sizeof err), FD_OK);
+    assert_int_equal(fd_rules_parse(fn, q, strlen(q), &rs, err, sizeof err), FD_OK);
+    assert_int_equal(fd_winplan_new(rs, fn, tw, &p, err, sizeof err), FD_OK);
+    assert_int_equal(fd_winplan_at(p, NOW, INT64_MIN), FD_OK);
+    /* the periods of the clock in the funnel's time zone */
+    assert_string_equal(fd_winplan_period(p, 0), "quarter:2026-Q4");
+    assert_string_equal(fd_winplan_period(p, 1), "month:2026-11");
+    assert_null(fd_winplan_period(p, 2));
+    /* the grade rule marks no window: its scope reads only the scorecard */
+    bool used[FD_WINPLAN_MAX_SIGS] = {false};
+    fd_winplan_mark(p, 0, used);
+    for (size_t w = 0; w < fd_winplan_nwins(p); w++)
+        assert_false(fd_winplan_win_needed(p, w, used));
+    int64_t sums[16 * 8] = {0};
+    const int64_t *days[400];
+    fd_rule_input_t in;
+    assert_true(fd_winplan_input(p, 0, sums, days, &in)); /* complete whatever first_ms says */
+    assert_null(in.cur);
+    /* a window before the first event: the scorecard still judges, the target rule does not */
+    assert_int_equal(fd_winplan_at(p, NOW, NOW - DAY), FD_OK);
+    assert_true(fd_winplan_input(p, 0, sums, days, &in));
+    assert_false(fd_winplan_input(p, 1, sums, days, &in));
+    fd_winplan_destroy(p);
+    fd_rules_destroy(rs);
+    fd_timewin_destroy(tw);
+    fd_funnel_destroy(fn);
+}
+
 static void test_reads_sum_into_each_rule_input(void **state) {
     fx_t *fx = *state;
     assert_int_equal(fd_winplan_at(fx->p, NOW, NOW - 2 * DAY), FD_OK);
@@ -206,6 +251,7 @@ int main(void) {
         T(test_plan_reads_the_union_of_fields_and_knows_stalled_rules),
         T(test_windows_at_a_clock_are_hours_whole_days_and_baseline_days),
         T(test_calendar_windows_read_whole_months_weeks_days_then_hours),
+        T(test_score_rules_read_no_window_and_know_their_period),
         T(test_reads_sum_into_each_rule_input),
         T(test_unused_signatures_are_neither_needed_nor_summed),
     };
