@@ -64,9 +64,21 @@ fd_err_t fd_alerts_new(const fd_alerts_opts_t *o, fd_alerts_t **out, char *errst
     al->nrules = fd_rules_count(o->rs);
     al->nfields = fd_funnel_nfields(o->fn);
     if ((err = fd_map_new(&al->reps)) || (err = fd_map_new(&al->teams)) ||
-        (err = fd_map_new(&al->touched)) || (err = fd_map_new(&al->team_dirty)) ||
-        (err = fd_map_new(&al->inflight)))
+        (err = fd_map_new(&al->touched)) || (err = fd_map_new(&al->inflight)))
         goto fail;
+    size_t first = 0;
+    if (fd_rules_need_targets(o->rs, &first)) {
+        if (cfg->targets_file == NULL || cfg->targets_file[0] == '\0') {
+            snprintf(errstr, errstr_size,
+                     "alerts.rules: rules[%zu] (%s).target.from: \"targets\" needs a targets "
+                     "file: set targets.file",
+                     first, fd_rules_at(o->rs, first)->name);
+            err = FD_ERR_CONFIG;
+            goto fail;
+        }
+        if ((err = fd_targets_load(o->fn, cfg->targets_file, &al->targets, errstr, errstr_size)))
+            goto fail;
+    }
     if ((err = fd_stalls_new(o->fn, &al->stalled))) goto fail;
     if ((err = fd_eventclock_new(&al->ec))) goto fail;
     if ((err = fd_winplan_new(o->rs, o->fn, o->tw, &al->plan, errstr, errstr_size))) goto fail;
@@ -134,8 +146,7 @@ void fd_alerts_destroy(fd_alerts_t *al, int timeout_ms) {
     fd_map_destroy(al->reps);
     fd_map_destroy(al->teams);
     fd_map_destroy(al->touched);
-    free_map_values(al->team_dirty);
-    fd_map_destroy(al->team_dirty);
+    fd_targets_destroy(al->targets);
     fd_stalls_destroy(al->stalled);
     fd_map_destroy(al->inflight);
     fd_eventclock_destroy(al->ec);
@@ -176,17 +187,21 @@ static bool registry_put(fd_alerts_t *al, const char *rep, const char *team) {
     return true;
 }
 
+/* An event without team_id counts for team "unassigned" (event.h) but names no team. */
+static bool names_team(const fd_event_t *ev) {
+    return ev->team_id[0] != '\0' && strcmp(ev->team_id, "unassigned") != 0;
+}
+
 void fd_alerts_note(fd_alerts_t *al, const fd_event_t *ev, const char *topic, int32_t partition) {
     fd_eventclock_note(al->ec, topic, partition, ev->occurred_ms);
-    if (registry_put(al, ev->rep_id, ev->team_id)) {
-        size_t rl = strlen(ev->rep_id);
-        char *copy = strdup(ev->team_id);
-        char *old = copy ? fd_map_get(al->team_dirty, ev->rep_id, rl) : NULL;
-        if (copy && fd_map_put(al->team_dirty, ev->rep_id, rl, copy) == FD_OK)
-            free(old);
-        else
-            free(copy);
-    }
+    /* A rep's team is the team of its latest event that names one, as the apply script writes
+     * it to <prefix>:rep_team (by event time, not by arrival): notes only introduce a rep not
+     * known yet; the team of a known rep is re-read from rep_team when it is evaluated. */
+    size_t tl = strlen(ev->team_id);
+    if (tl > 0 && fd_map_get(al->teams, ev->team_id, tl) == NULL)
+        fd_map_put(al->teams, ev->team_id, tl, (void *)1);
+    if (fd_map_get(al->reps, ev->rep_id, strlen(ev->rep_id)) == NULL)
+        registry_put(al, ev->rep_id, names_team(ev) ? ev->team_id : "");
     if (al->leader) {
         touch(al, FD_SCOPE_REP, ev->rep_id);
         touch(al, FD_SCOPE_TEAM, ev->team_id);
@@ -218,14 +233,11 @@ void fd_alerts_unhold(fd_alerts_t *al, const char *topic, int32_t partition) {
     fd_eventclock_unhold(al->ec, topic, partition);
 }
 
-/* Writes what the notes learnt: holds, the event clock and new rep -> team pairs. */
+/* Writes what the notes learnt: holds and the event clock. (rep_team is the apply script's.) */
 static fd_err_t write_notes(fd_alerts_t *al) {
     fd_err_t err;
     if ((err = fd_alertstore_write_holds(al->store, al->ec))) return err;
-    if ((err = fd_alertstore_write_applied(al->store, al->ec))) return err;
-    if ((err = fd_alertstore_write_teams(al->store, al->team_dirty))) return err;
-    free_map_values(al->team_dirty);
-    return FD_OK;
+    return fd_alertstore_write_applied(al->store, al->ec);
 }
 
 static void each_rep_team(void *opaque, const char *rep, const char *team) {
@@ -298,12 +310,37 @@ static fd_err_t build_sweep(fd_alerts_t *al) {
     return err;
 }
 
+/* The teams of the touched reps, from <prefix>:rep_team: a hand-over shows at once. */
+static fd_err_t refresh_touched_teams(fd_alerts_t *al) {
+    size_t n = 0, pos = 0, len;
+    const char *k;
+    void *v;
+    const char **reps = calloc(fd_map_size(al->touched) + 1, sizeof *reps);
+    char **owned = calloc(fd_map_size(al->touched) + 1, sizeof *owned);
+    fd_err_t err = FD_ERR_NOMEM;
+    if (reps == NULL || owned == NULL) goto out;
+    while (fd_map_next(al->touched, &pos, &k, &len, &v)) {
+        if ((fd_scope_t)(k[0] - '0') != FD_SCOPE_REP) continue;
+        if ((owned[n] = strndup(k + 2, len - 2)) == NULL) goto out;
+        reps[n] = owned[n];
+        n++;
+    }
+    err = fd_alertstore_rep_teams_of(al->store, reps, n, each_rep_team, al);
+out:
+    for (size_t i = 0; owned && i < n; i++)
+        free(owned[i]);
+    free(owned);
+    free(reps);
+    return err;
+}
+
 static fd_err_t build_touched(fd_alerts_t *al) {
     work_clear(al);
     size_t cap = 0, pos = 0, len;
     const char *k;
     void *v;
-    fd_err_t err = FD_OK;
+    fd_err_t err = refresh_touched_teams(al);
+    if (err) return err;
     while (err == FD_OK && fd_map_next(al->touched, &pos, &k, &len, &v)) {
         fd_scope_t kind = (fd_scope_t)(k[0] - '0');
         const char *id = k + 2;
@@ -538,6 +575,17 @@ fd_err_t fd_alerts_sweep(fd_alerts_t *al, int64_t clock_ms) {
         }
     }
     if (al->pub) fd_publisher_poll(al->pub, 0);
+    return FD_OK;
+}
+
+fd_err_t fd_alerts_reload_targets(fd_alerts_t *al, char *errstr, size_t errstr_size) {
+    if (!fd_rules_need_targets(al->rs, NULL)) return FD_OK;
+    fd_targets_t *t = NULL;
+    fd_err_t err = fd_targets_load(al->fn, al->cfg->targets_file, &t, errstr, errstr_size);
+    if (err) return err;
+    fd_targets_destroy(al->targets);
+    al->targets = t;
+    fd_log_info("alerts", "targets reloaded from %s", al->cfg->targets_file);
     return FD_OK;
 }
 

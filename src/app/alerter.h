@@ -32,8 +32,10 @@ typedef struct {
     bool publish;
 } fd_alerts_opts_t;
 
-/* Builds the evaluator; connects lazily. FD_ERR_CONFIG with errstr when the Kafka publisher
- * refuses its settings; FD_ERR_NOMEM. */
+/* Builds the evaluator; connects lazily. Rules "from": "targets" read the targets file of the
+ * setting targets.file, loaded here. FD_ERR_CONFIG with errstr when the Kafka publisher refuses
+ * its settings, when such a rule has no targets file (errstr names the rule) or the file is
+ * invalid; FD_ERR_IO when it cannot be read; FD_ERR_NOMEM. */
 fd_err_t fd_alerts_new(const fd_alerts_opts_t *opts, fd_alerts_t **out, char *errstr,
                        size_t errstr_size);
 /* Flushes notifications in flight to Kafka for up to timeout_ms, then frees everything. NULL
@@ -73,6 +75,13 @@ fd_err_t fd_alerts_tick(fd_alerts_t *al, int64_t now_ms);
  * configured clock), taking the lease first; for tests and benchmarks. FD_ERR_FENCED when
  * another instance holds the lease. */
 fd_err_t fd_alerts_sweep(fd_alerts_t *al, int64_t clock_ms);
+
+/* Reads the targets file (the setting targets.file) again, for the rules whose targets come
+ * from it ("from": "targets"); call it on SIGHUP from the thread that ticks the evaluator. On
+ * success the new targets apply from the next evaluation; on error (FD_ERR_CONFIG, FD_ERR_IO
+ * with errstr naming the file and the place, FD_ERR_NOMEM) the targets in use stay. Nothing to
+ * do (FD_OK) when no rule reads the targets file. */
+fd_err_t fd_alerts_reload_targets(fd_alerts_t *al, char *errstr, size_t errstr_size);
 
 /* Figures of the evaluator, for logs and benchmarks. */
 typedef struct {

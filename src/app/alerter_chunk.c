@@ -2,6 +2,7 @@
 // One chunk of the alerter's list: which rules apply to which scope, the pipelined reads of
 // their windows and states, evaluation and state machine steps, the atomic commit and delivery
 // (layer 5).
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,9 @@ typedef struct {
     fd_rule_params_t p;
 } cell_t;
 
-/* One read of a chunk: a window hash of a scope (win >= 0) or the states of a rule (win -1). */
+/* One read of a chunk: a window hash of a scope (win >= 0), the states of a rule (win
+ * READ_STATES) or the scorecard a score / grade rule reads for a scope (win READ_CARD). */
+enum { READ_STATES = -1, READ_CARD = -2 };
 typedef struct {
     size_t scope;
     int win;
@@ -40,6 +43,8 @@ typedef struct {
     int64_t *sums;           /* n × slots × nfields */
     bool *used;              /* n × MAX_SIGS: the signatures each scope reads */
     fd_alertfsm_t *states;   /* n × nrules */
+    double *card;            /* n × nrules: score / grade rules, the scorecard's value */
+    bool *card_def;          /* n × nrules: ... when it holds one */
     read_ref_t *ref;         /* what each read is */
     fd_alertstore_read_t *q; /* the reads */
     char **fields;           /* state fields ("rep|anna"), one per scope */
@@ -57,6 +62,8 @@ static void chunk_free(chunk_t *c) {
     free(c->sums);
     free(c->used);
     free(c->states);
+    free(c->card);
+    free(c->card_def);
     free(c->ref);
     free(c->q);
     for (size_t s = 0; c->fields && s < c->n; s++)
@@ -116,10 +123,40 @@ static void on_state(void *opaque, size_t k, size_t j, const char *text, size_t 
                     c->q[k].fields[j]);
 }
 
+/* A scorecard's score, or its grade as 4 (A) .. 1 (D); undefined when absent or "-". */
+static void on_card(void *opaque, size_t k, const char *score, const char *grade) {
+    chunk_t *c = opaque;
+    const read_ref_t *r = &c->ref[k];
+    size_t at = r->scope * c->al->nrules + r->rule;
+    const fd_rule_t *rule = fd_rules_at(c->al->rs, r->rule);
+    if (rule->card == FD_RULE_CARD_GRADE) {
+        if (grade != NULL && grade[0] >= 'A' && grade[0] <= 'D' && grade[1] == '\0') {
+            c->card[at] = 4 - (grade[0] - 'A');
+            c->card_def[at] = true;
+        }
+        return;
+    }
+    if (score == NULL) return;
+    char *end;
+    double v = strtod(score, &end);
+    if (end != score && *end == '\0' && isfinite(v)) {
+        c->card[at] = v;
+        c->card_def[at] = true;
+    } else {
+        fd_log_warn("alerts", "scorecard of %s %s: score %.40s is not a number; undefined",
+                    fd_scope_name(c->sc[r->scope].kind), c->sc[r->scope].id, score);
+    }
+}
+
 static void on_refused(void *opaque, size_t k, const char *error) {
     chunk_t *c = opaque;
     const read_ref_t *r = &c->ref[k];
     size_t nr = c->al->nrules;
+    if (r->win == READ_CARD) { /* a key of another type: no scorecard, undefined */
+        fd_log_warn("alerts", "the scorecard of %s %s is unreadable (%s); undefined",
+                    fd_scope_name(c->sc[r->scope].kind), c->sc[r->scope].id, error);
+        return;
+    }
     /* a key of another type (WRONGTYPE): a data problem, not a lost connection. A metric hash
      * counts as empty; a rule whose states cannot be read is skipped (its commit would be
      * refused anyway). */
@@ -151,7 +188,7 @@ static fd_err_t notify(chunk_t *c, size_t i, const scope_t *s, const fd_alertfsm
     fd_alerts_t *al = c->al;
     const fd_rule_t *r = fd_rules_at(al->rs, i);
     char kpi[FD_NAME_MAX + 32];
-    fd_kpi_name(al->fn, r->kpi, kpi, sizeof kpi);
+    fd_rules_kpi_name(al->rs, i, kpi, sizeof kpi);
     bool staged = r->kpi.kind == FD_KPI_ENTERED || r->kpi.kind == FD_KPI_EXIT_CONV ||
                   r->kpi.kind == FD_KPI_CONV || r->kpi.kind == FD_KPI_DWELL_HOURS ||
                   r->kpi.kind == FD_KPI_STALLED;
@@ -195,13 +232,17 @@ static fd_err_t notify(chunk_t *c, size_t i, const scope_t *s, const fd_alertfsm
     return FD_OK;
 }
 
-/* Evaluates rule i for one scope from its summed windows (sums: that scope's slots). */
+/* Evaluates rule i for one scope from its summed windows (sums: that scope's slots) or, for a
+ * score / grade rule, the scorecard read (card, card_def). */
 static void eval_cell(fd_alerts_t *al, size_t i, const scope_t *sc, const cell_t *c,
-                      const int64_t *sums, int64_t clock, fd_rule_result_t *res) {
+                      const int64_t *sums, double card, bool card_def, int64_t clock,
+                      fd_rule_result_t *res) {
     const int64_t *days[400];
     const fd_rule_t *r = fd_rules_at(al->rs, i);
     fd_rule_input_t in;
     bool complete = fd_winplan_input(al->plan, i, sums, days, &in);
+    in.card = card;
+    in.card_defined = card_def;
     if (r->kpi.kind == FD_KPI_STALLED)
         in.stalled = fd_stalls_count(al->stalled, sc->kind, sc->id, r->kpi.arg, clock,
                                      c->p.stalled_after_ms);
@@ -213,8 +254,45 @@ static void eval_cell(fd_alerts_t *al, size_t i, const scope_t *sc, const cell_t
     }
 }
 
-/* 1. which rules apply to which scope; each distinct hash a scope needs is read once, and the
- * states of every rule that applies (or applied) to some scope */
+/* The target of a rule "from": "targets" for scope sc at the clock planned: the targets file's
+ * for the rule's calendar period (fd_targets_find), or for a team without one and a count or
+ * amount KPI, the sum of its reps' (members from rep_team, as the scorer sums them) when the file
+ * says so. False when none applies: the rule is not about that id. */
+static bool target_of(fd_alerts_t *al, size_t i, const scope_t *sc, double *value) {
+    const fd_rule_t *r = fd_rules_at(al->rs, i);
+    const char *pid = fd_winplan_period(al->plan, i);
+    fd_period_t per;
+    char src[FD_SCORE_SOURCE_MAX];
+    if (al->targets == NULL || pid == NULL || !fd_period_parse(pid, strlen(pid), &per))
+        return false;
+    if (fd_targets_find(al->targets, sc->kind, sc->id, &per, r->kpi, value, src, sizeof src))
+        return true;
+    if (sc->kind != FD_SCOPE_TEAM || !fd_kpi_is_volume(r->kpi.kind) ||
+        !fd_targets_team_sums(al->targets))
+        return false;
+    size_t pos = 0, len, members = 0;
+    const char *k;
+    void *v;
+    double sum = 0;
+    char rep[FD_ID_MAX + 1];
+    while (fd_map_next(al->reps, &pos, &k, &len, &v)) {
+        if (v == NULL || strcmp(v, sc->id) != 0 || len > FD_ID_MAX) continue;
+        memcpy(rep, k, len);
+        rep[len] = '\0';
+        double t;
+        if (!fd_targets_find(al->targets, FD_SCOPE_REP, rep, &per, r->kpi, &t, src, sizeof src))
+            continue;
+        sum += t;
+        members++;
+    }
+    if (members == 0) return false;
+    *value = sum;
+    return true;
+}
+
+/* 1. which rules apply to which scope; each distinct hash a scope needs is read once, the
+ * scorecard of each score / grade rule that applies, and the states of every rule that applies
+ * (or applied) to some scope */
 static fd_err_t plan_reads(chunk_t *c, size_t *nreads) {
     fd_alerts_t *al = c->al;
     size_t n = c->n, nr = al->nrules, nwins = fd_winplan_nwins(al->plan), k = 0, nq = 0;
@@ -226,12 +304,19 @@ static fd_err_t plan_reads(chunk_t *c, size_t *nreads) {
             cell_t *cl = &c->cells[s * nr + i];
             if (r->scope != c->sc[s].kind) continue;
             cl->applies = fd_rules_params(al->rs, i, c->sc[s].id, c->sc[s].team, &cl->p);
+            if (cl->applies && r->from_targets)
+                cl->applies = target_of(al, i, &c->sc[s], &cl->p.value);
             if (!cl->applies) {
                 cl->orphan = true;
                 fd_rules_base_params(al->rs, i, &cl->p);
                 continue;
             }
             fd_winplan_mark(al->plan, i, u);
+            const char *period = r->card ? fd_winplan_period(al->plan, i) : NULL;
+            if (period == NULL) continue;
+            c->ref[k] = (read_ref_t){.scope = s, .win = READ_CARD, .rule = i};
+            c->q[k++] =
+                (fd_alertstore_read_t){.scope = c->sc[s].kind, .id = c->sc[s].id, .period = period};
         }
         for (size_t w = 0; w < nwins && read_metrics; w++) {
             if (!fd_winplan_win_needed(al->plan, w, u)) continue;
@@ -249,7 +334,7 @@ static fd_err_t plan_reads(chunk_t *c, size_t *nreads) {
             c->qscope[nq++] = s;
         }
         if (nq == from) continue;
-        c->ref[k] = (read_ref_t){.scope = from, .win = -1, .rule = i};
+        c->ref[k] = (read_ref_t){.scope = from, .win = READ_STATES, .rule = i};
         c->q[k++] = (fd_alertstore_read_t){.rule = fd_rules_at(al->rs, i)->name,
                                            .fields = &c->qfields[from],
                                            .nfields = nq - from};
@@ -283,7 +368,8 @@ static fd_err_t step_cells(chunk_t *c, int64_t clock) {
                 if (r->cond == FD_COND_TARGET) res.target = cl->p.value;
                 resolve_for_ms = 0;
             } else {
-                eval_cell(al, i, &c->sc[s], cl, &c->sums[s * sps * nf], clock, &res);
+                eval_cell(al, i, &c->sc[s], cl, &c->sums[s * sps * nf], c->card[s * nr + i],
+                          c->card_def[s * nr + i], clock, &res);
             }
             al->stats.evaluations++;
             char before[FD_ALERTFSM_TEXT_MAX], after[FD_ALERTFSM_TEXT_MAX];
@@ -309,20 +395,23 @@ static fd_err_t step_cells(chunk_t *c, int64_t clock) {
 
 fd_err_t fd_alerter_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int64_t clock) {
     size_t nr = al->nrules, nf = al->nfields, sps = fd_winplan_slots(al->plan);
-    size_t maxreads = n * (fd_winplan_nwins(al->plan) + 1) + nr + 1, nreads = 0;
+    size_t maxreads = n * (fd_winplan_nwins(al->plan) + nr + 1) + nr + 1, nreads = 0;
     chunk_t c = {.al = al, .sc = sc, .n = n};
     c.cells = calloc(n * nr + 1, sizeof *c.cells);
     c.sums = calloc(n * sps * nf + 1, sizeof *c.sums);
     c.used = calloc(n * MAX_SIGS + 1, sizeof *c.used);
     c.states = calloc(n * nr + 1, sizeof *c.states);
+    c.card = calloc(n * nr + 1, sizeof *c.card);
+    c.card_def = calloc(n * nr + 1, sizeof *c.card_def);
     c.ref = calloc(maxreads, sizeof *c.ref);
     c.q = calloc(maxreads, sizeof *c.q);
     c.fields = calloc(n + 1, sizeof *c.fields);
     c.qfields = calloc(n * nr + 1, sizeof *c.qfields);
     c.qscope = calloc(n * nr + 1, sizeof *c.qscope);
     fd_err_t err = FD_ERR_NOMEM;
-    if (c.cells == NULL || c.sums == NULL || c.used == NULL || c.states == NULL || c.ref == NULL ||
-        c.q == NULL || c.fields == NULL || c.qfields == NULL || c.qscope == NULL)
+    if (c.cells == NULL || c.sums == NULL || c.used == NULL || c.states == NULL || c.card == NULL ||
+        c.card_def == NULL || c.ref == NULL || c.q == NULL || c.fields == NULL ||
+        c.qfields == NULL || c.qscope == NULL)
         goto out;
     for (size_t s = 0; s < n; s++) {
         char field[FD_ID_MAX + 16];
@@ -339,7 +428,8 @@ fd_err_t fd_alerter_chunk(fd_alerts_t *al, const scope_t *sc, size_t n, int64_t 
                                  .opaque = &c,
                                  .metric = on_metric,
                                  .state = on_state,
-                                 .refused = on_refused};
+                                 .refused = on_refused,
+                                 .card = on_card};
     if ((err = fd_alertstore_read(al->store, c.q, nreads, &rd))) goto out;
 
     /* 3. evaluate and step */

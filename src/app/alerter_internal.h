@@ -14,6 +14,7 @@
 #include "io/alertstore.h"
 #include "io/publisher.h"
 #include "io/redis.h"
+#include "scoring/targets.h"
 
 typedef struct {
     fd_scope_t kind;
@@ -25,6 +26,7 @@ struct fd_alerts {
     const fd_config_t *cfg;
     const fd_funnel_t *fn;
     const fd_rules_t *rs;
+    fd_targets_t *targets; /* the targets file, for rules "from": "targets" (NULL: none) */
     bool wall;
     int64_t interval_ms, stall_every_ms, lease_ms;
     fd_redis_t *redis;
@@ -40,7 +42,6 @@ struct fd_alerts {
     /* registry: rep -> team (heap strings), teams -> (void *)1 */
     fd_map_t *reps, *teams;
     fd_map_t *touched;    /* "<kind>\x1f<id>" -> (void *)1 */
-    fd_map_t *team_dirty; /* rep -> team to write to <prefix>:rep_team */
     int64_t first_ms;     /* the earliest event time of the stream: windows before it lack data */
     fd_stalls_t *stalled; /* open deals by stage, from the last stall scan */
     fd_map_t *inflight;   /* alert_id -> (void *)1 while Kafka has it */

@@ -239,23 +239,21 @@ fd_err_t fd_alertstore_evaluated(fd_alertstore_t *st, const char *token, int64_t
     return FD_OK;
 }
 
-fd_err_t fd_alertstore_write_teams(fd_alertstore_t *st, const fd_map_t *teams) {
-    size_t n = fd_map_size(teams);
+fd_err_t fd_alertstore_rep_teams_of(fd_alertstore_t *st, const char *const *reps, size_t n,
+                                    void (*each)(void *opaque, const char *rep, const char *team),
+                                    void *opaque) {
     if (n == 0) return FD_OK;
     args_t a = {0};
-    fd_err_t err = args_str(&a, "HSET");
+    fd_err_t err = args_str(&a, "HMGET");
     if (!err) err = args_str(&a, st->rep_team);
-    size_t pos = 0, len;
-    const char *k;
-    void *v;
-    while (!err && fd_map_next(teams, &pos, &k, &len, &v)) {
-        err = args_push(&a, k, len, true);
-        if (!err) err = args_str(&a, v);
-    }
+    for (size_t i = 0; i < n && !err; i++)
+        err = args_str(&a, reps[i]);
     redisReply *r = NULL;
-    if (!err) err = command(st, "HSET rep_team", (int)a.n, a.argv, a.len, &r);
+    if (!err) err = command(st, "HMGET rep_team", (int)a.n, a.argv, a.len, &r);
     args_free(&a);
     if (err) return err;
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements && i < n; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING) each(opaque, reps[i], r->element[i]->str);
     freeReplyObject(r);
     return FD_OK;
 }
@@ -361,6 +359,12 @@ static bool add_value(const redisReply *e, bool hundredths, int64_t *acc) {
 static fd_err_t append_read(fd_alertstore_t *st, const fd_alertstore_read_t *q,
                             const fd_alertstore_reader_t *rd, const char **argv, size_t *argl) {
     char key[FD_KEY_MAX];
+    if (q->period != NULL) {
+        const char *cv[] = {"HMGET", key, "score", "grade"};
+        size_t cl[] = {5, fd_keys_score(key, sizeof key, st->prefix, q->scope, q->period, q->id), 5,
+                       5};
+        return fd_redis_append(st->redis, "alert reads", 4, cv, cl);
+    }
     if (q->window != NULL) {
         argv[1] = key;
         argl[1] = fd_keys_metric(key, sizeof key, st->prefix, q->scope, q->window, q->id);
@@ -380,6 +384,13 @@ static fd_err_t append_read(fd_alertstore_t *st, const fd_alertstore_read_t *q,
 /* Hands the answer r of read q (not an error reply) to rd. */
 static void give(const fd_alertstore_read_t *q, size_t k, const redisReply *r,
                  const fd_alertstore_reader_t *rd, int64_t *vals) {
+    if (q->period != NULL) {
+        const char *v[2] = {NULL, NULL};
+        for (size_t j = 0; j < 2 && j < r->elements; j++)
+            if (r->element[j]->type == REDIS_REPLY_STRING) v[j] = r->element[j]->str;
+        if (rd->card) rd->card(rd->opaque, k, v[0], v[1]);
+        return;
+    }
     if (q->window != NULL) {
         for (size_t f = 0; f < rd->nfields; f++) {
             vals[f] = 0;

@@ -40,12 +40,15 @@ fd_err_t fd_alertstore_read_clock(fd_alertstore_t *st, int64_t now_ms, fd_clock_
 fd_err_t fd_alertstore_evaluated(fd_alertstore_t *st, const char *token, int64_t clock_ms,
                                  bool *ours);
 
-/* HSET of every rep -> team pair of teams (values char *) into <prefix>:rep_team. */
-fd_err_t fd_alertstore_write_teams(fd_alertstore_t *st, const fd_map_t *teams);
-/* Calls each(opaque, rep, team) for every pair of <prefix>:rep_team. */
+/* Calls each(opaque, rep, team) for every pair of <prefix>:rep_team (written by the apply
+ * script: the team of each rep's latest event that names one). */
 fd_err_t fd_alertstore_rep_teams(fd_alertstore_t *st,
                                  void (*each)(void *opaque, const char *rep, const char *team),
                                  void *opaque);
+/* Calls each(opaque, rep, team) for each of the n reps that <prefix>:rep_team holds. */
+fd_err_t fd_alertstore_rep_teams_of(fd_alertstore_t *st, const char *const *reps, size_t n,
+                                    void (*each)(void *opaque, const char *rep, const char *team),
+                                    void *opaque);
 /* SCAN of the all-time hashes of scope (rep or team): each(opaque, id, len) per key found
  * (possibly more than once). */
 fd_err_t fd_alertstore_scan_scopes(fd_alertstore_t *st, fd_scope_t scope,
@@ -57,7 +60,8 @@ fd_err_t fd_alertstore_scan_deals(fd_alertstore_t *st,
                                   fd_err_t (*each)(void *opaque, const char *state, size_t len),
                                   void *opaque);
 
-/* One read of a chunk: a metric hash (window set) or the state hash of a rule (window NULL). */
+/* One read of a chunk: a metric hash (window set), a scorecard (period set: the `score` and
+ * `grade` of <prefix>:score:<scope>:<period>:<id>) or the state hash of a rule (both NULL). */
 typedef struct {
     fd_scope_t scope;          /* metric: the hash's scope */
     const char *id;            /* metric: the scope id ("" for the org) */
@@ -65,6 +69,7 @@ typedef struct {
     const char *rule;          /* state: the rule */
     const char *const *fields; /* state: the fields ("rep|anna") */
     size_t nfields;
+    const char *period; /* scorecard: the period id ("month:2026-11"), with scope and id */
 } fd_alertstore_read_t;
 
 /* Where the answers go. Metric reads ask fields (nfields names; hundredths[k] when field k is
@@ -79,6 +84,8 @@ typedef struct {
     void (*metric)(void *opaque, size_t k, const int64_t *vals);
     void (*state)(void *opaque, size_t k, size_t j, const char *text, size_t len);
     void (*refused)(void *opaque, size_t k, const char *error);
+    /* a scorecard read: its `score` and `grade` fields, NULL when absent */
+    void (*card)(void *opaque, size_t k, const char *score, const char *grade);
 } fd_alertstore_reader_t;
 
 /* Runs the n reads, pipelined in windows of 1024 commands (a bounded output buffer). */

@@ -56,4 +56,9 @@ size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *na
 /* <p>:alerts:state:<rule>: the state machines of one rule. */
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);
 
+/* <p>:score:<scope>:<period>:<id>: the scorecard breakdown of a rep or team (scope rep or team)
+ * for a period id ("month:2026-11"), written by the scorer (docs/redis.md). */
+size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                     const char *period, const char *id);
+
 #endif

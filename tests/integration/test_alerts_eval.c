@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <cjson/cJSON.h>
@@ -132,6 +133,9 @@ static void set_clock(const ev_t *e, int64_t first_ms, int64_t event_ms) {
 
 /* ---- the evaluator ---- */
 
+/* When set, ev_open sets targets.file to it (rules "from": "targets"). */
+static const char *ev_targets_file;
+
 static void ev_open(ev_t *e, const char *prefix, const char *tz, const char *rules,
                     const char *instance) {
     memset(e, 0, sizeof *e);
@@ -142,7 +146,9 @@ static void ev_open(ev_t *e, const char *prefix, const char *tz, const char *rul
     if (fd_config_set(&e->cfg, "redis.host", "127.0.0.1", errstr, sizeof errstr) != FD_OK ||
         fd_config_set(&e->cfg, "redis.port", port, errstr, sizeof errstr) != FD_OK ||
         fd_config_set(&e->cfg, "redis.prefix", prefix, errstr, sizeof errstr) != FD_OK ||
-        fd_config_set(&e->cfg, "funnel.timezone", tz, errstr, sizeof errstr) != FD_OK)
+        fd_config_set(&e->cfg, "funnel.timezone", tz, errstr, sizeof errstr) != FD_OK ||
+        (ev_targets_file != NULL &&
+         fd_config_set(&e->cfg, "targets.file", ev_targets_file, errstr, sizeof errstr) != FD_OK))
         fail_msg("config: %s", errstr);
     if (fd_timewin_new(tz, &e->tw, errstr, sizeof errstr) != FD_OK) fail_msg("tz: %s", errstr);
     if (fd_rules_parse(W.fn, rules, strlen(rules), &e->rs, errstr, sizeof errstr) != FD_OK)
@@ -723,6 +729,168 @@ static void test_firing_alert_resolves_when_its_rule_no_longer_applies(void **st
     ev_close(&E);
 }
 
+/* A rep's team (for routing) is the team of its latest event that names one, as the apply script
+ * keeps it in rep_team: an event without team_id ("unassigned") neither moves the rep nor makes
+ * its alert name no manager; a hand-over written to rep_team moves it at the next evaluation. */
+static void test_rep_routing_follows_rep_team_not_a_teamless_event(void **state) {
+    (void)state;
+    ev_open(&E, "evt-route", "UTC",
+            "{\"managers\": {\"t1\": \"Priya Boss\", \"t2\": \"Tom Boss\"}, \"rules\": ["
+            "{\"name\": \"calls-low\", \"kpi\": \"activity:call\", \"scope\": \"rep\","
+            " \"window\": \"24h\", \"threshold\": {\"op\": \"<\", \"value\": 5},"
+            " \"hysteresis\": 1}]}",
+            "evt-a");
+    set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
+    hset_str(&E, "rep_team", "anna", "t1");
+    fd_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = FD_ACTIVITY_LOGGED;
+    snprintf(ev.rep_id, sizeof ev.rep_id, "anna");
+    snprintf(ev.team_id, sizeof ev.team_id, "unassigned"); /* the event named no team */
+    ev.occurred_ms = utc_ms(2026, 11, 22, 9, 0);
+    ev.stage = -1;
+    ev.activity = 1;
+    fd_alerts_note(E.al, &ev, "crm", 0);
+    fd_alerts_batch_sent(E.al);
+    fd_alerts_batch_done(E.al, true);
+    sweep(&E, utc_ms(2026, 11, 22, 10, 0));
+    cJSON *j = firing_json(&E, "calls-low|rep|anna");
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "team"), "t1");
+    assert_string_equal(jstr(j, "manager"), "Priya Boss");
+    cJSON_Delete(j);
+    /* the alerter no longer writes rep_team: the apply script does */
+    char *t = hget(&E, "rep_team", "anna");
+    assert_non_null(t);
+    assert_string_equal(t, "t1");
+    free(t);
+    /* the resolve names the same manager */
+    hset_int(&E, "rep:hour:2026-11-22T10:anna", "activity:call", 9);
+    sweep(&E, utc_ms(2026, 11, 22, 11, 0));
+    assert_int_equal(xlen(&E), 2);
+    j = stream_json(&E, 1);
+    assert_string_equal(jstr(j, "state"), "resolved");
+    assert_string_equal(jstr(j, "manager"), "Priya Boss");
+    cJSON_Delete(j);
+    /* a hand-over (a later event naming t2, as the apply script records it) */
+    hset_str(&E, "rep_team", "anna", "t2");
+    sweep(&E, utc_ms(2026, 11, 23, 12, 0));
+    j = firing_json(&E, "calls-low|rep|anna");
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "team"), "t2");
+    assert_string_equal(jstr(j, "manager"), "Tom Boss");
+    cJSON_Delete(j);
+    ev_close(&E);
+}
+
+/* Score and grade KPIs read the scorer's hash <p>:score:<scope>:<period>:<id> of the rule's
+ * calendar period at the clock; no hash (or no score) is undefined: never fires. */
+static void test_score_and_grade_kpis_read_the_scorecard(void **state) {
+    (void)state;
+    ev_open(&E, "evt-score", "Asia/Shanghai",
+            "{\"managers\": {\"t1\": \"Priya Boss\"}, \"rules\": ["
+            "{\"name\": \"score-low\", \"kpi\": \"score\", \"scope\": \"rep\","
+            " \"window\": \"month\", \"threshold\": {\"op\": \"<\", \"value\": 60}},"
+            "{\"name\": \"grade-d\", \"kpi\": \"grade\", \"scope\": \"team\","
+            " \"window\": \"quarter\", \"threshold\": {\"op\": \"<=\", \"value\": \"D\"}}]}",
+            "evt-a");
+    set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
+    hset_str(&E, "rep_team", "anna", "t1");
+    hset_str(&E, "rep_team", "bob", "t1");
+    /* 2026-11-30T20:00Z is 1 December in Shanghai: the period is month:2026-12 */
+    hset_str(&E, "score:rep:month:2026-11:anna", "score", "10.00"); /* another month */
+    hset_str(&E, "score:rep:month:2026-12:anna", "score", "55.25");
+    hset_str(&E, "score:rep:month:2026-12:anna", "grade", "D");
+    hset_str(&E, "score:rep:month:2026-12:bob", "grade", "-"); /* nothing scored: no score */
+    hset_str(&E, "score:team:quarter:2026-Q4:t1", "score", "40.00");
+    hset_str(&E, "score:team:quarter:2026-Q4:t1", "grade", "D");
+    sweep(&E, utc_ms(2026, 11, 30, 20, 0));
+    assert_state(&E, "score-low", "rep|anna", "firing");
+    assert_state(&E, "score-low", "rep|bob", "ok");
+    assert_state(&E, "grade-d", "team|t1", "firing");
+    cJSON *j = firing_json(&E, "score-low|rep|anna");
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "kpi"), "score");
+    assert_string_equal(jstr(j, "window"), "month");
+    assert_string_equal(jstr(j, "manager"), "Priya Boss");
+    assert_near(jnum(j, "value"), 55.25, "score");
+    assert_near(jnum(j, "threshold"), 60, "threshold");
+    cJSON_Delete(j);
+    j = firing_json(&E, "grade-d|team|t1");
+    assert_non_null(j);
+    assert_string_equal(jstr(j, "kpi"), "grade");
+    assert_near(jnum(j, "value"), 1, "grade D");
+    cJSON_Delete(j);
+    /* the scorecard rises: resolved; the team's grade becomes C: resolved */
+    hset_str(&E, "score:rep:month:2026-12:anna", "score", "61.00");
+    hset_str(&E, "score:team:quarter:2026-Q4:t1", "grade", "C");
+    sweep(&E, utc_ms(2026, 11, 30, 21, 0));
+    assert_state(&E, "score-low", "rep|anna", "resolved");
+    assert_state(&E, "grade-d", "team|t1", "resolved");
+    assert_int_equal(xlen(&E), 4);
+    ev_close(&E);
+}
+
+/* Target rules "from": "targets": each id's target is the targets file's for the calendar period
+ * of the window; a team without its own row sums its reps' (members from rep_team); an id
+ * without a target is not judged. */
+static void test_target_from_targets_file(void **state) {
+    (void)state;
+    char path[] = "/tmp/fd-targets-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char doc[] =
+        "{\"targets\": ["
+        " {\"scope\": \"rep\", \"id\": \"anna\", \"period\": \"month\", \"kpi\": \"won\", "
+        "\"value\": 30},"
+        " {\"scope\": \"rep\", \"id\": \"bob\", \"period\": \"month:2026-11\", \"kpi\": \"won\", "
+        "\"value\": 10},"
+        " {\"scope\": \"rep\", \"id\": \"carl\", \"period\": \"quarter\", \"kpi\": \"won\", "
+        "\"value\": 99}]}";
+    assert_int_equal(write(fd, doc, strlen(doc)), (ssize_t)strlen(doc));
+    close(fd);
+    ev_targets_file = path;
+    ev_open(
+        &E, "evt-tfile", "UTC",
+        "{\"rules\": ["
+        "{\"name\": \"won-pace\", \"kpi\": \"won\", \"scope\": \"rep\", \"window\": \"month\","
+        " \"target\": {\"from\": \"targets\", \"tolerance\": 0.2}},"
+        "{\"name\": \"team-pace\", \"kpi\": \"won\", \"scope\": \"team\", \"window\": \"month\","
+        " \"target\": {\"from\": \"targets\"}}]}",
+        "evt-a");
+    ev_targets_file = NULL;
+    set_clock(&E, utc_ms(2026, 1, 1, 0, 0), 0);
+    hset_str(&E, "rep_team", "anna", "t1");
+    hset_str(&E, "rep_team", "bob", "t1");
+    hset_str(&E, "rep_team", "carl", "t1");
+    /* 2026-11-16T00:00Z: half of November gone (15 of 30 days). anna: 30 → expects 15, fires
+     * below 12; bob: 10 → 5, fires below 4; carl: a quarter target only, not judged monthly.
+     * t1: no row, sum of anna's and bob's monthly targets 40 → expects 20. */
+    hset_int(&E, "rep:day:2026-11-01:anna", "won", 11);
+    hset_int(&E, "rep:day:2026-11-01:bob", "won", 4);
+    hset_int(&E, "team:day:2026-11-01:t1", "won", 15);
+    sweep(&E, utc_ms(2026, 11, 16, 0, 0));
+    assert_state(&E, "won-pace", "rep|anna", "firing");
+    assert_state(&E, "won-pace", "rep|bob", "ok");
+    assert_state(&E, "won-pace", "rep|carl", "ok");
+    assert_state(&E, "team-pace", "team|t1", "firing");
+    cJSON *j = firing_json(&E, "won-pace|rep|anna");
+    assert_non_null(j);
+    assert_near(jnum(j, "target"), 30, "anna's target");
+    assert_near(jnum(j, "value"), 11, "anna's value");
+    cJSON_Delete(j);
+    j = firing_json(&E, "team-pace|team|t1");
+    assert_non_null(j);
+    assert_near(jnum(j, "target"), 40, "t1: the sum of its reps' targets");
+    cJSON_Delete(j);
+    /* anna catches up: resolved */
+    hset_int(&E, "rep:hour:2026-11-16T00:anna", "won", 5);
+    sweep(&E, utc_ms(2026, 11, 16, 1, 0));
+    assert_state(&E, "won-pace", "rep|anna", "resolved");
+    ev_close(&E);
+    unlink(path);
+}
+
 /* A hold that could not be written (here the clock key has the wrong type, as when Redis is
  * unreachable) waits for the next write; if its partition is revoked meanwhile, it must not be
  * written later: another instance owns the partition and feeds its clock. */
@@ -1200,6 +1368,11 @@ int main(void) {
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_firing_alert_resolves_when_its_rule_no_longer_applies,
                                         test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_rep_routing_follows_rep_team_not_a_teamless_event,
+                                        test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_score_and_grade_kpis_read_the_scorecard, test_setup,
+                                        test_teardown),
+        cmocka_unit_test_setup_teardown(test_target_from_targets_file, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_revoked_partition_hold_is_not_written_later,
                                         test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_target_pace_on_calendar_week, test_setup,
