@@ -308,8 +308,7 @@ fd_err_t fd_scorestore_changes(fd_scorestore_t *ss, const char *from,
             }
         }
         size_t n = r->elements;
-        if (n > 0)
-            snprintf(pos, sizeof pos, "(%s", r->element[n - 1]->element[0]->str);
+        if (n > 0) snprintf(pos, sizeof pos, "(%s", r->element[n - 1]->element[0]->str);
         freeReplyObject(r);
         if (*all || n < (size_t)atoi(XRANGE_COUNT)) break;
     }
@@ -425,9 +424,9 @@ static fd_err_t push_pairs(fd_scorestore_t *ss, const char *const *fields,
     return err;
 }
 
-fd_err_t fd_scorestore_card(fd_scorestore_t *ss, fd_scope_t scope, const char *id,
-                            const char *team, const char *score, const char *const *fields,
-                            const char *const *values, size_t n) {
+fd_err_t fd_scorestore_card(fd_scorestore_t *ss, fd_scope_t scope, const char *id, const char *team,
+                            const char *score, const char *const *fields, const char *const *values,
+                            size_t n) {
     char key[FD_KEY_MAX];
     const char *period = ss->args.s[1];
     if (fd_keys_score(key, sizeof key, ss->prefix, scope, period, id) >= sizeof key)
@@ -474,9 +473,9 @@ fd_err_t fd_scorestore_commit(fd_scorestore_t *ss, const char *token, bool *held
     free(ss->args.s[0]);
     ss->args.s[0] = t;
     redisReply *r = NULL;
-    fd_err_t err = fd_redis_eval(ss->r, ss->commit_id, (int)ss->keys.n,
-                                 (const char *const *)ss->keys.s, NULL, (int)ss->args.n,
-                                 (const char *const *)ss->args.s, NULL, &r);
+    fd_err_t err =
+        fd_redis_eval(ss->r, ss->commit_id, (int)ss->keys.n, (const char *const *)ss->keys.s, NULL,
+                      (int)ss->args.n, (const char *const *)ss->args.s, NULL, &r);
     if (err != FD_OK) return err;
     if (r->type != REDIS_REPLY_INTEGER) return bad_reply(ss, "scorer commit", r);
     *held = r->integer == 1;

@@ -56,8 +56,7 @@ fd_err_t fd_scorestore_position(fd_scorestore_t *ss, char pos[FD_SCORESTORE_POS_
 /* Calls fn for every field of the breakdown <p>:score:<scope>:<period>:<id>; *exists false
  * when there is none. FD_ERR_REDIS. */
 fd_err_t fd_scorestore_breakdown(fd_scorestore_t *ss, fd_scope_t scope, const char *period,
-                                 const char *id, fd_scorestore_pair_fn fn, void *arg,
-                                 bool *exists);
+                                 const char *id, fd_scorestore_pair_fn fn, void *arg, bool *exists);
 
 /* Entries of <p>:late with ids after `after` up to and including the ms of `upto` (a change-feed
  * position): on_entry(id, fields, values, n) for each. *exists false when the stream does not
@@ -80,9 +79,9 @@ fd_err_t fd_scorestore_set_state(fd_scorestore_t *ss, const char *field, const c
 /* Replaces the breakdown of (scope, id) by the n pairs; team: the rep's team ("" none; ignored
  * for teams); score: its text ("12.50", the rank's score) or NULL when nothing scored (left out
  * of the rankings). FD_ERR_NOMEM. */
-fd_err_t fd_scorestore_card(fd_scorestore_t *ss, fd_scope_t scope, const char *id,
-                            const char *team, const char *score, const char *const *fields,
-                            const char *const *values, size_t n);
+fd_err_t fd_scorestore_card(fd_scorestore_t *ss, fd_scope_t scope, const char *id, const char *team,
+                            const char *score, const char *const *fields, const char *const *values,
+                            size_t n);
 /* Appends entry (JSON; NULL: none) to the adjustment list of (scope, id) and sets the n pairs in
  * its (frozen) breakdown. FD_ERR_NOMEM. */
 fd_err_t fd_scorestore_adjust(fd_scorestore_t *ss, fd_scope_t scope, const char *id,
