@@ -4,11 +4,12 @@
 keys") against the independent model tests/support/scoremodel.py, which computes them from the
 metric hashes in Redis and the targets file.
 
-1. A generated stream (October to mid-November 2026, duplicates and out-of-order events) is
-   applied by a funneld without targets; then a funneld with targets.file scores it: every
-   breakdown field, rank and grade of every rep and team of the planned periods (live November,
-   Q4 and 2026; final October, Q3 and 2025) must equal the model's.
-2. Late events for October (closed: the clock is past its end + grace): its grades and scores
+1. A generated stream (from October 2026, duplicates and out-of-order events; the clock 2 days
+   into the month after its last month P) is applied by a funneld without targets; then a
+   funneld with targets.file scores it: every breakdown field, rank and grade of every rep and
+   team of the planned periods (the current and previous month, quarter and year: P final, the
+   clock's month live...) must equal the model's.
+2. Late events for P (closed: the clock is past its end + grace): its grades and scores
    stay; adjustments record what moved, by how much, and which events.
 3. SIGHUP with a changed target re-scores the live periods; the final ones keep their targets.
 4. SIGKILL during a round: a new funneld ends with the same scorecards as the model."""
@@ -130,6 +131,15 @@ def body(h, args):
     gen = model.Generator(args.seed, args.events or 3000, start="2026-10-01T00:00:00Z", days=45,
                           huge_amount=False, big_payloads=False)
     msgs = gen.generate()
+    # the clock: 2 days into the month after the stream's last, so that month (P) is final
+    # (grace 1d) and the month of the clock live
+    last_t = max(m.event.t_ms for m in msgs if m.event is not None)
+    P = scoremodel.Period.of("month", last_t, TZ)
+    t_clock = P.end + 2 * 86400000
+    rep0, team0 = gen.reps[0]
+    msgs.append(gen.make(model.Event(gen.new_id(), "activity.logged", t_clock, rep0, team0,
+                                     activity="call"), rep0))
+    cur = scoremodel.Period.of("month", t_clock, TZ)
     h.tz = TZ
     h.start_redis()
     h.start_mock()
@@ -147,24 +157,27 @@ def body(h, args):
     sm = scoremodel.ScoreModel(r, h.prefix, TZ, targets_doc(50000))
     n = compare(h, r, sm)
     print("[scorecards] %d scorecards equal the model" % n, flush=True)
-    if r.call("EXISTS", "%s:score:rep:month:2026-10:Nobody Yet" % h.prefix) != 1:
-        raise TestFailure("a rep named only in targets has no scorecard")
+    if r.call("EXISTS", "%s:score:rep:%s:Nobody Yet" % (h.prefix, P.id)) != 1:
+        raise TestFailure("a rep named only in targets has no scorecard: %r"
+                          % r.scan_all("%s:score:*Nobody*" % h.prefix))
 
-    # -- 2. late events for October (final) ---------------------------------------------------
+    # -- 2. late events for P (final) -----------------------------------------------------------
     rt = sm.rep_team()
+    if len(rt) < 10:
+        raise TestFailure("<p>:rep_team holds %d reps" % len(rt))
     rep = sorted(x for x, t in rt.items() if t)[0]
     team = rt[rep]
-    okey = "%s:score:rep:month:2026-10:%s" % (h.prefix, rep)
+    okey = "%s:score:rep:%s:%s" % (h.prefix, P.id, rep)
     before = hgetall(r, okey)
     if before.get("state") != "final":
-        raise TestFailure("October is not final: %r" % before.get("state"))
+        raise TestFailure("%s is not final: %r" % (P.id, before.get("state")))
     frozen = {}
     for period, state in sm.periods(sm.feed_clock()):
         if state == "final":
             for (scope, ident) in sm.expected(period, state, sm.feed_clock()):
                 frozen[(period.id, scope, ident)] = hgetall(
                     r, "%s:score:%s:%s:%s" % (h.prefix, scope, period.id, ident))
-    t_late = int(scoremodel.Period("month", 2026, 10, TZ).start) + 14 * 86400000
+    t_late = P.start + 14 * 86400000
     late = []
     for i in range(3):
         late.append(model.Event(gen.new_id(), "activity.logged", t_late + i * 60000, rep, team,
@@ -173,18 +186,18 @@ def body(h, args):
                             complaint=True))
     nxt = h.produce([gen.make(e, rep) for e in late])
     h.wait_done(nxt, timeout=60)
-    adj_key = "%s:score:adj:rep:month:2026-10:%s" % (h.prefix, rep)
+    adj_key = "%s:score:adj:rep:%s:%s" % (h.prefix, P.id, rep)
     deadline = time.time() + 30
     while r.call("LLEN", adj_key) < 2:
         if time.time() > deadline:
-            raise TestFailure("no adjustments for %s in October: %r" % (rep, hgetall(r, okey)))
+            raise TestFailure("no adjustments for %s in %s: %r" % (rep, P.id, hgetall(r, okey)))
         time.sleep(0.3)
     time.sleep(2)  # every late event applied and scored
     after = hgetall(r, okey)
     for f in ("score", "grade", "activity:visit.value", "complaints.value", "final_ms"):
         if after.get(f) != before.get(f):
             raise TestFailure("final %s moved: %r -> %r" % (f, before.get(f), after.get(f)))
-    want, score = sm.card("rep", rep, scoremodel.Period("month", 2026, 10, TZ), sm.feed_clock(),
+    want, score = sm.card("rep", rep, P, sm.feed_clock(),
                           "final", team=team, frozen=before)
     entries = [json.loads(x) for x in r.call("LRANGE", adj_key, 0, -1)]
     by_kpi = {}
@@ -228,19 +241,19 @@ def body(h, args):
         json.dump(targets_doc(20000), f)
     fd.send(signal.SIGHUP)
     sm2 = scoremodel.ScoreModel(r, h.prefix, TZ, targets_doc(20000))
-    nkey = "%s:score:rep:month:2026-11:%s" % (h.prefix, rep)
+    nkey = "%s:score:rep:%s:%s" % (h.prefix, cur.id, rep)
     deadline = time.time() + 30
     while hgetall(r, nkey).get("won_amount.target") != "20000.00":
         if time.time() > deadline:
-            raise TestFailure("SIGHUP: the November target did not change: %r" % hgetall(r, nkey))
+            raise TestFailure("SIGHUP: the %s target did not change: %r"
+                              % (cur.id, hgetall(r, nkey)))
         time.sleep(0.3)
     compare(h, r, sm2, final_frozen=frozen)
     print("[scorecards] SIGHUP: re-scored with the new target; final periods kept theirs",
           flush=True)
 
     # -- 4. SIGKILL during a round -----------------------------------------------------------
-    t_nov = int(scoremodel.Period("month", 2026, 11, TZ).start) + 3 * 86400000
-    more = [model.Event(gen.new_id(), "activity.logged", t_nov + i * 1000, x, t or "unassigned",
+    more = [model.Event(gen.new_id(), "activity.logged", cur.start + 3600000 + i * 1000, x, t or "unassigned",
                         activity="visit") for i, (x, t) in enumerate(sorted(rt.items())[:10])]
     nxt = h.produce([gen.make(e, e.rep) for e in more])
     h.wait_done(nxt, timeout=60)

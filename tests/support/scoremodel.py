@@ -15,6 +15,9 @@ HUNDREDTHS = ("won_amount", "feedback_sum", "open_amount")
 COUNTS = ("won", "entered", "activity", "complaints")
 RATIOS = ("conv", "exit_conv", "win_rate")
 LOWER = ("complaints", "cycle_days", "dwell_hours")
+# derived fields the metric hashes also hold (the metrics table): not counters, not summed
+DERIVED = ("conv", "exit_conv", "dwell_hours", "win_rate", "feedback_avg", "cycle_days",
+           "avg_won_amount")
 
 
 def duration_ms(text):
@@ -112,6 +115,8 @@ class ScoreModel:
             flat = self.r.call("HGETALL", "%s:%s:%s:%s" % (self.prefix, scope, w, ident)) or []
             for i in range(0, len(flat), 2):
                 f, v = flat[i].decode(), flat[i + 1].decode()
+                if f.split(":")[0] in DERIVED:
+                    continue
                 if f.split(":")[0] in HUNDREDTHS:
                     out[f] = out.get(f, 0) + int(Decimal(v) * 100)
                 else:
