@@ -1030,8 +1030,7 @@ fd_err_t fd_targets_load(const fd_funnel_t *fn, const char *path, fd_targets_t *
             free(text);
             return FD_ERR_NOMEM;
         }
-        const char *slash = strrchr(path, '/');
-        err = parse_csv(&c, slash ? slash + 1 : path, text, len);
+        err = parse_csv(&c, path, text, len); /* its errors name path:line */
         free(text);
         if (err) {
             fd_targets_destroy(c.t);
@@ -1050,6 +1049,11 @@ fd_err_t fd_targets_load(const fd_funnel_t *fn, const char *path, fd_targets_t *
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     err = fd_targets_parse(fn, text, len, dir, out, errstr, errstr_size);
     free(text);
+    if ((err == FD_ERR_CONFIG || err == FD_ERR_IO) && errstr && errstr_size) { /* "<path>: ..." */
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", errstr);
+        snprintf(errstr, errstr_size, "%s: %s", path, msg);
+    }
     return err;
 }
 
