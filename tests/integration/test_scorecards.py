@@ -11,7 +11,8 @@ metric hashes in Redis and the targets file.
    clock's month live...) must equal the model's.
 2. Late events for P (closed: the clock is past its end + grace): its grades and scores
    stay; adjustments record what moved, by how much, and which events.
-3. SIGHUP with a changed target re-scores the live periods; the final ones keep their targets.
+3. SIGHUP with a bad file: logged, nothing changes; with a changed target: the live periods are
+   re-scored, the final ones keep their targets.
 4. SIGKILL during a round: a new funneld ends with the same scorecards as the model."""
 
 import json
@@ -236,7 +237,20 @@ def body(h, args):
              after.get("adjusted_grade")), flush=True)
     compare(h, r, sm, final_frozen=frozen)
 
-    # -- 3. SIGHUP with a changed target --------------------------------------------------------
+    # -- 3. SIGHUP: a bad file is logged and changes nothing; a changed target re-scores -------
+    bad = targets_doc(20000)
+    bad["scorecard"]["kpis"][0]["weight"] = 30  # the weights sum to 90
+    with open(path, "w") as f:
+        json.dump(bad, f)
+    fd.send(signal.SIGHUP)
+    deadline = time.time() + 20
+    while "the targets in force stay: " not in open(h.logpath("funneld-B")).read():
+        if time.time() > deadline:
+            raise TestFailure("SIGHUP with a bad targets file: no error logged")
+        time.sleep(0.2)
+    if not fd.alive() or "sum to 90" not in open(h.logpath("funneld-B")).read():
+        raise TestFailure("SIGHUP with a bad file: funneld died or the parser's message is missing")
+    compare(h, r, sm, final_frozen=frozen)
     with open(path, "w") as f:
         json.dump(targets_doc(20000), f)
     fd.send(signal.SIGHUP)
