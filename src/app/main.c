@@ -13,10 +13,16 @@
 extern char **environ;
 
 static volatile sig_atomic_t stop_signals = 0;
+static volatile sig_atomic_t reload_signals = 0; /* SIGHUP: load targets.file again */
 
 static void on_signal(int sig) {
     (void)sig;
     if (stop_signals < 2) stop_signals++;
+}
+
+static void on_hangup(int sig) {
+    (void)sig;
+    reload_signals = 1;
 }
 
 static void usage(FILE *out) {
@@ -27,8 +33,8 @@ static void usage(FILE *out) {
         "Consumes CRM events from Kafka and keeps exactly-once funnel metrics in Redis.\n"
         "Settings come from the defaults, then FILE (or $FUNNELD_CONFIG), then FUNNELD_*\n"
         "environment variables, then --set flags. SIGINT/SIGTERM stop cleanly (a second one\n"
-        "gives up waiting for an unreachable Redis). Exit codes: 0 clean stop, 1 runtime\n"
-        "failure, 2 bad configuration or usage.\n"
+        "gives up waiting for an unreachable Redis); SIGHUP reloads targets.file. Exit\n"
+        "codes: 0 clean stop, 1 runtime failure, 2 bad configuration or usage.\n"
         "\n"
         "  --config FILE        JSON settings file (docs/configuration.md)\n"
         "  --set NAME=VALUE     one setting, e.g. --set redis.port=6380 --set kafka.topics=a,b\n"
@@ -101,6 +107,9 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    sa.sa_handler = on_hangup;
+    sigaction(SIGHUP, &sa, NULL);
+    fd_service_watch_reload(svc, &reload_signals);
 
     /* The operator endpoints serve from their own threads while the loop runs; they are
      * joined before the service (whose metrics they read) is destroyed. */

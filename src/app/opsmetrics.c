@@ -141,6 +141,25 @@ static const fd_prom_def_t defs[FD_OM_COUNT] = {
                             FD_PROM_GAUGE,
                             "Unix time the service loop last turned (liveness).",
                             {0}},
+    [FD_OM_SCORER_LEADER] = {"funneld_scorer_leader",
+                             FD_PROM_GAUGE,
+                             "1 when this instance holds the scorer's lease.",
+                             {0}},
+    [FD_OM_SCORER_ROUND_SECONDS] = {"funneld_scorer_last_round_duration_seconds",
+                                    FD_PROM_GAUGE,
+                                    "Duration of the scorer's last round that computed "
+                                    "scorecards.",
+                                    {0}},
+    [FD_OM_SCORER_CARDS] = {"funneld_scorecards_written_total",
+                            FD_PROM_COUNTER,
+                            "Scorecards (rep and team breakdowns) written by this instance's "
+                            "scorer.",
+                            {0}},
+    [FD_OM_SCORER_ADJUSTMENTS] = {"funneld_scorecard_adjustments_total",
+                                  FD_PROM_COUNTER,
+                                  "Adjustments recorded to final scorecards by this instance's "
+                                  "scorer.",
+                                  {0}},
 };
 
 struct fd_opsmetrics {

@@ -17,6 +17,7 @@
 #include "app/alerter.h"
 #include "app/ledger.h"
 #include "app/metricsfeed.h"
+#include "app/scorer.h"
 #include "app/opsmetrics.h"
 #include "model/batch.h"
 #include "model/dealcache.h"
@@ -55,7 +56,9 @@ struct fd_service {
     fd_rules_t *rules; /* NULL when alerts are off */
     fd_timewin_t *tw_alerts;
     fd_alerts_t *al;
-    fd_metricsfeed_t *mf; /* NULL when feeds.metrics is off */
+    fd_metricsfeed_t *mf;          /* NULL when feeds.metrics is off */
+    fd_scorer_t *sc;               /* NULL without a targets.file that has a scorecard */
+    volatile sig_atomic_t *reload; /* SIGHUP: load targets.file again (main's flag) */
     int64_t last_tick_ms, last_alert_warn_ms;
     fd_map_t *expected; /* topics whose partitions the alert clock has registered */
     /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
@@ -499,6 +502,11 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
             FD_OK)
         goto fail;
     if (svc->mf) fd_metricsfeed_set_metrics(svc->mf, svc->om);
+    /* a bad targets file stops the start-up with the parser's message, like alerts.rules */
+    if (cfg->targets_file[0] != '\0' &&
+        (err = fd_scorer_new(cfg, svc->fn, svc->instance, &svc->sc, errstr, errstr_size)) != FD_OK)
+        goto fail;
+    if (svc->sc) fd_scorer_set_metrics(svc->sc, svc->om);
     if ((err = add_hooks(svc)) != FD_OK) {
         snprintf(errstr, errstr_size, "batch ledger hooks: %s", fd_strerror(err));
         goto fail;
@@ -513,6 +521,7 @@ fail:
 
 void fd_service_destroy(fd_service_t *svc) {
     if (svc == NULL) return;
+    fd_scorer_destroy(svc->sc);
     fd_metricsfeed_destroy(svc->mf, 2000);
     fd_alerts_destroy(svc->al, 2000);
     fd_rules_destroy(svc->rules);
@@ -878,6 +887,10 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         fd_log_error("service", "cannot start the metrics publisher thread");
         return FD_ERR_FATAL;
     }
+    if (svc->sc != NULL && fd_scorer_start(svc->sc) != FD_OK) {
+        fd_log_error("service", "cannot start the scorer thread");
+        return FD_ERR_FATAL;
+    }
 
     while (*stop == 0) {
         if (svc->fatal) {
@@ -941,6 +954,10 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         alert_tick(svc, now);
         heartbeat_tick(svc, now);
         ops_tick(svc, now, false);
+        if (svc->reload != NULL && *svc->reload != 0) {
+            *svc->reload = 0;
+            fd_service_reload(svc);
+        }
     }
 
     if (result == FD_OK) {
@@ -959,4 +976,17 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
     svc->last_stats_ms = 0;
     log_stats(svc, STATS_EVERY_MS);
     return result;
+}
+
+void fd_service_watch_reload(fd_service_t *svc, volatile sig_atomic_t *reload) {
+    svc->reload = reload;
+}
+
+void fd_service_reload(fd_service_t *svc) {
+    if (svc->sc == NULL) {
+        fd_log_info("service", "SIGHUP: no targets.file scorecard to reload");
+        return;
+    }
+    fd_log_info("service", "SIGHUP: reloading targets.file");
+    fd_scorer_reload(svc->sc);
 }

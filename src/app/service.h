@@ -30,4 +30,11 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop);
  * until fd_service_destroy (stop the HTTP server first); thread safe. */
 fd_opsmetrics_t *fd_service_metrics(fd_service_t *svc);
 
+/* SIGHUP: the loop of fd_service_run calls fd_service_reload when *reload (a signal handler
+ * sets it) is non-zero, and clears it. Call before fd_service_run. */
+void fd_service_watch_reload(fd_service_t *svc, volatile sig_atomic_t *reload);
+/* Loads targets.file again in the scorer (a bad file is logged, the old one kept); logs the
+ * request. */
+void fd_service_reload(fd_service_t *svc);
+
 #endif

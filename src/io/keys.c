@@ -54,3 +54,22 @@ size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scop
     return fmt_len(
         snprintf(buf, size, "%s:score:%s:%s:%s", prefix, fd_scope_name(scope), period, id));
 }
+
+size_t fd_keys_score_adj(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                         const char *period, const char *id) {
+    return fmt_len(
+        snprintf(buf, size, "%s:score:adj:%s:%s:%s", prefix, fd_scope_name(scope), period, id));
+}
+
+size_t fd_keys_rank_reps(char *buf, size_t size, const char *prefix, const char *period) {
+    return fmt_len(snprintf(buf, size, "%s:rank:%s:rep", prefix, period));
+}
+
+size_t fd_keys_rank_teams(char *buf, size_t size, const char *prefix, const char *period) {
+    return fmt_len(snprintf(buf, size, "%s:rank:%s:teams", prefix, period));
+}
+
+size_t fd_keys_rank_team(char *buf, size_t size, const char *prefix, const char *period,
+                         const char *team) {
+    return fmt_len(snprintf(buf, size, "%s:rank:%s:team:%s", prefix, period, team));
+}

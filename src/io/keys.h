@@ -52,13 +52,27 @@ size_t fd_keys_deal(char *buf, size_t size, const char *prefix, const char *deal
 #define FD_KEY_METRICS_TAKEN "metrics:taken"     /* set: suffixes being published */
 #define FD_KEY_METRICS_PUB   "metrics:publisher" /* hash: the publisher's position */
 #define FD_KEY_METRICS_LEASE "metrics:lease"     /* string: the publisher lease */
+#define FD_KEY_LATE          "late"              /* stream: late events (the core helper) */
+#define FD_KEY_SCORE_LEASE   "score:lease"       /* string: the scorer lease */
+#define FD_KEY_SCORE_STATE   "score:state"       /* hash: the scorer's position */
+#define FD_KEY_SCORE_PERIODS "score:periods"     /* zset: period id -> start ms */
 size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *name);
 /* <p>:alerts:state:<rule>: the state machines of one rule. */
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);
 
-/* <p>:score:<scope>:<period>:<id>: the scorecard breakdown of a rep or team (scope rep or team)
- * for a period id ("month:2026-11"), written by the scorer (docs/redis.md). */
+/* The scorecards (docs/redis.md "Scorecard keys"); scope is rep or team, period a period id
+ * ("month:2026-11"). <p>:score:<scope>:<period>:<id>: the breakdown hash;
+ * <p>:score:adj:<scope>:<period>:<id>: the adjustments after final (a list). With id "" each
+ * gives the prefix the scorer's Lua script appends ids to. */
 size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scope,
                      const char *period, const char *id);
+size_t fd_keys_score_adj(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                         const char *period, const char *id);
+/* The rankings of a period: <p>:rank:<period>:rep (every rep), <p>:rank:<period>:teams (every
+ * team), <p>:rank:<period>:team:<team> (the team's reps; team "" gives the prefix). */
+size_t fd_keys_rank_reps(char *buf, size_t size, const char *prefix, const char *period);
+size_t fd_keys_rank_teams(char *buf, size_t size, const char *prefix, const char *period);
+size_t fd_keys_rank_team(char *buf, size_t size, const char *prefix, const char *period,
+                         const char *team);
 
 #endif
