@@ -983,10 +983,16 @@ void fd_service_watch_reload(fd_service_t *svc, volatile sig_atomic_t *reload) {
 }
 
 void fd_service_reload(fd_service_t *svc) {
-    if (svc->sc == NULL) {
-        fd_log_info("service", "SIGHUP: no targets.file scorecard to reload");
+    if (svc->sc == NULL && svc->al == NULL) {
+        fd_log_info("service", "SIGHUP: neither a scorecard nor alert rules read targets.file");
         return;
     }
     fd_log_info("service", "SIGHUP: reloading targets.file");
-    fd_scorer_reload(svc->sc);
+    if (svc->sc != NULL) fd_scorer_reload(svc->sc);
+    if (svc->al != NULL) {
+        char errstr[512];
+        if (fd_alerts_reload_targets(svc->al, errstr, sizeof errstr) != FD_OK)
+            fd_log_error("service", "SIGHUP: the alert rules keep the targets they had: %s",
+                         errstr);
+    }
 }
