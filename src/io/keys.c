@@ -48,3 +48,24 @@ size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *na
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule) {
     return fmt_len(snprintf(buf, size, "%s:alerts:state:%s", prefix, rule));
 }
+
+size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                     const char *period, const char *id) {
+    return fmt_len(
+        snprintf(buf, size, "%s:score:%s:%s:%s", prefix, fd_scope_name(scope), period, id));
+}
+
+size_t fd_keys_score_adj(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                         const char *period, const char *id) {
+    return fmt_len(
+        snprintf(buf, size, "%s:score:adj:%s:%s:%s", prefix, fd_scope_name(scope), period, id));
+}
+
+size_t fd_keys_rank(char *buf, size_t size, const char *prefix, const char *period,
+                    fd_scope_t scope, const char *team) {
+    if (scope == FD_SCOPE_TEAM)
+        return fmt_len(snprintf(buf, size, "%s:rank:%s:teams", prefix, period));
+    if (team != NULL)
+        return fmt_len(snprintf(buf, size, "%s:rank:%s:team:%s", prefix, period, team));
+    return fmt_len(snprintf(buf, size, "%s:rank:%s:rep", prefix, period));
+}

@@ -56,4 +56,22 @@ size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *na
 /* <p>:alerts:state:<rule>: the state machines of one rule. */
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);
 
+/* Scorecards (docs/redis.md, written by funneld's scorer). period is a period id
+ * ("month:2026-11", "quarter:2026-Q4", "year:2026"); scope FD_SCOPE_REP or FD_SCOPE_TEAM. */
+#define FD_KEY_SCORE_PERIODS "score:periods" /* zset: period id -> start ms, every period scored   \
+                                              */
+#define FD_KEY_SCORE_LEASE "score:lease"     /* string: the scorer lease */
+#define FD_KEY_SCORE_STATE "score:state"     /* hash: the scorer's position and clock */
+/* <p>:score:<scope>:<period>:<id>: the breakdown hash of one scorecard. */
+size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                     const char *period, const char *id);
+/* <p>:score:adj:<scope>:<period>:<id>: the list of adjustments after the scorecard went final. */
+size_t fd_keys_score_adj(char *buf, size_t size, const char *prefix, fd_scope_t scope,
+                         const char *period, const char *id);
+/* A ranking zset of period: scope rep and team NULL: <p>:rank:<period>:rep (every rep); scope
+ * rep and a team: <p>:rank:<period>:team:<team> (the team's reps); scope team:
+ * <p>:rank:<period>:teams (every team; team ignored). */
+size_t fd_keys_rank(char *buf, size_t size, const char *prefix, const char *period,
+                    fd_scope_t scope, const char *team);
+
 #endif
