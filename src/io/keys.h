@@ -58,10 +58,9 @@ size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const cha
 
 /* Scorecards (docs/redis.md, written by funneld's scorer). period is a period id
  * ("month:2026-11", "quarter:2026-Q4", "year:2026"); scope FD_SCOPE_REP or FD_SCOPE_TEAM. */
-#define FD_KEY_SCORE_PERIODS "score:periods" /* zset: period id -> start ms, every period scored   \
-                                              */
-#define FD_KEY_SCORE_LEASE "score:lease"     /* string: the scorer lease */
-#define FD_KEY_SCORE_STATE "score:state"     /* hash: the scorer's position and clock */
+#define FD_KEY_SCORE_PERIODS "score:periods" /* zset: every period scored -> its start ms */
+#define FD_KEY_SCORE_LEASE   "score:lease"   /* string: the scorer lease */
+#define FD_KEY_SCORE_STATE   "score:state"   /* hash: the scorer's position and clock */
 /* <p>:score:<scope>:<period>:<id>: the breakdown hash of one scorecard. */
 size_t fd_keys_score(char *buf, size_t size, const char *prefix, fd_scope_t scope,
                      const char *period, const char *id);
