@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// Alert KPIs: names, the funnel fields each reads and their values over summed fields; the
-// derived ones (conversions, averages) come from the one metrics table (layer 1, pure).
+// KPIs of alert rules and scorecards: names, the funnel fields each reads and their values over
+// summed fields; the derived ones (conversions, averages) come from the one metrics table
+// (layer 1, pure).
 #include "model/kpi.h"
 
 #include <stdio.h>
@@ -9,8 +10,9 @@
 #include "model/metrics.h"
 
 static const char *const kpi_prefix[FD_KPI_COUNT] = {
-    "entered",    "exit_conv", "conv",         "dwell_hours", "win_rate", "won",
-    "won_amount", "activity",  "feedback_avg", "complaints",  "stalled"};
+    "entered", "exit_conv",  "conv",          "dwell_hours",  "win_rate",
+    "won",     "won_amount", "activity",      "feedback_avg", "complaints",
+    "stalled", "cycle_days", "avg_won_amount"};
 
 const char *fd_kpi_kind_name(fd_kpi_kind_t kind) {
     return (unsigned)kind < FD_KPI_COUNT ? kpi_prefix[kind] : "unknown";
@@ -60,8 +62,18 @@ void fd_kpi_name(const fd_funnel_t *fn, fd_kpi_t kpi, char *buf, size_t size) {
         snprintf(buf, size, "%s", kpi_prefix[kpi.kind]);
 }
 
+/* cycle_days and avg_won_amount as the metrics table defines them (docs/redis.md), used only
+ * while a table without those rows is linked: the table's row wins when it has one. */
+static const fd_metric_def_t fallback_defs[] = {
+    {"cycle_days", false, FD_G_CYCLE_SUM_MS, FD_G_CYCLE_COUNT, false, 86400000, 2,
+     "cycle_sum_ms / (cycle_count x 86400000): average days from first stage entry to won"},
+    {"avg_won_amount", false, FD_G_WON_AMOUNT, FD_G_WON, false, 100, 2,
+     "won_amount / won: average won deal size in currency units"},
+};
+
 /* The derived field of the metrics table a KPI is (conv, exit_conv, dwell_hours per stage;
- * win_rate, feedback_avg): false for counts, amounts and stalled KPIs. */
+ * win_rate, feedback_avg, cycle_days, avg_won_amount): false for counts, amounts and stalled
+ * KPIs. */
 static bool kpi_metric(const fd_funnel_t *fn, fd_kpi_t kpi, fd_metric_t *m) {
     switch (kpi.kind) {
     case FD_KPI_CONV:
@@ -69,12 +81,16 @@ static bool kpi_metric(const fd_funnel_t *fn, fd_kpi_t kpi, fd_metric_t *m) {
     case FD_KPI_DWELL_HOURS:
     case FD_KPI_WIN_RATE:
     case FD_KPI_FEEDBACK_AVG:
+    case FD_KPI_CYCLE_DAYS:
+    case FD_KPI_AVG_WON_AMOUNT:
         break;
     default:
         return false;
     }
     const char *name = kpi_prefix[kpi.kind];
     const fd_metric_def_t *d = fd_metrics_def_find(name, strlen(name));
+    for (size_t i = 0; d == NULL && i < sizeof fallback_defs / sizeof fallback_defs[0]; i++)
+        if (strcmp(fallback_defs[i].name, name) == 0) d = &fallback_defs[i];
     if (d == NULL) return false;
     m->def = d;
     if (d->per_stage) {
@@ -138,5 +154,85 @@ bool fd_kpi_value(const fd_funnel_t *fn, fd_kpi_t kpi, const int64_t *fields, do
     /* counts */
     *value = (double)a;
     *samples = a;
+    return true;
+}
+
+/* The len bytes at s for a message: quoted, at most 40 bytes, control characters as '?'. */
+static void quote(const char *s, size_t len, char *buf, size_t size) {
+    char tmp[48];
+    size_t n = len > 40 ? 40 : len, k = 0;
+    while (n > 0 && n < len && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    for (size_t i = 0; i < n; i++)
+        tmp[k++] = (unsigned char)s[i] < 0x20 ? '?' : s[i];
+    tmp[k] = '\0';
+    snprintf(buf, size, "\"%s\"%s", tmp, n < len ? "..." : "");
+}
+
+bool fd_kpi_parse(const fd_funnel_t *fn, const char *s, size_t len, fd_kpi_t *out, char *errstr,
+                  size_t errstr_size) {
+    char found[64];
+    quote(s, len, found, sizeof found);
+    const char *colon = memchr(s, ':', len);
+    size_t plen = colon ? (size_t)(colon - s) : len;
+    int kind = -1;
+    for (int k = 0; k < FD_KPI_COUNT && kind < 0; k++)
+        if (strlen(kpi_prefix[k]) == plen && memcmp(kpi_prefix[k], s, plen) == 0) kind = k;
+    if (kind < 0) {
+        if (errstr_size == 0) return false;
+        int n = snprintf(errstr, errstr_size, "unknown KPI %s; valid: ", found);
+        for (int k = 0; k < FD_KPI_COUNT && n >= 0 && (size_t)n < errstr_size; k++) {
+            fd_kpi_arg_t t = fd_kpi_arg((fd_kpi_kind_t)k);
+            n += snprintf(errstr + n, errstr_size - (size_t)n, "%s%s%s", k ? ", " : "",
+                          kpi_prefix[k],
+                          t == FD_KPI_ARG_STAGE  ? ":<stage>"
+                          : t == FD_KPI_ARG_KIND ? ":<kind>"
+                                                 : "");
+        }
+        return false;
+    }
+    fd_kpi_arg_t t = fd_kpi_arg((fd_kpi_kind_t)kind);
+    if (t == FD_KPI_ARG_NONE) {
+        if (colon) {
+            if (errstr_size)
+                snprintf(errstr, errstr_size, "%s takes no argument, found %s", kpi_prefix[kind],
+                         found);
+            return false;
+        }
+        *out = (fd_kpi_t){(fd_kpi_kind_t)kind, -1};
+        return true;
+    }
+    const char *what = t == FD_KPI_ARG_STAGE ? "stage" : "activity kind";
+    if (colon == NULL || (size_t)(colon + 1 - s) == len) {
+        if (errstr_size)
+            snprintf(errstr, errstr_size, "%s needs %s %s (\"%s:<%s>\"), found %s",
+                     kpi_prefix[kind], t == FD_KPI_ARG_STAGE ? "a" : "an", what, kpi_prefix[kind],
+                     t == FD_KPI_ARG_STAGE ? "stage" : "kind", found);
+        return false;
+    }
+    const char *arg = colon + 1;
+    size_t alen = len - (size_t)(arg - s);
+    int idx;
+    bool known = t == FD_KPI_ARG_STAGE ? fd_funnel_stage_index(fn, arg, alen, &idx)
+                                       : fd_funnel_kind_index(fn, arg, alen, &idx);
+    int last = (int)fd_funnel_nstages(fn) - 1;
+    if (known && t == FD_KPI_ARG_STAGE && idx == last && kind != FD_KPI_ENTERED) {
+        if (errstr_size)
+            snprintf(errstr, errstr_size,
+                     "%s is the won stage: only entered:%s is valid there, found %s",
+                     fd_funnel_stage_name(fn, last), fd_funnel_stage_name(fn, last), found);
+        return false;
+    }
+    if (!known) {
+        if (errstr_size == 0) return false;
+        int n = snprintf(errstr, errstr_size, "unknown %s in %s; valid: ", what, found);
+        size_t count = t == FD_KPI_ARG_STAGE ? fd_funnel_nstages(fn) : fd_funnel_nkinds(fn);
+        for (size_t i = 0; i < count && n >= 0 && (size_t)n < errstr_size; i++)
+            n += snprintf(errstr + n, errstr_size - (size_t)n, "%s%s", i ? ", " : "",
+                          t == FD_KPI_ARG_STAGE ? fd_funnel_stage_name(fn, (int)i)
+                                                : fd_funnel_kind_name(fn, (int)i));
+        return false;
+    }
+    *out = (fd_kpi_t){(fd_kpi_kind_t)kind, idx};
     return true;
 }

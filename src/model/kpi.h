@@ -25,7 +25,10 @@ typedef enum {
     FD_KPI_ACTIVITY,     /* activity:<kind>      count */
     FD_KPI_FEEDBACK_AVG, /* feedback_avg         sum / count, samples = feedback_count */
     FD_KPI_COMPLAINTS,   /* complaints           count */
-    FD_KPI_STALLED, /* stalled:<stage>      open deals in the stage longer than stalled_after */
+    FD_KPI_STALLED,    /* stalled:<stage>      open deals in the stage longer than stalled_after */
+    FD_KPI_CYCLE_DAYS, /* cycle_days      cycle_sum_ms / cycle_count / 86400000: days from a
+                        * won deal's first stage entry to won, samples = cycle_count */
+    FD_KPI_AVG_WON_AMOUNT, /* avg_won_amount  won_amount / won in currency units, samples = won */
     FD_KPI_COUNT
 } fd_kpi_kind_t;
 
@@ -52,5 +55,11 @@ bool fd_kpi_value(const fd_funnel_t *fn, fd_kpi_t kpi, const int64_t *fields, do
                   int64_t *samples);
 /* True for KPIs that are plain counts or amounts (volume: compared per day in drift rules). */
 bool fd_kpi_is_volume(fd_kpi_kind_t kind);
+/* Parses the len bytes at s as a KPI name of fn ("exit_conv:proposal", "won_amount"). False,
+ * *out untouched, with a message into errstr (always NUL-terminated when errstr_size > 0) that
+ * says what was expected and lists the valid stages or kinds, when it is none. At the won
+ * stage only entered:<won stage> is valid. */
+bool fd_kpi_parse(const fd_funnel_t *fn, const char *s, size_t len, fd_kpi_t *out, char *errstr,
+                  size_t errstr_size);
 
 #endif

@@ -3,6 +3,9 @@
 // docs/alerts.md.
 #include "rules_fixture.h"
 
+#define G_CYCLE_SUM   47
+#define G_CYCLE_COUNT 48
+
 /* ---------------------------------------------------------------------------------------------
  * KPI values */
 
@@ -55,6 +58,12 @@ static const kpi_case_t kpi_cases[] = {
     {{FD_KPI_FEEDBACK_AVG, -1}, G_FB_SUM, -1, 1350, 0, false, 0, 0},
     {{FD_KPI_COMPLAINTS, -1}, G_COMPL, -1, 2, 0, true, 2, 2},
     {{FD_KPI_STALLED, NEGOTIATION}, -1, -1, 0, 0, false, 0, 0},
+    /* 3 deals won in 30, 45 and 60 days: 135 days = 11664000000 ms; / 3 / 86400000 = 45 */
+    {{FD_KPI_CYCLE_DAYS, -1}, G_CYCLE_SUM, G_CYCLE_COUNT, INT64_C(11664000000), 3, true, 45, 3},
+    {{FD_KPI_CYCLE_DAYS, -1}, G_CYCLE_SUM, -1, 5, 0, false, 0, 0},
+    /* 1234.56 won over 4 deals: 123456 / (4 x 100) = 308.64 */
+    {{FD_KPI_AVG_WON_AMOUNT, -1}, G_AMOUNT, G_WON, 123456, 4, true, 308.64, 4},
+    {{FD_KPI_AVG_WON_AMOUNT, -1}, -1, -1, 0, 0, false, 0, 0},
 };
 
 static void test_kpi_values_samples_and_undefined(void **state) {
@@ -84,6 +93,59 @@ static void test_kpi_fields_lists_what_each_kpi_reads(void **state) {
     assert_int_equal(fd_kpi_fields(fn, (fd_kpi_t){FD_KPI_WON_AMOUNT, -1}, idx), 2);
     assert_int_equal(idx[0], G_AMOUNT);
     assert_int_equal(fd_kpi_fields(fn, (fd_kpi_t){FD_KPI_STALLED, LEAD}, idx), 0);
+    assert_int_equal(fd_kpi_fields(fn, (fd_kpi_t){FD_KPI_CYCLE_DAYS, -1}, idx), 2);
+    assert_int_equal(idx[0], G_CYCLE_SUM);
+    assert_int_equal(idx[1], G_CYCLE_COUNT);
+    assert_int_equal(fd_kpi_fields(fn, (fd_kpi_t){FD_KPI_AVG_WON_AMOUNT, -1}, idx), 2);
+    assert_int_equal(idx[0], G_AMOUNT);
+    assert_int_equal(idx[1], G_WON);
+}
+
+static void test_kpi_parse_names_round_trip_and_errors(void **state) {
+    (void)state;
+    static const char *const good[] = {"entered:won",
+                                       "exit_conv:proposal",
+                                       "conv:lead",
+                                       "dwell_hours:qualified",
+                                       "win_rate",
+                                       "won",
+                                       "won_amount",
+                                       "activity:visit",
+                                       "feedback_avg",
+                                       "complaints",
+                                       "stalled:negotiation",
+                                       "cycle_days",
+                                       "avg_won_amount"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        fd_kpi_t k = {FD_KPI_COUNT, -7};
+        char err[256] = "", name[96];
+        if (!fd_kpi_parse(fn, good[i], strlen(good[i]), &k, err, sizeof err))
+            fail_msg("%s: %s", good[i], err);
+        fd_kpi_name(fn, k, name, sizeof name);
+        assert_string_equal(name, good[i]);
+    }
+    static const struct {
+        const char *in, *msg;
+    } bad[] = {
+        {"wins", "unknown KPI \"wins\"; valid: entered:<stage>, exit_conv:<stage>"},
+        {"won:lead", "won takes no argument, found \"won:lead\""},
+        {"conv", "conv needs a stage (\"conv:<stage>\"), found \"conv\""},
+        {"conv:", "conv needs a stage"},
+        {"activity:fax", "unknown activity kind in \"activity:fax\"; valid: call, visit, email"},
+        {"conv:won", "won is the won stage: only entered:won is valid there"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        fd_kpi_t k = {FD_KPI_WON, 3};
+        char err[512] = "";
+        assert_false(fd_kpi_parse(fn, bad[i].in, strlen(bad[i].in), &k, err, sizeof err));
+        assert_int_equal(k.kind, FD_KPI_WON); /* untouched */
+        assert_int_equal(k.arg, 3);
+        if (strstr(err, bad[i].msg) == NULL) fail_msg("%s: %s", bad[i].in, err);
+    }
+    /* the list of valid KPIs names the new ones */
+    char err[512];
+    assert_false(fd_kpi_parse(fn, "x", 1, &(fd_kpi_t){0}, err, sizeof err));
+    assert_non_null(strstr(err, "cycle_days, avg_won_amount"));
 }
 
 static void test_kpi_volume_kinds(void **state) {
@@ -102,6 +164,7 @@ int main(void) {
         T(test_kpi_values_samples_and_undefined),
         T(test_kpi_fields_lists_what_each_kpi_reads),
         T(test_kpi_volume_kinds),
+        T(test_kpi_parse_names_round_trip_and_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -107,6 +107,12 @@ static const command_t commands[] = {
      "settings (funnel.stages, funnel.activities) and prints each rule in words. Reads no\n"
      "Redis. Exit 2 with the problem (the rule and field) when the file is not valid.\n",
      cmd_rules},
+    {"targets", 0, 1, 2, "targets check [file]",
+     "Checks a targets file (default: the targets.file setting) and the CSV it names against\n"
+     "the funnel of the settings, and prints a summary: rows, clock, periods, the scorecard's\n"
+     "KPIs with weights, directions and scoring rules, and the grades. Reads no Redis. Exit 2\n"
+     "with the problem (the file, the row or key) when the file is not valid.\n",
+     cmd_targets},
     {"watch", OPT_WINDOW | OPT_JSON, 1, 2, "watch rep <id> | watch team <id> | watch org",
      "Follows one metrics hash through the change feed <prefix>:changes (docs/feeds.md): prints\n"
      "the funnel as show does, again each time it changes, with a status line: live (changes\n"
@@ -354,6 +360,11 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
                         history_text);
     if (strcmp(name, "rules") == 0 && strcmp(ctl->args[0], "check") != 0) {
         ctl_fail(FD_ERR_INVAL, "unknown rules subcommand '%s' (expected 'check')", ctl->args[0]);
+        command_help(stderr, ctl->cmd);
+        return FD_ERR_INVAL;
+    }
+    if (strcmp(name, "targets") == 0 && strcmp(ctl->args[0], "check") != 0) {
+        ctl_fail(FD_ERR_INVAL, "unknown targets subcommand '%s' (expected 'check')", ctl->args[0]);
         command_help(stderr, ctl->cmd);
         return FD_ERR_INVAL;
     }

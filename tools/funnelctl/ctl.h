@@ -98,6 +98,7 @@ fd_err_t cmd_offsets(ctl_t *ctl);
 fd_err_t cmd_stats(ctl_t *ctl);
 fd_err_t cmd_alerts(ctl_t *ctl);
 fd_err_t cmd_rules(ctl_t *ctl);
+fd_err_t cmd_targets(ctl_t *ctl);
 fd_err_t cmd_watch(ctl_t *ctl);
 fd_err_t cmd_feeds(ctl_t *ctl);
 fd_err_t cmd_board(ctl_t *ctl);
