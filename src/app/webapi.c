@@ -14,6 +14,7 @@
 #include "io/keys.h"
 #include "model/feedstatus.h"
 #include "model/funnelview.h"
+#include "scoring/targets.h"
 
 #ifndef FD_VERSION
 #define FD_VERSION "unknown" /* CMake defines it from the project version */
@@ -604,11 +605,6 @@ void web_api_status(void *opaque, fd_http_req_t *req) {
 
 /* ---- scorecards and rankings ---- */
 
-/* Whether the len bytes at s are all decimal digits. */
-static bool digits(const char *s, size_t len) {
-    return strspn(s, "0123456789") >= len;
-}
-
 /* The period parameter (NULL: "month") into id: a period id month:YYYY-MM, quarter:YYYY-Qn,
  * year:YYYY, or month, quarter, year for the current one in funnel.timezone by the server's
  * clock; false after answering 400. */
@@ -626,18 +622,8 @@ static bool period_arg(fd_web_t *w, fd_http_req_t *req, char id[FD_WIN_ID_MAX]) 
             snprintf(id, FD_WIN_ID_MAX, "year:%.4s", ws.id[FD_WIN_MONTH] + 6);
         return true;
     }
-    size_t n = strlen(p);
-    bool ok = false;
-    if (n == 13 && strncmp(p, "month:", 6) == 0 && digits(p + 6, 4) && p[10] == '-' &&
-        digits(p + 11, 2)) {
-        int m = (p[11] - '0') * 10 + (p[12] - '0');
-        ok = m >= 1 && m <= 12;
-    } else if (n == 15 && strncmp(p, "quarter:", 8) == 0 && digits(p + 8, 4) && p[12] == '-' &&
-               p[13] == 'Q') {
-        ok = p[14] >= '1' && p[14] <= '4';
-    } else if (n == 9 && strncmp(p, "year:", 5) == 0 && digits(p + 5, 4)) {
-        ok = true;
-    }
+    fd_period_t pd;
+    bool ok = fd_period_parse(p, strlen(p), &pd);
     if (!ok) {
         fd_http_reply_error(req, 400, "period",
                             "period: expected month, quarter, year, month:YYYY-MM, "
@@ -645,7 +631,7 @@ static bool period_arg(fd_web_t *w, fd_http_req_t *req, char id[FD_WIN_ID_MAX]) 
                             p);
         return false;
     }
-    snprintf(id, FD_WIN_ID_MAX, "%s", p);
+    fd_period_format(&pd, id, FD_WIN_ID_MAX);
     return true;
 }
 

@@ -11,39 +11,23 @@
 #include "ctl.h"
 #include "io/webread.h"
 #include "model/funnelview.h"
+#include "scoring/targets.h"
 
 /* ---- the period ---- */
-
-static bool digits(const char *s, size_t len) {
-    return strspn(s, "0123456789") >= len;
-}
-
-/* Whether s is a period id: month:YYYY-MM, quarter:YYYY-Qn or year:YYYY. */
-static bool period_id(const char *s) {
-    size_t n = strlen(s);
-    if (n == 13 && strncmp(s, "month:", 6) == 0 && digits(s + 6, 4) && s[10] == '-' &&
-        digits(s + 11, 2)) {
-        int m = (s[11] - '0') * 10 + (s[12] - '0');
-        return m >= 1 && m <= 12;
-    }
-    if (n == 15 && strncmp(s, "quarter:", 8) == 0 && digits(s + 8, 4) && s[12] == '-' &&
-        s[13] == 'Q')
-        return s[14] >= '1' && s[14] <= '4';
-    return n == 9 && strncmp(s, "year:", 5) == 0 && digits(s + 5, 4);
-}
 
 /* --period into buf: an id as given, or month / quarter / year (default month) for the current
  * one in funnel.timezone. FD_ERR_INVAL (reported). */
 static fd_err_t period_resolve(ctl_t *ctl, char *buf, size_t size) {
     const char *p = ctl->period != NULL ? ctl->period : "month";
     bool alias = strcmp(p, "month") == 0 || strcmp(p, "quarter") == 0 || strcmp(p, "year") == 0;
+    fd_period_t pd;
     if (!alias) {
-        if (!period_id(p))
+        if (!fd_period_parse(p, strlen(p), &pd))
             return ctl_fail(FD_ERR_INVAL,
                             "--period expects month, quarter, year, month:YYYY-MM, "
                             "quarter:YYYY-Qn or year:YYYY, found '%s'",
                             p);
-        snprintf(buf, size, "%s", p);
+        fd_period_format(&pd, buf, size);
         return FD_OK;
     }
     struct timespec ts;
