@@ -33,10 +33,28 @@
         dwell_hours: "Hours in %s", stalled: "Deals stuck in %s", activity: "Activities: %s",
         win_rate: "Win rate", won: "Deals won", won_amount: "Won amount",
         feedback_avg: "Customer rating", complaints: "Complaints",
+        cycle_days: "Avg days to win", avg_won_amount: "Avg won deal",
       },
-      windowName: { day: "Day %s", week: "Week %s", month: "Month %s", quarter: "Quarter %s", all: "All time" },
+      windowName: { day: "Day %s", week: "Week %s", month: "Month %s", quarter: "Quarter %s", year: "Year %s", all: "All time" },
       stages: {},
       activities: { call: "call", visit: "visit", email: "email", meeting: "meeting", follow_up: "follow-up" },
+      pipeline: "Open pipeline now", openDeals: "Open deals", openAmount: "Open amount", total: "Total",
+      pipelineNote: "Deals reached and neither won nor lost, at their furthest stage, whatever the period chosen.",
+      velocity: "Sales velocity", perDay: "%s per day",
+      velocityFormula: "= %s open deals × %s win rate × %s avg won deal ÷ %s avg days to win",
+      velocityNone: "(needs won and lost deals and a cycle time in the period)",
+      cycleDays: "Avg days to win", avgWon: "Avg won deal", year: "This year",
+      scorecard: "Scorecard", scorePeriod: "Scored period", score: "Score", rank: "Rank",
+      rankOf: "%s of %s", rankTeam: "%s of %s in the team", target: "Target", expected: "Expected by now",
+      attainment: "Attainment", points: "Points", weight: "Weight", weighted: "Weighted",
+      status: "Status", grade: "Grade", ranking: "Ranking", noRanking: "No scorecards in this period yet.",
+      adjustments: "Adjustments after the period closed",
+      adjSummary: "%s change(s) after the scorecard went final: adjusted score %s, grade %s (the grade above stays).",
+      adjLine: "%s: %s from %s to %s (%s), score %s, grade %s; events: %s",
+      pickScope: "Choose a team or a sales rep to see a scorecard.",
+      noScorecard: "No scorecard for %s in %s yet.", unknownEvents: "unknown",
+      statusName: { scored: "scored", no_target: "no target (left out)", no_data: "no data (left out)" },
+      stateName: { live: "Live: moves with the data and the pace of the period", grace: "Grace period: still moves, final soon", final: "Final since %s" },
     },
     zh: {
       title: "销售漏斗", lastUpdate: "最近更新", scope: "查看", scopeOrg: "全公司",
@@ -60,11 +78,28 @@
         entered: "%s阶段新商机", conv: "%s阶段转化率", exit_conv: "%s阶段推进率",
         dwell_hours: "%s阶段停留小时", stalled: "%s阶段停滞商机", activity: "活动：%s",
         win_rate: "赢单率", won: "赢单数", won_amount: "赢单金额", feedback_avg: "客户评分",
-        complaints: "投诉",
+        complaints: "投诉", cycle_days: "平均赢单天数", avg_won_amount: "平均赢单金额",
       },
-      windowName: { day: "%s", week: "%s 周", month: "%s 月", quarter: "%s 季度", all: "全部时间" },
+      windowName: { day: "%s", week: "%s 周", month: "%s 月", quarter: "%s 季度", year: "%s 年", all: "全部时间" },
       stages: { lead: "线索", qualified: "已确认", proposal: "方案", negotiation: "谈判", won: "赢单" },
       activities: { call: "电话", visit: "拜访", email: "邮件", meeting: "会议", follow_up: "跟进" },
+      pipeline: "当前在途商机", openDeals: "在途商机数", openAmount: "在途金额", total: "合计",
+      pipelineNote: "已进入某阶段、尚未赢单或丢单的商机，按其最远阶段统计，与所选时间无关。",
+      velocity: "销售速度", perDay: "每天 %s",
+      velocityFormula: "= 在途商机 %s × 赢单率 %s × 平均赢单金额 %s ÷ 平均赢单天数 %s",
+      velocityNone: "（需要该时间段内有赢单、丢单和成交周期）",
+      cycleDays: "平均赢单天数", avgWon: "平均赢单金额", year: "今年",
+      scorecard: "绩效评分卡", scorePeriod: "考核周期", score: "得分", rank: "排名",
+      rankOf: "第 %s / %s", rankTeam: "团队内第 %s / %s", target: "目标", expected: "截至目前应达",
+      attainment: "达成率", points: "得分点", weight: "权重", weighted: "加权得分",
+      status: "状态", grade: "等级", ranking: "排名榜", noRanking: "本周期还没有评分卡。",
+      adjustments: "周期结束后的调整",
+      adjSummary: "评分卡定稿后有 %s 次变动：调整后得分 %s，等级 %s（上方等级不变）。",
+      adjLine: "%s：%s 从 %s 变为 %s（%s），得分 %s，等级 %s；事件：%s",
+      pickScope: "请选择团队或销售以查看评分卡。",
+      noScorecard: "%s 在 %s 还没有评分卡。", unknownEvents: "未知",
+      statusName: { scored: "已计分", no_target: "无目标（不计）", no_data: "无数据（不计）" },
+      stateName: { live: "进行中：随数据和周期进度变化", grace: "宽限期：仍会变化，即将定稿", final: "已定稿（%s）" },
     },
   };
 
@@ -77,7 +112,11 @@
   const st = {
     lang: "en",
     meta: null,
-    view: { scope: "org", id: "", window: "today", board: "rep", by: "won_amount", order: "desc" },
+    view: { scope: "org", id: "", window: "today", board: "rep", by: "won_amount", order: "desc", sp: "month" },
+    lastScore: 0,          // Date.now() of the last scorecard re-read on a change
+    scoreTimer: null,
+    score: null,           // the last scorecard answer (null: none)
+    ranking: null,
     resolved: null,        // the resolved window id of the last funnel answer
     lastBulk: 0,           // Date.now() of the last re-read for a bulk entry
     bulkTimer: null,       // the pending one
@@ -174,6 +213,7 @@
     if (/^(conv|exit_conv):/.test(kpi) || kpi === "win_rate") return fmtPct(v);
     if (kpi === "won_amount") return fmtMoney(Number(v).toFixed(2));
     if (/^dwell_hours:/.test(kpi)) return fmtNum(v) + " h";
+    if (kpi === "avg_won_amount") return fmtMoney(Number(v).toFixed(2));
     return fmtNum(v);
   }
 
@@ -192,6 +232,8 @@
     const by = p.get("by");
     v.by = ["entered", "won", "win_rate", "won_amount", "conv"].includes(by) ? by : "won_amount";
     v.order = p.get("order") === "asc" ? "asc" : "desc";
+    const sp = p.get("sp");
+    v.sp = ["month", "quarter", "year"].includes(sp) ? sp : "month";
   }
   function writeHash() {
     const v = st.view;
@@ -202,6 +244,7 @@
     p.set("board", v.board);
     p.set("by", v.by);
     p.set("order", v.order);
+    p.set("sp", v.sp);
     const h = "#" + p.toString();
     if (location.hash !== h) history.replaceState(null, "", h);
   }
@@ -286,6 +329,35 @@
     renderBoard(b);
   }
 
+  // The scorecard of the team or rep shown (none for the org), and the ranking it belongs to:
+  // the team's reps for a team or a rep with a team, else every rep. The ranking is read first
+  // and the scorecard only for an id it ranks (the scorer ranks every scorecard it writes), so
+  // that an id without one costs no 404.
+  async function loadScore(gen) {
+    const v = st.view;
+    let team = null;
+    if (v.scope === "team" && v.id) team = v.id;
+    if (v.scope === "rep" && v.id) {
+      const r = st.reps.find((x) => x.id === v.id);
+      if (r && r.team) team = r.team;
+    }
+    const p = { period: v.sp, limit: "10" };
+    if (team) p.team = team;
+    const rk = await api("ranking", p);
+    let card = null;
+    if (v.scope !== "org" && v.id) {
+      // is the id ranked? its team's reps (or every rep, or every team) hold it when it is
+      const q = { period: v.sp, scope: v.scope, limit: "1000" };
+      if (v.scope === "rep" && team) q.team = team;
+      const all = v.scope === "rep" && team && rk.total <= 10 ? rk : await api("ranking", q);
+      if (all.rows.some((x) => x.id === v.id)) card = await api("scorecard", { scope: v.scope, id: v.id, period: v.sp });
+    }
+    if (gen !== st.generation) return;
+    st.score = { card };
+    st.ranking = rk;
+    renderScore();
+  }
+
   async function loadAlerts() {
     const [now, hist] = await Promise.all([api("alerts"), api("alerts/history", { limit: "20" })]);
     renderAlerts(now.firing || [], hist.history || []);
@@ -320,6 +392,7 @@
         run("leaderboard", after.then(() => loadBoard(gen)));
       }
       if (todo.has("alerts")) run("alerts", loadAlerts());
+      if (todo.has("score")) run("scorecard", loadScore(gen));
       const res = await Promise.allSettled(jobs);
       if (res.every((r) => r.status === "fulfilled")) showError(null);
       if (gen === st.generation) {
@@ -331,7 +404,17 @@
     }
   }
 
-  function refreshAll() { want("lists", "funnel", "board", "alerts"); }
+  function refreshAll() { want("lists", "funnel", "board", "alerts", "score"); }
+
+  // Scorecards are recomputed by funneld's scorer (every targets recompute_every), not per
+  // batch: re-read them at most every SCORE_MS while changes arrive, and every minute anyway.
+  const SCORE_MS = 10000;
+  function scoreSoon() {
+    if (st.scoreTimer !== null) return;
+    const wait = st.lastScore + SCORE_MS - Date.now();
+    const go = () => { st.scoreTimer = null; st.lastScore = Date.now(); want("score"); };
+    if (wait <= 0) go(); else st.scoreTimer = setTimeout(go, wait);
+  }
 
   // A bulk entry is a step of a catch-up (thousands may come a minute): re-read everything at
   // most every BULK_MS, not at the 150 ms pace of single changes, which would keep Redis busy
@@ -379,6 +462,7 @@
     if (funnel) want("funnel");
     if (board) want("board");
     if (lists) want("lists");
+    if ((data.keys || []).length) scoreSoon();
   }
 
   function connect() {
@@ -388,7 +472,7 @@
     st.source = es;
     const json = (ev) => { try { return JSON.parse(ev.data); } catch (e) { return {}; } };
     es.addEventListener("change", (ev) => onChange(json(ev)));
-    es.addEventListener("bulk", () => onBulk());
+    es.addEventListener("bulk", () => { onBulk(); scoreSoon(); });
     es.addEventListener("resnapshot", () => refreshAll());
     es.addEventListener("alert", () => want("alerts"));
     es.addEventListener("status", (ev) => setStatus(json(ev).status));
@@ -471,7 +555,140 @@
       }
       rows.appendChild(tr);
     });
+    renderPipeline();
     renderChart();
+  }
+
+  function cell(tr, text, cls, testid) {
+    const td = document.createElement("td");
+    if (cls) td.className = cls;
+    if (testid) td.dataset.testid = testid;
+    td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+
+  // The open deals per stage now (the answer's pipeline, read from the "all" hash), the
+  // velocity with its formula and the numbers it multiplies, cycle days and average won deal.
+  function renderPipeline() {
+    const f = st.funnel;
+    setText("pipeline-of", scopeText());
+    const rows = $("pipeline-rows");
+    rows.replaceChildren();
+    const pl = f && f.pipeline;
+    const byStage = new Map(((pl && pl.stages) || []).map((x) => [x.stage, x]));
+    const S = stages();
+    const add = (label, key, open, amount, total) => {
+      const tr = document.createElement("tr");
+      tr.dataset.stage = key;
+      if (total) tr.className = "total";
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.textContent = label;
+      tr.appendChild(th);
+      cell(tr, fmtInt(open), "num", "open-" + key);
+      cell(tr, fmtMoney(amount), "num", "open-amount-" + key);
+      rows.appendChild(tr);
+    };
+    S.slice(0, -1).forEach((s) => {
+      const x = byStage.get(s) || {};
+      add(stageName(s), s, x.open || 0, x.open_amount || "0.00", false);
+    });
+    add(t("total"), "total", pl ? pl.open : 0, pl ? pl.open_amount : "0.00", true);
+    const v = f && f.velocity;
+    const inp = (v && v.inputs) || {};
+    setText("velocity-value", v && v.value !== null ? fmt(t("perDay"), fmtMoney(v.value.toFixed(2))) : "–");
+    const parts = [fmtInt(inp.open || 0), fmtPct(inp.win_rate),
+      inp.avg_won_amount === null || inp.avg_won_amount === undefined ? "–" : fmtMoney(inp.avg_won_amount.toFixed(2)),
+      inp.cycle_days === null || inp.cycle_days === undefined ? "–" : fmtNum(inp.cycle_days)];
+    setText("velocity-formula", fmt(t("velocityFormula"), ...parts) + (v && v.value === null ? " " + t("velocityNone") : ""));
+    setText("cycle-days", f && f.cycle_days !== null && f.cycle_days !== undefined ? fmtNum(f.cycle_days) : "–");
+    setText("avg-won", f && f.avg_won_amount !== null && f.avg_won_amount !== undefined ? fmtMoney(f.avg_won_amount.toFixed(2)) : "–");
+  }
+
+  function lineValue(kpi, x) { return x === null || x === undefined ? "–" : kpiValue(kpi, x); }
+
+  function renderScore() {
+    const v = st.view;
+    const sc = st.score || {};
+    const card = sc.card;
+    setText("score-of", scopeText());
+    $("score-period").value = v.sp;
+    const none = $("score-none");
+    $("score-body").hidden = !card;
+    if (!card) {
+      none.hidden = false;
+      const period = st.ranking ? windowText(st.ranking.period) : "";
+      none.textContent = v.scope === "org" || !v.id ? t("pickScope") : fmt(t("noScorecard"), v.id, period);
+    } else {
+      none.hidden = true;
+      const g = $("score-grade");
+      g.textContent = card.grade || "–";
+      g.className = "grade grade-" + (card.grade || "none");
+      setText("score-value", card.score === null ? "–" : card.score.toFixed(2));
+      let rank = card.rank_org === null ? "–" : fmt(t("rankOf"), card.rank_org, card.of_org);
+      if (card.rank_team !== null) rank += " · " + fmt(t("rankTeam"), card.rank_team, card.of_team);
+      setText("score-rank", rank);
+      const names = TEXT[st.lang].stateName;
+      const state = card.state === "final"
+        ? fmt(names.final, card.final_ms ? fmtTime(new Date(card.final_ms), true) : "")
+        : (names[card.state] || card.state || "");
+      setText("score-state", windowText(card.period) + " · " + state);
+      const rows = $("score-rows");
+      rows.replaceChildren();
+      for (const l of card.kpis) {
+        const tr = document.createElement("tr");
+        tr.dataset.kpi = l.kpi;
+        if (l.status !== "scored") tr.className = "left-out";
+        const th = document.createElement("th");
+        th.scope = "row";
+        th.textContent = kpiText(l.kpi);
+        th.title = (l.fields || "") + (l.target_source ? " · " + l.target_source : "");
+        tr.appendChild(th);
+        cell(tr, lineValue(l.kpi, l.value), "num", "score-value-" + l.kpi);
+        cell(tr, lineValue(l.kpi, l.target), "num", "score-target-" + l.kpi);
+        cell(tr, lineValue(l.kpi, l.expected), "num", "score-expected-" + l.kpi);
+        cell(tr, fmtPct(l.attainment), "num", "score-attainment-" + l.kpi);
+        cell(tr, l.points === null ? "–" : l.points.toFixed(2), "num", "score-points-" + l.kpi);
+        const w = l.weight === null ? "–" : fmtNum(l.weight) +
+          (l.weight_used !== null && l.weight_used !== l.weight ? " → " + fmtNum(l.weight_used) : "");
+        cell(tr, w, "num", "score-weight-" + l.kpi);
+        cell(tr, l.weighted === null ? "–" : l.weighted.toFixed(2), "num", "score-weighted-" + l.kpi);
+        cell(tr, (TEXT[st.lang].statusName[l.status] || l.status || "–"), "", "score-status-" + l.kpi);
+        rows.appendChild(tr);
+      }
+      const adj = card.adjustments || [];
+      $("adj").hidden = card.state !== "final" || (adj.length === 0 && !card.adjustment_count);
+      setText("adj-summary", fmt(t("adjSummary"), card.adjustment_count,
+        card.adjusted_score === null ? "–" : card.adjusted_score.toFixed(2), card.adjusted_grade || "–"));
+      const list = $("adj-list");
+      list.replaceChildren();
+      for (const a of adj) {
+        const li = document.createElement("li");
+        if (typeof a !== "object") { li.textContent = String(a); list.appendChild(li); continue; }
+        const evs = (a.events || []).map((e) => e.event_id).join(", ") || (a.events_unknown ? t("unknownEvents") : "–");
+        const d = typeof a.delta === "number" ? (a.delta > 0 ? "+" : "") + fmtNum(a.delta) : "–";
+        li.textContent = fmt(t("adjLine"), a.at_ms ? fmtTime(new Date(a.at_ms), true) : "–", kpiText(a.kpi || ""),
+          lineValue(a.kpi || "", a.from), lineValue(a.kpi || "", a.to), d,
+          typeof a.adjusted_score === "number" ? a.adjusted_score.toFixed(2) : "–", a.adjusted_grade || "–", evs);
+        list.appendChild(li);
+      }
+    }
+    const rk = st.ranking;
+    const rrows = $("ranking-rows");
+    rrows.replaceChildren();
+    setText("ranking-of", rk ? windowText(rk.period) + (rk.team ? " · " + fmt(t("repsOf"), rk.team) : " · " + t("allReps")) : "");
+    $("ranking-none").hidden = !!(rk && rk.rows.length);
+    for (const x of (rk && rk.rows) || []) {
+      const tr = document.createElement("tr");
+      if (v.scope === "rep" && x.id === v.id) tr.className = "me";
+      cell(tr, String(x.rank), "num", "rank-" + x.rank);
+      cell(tr, x.id, "", "ranking-name");
+      cell(tr, x.score.toFixed(2), "num", "ranking-score");
+      cell(tr, x.grade || "–", "", "ranking-grade");
+      cell(tr, x.team || "–", "", "ranking-team");
+      rrows.appendChild(tr);
+    }
   }
 
   // Draws "→ 62.0%" (conversion to the next stage) at the end of each stage's bar.
@@ -664,6 +881,7 @@
       renderFunnel();
       renderPickers();
       if (st.alerts) renderAlerts(st.alerts.firing, st.alerts.history);
+      if (st.score) renderScore();
       want("board");
     }
   }
@@ -713,6 +931,11 @@
       if (/^\d{4}-\d{2}-\d{2}$/.test(ev.target.value)) setView({ window: "day:" + ev.target.value });
     });
     $("controls").addEventListener("submit", (ev) => ev.preventDefault());
+    $("score-period").addEventListener("change", (ev) => {
+      st.view.sp = ev.target.value;
+      writeHash();
+      want("score");
+    });
     document.querySelectorAll("#board-head th[data-by] button").forEach((btn) => {
       btn.addEventListener("click", () => {
         const by = btn.parentElement.dataset.by;
@@ -744,6 +967,7 @@
     });
     // The current day/week... moves on at midnight of the business timezone.
     setInterval(() => { if (WINDOW_ALIASES.includes(st.view.window) && st.view.window !== "all") want("funnel", "board"); }, 60000);
+    setInterval(() => want("score"), 60000);
   }
 
   async function start() {
@@ -784,7 +1008,7 @@
     } catch (e) {
       showError(e, "funnel");
     }
-    want("board", "alerts");
+    want("board", "alerts", "score");
     st.lastUpdate = new Date();
     renderLastUpdate();
     connect();

@@ -31,6 +31,8 @@ static const fd_http_route_t routes[] = {
     {"/api/v1/alerts/history", false, web_api_alerts_history},
     {"/api/v1/status", false, web_api_status},
     {"/api/v1/stream", false, web_api_stream},
+    {"/api/v1/scorecard", false, web_api_scorecard},
+    {"/api/v1/ranking", false, web_api_ranking},
     {"/livez", false, livez},
     {"/readyz", false, readyz},
     {"/metrics", false, metrics},
@@ -38,6 +40,7 @@ static const fd_http_route_t routes[] = {
     {"/assets/", true, page},
 };
 #define NROUTES (sizeof routes / sizeof *routes)
+_Static_assert(NROUTES + 1 <= WEB_ROUTES, "WEB_ROUTES counts every route and the unmatched");
 
 static const int statuses[WEB_STATUSES] = {200, 303, 304, 400, 401, 404,
                                            405, 413, 431, 500, 503, 0};

@@ -20,7 +20,7 @@
 #include "model/timewin.h"
 
 #define WEB_POOL_MAX 16 /* idle Redis connections kept for the API */
-#define WEB_ROUTES   16
+#define WEB_ROUTES   24 /* at least the routes + 1 (unmatched) */
 #define WEB_STATUSES 12
 
 /* A window's list of ids, reused for web.ids_refresh_ms (listing them SCANs every key). */
@@ -92,5 +92,7 @@ void web_api_alerts(void *opaque, fd_http_req_t *req);
 void web_api_alerts_history(void *opaque, fd_http_req_t *req);
 void web_api_status(void *opaque, fd_http_req_t *req);
 void web_api_stream(void *opaque, fd_http_req_t *req);
+void web_api_scorecard(void *opaque, fd_http_req_t *req);
+void web_api_ranking(void *opaque, fd_http_req_t *req);
 
 #endif

@@ -14,6 +14,7 @@
 #include "io/keys.h"
 #include "model/feedstatus.h"
 #include "model/funnelview.h"
+#include "scoring/targets.h"
 
 #ifndef FD_VERSION
 #define FD_VERSION "unknown" /* CMake defines it from the project version */
@@ -153,10 +154,11 @@ void web_api_funnel(void *opaque, fd_http_req_t *req) {
     int64_t start, end;
     if (!web_window(w, req, win, &bounded, &start, &end)) return;
     fd_redis_t *r = web_redis_take(w);
-    fd_webhash_t h = {0};
+    fd_webhash_t h = {0}, all = {0};
     char pos[FD_WEB_POS_MAX];
-    if (r == NULL ||
-        fd_webread_funnel(r, w->cfg->prefix, scope, win, id != NULL ? id : "", &h, pos) != FD_OK) {
+    bool is_all = strcmp(win, "all") == 0; /* the pipeline is in the hash read */
+    if (r == NULL || fd_webread_funnel(r, w->cfg->prefix, scope, win, id != NULL ? id : "", &h,
+                                       is_all ? NULL : &all, pos) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
         return;
@@ -172,7 +174,10 @@ void web_api_funnel(void *opaque, fd_http_req_t *req) {
                          .position = pos,
                          .fields = (const char *const *)h.fields,
                          .values = (const char *const *)h.values,
-                         .nfields = h.n};
+                         .nfields = h.n,
+                         .all_fields = (const char *const *)(is_all ? h.fields : all.fields),
+                         .all_values = (const char *const *)(is_all ? h.values : all.values),
+                         .nall = is_all ? h.n : all.n};
     char *json = NULL;
     if (fd_funnelview_json(w->fn, &v, &json) != FD_OK)
         fd_http_reply_error(req, 500, NULL, "cannot render the funnel");
@@ -180,6 +185,7 @@ void web_api_funnel(void *opaque, fd_http_req_t *req) {
         fd_http_reply_json(req, 200, json);
     free(json);
     fd_webhash_clear(&h);
+    fd_webhash_clear(&all);
 }
 
 /* ---- reps, teams ---- */
@@ -595,4 +601,138 @@ void web_api_status(void *opaque, fd_http_req_t *req) {
     web_redis_give(w, r);
     fd_http_reply_json(req, 200, json);
     free(json);
+}
+
+/* ---- scorecards and rankings ---- */
+
+/* The period parameter (NULL: "month") into id: a period id month:YYYY-MM, quarter:YYYY-Qn,
+ * year:YYYY, or month, quarter, year for the current one in funnel.timezone by the server's
+ * clock; false after answering 400. */
+static bool period_arg(fd_web_t *w, fd_http_req_t *req, char id[FD_WIN_ID_MAX]) {
+    const char *p = fd_http_arg(req, "period");
+    if (p == NULL) p = "month";
+    fd_windows_t ws;
+    if (strcmp(p, "month") == 0 || strcmp(p, "quarter") == 0 || strcmp(p, "year") == 0) {
+        web_windows_now(w, &ws);
+        if (p[0] == 'm')
+            snprintf(id, FD_WIN_ID_MAX, "%s", ws.id[FD_WIN_MONTH]);
+        else if (p[0] == 'q')
+            snprintf(id, FD_WIN_ID_MAX, "%s", ws.id[FD_WIN_QUARTER]);
+        else /* "month:YYYY-MM": the year is its first four digits */
+            snprintf(id, FD_WIN_ID_MAX, "year:%.4s", ws.id[FD_WIN_MONTH] + 6);
+        return true;
+    }
+    fd_period_t pd;
+    bool ok = fd_period_parse(p, strlen(p), &pd);
+    if (!ok) {
+        fd_http_reply_error(req, 400, "period",
+                            "period: expected month, quarter, year, month:YYYY-MM, "
+                            "quarter:YYYY-Qn or year:YYYY, got \"%.40s\"",
+                            p);
+        return false;
+    }
+    fd_period_format(&pd, id, FD_WIN_ID_MAX);
+    return true;
+}
+
+void web_api_scorecard(void *opaque, fd_http_req_t *req) {
+    fd_web_t *w = opaque;
+    static const char *const allowed[] = {"scope", "id", "period"};
+    if (!only_args(req, allowed, 3)) return;
+    fd_scope_t scope;
+    const char *id = NULL;
+    if (!scope_arg(req, false, &scope, &id)) return;
+    char period[FD_WIN_ID_MAX];
+    if (!period_arg(w, req, period)) return;
+    fd_redis_t *r = web_redis_take(w);
+    fd_webhash_t h = {0};
+    char **adj = NULL;
+    size_t nadj = 0;
+    if (r == NULL ||
+        fd_webread_scorecard(r, w->cfg->prefix, scope, period, id, &h, &adj, &nadj) != FD_OK) {
+        web_redis_failed(w, req, r);
+        web_redis_give(w, r);
+        return;
+    }
+    web_redis_give(w, r);
+    char *json = NULL;
+    if (h.n == 0)
+        fd_http_reply_error(req, 404, "id", "id: no scorecard for %s \"%.128s\" in period %s",
+                            fd_scope_name(scope), id, period);
+    else if (fd_funnelview_scorecard_json((const char *const *)h.fields,
+                                          (const char *const *)h.values, h.n,
+                                          (const char *const *)adj, nadj, &json) != FD_OK)
+        fd_http_reply_error(req, 500, NULL, "cannot render the scorecard");
+    else
+        fd_http_reply_json(req, 200, json);
+    free(json);
+    fd_webread_ids_free(adj, nadj);
+    fd_webhash_clear(&h);
+}
+
+void web_api_ranking(void *opaque, fd_http_req_t *req) {
+    fd_web_t *w = opaque;
+    static const char *const allowed[] = {"period", "scope", "team", "limit"};
+    if (!only_args(req, allowed, 4)) return;
+    fd_scope_t scope;
+    if (!scope_arg(req, false, &scope, NULL)) return;
+    const char *team = fd_http_arg(req, "team");
+    if (team != NULL && (scope != FD_SCOPE_REP || !good_id(team))) {
+        fd_http_reply_error(req, 400, "team",
+                            scope != FD_SCOPE_REP
+                                ? "team: only with scope rep"
+                                : "team: expected 1..128 bytes of UTF-8 without control "
+                                  "characters");
+        return;
+    }
+    long limit;
+    if (!int_arg(req, "limit", 1, 1000, 20, &limit)) return;
+    char period[FD_WIN_ID_MAX];
+    if (!period_arg(w, req, period)) return;
+    fd_redis_t *r = web_redis_take(w);
+    fd_webrank_t *rows = NULL;
+    size_t n = 0, total = 0;
+    if (r == NULL || fd_webread_ranking(r, w->cfg->prefix, period, scope, team, (size_t)limit,
+                                        &rows, &n, &total) != FD_OK) {
+        web_redis_failed(w, req, r);
+        web_redis_give(w, r);
+        return;
+    }
+    web_redis_give(w, r);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "period", period);
+    cJSON_AddStringToObject(o, "scope", fd_scope_name(scope));
+    if (team != NULL)
+        cJSON_AddStringToObject(o, "team", team);
+    else
+        cJSON_AddNullToObject(o, "team");
+    cJSON_AddNumberToObject(o, "total", (double)total);
+    cJSON *a = cJSON_AddArrayToObject(o, "rows");
+    for (size_t i = 0; i < n; i++) {
+        const fd_webhash_t *c = &rows[i].card;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "rank", (double)(i + 1));
+        cJSON_AddStringToObject(e, "id", rows[i].id);
+        /* the zset holds the score as a double: print it with the hash's two decimals */
+        char buf[64];
+        snprintf(buf, sizeof buf, "%.2f", rows[i].score);
+        cJSON_AddRawToObject(e, "score", buf);
+        static const char *const texts[] = {"grade", "team", "state"};
+        for (size_t k = 0; k < 3; k++) {
+            const char *x = fd_webhash_get(c, texts[k]);
+            if (x != NULL)
+                cJSON_AddStringToObject(e, texts[k], x);
+            else
+                cJSON_AddNullToObject(e, texts[k]);
+        }
+        add_typed(e, "adjusted_score", FD_FIELD_RATE, fd_webhash_get(c, "adjusted_score"));
+        const char *ag = fd_webhash_get(c, "adjusted_grade");
+        if (ag != NULL)
+            cJSON_AddStringToObject(e, "adjusted_grade", ag);
+        else
+            cJSON_AddNullToObject(e, "adjusted_grade");
+        cJSON_AddItemToArray(a, e);
+    }
+    fd_webranks_free(rows, n);
+    reply_cjson(req, o);
 }

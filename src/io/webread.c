@@ -127,39 +127,50 @@ static fd_err_t transaction(fd_redis_t *r, const char *what, size_t n, int *argc
     return FD_OK;
 }
 
-/* In one MULTI/EXEC, so that the hash is as of the position: both streams' last ids into pos
- * and, when key is not NULL, HGETALL key into *out. */
+/* In one MULTI/EXEC, so that the hashes are as of the position: both streams' last ids into
+ * pos and, when key is not NULL, HGETALL key into *out, and when key2 is not NULL HGETALL key2
+ * into *out2. */
 static fd_err_t read_at_position(fd_redis_t *r, const char *prefix, const char *what,
-                                 const char *key, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]) {
+                                 const char *key, fd_webhash_t *out, const char *key2,
+                                 fd_webhash_t *out2, char pos[FD_WEB_POS_MAX]) {
     char kc[FD_KEY_MAX], ka[FD_KEY_MAX];
     single(kc, prefix, FD_KEY_CHANGES);
     single(ka, prefix, FD_KEY_ALERTS);
     const char *c1[] = {"XREVRANGE", kc, "+", "-", "COUNT", "1"};
     const char *c2[] = {"XREVRANGE", ka, "+", "-", "COUNT", "1"};
     const char *c3[] = {"HGETALL", key};
-    int argc[] = {6, 6, 2};
-    const char **argv[] = {c1, c2, c3};
+    const char *c4[] = {"HGETALL", key2};
+    int argc[] = {6, 6, 2, 2};
+    const char **argv[] = {c1, c2, c3, c4};
     redisReply *e = NULL;
-    fd_err_t err = transaction(r, what, key != NULL ? 3 : 2, argc, argv, &e);
+    size_t n = key == NULL ? 2 : key2 == NULL ? 3 : 4;
+    fd_err_t err = transaction(r, what, n, argc, argv, &e);
     if (err != FD_OK) return err;
     char a[48], b[48];
     last_id(e->element[0], a, sizeof a);
     last_id(e->element[1], b, sizeof b);
     snprintf(pos, FD_WEB_POS_MAX, "%s,%s", a, b);
     if (key != NULL) err = to_hash(e->element[2], out);
+    if (err == FD_OK && key2 != NULL) {
+        err = to_hash(e->element[3], out2);
+        if (err != FD_OK) fd_webhash_clear(out);
+    }
     freeReplyObject(e);
     return err;
 }
 
 fd_err_t fd_webread_funnel(fd_redis_t *r, const char *prefix, fd_scope_t scope, const char *window,
-                           const char *id, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]) {
-    char kh[FD_KEY_MAX];
+                           const char *id, fd_webhash_t *out, fd_webhash_t *all,
+                           char pos[FD_WEB_POS_MAX]) {
+    char kh[FD_KEY_MAX], kall[FD_KEY_MAX];
     fd_keys_metric(kh, sizeof kh, prefix, scope, window, id);
-    return read_at_position(r, prefix, "read the funnel", kh, out, pos);
+    fd_keys_metric(kall, sizeof kall, prefix, scope, "all", id);
+    return read_at_position(r, prefix, "read the funnel", kh, out, all != NULL ? kall : NULL, all,
+                            pos);
 }
 
 fd_err_t fd_webread_position(fd_redis_t *r, const char *prefix, char pos[FD_WEB_POS_MAX]) {
-    return read_at_position(r, prefix, "read the position", NULL, NULL, pos);
+    return read_at_position(r, prefix, "read the position", NULL, NULL, NULL, NULL, pos);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -287,7 +298,7 @@ fd_err_t fd_webread_firing(fd_redis_t *r, const char *prefix, fd_webhash_t *out,
                            char pos[FD_WEB_POS_MAX]) {
     char kf[FD_KEY_MAX];
     single(kf, prefix, FD_KEY_ALERTS_FIRING);
-    return read_at_position(r, prefix, "read the firing alerts", kf, out, pos);
+    return read_at_position(r, prefix, "read the firing alerts", kf, out, NULL, NULL, pos);
 }
 
 fd_err_t fd_webread_newest(fd_redis_t *r, const char *prefix, int stream, size_t count,
@@ -392,4 +403,138 @@ int fd_webread_cmp_id(const char *a, const char *b) {
     if (am != bm) return am < bm ? -1 : 1;
     if (as != bs) return as < bs ? -1 : 1;
     return 0;
+}
+
+fd_err_t fd_webread_scorecard(fd_redis_t *r, const char *prefix, fd_scope_t scope,
+                              const char *period, const char *id, fd_webhash_t *out, char ***adj,
+                              size_t *nadj) {
+    char kh[FD_KEY_MAX], kl[FD_KEY_MAX];
+    fd_keys_score(kh, sizeof kh, prefix, scope, period, id);
+    fd_keys_score_adj(kl, sizeof kl, prefix, scope, period, id);
+    const char *c1[] = {"HGETALL", kh};
+    const char *c2[] = {"LRANGE", kl, "0", "-1"};
+    int argc[] = {2, 4};
+    const char **argv[] = {c1, c2};
+    redisReply *e = NULL;
+    *out = (fd_webhash_t){0};
+    *adj = NULL;
+    *nadj = 0;
+    fd_err_t err = transaction(r, "read the scorecard", 2, argc, argv, &e);
+    if (err != FD_OK) return err;
+    err = to_hash(e->element[0], out);
+    const redisReply *l = e->element[1];
+    if (err == FD_OK && l->type == REDIS_REPLY_ARRAY && l->elements > 0) {
+        char **v = calloc(l->elements, sizeof *v);
+        size_t m = 0;
+        bool nomem = v == NULL;
+        for (size_t i = 0; !nomem && i < l->elements; i++) {
+            if (l->element[i]->type != REDIS_REPLY_STRING) continue;
+            v[m] = strndup(l->element[i]->str, l->element[i]->len);
+            nomem = v[m] == NULL;
+            if (!nomem) m++;
+        }
+        if (nomem) {
+            fd_webread_ids_free(v, m);
+            fd_webhash_clear(out);
+            err = FD_ERR_NOMEM;
+        } else {
+            *adj = v;
+            *nadj = m;
+        }
+    }
+    freeReplyObject(e);
+    return err;
+}
+
+static int cmp_rank(const void *pa, const void *pb) {
+    const fd_webrank_t *a = pa, *b = pb;
+    if (a->score != b->score) return a->score > b->score ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+void fd_webranks_free(fd_webrank_t *rows, size_t n) {
+    for (size_t i = 0; i < n && rows != NULL; i++) {
+        free(rows[i].id);
+        fd_webhash_clear(&rows[i].card);
+    }
+    free(rows);
+}
+
+fd_err_t fd_webread_ranking(fd_redis_t *r, const char *prefix, const char *period, fd_scope_t scope,
+                            const char *team, size_t limit, fd_webrank_t **out, size_t *n,
+                            size_t *total) {
+    char kz[FD_KEY_MAX];
+    if (scope == FD_SCOPE_TEAM)
+        fd_keys_rank_teams(kz, sizeof kz, prefix, period);
+    else if (team != NULL)
+        fd_keys_rank_team(kz, sizeof kz, prefix, period, team);
+    else
+        fd_keys_rank_reps(kz, sizeof kz, prefix, period);
+    const char *argv[] = {"ZRANGE", kz, "0", "-1", "WITHSCORES"};
+    redisReply *q = NULL;
+    *out = NULL;
+    *n = 0;
+    *total = 0;
+    fd_err_t err = fd_redis_command(r, "read the ranking", 5, argv, NULL, &q);
+    if (err != FD_OK) return err;
+    if (q->type != REDIS_REPLY_ARRAY) return fd_redis_fail(r, "read the ranking", q);
+    size_t m = q->elements / 2;
+    fd_webrank_t *rows = calloc(m > 0 ? m : 1, sizeof *rows);
+    if (rows == NULL) {
+        freeReplyObject(q);
+        return FD_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < m; i++) {
+        const redisReply *k = q->element[2 * i], *v = q->element[2 * i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
+        rows[*n].id = strndup(k->str, k->len);
+        rows[*n].score = strtod(v->str, NULL);
+        if (rows[*n].id == NULL) {
+            freeReplyObject(q);
+            fd_webranks_free(rows, *n);
+            *n = 0;
+            return FD_ERR_NOMEM;
+        }
+        (*n)++;
+    }
+    freeReplyObject(q);
+    /* best first; ties by id, so that the order does not depend on Redis's */
+    if (*n > 0) qsort(rows, *n, sizeof *rows, cmp_rank);
+    *total = *n;
+    for (size_t i = limit; i < *n; i++)
+        free(rows[i].id);
+    if (*n > limit) *n = limit;
+    /* each entry's scorecard hash, in one MULTI/EXEC */
+    size_t cnt = *n;
+    int *ac = calloc(cnt > 0 ? cnt : 1, sizeof *ac);
+    const char ***av = calloc(cnt > 0 ? cnt : 1, sizeof *av);
+    char *keys = malloc((cnt > 0 ? cnt : 1) * FD_KEY_MAX);
+    const char **cmds = calloc(2 * (cnt > 0 ? cnt : 1), sizeof *cmds);
+    redisReply *e = NULL;
+    err = FD_ERR_NOMEM;
+    if (ac == NULL || av == NULL || keys == NULL || cmds == NULL) goto done;
+    for (size_t i = 0; i < cnt; i++) {
+        fd_keys_score(keys + i * FD_KEY_MAX, FD_KEY_MAX, prefix, scope, period, rows[i].id);
+        cmds[2 * i] = "HGETALL";
+        cmds[2 * i + 1] = keys + i * FD_KEY_MAX;
+        ac[i] = 2;
+        av[i] = &cmds[2 * i];
+    }
+    err = cnt > 0 ? transaction(r, "read the scorecards", cnt, ac, av, &e) : FD_OK;
+    for (size_t i = 0; err == FD_OK && i < cnt; i++)
+        err = to_hash(e->element[i], &rows[i].card);
+done:
+    if (e != NULL) freeReplyObject(e);
+    free(ac);
+    free(av);
+    free(keys);
+    free(cmds);
+    if (err != FD_OK) {
+        fd_webranks_free(rows, *n);
+        *n = 0;
+        *total = 0;
+        return err;
+    }
+    *out = rows;
+    return FD_OK;
 }

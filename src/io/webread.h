@@ -37,10 +37,13 @@ void fd_webentries_free(fd_webentry_t *e, size_t n);
 /* "<last id of <p>:changes>,<last id of <p>:alerts>" ("0-0" for a missing stream). */
 #define FD_WEB_POS_MAX 100
 
-/* In one MULTI/EXEC: both streams' last ids into pos and HGETALL of the metric hash (an empty
- * *out when it does not exist). FD_ERR_REDIS (fd_redis_errstr) on failure. */
+/* In one MULTI/EXEC: both streams' last ids into pos, HGETALL of the metric hash (an empty
+ * *out when it does not exist) and, when all is not NULL, HGETALL of the same scope's "all"
+ * window hash (the open pipeline lives there only) into *all. FD_ERR_REDIS (fd_redis_errstr)
+ * on failure, nothing left to free. */
 fd_err_t fd_webread_funnel(fd_redis_t *r, const char *prefix, fd_scope_t scope, const char *window,
-                           const char *id, fd_webhash_t *out, char pos[FD_WEB_POS_MAX]);
+                           const char *id, fd_webhash_t *out, fd_webhash_t *all,
+                           char pos[FD_WEB_POS_MAX]);
 /* Both streams' last ids, in one MULTI/EXEC. */
 fd_err_t fd_webread_position(fd_redis_t *r, const char *prefix, char pos[FD_WEB_POS_MAX]);
 /* The ids of every hash of scope (rep or team) and window (SCAN to the end), sorted (strcmp),
@@ -70,6 +73,30 @@ fd_err_t fd_webread_follow(fd_redis_t *r, const char *prefix, const char *const 
                            int64_t block_ms, size_t count, fd_webentry_t **out, size_t *n);
 /* Redis's clock (TIME) in ms. */
 fd_err_t fd_webread_time(fd_redis_t *r, int64_t *now_ms);
+
+/* In one MULTI/EXEC: HGETALL of the scorecard <p>:score:<scope>:<period>:<id> (empty *out
+ * when there is none) and LRANGE of its adjustments list (*adj: nadj heap strings, oldest first,
+ * freed with fd_webread_ids_free). FD_ERR_REDIS, FD_ERR_NOMEM; nothing to free on error. */
+fd_err_t fd_webread_scorecard(fd_redis_t *r, const char *prefix, fd_scope_t scope,
+                              const char *period, const char *id, fd_webhash_t *out, char ***adj,
+                              size_t *nadj);
+
+/* One entry of a ranking: the id, its score in the zset and its scorecard hash (empty when the
+ * hash is gone). */
+typedef struct {
+    char *id;
+    double score;
+    fd_webhash_t card;
+} fd_webrank_t;
+
+void fd_webranks_free(fd_webrank_t *rows, size_t n);
+/* The ranking zset of period (fd_keys_rank: scope, team), best score first, ties by id; *total
+ * entries in all, the first min(limit, total) returned in *out (n of them, each with its
+ * scorecard hash read in one MULTI/EXEC; free with fd_webranks_free). FD_ERR_REDIS,
+ * FD_ERR_NOMEM; nothing to free on error. */
+fd_err_t fd_webread_ranking(fd_redis_t *r, const char *prefix, const char *period, fd_scope_t scope,
+                            const char *team, size_t limit, fd_webrank_t **out, size_t *n,
+                            size_t *total);
 
 /* Parses a stream id "<ms>-<seq>" (or "<ms>"); false when malformed. */
 bool fd_webread_parse_id(const char *s, uint64_t *ms, uint64_t *seq);

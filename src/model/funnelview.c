@@ -125,6 +125,111 @@ static bool add_bound(cJSON *o, const char *name, bool bounded, int64_t ms, bool
     return cJSON_AddStringToObject(o, name, buf) != NULL;
 }
 
+static const char *all_get(const fd_funnelview_t *v, const char *name) {
+    for (size_t i = 0; i < v->nall; i++)
+        if (strcmp(v->all_fields[i], name) == 0) return v->all_values[i];
+    return NULL;
+}
+
+/* "pipeline": the open deals and their amount per stage (all but the won stage) and in total,
+ * from the scope's "all" hash: a stock, as of now whatever the window. */
+static bool add_pipeline(cJSON *o, const fd_funnel_t *fn, const fd_funnelview_t *v) {
+    cJSON *p = cJSON_AddObjectToObject(o, "pipeline");
+    bool ok = p != NULL && cJSON_AddStringToObject(p, "window", "all") != NULL;
+    cJSON *st = ok ? cJSON_AddArrayToObject(p, "stages") : NULL;
+    ok = ok && st != NULL;
+    size_t ns = fd_funnel_nstages(fn);
+    char name[160];
+    for (size_t s = 0; ok && s + 1 < ns; s++) {
+        cJSON *e = cJSON_CreateObject();
+        ok = e != NULL && cJSON_AddItemToArray(st, e);
+        const char *sn = fd_funnel_stage_name(fn, (int)s);
+        ok = ok && cJSON_AddStringToObject(e, "stage", sn) != NULL;
+        snprintf(name, sizeof name, "open:%s", sn);
+        cJSON *j = ok ? typed(FD_FIELD_COUNTER, all_get(v, name)) : NULL;
+        ok = j != NULL && cJSON_AddItemToObject(e, "open", j);
+        snprintf(name, sizeof name, "open_amount:%s", sn);
+        j = ok ? typed(FD_FIELD_AMOUNT, all_get(v, name)) : NULL;
+        ok = j != NULL && cJSON_AddItemToObject(e, "open_amount", j);
+    }
+    cJSON *j = ok ? typed(FD_FIELD_COUNTER, all_get(v, "open")) : NULL;
+    ok = j != NULL && cJSON_AddItemToObject(p, "open", j);
+    j = ok ? typed(FD_FIELD_AMOUNT, all_get(v, "open_amount")) : NULL;
+    return j != NULL && cJSON_AddItemToObject(p, "open_amount", j);
+}
+
+/* A stored counter (absent or malformed: 0). */
+static int64_t counter(const fd_funnelview_t *v, const char *name) {
+    const char *s = hget(v, name);
+    return s != NULL && is_integer(s) ? strtoll(s, NULL, 10) : 0;
+}
+
+/* A stored amount with two decimals in hundredths (absent or malformed: 0), exactly. */
+static int64_t hundredths(const fd_funnelview_t *v, const char *name) {
+    const char *s = hget(v, name);
+    if (s == NULL || !is_decimal(s)) return 0;
+    bool neg = *s == '-';
+    if (neg) s++;
+    int64_t units = strtoll(s, NULL, 10), cents = 0;
+    const char *dot = strchr(s, '.');
+    if (dot != NULL) {
+        cents = (dot[1] - '0') * 10;
+        if (dot[2] >= '0' && dot[2] <= '9') cents += dot[2] - '0';
+    }
+    int64_t h = units * 100 + cents;
+    return neg ? -h : h;
+}
+
+/* The SPEC's formula; fd_metrics_velocity (model/metrics.h) is to replace it once the metrics
+ * table has cycle_days and avg_won_amount: same inputs, same result. */
+bool fd_funnelview_velocity(const fd_funnel_t *fn, const fd_funnelview_t *v, int64_t open,
+                            double *value, double in[3], bool has[3]) {
+    (void)fn;
+    int64_t won = counter(v, "won"), lost = counter(v, "lost");
+    int64_t amount = hundredths(v, "won_amount");
+    int64_t cycle_sum = counter(v, "cycle_sum_ms"), cycle_count = counter(v, "cycle_count");
+    has[0] = won + lost > 0;
+    in[0] = has[0] ? (double)won / (double)(won + lost) : 0;
+    has[1] = won > 0;
+    in[1] = has[1] ? (double)amount / ((double)won * 100.0) : 0;
+    has[2] = cycle_count > 0;
+    in[2] = has[2] ? (double)cycle_sum / ((double)cycle_count * 86400000.0) : 0;
+    *value = 0;
+    if (!has[0] || !has[1] || !has[2] || in[2] <= 0) return false;
+    *value = (double)open * in[0] * in[1] / in[2];
+    return true;
+}
+
+static bool add_number(cJSON *o, const char *name, bool has, int decimals, double x) {
+    if (!has) return cJSON_AddNullToObject(o, name) != NULL;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*f", decimals, x);
+    return cJSON_AddRawToObject(o, name, buf) != NULL;
+}
+
+/* "velocity": the value (null when undefined), its unit, the formula and its four inputs: the
+ * open deals now, and the window's win_rate, avg_won_amount and cycle_days. */
+static bool add_velocity(cJSON *o, const fd_funnel_t *fn, const fd_funnelview_t *v) {
+    const char *os = all_get(v, "open");
+    int64_t open = os != NULL && is_integer(os) ? strtoll(os, NULL, 10) : 0;
+    double value, in[3];
+    bool has[3];
+    bool defined = fd_funnelview_velocity(fn, v, open, &value, in, has);
+    cJSON *j = cJSON_AddObjectToObject(o, "velocity");
+    bool ok = j != NULL && add_number(j, "value", defined, 2, value) &&
+              cJSON_AddStringToObject(j, "unit", "per day") != NULL &&
+              cJSON_AddStringToObject(j, "formula",
+                                      "open × win_rate × avg_won_amount ÷ cycle_days") != NULL;
+    cJSON *inputs = ok ? cJSON_AddObjectToObject(j, "inputs") : NULL;
+    ok = ok && inputs != NULL;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%lld", (long long)open);
+    return ok && cJSON_AddRawToObject(inputs, "open", buf) != NULL &&
+           add_number(inputs, "win_rate", has[0], 4, in[0]) &&
+           add_number(inputs, "avg_won_amount", has[1], 2, in[1]) &&
+           add_number(inputs, "cycle_days", has[2], 2, in[2]);
+}
+
 static const char *const stage_fields[] = {"entered",      "advanced",    "conv",
                                            "moved_on",     "lost_at",     "exit_conv",
                                            "dwell_sum_ms", "dwell_count", "dwell_hours"};
@@ -172,6 +277,11 @@ fd_err_t fd_funnelview_json(const fd_funnel_t *fn, const fd_funnelview_t *v, cha
          add(o, "feedback_avg", v, FD_FIELD_RATE, "feedback_avg") &&
          add(o, "complaints", v, FD_FIELD_COUNTER, "complaints") &&
          add(o, "events", v, FD_FIELD_COUNTER, "events");
+    ok = ok && add(o, "cycle_sum_ms", v, FD_FIELD_COUNTER, "cycle_sum_ms") &&
+         add(o, "cycle_count", v, FD_FIELD_COUNTER, "cycle_count") &&
+         add(o, "cycle_days", v, FD_FIELD_RATE, "cycle_days") &&
+         add(o, "avg_won_amount", v, FD_FIELD_RATE, "avg_won_amount");
+    ok = ok && add_pipeline(o, fn, v) && add_velocity(o, fn, v);
     cJSON *fields = ok ? cJSON_AddObjectToObject(o, "fields") : NULL;
     ok = ok && fields != NULL;
     for (size_t i = 0; ok && i < v->nfields; i++) {
@@ -182,4 +292,110 @@ fd_err_t fd_funnelview_json(const fd_funnel_t *fn, const fd_funnelview_t *v, cha
     cJSON_Delete(o);
     if (*out == NULL) return range ? FD_ERR_RANGE : FD_ERR_NOMEM;
     return FD_OK;
+}
+
+/* ---- scorecards ---- */
+
+typedef struct {
+    const char *const *f;
+    const char *const *v;
+    size_t n;
+} card_t;
+
+static const char *card_get(const card_t *c, const char *name) {
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->f[i], name) == 0) return c->v[i];
+    return NULL;
+}
+
+/* A stored number (integer or decimal) as a JSON number, absent as null, anything else as the
+ * string it is. */
+static bool card_number(cJSON *o, const char *name, const char *value) {
+    cJSON *j = value == NULL       ? cJSON_CreateNull()
+               : is_decimal(value) ? cJSON_CreateRaw(value)
+                                   : cJSON_CreateString(value);
+    return j != NULL && cJSON_AddItemToObject(o, name, j);
+}
+
+static bool card_string(cJSON *o, const char *name, const char *value) {
+    return (value != NULL ? cJSON_AddStringToObject(o, name, value)
+                          : cJSON_AddNullToObject(o, name)) != NULL;
+}
+
+static bool card_time(cJSON *o, const char *name, const char *ms) {
+    char buf[40];
+    if (ms == NULL || !is_decimal(ms) || strchr(ms, '.') != NULL ||
+        !fd_funnelview_rfc3339(strtoll(ms, NULL, 10), buf, sizeof buf))
+        return cJSON_AddNullToObject(o, name) != NULL;
+    return cJSON_AddStringToObject(o, name, buf) != NULL;
+}
+
+/* Per KPI line: the suffixes of "<kpi>.<suffix>" and whether each is a number. */
+static const struct {
+    const char *name;
+    bool number;
+} line_fields[] = {
+    {"status", false}, {"direction", false},     {"value", true},       {"samples", true},
+    {"target", true},  {"target_source", false}, {"expected", true},    {"attainment", true},
+    {"points", true},  {"weight", true},         {"weight_used", true}, {"weighted", true},
+    {"fields", false}, {"adjusted_value", true},
+};
+
+fd_err_t fd_funnelview_scorecard_json(const char *const *fields, const char *const *values,
+                                      size_t n, const char *const *adj, size_t nadj, char **out) {
+    *out = NULL;
+    card_t c = {fields, values, n};
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) return FD_ERR_NOMEM;
+    static const char *const strings[] = {"scope", "id", "team", "period", "state"};
+    bool ok = true;
+    for (size_t i = 0; ok && i < sizeof strings / sizeof *strings; i++)
+        ok = card_string(o, strings[i], card_get(&c, strings[i]));
+    ok = ok && card_time(o, "start", card_get(&c, "start_ms")) &&
+         card_time(o, "end", card_get(&c, "end_ms"));
+    static const char *const numbers[] = {"start_ms", "end_ms",  "clock_ms", "computed_ms",
+                                          "final_ms", "elapsed", "score"};
+    for (size_t i = 0; ok && i < sizeof numbers / sizeof *numbers; i++)
+        ok = card_number(o, numbers[i], card_get(&c, numbers[i]));
+    ok = ok && card_string(o, "grade", card_get(&c, "grade"));
+    static const char *const ranks[] = {"rank_org", "of_org", "rank_team", "of_team"};
+    for (size_t i = 0; ok && i < sizeof ranks / sizeof *ranks; i++)
+        ok = card_number(o, ranks[i], card_get(&c, ranks[i]));
+    cJSON *lines = ok ? cJSON_AddArrayToObject(o, "kpis") : NULL;
+    ok = ok && lines != NULL;
+    const char *kpis = card_get(&c, "kpis");
+    char name[256];
+    while (ok && kpis != NULL && *kpis != '\0') {
+        size_t len = strcspn(kpis, ",");
+        cJSON *l = cJSON_CreateObject();
+        ok = l != NULL && cJSON_AddItemToArray(lines, l);
+        snprintf(name, sizeof name, "%.*s", (int)(len < 200 ? len : 200), kpis);
+        ok = ok && cJSON_AddStringToObject(l, "kpi", name) != NULL;
+        for (size_t k = 0; ok && k < sizeof line_fields / sizeof *line_fields; k++) {
+            snprintf(name, sizeof name, "%.*s.%s", (int)(len < 200 ? len : 200), kpis,
+                     line_fields[k].name);
+            const char *x = card_get(&c, name);
+            ok = line_fields[k].number ? card_number(l, line_fields[k].name, x)
+                                       : card_string(l, line_fields[k].name, x);
+        }
+        kpis += len;
+        if (*kpis == ',') kpis++;
+    }
+    const char *na = card_get(&c, "adjustments");
+    ok = ok && card_number(o, "adjustment_count", na != NULL ? na : "0") &&
+         card_number(o, "adjusted_score", card_get(&c, "adjusted_score")) &&
+         card_string(o, "adjusted_grade", card_get(&c, "adjusted_grade"));
+    cJSON *list = ok ? cJSON_AddArrayToObject(o, "adjustments") : NULL;
+    ok = ok && list != NULL;
+    for (size_t i = 0; ok && i < nadj; i++) {
+        cJSON *j = cJSON_Parse(adj[i]);
+        if (!cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            j = cJSON_CreateString(adj[i]);
+        }
+        ok = j != NULL && cJSON_AddItemToArray(list, j);
+    }
+    if (ok) *out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return *out != NULL ? FD_OK : FD_ERR_NOMEM;
 }

@@ -44,11 +44,32 @@ typedef struct {
     const char *const *fields; /* the hash as stored (nfields 0: no hash) */
     const char *const *values;
     size_t nfields;
+    /* the same scope's "all" window hash, where the open pipeline is kept (a stock: "now",
+     * whatever the window); the same arrays as fields/values when the window is "all" */
+    const char *const *all_fields;
+    const char *const *all_values;
+    size_t nall;
 } fd_funnelview_t;
 
 /* The JSON of GET /api/v1/funnel (docs/http.md, docs/openapi.yaml: Funnel) for v, malloc'ed
  * into *out. FD_ERR_RANGE when a bound cannot be written in RFC 3339, FD_ERR_NOMEM. */
 fd_err_t fd_funnelview_json(const fd_funnel_t *fn, const fd_funnelview_t *v, char **out);
+
+/* Sales velocity, currency per day: open × win_rate × avg_won_amount ÷ cycle_days, from a
+ * window's counters (fields: every funnel field as stored text, NULL for absent; amounts with
+ * two decimals) and the scope's open deals now. False (*value 0) when a factor is undefined
+ * (no won or lost deal, no won deal, no cycle) or cycle_days is 0. in[0..2] get win_rate,
+ * avg_won_amount and cycle_days (has[k] false when undefined). */
+bool fd_funnelview_velocity(const fd_funnel_t *fn, const fd_funnelview_t *v, int64_t open,
+                            double *value, double in[3], bool has[3]);
+
+/* The JSON of GET /api/v1/scorecard (docs/openapi.yaml: Scorecard) from the stored breakdown
+ * hash (fields/values, n pairs; docs/redis.md) and the adjustment list (adj, nadj JSON texts,
+ * oldest first): numbers as JSON numbers, the KPI lines as an array in the order of the `kpis`
+ * field, the adjustments parsed (an entry that is not a JSON object is kept as a string).
+ * Malloc'ed into *out. FD_ERR_NOMEM. */
+fd_err_t fd_funnelview_scorecard_json(const char *const *fields, const char *const *values,
+                                      size_t n, const char *const *adj, size_t nadj, char **out);
 
 /* ms as RFC 3339 UTC ("2026-11-21T23:00:00Z") into buf (>= 32 bytes); false outside the years
  * 0000..9999. */

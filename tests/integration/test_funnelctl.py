@@ -58,6 +58,7 @@ ANNA_SCALARS = {
     "won": "1", "lost": "1", "win_rate": "50.00%", "won_amount": "1054.00",
     "activities": "call 1, visit 0, email 0, meeting 0, follow_up 0",
     "feedback": "1 (avg 4.50)", "complaints": "1", "events": "7",
+    "avg_won_amount": "-", "cycle": "0 (avg -)",
 }
 
 # Leaderboard fixtures (window WEEK): amounts beyond 2^53 must still order exactly.
@@ -208,6 +209,8 @@ def check_show(ctl, r, p):
                "got  %s" % rows, "want %s" % ANNA_STAGE_ROWS)
         scalars = {}
         for l in lines[i + 7:]:
+            if l.startswith("open pipeline now"):
+                break
             if l.strip():
                 k, v = l.split(None, 1)
                 scalars[k] = v.strip()
@@ -259,6 +262,147 @@ def check_show(ctl, r, p):
     expect("fields not in funnel.stages/funnel.activities: old:field=9" in out,
            "show: fields unknown to the funnel are listed", out)
     print("[funnelctl] show OK", flush=True)
+
+
+def check_show_pipeline(ctl, r, p):
+    """show's pipeline section (the scope's `all` hash, whatever the window), the cycle and
+    average won deal lines, and the velocity with its formula, worked out by hand."""
+    hset(r, "%s:rep:all:pip" % p, {"open:lead": "2", "open_amount:lead": "300.00",
+                                   "open:proposal": "1", "open_amount:proposal": "1200.50",
+                                   "open": "3", "open_amount": "1500.50", "events": "9"})
+    # 3 won, 1 lost, 1500.00 won, cycles of 10 and 20 days: 3 x 0.75 x 500.00 / 15 = 75.00
+    hset(r, "%s:rep:%s:pip" % (p, WEEK), {"won": "3", "lost": "1", "won_amount": "1500.00",
+                                         "win_rate": "0.7500", "cycle_sum_ms": str(30 * 86400000),
+                                         "cycle_count": "2", "cycle_days": "15.00",
+                                         "avg_won_amount": "500.00", "events": "4"})
+    out = ctl.ok("show", "rep", "pip", "--window", WEEK)
+    lines = out.splitlines()
+    i = lines.index("open pipeline now (window all)")
+    rows = [split_cells(l) for l in lines[i + 1:i + 7]]
+    want = [["stage", "open", "open_amount"], ["lead", "2", "300.00"], ["qualified", "0", "0.00"],
+            ["proposal", "1", "1200.50"], ["negotiation", "0", "0.00"], ["total", "3", "1500.50"]]
+    expect(rows == want, "show: pipeline section", rows)
+    expect("velocity 75.00 per day = open 3 x win_rate 0.7500 x avg_won_amount 500.00 / "
+           "cycle_days 15.00" in lines, "show: velocity line", out)
+    expect(any(split_cells(l) == ["avg_won_amount", "500.00"] for l in lines) and
+           any(split_cells(l) == ["cycle", "2 (avg 15.00 days)"] for l in lines),
+           "show: avg_won_amount and cycle lines", out)
+    # the all window: the same pipeline; no cycle there, so no velocity
+    out = ctl.ok("show", "rep", "pip", "--window", "all")
+    expect("total           3       1500.50" in out or
+           ["total", "3", "1500.50"] in [split_cells(l) for l in out.splitlines()],
+           "show --window all: pipeline", out)
+    expect("velocity - = open 3 x win_rate - x avg_won_amount - / cycle_days -" in out,
+           "show --window all: velocity undefined", out)
+    # --json stays the stored hash
+    got = parse_json(ctl.ok("show", "rep", "pip", "--window", WEEK, "--json"))
+    expect(got["cycle_count"] == 2 and got["avg_won_amount"] == Decimal("500.00") and
+           "open" not in got, "show --json with cycle fields", got)
+    r.call("DEL", "%s:rep:all:pip" % p, "%s:rep:%s:pip" % (p, WEEK))  # the lists that follow
+    print("[funnelctl] show pipeline, cycle, velocity OK", flush=True)
+
+
+# A final scorecard as the scorer writes it (docs/redis.md), and the rankings of its period.
+CARD_PERIOD = "month:2025-11"
+CARD = {"scope": "rep", "id": "anna", "team": "north", "period": CARD_PERIOD,
+        "start_ms": "1761955200000", "end_ms": "1764547200000", "clock_ms": "1764900000000",
+        "elapsed": "1.0000", "state": "final", "score": "81.25", "grade": "B",
+        "rank_org": "1", "rank_team": "1", "of_org": "3", "of_team": "2",
+        "computed_ms": "1764900000000", "final_ms": "1764806400000",
+        "kpis": "won_amount,conv:lead,complaints",
+        "won_amount.value": "45000.00", "won_amount.samples": "9",
+        "won_amount.target": "50000.00", "won_amount.target_source": "targets[0]",
+        "won_amount.expected": "50000.00", "won_amount.attainment": "0.9000",
+        "won_amount.points": "80.00", "won_amount.weight": "60.00",
+        "won_amount.weight_used": "75.00", "won_amount.weighted": "60.00",
+        "won_amount.direction": "higher", "won_amount.status": "scored",
+        "won_amount.fields": "won=9 won_amount=45000.00 from month:2025-11",
+        "conv:lead.samples": "0", "conv:lead.target": "0.3000",
+        "conv:lead.target_source": "targets[2]", "conv:lead.weight": "20.00",
+        "conv:lead.direction": "higher", "conv:lead.status": "no_data",
+        "complaints.value": "1", "complaints.samples": "1", "complaints.target": "2",
+        "complaints.target_source": "targets[1]", "complaints.expected": "2.0000",
+        "complaints.attainment": "2.0000", "complaints.points": "85.00",
+        "complaints.weight": "20.00", "complaints.weight_used": "25.00",
+        "complaints.weighted": "21.25", "complaints.direction": "lower",
+        "complaints.status": "scored",
+        "adjustments": "1", "adjusted_score": "83.10", "adjusted_grade": "B",
+        "won_amount.adjusted_value": "46000.00"}
+ADJ = {"at_ms": 1764990000000, "clock_ms": 1764986400000, "kpi": "won_amount", "from": 45000,
+       "to": 46000, "delta": 1000, "adjusted_score": 83.1, "adjusted_grade": "B",
+       "events": [{"event_id": "e-late-1", "occurred_ms": 1763000000000}]}
+
+
+def check_scorecards(ctl, r, p):
+    hset(r, "%s:score:rep:%s:anna" % (p, CARD_PERIOD), CARD)
+    r.call("RPUSH", "%s:score:adj:rep:%s:anna" % (p, CARD_PERIOD), json.dumps(ADJ))
+    for rid, sc, gr, tm in (("bob", "81.25", "B", "north"), ("cara", "40.00", "D", "south")):
+        hset(r, "%s:score:rep:%s:%s" % (p, CARD_PERIOD, rid),
+             {"scope": "rep", "id": rid, "team": tm, "score": sc, "grade": gr, "state": "final",
+              "kpis": ""})
+    r.call("ZADD", "%s:rank:%s:rep" % (p, CARD_PERIOD), "81.25", "bob", "81.25", "anna", "40", "cara")
+    r.call("ZADD", "%s:rank:%s:team:north" % (p, CARD_PERIOD), "81.25", "bob", "81.25", "anna")
+    r.call("ZADD", "%s:rank:%s:teams" % (p, CARD_PERIOD), "70.5", "north", "40", "south")
+
+    out = ctl.ok("scorecard", "rep", "anna", "--period", CARD_PERIOD)
+    lines = out.splitlines()
+    expect(lines[0] == "rep anna (team north), period month:2025-11 "
+                       "(2025-11-01T00:00:00Z .. 2025-12-01T00:00:00Z)", "scorecard: title", out)
+    expect(lines[2] == "score 81.25, grade B, rank 1 of 3 in the org, 1 of 2 in the team",
+           "scorecard: score line", out)
+    i = lines.index(next(l for l in lines if l.startswith("kpi ")))
+    expect(split_cells(lines[i]) == ["kpi", "value", "target", "source", "expected", "attainment",
+                                     "points", "weight", "weight_used", "weighted", "direction",
+                                     "status"], "scorecard: header", lines[i])
+    rows = [split_cells(l) for l in lines[i + 1:i + 4]]
+    want = [["won_amount", "45000.00", "50000.00", "targets[0]", "50000.00", "0.9000", "80.00",
+             "60.00", "75.00", "60.00", "higher", "scored"],
+            ["conv:lead", "-", "0.3000", "targets[2]", "-", "-", "-", "20.00", "-", "-", "higher",
+             "no_data"],
+            ["complaints", "1", "2", "targets[1]", "2.0000", "2.0000", "85.00", "20.00", "25.00",
+             "21.25", "lower", "scored"]]
+    expect(rows == want, "scorecard: the breakdown", "got  %s" % rows, "want %s" % want)
+    expect("won_amount: won=9 won_amount=45000.00 from month:2025-11; adjusted value 46000.00"
+           in lines, "scorecard: the fields behind a value", out)
+    expect("adjustments 1: adjusted score 83.10, grade B" in lines, "scorecard: adjustments", out)
+    j = lines.index("adjustments 1: adjusted score 83.10, grade B")
+    expect(split_cells(lines[j + 2]) == ["2025-12-06T03:00:00Z", "won_amount", "45000", "46000",
+                                         "1000", "83.1", "B", "e-late-1"],
+           "scorecard: an adjustment line", lines[j + 2:])
+    got = json.loads(ctl.ok("scorecard", "rep", "anna", "--period", CARD_PERIOD, "--json"))
+    expect(got["score"] == 81.25 and got["grade"] == "B" and got["adjustments"] == [ADJ] and
+           [x["kpi"] for x in got["kpis"]] == ["won_amount", "conv:lead", "complaints"] and
+           got["kpis"][0]["attainment"] == 0.9 and got["kpis"][1]["value"] is None,
+           "scorecard --json", got)
+    _, err = ctl.fails(1, "scorecard", "rep", "zed", "--period", CARD_PERIOD)
+    expect("no scorecard for rep 'zed' in period month:2025-11 (prefix '%s')" % p in err,
+           "scorecard of nobody", err)
+    ctl.fails(2, "scorecard", "org", "x", stderr_has=["scorecard expects 'rep <id>' or 'team <id>'"])
+    ctl.fails(2, "scorecard", "rep", "anna", "--period", "month:2025-13",
+              stderr_has=["--period expects month, quarter, year"])
+    ctl.fails(2, "scorecard", "rep", "anna", "--window", "all",
+              stderr_has=["option --window does not apply to 'scorecard'"])
+
+    out = ctl.ok("ranking", "--period", CARD_PERIOD)
+    rows = [split_cells(l) for l in out.splitlines()[1:]]
+    want = [["rank", "id", "score", "grade", "team", "state", "adjusted_score", "adjusted_grade"],
+            ["1", "anna", "81.25", "B", "north", "final", "83.10", "B"],
+            ["2", "bob", "81.25", "B", "north", "final", "-", "-"],
+            ["3", "cara", "40.00", "D", "south", "final", "-", "-"]]
+    expect(rows == want, "ranking: best first, the tie by id", rows)
+    got = json.loads(ctl.ok("ranking", "--period", CARD_PERIOD, "--team", "north", "--limit", "1",
+                            "--json"))
+    expect(got["total"] == 2 and [x["id"] for x in got["rows"]] == ["anna"] and
+           got["rows"][0]["score"] == 81.25, "ranking --team north --limit 1", got)
+    got = json.loads(ctl.ok("ranking", "--period", CARD_PERIOD, "--scope", "team", "--json"))
+    expect([(x["id"], x["score"]) for x in got["rows"]] == [("north", 70.5), ("south", 40.0)],
+           "ranking --scope team", got)
+    expect(ctl.ok("ranking", "--period", "year:1999").strip() == "no scorecards ranked in year:1999",
+           "an empty ranking")
+    ctl.fails(2, "ranking", "--scope", "org", stderr_has=["--scope expects rep or team"])
+    ctl.fails(2, "ranking", "--scope", "team", "--team", "x",
+              stderr_has=["--team applies to --scope rep only"])
+    print("[funnelctl] scorecard and ranking OK", flush=True)
 
 
 def check_windows(ctl, r, p):
@@ -760,6 +904,8 @@ def body(h, args):
     try:
         p = h.prefix
         check_show(ctl, r, p)
+        check_show_pipeline(ctl, r, p)
+        check_scorecards(ctl, r, p)
         check_windows(ctl, r, p)
         check_lists(ctl, r, p)
         check_top(ctl, r, p)

@@ -111,6 +111,7 @@ def body(h, args):
         web.check(doc, validators, path, status, body)
         return body
 
+    api.redis = r
     meta = api("/api/v1/meta")
     if meta["stages"] != STAGES or meta["timezone"] != h.tz or meta["auth"] is not False:
         raise TestFailure("meta: %r" % meta)
@@ -205,6 +206,9 @@ def body(h, args):
     if st["status"] not in ("live", "idle") or not st["instances"]:
         raise TestFailure("status after the run: %r" % st)
 
+    check_pipeline_velocity(api, exp, p, windows)
+    check_scorecards(api, r, p, meta)
+
     # 4xx with a JSON reason naming the parameter
     for path, params, status, field in (
             ("/api/v1/funnel", {"window": "yesterday"}, 400, "window"),
@@ -218,6 +222,15 @@ def body(h, args):
             ("/api/v1/leaderboard", {"limit": "1001"}, 400, "limit"),
             ("/api/v1/leaderboard", {"order": "up"}, 400, "order"),
             ("/api/v1/alerts/history", {"limit": "x"}, 400, "limit"),
+            ("/api/v1/scorecard", {"id": "anna", "period": "month:2026-13"}, 400, "period"),
+            ("/api/v1/scorecard", {"id": "anna", "period": "week"}, 400, "period"),
+            ("/api/v1/scorecard", {"scope": "org"}, 400, "scope"),
+            ("/api/v1/scorecard", {"scope": "rep"}, 400, "id"),
+            ("/api/v1/scorecard", {"id": "nobody", "period": "month:2026-11"}, 404, "id"),
+            ("/api/v1/scorecard", {"id": "anna", "window": "all"}, 400, "window"),
+            ("/api/v1/ranking", {"period": "quarter:2026-Q5"}, 400, "period"),
+            ("/api/v1/ranking", {"scope": "team", "team": "north"}, 400, "team"),
+            ("/api/v1/ranking", {"limit": "0"}, 400, "limit"),
             ("/api/v1/stream", {"since": "12,34x"}, 400, "since")):
         q = "?" + urllib.parse.urlencode(params)
         st_, hd, data = w.request(path + q)
@@ -324,6 +337,187 @@ def body(h, args):
         raise TestFailure("not served again after the idle connections closed")
     if w.stop() != 0:
         raise TestFailure("funnel-web did not stop cleanly")
+
+
+def check_pipeline_velocity(api, exp, p, windows):
+    """/funnel's pipeline is the scope's `all` hash whatever the window (against the model);
+    velocity = open x win_rate x avg_won_amount / cycle_days, from fixture hashes written by
+    hand and worked out here."""
+    def pipe_of(h):
+        stages = [{"stage": s, "open": int(h.get("open:" + s, "0")),
+                   "open_amount": h.get("open_amount:" + s, "0.00")} for s in STAGES[:-1]]
+        return {"window": "all", "stages": stages, "open": int(h.get("open", "0")),
+                "open_amount": h.get("open_amount", "0.00")}
+
+    for win in (windows[0], windows[3]):
+        got = api("/api/v1/funnel", scope="org", window=win)
+        if got["pipeline"] != pipe_of(exp.get(p + "org:all", {})):
+            raise TestFailure("org %s pipeline %r, the model's all hash says %r"
+                              % (win, got["pipeline"], pipe_of(exp.get(p + "org:all", {}))))
+    reps = sorted(k[len(p + "rep:all:"):] for k in exp if k.startswith(p + "rep:all:"))
+    for rep in reps[:3]:
+        got = api("/api/v1/funnel", scope="rep", id=rep, window=windows[3])
+        if got["pipeline"] != pipe_of(exp[p + "rep:all:" + rep]):
+            raise TestFailure("rep %s pipeline %r" % (rep, got["pipeline"]))
+
+    # fixtures, as the apply script writes them (amounts with two decimals)
+    r = api.redis
+    rep, month = "zz-pipe rep", windows[3]
+    k_all, k_month = p + "rep:all:" + rep, p + "rep:" + month + ":" + rep
+    r.call("HSET", k_all, "open:lead", "2", "open_amount:lead", "300.00", "open:proposal", "1",
+           "open_amount:proposal", "1200.50", "open", "3", "open_amount", "1500.50")
+    # 3 won, 1 lost; 1500.00 won; cycles of 10 and 20 days
+    r.call("HSET", k_month, "won", "3", "lost", "1", "won_amount", "1500.00", "win_rate", "0.7500",
+           "cycle_sum_ms", str(30 * 86400000), "cycle_count", "2", "cycle_days", "15.00",
+           "avg_won_amount", "500.00")
+    try:
+        got = api("/api/v1/funnel", scope="rep", id=rep, window=month)
+        want_pipe = {"window": "all", "stages": [
+            {"stage": "lead", "open": 2, "open_amount": "300.00"},
+            {"stage": "qualified", "open": 0, "open_amount": "0.00"},
+            {"stage": "proposal", "open": 1, "open_amount": "1200.50"},
+            {"stage": "negotiation", "open": 0, "open_amount": "0.00"}],
+            "open": 3, "open_amount": "1500.50"}
+        if got["pipeline"] != want_pipe:
+            raise TestFailure("fixture pipeline %r" % got["pipeline"])
+        v = got["velocity"]
+        # 3 open x 0.75 x 500.00 / 15 days = 75.00 a day
+        if v["value"] != 75.0 or v["unit"] != "per day" or "cycle_days" not in v["formula"] or \
+                v["inputs"] != {"open": 3, "win_rate": 0.75, "avg_won_amount": 500.0,
+                                "cycle_days": 15.0}:
+            raise TestFailure("velocity %r" % v)
+        if got["cycle_days"] != 15.0 or got["avg_won_amount"] != 500.0 or \
+                got["cycle_count"] != 2 or got["cycle_sum_ms"] != 30 * 86400000:
+            raise TestFailure("cycle fields %r" % {k: got[k] for k in (
+                "cycle_days", "avg_won_amount", "cycle_count", "cycle_sum_ms")})
+        # the all window reads the pipeline from its own hash; no cycle there: no velocity
+        got = api("/api/v1/funnel", scope="rep", id=rep, window="all")
+        if got["pipeline"] != want_pipe or got["velocity"]["value"] is not None or \
+                got["velocity"]["inputs"]["open"] != 3 or got["cycle_days"] is not None:
+            raise TestFailure("all window: %r %r" % (got["pipeline"], got["velocity"]))
+    finally:
+        r.call("DEL", k_all, k_month)
+    print("[http_api] pipeline equals the model; velocity and cycle fields typed", flush=True)
+
+
+def check_scorecards(api, r, p, meta):
+    """/scorecard and /ranking over fixture hashes and zsets written as the scorer writes them
+    (docs/redis.md): every number typed, lines in definition order, adjustments parsed, the
+    current-period aliases, ranking order (score, then id), team filter and limit."""
+    period = "month:2025-11"
+    card = {"scope": "rep", "id": "anna", "team": "north", "period": period,
+            "start_ms": "1761955200000", "end_ms": "1764547200000", "clock_ms": "1764900000000",
+            "elapsed": "1.0000", "state": "final", "score": "81.25", "grade": "B",
+            "rank_org": "1", "rank_team": "1", "of_org": "3", "of_team": "2",
+            "computed_ms": "1796500000123", "final_ms": "1796342400000",
+            "kpis": "won_amount,conv:lead,complaints",
+            "won_amount.value": "45000.00", "won_amount.samples": "9",
+            "won_amount.target": "50000.00", "won_amount.target_source": "targets[0]",
+            "won_amount.expected": "50000.00", "won_amount.attainment": "0.9000",
+            "won_amount.points": "80.00", "won_amount.weight": "60.00",
+            "won_amount.weight_used": "75.00", "won_amount.weighted": "60.00",
+            "won_amount.direction": "higher", "won_amount.status": "scored",
+            "won_amount.fields": "won=9 won_amount=45000.00 from month:2025-11",
+            "conv:lead.samples": "0", "conv:lead.target": "0.3000",
+            "conv:lead.target_source": "targets[2]", "conv:lead.weight": "20.00",
+            "conv:lead.direction": "higher", "conv:lead.status": "no_data",
+            "conv:lead.fields": "advanced:lead=0 entered:lead=0 from month:2025-11",
+            "complaints.value": "1", "complaints.samples": "1", "complaints.target": "2",
+            "complaints.expected": "2.0000", "complaints.attainment": "2.0000",
+            "complaints.points": "85.00", "complaints.weight": "20.00",
+            "complaints.weight_used": "25.00", "complaints.weighted": "21.25",
+            "complaints.direction": "lower", "complaints.status": "scored",
+            "adjustments": "1", "adjusted_score": "83.10", "adjusted_grade": "B",
+            "won_amount.adjusted_value": "46000.00"}
+    adj = {"at_ms": 1796600000000, "clock_ms": 1796590000000, "kpi": "won_amount",
+           "from": 45000.0, "to": 46000.0, "delta": 1000.0, "adjusted_score": 83.1,
+           "adjusted_grade": "B", "events": [{"event_id": "e-late-1", "occurred_ms": 1795000000000}]}
+    keys = [p + "score:rep:%s:anna" % period, p + "score:adj:rep:%s:anna" % period]
+    flat = [x for kv in card.items() for x in kv]
+    r.call("HSET", keys[0], *flat)
+    r.call("RPUSH", keys[1], json.dumps(adj))
+    # the ranking: anna 81.25, bob 81.25 (a tie: by id), cara 40; teams north, south
+    others = {"bob": ("81.25", "B", "north"), "cara": ("40.00", "D", "south")}
+    for rid, (sc, gr, tm) in others.items():
+        keys.append(p + "score:rep:%s:%s" % (period, rid))
+        r.call("HSET", keys[-1], "scope", "rep", "id", rid, "team", tm, "period", period,
+               "score", sc, "grade", gr, "state", "final", "kpis", "")
+    keys += [p + "rank:%s:rep" % period, p + "rank:%s:team:north" % period,
+             p + "rank:%s:teams" % period, p + "score:team:%s:north" % period]
+    r.call("ZADD", keys[-4], "81.25", "bob", "81.25", "anna", "40", "cara")
+    r.call("ZADD", keys[-3], "81.25", "bob", "81.25", "anna")
+    r.call("ZADD", keys[-2], "70.5", "north", "40", "south")
+    r.call("HSET", keys[-1], "scope", "team", "id", "north", "period", period, "score", "70.50",
+           "grade", "C", "state", "live", "kpis", "won_amount", "won_amount.value", "90000.00",
+           "won_amount.target", "100000.00", "won_amount.target_source", "sum of 2 reps",
+           "won_amount.status", "scored")
+    # the current month, quarter and year by the aliases
+    now_ids = {"month": meta["windows"]["month"], "quarter": meta["windows"]["quarter"],
+               "year": "year:" + meta["windows"]["month"][6:10]}
+    for alias, pid in now_ids.items():
+        keys.append(p + "score:team:%s:south" % pid)
+        r.call("HSET", keys[-1], "scope", "team", "id", "south", "period", pid, "score", "55.00",
+               "grade", "D", "state", "live", "kpis", "")
+    try:
+        got = api("/api/v1/scorecard", scope="rep", id="anna", period=period)
+        want_top = {"scope": "rep", "id": "anna", "team": "north", "period": period,
+                    "state": "final", "start": "2025-11-01T00:00:00Z",
+                    "end": "2025-12-01T00:00:00Z", "start_ms": 1761955200000,
+                    "end_ms": 1764547200000, "clock_ms": 1764900000000,
+                    "computed_ms": 1796500000123, "final_ms": 1796342400000, "elapsed": 1.0,
+                    "score": 81.25, "grade": "B", "rank_org": 1, "of_org": 3, "rank_team": 1,
+                    "of_team": 2, "adjustment_count": 1, "adjusted_score": 83.1,
+                    "adjusted_grade": "B", "adjustments": [adj]}
+        for k, want in want_top.items():
+            if got[k] != want or type(got[k]) is not type(want):
+                raise TestFailure("scorecard %s: %r, wrote %r" % (k, got[k], want))
+        if [x["kpi"] for x in got["kpis"]] != ["won_amount", "conv:lead", "complaints"]:
+            raise TestFailure("scorecard lines out of the definition's order: %r" % got["kpis"])
+        for line in got["kpis"]:
+            kpi = line["kpi"]
+            for f, v in line.items():
+                if f == "kpi":
+                    continue
+                stored = card.get(kpi + "." + f)
+                if f in ("status", "direction", "target_source", "fields"):
+                    want = stored
+                else:
+                    want = None if stored is None else (int(stored) if stored.isdigit() else float(stored))
+                if v != want or (want is not None and type(v) is not type(want) and
+                                 not isinstance(v, (int, float))):
+                    raise TestFailure("scorecard %s.%s: %r, stored %r" % (kpi, f, v, stored))
+        if got["kpis"][1]["value"] is not None or got["kpis"][1]["status"] != "no_data":
+            raise TestFailure("a no_data line: %r" % got["kpis"][1])
+        team = api("/api/v1/scorecard", scope="team", id="north", period=period)
+        if team["score"] != 70.5 or team["team"] is not None or team["adjustments"] != [] or \
+                team["kpis"][0]["target_source"] != "sum of 2 reps":
+            raise TestFailure("team scorecard %r" % team)
+        for alias, pid in now_ids.items():
+            got = api("/api/v1/scorecard", scope="team", id="south", period=alias)
+            if got["period"] != pid or got["score"] != 55.0:
+                raise TestFailure("period=%s: %r (expected %s)" % (alias, got["period"], pid))
+        # ranking: best first, the tie by id; grades from the scorecards
+        rk = api("/api/v1/ranking", period=period)
+        rows = [(x["rank"], x["id"], x["score"], x["grade"], x["team"]) for x in rk["rows"]]
+        if rk["total"] != 3 or rows != [(1, "anna", 81.25, "B", "north"),
+                                        (2, "bob", 81.25, "B", "north"),
+                                        (3, "cara", 40.0, "D", "south")]:
+            raise TestFailure("ranking %r" % rk)
+        if rk["rows"][0]["adjusted_score"] != 83.1 or rk["rows"][1]["adjusted_score"] is not None:
+            raise TestFailure("ranking adjusted scores %r" % rk["rows"][:2])
+        rk = api("/api/v1/ranking", period=period, team="north", limit=1)
+        if rk["total"] != 2 or [x["id"] for x in rk["rows"]] != ["anna"] or rk["team"] != "north":
+            raise TestFailure("ranking of team north, limit 1: %r" % rk)
+        rk = api("/api/v1/ranking", period=period, scope="team")
+        if [(x["id"], x["score"], x["grade"]) for x in rk["rows"]] != [("north", 70.5, "C"),
+                                                                        ("south", 40.0, None)]:
+            raise TestFailure("team ranking %r" % rk)
+        rk = api("/api/v1/ranking", period="year:1999")
+        if rk["total"] != 0 or rk["rows"] != []:
+            raise TestFailure("an empty ranking %r" % rk)
+    finally:
+        r.call("DEL", *keys)
+    print("[http_api] scorecards and rankings typed and ordered", flush=True)
 
 
 def raw_get(s, path):

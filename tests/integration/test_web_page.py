@@ -306,6 +306,10 @@ def body(h, args):
                           expected_view(hash_of("rep:all:" + rid), stages))
         page.js("window.__fdLoadMarker = 'still-here';")
 
+        # -- the pipeline, velocity and scorecard panels, on fixture hashes written as funneld
+        #    and its scorer write them (docs/redis.md), for a rep of the current month
+        check_score_panels(h, page, p, shots)
+
         # -- live: more events, no reload
         page.open("/#scope=org&window=all&board=rep&by=won_amount&order=desc")
         page.wait_numbers("org, all time (again)", expected_view(hash_of("org:all"), stages))
@@ -365,6 +369,93 @@ def body(h, args):
             raise harness.TestFailure("browser console errors: %s" % errors)
     finally:
         page.quit()
+
+
+def check_score_panels(h, page, p, shots):
+    from urllib.parse import urlencode
+    month = page.js("return window.funneldDashboard.meta.windows.month")
+    r = h.redis()
+    rid = "zz-page-rep"
+    keys = [p + "rep:all:" + rid, p + "rep:%s:%s" % (month, rid),
+            p + "score:rep:%s:%s" % (month, rid), p + "score:adj:rep:%s:%s" % (month, rid),
+            p + "rank:%s:rep" % month, p + "rank:%s:team:north" % month,
+            p + "score:rep:%s:zz-other" % month]
+    r.call("HSET", keys[0], "open:lead", "2", "open_amount:lead", "300.00", "open:proposal", "1",
+           "open_amount:proposal", "1200.50", "open", "3", "open_amount", "1500.50")
+    # 3 won, 1 lost, 1500.00 won, cycles of 10 and 20 days: 3 x 0.75 x 500.00 / 15 = 75.00 a day
+    r.call("HSET", keys[1], "won", "3", "lost", "1", "won_amount", "1500.00", "win_rate", "0.7500",
+           "cycle_sum_ms", str(30 * 86400000), "cycle_count", "2", "cycle_days", "15.00",
+           "avg_won_amount", "500.00")
+    card = {"scope": "rep", "id": rid, "team": "north", "period": month, "state": "final",
+            "final_ms": str(int(time.time() * 1000)), "elapsed": "1.0000", "score": "81.25",
+            "grade": "B", "rank_org": "1", "of_org": "2", "rank_team": "1", "of_team": "2",
+            "kpis": "won_amount,conv:lead",
+            "won_amount.value": "45000.00", "won_amount.target": "50000.00",
+            "won_amount.expected": "50000.00", "won_amount.attainment": "0.9000",
+            "won_amount.points": "80.00", "won_amount.weight": "60.00",
+            "won_amount.weight_used": "75.00", "won_amount.weighted": "60.00",
+            "won_amount.status": "scored", "won_amount.target_source": "targets[0]",
+            "won_amount.fields": "won=9 won_amount=45000.00 from " + month,
+            "conv:lead.weight": "40.00", "conv:lead.target": "0.3000",
+            "conv:lead.status": "no_data", "adjustments": "1", "adjusted_score": "83.10",
+            "adjusted_grade": "B"}
+    r.call("HSET", keys[2], *[x for kv in card.items() for x in kv])
+    r.call("RPUSH", keys[3], json.dumps({"at_ms": 1764990000000, "kpi": "won_amount",
+                                         "from": 45000, "to": 46000, "delta": 1000,
+                                         "adjusted_score": 83.1, "adjusted_grade": "B",
+                                         "events": [{"event_id": "e-late-1"}]}))
+    r.call("ZADD", keys[4], "81.25", rid, "40", "zz-other")
+    r.call("ZADD", keys[5], "81.25", rid, "40", "zz-other")
+    r.call("HSET", keys[6], "scope", "rep", "id", "zz-other", "team", "north", "grade", "D",
+           "score", "40.00", "kpis", "")
+    try:
+        page.open("/#" + urlencode({"scope": "rep", "id": rid, "window": "month", "sp": "month"}))
+        exp = {"open-lead": "2", "open-amount-lead": "300.00", "open-proposal": "1",
+               "open-amount-proposal": "1,200.50", "open-qualified": "0", "open-total": "3",
+               "open-amount-total": "1,500.50", "velocity-value": "75.00 per day",
+               "velocity-formula": "= 3 open deals × 75.0% win rate × 500.00 avg won deal ÷ 15 "
+                                   "avg days to win",
+               "cycle-days": "15", "avg-won": "500.00",
+               "score-grade": "B", "score-value": "81.25",
+               "score-rank": "1 of 2 · 1 of 2 in the team",
+               "score-value-won_amount": "45,000.00", "score-target-won_amount": "50,000.00",
+               "score-expected-won_amount": "50,000.00", "score-attainment-won_amount": "90.0%",
+               "score-points-won_amount": "80.00", "score-weight-won_amount": "60 → 75",
+               "score-weighted-won_amount": "60.00", "score-status-won_amount": "scored",
+               "score-value-conv:lead": "–", "score-target-conv:lead": "30.0%",
+               "score-status-conv:lead": "no data (left out)",
+               "adj-summary": "1 change(s) after the scorecard went final: adjusted score 83.10, "
+                              "grade B (the grade above stays).",
+               "rank-1": "1", "rank-2": "2"}
+
+        def probe():
+            got = page.texts(exp)
+            diff = {k: (got[k], v) for k, v in exp.items() if got[k] != v}
+            return not diff, diff
+        page.wait("the pipeline, velocity and scorecard panels (shown, expected)", probe)
+        names = page.js("return [...document.querySelectorAll('#ranking-rows tr')].map(r =>"
+                        " [...r.querySelectorAll('td')].map(c => c.textContent.trim()))")
+        if names != [["1", rid, "81.25", "B", "north"], ["2", "zz-other", "40.00", "D", "north"]]:
+            raise harness.TestFailure("the ranking panel shows %r" % names)
+        adj = page.js("return document.getElementById('adj-list').textContent")
+        if "e-late-1" not in adj or "45,000.00" not in adj:
+            raise harness.TestFailure("the adjustments list shows %r" % adj)
+        time.sleep(0.5)
+        path = os.path.join(shots, "dashboard-scorecard.png")
+        page.js("document.querySelector('[data-testid=pipeline]').scrollIntoView()")
+        page.d.save_screenshot(path)
+        print("[web_page] pipeline, velocity, scorecard and ranking panels: %d texts as written; "
+              "screenshot %s" % (len(exp) + 2, path), flush=True)
+        # Chinese labels of the new panels
+        page.js("document.querySelector('[data-testid=lang-switch]').click()")
+        want = ["当前在途商机", "销售速度", "绩效评分卡", "排名榜", "达成率", "加权得分"]
+        page.wait("Chinese labels of the new panels %s" % want, lambda: (lambda text: (
+            all(w in text for w in want), [w for w in want if w not in text]))(
+            page.js("return document.body.innerText")))
+        page.js("document.querySelector('[data-testid=lang-switch]').click()")
+    finally:
+        r.call("DEL", *keys)
+        r.close()
 
 
 def settle(page):

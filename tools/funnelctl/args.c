@@ -142,6 +142,32 @@ static const command_t commands[] = {
      "\n"
      "  --json        one JSON object: {\"changes\", \"heartbeats\", \"publisher\"}\n",
      cmd_feeds},
+    {"scorecard", OPT_PERIOD | OPT_JSON, 2, 2, "scorecard rep <id> | scorecard team <id>",
+     "The scorecard of a rep or a team for a period, as funneld's scorer keeps it\n"
+     "(<prefix>:score:<scope>:<period>:<id>, docs/scorecards.md): state, score, grade and ranks,\n"
+     "then per KPI of the definition the value, target and where it comes from, what the pace\n"
+     "expects by now, attainment, points, weight (and the weight used once KPIs without a\n"
+     "target or data are left out), weighted points and status, the metric fields each value\n"
+     "was summed from, and after the period went final the adjustments later events made.\n"
+     "\n"
+     "  --period P    month:YYYY-MM, quarter:YYYY-Qn, year:YYYY, or month, quarter, year for the\n"
+     "                current one in funnel.timezone (default month)\n"
+     "  --json        one JSON object, as GET /api/v1/scorecard answers (docs/http.md)\n"
+     "\n"
+     "Exit 1 when there is no scorecard for that id and period.\n",
+     cmd_scorecard},
+    {"ranking", OPT_PERIOD | OPT_TEAM | OPT_SCOPE | OPT_LIMIT | OPT_JSON, 0, 0, "ranking",
+     "The ranking of a period (<prefix>:rank:<period>:...): rank, id, score, grade, team and\n"
+     "state of each scorecard, best first (ties by id).\n"
+     "\n"
+     "  --scope S     rep (default) or team\n"
+     "  --team T      only the reps of team T (scope rep)\n"
+     "  --period P    as for scorecard (default: the current month)\n"
+     "  --limit N     rows to show (default 20, 0 = all)\n"
+     "  --json        one JSON object, as GET /api/v1/ranking answers\n"
+     "\n"
+     "Prints \"no scorecards ranked in <period>\" (exit 0) when the ranking is empty.\n",
+     cmd_ranking},
     {"help", 0, 0, 1, "help [command]", "Prints the usage, or the help of one command.\n", NULL},
 };
 
@@ -169,6 +195,9 @@ static void command_help(FILE *out, const command_t *cmd) {
     fprintf(out, "usage: funnelctl [--config FILE] [--set NAME=VALUE]... %s", cmd->synopsis);
     if (cmd->opts & OPT_WINDOW) fprintf(out, " [--window ID]");
     if (cmd->opts & OPT_URL) fprintf(out, " [--url URL]");
+    if (cmd->opts & OPT_SCOPE) fprintf(out, " [--scope rep|team]");
+    if (cmd->opts & OPT_TEAM) fprintf(out, " [--team T]");
+    if (cmd->opts & OPT_PERIOD) fprintf(out, " [--period P]");
     if (cmd->opts & OPT_BY) fprintf(out, " [--by KEY]");
     if (cmd->opts & OPT_LIMIT) fprintf(out, " [--limit N]");
     if (cmd->opts & OPT_INTERVAL) fprintf(out, " [--interval S]");
@@ -254,6 +283,15 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
         } else if ((v = opt_value(argc, argv, &i, "--url", &missing)) != NULL) {
             ctl->url = v;
             used |= OPT_URL;
+        } else if ((v = opt_value(argc, argv, &i, "--period", &missing)) != NULL) {
+            ctl->period = v;
+            used |= OPT_PERIOD;
+        } else if ((v = opt_value(argc, argv, &i, "--team", &missing)) != NULL) {
+            ctl->team = v;
+            used |= OPT_TEAM;
+        } else if ((v = opt_value(argc, argv, &i, "--scope", &missing)) != NULL) {
+            ctl->scope = v;
+            used |= OPT_SCOPE;
         } else if ((v = opt_value(argc, argv, &i, "--history", &missing)) != NULL) {
             history_text = v;
             used |= OPT_HISTORY;
@@ -300,7 +338,8 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
     unsigned stray = used & ~ctl->cmd->opts;
     if (stray) {
         static const char *const names[] = {"--window",   "--json", "--by",      "--limit",
-                                            "--interval", "--once", "--history", "--url"};
+                                            "--interval", "--once", "--history", "--url",
+                                            "--period",   "--team", "--scope"};
         for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
             if (stray & (1u << b))
                 return ctl_fail(FD_ERR_INVAL,
@@ -357,8 +396,9 @@ fd_err_t ctl_load_settings(ctl_t *ctl, int argc, char **argv, const char *config
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
         if (v == NULL) {
             /* skip the value of the other options taking one */
-            static const char *const with_value[] = {"--config",   "--window",  "--by", "--limit",
-                                                     "--interval", "--history", "--url"};
+            static const char *const with_value[] = {"--config",   "--window",  "--by",  "--limit",
+                                                     "--interval", "--history", "--url", "--period",
+                                                     "--team",     "--scope"};
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
                 if (strcmp(argv[i], with_value[k]) == 0) i++;
             continue;

@@ -37,6 +37,9 @@ enum {
     OPT_ONCE = 1 << 5,
     OPT_HISTORY = 1 << 6,
     OPT_URL = 1 << 7,
+    OPT_PERIOD = 1 << 8,
+    OPT_TEAM = 1 << 9,
+    OPT_SCOPE = 1 << 10,
 };
 
 typedef struct ctl ctl_t;
@@ -61,9 +64,12 @@ struct ctl {
     bool json, once;
     const char *by;
     long limit;
-    bool limit_given; /* --limit was on the command line */
-    const char *url;  /* --url: the dashboard's address, shown first by board */
-    long history;     /* --history N, 0 = the firing alerts */
+    bool limit_given;   /* --limit was on the command line */
+    const char *url;    /* --url: the dashboard's address, shown first by board */
+    long history;       /* --history N, 0 = the firing alerts */
+    const char *period; /* --period: a period id or month, quarter, year (NULL: month) */
+    const char *team;   /* --team (ranking) */
+    const char *scope;  /* --scope rep|team (ranking; NULL: rep) */
     double interval;
     /* settings */
     fd_config_t cfg;
@@ -96,6 +102,8 @@ fd_err_t cmd_targets(ctl_t *ctl);
 fd_err_t cmd_watch(ctl_t *ctl);
 fd_err_t cmd_feeds(ctl_t *ctl);
 fd_err_t cmd_board(ctl_t *ctl);
+fd_err_t cmd_scorecard(ctl_t *ctl);
+fd_err_t cmd_ranking(ctl_t *ctl);
 
 /* ---- messages, memory and output (util.c) ---- */
 
@@ -249,6 +257,9 @@ void hash_print_json(FILE *out, const fd_funnel_t *fn, const redisReply *h, cons
                      const char *extra_value);
 /* The table of show: per stage, the scope-wide counters, then the fields fn does not know. */
 void hash_print_table(FILE *out, const fd_funnel_t *fn, const redisReply *h);
+/* The open pipeline of an "all" hash (may be NULL: zeros): per stage but the won one the open
+ * deals and their amount, then the total. */
+void hash_print_pipeline(FILE *out, const fd_funnel_t *fn, const redisReply *all);
 /* Writes an HGETALL reply (h may be NULL: {}) as one JSON object of strings, each value
  * exactly as stored: the known fields in layout order, then the others in the hash's order. */
 void hash_print_json_text(FILE *out, const fd_funnel_t *fn, const redisReply *h);
@@ -267,8 +278,9 @@ typedef struct {
 fd_err_t scope_parse(const ctl_t *ctl, scope_arg_t *sa);
 /* Prints the funnel of sa's hash h in window as `show` does: the title line ("rep anna, window
  * all"), a blank line, the stage and scope-wide tables. h NULL (no hash) prints the title and a
- * line saying that there are no metrics yet. */
+ * line saying that there are no metrics yet. with_pipeline adds the open pipeline of the scope's
+ * "all" hash (all, NULL: none) and the sales velocity of the window. */
 void show_print_funnel(FILE *out, const ctl_t *ctl, const scope_arg_t *sa, const char *window,
-                       const redisReply *h);
+                       const redisReply *h, const redisReply *all, bool with_pipeline);
 
 #endif

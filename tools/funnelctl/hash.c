@@ -64,6 +64,36 @@ void hash_known_fields(const fd_funnel_t *fn, strvec_t *names) {
                 strvec_push(names,
                             xstrdup(fd_funnel_field_name(fn, fd_funnel_field_kind(fn, (int)k))));
     }
+    /* the averages of cycle time and won deal size (docs/redis.md), whether or not this
+     * build's metrics table lists them yet (it names them after their operands when it does) */
+    static const char *const late[] = {"avg_won_amount", "cycle_days"};
+    for (size_t i = 0; i < 2; i++)
+        if (!strvec_has(names, late[i], strlen(late[i]))) strvec_push(names, xstrdup(late[i]));
+}
+
+void hash_print_pipeline(FILE *out, const fd_funnel_t *fn, const redisReply *all) {
+    table_t t = {.ncols = 3};
+    table_cell(&t, "stage");
+    table_cell(&t, "open");
+    table_cell(&t, "open_amount");
+    int last = (int)fd_funnel_nstages(fn) - 1;
+    for (int s = 0; s < last; s++) {
+        table_cell(&t, fd_funnel_stage_name(fn, s));
+        table_cell(
+            &t,
+            hget_or(all, fd_funnel_field_name(fn, fd_funnel_field_stage(fn, s, FD_F_OPEN)), "0"));
+        table_cell(&t,
+                   hget_or(all,
+                           fd_funnel_field_name(fn, fd_funnel_field_stage(fn, s, FD_F_OPEN_AMOUNT)),
+                           "0.00"));
+    }
+    table_cell(&t, "total");
+    table_cell(&t,
+               hget_or(all, fd_funnel_field_name(fn, fd_funnel_field_global(fn, FD_G_OPEN)), "0"));
+    table_cell(&t,
+               hget_or(all, fd_funnel_field_name(fn, fd_funnel_field_global(fn, FD_G_OPEN_AMOUNT)),
+                       "0.00"));
+    table_print(out, &t);
 }
 
 /* The object of hash_print_json (values as JSON numbers where they are written as one) and of
@@ -182,23 +212,31 @@ static void print_stage_table(FILE *out, const fd_funnel_t *fn, const redisReply
     table_print(out, &t);
 }
 
-/* The scope-wide counters, two columns: each counter but the operands of an average, each rate
- * after the later of its counters, each average as "<count> (avg <value>)" named without its
- * "_avg", the activities after won_amount. */
+/* The averages the scope table shows as their own lines, named in full (cycle_days and
+ * avg_won_amount: written by the apply script; shown by name whether or not this build's
+ * metrics table has them yet). */
+static bool own_line(const char *name) {
+    return strcmp(name, "cycle_days") == 0 || strcmp(name, "avg_won_amount") == 0;
+}
+
+/* The scope-wide counters of a window, two columns: each counter but the operands of an
+ * average "<x>_avg", each rate after the later of its counters, such an average as
+ * "<count> (avg <value>)" named without its "_avg", the activities after won_amount; then, a
+ * table of their own, avg_won_amount and cycle time as "<count> (avg <days> days)". The open
+ * pipeline (a stock of the "all" window) is the pipeline section's, not this table's. */
 static void print_scope_table(FILE *out, const fd_funnel_t *fn, const redisReply *h) {
     table_t g = {.ncols = 2, .left = {true, true}};
-    char buf[64];
-    /* cycle time and the open pipeline (after events in the enum) are not shown yet */
+    char buf[96];
     for (int c = 0; c <= FD_G_EVENTS; c++) {
         size_t field = fd_funnel_field_global(fn, c);
         const char *name = fd_funnel_field_name(fn, field);
-        if (!averaged(false, c)) {
+        if (!averaged(false, c) || c == FD_G_WON || c == FD_G_WON_AMOUNT) {
             table_cell(&g, name);
             table_cell(&g, hget_or(h, name, fd_funnel_field_hundredths(fn, field) ? "0.00" : "0"));
         }
         for (size_t i = 0; i < fd_metrics_ndefs(); i++) {
             const fd_metric_def_t *d = fd_metrics_def(i);
-            if (d->per_stage || operand_max(d) != c) continue;
+            if (d->per_stage || operand_max(d) != c || own_line(d->name)) continue;
             if (is_rate(d)) {
                 table_cell(&g, d->name);
                 derived_cell(&g, d, hget(h, d->name));
@@ -229,6 +267,19 @@ static void print_scope_table(FILE *out, const fd_funnel_t *fn, const redisReply
         }
     }
     table_print(out, &g);
+    /* the won deals' average size and cycle time: the deals won with a cycle, and the average
+     * days from first stage entry to won (a table of their own after a blank line) */
+    table_t w = {.ncols = 2, .left = {true, true}};
+    table_cell(&w, "avg_won_amount");
+    table_cell(&w, hget_or(h, "avg_won_amount", "-"));
+    const char *cc = fd_funnel_field_name(fn, fd_funnel_field_global(fn, FD_G_CYCLE_COUNT));
+    const char *days = hget(h, "cycle_days");
+    table_cell(&w, "cycle");
+    snprintf(buf, sizeof buf, "%s (avg %s%s)", hget_or(h, cc, "0"), days ? days : "-",
+             days ? " days" : "");
+    table_cell(&w, buf);
+    fputc('\n', out);
+    table_print(out, &w);
 }
 
 void hash_print_table(FILE *out, const fd_funnel_t *fn, const redisReply *h) {

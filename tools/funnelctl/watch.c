@@ -271,7 +271,7 @@ static fd_err_t emit(watch_t *w, const char *event, const sid_t *id, const snap_
         if (w->tty) fputs("\033[H\033[2J", out);
         if (w->have_snapshot && (w->tty || !status_only)) {
             if (!w->tty && w->blocks++ > 0) fputc('\n', out);
-            show_print_funnel(out, w->ctl, &w->sa, w->window, w->h);
+            show_print_funnel(out, w->ctl, &w->sa, w->window, w->h, NULL, false);
             fputc('\n', out);
         }
         status_line(w, out, note);
