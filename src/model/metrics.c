@@ -23,6 +23,11 @@ static const fd_metric_def_t defs[] = {
     /* feedback_sum is kept in hundredths */
     {"feedback_avg", false, FD_G_FEEDBACK_SUM, FD_G_FEEDBACK_COUNT, false, 100, 2,
      "feedback_sum / feedback_count: average satisfaction score"},
+    {"cycle_days", false, FD_G_CYCLE_SUM_MS, FD_G_CYCLE_COUNT, false, 86400000, 2,
+     "cycle_sum_ms / (cycle_count x 86400000): average days from first stage entry to won"},
+    /* won_amount is kept in hundredths */
+    {"avg_won_amount", false, FD_G_WON_AMOUNT, FD_G_WON, false, 100, 2,
+     "won_amount / won: average amount of a deal won"},
 };
 enum { NDEFS = sizeof defs / sizeof defs[0], NPER_STAGE = 3 };
 
@@ -78,4 +83,22 @@ bool fd_metrics_value(const fd_metric_t *m, const int64_t *fields, double *value
 size_t fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size) {
     int n = snprintf(buf, size, "%.*f", m->def->decimals, value);
     return n < 0 ? 0 : (size_t)n;
+}
+
+bool fd_metrics_velocity(const fd_funnel_t *fn, const int64_t *fields, int64_t open,
+                         double *value) {
+    int64_t won = fields[fd_funnel_field_global(fn, FD_G_WON)];
+    int64_t lost = fields[fd_funnel_field_global(fn, FD_G_LOST)];
+    int64_t won_amount = fields[fd_funnel_field_global(fn, FD_G_WON_AMOUNT)];
+    int64_t cycle_sum = fields[fd_funnel_field_global(fn, FD_G_CYCLE_SUM_MS)];
+    int64_t cycle_count = fields[fd_funnel_field_global(fn, FD_G_CYCLE_COUNT)];
+    *value = 0;
+    /* win_rate needs won + lost > 0, avg_won_amount won > 0, cycle_days a count and a
+     * non-zero sum */
+    if (open < 0 || won <= 0 || lost < 0 || cycle_count <= 0 || cycle_sum <= 0) return false;
+    double win_rate = (double)won / ((double)won + (double)lost);
+    double avg_won = (double)won_amount / ((double)won * 100.0);
+    double cycle_days = (double)cycle_sum / ((double)cycle_count * 86400000.0);
+    *value = (double)open * win_rate * avg_won / cycle_days;
+    return true;
 }
