@@ -52,7 +52,8 @@ size_t fd_keys_deal(char *buf, size_t size, const char *prefix, const char *deal
 #define FD_KEY_METRICS_TAKEN "metrics:taken"     /* set: suffixes being published */
 #define FD_KEY_METRICS_PUB   "metrics:publisher" /* hash: the publisher's position */
 #define FD_KEY_METRICS_LEASE "metrics:lease"     /* string: the publisher lease */
-#define FD_KEY_LATE          "late"              /* stream: late events (the core helper) */
+#define FD_KEY_REP_TEAM_AT   "rep_team:at"       /* hash: rep -> ms of the event behind rep_team */
+#define FD_KEY_LATE          "late"              /* stream: events more than 24 h late */
 #define FD_KEY_SCORE_LEASE   "score:lease"       /* string: the scorer lease */
 #define FD_KEY_SCORE_STATE   "score:state"       /* hash: the scorer's position */
 #define FD_KEY_SCORE_PERIODS "score:periods"     /* zset: period id -> start ms */

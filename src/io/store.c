@@ -24,7 +24,7 @@
 #define MGET_CHUNK   1000 /* keys per MGET: bounded replies, still one round trip (pipelined) */
 #define NONCE_HEX    16
 #define PREFIX_MAX   64                 /* so that every key fits FD_KEY_MAX */
-#define APPLY_LAYOUT "5"                /* ARGV layout version: must match src/lua/apply.lua */
+#define APPLY_LAYOUT "6"                /* ARGV layout version: must match src/lua/apply.lua */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
 
 /* The argument vector of one command: counted first, so argv and len are allocated once. Text
@@ -562,8 +562,8 @@ static size_t put_varint(unsigned char *p, uint64_t v) {
 }
 
 /* Bytes of hash h's deltas argument at most: the expiry varint, then per changed field its
- * index and a varint (<= 8 bytes below 10^15) or 0, a length and up to 19 digits. */
-#define DELTAS_MAX(nchanged) (10 + (nchanged) * (1 + 2 + 19))
+ * index and a varint (<= 8 bytes below 2 x 10^15) or 0, a length and up to 20 characters. */
+#define DELTAS_MAX(nchanged) (10 + (nchanged) * (1 + 2 + 20))
 
 /* The metric hash h as messages name it ("rep:all:anna"). */
 static const char *hash_name(const fd_batch_hash_t *h, char *buf, size_t size) {
@@ -591,14 +591,10 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
     for (size_t f = 0; f < nfields; f++) {
         int64_t d = h->delta[f];
         if (d == 0) continue;
-        if (d < 0) { /* counters only grow: a fold bug */
-            snprintf(why, why_size, "%.200s: delta %" PRId64 " of %s is negative",
-                     hash_name(h, name, sizeof name), d, fd_funnel_field_name(fn, f));
-            return FD_ERR_INVAL;
-        }
         *p++ = (unsigned char)f;
-        if (d < DELTA_BIG) {
-            p += put_varint(p, (uint64_t)d);
+        if (d > -DELTA_BIG && d < DELTA_BIG) {
+            /* zigzag: the open pipeline is a stock, its deltas are signed */
+            p += put_varint(p, d > 0 ? (uint64_t)d * 2 : (uint64_t)(-d) * 2 - 1);
         } else {
             char digits[24];
             int n = snprintf(digits, sizeof digits, "%" PRId64, d);
@@ -635,10 +631,11 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     for (int r = 1; r < FD_REJECT_COUNT; r++)
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
-    *nkeys = 5 + 2 * nparts + nnew + nhashes + ndeals;
+    size_t nrt = fd_batch_nrep_teams(b);
+    *nkeys = 8 + 2 * nparts + nnew + nhashes + ndeals;
     /* version, the feeds, the fixed arguments, then the counted lists */
     size_t argc = 3 + *nkeys + 1 + 5 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 +
-                  ndeals + 1 + 2 * nstats;
+                  ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
@@ -649,6 +646,9 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_FEED);
     ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_METRICS_DIRTY);
     ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_METRICS_PUB);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_REP_TEAM);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_REP_TEAM_AT);
+    ARG_KEY(a, fd_keys_single, st->prefix, FD_KEY_LATE);
     for (size_t i = 0; i < nparts; i++) {
         const fd_batch_part_t *p = fd_batch_part_at(b, i);
         ARG_KEY(a, fd_keys_part, st->prefix, p->topic, p->partition);
@@ -733,6 +733,14 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     }
     arg_ref(a, "batches", 7);
     arg_int(a, 1);
+    arg_int(a, (int64_t)nrt);
+    for (size_t i = 0; i < nrt; i++) {
+        const fd_batch_rep_team_t *rt = fd_batch_rep_team(b, i);
+        arg_ref(a, rt->rep, strlen(rt->rep));
+        arg_ref(a, rt->team, strlen(rt->team));
+        arg_int(a, rt->at_ms);
+    }
+    arg_int(a, 0); /* late events */
     return args_seal(a);
 }
 

@@ -2,11 +2,12 @@
 -- funneld batch apply: one atomic step per batch (run by src/io/store.c with EVALSHA; layer io).
 -- Every key is in KEYS, in this order (the counts come from ARGV):
 --   [1] the stats hash <p>:stats, [2] the change feed stream <p>:changes, [3] the feed hash
---   <p>:feed, [4] the set <p>:metrics:dirty, [5] the publisher hash <p>:metrics:publisher;
+--   <p>:feed, [4] the set <p>:metrics:dirty, [5] the publisher hash <p>:metrics:publisher,
+--   [6] the hash <p>:rep_team, [7] the hash <p>:rep_team:at, [8] the stream <p>:late;
 --   then P x (part hash, dedupe list) of the parts; then X deal keys that must not exist; then
 --   the H metric hashes; then the D deal keys to write.
--- ARGV, layout 5 (counts as decimal text, hash deltas in binary):
---   [1] layout version '5'
+-- ARGV, layout 6 (counts as decimal text, hash deltas in binary):
+--   [1] layout version '6'
 --   the feeds (docs/feeds.md): changes ('1': write an entry to the change feed, '0': not),
 --      its MAXLEN ~ cap, the most keys an entry lists (more: a 'bulk' entry), track ('1': add
 --      the changed hashes to the dirty set of the metrics publisher; '0': mark the publisher
@@ -25,11 +26,19 @@
 --   X: deals folded as new (their first event seen was a deal.created and funneld did not
 --      read them): their keys must not exist
 --   H, then H deltas of the metric hashes (binary): expire_at_s (0 = none) as a varint,
---      then per changed field its index (one byte) and its delta: a varint in
---      1 .. 10^15-1, or for a bigger one a 0 byte, a length byte L and L digits.
+--      then per changed field its index (one byte) and its signed delta (the open pipeline
+--      is a stock: it goes down too) zigzag-encoded as a varint (2d for d > 0, -2d - 1 for
+--      d < 0; |d| in 1 .. 10^15-1), or for a bigger one a 0 byte, a length byte L and L
+--      characters: digits, after a '-' for a negative one. A field whose value reaches 0 is
+--      deleted (zero is absent); one that would go below 0 is an error.
 --      Varint: 7 bits a byte, least significant first, high bit set = more follow.
 --   D, then D encoded deal states
 --   N, then N x (stats field, delta >= 0)
+--   R, then R x (rep, team, at_ms): the team of each rep's latest event of the batch naming
+--      one; written to <p>:rep_team (and at_ms to <p>:rep_team:at) unless the stored time is
+--      later
+--   L, then L x 8 (event_id, type, rep, team, occurred_ms, topic, partition, offset): the late
+--      events of the batch, added to <p>:late (MAXLEN ~ the changes maxlen)
 -- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);
 -- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'EXISTS', key}
 -- when a deal folded as new has a stored state; or an error reply
@@ -80,9 +89,39 @@ local function add_digits(a, b)
   if s == '' then return '0' end
   return s
 end
--- Amounts are stored as '%.2f' text and kept exactly in hundredths.
+-- a < b for digit strings without leading zeros
+local function less_digits(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+-- Exact a - b for digit strings with a >= b.
+local function sub_digits(a, b)
+  local out, i, j, borrow = {}, #a, #b, 0
+  while i >= 1 do
+    local d = byte(a, i) - 48 - borrow
+    i = i - 1
+    if j >= 1 then d = d - (byte(b, j) - 48); j = j - 1 end
+    if d < 0 then d, borrow = d + 10, 1 else borrow = 0 end
+    out[#out + 1] = d
+  end
+  local s = gsub(string.reverse(table.concat(out)), '^0+', '')
+  if s == '' then return '0' end
+  return s
+end
+-- Exact a + d for a digit string a >= 0 and a signed delta d ('-' then digits, or digits);
+-- nil when the result would be negative.
+local function add_signed(a, d)
+  a = gsub(a, '^0+', '')
+  if a == '' then a = '0' end
+  if sub(d, 1, 1) ~= '-' then return add_digits(a, d) end
+  d = sub(d, 2)
+  if less_digits(a, d) then return nil end
+  return sub_digits(a, d)
+end
+-- Amounts are stored as '%.2f' text and kept exactly in hundredths (nil below 0).
 local function add_hundredths(cur, delta)
-  local s = add_digits(cur and gsub(cur, '%.', '') or '0', delta)
+  local s = add_signed(cur and gsub(cur, '%.', '') or '0', delta)
+  if not s then return nil end
   s = string.rep('0', 3 - #s) .. s
   return sub(s, 1, -3) .. '.' .. sub(s, -2)
 end
@@ -101,11 +140,13 @@ local text_of = setmetatable({}, {__index = function(t, n)
 end})
 
 -- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)
-if take() ~= '5' then fail('ARGV layout version is not 5') end
+if take() ~= '6' then fail('ARGV layout version is not 6') end
 local stats_key = K[take_keys(1, 'stats key')]
 local feed_keys = take_keys(4, 'feed keys')
 local changes_key, feed_key, dirty_key, pub_key =
   K[feed_keys], K[feed_keys + 1], K[feed_keys + 2], K[feed_keys + 3]
+local rt_keys = take_keys(3, 'rep_team and late keys')
+local rep_team_key, rep_team_at_key, late_key = K[rt_keys], K[rt_keys + 1], K[rt_keys + 2]
 local feed_on, feed_maxlen = take() == '1', take_uint('changes maxlen')
 local feed_max_keys, track = take_uint('changes max keys'), take() == '1'
 local event_ms = take()
@@ -238,7 +279,7 @@ local function varint(b, i, key)
   end
   if not c or c >= 128 then fail('deltas of ' .. key .. ': bad varint') end
   v = v + c * mul
-  if v >= BIG then fail('deltas of ' .. key .. ': varint beyond 10^15') end
+  if v >= 2 * BIG then fail('deltas of ' .. key .. ': varint beyond 2 x 10^15') end
   return v, i + 1
 end
 local nhashes = take_uint('hash count')
@@ -254,6 +295,7 @@ for h = 1, nhashes do
   local b = {byte(deltas, 1, -1)}
   local nb, n, i = #b, 0
   hexp[h], i = varint(b, 1, key)
+  if hexp[h] >= BIG then fail('deltas of ' .. key .. ': expiry beyond 10^15') end
   while i <= nb do
     local k = b[i] + 1
     if not fname[k] or stamp[k] == h then
@@ -267,12 +309,13 @@ for h = 1, nhashes do
       d, i = varint(b, i + 1, key)
     end
     n = n + 1
+    if d % 2 == 1 then d = -(d + 1) / 2 else d = d / 2 end -- zigzag
     rk[n], rf[n], rd[n] = k, fname[k], d
     if d == 0 then
       -- a delta beyond the fast path, as digits
       local len = b[i] or 0
       local s = sub(deltas, i + 1, i + len)
-      if #s ~= len or len > 20 or not find(s, '^%d+$') then
+      if #s ~= len or len > 21 or not find(s, '^%-?%d+$') then
         fail('deltas of ' .. key .. ': bad digits of ' .. fname[k])
       end
       rd[n], rs[n] = false, s
@@ -319,9 +362,11 @@ for h = 1, nhashes do
       end
       if c and d then
         new = c + d
+        if new < 0 then fail(key .. ' ' .. fname[k] .. ' would go below 0') end
         text = text_of[new]
       else
-        text = add_digits(c and text_of[c] or cur, d and text_of[d] or rs[j])
+        text = add_signed(c and text_of[c] or cur, d and text_of[d] or rs[j])
+        if not text then fail(key .. ' ' .. fname[k] .. ' would go below 0') end
         new = tonumber(text)
       end
     else
@@ -336,10 +381,12 @@ for h = 1, nhashes do
       end
       if c and d and c + d < BIG then
         new = c + d
+        if new < 0 then fail(key .. ' ' .. fname[k] .. ' would go below 0') end
         local cents = new % 100
         text = format('%d.%02d', (new - cents) / 100, cents)
       else
         text = add_hundredths(cur, d and text_of[d] or rs[j])
+        if not text then fail(key .. ' ' .. fname[k] .. ' would go below 0') end
         new = tonumber((gsub(text, '%.', '')))
       end
     end
@@ -392,6 +439,44 @@ pos = pos + ndeals
 local stats_pos = pos
 local sfields = {}
 for f = 1, take_uint('stats count') do sfields[f] = take(); take_uint('stats delta') end
+-- rep -> team: kept where the stored time is not later than the batch's
+local rt, nrt = {}, take_uint('rep_team count')
+if nrt > 0 then
+  check_type(rep_team_key, 'hash')
+  check_type(rep_team_at_key, 'hash')
+  local reps = {}
+  for r = 1, nrt do
+    local rep, team, at = take(), take(), take_uint('rep_team time')
+    reps[r] = rep
+    rt[r] = {rep, team, at}
+  end
+  local st = {}
+  for first = 1, nrt, 500 do
+    local last = math.min(first + 499, nrt)
+    local v = redis.call('HMGET', rep_team_at_key, unpack(reps, first, last))
+    for r = first, last do st[r] = v[r - first + 1] end
+  end
+  local n = 0
+  for r = 1, nrt do
+    local cur = st[r]
+    if cur and (#cur > 18 or not find(cur, '^%d+$')) then
+      fail(rep_team_at_key .. ' ' .. reps[r] .. ' holds ' .. cur .. ', expected ms')
+    end
+    if not cur or tonumber(cur) <= rt[r][3] then
+      n = n + 1
+      rt[n] = rt[r]
+    end
+  end
+  nrt = n
+end
+-- the late events (docs/redis.md <p>:late)
+local late, nlate = {}, take_uint('late count')
+if nlate > 0 then check_type(late_key, 'stream') end
+for e = 1, nlate do
+  local l = {}
+  for f = 1, 8 do l[f] = take() end
+  late[e] = l
+end
 if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end
 if kpos ~= nkeys + 1 then fail((nkeys + 1 - kpos) .. ' KEYS left over') end
 -- HINCRBY below must not fail half way: every stats field it adds to must hold an
@@ -448,6 +533,16 @@ for _, p in ipairs(parts) do
   end
   redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))
   if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end
+end
+for r = 1, nrt do
+  redis.call('HSET', rep_team_key, rt[r][1], rt[r][2])
+  redis.call('HSET', rep_team_at_key, rt[r][1], format('%d', rt[r][3]))
+end
+for e = 1, nlate do
+  local l = late[e]
+  redis.call('XADD', late_key, 'MAXLEN', '~', feed_maxlen, '*', 'event_id', l[1], 'type', l[2],
+             'rep', l[3], 'team', l[4], 'occurred_ms', l[5], 'topic', l[6], 'partition', l[7],
+             'offset', l[8])
 end
 -- the feeds: what changed, in the same atomic step as the change itself
 local list = feed_on and nhashes <= feed_max_keys

@@ -14,8 +14,8 @@
 #include "base/map.h"
 
 /* Most distinct fields one (time, owner) group of an event touches: entered, advanced, moved_on
- * per stage, plus dwell, won, won_amount, events. */
-#define GROUP_FIELDS (3 * FD_MAX_STAGES + 8)
+ * per stage, plus dwell, won, won_amount, cycle, events. */
+#define GROUP_FIELDS (3 * FD_MAX_STAGES + 10)
 
 typedef struct {
     fd_batch_hash_t pub; /* what the store reads: points into names and delta */
@@ -67,6 +67,11 @@ struct fd_batch {
     size_t messages;
     int64_t latest_ms; /* the greatest occurred_ms folded, when any_folded */
     bool any_folded;
+
+    /* rep -> team of the rep's latest event naming a team (fd_batch_rep_team) */
+    fd_map_t *rep_team_of; /* rep id -> index + 1 into rep_teams */
+    fd_batch_rep_team_t *rep_teams;
+    size_t nrep_teams, rep_teams_cap;
 };
 
 /* Deltas of one event that share a time and an owner: they land in the same 15 hashes. */
@@ -92,7 +97,7 @@ fd_err_t fd_batch_new(const fd_funnel_t *fn, fd_timewin_t *tw, const fd_batch_op
     b->retention_days[FD_WIN_ALL] = 0;
     b->nfields = fd_funnel_nfields(fn);
     if (fd_map_new(&b->reps) != FD_OK || fd_map_new(&b->teams) != FD_OK ||
-        fd_map_new(&b->windows) != FD_OK) {
+        fd_map_new(&b->windows) != FD_OK || fd_map_new(&b->rep_team_of) != FD_OK) {
         fd_batch_destroy(b);
         return FD_ERR_NOMEM;
     }
@@ -113,6 +118,8 @@ void fd_batch_destroy(fd_batch_t *b) {
     fd_map_destroy(b->reps);
     fd_map_destroy(b->teams);
     fd_map_destroy(b->windows);
+    fd_map_destroy(b->rep_team_of);
+    free(b->rep_teams);
     free(b);
 }
 
@@ -120,6 +127,8 @@ void fd_batch_reset(fd_batch_t *b) {
     fd_map_clear(b->reps);
     fd_map_clear(b->teams);
     fd_map_clear(b->windows);
+    fd_map_clear(b->rep_team_of);
+    b->nrep_teams = 0;
     b->nentries = 0;
     b->nwslots = 0;
     b->nowners = 0;
@@ -357,6 +366,63 @@ static fd_err_t flush_group(fd_batch_t *b, const group_t *g, skipped_t *sk, int6
     return FD_OK;
 }
 
+/* Adds the open pipeline change of a FD_FX_OPEN (sign 1) or FD_FX_CLOSE (sign -1) effect to
+ * the "all" hashes of its owner's rep, team and the org: open:<s>, open_amount:<s>, open,
+ * open_amount. The "all" window never expires. */
+static fd_err_t add_pipeline(fd_batch_t *b, const fd_effect_t *x, int64_t sign) {
+    const fd_funnel_t *fn = b->fn;
+    const char *id[FD_SCOPE_COUNT] = {x->owner->rep, x->owner->team, ""};
+    size_t owner[FD_SCOPE_COUNT] = {0}, ws;
+    fd_err_t err;
+    if ((err = owner_of(b, b->reps, id[FD_SCOPE_REP], &owner[FD_SCOPE_REP])) != FD_OK ||
+        (err = owner_of(b, b->teams, id[FD_SCOPE_TEAM], &owner[FD_SCOPE_TEAM])) != FD_OK ||
+        (err = window_slot(b, FD_WIN_ALL, "all", &ws)) != FD_OK)
+        return err;
+    for (int scope = 0; scope < FD_SCOPE_COUNT; scope++) {
+        uint32_t *ref = &b->wslots[ws].org;
+        if (scope != FD_SCOPE_ORG && (err = owner_entry(b, owner[scope], ws, &ref)) != FD_OK)
+            return err;
+        if (*ref == 0 && (err = new_entry(b, (fd_scope_t)scope, "all", id[scope], 0, ref)) != FD_OK)
+            return err;
+        int64_t *delta = b->entries[*ref - 1].delta;
+        delta[fd_funnel_field_stage(fn, x->stage, FD_F_OPEN)] += sign;
+        delta[fd_funnel_field_stage(fn, x->stage, FD_F_OPEN_AMOUNT)] += sign * x->amount_c;
+        delta[fd_funnel_field_global(fn, FD_G_OPEN)] += sign;
+        delta[fd_funnel_field_global(fn, FD_G_OPEN_AMOUNT)] += sign * x->amount_c;
+    }
+    return FD_OK;
+}
+
+/* Notes ev for the rep -> team map: the team of the rep's latest event (by event time; a tie
+ * goes to the event folded later) that names one ("unassigned" names none). */
+static fd_err_t note_rep_team(fd_batch_t *b, const fd_event_t *ev) {
+    if (strcmp(ev->team_id, FD_TEAM_UNASSIGNED) == 0) return FD_OK;
+    size_t len = strlen(ev->rep_id);
+    uintptr_t v = (uintptr_t)fd_map_get(b->rep_team_of, ev->rep_id, len);
+    fd_batch_rep_team_t *rt;
+    if (v != 0) {
+        rt = &b->rep_teams[v - 1];
+        if (ev->occurred_ms < rt->at_ms) return FD_OK;
+    } else {
+        if (b->nrep_teams == b->rep_teams_cap) {
+            size_t ncap = b->rep_teams_cap ? b->rep_teams_cap * 2 : 64;
+            fd_batch_rep_team_t *nr = realloc(b->rep_teams, ncap * sizeof *nr);
+            if (nr == NULL) return FD_ERR_NOMEM;
+            b->rep_teams = nr;
+            b->rep_teams_cap = ncap;
+        }
+        rt = &b->rep_teams[b->nrep_teams];
+        memcpy(rt->rep, ev->rep_id, len + 1);
+        fd_err_t err =
+            fd_map_put(b->rep_team_of, ev->rep_id, len, (void *)(uintptr_t)(b->nrep_teams + 1));
+        if (err != FD_OK) return err;
+        b->nrep_teams++;
+    }
+    memcpy(rt->team, ev->team_id, strlen(ev->team_id) + 1);
+    rt->at_ms = ev->occurred_ms;
+    return FD_OK;
+}
+
 /* The group of (at_ms, owner) among groups[0..*n), added when new. */
 static group_t *group_for(group_t *groups, size_t *n, int64_t at_ms, const fd_owner_t *owner) {
     for (size_t i = 0; i < *n; i++) {
@@ -486,11 +552,22 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
         if (err != FD_OK) return err;
         err = fd_dealcache_mark_dirty(dc, ev->deal_id);
         if (err != FD_OK) return err;
-        /* Only the amount can change without an effect (a reach or a loss always has one). */
-        if (nfx == 0 && deal->amount_c == amount_before) b->stats[FD_STAT_IGNORED]++;
+        /* Only the amount (and the pipeline's holder) can change without a counter effect (a
+         * reach or a loss always has one): such an event is "ignored". */
+        size_t ncounted = 0;
+        for (size_t i = 0; i < nfx; i++)
+            if (fx[i].kind != FD_FX_OPEN && fx[i].kind != FD_FX_CLOSE) ncounted++;
+        if (ncounted == 0 && deal->amount_c == amount_before) b->stats[FD_STAT_IGNORED]++;
         int last = (int)fd_funnel_nstages(fn) - 1;
         for (size_t i = 0; i < nfx; i++) {
             const fd_effect_t *x = &fx[i];
+            if (x->kind == FD_FX_OPEN || x->kind == FD_FX_CLOSE) {
+                /* a stock, in the "all" hashes only; the owner points into the deal, valid
+                 * until its next apply */
+                err = add_pipeline(b, x, x->kind == FD_FX_OPEN ? 1 : -1);
+                if (err != FD_OK) return err;
+                continue;
+            }
             group_t *g = group_for(groups, &ngroups, x->at_ms, x->owner);
             switch (x->kind) {
             case FD_FX_ENTER:
@@ -498,6 +575,11 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
                 if (x->stage == last) {
                     group_add(g, fd_funnel_field_global(fn, FD_G_WON), 1);
                     group_add(g, fd_funnel_field_global(fn, FD_G_WON_AMOUNT), x->amount_c);
+                    if (x->cycle_ms >= 0) {
+                        group_add(g, fd_funnel_field_global(fn, FD_G_CYCLE_SUM_MS), x->cycle_ms);
+                        /* a zero cycle counts too: add it unconditionally */
+                        group_add(g, fd_funnel_field_global(fn, FD_G_CYCLE_COUNT), 1);
+                    }
                 }
                 break;
             case FD_FX_ADVANCE:
@@ -516,18 +598,20 @@ static fd_err_t fold_effects(fd_batch_t *b, fd_dealcache_t *dc, fd_deal_t *deal,
                 group_add(g, fd_funnel_field_stage(fn, x->stage, FD_F_LOST_AT), 1);
                 group_add(g, fd_funnel_field_global(fn, FD_G_LOST), 1);
                 break;
+            default:
+                break;
             }
         }
         break;
     }
     }
+    fd_err_t err = note_rep_team(b, ev);
+    if (err != FD_OK) return err;
     skipped_t sk;
     sk.n = 0;
-    for (size_t i = 0; i < ngroups; i++) {
-        fd_err_t err = flush_group(b, &groups[i], &sk, now_s);
-        if (err != FD_OK) return err;
-    }
-    return FD_OK;
+    for (size_t i = 0; i < ngroups && err == FD_OK; i++)
+        err = flush_group(b, &groups[i], &sk, now_s);
+    return err;
 }
 
 void fd_batch_reject(fd_batch_t *b, int part, fd_reject_t reason, int64_t offset) {
@@ -583,4 +667,13 @@ const char *fd_batch_stat_name(int stat) {
 
 const fd_funnel_t *fd_batch_funnel(const fd_batch_t *b) {
     return b->fn;
+}
+
+size_t fd_batch_nrep_teams(const fd_batch_t *b) {
+    return b->nrep_teams;
+}
+
+const fd_batch_rep_team_t *fd_batch_rep_team(const fd_batch_t *b, size_t i) {
+    assert(i < b->nrep_teams);
+    return &b->rep_teams[i];
 }

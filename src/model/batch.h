@@ -111,6 +111,17 @@ const fd_batch_part_t *fd_batch_part_at(const fd_batch_t *b, size_t i);
 /* The greatest occurred_ms of the events folded into the batch in *ms; false (and *ms
  * untouched) when none was folded. */
 bool fd_batch_latest_ms(const fd_batch_t *b, int64_t *ms);
+/* The team each rep of the batch is on: the team of the rep's latest folded event (by
+ * occurred_ms; a tie goes to the event folded later) whose team_id names one (not
+ * FD_TEAM_UNASSIGNED, which an absent team_id reads as). Reps whose events named none are not
+ * listed. Entries stay valid until the batch changes. */
+typedef struct {
+    char rep[FD_ID_MAX + 1];
+    char team[FD_ID_MAX + 1];
+    int64_t at_ms;
+} fd_batch_rep_team_t;
+size_t fd_batch_nrep_teams(const fd_batch_t *b);
+const fd_batch_rep_team_t *fd_batch_rep_team(const fd_batch_t *b, size_t i);
 /* Value of batch stat FD_STAT_* and of rejected:<reason>. */
 int64_t fd_batch_stat(const fd_batch_t *b, int stat);
 int64_t fd_batch_rejected(const fd_batch_t *b, fd_reject_t reason);

@@ -779,8 +779,8 @@ static fd_reject_t validate(const fd_funnel_t *fn, const cJSON *const known[F_CO
             FD_REJECT_NONE ||
         (r = take_id(known[F_REP_ID], "rep_id", "", NULL, ev->rep_id, NULL, errstr, errstr_size)) !=
             FD_REJECT_NONE ||
-        (r = take_id(known[F_TEAM_ID], "team_id", NULL, "unassigned", ev->team_id, NULL, errstr,
-                     errstr_size)) != FD_REJECT_NONE)
+        (r = take_id(known[F_TEAM_ID], "team_id", NULL, FD_TEAM_UNASSIGNED, ev->team_id, NULL,
+                     errstr, errstr_size)) != FD_REJECT_NONE)
         return r;
     bool is_deal = ev->type <= FD_DEAL_LOST;
     char why[48];

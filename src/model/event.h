@@ -10,8 +10,9 @@
 
 #include "model/funnel.h"
 
-#define FD_EVENT_MAX_BYTES 65536 /* largest accepted message */
-#define FD_EVENT_MAX_DEPTH 16    /* deepest accepted JSON nesting */
+#define FD_EVENT_MAX_BYTES 65536        /* largest accepted message */
+#define FD_EVENT_MAX_DEPTH 16           /* deepest accepted JSON nesting */
+#define FD_TEAM_UNASSIGNED "unassigned" /* the team_id of an event without one */
 
 /* Rejection reasons, machine-readable (the dead-letter header funneld.reason, the stats field
  * rejected:<reason>). X(name, "reason") */

@@ -203,10 +203,29 @@ static void free_owners(fd_owner_t *owners, size_t n) {
     free(owners);
 }
 
+static void free_holder(fd_owner_t *h) {
+    free((char *)h->rep);
+    free((char *)h->team);
+    h->rep = h->team = NULL;
+}
+
 void fd_deal_clear(fd_deal_t *deal) {
     if (deal == NULL) return;
     free_owners(deal->owners, deal->nowners);
+    free_holder(&deal->holder);
+    free_holder(&deal->prev_holder);
     fd_deal_init(deal);
+}
+
+bool fd_deal_open(const fd_funnel_t *fn, const fd_deal_t *deal, int *stage, int64_t *amount_c,
+                  const fd_owner_t **holder) {
+    if (deal->holder.rep == NULL || deal->closed || deal->furthest < 0 ||
+        deal->furthest >= (int)fn->nstages - 1)
+        return false;
+    *stage = deal->furthest;
+    *amount_c = deal->amount_c > 0 ? deal->amount_c : 0;
+    *holder = &deal->holder;
+    return true;
 }
 
 /* ---- state machine ---- */
@@ -257,6 +276,7 @@ static fd_effect_t *push(fd_effect_t *out, size_t *n, fd_fx_kind_t kind, int sta
     fx->owner = owner;
     fx->dwell_ms = -1;
     fx->amount_c = 0;
+    fx->cycle_ms = -1;
     return fx;
 }
 
@@ -289,8 +309,58 @@ static void reach(const fd_funnel_t *fn, fd_deal_t *deal, int target, int64_t at
     fd_effect_t *en = push(out, n, FD_FX_ENTER, target, at_ms, o);
     /* The amount of this event, if any, is already in deal->amount_c. */
     if (target == last) en->amount_c = deal->amount_c >= 0 ? deal->amount_c : 0;
+    if (target == last && f >= 0) {
+        /* Cycle time: from the deal's earliest stage reach (reaches may be out of order) to
+         * won; a negative one (won dated before a reach) or one that overflows is left out. */
+        int64_t first = deal->reach[0].at_ms, cycle;
+        for (int s = 1; s <= f; s++)
+            if (deal->reach[s].at_ms < first) first = deal->reach[s].at_ms;
+        if (at_ms >= first && !__builtin_sub_overflow(at_ms, first, &cycle)) en->cycle_ms = cycle;
+    }
     deal->reach[target] = (fd_reach_t){at_ms, (uint8_t)oi, FD_REACH_REACHED};
     deal->furthest = target;
+}
+
+/* The counter part of fd_funnel_apply (effects before the pipeline's). */
+static fd_err_t apply_counters(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type,
+                               int stage, int64_t at_ms, const fd_owner_t *owner, int64_t amount_c,
+                               fd_effect_t *out, size_t *n) {
+    const int last = (int)fn->nstages - 1;
+    int target;
+    switch (type) {
+    case FD_DEAL_CREATED:
+        target = stage >= 0 ? stage : 0;
+        break;
+    case FD_DEAL_STAGE_CHANGED:
+        target = stage;
+        break;
+    case FD_DEAL_WON:
+        target = last;
+        break;
+    default: /* FD_DEAL_LOST, checked by the caller */
+        if (amount_c >= 0) deal->amount_c = amount_c;
+        /* Lost once per deal, and never once won. */
+        if (deal->lost_stage >= 0 || deal->furthest == last) return FD_OK;
+        deal->lost_stage = stage >= 0 ? stage : deal->furthest >= 0 ? deal->furthest : 0;
+        /* The deal keeps no record of who lost it, so the effect points at the event's owner. */
+        push(out, n, FD_FX_LOST, deal->lost_stage, at_ms, owner);
+        return FD_OK;
+    }
+
+    if (target <= deal->furthest) { /* reached before: each (deal, stage) counts once */
+        if (amount_c >= 0) deal->amount_c = amount_c;
+        return FD_OK;
+    }
+    int oi;
+    fd_err_t err = intern_owner(fn, deal, owner, &oi);
+    if (err != FD_OK) return err;
+    if (amount_c >= 0) deal->amount_c = amount_c; /* before the won amount is taken from it */
+    reach(fn, deal, target, at_ms, oi, out, n);
+    return FD_OK;
+}
+
+static bool same_owner(const fd_owner_t *a, const fd_owner_t *b) {
+    return strcmp(a->rep, b->rep) == 0 && strcmp(a->team, b->team) == 0;
 }
 
 fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t type, int stage,
@@ -300,41 +370,52 @@ fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t
     const int last = (int)fn->nstages - 1;
     if (owner == NULL || owner->rep == NULL || owner->team == NULL || stage < -1 || stage > last)
         return FD_ERR_INVAL;
-
-    int target;
-    switch (type) {
-    case FD_DEAL_CREATED:
-        target = stage >= 0 ? stage : 0;
-        break;
-    case FD_DEAL_STAGE_CHANGED:
-        if (stage < 0) return FD_ERR_INVAL;
-        target = stage;
-        break;
-    case FD_DEAL_WON:
-        target = last;
-        break;
-    case FD_DEAL_LOST:
-        if (stage == last) return FD_ERR_INVAL;
-        if (amount_c >= 0) deal->amount_c = amount_c;
-        /* Lost once per deal, and never once won. */
-        if (deal->lost_stage >= 0 || deal->furthest == last) return FD_OK;
-        deal->lost_stage = stage >= 0 ? stage : deal->furthest >= 0 ? deal->furthest : 0;
-        /* The deal keeps no record of who lost it, so the effect points at the event's owner. */
-        push(out, n, FD_FX_LOST, deal->lost_stage, at_ms, owner);
-        return FD_OK;
-    default:
+    if ((unsigned)type > FD_DEAL_LOST || (type == FD_DEAL_STAGE_CHANGED && stage < 0) ||
+        (type == FD_DEAL_LOST && stage == last))
         return FD_ERR_INVAL;
+
+    /* The pipeline contribution before the event. */
+    int stage0 = -1;
+    int64_t amount0 = 0;
+    const fd_owner_t *holder0 = NULL;
+    bool open0 = fd_deal_open(fn, deal, &stage0, &amount0, &holder0);
+
+    /* A deal event dated at or after the latest one names the holder: copy it first, so that
+     * a failed allocation leaves the deal unchanged. */
+    bool latest = deal->holder.rep == NULL || at_ms >= deal->latest_ms;
+    bool new_holder = latest && (deal->holder.rep == NULL || !same_owner(&deal->holder, owner));
+    fd_owner_t h = {NULL, NULL};
+    if (new_holder &&
+        ((h.rep = strdup(owner->rep)) == NULL || (h.team = strdup(owner->team)) == NULL)) {
+        free_holder(&h);
+        return FD_ERR_NOMEM;
+    }
+    fd_err_t err = apply_counters(fn, deal, type, stage, at_ms, owner, amount_c, out, n);
+    if (err != FD_OK) { /* only intern_owner fails, before any change */
+        free_holder(&h);
+        *n = 0;
+        return err;
+    }
+    if (new_holder) {
+        /* The old holder stays alive as prev_holder: the CLOSE below may point at it. */
+        free_holder(&deal->prev_holder);
+        deal->prev_holder = deal->holder;
+        deal->holder = h;
+        if (holder0 != NULL) holder0 = &deal->prev_holder;
+    }
+    if (latest) {
+        deal->latest_ms = at_ms;
+        deal->closed = type == FD_DEAL_LOST;
     }
 
-    if (target <= deal->furthest) { /* reached before: each (deal, stage) counts once */
-        if (amount_c >= 0) deal->amount_c = amount_c;
-        return FD_OK;
-    }
-    int oi;
-    fd_err_t err = intern_owner(fn, deal, owner, &oi); /* the only step that can fail */
-    if (err != FD_OK) return err;
-    if (amount_c >= 0) deal->amount_c = amount_c; /* before the won amount is taken from it */
-    reach(fn, deal, target, at_ms, oi, out, n);
+    int stage1 = -1;
+    int64_t amount1 = 0;
+    const fd_owner_t *holder1 = NULL;
+    bool open1 = fd_deal_open(fn, deal, &stage1, &amount1, &holder1);
+    if (open0 && open1 && stage0 == stage1 && amount0 == amount1 && same_owner(holder0, holder1))
+        return FD_OK; /* the contribution did not change */
+    if (open0) push(out, n, FD_FX_CLOSE, stage0, at_ms, holder0)->amount_c = amount0;
+    if (open1) push(out, n, FD_FX_OPEN, stage1, at_ms, holder1)->amount_c = amount1;
     return FD_OK;
 }
 
@@ -342,8 +423,12 @@ fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t
  *
  * One line, fields separated by tabs (ids never contain control characters):
  *
- *   d1 <nstages> <furthest> <lost_stage> <amount_c> <nowners> {<rep> <team>}*nowners
- *      {<reach>}*(furthest+1)
+ *   d2 <nstages> <furthest> <lost_stage> <amount_c> <nowners> {<rep> <team>}*nowners
+ *      {<reach>}*(furthest+1) [<latest_ms> <closed> <holder rep> <holder team>]
+ *
+ * The last four (the pipeline's holder, docs/funnel.md) are there when the deal has a holder;
+ * closed is 0 or 1. "d1", written before the pipeline existed, is the same without them: it
+ * decodes as a deal without a holder.
  *
  * furthest, lost_stage and amount_c use -1 for "none". A reach is "b" for a back-filled stage
  * (time and owner are those of the next stage, see the invariants above), else "<time>:<owner>"
@@ -351,7 +436,8 @@ fd_err_t fd_funnel_apply(const fd_funnel_t *fn, fd_deal_t *deal, fd_event_type_t
  * previous one after that (short, and still exact with out-of-order times). Numbers are canonical
  * decimal: no '+', no leading zeros, no "-0". Example, lead then qualified a day later:
  *
- *   d1 5 1 -1 1250000 1 anna@corp.example emea 1763805600000:0 86400000:0
+ *   d2 5 1 -1 1250000 1 anna@corp.example emea 1763805600000:0 86400000:0 1763892000000 0
+ *      anna@corp.example emea
  */
 
 typedef struct {
@@ -395,7 +481,7 @@ static void put_i64(out_t *o, int64_t v) {
 
 size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, size_t size) {
     out_t o = {buf, size, 0};
-    put_str(&o, "d1");
+    put_str(&o, "d2");
     put_i64(&o, (int64_t)fn->nstages);
     put_i64(&o, deal->furthest);
     put_i64(&o, deal->lost_stage);
@@ -425,6 +511,14 @@ size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, s
         put(&o, tmp, 1 + fmt_i64(tmp + 1, r->owner));
         prev = r->at_ms;
         first = false;
+    }
+    if (deal->holder.rep != NULL) {
+        put_i64(&o, deal->latest_ms);
+        put(&o, deal->closed ? "\t1" : "\t0", 2);
+        put(&o, "\t", 1);
+        put_str(&o, deal->holder.rep);
+        put(&o, "\t", 1);
+        put_str(&o, deal->holder.team);
     }
     if (size > 0) buf[o.len < size ? o.len : size - 1] = '\0';
     return o.len;
@@ -515,10 +609,12 @@ fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_d
     const char *tok;
     size_t tlen;
 
-    if (!next_field(&in, &tok, &tlen) || tlen != 2 || memcmp(tok, "d1", 2) != 0) {
-        err = bad(&in, "deal state: expected version '%s' first", "d1");
+    if (!next_field(&in, &tok, &tlen) || tlen != 2 ||
+        (memcmp(tok, "d1", 2) != 0 && memcmp(tok, "d2", 2) != 0)) {
+        err = bad(&in, "deal state: expected version '%s' first", "d1' or 'd2");
         goto fail;
     }
+    const bool d2 = tok[1] == '2';
     if ((err = field_i64(&in, "stage count", 2, FD_MAX_STAGES, &nstages)) != FD_OK) goto fail;
     if (nstages != (int64_t)fn->nstages) {
         snprintf(errstr, errstr_size, "deal state: stored for %lld stages, the funnel has %zu",
@@ -598,8 +694,24 @@ fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_d
             err = FD_ERR_PARSE;
             goto fail;
         }
+    if (d2 && in.p != NULL) { /* the holder */
+        int64_t closed;
+        char *rep = NULL, *team = NULL;
+        if ((err = field_i64(&in, "latest event time", INT64_MIN, INT64_MAX, &d.latest_ms)) !=
+                FD_OK ||
+            (err = field_i64(&in, "closed", 0, 1, &closed)) != FD_OK ||
+            (err = field_id(&in, "holder rep", &rep)) != FD_OK ||
+            (err = field_id(&in, "holder team", &team)) != FD_OK) {
+            free(rep);
+            goto fail;
+        }
+        d.holder = (fd_owner_t){rep, team};
+        d.closed = closed == 1;
+    }
     if (in.p != NULL) {
-        err = bad(&in, "deal state: %s", "trailing data after the last stage reach");
+        err =
+            bad(&in, "deal state: %s",
+                d2 ? "trailing data after the holder" : "trailing data after the last stage reach");
         goto fail;
     }
     fd_deal_clear(deal);

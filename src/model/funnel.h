@@ -104,6 +104,16 @@ typedef struct {
                          * one and reaches a new stage) and never moved, so pointers to entries
                          * stay valid until fd_deal_clear */
     uint8_t nowners;
+    /* The open pipeline (docs/funnel.md): the holder is the owner of the deal's latest deal
+     * event by event time (latest_ms; a tie goes to the event applied later), closed whether
+     * that event was a deal.lost. holder.rep NULL: no holder yet (a new deal, or a state
+     * decoded from "d1", written before the pipeline existed): the deal contributes nothing to
+     * the pipeline until its next event. holder and prev_holder are heap copies owned by the
+     * deal; prev_holder is the holder before the last apply that changed it, kept alive (until
+     * the next such apply or fd_deal_clear) so that that apply's FD_FX_CLOSE may point at it. */
+    fd_owner_t holder, prev_holder;
+    int64_t latest_ms; /* meaningful only with a holder */
+    bool closed;
 } fd_deal_t;
 
 /* Empty state: nothing reached, never lost, no amount, no owners. */
@@ -111,15 +121,21 @@ void fd_deal_init(fd_deal_t *deal);
 /* Frees the owners and re-initialises deal; NULL does nothing. */
 void fd_deal_clear(fd_deal_t *deal);
 
-/* Encodes deal as one line of text into buf (tab-separated, versioned "d1"; format in
+/* Whether deal counts in the open pipeline now: it has a holder, reached a stage, is not won
+ * and not closed lost. Then *stage is its furthest stage, *amount_c its last amount (0 when
+ * none) and *holder points at deal->holder (valid until the deal's next apply). */
+bool fd_deal_open(const fd_funnel_t *fn, const fd_deal_t *deal, int *stage, int64_t *amount_c,
+                  const fd_owner_t **holder);
+
+/* Encodes deal as one line of text into buf (tab-separated, versioned "d2"; format in
  * docs/funnel.md and src/funnel.c); returns the length it needs, excluding the NUL, like
  * snprintf: the output is truncated (and NUL-terminated when size > 0) if it does not fit. Ids
  * contain no control characters, so tabs are safe. */
 size_t fd_deal_encode(const fd_funnel_t *fn, const fd_deal_t *deal, char *buf, size_t size);
 /* Decodes len bytes of fd_deal_encode output into an initialised deal (replacing its content).
- * FD_ERR_PARSE with errstr when the text is not a valid encoding for this funnel (version, stage
- * count, numbers, ids, owner indexes, reaches vs furthest, trailing data); FD_ERR_NOMEM. On error
- * deal is unchanged. */
+ * "d1" (before the pipeline) still decodes, as a deal without a holder. FD_ERR_PARSE with errstr
+ * when the text is not a valid encoding for this funnel (version, stage count, numbers, ids, owner
+ * indexes, reaches vs furthest, trailing data); FD_ERR_NOMEM. On error deal is unchanged. */
 fd_err_t fd_deal_decode(const fd_funnel_t *fn, const char *buf, size_t len, fd_deal_t *deal,
                         char *errstr, size_t errstr_size);
 
@@ -128,7 +144,10 @@ typedef enum {
     FD_FX_ENTER,   /* stage reached: entered:<s> (and won, won_amount on the last stage) */
     FD_FX_ADVANCE, /* a deal counted in entered:<s> reached a later stage: advanced:<s> */
     FD_FX_MOVE,    /* the deal left <s> for a later stage: moved_on:<s>, dwell when dwell_ms >= 0 */
-    FD_FX_LOST     /* the deal was lost at <s>: lost_at:<s> and lost */
+    FD_FX_LOST,    /* the deal was lost at <s>: lost_at:<s> and lost */
+    FD_FX_OPEN,    /* the open pipeline gains the deal at <s>: open:<s> +1, open_amount:<s>
+                    * +amount_c (and the totals), in the "all" hashes of owner; at_ms unused */
+    FD_FX_CLOSE    /* the open pipeline loses the deal at <s>: the same, subtracted */
 } fd_fx_kind_t;
 
 typedef struct {
@@ -136,14 +155,18 @@ typedef struct {
     int stage;
     int64_t at_ms;           /* time whose windows the effect counts in */
     const fd_owner_t *owner; /* whose scopes it counts in: a deal copy (FD_FX_LOST: the event's
-                              * owner argument, as the deal does not keep who lost it) */
+                              * owner argument, as the deal does not keep who lost it; FD_FX_OPEN
+                              * and FD_FX_CLOSE: the deal's holder or prev_holder) */
     int64_t dwell_ms;        /* FD_FX_MOVE: time spent in stage, -1 when none (else always -1) */
     int64_t amount_c;        /* FD_FX_ENTER of the last stage: won amount in hundredths (>= 0);
-                              * 0 for every other effect */
+                              * FD_FX_OPEN / FD_FX_CLOSE: the deal's amount (>= 0); else 0 */
+    int64_t cycle_ms;        /* FD_FX_ENTER of the last stage by a deal that had reached a stage
+                              * before: won time - its earliest stage reach, when >= 0; else -1 */
 } fd_effect_t;
 
-/* Worst case number of effects of one event: ENTER+ADVANCE+MOVE per stage, plus one. */
-#define FD_MAX_EFFECTS (3 * FD_MAX_STAGES + 2)
+/* Worst case number of effects of one event: ENTER+ADVANCE+MOVE per stage, plus one, plus a
+ * pipeline CLOSE and OPEN. */
+#define FD_MAX_EFFECTS (3 * FD_MAX_STAGES + 4)
 
 typedef enum {
     FD_DEAL_CREATED = 0,
@@ -157,9 +180,11 @@ typedef enum {
 
 /* Applies one deal event to deal and writes its effects to out (room for FD_MAX_EFFECTS), their
  * number to *n. type is a deal.* type; stage is the event's stage or -1 when absent; amount_c is
- * the event's amount in hundredths or -1. Owner pointers in the effects stay valid while deal
- * lives (and owner, for FD_FX_LOST). Effects of a reach, in order: ADVANCE(f) and MOVE(f) for the
- * previous furthest stage f, ENTER/ADVANCE/MOVE for each skipped stage, ENTER(target).
+ * the event's amount in hundredths or -1. Owner pointers in the effects stay valid until the
+ * deal's next apply or fd_deal_clear (and owner, for FD_FX_LOST). Effects of a reach, in order:
+ * ADVANCE(f) and MOVE(f) for the previous furthest stage f, ENTER/ADVANCE/MOVE for each skipped
+ * stage, ENTER(target). Last, when the deal's pipeline contribution changed (holder, stage,
+ * amount, open or not): FD_FX_CLOSE of the contribution before, FD_FX_OPEN of the one after.
  * FD_ERR_NOMEM when copying the owner failed: deal is then unchanged and *n is 0. FD_ERR_INVAL
  * (deal unchanged) for a type that is not deal.*, a stage out of range, deal.stage_changed
  * without a stage or deal.lost at the last stage. Semantics: docs/funnel.md. */

@@ -180,24 +180,15 @@ static int64_t hundredths(const fd_funnelview_t *v, const char *name) {
     return neg ? -h : h;
 }
 
-/* The SPEC's formula; fd_metrics_velocity (model/metrics.h) is to replace it once the metrics
- * table has cycle_days and avg_won_amount: same inputs, same result. */
 bool fd_funnelview_velocity(const fd_funnel_t *fn, const fd_funnelview_t *v, int64_t open,
                             double *value, double in[3], bool has[3]) {
-    (void)fn;
-    int64_t won = counter(v, "won"), lost = counter(v, "lost");
-    int64_t amount = hundredths(v, "won_amount");
-    int64_t cycle_sum = counter(v, "cycle_sum_ms"), cycle_count = counter(v, "cycle_count");
-    has[0] = won + lost > 0;
-    in[0] = has[0] ? (double)won / (double)(won + lost) : 0;
-    has[1] = won > 0;
-    in[1] = has[1] ? (double)amount / ((double)won * 100.0) : 0;
-    has[2] = cycle_count > 0;
-    in[2] = has[2] ? (double)cycle_sum / ((double)cycle_count * 86400000.0) : 0;
-    *value = 0;
-    if (!has[0] || !has[1] || !has[2] || in[2] <= 0) return false;
-    *value = (double)open * in[0] * in[1] / in[2];
-    return true;
+    size_t nf = fd_funnel_nfields(fn);
+    int64_t fields[FD_MAX_STAGES * FD_F_PER_STAGE + FD_G_COUNT + FD_MAX_KINDS];
+    for (size_t f = 0; f < nf; f++) {
+        const char *name = fd_funnel_field_name(fn, f);
+        fields[f] = fd_funnel_field_hundredths(fn, f) ? hundredths(v, name) : counter(v, name);
+    }
+    return fd_metrics_velocity(fn, fields, open, value, in, has);
 }
 
 static bool add_number(cJSON *o, const char *name, bool has, int decimals, double x) {

@@ -62,15 +62,6 @@ void fd_kpi_name(const fd_funnel_t *fn, fd_kpi_t kpi, char *buf, size_t size) {
         snprintf(buf, size, "%s", kpi_prefix[kpi.kind]);
 }
 
-/* cycle_days and avg_won_amount as the metrics table defines them (docs/redis.md), used only
- * while a table without those rows is linked: the table's row wins when it has one. */
-static const fd_metric_def_t fallback_defs[] = {
-    {"cycle_days", false, FD_G_CYCLE_SUM_MS, FD_G_CYCLE_COUNT, false, 86400000, 2,
-     "cycle_sum_ms / (cycle_count x 86400000): average days from first stage entry to won"},
-    {"avg_won_amount", false, FD_G_WON_AMOUNT, FD_G_WON, false, 100, 2,
-     "won_amount / won: average won deal size in currency units"},
-};
-
 /* The derived field of the metrics table a KPI is (conv, exit_conv, dwell_hours per stage;
  * win_rate, feedback_avg, cycle_days, avg_won_amount): false for counts, amounts and stalled
  * KPIs. */
@@ -89,8 +80,6 @@ static bool kpi_metric(const fd_funnel_t *fn, fd_kpi_t kpi, fd_metric_t *m) {
     }
     const char *name = kpi_prefix[kpi.kind];
     const fd_metric_def_t *d = fd_metrics_def_find(name, strlen(name));
-    for (size_t i = 0; d == NULL && i < sizeof fallback_defs / sizeof fallback_defs[0]; i++)
-        if (strcmp(fallback_defs[i].name, name) == 0) d = &fallback_defs[i];
     if (d == NULL) return false;
     m->def = d;
     if (d->per_stage) {

@@ -23,6 +23,11 @@ static const fd_metric_def_t defs[] = {
     /* feedback_sum is kept in hundredths */
     {"feedback_avg", false, FD_G_FEEDBACK_SUM, FD_G_FEEDBACK_COUNT, false, 100, 2,
      "feedback_sum / feedback_count: average satisfaction score"},
+    {"cycle_days", false, FD_G_CYCLE_SUM_MS, FD_G_CYCLE_COUNT, false, 86400000, 2,
+     "cycle_sum_ms / (cycle_count x 86400000): average days from first stage entry to won"},
+    /* won_amount is kept in hundredths */
+    {"avg_won_amount", false, FD_G_WON_AMOUNT, FD_G_WON, false, 100, 2,
+     "won_amount / won: average amount of a deal won"},
 };
 enum { NDEFS = sizeof defs / sizeof defs[0], NPER_STAGE = 3 };
 
@@ -78,4 +83,30 @@ bool fd_metrics_value(const fd_metric_t *m, const int64_t *fields, double *value
 size_t fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size) {
     int n = snprintf(buf, size, "%.*f", m->def->decimals, value);
     return n < 0 ? 0 : (size_t)n;
+}
+
+bool fd_metrics_velocity(const fd_funnel_t *fn, const int64_t *fields, int64_t open, double *value,
+                         double in[3], bool have[3]) {
+    /* the three factors as the table defines them: win_rate, avg_won_amount, cycle_days */
+    static const char *const factors[3] = {"win_rate", "avg_won_amount", "cycle_days"};
+    double f[3] = {0, 0, 0};
+    bool all = open >= 0;
+    for (int k = 0; k < 3; k++) {
+        const fd_metric_def_t *d = fd_metrics_def_find(factors[k], strlen(factors[k]));
+        fd_metric_t m = {.def = d, .stage = -1};
+        int64_t den;
+        bool ok = false;
+        if (d != NULL) {
+            m.num = fd_funnel_field_global(fn, d->num);
+            m.den = fd_funnel_field_global(fn, d->den);
+            ok = fd_metrics_value(&m, fields, &f[k], &den);
+        }
+        if (in != NULL) in[k] = ok ? f[k] : 0;
+        if (have != NULL) have[k] = ok;
+        all = all && ok;
+    }
+    *value = 0;
+    if (!all || f[2] <= 0) return false;
+    *value = (double)open * f[0] * f[1] / f[2];
+    return true;
 }

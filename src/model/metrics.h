@@ -33,7 +33,7 @@ typedef struct {
 } fd_metric_def_t;
 
 /* The table, in the order docs/redis.md lists the fields: conv, exit_conv, dwell_hours (per
- * stage), win_rate, feedback_avg. */
+ * stage), win_rate, feedback_avg, cycle_days, avg_won_amount. */
 size_t fd_metrics_ndefs(void);
 const fd_metric_def_t *fd_metrics_def(size_t i);
 /* The definition named name ("conv", "win_rate"; without ":<stage>"), or NULL. */
@@ -65,5 +65,16 @@ bool fd_metrics_value(const fd_metric_t *m, const int64_t *fields, double *value
 /* Prints value as the field is written in Redis ("%.4f" or "%.2f") into buf (truncated to size,
  * always NUL-terminated when size > 0); returns the length it needs, excluding the NUL. */
 size_t fd_metrics_format(const fd_metric_t *m, double value, char *buf, size_t size);
+
+/* Sales velocity (currency per day), not stored (it mixes a stock and a window): given a
+ * window's counters fields (indexed as the funnel's fields, amounts in hundredths) and the
+ * scope's open pipeline count `open` (from its "all" hash),
+ *   velocity = open x win_rate x avg_won_amount / cycle_days
+ * with each factor computed unrounded from its counters as the table defines it. False, *value
+ * 0, when a factor is undefined (no won deal, no cycle) or cycle_days is 0. in[0..2] (unless
+ * NULL) get win_rate, avg_won_amount and cycle_days, have[k] (unless NULL) whether each is
+ * defined. */
+bool fd_metrics_velocity(const fd_funnel_t *fn, const int64_t *fields, int64_t open, double *value,
+                         double in[3], bool have[3]);
 
 #endif

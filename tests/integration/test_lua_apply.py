@@ -28,8 +28,9 @@ P = "t"  # the key prefix of this test
 # fields and the derived fields of src/model/metrics.h spelled out by hand.
 FIELDS = ["entered:lead", "advanced:lead", "moved_on:lead", "lost_at:lead", "dwell_sum_ms:lead",
           "dwell_count:lead", "entered:won", "won", "lost", "won_amount", "feedback_count",
-          "feedback_sum", "complaints", "events", "activity:call"]
-AMOUNTS = ["won_amount", "feedback_sum"]
+          "feedback_sum", "complaints", "events", "activity:call", "open:lead",
+          "open_amount:lead", "open", "open_amount"]
+AMOUNTS = ["won_amount", "feedback_sum", "open_amount:lead", "open_amount"]
 DERIVED = [  # name, numerator, denominator, den_plus_num, scale, decimals
     ("conv:lead", "advanced:lead", "entered:lead", "0", "1", "4"),
     ("exit_conv:lead", "moved_on:lead", "lost_at:lead", "1", "1", "4"),
@@ -43,6 +44,9 @@ CHANGES = P + ":changes"
 FEED = P + ":feed"
 DIRTY = P + ":metrics:dirty"
 PUB = P + ":metrics:publisher"
+REP_TEAM = P + ":rep_team"
+REP_TEAM_AT = P + ":rep_team:at"
+LATE = P + ":late"
 PARTS = P + ":parts"
 PART = P + ":part:crm.events:0"
 DEDUPE = P + ":dedupe:crm.events:0"
@@ -61,20 +65,26 @@ def varint(v):
 
 
 def deltas(expire_at, changes):
-    """The binary deltas argument: expiry varint, then (field index byte, varint delta)."""
+    """The binary deltas argument: expiry varint, then (field index byte, signed delta): a
+    zigzag varint (2d, or -2d - 1 below 0) below 10^15 in magnitude, else 0, a length byte and
+    the digits (after '-' when negative)."""
     out = bytearray(varint(expire_at))
     for name, d in changes:
         out.append(FIELDS.index(name))
-        out += varint(d)
+        if abs(d) < 10 ** 15:
+            out += varint(2 * d if d > 0 else -2 * d - 1)
+        else:
+            text = str(d).encode()
+            out += bytes([0, len(text)]) + text
     return bytes(out)
 
 
 def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=(),
-                  version="5", feed=("1", 10000, 256, "1", "")):
+                  version="6", feed=("1", 10000, 256, "1", ""), rep_teams=(), late=()):
     """EVALSHA of the apply script for one part: hashes [(key, deltas)], deals [(key, state)],
     ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]; feed: (changes,
-    maxlen, max keys, track, latest event ms)."""
-    keys = [STATS, CHANGES, FEED, DIRTY, PUB, PART, DEDUPE] + list(new_deals) + \
+    maxlen, max keys, track, latest event ms); rep_teams [(rep, team, ms)]; late [8 fields]."""
+    keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE, PART, DEDUPE] + list(new_deals) + \
         [k for k, _ in hashes] + [k for k, _ in deals]
     argv = [version] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
         [len(DERIVED)]
@@ -86,6 +96,12 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
     argv += [len(stats)]
     for f, v in stats:
         argv += [f, v]
+    argv += [len(rep_teams)]
+    for rt in rep_teams:
+        argv += list(rt)
+    argv += [len(late)]
+    for entry in late:
+        argv += list(entry)
     return ["EVALSHA", sha, len(keys)] + keys + argv
 
 
@@ -158,7 +174,7 @@ def body(h, args):
     r.call("DEL", DEAL)
     nkeys = cmd[2]
     for bad, why in ((apply_command(apply_sha, token, "", "5", [id1], hashes, deals,
-                                    version="4"), "layout version is not 5"),
+                                    version="5"), "layout version is not 6"),
                      (cmd[:2] + [nkeys - 1] + cmd[3:2 + nkeys] + cmd[3 + nkeys:],
                       "KEYS ends early in the deals"),
                      (cmd + ["surplus"], "1 ARGV entries left over"),
@@ -268,6 +284,62 @@ def body(h, args):
         if "watermark holds soon" not in str(e):
             raise TestFailure("apply over a malformed watermark: %s" % e)
     expect("state after the refused apply", snapshot(r), before)
+
+    # layout 6: signed deltas (the open pipeline is a stock); a field reaching 0 is deleted,
+    # amounts stay exact in hundredths on the digit-string path too; rep -> team kept where the
+    # stored time is not later; late events in <p>:late
+    r.call("HSET", FEED, "watermark", "0")
+    tok = "3:inst-c:00000000000000aa"
+    org = P + ":org:all"
+    big = 12345678901234567899  # hundredths: 123456789012345678.99
+    r.call("HSET", org, "open:lead", "2", "open_amount:lead", "10.05", "open", "2",
+           "open_amount", "123456789012345678.99")
+    r.call("HSET", REP_TEAM, "anna", "old", "dora", "old")
+    r.call("HSET", REP_TEAM_AT, "anna", "2000", "dora", "3000")
+    late_entry = ["ev-9", "deal.lost", "anna", "emea", "1000", "crm.events", "0", "8"]
+    signed = apply_command(apply_sha, tok, "8", "9", [], [(org, deltas(0, [
+        ("open:lead", -2), ("open_amount:lead", -1005), ("open", -1),
+        ("open_amount", -(big - 5))]))], [],
+        rep_teams=[("anna", "emea", "1000"), ("bob", "apac", "500"), ("dora", "west", "3000")],
+        late=[late_entry])
+    expect("signed apply", r.call(*signed), [b"OK"])
+    expect(org + " after signed deltas", pairs_to_dict(r.call("HGETALL", org)),
+           {b"open": b"1", b"open_amount": b"0.05"})
+    expect("rep_team", pairs_to_dict(r.call("HGETALL", REP_TEAM)),
+           {b"anna": b"old", b"bob": b"apac", b"dora": b"west"})
+    expect("rep_team:at", pairs_to_dict(r.call("HGETALL", REP_TEAM_AT)),
+           {b"anna": b"2000", b"bob": b"500", b"dora": b"3000"})
+    expect("late stream", [pairs_to_dict(f) for _, f in r.call("XRANGE", LATE, "-", "+")], [
+        {b"event_id": b"ev-9", b"type": b"deal.lost", b"rep": b"anna", b"team": b"emea",
+         b"occurred_ms": b"1000", b"topic": b"crm.events", b"partition": b"0", b"offset": b"8"}])
+    # a big amount subtracted exactly, and an amount added on the digit path
+    r.call("HSET", org, "open_amount", "%d.%02d" % (big // 100, big % 100))
+    more = apply_command(apply_sha, tok, "9", "10", [], [(org, deltas(0, [
+        ("open_amount", -(10 ** 16 + 1)), ("open", 10 ** 15)]))], [])
+    expect("digit-path apply", r.call(*more), [b"OK"])
+    rest = big - 10 ** 16 - 1
+    expect("open_amount on the digit path", r.call("HGET", org, "open_amount"),
+           ("%d.%02d" % (rest // 100, rest % 100)).encode())
+    expect("open on the digit path", r.call("HGET", org, "open"), str(10 ** 15 + 1).encode())
+    # going below 0 is refused before any write
+    before = snapshot(r)
+    below = apply_command(apply_sha, tok, "10", "11", [], [(org, deltas(0, [
+        ("open:lead", -1)]))], [])
+    try:
+        r.call(*below)
+        raise TestFailure("a delta taking a counter below 0 was accepted")
+    except RespError as e:
+        if "would go below 0" not in str(e):
+            raise TestFailure("counter below 0: %s" % e)
+    below = apply_command(apply_sha, tok, "10", "11", [], [(org, deltas(0, [
+        ("open_amount", -(big + 1))]))], [])
+    try:
+        r.call(*below)
+        raise TestFailure("a delta taking an amount below 0 was accepted")
+    except RespError as e:
+        if "would go below 0" not in str(e):
+            raise TestFailure("amount below 0: %s" % e)
+    expect("state after the refused applies", snapshot(r), before)
     r.close()
     print("[%s] claim and apply scripts: exact fields, fencing, gap, conflict, malformed input "
           "and retry as expected" % NAME)

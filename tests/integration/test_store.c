@@ -372,83 +372,25 @@ static void anna_day(fd_event_t *evs) {
 
 /* d1: lead 09:00 -> proposal 15:00 (qualified back-filled, 6 h in lead) -> won 18:00
  * (negotiation back-filled, 3 h in proposal); d2: created 10:00, lost 11:00 at lead. */
-static const char *const anna_fields[] = {"entered:lead",
-                                          "2",
-                                          "advanced:lead",
-                                          "1",
-                                          "moved_on:lead",
-                                          "1",
-                                          "lost_at:lead",
-                                          "1",
-                                          "dwell_sum_ms:lead",
-                                          "21600000",
-                                          "dwell_count:lead",
-                                          "1",
-                                          "conv:lead",
-                                          "0.5000",
-                                          "exit_conv:lead",
-                                          "0.5000",
-                                          "dwell_hours:lead",
-                                          "6.00",
-                                          "entered:qualified",
-                                          "1",
-                                          "advanced:qualified",
-                                          "1",
-                                          "moved_on:qualified",
-                                          "1",
-                                          "conv:qualified",
-                                          "1.0000",
-                                          "exit_conv:qualified",
-                                          "1.0000",
-                                          "entered:proposal",
-                                          "1",
-                                          "advanced:proposal",
-                                          "1",
-                                          "moved_on:proposal",
-                                          "1",
-                                          "dwell_sum_ms:proposal",
-                                          "10800000",
-                                          "dwell_count:proposal",
-                                          "1",
-                                          "conv:proposal",
-                                          "1.0000",
-                                          "exit_conv:proposal",
-                                          "1.0000",
-                                          "dwell_hours:proposal",
-                                          "3.00",
-                                          "entered:negotiation",
-                                          "1",
-                                          "advanced:negotiation",
-                                          "1",
-                                          "moved_on:negotiation",
-                                          "1",
-                                          "conv:negotiation",
-                                          "1.0000",
-                                          "exit_conv:negotiation",
-                                          "1.0000",
-                                          "entered:won",
-                                          "1",
-                                          "won",
-                                          "1",
-                                          "lost",
-                                          "1",
-                                          "won_amount",
-                                          "1054.00",
-                                          "win_rate",
-                                          "0.5000",
-                                          "activity:call",
-                                          "1",
-                                          "feedback_count",
-                                          "1",
-                                          "feedback_sum",
-                                          "4.50",
-                                          "feedback_avg",
-                                          "4.50",
-                                          "complaints",
-                                          "1",
-                                          "events",
-                                          "7",
-                                          NULL};
+static const char *const anna_fields[] = {
+    "entered:lead", "2", "advanced:lead", "1", "moved_on:lead", "1", "lost_at:lead", "1",
+    "dwell_sum_ms:lead", "21600000", "dwell_count:lead", "1", "conv:lead", "0.5000",
+    "exit_conv:lead", "0.5000", "dwell_hours:lead", "6.00", "entered:qualified", "1",
+    "advanced:qualified", "1", "moved_on:qualified", "1", "conv:qualified", "1.0000",
+    "exit_conv:qualified", "1.0000", "entered:proposal", "1", "advanced:proposal", "1",
+    "moved_on:proposal", "1", "dwell_sum_ms:proposal", "10800000", "dwell_count:proposal", "1",
+    "conv:proposal", "1.0000", "exit_conv:proposal", "1.0000", "dwell_hours:proposal", "3.00",
+    "entered:negotiation", "1", "advanced:negotiation", "1", "moved_on:negotiation", "1",
+    "conv:negotiation", "1.0000", "exit_conv:negotiation", "1.0000", "entered:won", "1", "won", "1",
+    "lost", "1", "won_amount", "1054.00", "win_rate", "0.5000", "activity:call", "1",
+    "feedback_count", "1", "feedback_sum", "4.50", "feedback_avg", "4.50", "complaints", "1",
+    "events", "7",
+    /* d1 won 9 h after its first stage entry: 32400000 / 86400000 = 0.375,
+     * printed "%.2f" (a tie, to even) */
+    "cycle_sum_ms", "32400000", "cycle_count", "1", "cycle_days", "0.38", "avg_won_amount",
+    "1054.00",
+    /* no open pipeline: d1 won, d2 lost (zero is absent) */
+    NULL};
 
 static void test_store_apply_writes_every_field_of_every_scope_and_window(void **state) {
     (void)state;
@@ -513,7 +455,7 @@ static void test_store_apply_writes_every_field_of_every_scope_and_window(void *
     char **f, **v;
     size_t n;
     assert_int_equal(fd_store_read_hash(c.st, "org:all", &f, &v, &n), FD_OK);
-    assert_int_equal(n, 38);
+    assert_int_equal(n, 42);
     fd_store_free_fields(f, v, n);
     assert_int_equal(fd_store_read_hash(c.st, "org:all:nobody", &f, &v, &n), FD_ERR_NOTFOUND);
     consumer_clear(&c);
@@ -561,6 +503,18 @@ static void test_store_pipelined_batches_equal_one_batch(void **state) {
     assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
     assert_false(already);
     assert_false(fd_store_apply_inflight(c.st));
+    /* after batch 1 d1 is open at proposal (1000.00), in the all hashes only; d2 not seen yet */
+    static const char *const scopes[] = {"funnel:rep:all:" ANNA, "funnel:team:all:emea",
+                                         "funnel:org:all"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_hget(w, scopes[i], "open:proposal", "1");
+        assert_hget(w, scopes[i], "open_amount:proposal", "1000.00");
+        assert_hget(w, scopes[i], "open", "1");
+        assert_hget(w, scopes[i], "open_amount", "1000.00");
+        assert_hget(w, scopes[i], "open:lead", NULL);
+    }
+    assert_hget(w, "funnel:org:day:" DAY, "open", NULL);
+    assert_hget(w, "funnel:rep:month:2026-11:" ANNA, "open:proposal", NULL);
     fd_dealcache_trim(c.dc);
     assert_int_equal(fd_store_apply_send_prepared(c.st), FD_OK);
     fd_dedupe_mark_applied(c.dd);
@@ -1142,8 +1096,12 @@ static void test_store_large_batch_applies_in_one_step(void **state) {
                                       "2",
                                       NULL};
     assert_hash(w, "funnel:team:month:2026-11:team-2999", rep);
-    /* + <p>:parts (the claim) and <p>:metrics:publisher (marked untracked: no dirty set) */
-    assert_int_equal(cmd_int(w, "DBSIZE"), 10 * REPS + 5 + REPS + 3 + 2);
+    assert_hget(w, "funnel:org:all", "open:qualified", "3000");
+    assert_hget(w, "funnel:rep:all:rep-7", "open:qualified", "1");
+    assert_hget(w, "funnel:rep_team", "rep-7", "team-7");
+    /* + <p>:parts (the claim), <p>:metrics:publisher (marked untracked: no dirty set),
+     * <p>:rep_team and <p>:rep_team:at */
+    assert_int_equal(cmd_int(w, "DBSIZE"), 10 * REPS + 5 + REPS + 3 + 4);
     free(ids);
     free(evs);
     consumer_clear(&c);
@@ -1206,7 +1164,9 @@ static void test_store_delta_beyond_10_15_adds_exactly(void **state) {
                                        "exit_conv:lead", "1.0000",
                                        /* 253402300799999 / 3600000 = 70389527.99999972 */
                                        "dwell_hours:lead", "70389528.00", "entered:qualified", "5",
-                                       "conv:qualified", "0.0000", "events", "10", NULL};
+                                       "conv:qualified", "0.0000", "events", "10",
+                                       /* the five deals are open at qualified, without amount */
+                                       "open:qualified", "5", "open", "5", NULL};
     assert_hash(w, "funnel:rep:all:old", want);
     consumer_clear(&c);
 }

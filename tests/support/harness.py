@@ -31,7 +31,7 @@ DLQ_TOPIC = "crm.events.dlq"
 METRICS_TOPIC = "funnel.metrics"
 # The single keys of the feeds (docs/redis.md), after "<prefix>:"
 FEED_KEYS = ("parts", "changes", "feed", "metrics:dirty", "metrics:taken", "metrics:publisher",
-             "metrics:lease")
+             "metrics:lease", "rep_team", "rep_team:at", "late")
 PARTITIONS = 8
 
 
@@ -540,6 +540,10 @@ class Harness:
             hashes = r.pipeline([["HGETALL", k] for k in metric])
             ttls = r.pipeline([["TTL", k] for k in metric])
             stats_raw = pairs_to_dict(r.call("HGETALL", p + ":stats"))
+            rep_team = {a.decode(): b.decode() for a, b in
+                        pairs_to_dict(r.call("HGETALL", p + ":rep_team")).items()}
+            rep_team_at = {a.decode(): b.decode() for a, b in
+                           pairs_to_dict(r.call("HGETALL", p + ":rep_team:at")).items()}
         finally:
             r.close()
 
@@ -608,6 +612,16 @@ class Harness:
         if int(stats.get("beyond_retention", "0")) != 0:
             diffs.append("stats beyond_retention=%s, expected 0 (retention off)"
                          % stats["beyond_retention"])
+
+        # rep -> team: the team of each rep's latest event naming one (docs/redis.md)
+        for name, got_map, want_map in (("rep_team", rep_team, mdl.expected_rep_team()),
+                                        ("rep_team:at", rep_team_at,
+                                         mdl.expected_rep_team_at())):
+            if got_map != want_map:
+                bad = sorted(k for k in set(got_map) | set(want_map)
+                             if got_map.get(k) != want_map.get(k))
+                diffs.append("%s differs for %d reps, e.g. %s" % (name, len(bad), [
+                    (k, got_map.get(k), want_map.get(k)) for k in bad[:5]]))
 
         feeds = [p + ":" + n for n in FEED_KEYS]
         odd = [k for k in other if k not in feeds and not k.startswith(

@@ -109,6 +109,11 @@ class Deal:
     reach: Dict[int, Reach] = field(default_factory=dict)
     lost: bool = False
     amount_c: int = -1
+    # the open pipeline (docs/funnel.md): the owner of the latest deal event by event time (a
+    # tie: the one processed later), its time, and whether it was a deal.lost
+    holder: Optional[Tuple[str, str]] = None
+    latest_ms: int = 0
+    closed: bool = False
 
 
 class Model:
@@ -125,6 +130,8 @@ class Model:
         self.counters: Dict[str, Dict[str, int]] = {}
         self.hcache: Dict[tuple, list] = {}
         self.stats: Dict[str, int] = {}
+        # rep -> (team, time) of the rep's latest event naming a team (docs/redis.md rep_team)
+        self.rep_team: Dict[str, Tuple[str, int]] = {}
 
     # -- counting
 
@@ -168,6 +175,10 @@ class Model:
         self.seen_ids.add(ev.event_id)
         self.stat("accepted")
         self.count("events", 1, ev.t_ms, ev.rep, ev.team)
+        if ev.team != "unassigned":  # an event without team_id names no team
+            cur = self.rep_team.get(ev.rep)
+            if cur is None or ev.t_ms >= cur[1]:
+                self.rep_team[ev.rep] = (ev.team, ev.t_ms)
         if ev.type.startswith("deal."):
             self.deal_event(ev)
         elif ev.type == "activity.logged":
@@ -188,6 +199,8 @@ class Model:
             d.amount_c = ev.amount_c
         t, rep, team = ev.t_ms, ev.rep, ev.team
         S = self.stages
+        if d.holder is None or t >= d.latest_ms:
+            d.holder, d.latest_ms, d.closed = (rep, team), t, ev.type == "deal.lost"
         if ev.type == "deal.lost":
             if d.lost or d.furthest == self.L:
                 if not amount_changed:
@@ -221,6 +234,11 @@ class Model:
             self.count("entered:" + S[s], 1, t, rep, team)
             self.count("advanced:" + S[s], 1, t, rep, team)
             self.count("moved_on:" + S[s], 1, t, rep, team)
+        if target == self.L and f >= 0:
+            first = min(d.reach[s].at_ms for s in range(f + 1))
+            if t >= first:
+                self.count("cycle_sum_ms", t - first, t, rep, team)
+                self.count("cycle_count", 1, t, rep, team)
         d.reach[target] = Reach(t, rep, team, False)
         self.count("entered:" + S[target], 1, t, rep, team)
         if target == self.L:
@@ -231,9 +249,42 @@ class Model:
 
     # -- expected Redis content
 
+    def pipeline(self) -> Dict[str, Dict[str, int]]:
+        """The open pipeline, a stock: per "all" hash of the holders' rep, team and the org,
+        open:<s> / open_amount:<s> and the totals over the deals open now (reached a stage,
+        not won, not closed by a deal.lost as their latest event)."""
+        out: Dict[str, Dict[str, int]] = {}
+        p = self.prefix
+        for d in self.deals.values():
+            if d.holder is None or d.closed or not 0 <= d.furthest < self.L:
+                continue
+            s = self.stages[d.furthest]
+            amount = max(d.amount_c, 0)
+            rep, team = d.holder
+            for key in ("%s:rep:all:%s" % (p, rep), "%s:team:all:%s" % (p, team),
+                        "%s:org:all" % p):
+                h = out.setdefault(key, {})
+                for name, v in (("open:" + s, 1), ("open_amount:" + s, amount), ("open", 1),
+                                ("open_amount", amount)):
+                    h[name] = h.get(name, 0) + v
+        return out
+
     def expected_hashes(self) -> Dict[str, Dict[str, str]]:
-        return {k: render(c, self.stages) for k, c in self.counters.items()
-                if any(v != 0 for v in c.values())}
+        pipe = self.pipeline()
+        out = {}
+        for k in set(self.counters) | set(pipe):
+            c = dict(self.counters.get(k, {}))
+            c.update(pipe.get(k, {}))
+            if any(v != 0 for v in c.values()):
+                out[k] = render(c, self.stages)
+        return out
+
+    def expected_rep_team(self) -> Dict[str, str]:
+        """<p>:rep_team: rep -> the team of its latest event that names one."""
+        return {rep: team for rep, (team, _) in self.rep_team.items()}
+
+    def expected_rep_team_at(self) -> Dict[str, str]:
+        return {rep: str(t) for rep, (_, t) in self.rep_team.items()}
 
     def expected_stats(self) -> Dict[str, int]:
         return dict(self.stats)
@@ -250,7 +301,8 @@ def render(c: Dict[str, int], stages: List[str]) -> Dict[str, str]:
     for name, v in c.items():
         if v == 0:
             continue
-        out[name] = fmt_hundredths(v) if name in ("won_amount", "feedback_sum") else str(v)
+        out[name] = fmt_hundredths(v) if name in ("won_amount", "feedback_sum", "open_amount") \
+            or name.startswith("open_amount:") else str(v)
     for fname, val, digits in derived_values(c, stages):
         out[fname] = fmt_fixed(val, digits)
     return out
@@ -277,6 +329,12 @@ def derived_values(c: Dict[str, int], stages: List[str]):
     fc = g("feedback_count", 0)
     if fc:
         res.append(("feedback_avg", (g("feedback_sum", 0), fc * 100), 2))
+    cc = g("cycle_count", 0)
+    if cc:
+        res.append(("cycle_days", (g("cycle_sum_ms", 0), cc * 86400000), 2))
+    won = g("won", 0)
+    if won:
+        res.append(("avg_won_amount", (g("won_amount", 0), won * 100), 2))
     return res
 
 
@@ -858,7 +916,10 @@ def _selftest():
            "conv:proposal": "1.0000", "exit_conv:proposal": "1.0000", "dwell_hours:proposal": "3.00",
            "entered:negotiation": "1", "advanced:negotiation": "1", "moved_on:negotiation": "1",
            "conv:negotiation": "1.0000", "exit_conv:negotiation": "1.0000",
-           "entered:won": "1", "won": "1", "won_amount": "1000.00", "win_rate": "1.0000"}
+           "entered:won": "1", "won": "1", "won_amount": "1000.00", "win_rate": "1.0000",
+           # created at T, won at T + 5 h: 18000000 / 86400000 = 0.2083 days
+           "cycle_sum_ms": str(5 * H), "cycle_count": "1", "cycle_days": "0.21",
+           "avg_won_amount": "1000.00"}
     assert org == exp, sorted(set(org.items()) ^ set(exp.items()))
     r1 = h["p:rep:all:r1"]
     # r1 created (entered/advanced lead), then moved back (events), won (moved_on proposal...).
@@ -907,11 +968,40 @@ def _selftest():
              "conv:negotiation": "1.0000", "exit_conv:negotiation": "1.0000",
              "entered:won": "1", "won": "1", "won_amount": "2.50", "lost": "1",
              "win_rate": "0.5000", "feedback_count": "2", "feedback_sum": "8.50",
-             "feedback_avg": "4.25", "complaints": "1"}
+             "feedback_avg": "4.25", "complaints": "1",
+             # first reach: proposal at day_ms - H (out of order); won at day_ms + H
+             "cycle_sum_ms": "7200000", "cycle_count": "1", "cycle_days": "0.08",
+             "avg_won_amount": "2.50"}
     assert o27 == exp27, sorted(set(o27.items()) ^ set(exp27.items()))
     assert "p:org:week:2026-W53" in h and "p:org:quarter:2027-Q1" in h
     assert "p:org:week:2027-W01" not in h  # 2027-01-01 is in ISO week 2026-W53
     assert "p:org:month:2026-12" in h and "p:org:quarter:2026-Q4" in h
+
+    # The open pipeline: a hand-over, a lost-then-reopened deal, a late loss dated before the
+    # re-opening, a rep whose latest event names no team.
+    m = Model(tz="UTC", prefix="p")
+    m.run([
+        E(1, "deal.created", T, deal="a", rep="r1", team="t1", amount_c=10000),
+        E(2, "deal.stage_changed", T + H, deal="a", stage=1, rep="r2", team="t2"),  # hand-over
+        E(3, "deal.created", T, deal="b", rep="r1", team="t1", stage=2, amount_c=500),
+        E(4, "deal.lost", T + H, deal="b", rep="r1", team="t1"),
+        E(5, "deal.stage_changed", T + 3 * H, deal="b", stage=1, rep="r1", team="t1"),  # re-opens
+        E(6, "deal.lost", T + 2 * H, deal="b", rep="r1", team="t1"),  # late: stays open
+        E(7, "deal.lost", T + 4 * H, deal="c", rep="r3", team="unassigned"),  # never open
+        E(8, "activity.logged", T + 5 * H, deal=None, rep="r1", team="unassigned",
+          activity="call"),
+    ])
+    h = m.expected_hashes()
+    assert {k: v for k, v in h["p:org:all"].items() if k.startswith("open")} == {
+        "open:qualified": "1", "open_amount:qualified": "100.00", "open:proposal": "1",
+        "open_amount:proposal": "5.00", "open": "2", "open_amount": "105.00"}, h["p:org:all"]
+    assert {k: v for k, v in h["p:rep:all:r1"].items() if k.startswith("open")} == {
+        "open:proposal": "1", "open_amount:proposal": "5.00", "open": "1",
+        "open_amount": "5.00"}
+    assert h["p:team:all:t2"]["open:qualified"] == "1" and "open" not in h["p:rep:all:r3"]
+    assert not any(k.startswith("open") for k in h["p:org:day:2026-11-18"])
+    assert m.expected_rep_team() == {"r1": "t1", "r2": "t2"}
+    assert m.expected_rep_team_at() == {"r1": str(T + 3 * H), "r2": str(T + H)}
 
     assert llround_hundredths("1.005") == 100  # 1.005*100 = 100.49999999999999
     assert llround_hundredths("2.675") == 268  # 2.675*100 is exactly 267.5 in doubles

@@ -42,7 +42,7 @@ typedef struct {
 #define LOST(s, t, o)                                                                              \
     { FD_FX_LOST, (s), (t), &(o), -1, 0 }
 
-static const char *const kind_names[] = {"ENTER", "ADVANCE", "MOVE", "LOST"};
+static const char *const kind_names[] = {"ENTER", "ADVANCE", "MOVE", "LOST", "OPEN", "CLOSE"};
 
 typedef struct {
     fd_funnel_t *fn;
@@ -82,8 +82,19 @@ static bool owner_in_deal(const fd_deal_t *deal, const fd_owner_t *o) {
     return deal->owners != NULL && o >= deal->owners && o < deal->owners + deal->nowners;
 }
 
+static bool is_pipeline(const fd_effect_t *x) {
+    return x->kind == FD_FX_OPEN || x->kind == FD_FX_CLOSE;
+}
+
+/* The counter effects (the pipeline's FD_FX_OPEN / FD_FX_CLOSE, which come last, are checked by
+ * EXPECT_PIPE). */
 static void expect_effects(const fixture_t *fx, const want_t *want, size_t nwant) {
-    for (size_t i = 0; i < fx->n && i < nwant; i++) {
+    size_t n = 0;
+    while (n < fx->n && !is_pipeline(&fx->fx[n]))
+        n++;
+    for (size_t i = n; i < fx->n; i++)
+        assert_true(is_pipeline(&fx->fx[i]));
+    for (size_t i = 0; i < n && i < nwant; i++) {
         const fd_effect_t *g = &fx->fx[i];
         const want_t *w = &want[i];
         bool same = g->kind == w->kind && g->stage == w->stage && g->at_ms == w->at_ms &&
@@ -100,7 +111,7 @@ static void expect_effects(const fixture_t *fx, const want_t *want, size_t nwant
         /* Effects of a reach point at the deal's copies, which outlive the event. */
         if (g->kind != FD_FX_LOST) assert_true(owner_in_deal(&fx->deal, g->owner));
     }
-    assert_int_equal(fx->n, nwant);
+    assert_int_equal(n, nwant);
 }
 
 #define EXPECT(fx, ...)                                                                            \
@@ -390,6 +401,13 @@ static void expect_same_deal(const fd_deal_t *a, const fd_deal_t *b) {
         assert_string_equal(a->owners[i].rep, b->owners[i].rep);
         assert_string_equal(a->owners[i].team, b->owners[i].team);
     }
+    assert_int_equal(a->holder.rep != NULL, b->holder.rep != NULL);
+    if (a->holder.rep != NULL) {
+        assert_string_equal(a->holder.rep, b->holder.rep);
+        assert_string_equal(a->holder.team, b->holder.team);
+        assert_int_equal(a->latest_ms, b->latest_ms);
+        assert_int_equal(a->closed, b->closed);
+    }
     for (int s = 0; s < FD_MAX_STAGES; s++) {
         assert_int_equal(a->reach[s].at_ms, b->reach[s].at_ms);
         assert_int_equal(a->reach[s].owner, b->reach[s].owner);
@@ -417,13 +435,13 @@ static void round_trip(const fd_funnel_t *fn, const fd_deal_t *deal, const char 
 
 static void test_funnel_codec_round_trips_empty_deal(void **state) {
     fixture_t *fx = *state;
-    round_trip(fx->fn, &fx->deal, "d1\t5\t-1\t-1\t-1\t0");
+    round_trip(fx->fn, &fx->deal, "d2\t5\t-1\t-1\t-1\t0");
 }
 
 static void test_funnel_codec_round_trips_lost_unknown_deal(void **state) {
     fixture_t *fx = *state;
     apply(fx, FD_DEAL_LOST, -1, T0, &A, 1);
-    round_trip(fx->fn, &fx->deal, "d1\t5\t-1\t0\t1\t0");
+    round_trip(fx->fn, &fx->deal, "d2\t5\t-1\t0\t1\t0\t1763805600000\t1\tanna@corp.example\temea");
 }
 
 static void test_funnel_codec_round_trips_typical_deal(void **state) {
@@ -431,8 +449,8 @@ static void test_funnel_codec_round_trips_typical_deal(void **state) {
     apply(fx, FD_DEAL_CREATED, -1, T0, &A, 1250000);
     apply(fx, FD_DEAL_STAGE_CHANGED, PROPOSAL, T0 + DAY, &A, -1);
     round_trip(fx->fn, &fx->deal,
-               "d1\t5\t2\t-1\t1250000\t1\tanna@corp.example\temea\t1763805600000:0\tb"
-               "\t86400000:0");
+               "d2\t5\t2\t-1\t1250000\t1\tanna@corp.example\temea\t1763805600000:0\tb"
+               "\t86400000:0\t1763892000000\t0\tanna@corp.example\temea");
 }
 
 static void test_funnel_codec_round_trips_out_of_order_times(void **state) {
@@ -441,8 +459,8 @@ static void test_funnel_codec_round_trips_out_of_order_times(void **state) {
     apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, T0, &B, -1); /* a day earlier */
     apply(fx, FD_DEAL_LOST, -1, T0 + 2 * DAY, &A, -1);
     round_trip(fx->fn, &fx->deal,
-               "d1\t5\t1\t1\t-1\t2\tanna@corp.example\temea\t张伟\t华东\t1763892000000:0"
-               "\t-86400000:1");
+               "d2\t5\t1\t1\t-1\t2\tanna@corp.example\temea\t张伟\t华东\t1763892000000:0"
+               "\t-86400000:1\t1763978400000\t1\tanna@corp.example\temea");
 }
 
 static void test_funnel_codec_round_trips_extreme_times(void **state) {
@@ -451,8 +469,8 @@ static void test_funnel_codec_round_trips_extreme_times(void **state) {
     apply(fx, FD_DEAL_CREATED, -1, INT64_MAX, &A, INT64_MAX);
     apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, INT64_MIN, &A, -1);
     round_trip(fx->fn, &fx->deal,
-               "d1\t5\t1\t-1\t9223372036854775807\t1\tanna@corp.example\temea"
-               "\t9223372036854775807:0\t1:0");
+               "d2\t5\t1\t-1\t9223372036854775807\t1\tanna@corp.example\temea"
+               "\t9223372036854775807:0\t1:0\t9223372036854775807\t0\tanna@corp.example\temea");
     /* A dwell that would overflow int64 is left out rather than wrapped. */
     apply(fx, FD_DEAL_STAGE_CHANGED, PROPOSAL, INT64_MAX, &A, -1);
     assert_int_equal(fx->fx[1].kind, FD_FX_MOVE);
@@ -464,7 +482,8 @@ static void test_funnel_codec_round_trips_most_negative_time(void **state) {
     fixture_t *fx = *state;
     apply(fx, FD_DEAL_CREATED, -1, INT64_MIN, &A, 1);
     round_trip(fx->fn, &fx->deal,
-               "d1\t5\t0\t-1\t1\t1\tanna@corp.example\temea\t-9223372036854775808:0");
+               "d2\t5\t0\t-1\t1\t1\tanna@corp.example\temea\t-9223372036854775808:0"
+               "\t-9223372036854775808\t0\tanna@corp.example\temea");
 }
 
 static void test_funnel_codec_round_trips_sixteen_stages_several_owners(void **state) {
@@ -511,10 +530,10 @@ static void test_funnel_codec_round_trips_sixteen_stages_several_owners(void **s
     }
     assert_int_equal(deal.nowners, 4); /* the loser (x/y) reached nothing */
     round_trip(fn, &deal,
-               "d1\t16\t12\t5\t123456\t4\t张伟\t华东\tMoses Frase\tunassigned\tanna@corp.example"
+               "d2\t16\t12\t5\t123456\t4\t张伟\t华东\tMoses Frase\tunassigned\tanna@corp.example"
                "\temea\tΩmega ☃\téquipe-été"
                "\tb\tb\t1763805600000:0\t3600000:1\tb\tb\tb\t-90000000:2\tb\t259200000:0\tb\tb"
-               "\t86400000:3");
+               "\t86400000:3\t1764064800000\t0\tΩmega ☃\téquipe-été");
     /* Won: every remaining stage back-filled, the won stage explicit. */
     assert_int_equal(fd_funnel_apply(fn, &deal, FD_DEAL_WON, -1, T0 + 4 * DAY, &o[4], -1, out, &n),
                      FD_OK);
@@ -532,7 +551,13 @@ static void test_funnel_codec_decode_rejects_malformed(void **state) {
         const char *why;
     } bad[] = {
         {"", 0, "empty"},
-        {"d2\t5\t-1\t-1\t-1\t0", 0, "unknown version"},
+        {"d3\t5\t-1\t-1\t-1\t0", 0, "unknown version"},
+        {"d2\t5\t-1\t-1\t-1\t0\t1", 0, "holder without closed"},
+        {"d2\t5\t-1\t-1\t-1\t0\t1\t2\ta\tt", 0, "closed not 0 or 1"},
+        {"d2\t5\t-1\t-1\t-1\t0\t1\t0\ta", 0, "holder without team"},
+        {"d2\t5\t-1\t-1\t-1\t0\t1\t0\ta\tt\tx", 0, "trailing data after the holder"},
+        {"d2\t5\t-1\t-1\t-1\t0\t01\t0\ta\tt", 0, "latest time with a leading zero"},
+        {"d1\t5\t-1\t-1\t-1\t0\t1\t0\ta\tt", 0, "d1 with a holder"},
         {"D1\t5\t-1\t-1\t-1\t0", 0, "version is case-sensitive"},
         {"d1 5 -1 -1 -1 0", 0, "spaces instead of tabs"},
         {"d1\t4\t-1\t-1\t-1\t0", 0, "stored for another stage count"},
@@ -631,18 +656,233 @@ static void test_funnel_codec_typical_deal_is_compact(void **state) {
     apply(fx, FD_DEAL_STAGE_CHANGED, PROPOSAL, T0 + 3 * DAY, &A, -1);
     const size_t ids = strlen(A.rep) + strlen(A.team);
     size_t len = fd_deal_encode(fx->fn, &fx->deal, NULL, 0);
-    /* "d1" 2, "\t5\t2\t-1" 7, "\t1250000" 8, "\t1" 2, two tabs before ids 2,
-     * "\t1763805600000:0" 16, "\t86400000:0" 11, "\t172800000:0" 12 */
-    assert_int_equal(len, 60 + ids);
-    assert_true(len < 100 + ids);
+    /* "d2" 2, "\t5\t2\t-1" 7, "\t1250000" 8, "\t1" 2, two tabs before ids 2,
+     * "\t1763805600000:0" 16, "\t86400000:0" 11, "\t172800000:0" 12; the holder:
+     * "\t1764064800000" 14, "\t0" 2, two tabs before its ids 2 */
+    assert_int_equal(len, 78 + 2 * ids);
+    assert_true(len < 100 + 2 * ids);
     /* snprintf-like: a short buffer gets a NUL-terminated prefix, the full length is returned. */
     char small[10];
     assert_int_equal(fd_deal_encode(fx->fn, &fx->deal, small, sizeof small), len);
-    assert_string_equal(small, "d1\t5\t2\t-1");
+    assert_string_equal(small, "d2\t5\t2\t-1");
     /* A won deal with every stage reached one by one stays under 100 + ids too. */
     apply(fx, FD_DEAL_STAGE_CHANGED, NEGOTIATION, T0 + 10 * DAY, &A, -1);
     apply(fx, FD_DEAL_WON, -1, T0 + 30 * DAY, &A, -1);
-    assert_true(fd_deal_encode(fx->fn, &fx->deal, NULL, 0) < 100 + ids);
+    assert_true(fd_deal_encode(fx->fn, &fx->deal, NULL, 0) < 120 + 2 * ids);
+}
+
+/* ---- the open pipeline (docs/funnel.md): holder by event time, closed, contributions ---- */
+
+/* The pipeline effects of the last apply: (kind, stage, owner, amount) in order. */
+typedef struct {
+    fd_fx_kind_t kind;
+    int stage;
+    const fd_owner_t *owner;
+    int64_t amount_c;
+} pipe_t;
+
+static void expect_pipe(const fixture_t *fx, const pipe_t *want, size_t nwant) {
+    size_t first = 0;
+    while (first < fx->n && !is_pipeline(&fx->fx[first]))
+        first++;
+    assert_int_equal(fx->n - first, nwant);
+    for (size_t i = 0; i < nwant; i++) {
+        const fd_effect_t *g = &fx->fx[first + i];
+        const pipe_t *w = &want[i];
+        if (g->kind != w->kind || g->stage != w->stage || g->amount_c != w->amount_c ||
+            strcmp(g->owner->rep, w->owner->rep) != 0 ||
+            strcmp(g->owner->team, w->owner->team) != 0)
+            fail_msg("pipeline effect %zu: got %s(%d) by %s/%s amount %lld, want %s(%d) by %s/%s "
+                     "amount %lld",
+                     i, kind_names[g->kind], g->stage, g->owner->rep, g->owner->team,
+                     (long long)g->amount_c, kind_names[w->kind], w->stage, w->owner->rep,
+                     w->owner->team, (long long)w->amount_c);
+    }
+}
+
+#define EXPECT_PIPE(fx, ...)                                                                       \
+    do {                                                                                           \
+        const pipe_t want_[] = {__VA_ARGS__};                                                      \
+        expect_pipe((fx), want_, sizeof want_ / sizeof want_[0]);                                  \
+    } while (0)
+#define NO_PIPE(fx) expect_pipe((fx), NULL, 0)
+#define OPEN(s, o, a)                                                                              \
+    { FD_FX_OPEN, (s), &(o), (a) }
+#define CLOSE(s, o, a)                                                                             \
+    { FD_FX_CLOSE, (s), &(o), (a) }
+
+static void test_funnel_pipeline_opens_moves_and_closes_on_won(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, -1, T0, &A, 1000);
+    EXPECT_PIPE(fx, OPEN(LEAD, A, 1000));
+    apply(fx, FD_DEAL_STAGE_CHANGED, PROPOSAL, T0 + HOUR, &A, -1);
+    EXPECT_PIPE(fx, CLOSE(LEAD, A, 1000), OPEN(PROPOSAL, A, 1000));
+    /* only the amount changes: the stock follows it */
+    apply(fx, FD_DEAL_STAGE_CHANGED, LEAD, T0 + 2 * HOUR, &A, 2500);
+    EXPECT_PIPE(fx, CLOSE(PROPOSAL, A, 1000), OPEN(PROPOSAL, A, 2500));
+    /* nothing changes at all: no pipeline effect */
+    apply(fx, FD_DEAL_STAGE_CHANGED, LEAD, T0 + 3 * HOUR, &A, -1);
+    NO_PIPE(fx);
+    apply(fx, FD_DEAL_WON, -1, T0 + DAY, &A, -1);
+    EXPECT_PIPE(fx, CLOSE(PROPOSAL, A, 2500));
+    assert_false(fx->deal.closed);
+    /* won stays won: a later stage change neither re-opens it */
+    apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, T0 + 2 * DAY, &B, -1);
+    NO_PIPE(fx);
+    assert_string_equal(fx->deal.holder.rep, B.rep);
+}
+
+static void test_funnel_pipeline_hand_over_moves_to_latest_owner(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, QUALIFIED, T0, &A, -1);
+    EXPECT_PIPE(fx, OPEN(QUALIFIED, A, 0));
+    /* a later event by B, even one that changes no counter, hands the deal over */
+    apply(fx, FD_DEAL_STAGE_CHANGED, LEAD, T0 + HOUR, &B, -1);
+    EXPECT(fx, );
+    EXPECT_PIPE(fx, CLOSE(QUALIFIED, A, 0), OPEN(QUALIFIED, B, 0));
+    /* the CLOSE points at the previous holder, kept alive by the deal */
+    const fd_effect_t *close = &fx->fx[0];
+    assert_ptr_equal(close->owner, &fx->deal.prev_holder);
+    assert_ptr_equal(fx->fx[1].owner, &fx->deal.holder);
+    assert_int_equal(fx->deal.latest_ms, T0 + HOUR);
+}
+
+static void test_funnel_pipeline_holder_by_event_time_not_arrival(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, -1, T0 + DAY, &A, 500);
+    EXPECT_PIPE(fx, OPEN(LEAD, A, 500));
+    /* B's stage change arrives later but is dated earlier: the counters move, the holder
+     * stays A (the owner of the latest event by time) */
+    apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, T0, &B, -1);
+    EXPECT_PIPE(fx, CLOSE(LEAD, A, 500), OPEN(QUALIFIED, A, 500));
+    assert_string_equal(fx->deal.holder.rep, A.rep);
+    assert_int_equal(fx->deal.latest_ms, T0 + DAY);
+    /* a tie goes to the event applied later */
+    apply(fx, FD_DEAL_STAGE_CHANGED, LEAD, T0 + DAY, &B, -1);
+    EXPECT_PIPE(fx, CLOSE(QUALIFIED, A, 500), OPEN(QUALIFIED, B, 500));
+}
+
+static void test_funnel_pipeline_lost_then_reopened(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, PROPOSAL, T0, &A, 700);
+    apply(fx, FD_DEAL_LOST, -1, T0 + HOUR, &A, -1);
+    EXPECT(fx, LOST(PROPOSAL, T0 + HOUR, A));
+    EXPECT_PIPE(fx, CLOSE(PROPOSAL, A, 700));
+    assert_true(fx->deal.closed);
+    /* a later stage change re-opens it (the counters count it once: nothing again) */
+    apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, T0 + 2 * HOUR, &B, -1);
+    EXPECT(fx, );
+    EXPECT_PIPE(fx, OPEN(PROPOSAL, B, 700));
+    assert_false(fx->deal.closed);
+    /* a late deal.lost dated before the re-opening does not close it */
+    apply(fx, FD_DEAL_LOST, -1, T0 + 90 * 60000, &A, -1);
+    NO_PIPE(fx);
+    assert_false(fx->deal.closed);
+    /* a deal.lost dated after closes it again */
+    apply(fx, FD_DEAL_LOST, -1, T0 + 3 * HOUR, &A, -1);
+    EXPECT_PIPE(fx, CLOSE(PROPOSAL, B, 700));
+    assert_true(fx->deal.closed);
+    assert_string_equal(fx->deal.holder.rep, A.rep);
+    /* re-opened by a move forward: counted at the new stage */
+    apply(fx, FD_DEAL_STAGE_CHANGED, NEGOTIATION, T0 + 4 * HOUR, &A, -1);
+    EXPECT_PIPE(fx, OPEN(NEGOTIATION, A, 700));
+}
+
+static void test_funnel_pipeline_unknown_deal_lost_is_never_open(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_LOST, -1, T0, &A, 100);
+    NO_PIPE(fx);
+    /* a creation dated before the loss does not re-open it */
+    apply(fx, FD_DEAL_CREATED, -1, T0 - HOUR, &A, -1);
+    NO_PIPE(fx);
+    assert_true(fx->deal.closed);
+}
+
+static void test_funnel_pipeline_legacy_d1_counts_from_next_event(void **state) {
+    fixture_t *fx = *state;
+    /* written before the pipeline: lead then qualified, no holder */
+    static const char text[] = "d1\t5\t1\t-1\t1250000\t1\tanna@corp.example\temea"
+                               "\t1763805600000:0\t86400000:0";
+    char err[128];
+    assert_int_equal(fd_deal_decode(fx->fn, text, sizeof text - 1, &fx->deal, err, sizeof err),
+                     FD_OK);
+    assert_null(fx->deal.holder.rep);
+    int stage;
+    int64_t amount;
+    const fd_owner_t *h;
+    assert_false(fd_deal_open(fx->fn, &fx->deal, &stage, &amount, &h));
+    /* its next event, whatever its time: counted from now on, nothing taken away before */
+    apply(fx, FD_DEAL_STAGE_CHANGED, PROPOSAL, T0 - DAY, &B, -1);
+    EXPECT_PIPE(fx, OPEN(PROPOSAL, B, 1250000));
+    assert_true(fd_deal_open(fx->fn, &fx->deal, &stage, &amount, &h));
+    assert_int_equal(stage, PROPOSAL);
+    assert_int_equal(amount, 1250000);
+    assert_string_equal(h->rep, B.rep);
+    /* and it is written back as d2 */
+    char buf[512];
+    fd_deal_encode(fx->fn, &fx->deal, buf, sizeof buf);
+    assert_int_equal(strncmp(buf, "d2\t", 3), 0);
+}
+
+static void test_funnel_pipeline_d2_round_trips_closed_holder(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, -1, T0, &A, -1);
+    apply(fx, FD_DEAL_LOST, -1, T0 + HOUR, &B, -1);
+    round_trip(fx->fn, &fx->deal,
+               "d2\t5\t0\t0\t-1\t1\tanna@corp.example\temea\t1763805600000:0\t1763809200000\t1"
+               "\t张伟\t华东");
+    fd_deal_t back;
+    fd_deal_init(&back);
+    char buf[512], err[128];
+    size_t len = fd_deal_encode(fx->fn, &fx->deal, buf, sizeof buf);
+    assert_int_equal(fd_deal_decode(fx->fn, buf, len, &back, err, sizeof err), FD_OK);
+    /* the decoded deal behaves the same: a later event re-opens it for its owner */
+    fd_effect_t out[FD_MAX_EFFECTS];
+    size_t n;
+    assert_int_equal(
+        fd_funnel_apply(fx->fn, &back, FD_DEAL_STAGE_CHANGED, LEAD, T0 + 2 * HOUR, &A, -1, out, &n),
+        FD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(out[0].kind, FD_FX_OPEN);
+    assert_string_equal(out[0].owner->rep, A.rep);
+    fd_deal_clear(&back);
+}
+
+static void test_funnel_cycle_from_first_reach_to_won(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_CREATED, -1, T0 + DAY, &A, -1);
+    /* an earlier-dated reach of a later stage: the cycle starts at the earliest reach */
+    apply(fx, FD_DEAL_STAGE_CHANGED, QUALIFIED, T0, &A, -1);
+    apply(fx, FD_DEAL_WON, -1, T0 + 10 * DAY, &B, 100);
+    const fd_effect_t *won = NULL;
+    for (size_t i = 0; i < fx->n; i++)
+        if (fx->fx[i].kind == FD_FX_ENTER && fx->fx[i].stage == WON) won = &fx->fx[i];
+    assert_non_null(won);
+    assert_int_equal(won->cycle_ms, 10 * DAY);
+    assert_string_equal(won->owner->rep, B.rep);
+    for (size_t i = 0; i < fx->n; i++)
+        if (&fx->fx[i] != won) assert_int_equal(fx->fx[i].cycle_ms, -1);
+}
+
+static void test_funnel_cycle_none_when_first_seen_won_or_negative(void **state) {
+    fixture_t *fx = *state;
+    apply(fx, FD_DEAL_WON, -1, T0, &A, 100); /* first seen when won: no cycle */
+    assert_int_equal(fx->fx[fx->n - 1].kind, FD_FX_ENTER);
+    assert_int_equal(fx->fx[fx->n - 1].cycle_ms, -1);
+    fd_deal_clear(&fx->deal);
+    apply(fx, FD_DEAL_CREATED, -1, T0, &A, -1);
+    apply(fx, FD_DEAL_WON, -1, T0 - HOUR, &A, -1); /* won dated before the creation */
+    size_t i = 0;
+    while (fx->fx[i].kind != FD_FX_ENTER || fx->fx[i].stage != WON)
+        i++;
+    assert_int_equal(fx->fx[i].cycle_ms, -1);
+    fd_deal_clear(&fx->deal);
+    apply(fx, FD_DEAL_CREATED, -1, T0, &A, -1);
+    apply(fx, FD_DEAL_WON, -1, T0, &A, -1); /* a zero cycle counts */
+    i = 0;
+    while (fx->fx[i].kind != FD_FX_ENTER || fx->fx[i].stage != WON)
+        i++;
+    assert_int_equal(fx->fx[i].cycle_ms, 0);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -670,6 +910,15 @@ int main(void) {
         T(test_funnel_lost_then_won_keeps_lost_and_counts_won),
         T(test_funnel_unknown_deal_lost_without_stage_counts_at_first_stage),
         T(test_funnel_invalid_arguments_leave_deal_unchanged),
+        T(test_funnel_pipeline_opens_moves_and_closes_on_won),
+        T(test_funnel_pipeline_hand_over_moves_to_latest_owner),
+        T(test_funnel_pipeline_holder_by_event_time_not_arrival),
+        T(test_funnel_pipeline_lost_then_reopened),
+        T(test_funnel_pipeline_unknown_deal_lost_is_never_open),
+        T(test_funnel_pipeline_legacy_d1_counts_from_next_event),
+        T(test_funnel_pipeline_d2_round_trips_closed_holder),
+        T(test_funnel_cycle_from_first_reach_to_won),
+        T(test_funnel_cycle_none_when_first_seen_won_or_negative),
         T(test_funnel_codec_round_trips_empty_deal),
         T(test_funnel_codec_round_trips_lost_unknown_deal),
         T(test_funnel_codec_round_trips_typical_deal),
