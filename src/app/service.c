@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "alerting/rules.h"
+#include "io/keys.h"
 #include "io/source.h"
 #include "io/store.h"
 #include "model/timewin.h"
@@ -59,6 +60,12 @@ struct fd_service {
     fd_metricsfeed_t *mf;          /* NULL when feeds.metrics is off */
     fd_scorer_t *sc;               /* NULL without a targets.file that has a scorecard */
     volatile sig_atomic_t *reload; /* SIGHUP: load targets.file again (main's flag) */
+    /* The late-event log (<p>:late, docs/redis.md): an event more than LATE_MS older than the
+     * newest event time applied before it (the feed's watermark, read at the first claim, then
+     * moved by every applied batch) is logged by its batch. */
+    int64_t watermark_ms;
+    bool watermark_known;
+    int64_t watermark_retry_ms; /* wall time before which no new read is tried */
     int64_t last_tick_ms, last_alert_warn_ms;
     fd_map_t *expected; /* topics whose partitions the alert clock has registered */
     /* A deal.created of a deal neither cached nor waiting is folded at once as a new deal (the
@@ -140,6 +147,8 @@ static void apply_applied(void *opaque, const fd_batch_t *b, bool already) {
     if (tps && next) fd_source_commit(svc->src, tps, next, n);
     free(tps);
     free(next);
+    int64_t latest;
+    if (fd_batch_latest_ms(b, &latest) && latest > svc->watermark_ms) svc->watermark_ms = latest;
     svc->applied_events += fd_batch_stat(b, FD_STAT_ACCEPTED);
     svc->duplicates += fd_batch_stat(b, FD_STAT_DUPLICATES);
     svc->rejected += fd_batch_stat(b, FD_STAT_REJECTED);
@@ -208,6 +217,29 @@ static void alert_clock_applied(void *opaque, const fd_batch_t *b, bool already)
 static void alert_clock_dropped(void *opaque, const fd_batch_t *fly) {
     (void)fly;
     fd_alerts_batch_done(opaque, false);
+}
+
+/* How much older than the watermark an event must be to be logged as late (<p>:late). */
+#define LATE_MS (24 * INT64_C(3600000))
+
+/* Reads the feed's watermark (<p>:feed watermark, written by every apply) for the late-event
+ * log, once, when no apply is in flight; a failure leaves it unknown, tried again 5 s later
+ * (until then nothing is logged as late). */
+static void read_watermark(fd_service_t *svc) {
+    int64_t now = fd_clock_wall_ms();
+    if (now < svc->watermark_retry_ms || fd_store_apply_inflight(svc->st)) return;
+    svc->watermark_retry_ms = now + 5000;
+    char **fields = NULL, **values = NULL;
+    size_t n = 0;
+    fd_err_t err = fd_store_read_hash(svc->st, FD_KEY_FEED, &fields, &values, &n);
+    if (err != FD_OK && err != FD_ERR_NOTFOUND) return;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(fields[i], "watermark") != 0) continue;
+        int64_t w = strtoll(values[i], NULL, 10);
+        if (w > svc->watermark_ms) svc->watermark_ms = w;
+    }
+    if (err == FD_OK) fd_store_free_fields(fields, values, n);
+    svc->watermark_known = true;
 }
 
 /* Registers the hooks, in the order they are told. */
@@ -586,6 +618,10 @@ static fd_err_t take(fd_service_t *svc, const fd_source_msg_t *msg) {
     err = fd_batch_admit(b, bpart, &ev, msg->offset, &fresh);
     if (err != FD_OK) return err;
     if (!fresh) return FD_OK; /* a duplicate: counted, changes nothing else */
+    if (!svc->watermark_known) read_watermark(svc);
+    if (svc->watermark_known && svc->watermark_ms - ev.occurred_ms > LATE_MS &&
+        (err = fd_batch_note_late(b, bpart, &ev, msg->offset)) != FD_OK)
+        return err;
     if (svc->al) fd_alerts_note(svc->al, &ev, msg->topic, msg->partition);
     /* Fold now, while Redis runs the apply in flight, what needs no read from Redis: activities
      * and feedback, and deal events whose deal is cached (its state is the latest: cached deals

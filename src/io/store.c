@@ -631,11 +631,11 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     for (int r = 1; r < FD_REJECT_COUNT; r++)
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
-    size_t nrt = fd_batch_nrep_teams(b);
+    size_t nrt = fd_batch_nrep_teams(b), nlate = fd_batch_nlate(b);
     *nkeys = 8 + 2 * nparts + nnew + nhashes + ndeals;
     /* version, the feeds, the fixed arguments, then the counted lists */
     size_t argc = 3 + *nkeys + 1 + 5 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 +
-                  ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1;
+                  ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1 + 8 * nlate;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
@@ -740,7 +740,20 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         arg_ref(a, rt->team, strlen(rt->team));
         arg_int(a, rt->at_ms);
     }
-    arg_int(a, 0); /* late events */
+    arg_int(a, (int64_t)nlate);
+    for (size_t i = 0; i < nlate; i++) {
+        const fd_batch_late_t *l = fd_batch_late(b, i);
+        const fd_batch_part_t *bp = fd_batch_part_at(b, (size_t)l->part);
+        const char *type = fd_event_type_name(l->type);
+        arg_ref(a, l->event_id, strlen(l->event_id));
+        arg_ref(a, type, strlen(type));
+        arg_ref(a, l->rep, strlen(l->rep));
+        arg_ref(a, l->team, strlen(l->team));
+        arg_int(a, l->occurred_ms);
+        arg_ref(a, bp->topic, strlen(bp->topic));
+        arg_int(a, bp->partition);
+        arg_int(a, l->offset);
+    }
     return args_seal(a);
 }
 

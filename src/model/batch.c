@@ -72,6 +72,9 @@ struct fd_batch {
     fd_map_t *rep_team_of; /* rep id -> index + 1 into rep_teams */
     fd_batch_rep_team_t *rep_teams;
     size_t nrep_teams, rep_teams_cap;
+
+    fd_batch_late_t *late; /* fd_batch_note_late */
+    size_t nlate, late_cap;
 };
 
 /* Deltas of one event that share a time and an owner: they land in the same 15 hashes. */
@@ -120,6 +123,7 @@ void fd_batch_destroy(fd_batch_t *b) {
     fd_map_destroy(b->windows);
     fd_map_destroy(b->rep_team_of);
     free(b->rep_teams);
+    free(b->late);
     free(b);
 }
 
@@ -129,6 +133,7 @@ void fd_batch_reset(fd_batch_t *b) {
     fd_map_clear(b->windows);
     fd_map_clear(b->rep_team_of);
     b->nrep_teams = 0;
+    b->nlate = 0;
     b->nentries = 0;
     b->nwslots = 0;
     b->nowners = 0;
@@ -676,4 +681,35 @@ size_t fd_batch_nrep_teams(const fd_batch_t *b) {
 const fd_batch_rep_team_t *fd_batch_rep_team(const fd_batch_t *b, size_t i) {
     assert(i < b->nrep_teams);
     return &b->rep_teams[i];
+}
+
+fd_err_t fd_batch_note_late(fd_batch_t *b, int part, const fd_event_t *ev, int64_t offset) {
+    assert(part >= 0 && (size_t)part < b->nparts);
+    if (b->nlate >= FD_BATCH_LATE_MAX) return FD_OK;
+    if (b->nlate == b->late_cap) {
+        size_t ncap = b->late_cap ? b->late_cap * 2 : 16;
+        if (ncap > FD_BATCH_LATE_MAX) ncap = FD_BATCH_LATE_MAX;
+        fd_batch_late_t *nl = realloc(b->late, ncap * sizeof *nl);
+        if (nl == NULL) return FD_ERR_NOMEM;
+        b->late = nl;
+        b->late_cap = ncap;
+    }
+    fd_batch_late_t *l = &b->late[b->nlate++];
+    snprintf(l->event_id, sizeof l->event_id, "%s", ev->event_id);
+    l->type = ev->type;
+    snprintf(l->rep, sizeof l->rep, "%s", ev->rep_id);
+    snprintf(l->team, sizeof l->team, "%s", ev->team_id); /* "unassigned" when absent */
+    l->occurred_ms = ev->occurred_ms;
+    l->part = part;
+    l->offset = offset;
+    return FD_OK;
+}
+
+size_t fd_batch_nlate(const fd_batch_t *b) {
+    return b->nlate;
+}
+
+const fd_batch_late_t *fd_batch_late(const fd_batch_t *b, size_t i) {
+    assert(i < b->nlate);
+    return &b->late[i];
 }

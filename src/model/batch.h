@@ -122,6 +122,26 @@ typedef struct {
 } fd_batch_rep_team_t;
 size_t fd_batch_nrep_teams(const fd_batch_t *b);
 const fd_batch_rep_team_t *fd_batch_rep_team(const fd_batch_t *b, size_t i);
+
+/* A late event of the batch, for the late-event log <p>:late (docs/redis.md): who, when, and
+ * where it was read (its part's topic and partition, its offset). */
+typedef struct {
+    char event_id[FD_ID_MAX + 1];
+    fd_event_type_t type;
+    char rep[FD_ID_MAX + 1];
+    char team[FD_ID_MAX + 1]; /* as counted: "unassigned" when the event names none */
+    int64_t occurred_ms;
+    int part;
+    int64_t offset;
+} fd_batch_late_t;
+/* The most late events one batch logs; more are folded as usual but not logged. */
+#define FD_BATCH_LATE_MAX 1000
+/* Logs admitted fresh event ev, read at offset of part, as late (the caller decides what is
+ * late: funneld, an event more than 24 h older than the newest event applied before its
+ * batch). Beyond FD_BATCH_LATE_MAX events nothing more is logged (FD_OK). FD_ERR_NOMEM. */
+fd_err_t fd_batch_note_late(fd_batch_t *b, int part, const fd_event_t *ev, int64_t offset);
+size_t fd_batch_nlate(const fd_batch_t *b);
+const fd_batch_late_t *fd_batch_late(const fd_batch_t *b, size_t i);
 /* Value of batch stat FD_STAT_* and of rejected:<reason>. */
 int64_t fd_batch_stat(const fd_batch_t *b, int stat);
 int64_t fd_batch_rejected(const fd_batch_t *b, fd_reject_t reason);

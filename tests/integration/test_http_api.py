@@ -22,8 +22,9 @@ from harness import TestFailure  # noqa: E402
 STAGES = ["lead", "qualified", "proposal", "negotiation", "won"]
 STAGE_FIELDS = ["entered", "advanced", "conv", "moved_on", "lost_at", "exit_conv",
                 "dwell_sum_ms", "dwell_count", "dwell_hours"]
-RATES = ("conv", "exit_conv", "dwell_hours", "win_rate", "feedback_avg")
-AMOUNTS = ("won_amount", "feedback_sum")
+RATES = ("conv", "exit_conv", "dwell_hours", "win_rate", "feedback_avg", "cycle_days",
+         "avg_won_amount")
+AMOUNTS = ("won_amount", "feedback_sum", "open_amount")
 
 
 def kind(field):
@@ -98,7 +99,7 @@ def body(h, args):
     h.wait_done(nxt, timeout=180)
     # (no h.compare: the rule adds hourly buckets the model does not keep; the API is compared)
     r = h.redis()
-    deadline = time.time() + 60  # the evaluator writes rep_team on its sweeps
+    deadline = time.time() + 60  # every apply writes rep_team (docs/redis.md)
     while time.time() < deadline and r.call("HLEN", p + "rep_team") == 0:
         time.sleep(0.2)
     doc, validators = web.openapi(h.source)

@@ -338,6 +338,35 @@ static void test_batch_latest_ms_is_the_latest_event_folded(void **state) {
     assert_false(fd_batch_latest_ms(fx->b, &ms));
 }
 
+/* The late-event log: what is noted is kept with where it was read, up to FD_BATCH_LATE_MAX,
+ * and a reset forgets it. */
+static void test_batch_note_late_keeps_who_when_and_where(void **state) {
+    fixture_t *fx = *state;
+    assert_int_equal(fd_batch_nlate(fx->b), 0);
+    fd_event_t ev = activity("e-late", "anna", "emea", CALL, T0);
+    assert_int_equal(fd_batch_note_late(fx->b, fx->part, &ev, 17), FD_OK);
+    fd_event_t lost =
+        deal_ev(FD_DEAL_LOST, "e-lost", "d-1", "ben", "unassigned", T0 + HOUR, -1, -1);
+    assert_int_equal(fd_batch_note_late(fx->b, fx->part, &lost, 18), FD_OK);
+    assert_int_equal(fd_batch_nlate(fx->b), 2);
+    const fd_batch_late_t *l = fd_batch_late(fx->b, 0);
+    assert_string_equal(l->event_id, "e-late");
+    assert_int_equal(l->type, FD_ACTIVITY_LOGGED);
+    assert_string_equal(l->rep, "anna");
+    assert_string_equal(l->team, "emea");
+    assert_int_equal(l->occurred_ms, T0);
+    assert_int_equal(l->offset, 17);
+    assert_string_equal(fd_batch_part_at(fx->b, (size_t)l->part)->topic, "crm.events");
+    l = fd_batch_late(fx->b, 1);
+    assert_string_equal(l->team, "unassigned");
+    assert_int_equal(l->type, FD_DEAL_LOST);
+    for (int i = 2; i < FD_BATCH_LATE_MAX + 5; i++)
+        assert_int_equal(fd_batch_note_late(fx->b, fx->part, &ev, 100 + i), FD_OK);
+    assert_int_equal(fd_batch_nlate(fx->b), FD_BATCH_LATE_MAX); /* more are folded, not logged */
+    fd_batch_reset(fx->b);
+    assert_int_equal(fd_batch_nlate(fx->b), 0);
+}
+
 static void test_batch_activity_with_uncached_deal_id_is_folded(void **state) {
     fixture_t *fx = *state;
     /* Only deal.* events need the deal's state. */
@@ -1180,6 +1209,7 @@ int main(void) {
         T(test_batch_rep_team_is_latest_event_naming_one),
         T(test_batch_activity_counts_in_15_hashes),
         T(test_batch_latest_ms_is_the_latest_event_folded),
+        T(test_batch_note_late_keeps_who_when_and_where),
         T(test_batch_activity_with_uncached_deal_id_is_folded),
         T(test_batch_two_activities_of_one_rep_same_day_add_up),
         T(test_batch_feedback_with_score_and_complaint),
