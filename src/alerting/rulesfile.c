@@ -16,6 +16,7 @@
 
 #include "alerting/rules_internal.h"
 #include "alerting/rulesjson.h"
+#include "base/file.h"
 #include "base/jsontext.h"
 
 fd_err_t fd_rules_parse_duration(const char *s, int64_t *out_ms) {
@@ -837,39 +838,16 @@ fd_err_t fd_rules_load(const fd_funnel_t *fn, const char *path, fd_rules_t **out
                        size_t errstr_size) {
     if (out) *out = NULL;
     if (path == NULL || out == NULL) return FD_ERR_INVAL;
-    FILE *f = fopen(path, "rb");
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (f == NULL) goto io;
-    for (;;) {
-        if (len == cap) {
-            if (cap >= (size_t)64 << 20) {
-                fclose(f);
-                free(buf);
-                if (errstr && errstr_size)
-                    snprintf(errstr, errstr_size, "%s: rules file larger than 64 MiB", path);
-                return FD_ERR_CONFIG;
-            }
-            cap = cap ? 2 * cap : 16384;
-            char *p = realloc(buf, cap);
-            if (p == NULL) {
-                fclose(f);
-                free(buf);
-                return FD_ERR_NOMEM;
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0) break;
+    size_t len = 0;
+    fd_err_t rerr = fd_file_read(path, (size_t)64 << 20, &buf, &len);
+    if (rerr == FD_ERR_RANGE) {
+        if (errstr && errstr_size)
+            snprintf(errstr, errstr_size, "%s: rules file larger than 64 MiB", path);
+        return FD_ERR_CONFIG;
     }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        errno = EIO;
-        goto io;
-    }
-    fclose(f);
+    if (rerr == FD_ERR_NOMEM) return FD_ERR_NOMEM;
+    if (rerr != FD_OK) goto io;
     char inner[768] = "";
     fd_err_t err = fd_rules_parse(fn, buf ? buf : "", len, out, inner, sizeof inner);
     free(buf);

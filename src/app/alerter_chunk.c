@@ -265,29 +265,8 @@ static bool target_of(fd_alerts_t *al, size_t i, const scope_t *sc, double *valu
     char src[FD_SCORE_SOURCE_MAX];
     if (al->targets == NULL || pid == NULL || !fd_period_parse(pid, strlen(pid), &per))
         return false;
-    if (fd_targets_find(al->targets, sc->kind, sc->id, &per, r->kpi, value, src, sizeof src))
-        return true;
-    if (sc->kind != FD_SCOPE_TEAM || !fd_kpi_is_volume(r->kpi.kind) ||
-        !fd_targets_team_sums(al->targets))
-        return false;
-    size_t pos = 0, len, members = 0;
-    const char *k;
-    void *v;
-    double sum = 0;
-    char rep[FD_ID_MAX + 1];
-    while (fd_map_next(al->reps, &pos, &k, &len, &v)) {
-        if (v == NULL || strcmp(v, sc->id) != 0 || len > FD_ID_MAX) continue;
-        memcpy(rep, k, len);
-        rep[len] = '\0';
-        double t;
-        if (!fd_targets_find(al->targets, FD_SCOPE_REP, rep, &per, r->kpi, &t, src, sizeof src))
-            continue;
-        sum += t;
-        members++;
-    }
-    if (members == 0) return false;
-    *value = sum;
-    return true;
+    return fd_targets_resolve(al->targets, sc->kind, sc->id, &per, r->kpi, al->reps, value, src,
+                              sizeof src);
 }
 
 /* 1. which rules apply to which scope; each distinct hash a scope needs is read once, the

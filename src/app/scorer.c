@@ -453,29 +453,8 @@ static void kpi_fields_text(fd_scorer_t *sc, const period_t *p, fd_kpi_t kpi, ch
  * reps' targets when the file says sum_of_reps. */
 static void find_target(fd_scorer_t *sc, fd_scope_t scope, const char *id, const period_t *p,
                         fd_kpi_t kpi, fd_score_line_t *l) {
-    l->has_target = fd_targets_find(sc->t, scope, id, &p->p, kpi, &l->target, l->target_source,
-                                    sizeof l->target_source);
-    if (l->has_target || scope != FD_SCOPE_TEAM || !fd_kpi_is_volume(kpi.kind) ||
-        !fd_targets_team_sums(sc->t))
-        return;
-    size_t pos = 0, nreps = 0, len;
-    const char *rep;
-    void *team;
-    double sum = 0;
-    while (fd_map_next(sc->reps, &pos, &rep, &len, &team)) {
-        if (strcmp(team, id) != 0) continue;
-        char r[FD_KEY_MAX], src[FD_SCORE_SOURCE_MAX];
-        snprintf(r, sizeof r, "%.*s", (int)len, rep);
-        double v;
-        if (fd_targets_find(sc->t, FD_SCOPE_REP, r, &p->p, kpi, &v, src, sizeof src)) {
-            sum += v;
-            nreps++;
-        }
-    }
-    if (nreps == 0) return;
-    l->has_target = true;
-    l->target = sum;
-    snprintf(l->target_source, sizeof l->target_source, "sum of %zu reps", nreps);
+    l->has_target = fd_targets_resolve(sc->t, scope, id, &p->p, kpi, sc->reps, &l->target,
+                                       l->target_source, sizeof l->target_source);
 }
 
 /* Fills the lines' inputs from sc->sums; targets from the file, or for a final scorecard

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/file.h"
 #include "base/jsontext.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -977,36 +978,10 @@ static void suggest_section(const char *key, char *out, size_t size) {
 /* Reads the whole file into a NUL-terminated buffer. */
 static fd_err_t read_file(const char *path, char **out, size_t *out_len, char *errstr,
                           size_t errstr_size) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    if (f == NULL) goto fail;
-    for (;;) {
-        if (cap - len < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = realloc(buf, cap);
-            if (nb == NULL) {
-                errno = ENOMEM;
-                goto fail;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0) break;
-    }
-    if (ferror(f)) goto fail;
-    fclose(f);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return FD_OK;
-fail:;
-    int saved = errno;
-    free(buf);
-    if (f != NULL) fclose(f);
+    fd_err_t err = fd_file_read(path, (size_t)64 << 20, out, out_len);
+    if (err == FD_OK) return FD_OK;
     return failf(errstr, errstr_size, FD_ERR_IO, "%s: cannot read the config file: %s", path,
-                 strerror(saved));
+                 err == FD_ERR_RANGE ? "larger than 64 MiB" : strerror(errno));
 }
 
 fd_err_t fd_config_load_file(fd_config_t *cfg, const char *path, char *errstr, size_t errstr_size) {

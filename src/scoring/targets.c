@@ -14,6 +14,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/file.h"
 #include "base/jsontext.h"
 #include "base/map.h"
 
@@ -798,47 +799,17 @@ static fd_err_t parse_csv(ctx_t *c, const char *name, const char *text, size_t l
     return FD_OK;
 }
 
-/* Reads the whole file at path (NUL-terminated copy in *out, *len bytes). */
+/* Reads the whole file at path (NUL-terminated copy in *out, *len bytes); errors name it. */
 static fd_err_t read_file(const char *path, char **out, size_t *len, char *errstr,
                           size_t errstr_size) {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    if (f == NULL) goto io;
-    for (;;) {
-        if (n + 1 >= cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                fclose(f);
-                free(buf);
-                if (errstr_size) snprintf(errstr, errstr_size, "%s: larger than 64 MiB", path);
-                return FD_ERR_CONFIG;
-            }
-            cap = cap ? 2 * cap : 16384;
-            char *p = realloc(buf, cap);
-            if (p == NULL) {
-                fclose(f);
-                free(buf);
-                return FD_ERR_NOMEM;
-            }
-            buf = p;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, f);
-        n += k;
-        if (k == 0) break;
+    fd_err_t err = fd_file_read(path, MAX_FILE_BYTES, out, len);
+    if (err == FD_ERR_RANGE) {
+        if (errstr_size) snprintf(errstr, errstr_size, "%s: larger than 64 MiB", path);
+        return FD_ERR_CONFIG;
     }
-    if (ferror(f)) {
-        fclose(f);
-        free(buf);
-        goto io;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return FD_OK;
-io:
-    if (errstr_size) snprintf(errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
-    return FD_ERR_IO;
+    if (err == FD_ERR_IO && errstr_size)
+        snprintf(errstr, errstr_size, "%s: cannot read: %s", path, strerror(errno));
+    return err;
 }
 
 static fd_err_t load_csv(ctx_t *c, const cJSON *it, const char *base_dir) {
@@ -1118,4 +1089,31 @@ bool fd_targets_event_clock(const fd_targets_t *t) {
 
 size_t fd_targets_count(const fd_targets_t *t) {
     return t->nrows;
+}
+
+bool fd_targets_resolve(const fd_targets_t *t, fd_scope_t scope, const char *id,
+                        const fd_period_t *p, fd_kpi_t kpi, const fd_map_t *rep_team, double *value,
+                        char *source, size_t source_size) {
+    if (fd_targets_find(t, scope, id, p, kpi, value, source, source_size)) return true;
+    if (t == NULL || scope != FD_SCOPE_TEAM || !fd_kpi_is_volume(kpi.kind) ||
+        !fd_targets_team_sums(t) || rep_team == NULL)
+        return false;
+    size_t pos = 0, len, members = 0;
+    const char *key;
+    void *team;
+    double sum = 0;
+    char rep[FD_ID_MAX + 1], src[FD_SCORE_SOURCE_MAX];
+    while (fd_map_next(rep_team, &pos, &key, &len, &team)) {
+        if (team == NULL || strcmp(team, id) != 0 || len > FD_ID_MAX) continue;
+        memcpy(rep, key, len);
+        rep[len] = '\0';
+        double v;
+        if (!fd_targets_find(t, FD_SCOPE_REP, rep, p, kpi, &v, src, sizeof src)) continue;
+        sum += v;
+        members++;
+    }
+    if (members == 0) return false;
+    *value = sum;
+    if (source_size) snprintf(source, source_size, "sum of %zu reps", members);
+    return true;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "base/err.h"
+#include "base/map.h"
 #include "model/funnel.h"
 #include "model/kpi.h"
 #include "model/metrics.h"
@@ -79,6 +80,14 @@ void fd_targets_destroy(fd_targets_t *t);
  * fd_targets_team_sums says whether they apply. */
 bool fd_targets_find(const fd_targets_t *t, fd_scope_t scope, const char *id, const fd_period_t *p,
                      fd_kpi_t kpi, double *value, char *source, size_t source_size);
+/* The target of (scope, id, period, kpi) as scorecards and alert rules apply it: the explicit
+ * one (fd_targets_find), else, for a team and a volume KPI when fd_targets_team_sums, the sum of
+ * the explicit targets of its reps, source "sum of N reps". rep_team maps each rep id (the key)
+ * to its team (the value: a NUL-terminated team id, or NULL for none), as <p>:rep_team holds
+ * them. False when none applies (or no rep of the team has a target). */
+bool fd_targets_resolve(const fd_targets_t *t, fd_scope_t scope, const char *id,
+                        const fd_period_t *p, fd_kpi_t kpi, const fd_map_t *rep_team, double *value,
+                        char *source, size_t source_size);
 /* Whether a team without an explicit target for a volume KPI gets the sum of its reps'
  * targets ("team_targets": "sum_of_reps", the default) rather than none ("explicit"). */
 bool fd_targets_team_sums(const fd_targets_t *t);

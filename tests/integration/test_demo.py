@@ -322,8 +322,8 @@ def check_screen(out, mdl):
         org.get("lost", "0"))
     expect(board[i + 1] == want, "last board: %r, expected %r" % (board[i + 1], want))
 
-    # The top 5 reps by amount won (ties by id). Their team comes from <p>:rep_team, which
-    # funneld's alert evaluator writes: --events runs without rules, so '-'.
+    # The top 5 reps by amount won (ties by id). Their team comes from <p>:rep_team, which every
+    # apply writes (the team of the rep's latest event that names one).
     rep_prefix = "%s:rep:all:" % PREFIX
     reps = sorted(((k[len(rep_prefix):], h) for k, h in exp.items() if k.startswith(rep_prefix)),
                   key=lambda kv: (-decimal.Decimal(kv[1].get("won_amount", "0")),
@@ -331,8 +331,9 @@ def check_screen(out, mdl):
     head = [i for i, ln in enumerate(board) if ln.split() == ["#", "Top", "reps", "Team", "Won",
                                                                "Won", "amount", "Win", "rate"]]
     expect(head, "no top reps heading in the last board:", *board)
+    teams = mdl.expected_rep_team()
     for n, (rep, h) in enumerate(reps[:5]):
-        want = ([str(n + 1)] + fit(rep, 24).split() + ["-"] +
+        want = ([str(n + 1)] + fit(rep, 24).split() + teams.get(rep, "-").split() +
                 [h.get("won", "0"), amount(h.get("won_amount", "0.00")), pct(h.get("win_rate"))])
         got = board[head[0] + 1 + n]
         expect(got.split() == want, "last board, top rep %d: %r, expected %s" % (n + 1, got, want))

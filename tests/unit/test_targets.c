@@ -299,6 +299,57 @@ static void test_targets_find_precedence(void **state) {
     fd_targets_destroy(t);
 }
 
+/* A team's target: its own row first; else, for a count or amount, the sum of its reps' (from
+ * the rep -> team map), never for a rate, and not with "team_targets": "explicit". */
+static void test_targets_resolve_sums_a_teams_reps(void **state) {
+    (void)state;
+    const char *rows =
+        "'targets': ["
+        " {'scope': 'rep', 'id': '*', 'period': 'month', 'kpi': 'won', 'value': 2},"
+        " {'scope': 'rep', 'id': 'Anna', 'period': 'month', 'kpi': 'won', 'value': 5},"
+        " {'scope': 'rep', 'id': 'Anna', 'period': 'month', 'kpi': 'win_rate', 'value': 0.5},"
+        " {'scope': 'team', 'id': 'East', 'period': 'month', 'kpi': 'complaints', 'value': 9}]}";
+    char doc[1024];
+    snprintf(doc, sizeof doc, "{%s", rows);
+    fd_targets_t *t = parse_ok(doc);
+    fd_map_t *rt;
+    assert_int_equal(fd_map_new(&rt), FD_OK);
+    static char east[] = "East", west[] = "West";
+    assert_int_equal(fd_map_put(rt, "Anna", 4, east), FD_OK);
+    assert_int_equal(fd_map_put(rt, "Ben", 3, east), FD_OK);
+    assert_int_equal(fd_map_put(rt, "Cleo", 4, west), FD_OK);
+    assert_int_equal(fd_map_put(rt, "Dan", 3, NULL), FD_OK); /* no team known */
+    fd_period_t nov = P("month:2026-11");
+    double v = -1;
+    char src[FD_SCORE_SOURCE_MAX];
+    /* East: Anna 5 + Ben 2 (the "*" row) */
+    assert_true(
+        fd_targets_resolve(t, FD_SCOPE_TEAM, "East", &nov, K("won"), rt, &v, src, sizeof src));
+    assert_true(v == 7);
+    assert_string_equal(src, "sum of 2 reps");
+    /* its own row wins */
+    assert_true(fd_targets_resolve(t, FD_SCOPE_TEAM, "East", &nov, K("complaints"), rt, &v, src,
+                                   sizeof src));
+    assert_true(v == 9);
+    assert_string_equal(src, "targets[3]");
+    /* a rate is not summed; a rep is never summed */
+    assert_false(
+        fd_targets_resolve(t, FD_SCOPE_TEAM, "East", &nov, K("win_rate"), rt, &v, src, sizeof src));
+    assert_true(
+        fd_targets_resolve(t, FD_SCOPE_REP, "Anna", &nov, K("won"), rt, &v, src, sizeof src));
+    assert_true(v == 5);
+    /* a team without members */
+    assert_false(
+        fd_targets_resolve(t, FD_SCOPE_TEAM, "North", &nov, K("won"), rt, &v, src, sizeof src));
+    fd_targets_destroy(t);
+    snprintf(doc, sizeof doc, "{'team_targets': 'explicit', %s", rows);
+    t = parse_ok(doc);
+    assert_false(
+        fd_targets_resolve(t, FD_SCOPE_TEAM, "East", &nov, K("won"), rt, &v, src, sizeof src));
+    fd_targets_destroy(t);
+    fd_map_destroy(rt);
+}
+
 static void collect(const char *id, void *arg) {
     char *buf = arg;
     strcat(buf, id);
@@ -553,6 +604,7 @@ int main(void) {
         T(test_period_windows),
         T(test_targets_full_document),
         T(test_targets_find_precedence),
+        T(test_targets_resolve_sums_a_teams_reps),
         T(test_targets_ids_named_once_in_order),
         T(test_targets_every_error_names_its_place),
         T(test_targets_csv_rows),
