@@ -351,19 +351,21 @@ def check_scorecards(ctl, r, p):
     expect(lines[2] == "score 81.25, grade B, rank 1 of 3 in the org, 1 of 2 in the team",
            "scorecard: score line", out)
     i = lines.index(next(l for l in lines if l.startswith("kpi ")))
-    expect(split_cells(lines[i]) == ["kpi", "value", "target", "source", "expected", "attainment",
-                                     "points", "weight", "weight_used", "weighted", "direction",
-                                     "status"], "scorecard: header", lines[i])
+    expect(split_cells(lines[i]) == ["kpi", "value", "target", "expected", "attain", "points",
+                                     "weight", "weighted"], "scorecard: header", lines[i])
     rows = [split_cells(l) for l in lines[i + 1:i + 4]]
-    want = [["won_amount", "45000.00", "50000.00", "targets[0]", "50000.00", "0.9000", "80.00",
-             "60.00", "75.00", "60.00", "higher", "scored"],
-            ["conv:lead", "-", "0.3000", "targets[2]", "-", "-", "-", "20.00", "-", "-", "higher",
-             "no_data"],
-            ["complaints", "1", "2", "targets[1]", "2.0000", "2.0000", "85.00", "20.00", "25.00",
-             "21.25", "lower", "scored"]]
+    want = [["won_amount", "45000.00", "50000.00", "50000.00", "0.9000", "80.00", "75.00",
+             "60.00"],
+            ["conv:lead", "-", "0.3000", "-", "-", "no_data", "-", "-"],
+            ["complaints", "1", "2", "2.0000", "2.0000", "85.00", "25.00", "21.25"]]
     expect(rows == want, "scorecard: the breakdown", "got  %s" % rows, "want %s" % want)
-    expect("won_amount: won=9 won_amount=45000.00 from month:2025-11; adjusted value 46000.00"
-           in lines, "scorecard: the fields behind a value", out)
+    expect(all(len(l) <= 80 for l in lines[2:i + 4]), "scorecard: the table within 80 columns",
+           out)
+    expect("won_amount: won=9 won_amount=45000.00 from month:2025-11; target targets[0]; higher "
+           "is better; weight 60.00 (75.00 after renormalising); adjusted value 46000.00"
+           in lines, "scorecard: where a value, its target and its weight came from", out)
+    expect("conv:lead: -; target targets[2]; higher is better; weight 20.00" in lines,
+           "scorecard: a line left out", out)
     expect("adjustments 1: adjusted score 83.10, grade B" in lines, "scorecard: adjustments", out)
     j = lines.index("adjustments 1: adjusted score 83.10, grade B")
     expect(split_cells(lines[j + 2]) == ["2025-12-06T03:00:00Z", "won_amount", "45000", "46000",

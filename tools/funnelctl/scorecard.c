@@ -147,14 +147,13 @@ static void print_scorecard(FILE *out, const fd_webhash_t *h, const char *scope,
                 or_dash(fd_webhash_get(h, "of_team")));
     fputs("\n\n", out);
 
-    static const char *const cols[] = {"value",      "target",    "source", "expected",
-                                       "attainment", "points",    "weight", "weight_used",
-                                       "weighted",   "direction", "status"};
-    static const char *const fields[] = {"value",      "target",    "target_source", "expected",
-                                         "attainment", "points",    "weight",        "weight_used",
-                                         "weighted",   "direction", "status"};
+    /* 80 columns: each line's numbers; where they came from follows the table */
+    static const char *const cols[] = {"value",  "target", "expected", "attain",
+                                       "points", "weight", "weighted"};
+    static const char *const fields[] = {"value",  "target",      "expected", "attainment",
+                                         "points", "weight_used", "weighted"};
     enum { NCOLS = sizeof cols / sizeof *cols };
-    table_t t = {.ncols = NCOLS + 1, .left = {[3] = true, [10] = true, [11] = true}};
+    table_t t = {.ncols = NCOLS + 1, .left = {[0] = true}};
     table_cell(&t, "kpi");
     for (size_t c = 0; c < NCOLS; c++)
         table_cell(&t, cols[c]);
@@ -167,28 +166,45 @@ static void print_scorecard(FILE *out, const fd_webhash_t *h, const char *scope,
         if (*list == ',') list++;
     }
     for (size_t k = 0; k < kpis.n; k++) {
+        char *status_name = xasprintf("%s.status", kpis.item[k]);
+        const char *status = fd_webhash_get(h, status_name);
+        bool scored = status == NULL || strcmp(status, "scored") == 0;
+        free(status_name);
         table_cell(&t, kpis.item[k]);
         for (size_t c = 0; c < NCOLS; c++) {
+            /* a line left out says why where its points would be */
+            if (!scored && strcmp(fields[c], "points") == 0) {
+                table_cell(&t, status);
+                continue;
+            }
             char *name = xasprintf("%s.%s", kpis.item[k], fields[c]);
             table_cell(&t, or_dash(fd_webhash_get(h, name)));
             free(name);
         }
     }
     table_print(out, &t);
-    /* where each value came from, and what changed it after the period went final */
-    bool any = false;
+    /* where each value and target came from, the weights, and what changed after final */
+    fputc('\n', out);
     for (size_t k = 0; k < kpis.n; k++) {
-        char *name = xasprintf("%s.fields", kpis.item[k]);
-        char *adjusted = xasprintf("%s.adjusted_value", kpis.item[k]);
-        const char *f = fd_webhash_get(h, name), *a = fd_webhash_get(h, adjusted);
-        if (f != NULL || a != NULL) {
-            fprintf(out, "%s%s: %s", any ? "" : "\n", kpis.item[k], or_dash(f));
-            if (a != NULL) fprintf(out, "; adjusted value %s", a);
-            fputc('\n', out);
-            any = true;
-        }
-        free(name);
-        free(adjusted);
+        const char *kpi = kpis.item[k];
+        char *n_fields = xasprintf("%s.fields", kpi), *n_src = xasprintf("%s.target_source", kpi),
+             *n_dir = xasprintf("%s.direction", kpi), *n_w = xasprintf("%s.weight", kpi),
+             *n_wu = xasprintf("%s.weight_used", kpi), *n_adj = xasprintf("%s.adjusted_value", kpi);
+        const char *src = fd_webhash_get(h, n_src), *dir = fd_webhash_get(h, n_dir),
+                   *w = fd_webhash_get(h, n_w), *wu = fd_webhash_get(h, n_wu),
+                   *a = fd_webhash_get(h, n_adj);
+        fprintf(out, "%s: %s; target %s; %s is better; weight %s", kpi,
+                or_dash(fd_webhash_get(h, n_fields)), src ? src : "none", or_dash(dir), or_dash(w));
+        if (wu != NULL && w != NULL && strcmp(wu, w) != 0 && strtod(wu, NULL) > 0)
+            fprintf(out, " (%s after renormalising)", wu);
+        if (a != NULL) fprintf(out, "; adjusted value %s", a);
+        fputc('\n', out);
+        free(n_fields);
+        free(n_src);
+        free(n_dir);
+        free(n_w);
+        free(n_wu);
+        free(n_adj);
     }
     strvec_clear(&kpis);
     print_adjustments(out, h, adj, nadj);
