@@ -534,9 +534,17 @@ for _, p in ipairs(parts) do
   redis.call('HSET', p.key, 'dedupe_n', string.format('%d', n))
   if p.next ~= '' then redis.call('HSET', p.key, 'next', p.next) end
 end
-for r = 1, nrt do
-  redis.call('HSET', rep_team_key, rt[r][1], rt[r][2])
-  redis.call('HSET', rep_team_at_key, rt[r][1], format('%d', rt[r][3]))
+-- one HSET per key for up to 500 reps (a call per rep cost ~2,000 calls a batch)
+for first = 1, nrt, 500 do
+  local teams, ats = {}, {}
+  for r = first, math.min(first + 499, nrt) do
+    teams[#teams + 1] = rt[r][1]
+    teams[#teams + 1] = rt[r][2]
+    ats[#ats + 1] = rt[r][1]
+    ats[#ats + 1] = format('%d', rt[r][3])
+  end
+  redis.call('HSET', rep_team_key, unpack(teams))
+  redis.call('HSET', rep_team_at_key, unpack(ats))
 end
 for e = 1, nlate do
   local l = late[e]
