@@ -504,8 +504,8 @@ static void test_store_pipelined_batches_equal_one_batch(void **state) {
     assert_false(already);
     assert_false(fd_store_apply_inflight(c.st));
     /* after batch 1 d1 is open at proposal (1000.00), in the all hashes only; d2 not seen yet */
-    static const char *const scopes[] = {"funnel:rep:all:" ANNA, "funnel:team:all:emea",
-                                         "funnel:org:all"};
+    static const char rep_all[] = "funnel:rep:all:" ANNA;
+    static const char *const scopes[] = {rep_all, "funnel:team:all:emea", "funnel:org:all"};
     for (size_t i = 0; i < 3; i++) {
         assert_hget(w, scopes[i], "open:proposal", "1");
         assert_hget(w, scopes[i], "open_amount:proposal", "1000.00");
