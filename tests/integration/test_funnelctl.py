@@ -346,8 +346,10 @@ def check_scorecards(ctl, r, p):
 
     out = ctl.ok("scorecard", "rep", "anna", "--period", CARD_PERIOD)
     lines = out.splitlines()
-    expect(lines[0] == "rep anna (team north), period month:2025-11 "
-                       "(2025-11-01T00:00:00Z .. 2025-12-01T00:00:00Z)", "scorecard: title", out)
+    expect(lines[0] == "rep anna (team north), period month:2025-11, state final, elapsed 1.0000",
+           "scorecard: title", out)
+    expect(lines[1] == "from 2025-11-01T00:00:00Z to 2025-12-01T00:00:00Z, final "
+                       "2025-12-04T00:00:00Z", "scorecard: bounds", out)
     expect(lines[2] == "score 81.25, grade B, rank 1 of 3 in the org, 1 of 2 in the team",
            "scorecard: score line", out)
     i = lines.index(next(l for l in lines if l.startswith("kpi ")))
@@ -359,7 +361,7 @@ def check_scorecards(ctl, r, p):
             ["conv:lead", "-", "0.3000", "-", "-", "no_data", "-", "-"],
             ["complaints", "1", "2", "2.0000", "2.0000", "85.00", "25.00", "21.25"]]
     expect(rows == want, "scorecard: the breakdown", "got  %s" % rows, "want %s" % want)
-    expect(all(len(l) <= 80 for l in lines[2:i + 4]), "scorecard: the table within 80 columns",
+    expect(all(len(l) <= 80 for l in lines[:i + 4]), "scorecard: head and table within 80 columns",
            out)
     expect("won_amount: won=9 won_amount=45000.00 from month:2025-11; target targets[0]; higher "
            "is better; weight 60.00 (75.00 after renormalising); adjusted value 46000.00"
