@@ -612,17 +612,12 @@ static bool period_arg(fd_web_t *w, fd_http_req_t *req, char id[FD_WIN_ID_MAX]) 
     const char *p = fd_http_arg(req, "period");
     if (p == NULL) p = "month";
     fd_windows_t ws;
-    if (strcmp(p, "month") == 0 || strcmp(p, "quarter") == 0 || strcmp(p, "year") == 0) {
-        web_windows_now(w, &ws);
-        if (p[0] == 'm')
-            snprintf(id, FD_WIN_ID_MAX, "%s", ws.id[FD_WIN_MONTH]);
-        else if (p[0] == 'q')
-            snprintf(id, FD_WIN_ID_MAX, "%s", ws.id[FD_WIN_QUARTER]);
-        else /* "month:YYYY-MM": the year is its first four digits */
-            snprintf(id, FD_WIN_ID_MAX, "year:%.4s", ws.id[FD_WIN_MONTH] + 6);
+    fd_period_t pd;
+    web_windows_now(w, &ws);
+    if (fd_period_alias(p, &ws, &pd)) {
+        fd_period_format(&pd, id, FD_WIN_ID_MAX);
         return true;
     }
-    fd_period_t pd;
     bool ok = fd_period_parse(p, strlen(p), &pd);
     if (!ok) {
         fd_http_reply_error(req, 400, "period",

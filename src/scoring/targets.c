@@ -1117,3 +1117,18 @@ bool fd_targets_resolve(const fd_targets_t *t, fd_scope_t scope, const char *id,
     if (source_size) snprintf(source, source_size, "sum of %zu reps", members);
     return true;
 }
+
+bool fd_period_alias(const char *s, const fd_windows_t *now, fd_period_t *out) {
+    const char *id;
+    if (strcmp(s, "month") == 0 || strcmp(s, "year") == 0)
+        id = now->id[FD_WIN_MONTH];
+    else if (strcmp(s, "quarter") == 0)
+        id = now->id[FD_WIN_QUARTER];
+    else
+        return false;
+    fd_period_t p;
+    if (!fd_period_parse(id, strlen(id), &p)) return false;
+    if (s[0] == 'y') p = (fd_period_t){FD_PERIOD_YEAR, p.year, 0};
+    *out = p;
+    return true;
+}

@@ -45,6 +45,10 @@ bool fd_period_parse(const char *s, size_t len, fd_period_t *out);
 size_t fd_period_format(const fd_period_t *p, char *buf, size_t size);
 /* The period of kind containing at_ms in tw's timezone. */
 void fd_period_of(fd_timewin_t *tw, fd_period_kind_t kind, int64_t at_ms, fd_period_t *out);
+/* Whether s is an alias of the current period, "month", "quarter" or "year"; *out gets that
+ * period of the windows now (fd_timewin_of at the present instant). False, *out untouched, for
+ * anything else. */
+bool fd_period_alias(const char *s, const fd_windows_t *now, fd_period_t *out);
 /* The period before p (the previous month, quarter, year). */
 void fd_period_prev(const fd_period_t *p, fd_period_t *out);
 /* [start, end) of p in ms since the epoch, local midnights in tw's timezone. */

@@ -184,6 +184,28 @@ static void test_period_of_and_bounds_in_the_business_timezone(void **state) {
     fd_timewin_destroy(tw);
 }
 
+/* "month", "quarter", "year": the current ones, from the windows of now. */
+static void test_period_alias_names_the_current_period(void **state) {
+    (void)state;
+    fd_windows_t now;
+    memset(&now, 0, sizeof now);
+    snprintf(now.id[FD_WIN_MONTH], sizeof now.id[FD_WIN_MONTH], "month:2026-12");
+    snprintf(now.id[FD_WIN_QUARTER], sizeof now.id[FD_WIN_QUARTER], "quarter:2026-Q4");
+    fd_period_t p;
+    char buf[FD_PERIOD_ID_MAX + 1];
+    assert_true(fd_period_alias("month", &now, &p));
+    fd_period_format(&p, buf, sizeof buf);
+    assert_string_equal(buf, "month:2026-12");
+    assert_true(fd_period_alias("quarter", &now, &p));
+    fd_period_format(&p, buf, sizeof buf);
+    assert_string_equal(buf, "quarter:2026-Q4");
+    assert_true(fd_period_alias("year", &now, &p));
+    fd_period_format(&p, buf, sizeof buf);
+    assert_string_equal(buf, "year:2026");
+    assert_false(fd_period_alias("month:2026-12", &now, &p));
+    assert_false(fd_period_alias("week", &now, &p));
+}
+
 static void test_period_windows(void **state) {
     (void)state;
     char w[4][FD_PERIOD_ID_MAX + 8];
@@ -601,6 +623,7 @@ int main(void) {
         T(test_period_ids_parse_and_format),
         T(test_period_prev_crosses_year_ends),
         T(test_period_of_and_bounds_in_the_business_timezone),
+        T(test_period_alias_names_the_current_period),
         T(test_period_windows),
         T(test_targets_full_document),
         T(test_targets_find_precedence),

@@ -19,27 +19,17 @@
  * one in funnel.timezone. FD_ERR_INVAL (reported). */
 static fd_err_t period_resolve(ctl_t *ctl, char *buf, size_t size) {
     const char *p = ctl->period != NULL ? ctl->period : "month";
-    bool alias = strcmp(p, "month") == 0 || strcmp(p, "quarter") == 0 || strcmp(p, "year") == 0;
-    fd_period_t pd;
-    if (!alias) {
-        if (!fd_period_parse(p, strlen(p), &pd))
-            return ctl_fail(FD_ERR_INVAL,
-                            "--period expects month, quarter, year, month:YYYY-MM, "
-                            "quarter:YYYY-Qn or year:YYYY, found '%s'",
-                            p);
-        fd_period_format(&pd, buf, size);
-        return FD_OK;
-    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     fd_windows_t w;
     fd_timewin_of(ctl->tw, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, &w);
-    if (p[0] == 'm')
-        snprintf(buf, size, "%s", w.id[FD_WIN_MONTH]);
-    else if (p[0] == 'q')
-        snprintf(buf, size, "%s", w.id[FD_WIN_QUARTER]);
-    else /* "month:YYYY-MM": the year is its first four digits */
-        snprintf(buf, size, "year:%.4s", w.id[FD_WIN_MONTH] + 6);
+    fd_period_t pd;
+    if (!fd_period_alias(p, &w, &pd) && !fd_period_parse(p, strlen(p), &pd))
+        return ctl_fail(FD_ERR_INVAL,
+                        "--period expects month, quarter, year, month:YYYY-MM, "
+                        "quarter:YYYY-Qn or year:YYYY, found '%s'",
+                        p);
+    fd_period_format(&pd, buf, size);
     return FD_OK;
 }
 
