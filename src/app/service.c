@@ -479,7 +479,9 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
                           .changes = fd_config_on(cfg->feeds_changes),
                           .changes_maxlen = cfg->feeds_changes_maxlen,
                           .changes_max_keys = cfg->feeds_changes_max_keys,
-                          .track = fd_config_on(cfg->feeds_metrics)};
+                          .track = fd_config_on(cfg->feeds_metrics),
+                          .chunk_hashes = cfg->batch_chunk_hashes,
+                          .chunk_deals = cfg->batch_chunk_deals};
     svc->feed_on = so.changes;
     svc->heartbeat_ms = cfg->feeds_heartbeat_ms;
     fd_batch_opts_t bo = {{0}};

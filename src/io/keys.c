@@ -73,3 +73,7 @@ size_t fd_keys_rank_team(char *buf, size_t size, const char *prefix, const char 
                          const char *team) {
     return fmt_len(snprintf(buf, size, "%s:rank:%s:team:%s", prefix, period, team));
 }
+
+size_t fd_keys_staged(char *buf, size_t size, const char *prefix, const char *id) {
+    return fmt_len(snprintf(buf, size, "%s:staged:%s", prefix, id));
+}

@@ -57,7 +57,11 @@ size_t fd_keys_deal(char *buf, size_t size, const char *prefix, const char *deal
 #define FD_KEY_SCORE_LEASE   "score:lease"       /* string: the scorer lease */
 #define FD_KEY_SCORE_STATE   "score:state"       /* hash: the scorer's position */
 #define FD_KEY_SCORE_PERIODS "score:periods"     /* zset: period id -> start ms */
+#define FD_KEY_CURRENT       "current"           /* string: the active prefix (funnelctl rebuild) */
 size_t fd_keys_single(char *buf, size_t size, const char *prefix, const char *name);
+/* <p>:staged:<id>: the record of a staged batch, committed and not yet fully applied (docs/redis.md
+ * "Staged batches"). */
+size_t fd_keys_staged(char *buf, size_t size, const char *prefix, const char *id);
 /* <p>:alerts:state:<rule>: the state machines of one rule. */
 size_t fd_keys_alert_state(char *buf, size_t size, const char *prefix, const char *rule);
 

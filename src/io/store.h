@@ -32,6 +32,11 @@ typedef struct {
     bool changes;
     int64_t changes_maxlen, changes_max_keys;
     bool track;
+    /* A batch that changes more than chunk_hashes metric hashes is staged: one commit script
+     * (fencing, offsets, dedupe ids, stats, the staged record <p>:staged:<id>), then chunk
+     * scripts of at most chunk_hashes hashes and chunk_deals deal states each (docs/redis.md,
+     * "Staged batches"). 0 = the defaults (1000, 20000). */
+    int64_t chunk_hashes, chunk_deals;
 } fd_store_opts_t;
 
 /* A store for funnel fn (borrowed) into *out. Does not connect yet; every call connects when

@@ -160,6 +160,10 @@ static const setting_t settings[] = {
     STR("redis.prefix", prefix, "funnel", 1, 64, chars_word,
         "1..64 characters of A-Z a-z 0-9 . _ -", false,
         "Prefix of every Redis key (funnel:rep:..., funnel:stats with the default)."),
+    ENUM("redis.follow_current", redis_follow_current, "on", on_off_values,
+         "Resolve the active prefix through <redis.prefix>:current, the pointer funnelctl "
+         "rebuild switches (docs/operations.md, \"Rebuilding\"); off: use redis.prefix as "
+         "it is."),
     STR("funnel.timezone", timezone, "UTC", 1, 128, chars_timezone,
         "a zone name of 1..128 characters, no spaces, no \"..\", not starting with /", false,
         "IANA timezone of the business day, week, month and quarter windows."),
@@ -174,6 +178,17 @@ static const setting_t settings[] = {
     INT("batch.linger_ms", batch_linger_ms, 50, 0, 60000,
         "Longest wait for a batch to fill before it is applied (while the previous batch's "
         "apply is still running, the batch keeps filling until that apply answers)."),
+    INT("batch.catchup_max_events", batch_catchup_max_events, 500000, 1, 5000000,
+        "Most events in one batch while catching up: when the consumer lag is above "
+        "batch.max_events the batch grows with the lag up to this (docs/operations.md, "
+        "\"Catching up\")."),
+    INT("batch.catchup_max_bytes", batch_catchup_max_bytes, 268435456, 1048576, INT64_C(8589934592),
+        "Most bytes of message payload read into one batch while catching up."),
+    INT("batch.chunk_hashes", batch_chunk_hashes, 1000, 1, 1000000,
+        "A batch that changes more metric hashes than this is committed first and then applied "
+        "in chunk scripts of at most this many hashes each (docs/redis.md, \"Staged batches\")."),
+    INT("batch.chunk_deals", batch_chunk_deals, 20000, 1, 1000000,
+        "Most deal states one chunk script of a staged batch writes."),
     INT("dedupe.max_events", dedupe_max_events, 100000, 1, 10000000,
         "Event ids remembered per partition for duplicate detection."),
     INT("cache.max_deals", deal_cache_max, 500000, 1000, 100000000,

@@ -43,6 +43,7 @@ typedef struct {
     int64_t redis_db;         /* redis.db */
     int64_t redis_timeout_ms; /* redis.timeout_ms: connect and command timeout */
     char *prefix;             /* redis.prefix: key prefix */
+    char *redis_follow_current; /* redis.follow_current: on | off (fd_config_on) */
     /* funnel */
     char *timezone;          /* funnel.timezone */
     fd_strlist_t stages;     /* funnel.stages */
@@ -50,6 +51,10 @@ typedef struct {
     /* processing */
     int64_t batch_max_events;          /* batch.max_events */
     int64_t batch_linger_ms;           /* batch.linger_ms */
+    int64_t batch_catchup_max_events;  /* batch.catchup_max_events */
+    int64_t batch_catchup_max_bytes;   /* batch.catchup_max_bytes */
+    int64_t batch_chunk_hashes;        /* batch.chunk_hashes: hashes per chunk of a staged batch */
+    int64_t batch_chunk_deals;         /* batch.chunk_deals: deal states per chunk */
     int64_t dedupe_max_events;         /* dedupe.max_events: remembered event ids per partition */
     int64_t deal_cache_max;            /* cache.max_deals: deals cached in memory */
     int64_t retention_day_days;        /* retention.day_days, 0 = keep */
