@@ -124,6 +124,7 @@ fd_err_t fd_ledger_assign(fd_ledger_t *lg, const char *topic, int32_t partition,
     p->pub.topic = p->topic;
     p->pub.partition = partition;
     p->pub.stored = -1;
+    p->pub.first = -1;
     lg->nparts++;
     *dd = p->pub.dd;
     return FD_OK;
@@ -139,6 +140,8 @@ fd_err_t fd_ledger_claimed(fd_ledger_t *lg, const char *topic, int32_t partition
     p->pub.stored = stored;
     p->pub.claimed = true;
     p->pub.started = false;
+    p->pub.rewound = false;
+    p->pub.first = -1;
     return FD_OK;
 }
 
@@ -176,6 +179,7 @@ fd_err_t fd_ledger_take(fd_ledger_t *lg, const char *topic, int32_t partition, i
     }
     if (!p->pub.started) {
         p->pub.started = true;
+        p->pub.first = offset;
         if (stored >= 0 && offset > stored)
             fd_log_warn("service",
                         "%s[%" PRId32 "]: resumed at offset %" PRId64 ", but the stored offset is "
@@ -273,6 +277,32 @@ void fd_ledger_drop(fd_ledger_t *lg) {
     fd_ledger_clear_waiting(lg);
     for (size_t i = 0; i < lg->nparts; i++) {
         lg->parts[i].pub.claimed = false;
+        lg->parts[i].pub.rewound = false;
         fd_dedupe_reset(lg->parts[i].pub.dd);
     }
+}
+
+size_t fd_ledger_rewind(fd_ledger_t *lg) {
+    const fd_batch_t *fly = lg->inflight ? lg->fly : NULL;
+    /* Which partitions the forgotten batches held, before they are emptied: only those moved
+     * past what Redis holds (at most one apply is in flight, so every earlier one landed). */
+    size_t n = 0;
+    for (size_t i = 0; i < lg->nparts; i++) {
+        fd_ledger_part_t *p = &lg->parts[i].pub;
+        if (!p->claimed || !(batch_holds(lg->b, p->topic, p->partition) ||
+                             (fly && batch_holds(fly, p->topic, p->partition))))
+            continue;
+        p->claimed = false;
+        p->rewound = true;
+        p->started = false;
+        fd_dedupe_reset(p->dd);
+        n++;
+    }
+    for (size_t i = 0; i < lg->nhooks; i++)
+        if (lg->hooks[i].dropped) lg->hooks[i].dropped(lg->hooks[i].opaque, fly);
+    fd_batch_reset(lg->fly);
+    lg->inflight = false;
+    fd_batch_reset(lg->b);
+    fd_ledger_clear_waiting(lg);
+    return n;
 }

@@ -38,8 +38,10 @@ typedef struct {
     char token[FD_TOKEN_MAX + 1]; /* the claim's fencing token; "" until claimed */
     int64_t stored;  /* the next offset Redis holds once the batch sent lands; -1: none */
     fd_dedupe_t *dd; /* the dedupe horizon; its pending ids go with the open batch */
-    bool claimed;    /* false from assignment, and after a drop, until claimed */
+    bool claimed;    /* false from assignment, and after a drop or rewind, until claimed */
     bool started;    /* a message was taken since the claim */
+    bool rewound;    /* set aside by fd_ledger_rewind (keeping its token) until claimed again */
+    int64_t first;   /* the offset of the first message taken since the claim; -1: none */
 } fd_ledger_part_t;
 
 /* Something to tell when a batch changes hands. Every callback may be NULL; all get opaque.
@@ -72,7 +74,8 @@ fd_err_t fd_ledger_add_hook(fd_ledger_t *lg, const fd_ledger_hook_t *hook);
  * first (fd_ledger_revoke). FD_ERR_NOMEM: nothing added. */
 fd_err_t fd_ledger_assign(fd_ledger_t *lg, const char *topic, int32_t partition, fd_dedupe_t **dd);
 /* The claim of (topic, partition) succeeded: its messages are read from now on, into batches
- * fenced by token and continuing from stored (-1: Redis has no offset). FD_ERR_NOTFOUND when the
+ * fenced by token and continuing from stored (-1: Redis has no offset). Also ends a rewind
+ * (fd_ledger_rewind): the same token, the offset Redis holds. FD_ERR_NOTFOUND when the
  * partition is not assigned; FD_ERR_RANGE when token is longer than FD_TOKEN_MAX. */
 fd_err_t fd_ledger_claimed(fd_ledger_t *lg, const char *topic, int32_t partition, const char *token,
                            int64_t stored);
@@ -125,5 +128,15 @@ void fd_ledger_applied(fd_ledger_t *lg, bool already);
  * and the waiting events are emptied; every partition becomes unclaimed with an empty horizon
  * (claims read Redis's truth again). */
 void fd_ledger_drop(fd_ledger_t *lg);
+/* Forgets everything not applied, as fd_ledger_drop does, but keeps the claims: for a batch
+ * refused before any write for a reason that reading it again cures (a deal folded as new that
+ * Redis holds), so that no new claim, epoch or rebalance is needed. The dropped hooks run in
+ * order; both batches and the waiting events are emptied; each partition that either batch held
+ * keeps its token and its `first` offset but is set aside (`rewound`; not `claimed`, so
+ * fd_ledger_take skips its messages) with an empty horizon, until fd_ledger_claimed gives it,
+ * under the same token, the offset and horizon Redis holds (and the caller moves the consumer
+ * back there). The other partitions are untouched (everything they sent was applied). Returns
+ * the number of partitions set aside. */
+size_t fd_ledger_rewind(fd_ledger_t *lg);
 
 #endif

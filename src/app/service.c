@@ -45,7 +45,12 @@
 
 struct fd_service {
     int64_t max_events, linger_ms, backoff_max_ms;
-    int64_t max_now; /* batch size in force: lowered after FD_ERR_FULL, doubling back to max */
+    /* Lag-adaptive batches: the limit in force is max_events while the consumer lag (lag, as
+     * ops_tick measures it) is at most max_events, else min(lag, catchup_max) (never below
+     * max_events); a batch also ends once catchup_bytes of payload were read into it. max_now
+     * caps it after FD_ERR_FULL (halved), doubling back up to catchup_max with every apply. */
+    int64_t catchup_max, catchup_bytes, lag, batch_bytes;
+    int64_t max_now;
     char instance[128];
     fd_funnel_t *fn;
     fd_timewin_t *tw;
@@ -73,6 +78,11 @@ struct fd_service {
      * assumption (FD_ERR_CONFLICT) turns this off for conflict_pause applied batches, doubling
      * up to CONFLICT_PAUSE_MAX while conflicts recur. */
     int64_t assume_new_from, conflict_pause, conflicts;
+    /* A refused assumption is read again under the claims held (refold): the ledger set the
+     * batches' partitions aside (fd_ledger_rewind); the loop reloads their offsets and horizons
+     * and moves the consumer back before it polls again. conflict_why: the refusal, for the log. */
+    bool need_refold;
+    char conflict_why[512];
     bool need_rejoin;
     bool fatal; /* set in a callback: Redis holds data funneld cannot use; stop with exit 1 */
     volatile sig_atomic_t *stop;
@@ -360,6 +370,9 @@ static fd_err_t flush(fd_service_t *svc);
 static void on_revoke(void *opaque, const fd_source_tp_t *tps, size_t n) {
     fd_service_t *svc = opaque;
     fd_err_t err = flush(svc);
+    /* a conflict forgot what was pending keeping the claims: the partitions kept are refolded
+     * by the loop (need_refold), those revoked go */
+    if (err == FD_ERR_CONFLICT) err = FD_OK;
     if (err != FD_OK) {
         if (err != FD_ERR_FENCED && err != FD_ERR_GAP)
             fd_log_warn("service",
@@ -451,7 +464,11 @@ fd_err_t fd_service_new(const fd_config_t *cfg, fd_service_t **out, char *errstr
     fd_service_t *svc = calloc(1, sizeof *svc);
     if (svc == NULL) return FD_ERR_NOMEM;
     svc->max_events = cfg->batch_max_events;
-    svc->max_now = cfg->batch_max_events;
+    svc->catchup_max = cfg->batch_catchup_max_events > cfg->batch_max_events
+                           ? cfg->batch_catchup_max_events
+                           : cfg->batch_max_events;
+    svc->catchup_bytes = cfg->batch_catchup_max_bytes;
+    svc->max_now = svc->catchup_max;
     svc->linger_ms = cfg->batch_linger_ms;
     svc->backoff_max_ms = cfg->backoff_max_ms;
     if (cfg->instance_id[0] != '\0') {
@@ -647,8 +664,10 @@ static fd_err_t take(fd_service_t *svc, const fd_source_msg_t *msg) {
 /* Settles the batch in flight: reads its apply's answer, retrying while Redis is out of reach,
  * and tells the ledger it was applied or drops everything. FD_OK when
  * applied (or nothing was in flight); FD_ERR_FENCED / FD_ERR_GAP when Redis refused it (all that
- * is pending is dropped and the group rejoined); FD_ERR_FATAL when Redis holds data funneld
- * cannot use; FD_ERR_REDIS when told to stop while Redis was down. */
+ * is pending is dropped and the group rejoined); FD_ERR_CONFLICT when it assumed a deal new that
+ * Redis holds (all that is pending is forgotten, the claims kept: the loop refolds);
+ * FD_ERR_FATAL when Redis holds data funneld cannot use; FD_ERR_REDIS when told to stop while
+ * Redis was down. */
 static fd_err_t settle(fd_service_t *svc) {
     const fd_batch_t *fly = fd_ledger_inflight(svc->lg);
     if (fly == NULL) return FD_OK;
@@ -657,19 +676,18 @@ static fd_err_t settle(fd_service_t *svc) {
     RETRY_REDIS(svc, "apply batch", 2, err, fd_store_apply_wait(svc->st, fly, &already));
     if (err == FD_ERR_REDIS) return err;
     if (err == FD_ERR_CONFLICT) {
-        /* nothing was applied; read again from the stored offsets, loading every deal */
+        /* Nothing was applied and the claims still hold: forget what was not applied, keeping
+         * the claims, and read it again from the stored offsets with every deal's stored state
+         * read (no assumption) for a while; the loop reloads and seeks (refold) before it polls
+         * again. No new claim: no epoch, no rebalance, no pause. */
         fd_prom_add(svc->refused[2], 1);
         svc->conflicts++;
         svc->conflict_pause =
             svc->conflict_pause == 0 ? CONFLICT_PAUSE_MIN : svc->conflict_pause * 2;
         if (svc->conflict_pause > CONFLICT_PAUSE_MAX) svc->conflict_pause = CONFLICT_PAUSE_MAX;
         svc->assume_new_from = svc->applied_batches + svc->conflict_pause;
-        fd_log_warn("service",
-                    "batch refused by Redis: %s; reading it again from the stored offsets, "
-                    "with every deal's stored state read (for the next %" PRId64 " batches)",
-                    fd_store_errstr(svc->st), svc->conflict_pause);
-        fd_ledger_drop(svc->lg);
-        svc->need_rejoin = true;
+        snprintf(svc->conflict_why, sizeof svc->conflict_why, "%s", fd_store_errstr(svc->st));
+        if (fd_ledger_rewind(svc->lg) > 0) svc->need_refold = true;
         return err;
     }
     if (err == FD_ERR_FENCED || err == FD_ERR_GAP) {
@@ -695,8 +713,8 @@ static fd_err_t settle(fd_service_t *svc) {
         return err;
     }
     fd_ledger_applied(svc->lg, already);
-    if (svc->max_now < svc->max_events)
-        svc->max_now = svc->max_now * 2 < svc->max_events ? svc->max_now * 2 : svc->max_events;
+    if (svc->max_now < svc->catchup_max)
+        svc->max_now = svc->max_now * 2 < svc->catchup_max ? svc->max_now * 2 : svc->catchup_max;
     return FD_OK;
 }
 
@@ -705,6 +723,61 @@ static fd_err_t settle(fd_service_t *svc) {
  * settle drops everything itself when the answer is a refusal. */
 static void settle_then_drop(fd_service_t *svc) {
     (void)settle(svc);
+    fd_ledger_drop(svc->lg);
+    svc->need_rejoin = true;
+}
+
+/* Reads again, under the claims held, what a conflict made the ledger forget (settle): for each
+ * partition set aside by fd_ledger_rewind, the offset and dedupe horizon Redis holds (no new
+ * epoch), then moves the consumer back there, so that the next batches refold those messages
+ * with every deal's stored state read. A partition claimed meanwhile by another instance
+ * (FENCED), or waiting on a staged batch, falls back to the drop and rejoin of a fenced apply. */
+static void refold(fd_service_t *svc) {
+    svc->need_refold = false;
+    size_t n = fd_ledger_nparts(svc->lg), k = 0;
+    fd_source_tp_t *tps = calloc(n + 1, sizeof *tps);
+    int64_t *offsets = calloc(n + 1, sizeof *offsets);
+    fd_err_t err = tps && offsets ? FD_OK : FD_ERR_NOMEM;
+    for (size_t i = 0; err == FD_OK && i < n; i++) {
+        const fd_ledger_part_t *p = fd_ledger_part_at(svc->lg, i);
+        if (!p->rewound) continue;
+        char token[FD_TOKEN_MAX + 1];
+        memcpy(token, p->token, sizeof token);
+        int64_t next = -1, first = p->first;
+        /* given up at the first stop signal: nothing is pending, the offsets are in Redis */
+        RETRY_REDIS(svc, "reload partition", 1, err,
+                    fd_store_reload(svc->st, p->topic, p->partition, token, &next, p->dd));
+        if (err == FD_ERR_REDIS) break;
+        if (err == FD_OK) err = fd_ledger_claimed(svc->lg, p->topic, p->partition, token, next);
+        if (err != FD_OK) {
+            if (err == FD_ERR_PARSE) {
+                fd_log_error("service", "Redis holds data funneld cannot use: %s",
+                             fd_store_errstr(svc->st));
+                svc->fatal = true;
+            }
+            break;
+        }
+        /* no offset stored: the batch started at the first message read since the claim */
+        int64_t at = next >= 0 ? next : first;
+        if (at < 0) continue;
+        tps[k] = (fd_source_tp_t){p->topic, p->partition};
+        offsets[k++] = at;
+    }
+    if (err == FD_OK && (err = fd_source_seek(svc->src, tps, offsets, k, 10000)) != FD_OK)
+        fd_log_warn("service", "refold: the consumer could not be moved back");
+    if (err == FD_OK)
+        fd_log_info("service",
+                    "batch refolded with stored deal states: %s; %zu partition(s) read again "
+                    "from their stored offsets under the claims held (every deal's stored state "
+                    "read for the next %" PRId64 " batches)",
+                    svc->conflict_why, k, svc->conflict_pause);
+    free(tps);
+    free(offsets);
+    if (err == FD_OK || err == FD_ERR_REDIS || svc->fatal) return; /* REDIS: told to stop */
+    fd_log_warn("service",
+                "batch refused by Redis: %s; could not read it again under the claims "
+                "held (%s: %s): dropping it and rejoining the group",
+                svc->conflict_why, fd_err_name(err), fd_store_errstr(svc->st));
     fd_ledger_drop(svc->lg);
     svc->need_rejoin = true;
 }
@@ -895,6 +968,7 @@ static void ops_tick(fd_service_t *svc, int64_t now, bool force) {
         lag_sum += behind;
     }
     fd_opsmetrics_set_group(om, c.assigned, lag_sum);
+    svc->lag = lag_sum; /* the batch limit follows it (batch_limit) */
 
     if (svc->al == NULL) return;
     fd_alerts_stats_t as;
@@ -912,6 +986,15 @@ static void ops_tick(fd_service_t *svc, int64_t now, bool force) {
         else
             fd_prom_hide(s); /* the lease holder's figures, not ours */
     }
+}
+
+/* The batch limit in force (events): batch.max_events while the lag is at most that, else the
+ * lag up to batch.catchup_max_events, so that each hash is written once per many events while
+ * catching up and live batches keep their latency; within the cap left by FD_ERR_FULL. */
+static int64_t batch_limit(const fd_service_t *svc) {
+    int64_t limit = svc->max_events;
+    if (svc->lag > limit) limit = svc->lag < svc->catchup_max ? svc->lag : svc->catchup_max;
+    return limit < svc->max_now ? limit : svc->max_now;
 }
 
 fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
@@ -938,11 +1021,18 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
         if (svc->need_rejoin) {
             fd_ledger_drop(svc->lg);
             svc->need_rejoin = false;
+            svc->need_refold = false; /* the drop forgot the partitions set aside too */
             if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000, 1);
             first_ms = 0;
         }
+        if (svc->need_refold) {
+            refold(svc);
+            first_ms = 0;
+            continue; /* a stop signal, a fatal error or a rejoin may have come */
+        }
         /* admitted messages, deal events waiting included */
         size_t held = fd_batch_messages(fd_ledger_batch(svc->lg));
+        if (held == 0) svc->batch_bytes = 0;
         bool inflight = fd_ledger_inflight(svc->lg) != NULL;
         int64_t now = fd_clock_mono_ms();
         int timeout = inflight ? 5 : 100; /* an answer to read soon when nothing comes */
@@ -969,15 +1059,16 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
                 continue;
             }
             held++;
+            svc->batch_bytes += (int64_t)msg.len;
         }
         now = fd_clock_mono_ms();
         /* A batch is sent when full, or once it has lingered, but not before the apply in flight
          * has answered: it could not go out sooner, and while Redis works the batch grows, which
          * costs Redis less per event (fewer distinct hashes per event). */
-        bool ready =
-            held > 0 && ((int64_t)held >= svc->max_now ||
-                         (now - first_ms >= svc->linger_ms &&
-                          (!fd_ledger_inflight(svc->lg) || fd_store_apply_answered(svc->st))));
+        bool ready = held > 0 &&
+                     ((int64_t)held >= batch_limit(svc) || svc->batch_bytes >= svc->catchup_bytes ||
+                      (now - first_ms >= svc->linger_ms &&
+                       (!fd_ledger_inflight(svc->lg) || fd_store_apply_answered(svc->st))));
         /* nothing to fold meanwhile: take the answer now, so offsets commit promptly */
         bool idle = held == 0 && !got && fd_ledger_inflight(svc->lg) != NULL;
         if (ready || idle) {

@@ -446,3 +446,33 @@ void fd_source_close(fd_source_t *src) {
 void fd_source_counts(const fd_source_t *src, fd_source_counts_t *out) {
     *out = src->counts;
 }
+
+fd_err_t fd_source_seek(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *offsets,
+                        size_t n, int timeout_ms) {
+    if (n == 0) return FD_OK;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(list, tps[i].topic, tps[i].partition)->offset =
+            offsets[i];
+    /* with a timeout, librdkafka purges what it prefetched and waits for the fetchers: no
+     * message of the old positions reaches a later poll */
+    fd_err_t err = FD_OK;
+    rd_kafka_error_t *e =
+        rd_kafka_seek_partitions(src->consumer, list, timeout_ms > 0 ? timeout_ms : 1);
+    if (e != NULL) {
+        src->counts.errors++;
+        fd_log_error("source", "seek: %s", rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        err = FD_ERR_KAFKA;
+    }
+    for (int i = 0; i < list->cnt; i++) {
+        if (list->elems[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+        if (err == FD_OK) src->counts.errors++;
+        fd_log_error("source", "seek %s[%" PRId32 "] to %" PRId64 ": %s", list->elems[i].topic,
+                     list->elems[i].partition, list->elems[i].offset,
+                     rd_kafka_err2str(list->elems[i].err));
+        err = FD_ERR_KAFKA;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return err;
+}

@@ -81,6 +81,15 @@ bool fd_source_high(fd_source_t *src, const char *topic, int32_t partition, int6
 /* Commits next offsets to the group (asynchronously; informational: Redis holds the truth). */
 void fd_source_commit(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *next, size_t n);
 
+/* Moves the consumer back (or forward) to offsets[i] (absolute, >= 0) for each of the n
+ * partitions, which must be assigned: the next messages polled for them start there. Waits up
+ * to timeout_ms for the fetcher to take the new positions, so that no message fetched before
+ * for them (at the old position) is returned afterwards; the message lent by the last poll
+ * stays valid until the next poll. FD_ERR_KAFKA (logged) when a partition could not be moved
+ * or the wait timed out: the positions are then unknown (rejoin the group to start afresh). */
+fd_err_t fd_source_seek(fd_source_t *src, const fd_source_tp_t *tps, const int64_t *offsets,
+                        size_t n, int timeout_ms);
+
 /* Leaves and rejoins the group (unsubscribe, subscribe): every partition is revoked and assigned
  * again, so each is claimed afresh. Used after an apply was fenced. */
 fd_err_t fd_source_rejoin(fd_source_t *src);

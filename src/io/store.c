@@ -47,6 +47,7 @@ struct fd_store {
     bool changes, track; /* the feeds: fd_store_opts_t */
     int64_t changes_maxlen, changes_max_keys;
     int claim_id, apply_id, heartbeat_id; /* the scripts in r */
+    int reload_id;                        /* src/lua/reload.lua (fd_store_reload) */
     /* The apply's arguments that depend on the funnel only, built once: the field names, the
      * amount fields and the derived fields of the metrics table (model/metrics.h). */
     args_t fixed;
@@ -85,6 +86,7 @@ fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_sto
     if (err == FD_OK) err = fd_redis_script(st->r, "apply", fd_lua_apply, &st->apply_id);
     if (err == FD_OK)
         err = fd_redis_script(st->r, "feed_heartbeat", fd_lua_feed_heartbeat, &st->heartbeat_id);
+    if (err == FD_OK) err = fd_redis_script(st->r, "reload", fd_lua_reload, &st->reload_id);
     if (err == FD_OK) err = build_fixed_args(fn, &st->fixed);
     if (err != FD_OK) {
         fd_store_destroy(st);
@@ -1026,4 +1028,87 @@ void fd_store_free_fields(char **fields, char **values, size_t n) {
     }
     free(fields);
     free(values);
+}
+
+fd_err_t fd_store_reload(fd_store_t *st, const char *topic, int32_t partition, const char *token,
+                         int64_t *next, fd_dedupe_t *dd) {
+    if (busy(st, "reload")) return FD_ERR_INVAL;
+    char part_key[FD_KEY_MAX + 1], dedupe_key[FD_KEY_MAX + 1];
+    if (fd_keys_part(part_key, sizeof part_key, st->prefix, topic, partition) >= sizeof part_key ||
+        fd_keys_dedupe(dedupe_key, sizeof dedupe_key, st->prefix, topic, partition) >=
+            sizeof dedupe_key) {
+        fd_redis_set_error(st->r, "reload %s/%" PRId32 ": topic name too long for a key", topic,
+                           partition);
+        return FD_ERR_RANGE;
+    }
+    const char *keys[2] = {part_key, dedupe_key}, *args[1] = {token};
+    redisReply *r = NULL;
+    fd_err_t err = fd_redis_eval(st->r, st->reload_id, 2, keys, NULL, 1, args, NULL, &r);
+    if (err != FD_OK) return err;
+
+    char what[FD_TOPIC_MAX + 64];
+    snprintf(what, sizeof what, "reload %s/%" PRId32, topic, partition);
+    char *blob = NULL;
+    if (r->type == REDIS_REPLY_ERROR) {
+        fd_redis_set_error(st->r, "%s: %s", what, r->str);
+        err = reply_error_code(r->str);
+        goto done;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return fd_redis_fail(st->r, what, r);
+    const char *verdict = r->element[0]->str;
+    if (strcmp(verdict, "FENCED") == 0) {
+        fd_redis_set_error(st->r, "%s: token '%s' is no longer current", what, token);
+        err = FD_ERR_FENCED;
+        goto done;
+    }
+    if (strcmp(verdict, "STAGED") == 0 && r->elements >= 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        fd_redis_set_error(st->r, "%s: staged batch %s waits on the partition", what,
+                           r->element[1]->str);
+        err = FD_ERR_GAP;
+        goto done;
+    }
+    if (strcmp(verdict, "OK") != 0 || r->elements < 2) return fd_redis_fail(st->r, what, r);
+    /* everything is checked before *next and dd change: both are untouched on error */
+    const redisReply *nx = r->element[1];
+    int64_t stored = -1;
+    if (nx->type == REDIS_REPLY_STRING) {
+        if (parse_offset(nx->str, nx->len, &stored) != FD_OK) {
+            fd_redis_set_error(st->r, "%s: stored next offset '%.*s' is not a number", what,
+                               (int)nx->len, nx->str);
+            err = FD_ERR_PARSE;
+            goto done;
+        }
+    } else if (nx->type != REDIS_REPLY_NIL) {
+        return fd_redis_fail(st->r, what, r);
+    }
+    /* the dedupe chunks, oldest first, concatenated into one blob (as the claim reads them) */
+    size_t total = 0;
+    for (size_t i = 2; i < r->elements; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) return fd_redis_fail(st->r, what, r);
+        total += r->element[i]->len;
+    }
+    if (total % FD_DEDUPE_ID_BYTES != 0) {
+        fd_redis_set_error(st->r, "%s: dedupe list holds %zu bytes, not a multiple of %d", what,
+                           total, FD_DEDUPE_ID_BYTES);
+        err = FD_ERR_PARSE;
+        goto done;
+    }
+    if ((blob = malloc(total > 0 ? total : 1)) == NULL) {
+        err = FD_ERR_NOMEM;
+        goto done;
+    }
+    size_t at = 0;
+    for (size_t i = 2; i < r->elements; i++) {
+        memcpy(blob + at, r->element[i]->str, r->element[i]->len);
+        at += r->element[i]->len;
+    }
+    err = fd_dedupe_load(dd, blob, total); /* cannot fail: the length was checked */
+    if (err == FD_OK) *next = stored;
+done:
+    freeReplyObject(r);
+    free(blob);
+    return err;
 }

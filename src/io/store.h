@@ -125,4 +125,16 @@ fd_err_t fd_store_read_hash(fd_store_t *st, const char *key, char ***fields, cha
                             size_t *n);
 void fd_store_free_fields(char **fields, char **values, size_t n);
 
+/* Reads again what fd_store_claim read, under the claim held (token, as the claim returned it)
+ * and without a new epoch (src/lua/reload.lua, one atomic read): the stored next offset into
+ * *next (-1 when none) and the stored dedupe ids into dd (replacing its content). For a batch
+ * refused before any write (FD_ERR_CONFLICT), read again from the stored offsets without a new
+ * claim. FD_ERR_FENCED when token is no longer the partition's (a newer claim took it: claim
+ * again); FD_ERR_GAP when a staged batch waits on the partition (a claim finishes it);
+ * FD_ERR_PARSE when Redis holds malformed data (named in errstr); FD_ERR_REDIS on a connection
+ * problem (retry); FD_ERR_INVAL while an apply is in flight on st; FD_ERR_RANGE when the topic
+ * is too long for a key. *next and dd are untouched on error. */
+fd_err_t fd_store_reload(fd_store_t *st, const char *topic, int32_t partition, const char *token,
+                         int64_t *next, fd_dedupe_t *dd);
+
 #endif
