@@ -1022,6 +1022,7 @@ fd_err_t fd_service_run(fd_service_t *svc, volatile sig_atomic_t *stop) {
             fd_ledger_drop(svc->lg);
             svc->need_rejoin = false;
             svc->need_refold = false; /* the drop forgot the partitions set aside too */
+            fd_log_info("service", "rejoining the group: every partition is claimed again");
             if (fd_source_rejoin(svc->src) != FD_OK) sleep_ms(svc, 1000, 1);
             first_ms = 0;
         }
