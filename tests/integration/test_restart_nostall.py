@@ -137,6 +137,11 @@ def body(h, args):
         if "rejoining" in log:
             raise harness.TestFailure("funneld %s dropped a batch and rejoined the group:\n%s"
                                       % (fd.name, fd.tail(40)))
+        # the consumer was moved back exactly: no message of the old position came after it
+        for stale in ("below the stored offset", "resumed at offset"):
+            if stale in log:
+                raise harness.TestFailure("funneld %s read a message of the position before a "
+                                          "refold (%r):\n%s" % (fd.name, stale, fd.tail(40)))
         if claims != harness.PARTITIONS:
             raise harness.TestFailure("funneld %s claimed %d partitions, expected each of the %d "
                                       "once:\n%s" % (fd.name, claims, harness.PARTITIONS,

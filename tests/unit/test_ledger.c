@@ -114,6 +114,8 @@ typedef enum {
     GONE,     /* partition p is not held */
     INFLIGHT, /* messages in the batch in flight (count; -1: none in flight), from of its part p */
     OPEN,     /* messages in the batch being read (count) */
+    REWIND,   /* everything not applied is forgotten, claims kept: count partitions set aside */
+    REWOUND,  /* partition p: set aside by a rewind (dup), its first offset taken (offset) */
 } op_t;
 
 typedef struct {
@@ -129,7 +131,7 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    step_t steps[32];
+    step_t steps[40];
 } case_t;
 
 #define CLAIMED(p_, tok_, stored_)                                                                 \
@@ -269,6 +271,52 @@ static const case_t cases[] = {
       {END}}},
 };
 
+static const case_t rewind_cases[] = {
+    {"rewound: both batches forgotten, the claims kept; the parts they held set aside until "
+     "claimed again under the same token",
+     {CLAIMED(0, "1:a:x", 5),
+      CLAIMED(1, "1:a:y", -1),
+      CLAIMED(2, "1:a:z", 7),
+      {TAKE, 0, 5, "e1", FD_OK, false, 0, 0, ""},
+      {SEND, 0, 0, NULL, FD_OK, false, 0, 0, "dc.sent(1) clock.sent(1)"},
+      {TAKE, 1, 40, "e2", FD_OK, false, 0, 0, ""},
+      {TAKE, 0, 6, "e3", FD_OK, false, 0, 0, ""},
+      {REWIND, 0, 0, NULL, FD_OK, false, 2, 0,
+       "dc.dropped(fly 1) dlq.dropped(fly 1) clock.dropped(fly 1)"},
+      {INFLIGHT, 0, 0, NULL, FD_OK, false, -1, 0, ""},
+      {OPEN, 0, 0, NULL, FD_OK, false, 0, 0, ""},
+      /* set aside: not claimed, horizon emptied (the reload fills it), token and first kept */
+      {PART, 0, 6, NULL, FD_OK, false, 0, 0, ""},
+      {REWOUND, 0, 5, NULL, FD_OK, true, 0, 0, ""},
+      {PART, 1, -1, NULL, FD_OK, false, 0, 0, ""},
+      {REWOUND, 1, 40, NULL, FD_OK, true, 0, 0, ""},
+      /* untouched: no forgotten batch held it */
+      {PART, 2, 7, NULL, FD_OK, true, 0, 0, ""},
+      {REWOUND, 2, -1, NULL, FD_OK, false, 0, 0, ""},
+      {TAKE, 0, 6, "e3", FD_ERR_NOTFOUND, false, 0, 0, ""},
+      {TAKE, 2, 7, "e4", FD_OK, false, 0, 0, ""},
+      /* reloaded under the same token: read again from the offset Redis holds */
+      {CLAIM, 0, 5, "1:a:x", FD_OK, false, 0, 0, ""},
+      {PART, 0, 5, NULL, FD_OK, true, 0, 0, ""},
+      {REWOUND, 0, -1, NULL, FD_OK, false, 0, 0, ""},
+      {TAKE, 0, 5, "e1", FD_OK, false, 0, 0, ""},
+      {REWOUND, 0, 5, NULL, FD_OK, false, 0, 0, ""},
+      {SEND, 0, 0, NULL, FD_OK, false, 0, 0, "dc.sent(2) clock.sent(2)"},
+      {INFLIGHT, 0, 5, NULL, FD_OK, false, 2, 0, ""},
+      /* a drop forgets the parts set aside too: they need a full claim */
+      {DROP, 0, 0, NULL, FD_OK, false, 0, 0,
+       "dc.dropped(fly 2) dlq.dropped(fly 2) clock.dropped(fly 2)"},
+      {REWOUND, 1, 40, NULL, FD_OK, false, 0, 0, ""},
+      {PART, 1, -1, NULL, FD_OK, false, 0, 0, ""},
+      {END}}},
+    {"rewound_idle: nothing held by a batch, nothing set aside; hooks still told",
+     {CLAIMED(0, "1:a:x", 3),
+      {REWIND, 0, 0, NULL, FD_OK, false, 0, 0, "dc.dropped() dlq.dropped() clock.dropped()"},
+      {PART, 0, 3, NULL, FD_OK, true, 0, 0, ""},
+      {REWOUND, 0, -1, NULL, FD_OK, false, 0, 0, ""},
+      {END}}},
+};
+
 static void run_step(fixture_t *fx, const case_t *c, size_t i) {
     const step_t *s = &c->steps[i];
     fd_ledger_t *lg = fx->lg;
@@ -357,6 +405,16 @@ static void run_step(fixture_t *fx, const case_t *c, size_t i) {
     case OPEN:
         assert_int_equal(fd_batch_messages(fd_ledger_batch(lg)), s->count);
         break;
+    case REWIND:
+        assert_int_equal(fd_ledger_rewind(lg), s->count);
+        break;
+    case REWOUND:
+        p = fd_ledger_part(lg, T, s->p);
+        assert_non_null(p);
+        assert_int_equal(p->rewound, s->dup);
+        assert_int_equal(p->first, s->offset);
+        if (s->dup) assert_string_equal(p->token, s->p == 0 ? "1:a:x" : "1:a:y");
+        break;
     case END:
         break;
     }
@@ -369,6 +427,15 @@ static void test_ledger_sequences(void **state) {
         setup(state);
         for (size_t i = 0; cases[k].steps[i].op != END; i++)
             run_step(*state, &cases[k], i);
+        teardown(state);
+    }
+}
+
+static void test_ledger_rewind_keeps_claims(void **state) {
+    for (size_t k = 0; k < sizeof rewind_cases / sizeof rewind_cases[0]; k++) {
+        setup(state);
+        for (size_t i = 0; rewind_cases[k].steps[i].op != END; i++)
+            run_step(*state, &rewind_cases[k], i);
         teardown(state);
     }
 }
@@ -453,6 +520,7 @@ static void test_ledger_claim_of_unassigned_or_overlong_token_refused(void **sta
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ledger_sequences),
+        cmocka_unit_test(test_ledger_rewind_keeps_claims),
         cmocka_unit_test(test_ledger_waiting_events_kept_in_order_until_folded_or_dropped),
         cmocka_unit_test(test_ledger_hook_table_is_bounded),
         cmocka_unit_test(test_ledger_new_refuses_missing_settings),
