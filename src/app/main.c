@@ -54,8 +54,10 @@ static void usage(FILE *out) {
 
 /* Resolves <redis.prefix>:current into cfg->prefix (the base stays in *out, the watch the
  * service follows). Redis unreachable: retried with backoff until a stop signal (funneld must
- * not write to a prefix that is not the active one); with --check, one try, then the base.
- * FD_ERR_NOMEM / FD_ERR_REDIS (stopped while waiting), logged. */
+ * not write to a prefix that is not the active one); with --check, or when Redis refuses the
+ * credentials, one try, then the base (the service's start-up check reports it).
+ * FD_ERR_NOMEM / FD_ERR_REDIS (stopped while waiting) / FD_ERR_CONFIG (Redis refused the GET),
+ * logged. */
 static fd_err_t follow_start(fd_config_t *cfg, bool check, fd_current_t **out) {
     fd_redis_opts_t opts = {.host = cfg->redis_host,
                             .port = (int)cfg->redis_port,
@@ -72,9 +74,9 @@ static fd_err_t follow_start(fd_config_t *cfg, bool check, fd_current_t **out) {
     int64_t wait_ms = 50;
     fd_err_t err;
     while ((err = fd_current_resolve(cur, &active)) == FD_ERR_REDIS) {
-        if (check) {
+        if (check || fd_current_refused(cur)) {
             *out = cur;
-            return FD_OK; /* the service's check reports Redis */
+            return FD_OK; /* the service's start-up check reports Redis */
         }
         fd_log_warn("main", "reading the active prefix (%s:current): %s; retrying in %lld ms",
                     cfg->prefix, fd_current_errstr(cur), (long long)wait_ms);
@@ -87,6 +89,14 @@ static fd_err_t follow_start(fd_config_t *cfg, bool check, fd_current_t **out) {
             return FD_ERR_REDIS;
         }
         wait_ms = wait_ms * 2 > cfg->backoff_max_ms ? cfg->backoff_max_ms : wait_ms * 2;
+    }
+    if (err == FD_ERR_CONFIG) {
+        fd_log_error("main",
+                     "redis.follow_current: %s (grant the user GET on it, or set "
+                     "redis.follow_current=off)",
+                     fd_current_errstr(cur));
+        fd_current_destroy(cur);
+        return FD_ERR_CONFIG;
     }
     if (err == FD_ERR_PARSE)
         fd_log_warn("main", "%s:current does not name a valid prefix: using %s", cfg->prefix,
@@ -182,8 +192,9 @@ int main(int argc, char **argv) {
     /* The active prefix: <redis.prefix>:current when redis.follow_current is on (funnelctl
      * rebuild switches it); the service writes there and follows it. */
     if (fd_config_on(cfg.redis_follow_current)) {
-        if (follow_start(&cfg, check, &cur) != FD_OK) {
-            rc = 1;
+        fd_err_t ferr = follow_start(&cfg, check, &cur);
+        if (ferr != FD_OK) {
+            rc = ferr == FD_ERR_CONFIG ? 2 : 1;
             goto out;
         }
     }

@@ -41,8 +41,9 @@ fd_err_t fd_current_read(fd_redis_t *r, const char *base, char active[FD_PREFIX_
     fd_err_t err = FD_OK;
     if (rep->type == REDIS_REPLY_ERROR) {
         fd_redis_set_error(r, "GET %s: %s", key, rep->str);
+        err = fd_redis_is_refusal(rep->str) ? FD_ERR_CONFIG : FD_ERR_REDIS;
         freeReplyObject(rep);
-        return FD_ERR_REDIS;
+        return err;
     }
     if (rep->type == REDIS_REPLY_NIL) {
         snprintf(active, FD_PREFIX_MAX, "%s", base);
@@ -99,7 +100,7 @@ void fd_current_destroy(fd_current_t *c) {
 fd_err_t fd_current_resolve(fd_current_t *c, const char **active) {
     char got[FD_PREFIX_MAX];
     fd_err_t err = fd_current_read(c->r, c->base, got);
-    if (err == FD_ERR_REDIS) return err;
+    if (err != FD_OK && err != FD_ERR_PARSE) return err;
     memcpy(c->in_use, got, sizeof got);
     memcpy(c->seen, got, sizeof got);
     c->pending = false;
@@ -144,4 +145,8 @@ const char *fd_current_in_use(const fd_current_t *c) {
 
 const char *fd_current_errstr(const fd_current_t *c) {
     return fd_redis_errstr(c->r);
+}
+
+bool fd_current_refused(const fd_current_t *c) {
+    return fd_redis_refused(c->r);
 }

@@ -19,8 +19,9 @@
 bool fd_current_is_prefix(const char *s);
 
 /* Reads <base>:current on r into active: the prefix it names, or base when the key is absent.
- * FD_ERR_REDIS when Redis fails (r's errstr says why; active untouched). FD_ERR_PARSE when the
- * key holds something that is not a valid prefix (or is not a string): active is base then, so
+ * FD_ERR_REDIS when Redis fails (r's errstr says why; active untouched); FD_ERR_CONFIG when it
+ * refuses the GET (NOPERM: the ACL user may not read the key; errstr says so). FD_ERR_PARSE when
+ * the key holds something that is not a valid prefix (or is not a string): active is base then, so
  * that a caller that only warns can go on with it. */
 fd_err_t fd_current_read(fd_redis_t *r, const char *base, char active[FD_PREFIX_MAX]);
 
@@ -37,8 +38,8 @@ fd_err_t fd_current_new(const fd_redis_opts_t *opts, const char *base, fd_curren
 void fd_current_destroy(fd_current_t *c);
 
 /* Reads the pointer now and takes the prefix it names as the one in use (*active, valid until
- * the next call on c). FD_ERR_REDIS when Redis fails (nothing changed; the reason in
- * fd_current_errstr); FD_ERR_PARSE as fd_current_read (base is then in use). */
+ * the next call on c). FD_ERR_REDIS / FD_ERR_CONFIG as fd_current_read (nothing changed; the
+ * reason in fd_current_errstr); FD_ERR_PARSE as fd_current_read (base is then in use). */
 fd_err_t fd_current_resolve(fd_current_t *c, const char **active);
 
 /* Reads the pointer when interval_ms passed since the last read (now_ms: a monotonic clock) and
@@ -56,5 +57,8 @@ void fd_current_adopt(fd_current_t *c);
 const char *fd_current_base(const fd_current_t *c);
 const char *fd_current_in_use(const fd_current_t *c);
 const char *fd_current_errstr(const fd_current_t *c);
+/* Whether the last failure was Redis refusing the connection (credentials, database: see
+ * fd_redis_refused), which waiting will not cure. */
+bool fd_current_refused(const fd_current_t *c);
 
 #endif
