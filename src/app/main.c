@@ -90,6 +90,10 @@ static fd_err_t follow_start(fd_config_t *cfg, bool check, fd_current_t **out) {
         }
         wait_ms = wait_ms * 2 > cfg->backoff_max_ms ? cfg->backoff_max_ms : wait_ms * 2;
     }
+    if (err == FD_ERR_CONFIG && strstr(fd_current_errstr(cur), "NOAUTH") != NULL) {
+        *out = cur; /* no redis.password: the service's start-up check says so */
+        return FD_OK;
+    }
     if (err == FD_ERR_CONFIG) {
         fd_log_error("main",
                      "redis.follow_current: %s (grant the user GET on it, or set "

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #endif
 
+#include "alerting/rules.h"
 #include "ctl.h"
 #include "io/current.h"
 #include "io/keys.h"
@@ -136,12 +137,32 @@ static char *default_funneld(void) {
     return xstrdup("funneld");
 }
 
+/* The hourly buckets the live instances keep for alerts.rules (retention.hour_days 0: the
+ * longest rolling window plus a day, as funneld sizes them): the rebuild runs without alerts, so
+ * it is told the same number of days explicitly, else the new prefix would have no hourly
+ * buckets for the rules' windows after the switch. 0 when none are needed or the setting is
+ * explicit. FD_ERR_CONFIG (reported) when the rules file is not valid. */
+static fd_err_t hour_days_needed(ctl_t *ctl, int64_t *days) {
+    const fd_config_t *cfg = &ctl->cfg;
+    *days = 0;
+    if (cfg->alerts_rules[0] == '\0' || cfg->retention_hour_days != 0) return FD_OK;
+    char errstr[900];
+    fd_rules_t *rs = NULL;
+    if (fd_rules_load(ctl->fn, cfg->alerts_rules, &rs, errstr, sizeof errstr) != FD_OK)
+        return ctl_fail(FD_ERR_CONFIG, "alerts.rules (%s): %s", cfg->alerts_rules, errstr);
+    const int64_t day_ms = 86400000;
+    int64_t span = fd_rules_hour_span_ms(rs);
+    fd_rules_destroy(rs);
+    *days = span > 0 ? (span + day_ms - 1) / day_ms + 1 : 0;
+    return FD_OK;
+}
+
 /* Starts funneld with funnelctl's settings (the same --config, FUNNELD_* environment and --set
  * flags, in their order) and the rebuild's: log.level warn (a --set may say otherwise), then
- * the prefix, no pointer, its own group, the earliest offsets, no alerts, no scorer, no
- * metrics topic, no HTTP. Its stdout goes to our stderr (ours may be JSON lines); it runs in
- * its own process group (a terminal's Ctrl-C is ours to handle) and gets SIGTERM if funnelctl
- * dies. FD_ERR_IO (reported). */
+ * the prefix, no pointer, its own group, the earliest offsets, no alerts (but the hourly buckets
+ * their rules need), no scorer, no metrics topic, no HTTP. Its stdout goes to our stderr (ours may
+ * be JSON lines); it runs in its own process group (a terminal's Ctrl-C is ours to handle) and gets
+ * SIGTERM if funnelctl dies. FD_ERR_IO (reported). */
 static fd_err_t start_child(rb_t *rb) {
     ctl_t *ctl = rb->ctl;
     const fd_config_t *cfg = &ctl->cfg;
@@ -149,6 +170,14 @@ static fd_err_t start_child(rb_t *rb) {
     char **argv = xcalloc((size_t)ctl->argc * 2 + 32, sizeof *argv);
     strvec_t owned = {0};
     size_t n = 0;
+    int64_t hour_days;
+    fd_err_t err = hour_days_needed(ctl, &hour_days);
+    if (err != FD_OK) {
+        free(argv);
+        free(path);
+        return err;
+    }
+    if (hour_days > 0) strvec_push(&owned, xasprintf("retention.hour_days=%" PRId64, hour_days));
     argv[n++] = path;
     if (ctl->config_path) {
         argv[n++] = "--config";
@@ -200,7 +229,6 @@ static fd_err_t start_child(rb_t *rb) {
         fprintf(stderr, "funnelctl: cannot run %s: %s\n", path, strerror(errno));
         _exit(127);
     }
-    fd_err_t err = FD_OK;
     if (pid < 0)
         err = ctl_fail(FD_ERR_IO, "cannot start funneld: %s", strerror(errno));
     else
@@ -572,6 +600,9 @@ fd_err_t cmd_rebuild(ctl_t *ctl) {
                         rb.to);
     fd_err_t err = redis_open(ctl);
     if (err != FD_OK) return err;
+    if (ctl->base == NULL) /* the pointer could not be read: an error reply (NOAUTH...) */
+        return ctl_fail(FD_ERR_REDIS, "Redis at %s: GET %s:%s: %s", fd_redis_address(ctl->redis),
+                        ctl->cfg.prefix, FD_KEY_CURRENT, fd_redis_errstr(ctl->redis));
     rb.old = ctl->cfg.prefix;
     rb.base = ctl->base;
     if (strcmp(rb.to, rb.old) == 0)

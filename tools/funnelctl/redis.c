@@ -72,7 +72,8 @@ static fd_err_t connect_failed(ctl_t *ctl) {
 }
 
 /* Once connected the first time: the active prefix <base>:current names becomes cfg.prefix
- * (redis.follow_current on), so that every command reads what readers read. */
+ * (redis.follow_current on), so that every command reads what readers read; ctl->base is set
+ * once it has been read. */
 static fd_err_t resolve_prefix(ctl_t *ctl) {
     if (ctl->base != NULL) return FD_OK;
     fd_config_t *cfg = &ctl->cfg;
@@ -82,7 +83,11 @@ static fd_err_t resolve_prefix(ctl_t *ctl) {
     }
     char active[FD_PREFIX_MAX];
     fd_err_t err = fd_current_read(ctl->redis, cfg->prefix, active);
-    if (err != FD_OK && err != FD_ERR_PARSE) return FD_ERR_REDIS;
+    if (err != FD_OK && err != FD_ERR_PARSE) {
+        /* An error reply (NOAUTH without redis.password...): the command's own reads report it
+         * in their words; the pointer is read again at the next connect. */
+        return fd_redis_connected(ctl->redis) ? FD_OK : FD_ERR_REDIS;
+    }
     if (err == FD_ERR_PARSE)
         fprintf(stderr, "funnelctl: %s:%s does not name a valid prefix: reading %s\n", cfg->prefix,
                 FD_KEY_CURRENT, cfg->prefix);
