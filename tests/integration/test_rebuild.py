@@ -120,6 +120,12 @@ def body(h, args):
     if proc.returncode != 0:
         raise TestFailure("funnelctl rebuild exited %d:\n%s\n%s" % (
             proc.returncode, "\n".join(lines[-5:]), open(h.logpath("funnelctl-rebuild")).read()[-3000:]))
+    with open(h.logpath("funnelctl-rebuild"), errors="replace") as f:
+        text = f.read()  # the rebuild's funneld logs there
+    for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
+        if marker in text:
+            raise TestFailure("sanitizer report in the rebuild's log:\n%s"
+                              % text[text.index(marker) - 200:][:1500])
     events = []
     for ln in lines:
         try:

@@ -326,6 +326,12 @@ static fd_err_t read_ends(rb_t *rb) {
             rp->key = xcalloc(kn + 1, 1);
             fd_keys_part(rp->key, kn + 1, rb->to, rp->topic, p);
             rb->total += rp->end - rp->low;
+            if (rp->low > 0)
+                fprintf(stderr,
+                        "funnelctl: warning: %s [%" PRId32 "] starts at offset %" PRId64
+                        ": Kafka no longer holds the partition's whole history, and the rebuild "
+                        "counts only what it holds\n",
+                        rp->topic, p, rp->low);
         }
     }
     err = FD_OK;
