@@ -213,6 +213,17 @@ def body(h, args):
         time.sleep(0.2)
     print("[%s] funnelctl show and funnel-web read %s" % (NAME, new), flush=True)
 
+    # a pointer that names no valid prefix is ignored with a warning: the base is read
+    r.call("SET", old + ":current", "not a prefix*")
+    rc, out, err = funnelctl(h, ctl_settings, "show", "org", "--window", "all")
+    if rc != 1 or "does not name a valid prefix" not in err:
+        raise TestFailure("funnelctl with an invalid pointer: exit %d (expected 1: the base was "
+                          "deleted), stderr %r" % (rc, err))
+    r.call("SET", old + ":current", new)
+    time.sleep(1.5)
+    if not live.alive() or "moved from %s to %s" % (new, old) in open(live.log_path).read():
+        raise TestFailure("the live funneld followed an invalid pointer")
+
     rc = live.stop(timeout=30)
     if rc != 0:
         raise TestFailure("the live funneld exited %s after SIGTERM, expected 0" % rc)
