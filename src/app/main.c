@@ -10,7 +10,6 @@
 #include "base/log.h"
 #include "app/ops.h"
 #include "app/service.h"
-#include "base/clock.h"
 #include "io/current.h"
 
 extern char **environ;

@@ -823,11 +823,12 @@ static void alert_tick(fd_service_t *svc, int64_t now) {
     }
 }
 
-/* Writes a heartbeat to the change feed after heartbeat_ms without an entry of ours: the
- * partitions held, each with its next offset and its lag behind the high watermark the consumer
- * last saw. A failure is retried after five intervals (Redis is down: the applies say so). */
 static void follow_tick(fd_service_t *svc, int64_t now);
 
+/* Writes a heartbeat to the change feed after heartbeat_ms without an entry of ours: the
+ * partitions held, each with its next offset and its lag behind the high watermark the consumer
+ * last saw. A failure is retried after five intervals (Redis is down: the applies say so).
+ * Follows the active-prefix pointer first (follow_tick). */
 static void heartbeat_tick(fd_service_t *svc, int64_t now) {
     follow_tick(svc, now);
     if (!svc->feed_on || now - svc->last_entry_ms < svc->heartbeat_ms) return;
