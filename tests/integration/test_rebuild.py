@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
@@ -108,14 +109,47 @@ def body(h, args):
     argv += ["rebuild", "--to", new, "--json", "--delete-old"]
     t0 = time.time()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log)
-    try:
-        out, _ = proc.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise TestFailure("funnelctl rebuild did not end in 120 s")
-    finally:
-        log.close()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    child_argv = None  # the rebuild's funneld, as funnelctl started it
+    deadline = time.time() + 120
+    while proc.poll() is None:
+        if time.time() > deadline:
+            proc.kill()
+            raise TestFailure("funnelctl rebuild did not end in 120 s")
+        if child_argv is None:
+            try:
+                with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                    kids = f.read().split()
+                if kids:
+                    with open("/proc/%s/cmdline" % kids[0], "rb") as f:
+                        seen = [a.decode() for a in f.read().split(b"\0") if a]
+                    if seen and seen[0].endswith("/funneld"):  # exec'd (not still forking)
+                        child_argv = seen
+            except OSError:
+                pass
+        time.sleep(0.05)
+    reader.join(10)
+    log.close()
+    out = b"".join(chunks)
     took = time.time() - t0
+    # the rebuild's funneld: its own prefix, group and start, no pointer, no alert notifications,
+    # no scorer, no metrics topic, no HTTP; each after the settings it was handed (last wins)
+    if child_argv is None:
+        raise TestFailure("never saw the rebuild's funneld")
+    sets = [child_argv[i + 1] for i, a in enumerate(child_argv[:-1]) if a == "--set"]
+    last = {}
+    for kv in sets:
+        k, v = kv.split("=", 1)
+        last[k] = v
+    want = {"redis.prefix": new, "redis.follow_current": "off", "kafka.start_from": "earliest",
+            "kafka.group_id": "%s.rebuild.%s" % (h.group, new), "alerts.rules": "",
+            "targets.file": "", "feeds.metrics": "off", "http.listen": "off",
+            "redis.port": str(h.redis_port), "kafka.brokers": h.bootstrap}
+    bad = {k: (last.get(k), v) for k, v in want.items() if last.get(k) != v}
+    if bad or not child_argv[0].endswith("/funneld"):
+        raise TestFailure("the rebuild's funneld %s got %s (got, expected)" % (child_argv[0], bad))
     lines = out.decode().splitlines()
     if proc.returncode != 0:
         raise TestFailure("funnelctl rebuild exited %d:\n%s\n%s" % (
