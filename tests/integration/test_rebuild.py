@@ -134,6 +134,12 @@ def body(h, args):
     log.close()
     out = b"".join(chunks)
     took = time.time() - t0
+    lines = out.decode().splitlines()
+    if proc.returncode != 0:
+        with open(h.logpath("funnelctl-rebuild"), errors="replace") as f:
+            tail = f.read()[-3000:]
+        raise TestFailure("funnelctl rebuild exited %d:\n%s\n%s"
+                          % (proc.returncode, "\n".join(lines[-5:]), tail))
     # the rebuild's funneld: its own prefix, group and start, no pointer, no alert notifications,
     # no scorer, no metrics topic, no HTTP; each after the settings it was handed (last wins)
     if child_argv is None:
@@ -150,10 +156,6 @@ def body(h, args):
     bad = {k: (last.get(k), v) for k, v in want.items() if last.get(k) != v}
     if bad or not child_argv[0].endswith("/funneld"):
         raise TestFailure("the rebuild's funneld %s got %s (got, expected)" % (child_argv[0], bad))
-    lines = out.decode().splitlines()
-    if proc.returncode != 0:
-        raise TestFailure("funnelctl rebuild exited %d:\n%s\n%s" % (
-            proc.returncode, "\n".join(lines[-5:]), open(h.logpath("funnelctl-rebuild")).read()[-3000:]))
     with open(h.logpath("funnelctl-rebuild"), errors="replace") as f:
         text = f.read()  # the rebuild's funneld logs there
     for marker in ("runtime error:", "AddressSanitizer", "LeakSanitizer"):
