@@ -35,9 +35,10 @@ fd_err_t fd_current_read(fd_redis_t *r, const char *base, char active[FD_PREFIX_
     char key[FD_KEY_MAX];
     fd_keys_single(key, sizeof key, base, FD_KEY_CURRENT);
     const char *argv[] = {"GET", key};
+    char what[FD_KEY_MAX + 8];
+    snprintf(what, sizeof what, "GET %s", key);
     redisReply *rep = NULL;
-    if (fd_redis_command(r, "GET <base>:current", 2, argv, NULL, &rep) != FD_OK)
-        return FD_ERR_REDIS;
+    if (fd_redis_command(r, what, 2, argv, NULL, &rep) != FD_OK) return FD_ERR_REDIS;
     fd_err_t err = FD_OK;
     if (rep->type == REDIS_REPLY_ERROR) {
         fd_redis_set_error(r, "GET %s: %s", key, rep->str);
@@ -63,9 +64,10 @@ fd_err_t fd_current_write(fd_redis_t *r, const char *base, const char *prefix) {
     char key[FD_KEY_MAX];
     fd_keys_single(key, sizeof key, base, FD_KEY_CURRENT);
     const char *argv[] = {"SET", key, prefix};
+    char what[FD_KEY_MAX + 8];
+    snprintf(what, sizeof what, "SET %s", key);
     redisReply *rep = NULL;
-    if (fd_redis_command(r, "SET <base>:current", 3, argv, NULL, &rep) != FD_OK)
-        return FD_ERR_REDIS;
+    if (fd_redis_command(r, what, 3, argv, NULL, &rep) != FD_OK) return FD_ERR_REDIS;
     fd_err_t err = FD_OK;
     if (rep->type == REDIS_REPLY_ERROR) {
         fd_redis_set_error(r, "SET %s: %s", key, rep->str);

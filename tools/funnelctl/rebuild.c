@@ -575,7 +575,12 @@ static fd_err_t delete_old(rb_t *rb) {
     }
     for (size_t i = 0; i < ub->n; i++)
         free(ub->keys[i]);
-    if (err == FD_OK) {
+    if (err == FD_OK && live_stopped())
+        err = ctl_fail(FD_ERR_IO,
+                       "deleting the old prefix %s interrupted after %zu keys: the switch to %s "
+                       "is done; delete the rest of %s:* by hand",
+                       rb->old, ub->deleted, rb->to, rb->old);
+    else if (err == FD_OK) {
         char extra[64];
         snprintf(extra, sizeof extra, "\"keys\": %zu", ub->deleted);
         step(rb, "deleted", extra, "deleted %zu keys of the old prefix %s", ub->deleted, rb->old);
@@ -675,7 +680,9 @@ fd_err_t cmd_rebuild(ctl_t *ctl) {
     step(&rb, "copied", extra, "copied %zu keys of alert and scorecard state from %s", copied,
          rb.old);
     if (fd_current_write(ctl->redis, rb.base, rb.to) != FD_OK) {
-        err = redis_lost(ctl, "SET <base>:current");
+        char *what = xasprintf("SET %s:%s", rb.base, FD_KEY_CURRENT);
+        err = redis_lost(ctl, what);
+        free(what);
         goto out;
     }
     step(&rb, "switched", NULL, "switched: %s:current = %s (was %s)", rb.base, rb.to, rb.old);
