@@ -612,8 +612,8 @@ fd_err_t cmd_rebuild(ctl_t *ctl) {
     fd_err_t err = redis_open(ctl);
     if (err != FD_OK) return err;
     if (ctl->base == NULL) /* the pointer could not be read: an error reply (NOAUTH...) */
-        return ctl_fail(FD_ERR_REDIS, "Redis at %s: GET %s:%s: %s", fd_redis_address(ctl->redis),
-                        ctl->cfg.prefix, FD_KEY_CURRENT, fd_redis_errstr(ctl->redis));
+        return ctl_fail(FD_ERR_REDIS, "Redis at %s: %s", fd_redis_address(ctl->redis),
+                        fd_redis_errstr(ctl->redis));
     rb.old = ctl->cfg.prefix;
     rb.base = ctl->base;
     if (strcmp(rb.to, rb.old) == 0)
