@@ -9,7 +9,8 @@ scorecards, with ids holding spaces, quotes and glob characters) is copied; the 
 NEW; the live funneld switched in process (its log says so, it keeps its pid) and its later
 batches land in NEW: NEW ends equal to the independent model over every message; funnelctl show
 and funnel-web's /api/v1/funnel read NEW; --delete-old removed every key of the old prefix
-(the odd ids included) but never the pointer."""
+(the odd ids included) but never the pointer; a pointer that names no prefix is ignored with a
+warning; a funneld started after the switch resolves the pointer at start."""
 
 import json
 import os
@@ -259,6 +260,16 @@ def body(h, args):
     time.sleep(1.5)
     if not live.alive() or "moved from %s to %s" % (new, old) in open(live.log_path).read():
         raise TestFailure("the live funneld followed an invalid pointer")
+
+    # an instance started now resolves the pointer at start: configured with the old prefix,
+    # it runs on the new one
+    late = h.start_funneld("late", settings)
+    if not wait_log(late.log_path, "redis.prefix %s: the active prefix is %s" % (old, new), 20):
+        raise TestFailure("a funneld started after the switch did not resolve the pointer")
+    rc = late.stop(timeout=30)
+    if rc != 0:
+        raise TestFailure("the late funneld exited %s after SIGTERM, expected 0" % rc)
+    print("[%s] a funneld started after the switch runs on %s" % (NAME, new), flush=True)
 
     rc = live.stop(timeout=30)
     if rc != 0:
