@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/map.h"
 #include "alerting/rules.h"
+#include "io/current.h"
 #include "io/keys.h"
 #include "io/source.h"
 #include "io/store.h"
@@ -99,6 +100,7 @@ struct fd_service {
     int64_t consumed, sent_us, last_ops_ms, alert_notifications;
     fd_source_counts_t seen; /* the source's counts already reported */
     bool redis_ok;
+    fd_current_t *follow; /* the active-prefix pointer (main's), NULL: not followed */
 };
 
 /* Redis answered (ok) or failed a command of the loop: /readyz and funneld_redis_up. */
@@ -894,10 +896,14 @@ static void alert_tick(fd_service_t *svc, int64_t now) {
     }
 }
 
+static void follow_tick(fd_service_t *svc, int64_t now);
+
 /* Writes a heartbeat to the change feed after heartbeat_ms without an entry of ours: the
  * partitions held, each with its next offset and its lag behind the high watermark the consumer
- * last saw. A failure is retried after five intervals (Redis is down: the applies say so). */
+ * last saw. A failure is retried after five intervals (Redis is down: the applies say so).
+ * Follows the active-prefix pointer first (follow_tick). */
 static void heartbeat_tick(fd_service_t *svc, int64_t now) {
+    follow_tick(svc, now);
     if (!svc->feed_on || now - svc->last_entry_ms < svc->heartbeat_ms) return;
     size_t n = fd_ledger_nparts(svc->lg), size = 1 + n * (FD_TOPIC_MAX + 64), used = 0;
     char *lines = malloc(size);
@@ -1125,4 +1131,21 @@ void fd_service_reload(fd_service_t *svc) {
             fd_log_error("service", "SIGHUP: the alert rules keep the targets they had: %s",
                          errstr);
     }
+}
+
+void fd_service_follow(fd_service_t *svc, fd_current_t *follow) {
+    svc->follow = follow;
+}
+
+/* At most every second: when <base>:current names another prefix than the one written to
+ * (funnelctl rebuild switched it), stop as a signal would (the pending batch is applied): main
+ * sees fd_current_pending and starts the service again on the new prefix. */
+static void follow_tick(fd_service_t *svc, int64_t now) {
+    const char *to;
+    if (svc->follow == NULL || svc->stop == NULL || *svc->stop != 0 ||
+        !fd_current_moved(svc->follow, now, 1000, &to))
+        return;
+    fd_log_info("service", "the active prefix moved from %s to %s (funnelctl rebuild): switching",
+                fd_current_in_use(svc->follow), to);
+    *svc->stop = 1;
 }

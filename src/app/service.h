@@ -10,6 +10,7 @@
 #include "app/opsmetrics.h"
 #include "model/config.h"
 #include "base/err.h"
+#include "io/current.h"
 
 typedef struct fd_service fd_service_t;
 
@@ -36,5 +37,12 @@ void fd_service_watch_reload(fd_service_t *svc, volatile sig_atomic_t *reload);
 /* Loads targets.file again in the scorer (a bad file is logged, the old one kept); logs the
  * request. */
 void fd_service_reload(fd_service_t *svc);
+
+/* Follows the active-prefix pointer (borrowed: main's; NULL: not followed): at most every second
+ * the loop reads it, and when it names another prefix than the one in use the run stops as if
+ * *stop were set (it sets it to 1: pass a flag of main's, not only the signal count), applying
+ * the pending batch; fd_current_pending(follow) then names the new prefix. Call before
+ * fd_service_run. */
+void fd_service_follow(fd_service_t *svc, fd_current_t *follow);
 
 #endif

@@ -14,6 +14,8 @@
 #include "app/webassets.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "io/current.h"
+#include "io/keys.h"
 
 static void page(void *opaque, fd_http_req_t *req);
 static void livez(void *opaque, fd_http_req_t *req);
@@ -84,6 +86,34 @@ void web_redis_failed(fd_web_t *w, fd_http_req_t *req, fd_redis_t *r) {
     const char *why = r != NULL ? fd_redis_errstr(r) : "out of memory";
     fd_log_warn("web", "%s: redis: %s", fd_http_path(req), why);
     fd_http_reply_error(req, 503, NULL, "redis unavailable: %s", why);
+}
+
+/* ---- the active prefix ---- */
+
+void web_prefix(fd_web_t *w, fd_redis_t *r, char out[FD_PREFIX_MAX]) {
+    int64_t now = fd_clock_mono_ms();
+    pthread_mutex_lock(&w->prefix_lock);
+    bool due = w->follow && r != NULL && (!w->prefix_read || now - w->prefix_read_ms >= 1000);
+    if (due) {
+        w->prefix_read = true;
+        w->prefix_read_ms = now; /* one request reads it; the others take the last one */
+    }
+    snprintf(out, FD_PREFIX_MAX, "%s", w->prefix);
+    pthread_mutex_unlock(&w->prefix_lock);
+    if (!due) return;
+    char active[FD_PREFIX_MAX];
+    fd_err_t err = fd_current_read(r, w->cfg->prefix, active);
+    if (err == FD_ERR_PARSE)
+        fd_log_warn("web", "%s:%s does not name a valid prefix: reading %s", w->cfg->prefix,
+                    FD_KEY_CURRENT, w->cfg->prefix);
+    if (err != FD_OK && err != FD_ERR_PARSE) return; /* the request's own read reports Redis */
+    pthread_mutex_lock(&w->prefix_lock);
+    if (strcmp(active, w->prefix) != 0) {
+        fd_log_info("web", "the active prefix moved from %s to %s", w->prefix, active);
+        snprintf(w->prefix, sizeof w->prefix, "%s", active);
+    }
+    pthread_mutex_unlock(&w->prefix_lock);
+    snprintf(out, FD_PREFIX_MAX, "%s", active);
 }
 
 /* ---- windows ---- */
@@ -226,6 +256,9 @@ fd_err_t fd_web_new(const fd_config_t *cfg, fd_web_t **out, char *errstr, size_t
     pthread_mutex_init(&w->tw_lock, NULL);
     pthread_mutex_init(&w->pool_lock, NULL);
     pthread_mutex_init(&w->ids_lock, NULL);
+    pthread_mutex_init(&w->prefix_lock, NULL);
+    snprintf(w->prefix, sizeof w->prefix, "%s", cfg->prefix);
+    w->follow = fd_config_on(cfg->redis_follow_current);
     fd_err_t err = fd_funnel_new((const char *const *)cfg->stages.item, cfg->stages.count,
                                  (const char *const *)cfg->activities.item, cfg->activities.count,
                                  &w->fn, errstr, errstr_size);
@@ -264,10 +297,10 @@ static bool ids_copy(char *const *ids, size_t n, char ***out) {
     return true;
 }
 
-fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *window, char ***ids,
-                 size_t *n) {
+fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, const char *prefix, fd_scope_t scope,
+                 const char *window, char ***ids, size_t *n) {
     int64_t refresh = w->cfg->web_ids_refresh_ms;
-    if (refresh == 0) return fd_webread_ids(r, w->cfg->prefix, scope, window, ids, n);
+    if (refresh == 0) return fd_webread_ids(r, prefix, scope, window, ids, n);
     int64_t now = fd_clock_mono_ms();
     pthread_mutex_lock(&w->ids_lock);
     for (size_t i = 0; i < WEB_IDS_CACHE; i++) {
@@ -287,12 +320,13 @@ fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *windo
     }
     pthread_mutex_unlock(&w->ids_lock);
     /* Listed outside the lock: other requests go on meanwhile. */
-    fd_err_t err = fd_webread_ids(r, w->cfg->prefix, scope, window, ids, n);
+    fd_err_t err = fd_webread_ids(r, prefix, scope, window, ids, n);
     if (err != FD_OK) {
         pthread_mutex_lock(&w->ids_lock);
         for (size_t i = 0; i < WEB_IDS_CACHE; i++) {
             web_ids_entry_t *e = &w->ids_cache[i];
-            if (e->set && e->scope == scope && strcmp(e->window, window) == 0)
+            if (e->set && e->scope == scope && strcmp(e->window, window) == 0 &&
+                strcmp(e->prefix, prefix) == 0)
                 e->refreshing = false;
         }
         pthread_mutex_unlock(&w->ids_lock);
@@ -304,7 +338,9 @@ fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *windo
     web_ids_entry_t *slot = NULL;
     for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++) {
         web_ids_entry_t *e = &w->ids_cache[i];
-        if (e->set && e->scope == scope && strcmp(e->window, window) == 0) slot = e;
+        if (e->set && e->scope == scope && strcmp(e->window, window) == 0 &&
+            strcmp(e->prefix, prefix) == 0)
+            slot = e;
     }
     for (size_t i = 0; i < WEB_IDS_CACHE && slot == NULL; i++)
         if (!w->ids_cache[i].set) slot = &w->ids_cache[i];
@@ -322,6 +358,7 @@ fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *windo
     *slot = (web_ids_entry_t){
         .set = true, .scope = scope, .ids = keep, .n = *n, .built_ms = now, .used_ms = now};
     snprintf(slot->window, sizeof slot->window, "%s", window);
+    snprintf(slot->prefix, sizeof slot->prefix, "%s", prefix);
     pthread_mutex_unlock(&w->ids_lock);
     return FD_OK;
 }
@@ -368,5 +405,6 @@ void fd_web_destroy(fd_web_t *w) {
     for (size_t i = 0; i < WEB_IDS_CACHE; i++)
         fd_webread_ids_free(w->ids_cache[i].ids, w->ids_cache[i].n);
     pthread_mutex_destroy(&w->ids_lock);
+    pthread_mutex_destroy(&w->prefix_lock);
     free(w);
 }

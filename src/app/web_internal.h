@@ -13,6 +13,7 @@
 
 #include "alerting/rulesfile.h"
 #include "app/web.h"
+#include "io/current.h"
 #include "io/http.h"
 #include "io/redis.h"
 #include "io/webread.h"
@@ -29,6 +30,7 @@ typedef struct {
     bool set;
     fd_scope_t scope;
     char window[FD_WIN_ID_MAX];
+    char prefix[FD_PREFIX_MAX];
     char **ids; /* sorted, distinct (fd_webread_ids) */
     size_t n;
     int64_t built_ms; /* monotonic: when the SCAN that listed them began */
@@ -52,6 +54,13 @@ struct fd_web {
     atomic_llong requests[WEB_ROUTES][WEB_STATUSES];
     pthread_mutex_t ids_lock;
     web_ids_entry_t ids_cache[WEB_IDS_CACHE];
+    /* the active prefix (<redis.prefix>:current when redis.follow_current is on), read at most
+     * once a second by a request */
+    pthread_mutex_t prefix_lock;
+    bool follow;
+    char prefix[FD_PREFIX_MAX];
+    bool prefix_read;
+    int64_t prefix_read_ms;
 };
 
 /* A Redis connection for one request (from the pool, or new); NULL when memory is short. */
@@ -61,10 +70,15 @@ void web_redis_give(fd_web_t *w, fd_redis_t *r);
 /* Answers 503 for a Redis failure, counts it and logs it. */
 void web_redis_failed(fd_web_t *w, fd_http_req_t *req, fd_redis_t *r);
 
-/* The ids of scope and window as fd_webread_ids lists them, reused from an earlier listing for
- * web.ids_refresh_ms (0: always listed); *ids freed with fd_webread_ids_free. */
-fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, fd_scope_t scope, const char *window, char ***ids,
-                 size_t *n);
+/* The active prefix into out: <redis.prefix>:current read on r (may be NULL) when a second has
+ * passed since the last read, else the last one read (redis.prefix until then, and always with
+ * redis.follow_current off). A failed read keeps the last one. Thread safe. */
+void web_prefix(fd_web_t *w, fd_redis_t *r, char out[FD_PREFIX_MAX]);
+
+/* The ids of scope and window under prefix as fd_webread_ids lists them, reused from an earlier
+ * listing for web.ids_refresh_ms (0: always listed); *ids freed with fd_webread_ids_free. */
+fd_err_t web_ids(fd_web_t *w, fd_redis_t *r, const char *prefix, fd_scope_t scope,
+                 const char *window, char ***ids, size_t *n);
 
 /* The current windows (wall clock) in the business timezone, under the lock. */
 void web_windows_now(fd_web_t *w, fd_windows_t *out);

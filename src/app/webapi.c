@@ -154,10 +154,12 @@ void web_api_funnel(void *opaque, fd_http_req_t *req) {
     int64_t start, end;
     if (!web_window(w, req, win, &bounded, &start, &end)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webhash_t h = {0}, all = {0};
     char pos[FD_WEB_POS_MAX];
     bool is_all = strcmp(win, "all") == 0; /* the pipeline is in the hash read */
-    if (r == NULL || fd_webread_funnel(r, w->cfg->prefix, scope, win, id != NULL ? id : "", &h,
+    if (r == NULL || fd_webread_funnel(r, prefix, scope, win, id != NULL ? id : "", &h,
                                        is_all ? NULL : &all, pos) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
@@ -199,13 +201,14 @@ static bool read_ids(fd_web_t *w, fd_http_req_t *req, fd_scope_t scope, char win
     bool bounded;
     int64_t start, end;
     if (!web_window(w, req, win, &bounded, &start, &end)) return false;
-    const char *prefix = w->cfg->prefix;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     *ids = NULL;
     *n = 0;
     *rt = (fd_webhash_t){0};
     if (hs != NULL) *hs = NULL;
-    bool ok = r != NULL && web_ids(w, r, scope, win, ids, n) == FD_OK &&
+    bool ok = r != NULL && web_ids(w, r, prefix, scope, win, ids, n) == FD_OK &&
               (scope != FD_SCOPE_REP ||
                fd_webread_single_hash(r, prefix, FD_KEY_REP_TEAM, rt) == FD_OK) &&
               (hs == NULL || fd_webread_hashes(r, prefix, scope, win, *ids, *n, hs) == FD_OK);
@@ -396,9 +399,11 @@ void web_api_alerts(void *opaque, fd_http_req_t *req) {
     fd_web_t *w = opaque;
     if (!only_args(req, NULL, 0)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webhash_t h = {0};
     char pos[FD_WEB_POS_MAX];
-    if (r == NULL || fd_webread_firing(r, w->cfg->prefix, &h, pos) != FD_OK) {
+    if (r == NULL || fd_webread_firing(r, prefix, &h, pos) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
         return;
@@ -431,9 +436,11 @@ void web_api_alerts_history(void *opaque, fd_http_req_t *req) {
     long limit;
     if (!int_arg(req, "limit", 1, 1000, 50, &limit)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webentry_t *e = NULL;
     size_t n = 0;
-    if (r == NULL || fd_webread_newest(r, w->cfg->prefix, 1, (size_t)limit, &e, &n) != FD_OK) {
+    if (r == NULL || fd_webread_newest(r, prefix, 1, (size_t)limit, &e, &n) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
         return;
@@ -515,11 +522,13 @@ cJSON *web_heartbeat_parts(const char *text, int64_t *lag_sum, bool *any_lag, bo
 fd_err_t web_status_json(fd_web_t *w, fd_redis_t *r, const char *position, bool instances,
                          char **out, const char **state) {
     *out = NULL;
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webentry_t *e = NULL;
     size_t n = 0;
     int64_t now = 0;
     fd_err_t err = fd_webread_time(r, &now);
-    if (err == FD_OK) err = fd_webread_newest(r, w->cfg->prefix, 0, 200, &e, &n);
+    if (err == FD_OK) err = fd_webread_newest(r, prefix, 0, 200, &e, &n);
     if (err != FD_OK) return err;
     fd_feed_view_t v = {.now_ms = now};
     int64_t watermark = -1, lag_sum = 0;
@@ -590,9 +599,11 @@ void web_api_status(void *opaque, fd_http_req_t *req) {
     fd_web_t *w = opaque;
     if (!only_args(req, NULL, 0)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     char pos[FD_WEB_POS_MAX], *json = NULL;
     const char *state = NULL;
-    if (r == NULL || fd_webread_position(r, w->cfg->prefix, pos) != FD_OK ||
+    if (r == NULL || fd_webread_position(r, prefix, pos) != FD_OK ||
         web_status_json(w, r, pos, true, &json, &state) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
@@ -640,11 +651,12 @@ void web_api_scorecard(void *opaque, fd_http_req_t *req) {
     char period[FD_WIN_ID_MAX];
     if (!period_arg(w, req, period)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webhash_t h = {0};
     char **adj = NULL;
     size_t nadj = 0;
-    if (r == NULL ||
-        fd_webread_scorecard(r, w->cfg->prefix, scope, period, id, &h, &adj, &nadj) != FD_OK) {
+    if (r == NULL || fd_webread_scorecard(r, prefix, scope, period, id, &h, &adj, &nadj) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
         return;
@@ -685,10 +697,12 @@ void web_api_ranking(void *opaque, fd_http_req_t *req) {
     char period[FD_WIN_ID_MAX];
     if (!period_arg(w, req, period)) return;
     fd_redis_t *r = web_redis_take(w);
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(w, r, prefix);
     fd_webrank_t *rows = NULL;
     size_t n = 0, total = 0;
-    if (r == NULL || fd_webread_ranking(r, w->cfg->prefix, period, scope, team, (size_t)limit,
-                                        &rows, &n, &total) != FD_OK) {
+    if (r == NULL || fd_webread_ranking(r, prefix, period, scope, team, (size_t)limit, &rows, &n,
+                                        &total) != FD_OK) {
         web_redis_failed(w, req, r);
         web_redis_give(w, r);
         return;

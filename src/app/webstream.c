@@ -159,13 +159,15 @@ static fd_err_t round_trip(sse_t *s) {
     fd_webentry_t *e = NULL;
     size_t n = 0;
     int64_t block = STREAM_BLOCK_MS, half = s->w->cfg->redis_timeout_ms / 2;
+    char prefix[FD_PREFIX_MAX];
+    web_prefix(s->w, s->r, prefix); /* a switched pointer: the position check says "recreated" */
     if (half < block) block = half > 1 ? half : 1;
-    fd_err_t err = fd_webread_follow(s->r, s->w->cfg->prefix, after, block, STREAM_COUNT, &e, &n);
+    fd_err_t err = fd_webread_follow(s->r, prefix, after, block, STREAM_COUNT, &e, &n);
     const char *why = "";
     char last[2][48] = {"", ""};
     for (int i = 0; err == FD_OK && i < 2; i++) {
         char first[48];
-        err = fd_webread_bounds(s->r, s->w->cfg->prefix, i, first, last[i]);
+        err = fd_webread_bounds(s->r, prefix, i, first, last[i]);
         if (err == FD_OK && why[0] == '\0') why = lost(h[i], first, last[i]);
     }
     if (err != FD_OK) {
@@ -255,8 +257,9 @@ void web_api_stream(void *opaque, fd_http_req_t *req) {
     s->sent_ms = fd_clock_mono_ms();
     memcpy(s->held, held, sizeof held);
     if (given == NULL) {
-        char pos[FD_WEB_POS_MAX];
-        if (fd_webread_position(s->r, w->cfg->prefix, pos) != FD_OK) {
+        char pos[FD_WEB_POS_MAX], prefix[FD_PREFIX_MAX];
+        web_prefix(w, s->r, prefix);
+        if (fd_webread_position(s->r, prefix, pos) != FD_OK) {
             web_redis_failed(w, req, s->r);
             sse_free(s);
             return;

@@ -168,6 +168,34 @@ static const command_t commands[] = {
      "\n"
      "Prints \"no scorecards ranked in <period>\" (exit 0) when the ranking is empty.\n",
      cmd_ranking},
+    {"rebuild", OPT_TO | OPT_FUNNELD | OPT_DELETE_OLD | OPT_JSON, 0, 0, "rebuild --to NEW",
+     "Rebuilds the metrics into the empty prefix NEW from the earliest offsets Kafka holds,\n"
+     "beside the live instances, then switches every reader and funneld to it in one step\n"
+     "(docs/operations.md, \"Rebuilding\"). It refuses a target prefix that holds any key\n"
+     "(NEW:*), starts a funneld with redis.prefix=NEW, redis.follow_current=off, its own\n"
+     "consumer group (<kafka.group_id>.rebuild.NEW), kafka.start_from=earliest, no alerts, no\n"
+     "metrics topic, no scorer and no HTTP, and records each partition's end offset. It shows\n"
+     "the progress every second (events applied / total, events/s, ETA, the lag of each\n"
+     "partition): a bar on a terminal, a line otherwise. Once every partition's next offset in\n"
+     "NEW reached its end offset it stops that funneld, copies the state a rebuild does not\n"
+     "recompute (alert states, clock, firing, outbox and stream; scorecards, adjustments,\n"
+     "rankings, the scorer's state) from the active prefix with COPY, and sets\n"
+     "<redis.prefix>:current to NEW: funnelctl, funnel-web and every funneld following the\n"
+     "pointer read and write NEW from then on (within about a second).\n"
+     "\n"
+     "  --to NEW       the target prefix (1..64 characters of A-Z a-z 0-9 . _ -)\n"
+     "  --delete-old   then delete every key of the old prefix (SCAN, UNLINK in batches),\n"
+     "                never <redis.prefix>:current\n"
+     "  --funneld PATH the funneld to run (default: the one beside funnelctl, else $PATH)\n"
+     "  --json         progress and steps as JSON lines: {\"event\": \"progress\", \"applied\",\n"
+     "                \"total\", \"rate\", \"eta\", \"partitions\": [{\"topic\", \"partition\",\n"
+     "                \"next\", \"end\", \"lag\"}]}, then \"stopping\", \"copied\", \"switched\",\n"
+     "                \"deleted\" (docs/funnelctl.md)\n"
+     "\n"
+     "Ctrl-C or SIGTERM stops the rebuild's funneld and leaves the pointer as it was (NEW then\n"
+     "holds a partial rebuild: delete its keys before trying again). Exit 2 when NEW is not\n"
+     "empty or not a valid prefix, 1 when the rebuild's funneld fails or Redis or Kafka do.\n",
+     cmd_rebuild},
     {"help", 0, 0, 1, "help [command]", "Prints the usage, or the help of one command.\n", NULL},
 };
 
@@ -193,6 +221,8 @@ static void usage(FILE *out) {
 
 static void command_help(FILE *out, const command_t *cmd) {
     fprintf(out, "usage: funnelctl [--config FILE] [--set NAME=VALUE]... %s", cmd->synopsis);
+    if (cmd->opts & OPT_DELETE_OLD) fprintf(out, " [--delete-old]");
+    if (cmd->opts & OPT_FUNNELD) fprintf(out, " [--funneld PATH]");
     if (cmd->opts & OPT_WINDOW) fprintf(out, " [--window ID]");
     if (cmd->opts & OPT_URL) fprintf(out, " [--url URL]");
     if (cmd->opts & OPT_SCOPE) fprintf(out, " [--scope rep|team]");
@@ -295,6 +325,15 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
         } else if ((v = opt_value(argc, argv, &i, "--history", &missing)) != NULL) {
             history_text = v;
             used |= OPT_HISTORY;
+        } else if ((v = opt_value(argc, argv, &i, "--to", &missing)) != NULL) {
+            ctl->to = v;
+            used |= OPT_TO;
+        } else if ((v = opt_value(argc, argv, &i, "--funneld", &missing)) != NULL) {
+            ctl->funneld = v;
+            used |= OPT_FUNNELD;
+        } else if (strcmp(argv[i], "--delete-old") == 0) {
+            ctl->delete_old = true;
+            used |= OPT_DELETE_OLD;
         } else if (strcmp(argv[i], "--json") == 0) {
             ctl->json = true;
             used |= OPT_JSON;
@@ -337,9 +376,9 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
     }
     unsigned stray = used & ~ctl->cmd->opts;
     if (stray) {
-        static const char *const names[] = {"--window",   "--json", "--by",      "--limit",
-                                            "--interval", "--once", "--history", "--url",
-                                            "--period",   "--team", "--scope"};
+        static const char *const names[] = {
+            "--window", "--json",   "--by",   "--limit", "--interval", "--once",    "--history",
+            "--url",    "--period", "--team", "--scope", "--to",       "--funneld", "--delete-old"};
         for (size_t b = 0; b < sizeof names / sizeof names[0]; b++)
             if (stray & (1u << b))
                 return ctl_fail(FD_ERR_INVAL,
@@ -377,6 +416,8 @@ fd_err_t ctl_parse_args(ctl_t *ctl, int argc, char **argv, const char **config_p
                             interval_text);
         ctl->interval = v;
     }
+    if (strcmp(name, "rebuild") == 0 && ctl->to == NULL)
+        return ctl_fail(FD_ERR_INVAL, "rebuild expects --to NEW (the target prefix)");
     if (ctl->window && fd_timewin_check_id(ctl->window) != FD_OK)
         return ctl_fail(FD_ERR_INVAL,
                         "bad window id '%s': expected all, day:YYYY-MM-DD, week:YYYY-Www, "
@@ -396,9 +437,9 @@ fd_err_t ctl_load_settings(ctl_t *ctl, int argc, char **argv, const char *config
         const char *v = opt_value(argc, argv, &i, "--set", &missing);
         if (v == NULL) {
             /* skip the value of the other options taking one */
-            static const char *const with_value[] = {"--config",   "--window",  "--by",  "--limit",
-                                                     "--interval", "--history", "--url", "--period",
-                                                     "--team",     "--scope"};
+            static const char *const with_value[] = {
+                "--config", "--window", "--by",   "--limit", "--interval", "--history",
+                "--url",    "--period", "--team", "--scope", "--to",       "--funneld"};
             for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++)
                 if (strcmp(argv[i], with_value[k]) == 0) i++;
             continue;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include <hiredis/hiredis.h>
+#include <librdkafka/rdkafka.h>
 
 #include "base/err.h"
 #include "io/redis.h"
@@ -40,6 +41,9 @@ enum {
     OPT_PERIOD = 1 << 8,
     OPT_TEAM = 1 << 9,
     OPT_SCOPE = 1 << 10,
+    OPT_TO = 1 << 11,
+    OPT_FUNNELD = 1 << 12,
+    OPT_DELETE_OLD = 1 << 13,
 };
 
 typedef struct ctl ctl_t;
@@ -71,12 +75,22 @@ struct ctl {
     const char *team;   /* --team (ranking) */
     const char *scope;  /* --scope rep|team (ranking; NULL: rep) */
     double interval;
+    const char *to;      /* --to: rebuild's target prefix */
+    const char *funneld; /* --funneld: the funneld rebuild runs (NULL: beside funnelctl) */
+    bool delete_old;     /* --delete-old */
+    /* the command line as given, for the funneld rebuild starts (same settings) */
+    int argc;
+    char **argv;
+    const char *config_path;
     /* settings */
     fd_config_t cfg;
     fd_funnel_t *fn;
     fd_timewin_t *tw;
     /* connections */
-    fd_redis_t *redis;   /* NULL until redis_open */
+    fd_redis_t *redis; /* NULL until redis_open */
+    /* redis.prefix as configured; cfg.prefix is the active prefix once the first connect has
+     * read <base>:current (redis.follow_current on) */
+    char *base;
     char kafka_err[512]; /* the last error librdkafka reported (error callback or log) */
 };
 
@@ -104,6 +118,7 @@ fd_err_t cmd_feeds(ctl_t *ctl);
 fd_err_t cmd_board(ctl_t *ctl);
 fd_err_t cmd_scorecard(ctl_t *ctl);
 fd_err_t cmd_ranking(ctl_t *ctl);
+fd_err_t cmd_rebuild(ctl_t *ctl);
 
 /* ---- messages, memory and output (util.c) ---- */
 
@@ -220,12 +235,25 @@ const char *hget_or(const redisReply *h, const char *field, const char *dflt);
  * (reported). */
 fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec_t *ids);
 
+/* SCAN MATCH pattern of every key starting with head (its glob characters escaped; heap). */
+char *scan_pattern(const char *head);
+
 /* Keys, built by io/keys into heap strings (any length). */
 char *key_metric(const ctl_t *ctl, fd_scope_t scope, const char *window, const char *id);
 char *key_single(const ctl_t *ctl, const char *name);
 char *key_part(const ctl_t *ctl, const char *topic, int32_t partition);
 /* The part of a metric key after "<p>:" ("rep:all:anna"): how the change feed names it. */
 char *key_metric_suffix(fd_scope_t scope, const char *window, const char *id);
+
+/* ---- Kafka (offsets.c; rebuild shares it) ---- */
+
+/* A member of kafka.group_id that never subscribes (io/kafka's group reader), with funnelctl's
+ * error and log callbacks keeping the last problem in ctl->kafka_err. FD_ERR_CONFIG
+ * (reported). */
+fd_err_t kafka_open(ctl_t *ctl, rd_kafka_t **out);
+void kafka_close(rd_kafka_t *rk);
+/* librdkafka's text of e and the last error it reported, into buf. */
+const char *kafka_reason(ctl_t *ctl, rd_kafka_t *rk, rd_kafka_resp_err_t e, char *buf, size_t size);
 
 /* ---- the reps of a window (top.c; board shares them) ---- */
 

@@ -47,7 +47,7 @@ static fd_err_t conf_failed(const ctl_t *ctl, fd_err_t err, const char *errstr) 
  * coordinator for the committed offsets and the brokers for watermarks; funnelctl's error and
  * log callbacks keep the last problem librdkafka reported for the messages. FD_ERR_CONFIG
  * (reported). */
-static fd_err_t kafka_open(ctl_t *ctl, rd_kafka_t **out) {
+fd_err_t kafka_open(ctl_t *ctl, rd_kafka_t **out) {
     char errstr[512] = "";
     rd_kafka_conf_t *conf = NULL;
     *out = NULL;
@@ -67,7 +67,7 @@ static fd_err_t kafka_open(ctl_t *ctl, rd_kafka_t **out) {
     return FD_OK;
 }
 
-static void kafka_close(rd_kafka_t *rk) {
+void kafka_close(rd_kafka_t *rk) {
     if (rk == NULL) return;
     /* never joined the group: nothing to leave, and close could wait for an absent broker */
     rd_kafka_destroy_flags(rk, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
@@ -75,8 +75,8 @@ static void kafka_close(rd_kafka_t *rk) {
 
 /* The reason of a failed Kafka request: librdkafka's error text, and the last error it reported
  * (which names the broker and the connection problem). */
-static const char *kafka_reason(ctl_t *ctl, rd_kafka_t *rk, rd_kafka_resp_err_t e, char *buf,
-                                size_t size) {
+const char *kafka_reason(ctl_t *ctl, rd_kafka_t *rk, rd_kafka_resp_err_t e, char *buf,
+                         size_t size) {
     rd_kafka_poll(rk, 0); /* serves the error and log callbacks */
     if (ctl->kafka_err[0])
         snprintf(buf, size, "%s (%s)", rd_kafka_err2str(e), ctl->kafka_err);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "io/current.h"
 #include "io/keys.h"
 
 /* The reason of the last failure of fd_redis_t without its framing: io/redis writes
@@ -70,8 +71,33 @@ static fd_err_t connect_failed(ctl_t *ctl) {
                     reason_of(ctl, what, reason, sizeof reason));
 }
 
+/* Once connected the first time: the active prefix <base>:current names becomes cfg.prefix
+ * (redis.follow_current on), so that every command reads what readers read; ctl->base is set
+ * once it has been read. */
+static fd_err_t resolve_prefix(ctl_t *ctl) {
+    if (ctl->base != NULL) return FD_OK;
+    fd_config_t *cfg = &ctl->cfg;
+    if (!fd_config_on(cfg->redis_follow_current)) {
+        ctl->base = xstrdup(cfg->prefix);
+        return FD_OK;
+    }
+    char active[FD_PREFIX_MAX];
+    fd_err_t err = fd_current_read(ctl->redis, cfg->prefix, active);
+    if (err != FD_OK && err != FD_ERR_PARSE) {
+        /* An error reply (NOAUTH without redis.password...): the command's own reads report it
+         * in their words; the pointer is read again at the next connect. */
+        return fd_redis_connected(ctl->redis) ? FD_OK : FD_ERR_REDIS;
+    }
+    if (err == FD_ERR_PARSE)
+        fprintf(stderr, "funnelctl: %s:%s does not name a valid prefix: reading %s\n", cfg->prefix,
+                FD_KEY_CURRENT, cfg->prefix);
+    ctl->base = cfg->prefix;
+    cfg->prefix = xstrdup(active);
+    return FD_OK;
+}
+
 fd_err_t redis_try_open(ctl_t *ctl) {
-    const fd_config_t *cfg = &ctl->cfg;
+    fd_config_t *cfg = &ctl->cfg;
     if (ctl->redis == NULL) {
         fd_redis_opts_t opts = {.host = cfg->redis_host,
                                 .port = (int)cfg->redis_port,
@@ -83,7 +109,8 @@ fd_err_t redis_try_open(ctl_t *ctl) {
             return ctl_fail(FD_ERR_NOMEM, "cannot reach Redis at %s:%" PRId64 ": out of memory",
                             cfg->redis_host, cfg->redis_port);
     }
-    return fd_redis_connect(ctl->redis);
+    fd_err_t err = fd_redis_connect(ctl->redis);
+    return err == FD_OK ? resolve_prefix(ctl) : err;
 }
 
 fd_err_t redis_report_connect(ctl_t *ctl) {
@@ -175,6 +202,15 @@ const char *hget_or(const redisReply *h, const char *field, const char *dflt) {
 }
 
 /* Escapes the glob characters of a SCAN MATCH pattern. */
+static char *glob_escape(const char *s);
+
+char *scan_pattern(const char *head) {
+    char *esc = glob_escape(head);
+    char *pattern = xasprintf("%s*", esc);
+    free(esc);
+    return pattern;
+}
+
 static char *glob_escape(const char *s) {
     char *out = xcalloc(2 * strlen(s) + 1, 1), *o = out;
     for (; *s; s++) {
