@@ -36,13 +36,13 @@ typedef struct {
     char *kafka_value[FD_CONFIG_MAX_KAFKA];
     size_t kafka_count;
     /* redis */
-    char *redis_host;         /* redis.host */
-    int64_t redis_port;       /* redis.port */
-    char *redis_user;         /* redis.user (ACL user; "" = default user) */
-    char *redis_password;     /* redis.password (secret: never logged) */
-    int64_t redis_db;         /* redis.db */
-    int64_t redis_timeout_ms; /* redis.timeout_ms: connect and command timeout */
-    char *prefix;             /* redis.prefix: key prefix */
+    char *redis_host;           /* redis.host */
+    int64_t redis_port;         /* redis.port */
+    char *redis_user;           /* redis.user (ACL user; "" = default user) */
+    char *redis_password;       /* redis.password (secret: never logged) */
+    int64_t redis_db;           /* redis.db */
+    int64_t redis_timeout_ms;   /* redis.timeout_ms: connect and command timeout */
+    char *prefix;               /* redis.prefix: key prefix */
     char *redis_follow_current; /* redis.follow_current: on | off (fd_config_on) */
     /* funnel */
     char *timezone;          /* funnel.timezone */
