@@ -265,9 +265,21 @@ check_type(stats_key, 'hash')
 -- hdel[h] lists fields to delete (rare: a zero count or a zero denominator).
 local W, nw, hw, hexp, hdel, seen = {}, 0, {}, {}, {}, {}
 -- scratch of the current hash h: fields to read (rk: index, rf: name), deltas (rd: a
--- number, or false beyond the fast path, with its digits in rs), new values (val);
--- stamp[k] == h and dstamp[d] == h mark what belongs to hash h
-local rk, rf, rd, rs, val, stamp, dstamp = {}, {}, {}, {}, {}, {}, {}
+-- number, or false beyond the fast path, with its digits in rs), new values (val), the
+-- derived fields to recompute (dl); stamp[k] == h and dstamp[d] == h mark what belongs to
+-- hash h. stamp[k] starts at 0 for every field of the list: nil = an unknown index.
+local rk, rf, rd, rs, val, stamp, dstamp, dl = {}, {}, {}, {}, {}, {}, {}, {}
+for k = 1, nfields do stamp[k] = 0 end
+-- fdp[k]: the derived fields field k feeds and their other input, flat: d1, p1, d2, p2...
+local fdp = {}
+for k = 1, nfields do
+  local ds = fderived[k]
+  if ds then
+    local t = {}
+    for e = 1, #ds do t[2 * e - 1], t[2 * e] = ds[e], fpartner[k][e] end
+    fdp[k] = t
+  end
+end
 -- Decodes the varint at b[i]; returns its value and the index after it.
 local function varint(b, i, key)
   local v, mul, c = 0, 1, b[i]
@@ -293,12 +305,17 @@ for h = 1, nhashes do
   seen[key] = true
   -- the deltas: varint expiry, then (field index, varint delta) pairs
   local b = {byte(deltas, 1, -1)}
-  local nb, n, i = #b, 0
-  hexp[h], i = varint(b, 1, key)
-  if hexp[h] >= BIG then fail('deltas of ' .. key .. ': expiry beyond 10^15') end
+  local nb, n, i, e = #b, 0, 2, b[1]
+  if e and e < 128 then
+    hexp[h] = e -- no expiry, or a one-byte one
+  else
+    hexp[h], i = varint(b, 1, key)
+    if hexp[h] >= BIG then fail('deltas of ' .. key .. ': expiry beyond 10^15') end
+  end
   while i <= nb do
     local k = b[i] + 1
-    if not fname[k] or stamp[k] == h then
+    local sk = stamp[k]
+    if sk == nil or sk == h then
       fail('deltas of ' .. key .. ': field ' .. (k - 1) .. ' unknown or twice')
     end
     stamp[k] = h
@@ -322,12 +339,18 @@ for h = 1, nhashes do
       i = i + 1 + len
     end
   end
-  local nread = n
+  -- the derived fields the changed ones feed (dl[1..nd]) and their other inputs (read too)
+  local nread, nd = n, 0
   for j = 1, n do
-    local ps = fpartner[rk[j]]
-    if ps then
-      for e = 1, #ps do
-        local p = ps[e]
+    local t = fdp[rk[j]]
+    if t then
+      for x = 1, #t, 2 do
+        local d, p = t[x], t[x + 1]
+        if dstamp[d] ~= h then
+          dstamp[d] = h
+          nd = nd + 1
+          dl[nd] = d
+        end
         if stamp[p] ~= h then
           stamp[p] = h
           nread = nread + 1
@@ -393,40 +416,32 @@ for h = 1, nhashes do
     val[k] = new
     if new == 0 then
       del = del or {}
-      del[#del + 1] = fname[k]
+      del[#del + 1] = rf[j]
     else
-      W[nw + 1], W[nw + 2] = fname[k], text
+      W[nw + 1], W[nw + 2] = rf[j], text
       nw = nw + 2
     end
   end
-  for j = 1, n do
-    local ds = fderived[rk[j]]
-    if ds then
-      for e = 1, #ds do
-        local d = ds[e]
-        if dstamp[d] ~= h then
-          dstamp[d] = h
-          -- every rate is ONE division of exact integers, so the printed value is that of
-          -- the double nearest the exact quotient (any reader can reproduce it)
-          local x, y = val[din1[d]], val[din2[d]]
-          local den
-          if dsum[d] then den = (x + y) * dscale[d] else den = y * dscale[d] end
-          if den > 0 then
-            local q = x / den
-            local memo = dmemo[d]
-            local text = memo[q]
-            if not text then
-              text = format(dfmt[d], q)
-              if q == q then memo[q] = text end
-            end
-            W[nw + 1], W[nw + 2] = dname[d], text
-            nw = nw + 2
-          else
-            del = del or {}
-            del[#del + 1] = dname[d]
-          end
-        end
+  for x = 1, nd do
+    local d = dl[x]
+    -- every rate is ONE division of exact integers, so the printed value is that of the
+    -- double nearest the exact quotient (any reader can reproduce it)
+    local y = val[din2[d]]
+    local den
+    if dsum[d] then den = (val[din1[d]] + y) * dscale[d] else den = y * dscale[d] end
+    if den > 0 then
+      local q = val[din1[d]] / den
+      local memo = dmemo[d]
+      local text = memo[q]
+      if not text then
+        text = format(dfmt[d], q)
+        if q == q then memo[q] = text end
       end
+      W[nw + 1], W[nw + 2] = dname[d], text
+      nw = nw + 2
+    else
+      del = del or {}
+      del[#del + 1] = dname[d]
     end
   end
   hdel[h] = del
