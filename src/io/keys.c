@@ -77,3 +77,13 @@ size_t fd_keys_rank_team(char *buf, size_t size, const char *prefix, const char 
 size_t fd_keys_staged(char *buf, size_t size, const char *prefix, const char *id) {
     return fmt_len(snprintf(buf, size, "%s:staged:%s", prefix, id));
 }
+
+size_t fd_keys_upload(char *buf, size_t size, const char *prefix, const char *stamp) {
+    return fmt_len(snprintf(buf, size, "%s:upload:%s", prefix, stamp));
+}
+
+size_t fd_keys_upload_dedupe(char *buf, size_t size, const char *prefix, const char *stamp,
+                             const char *topic, int32_t partition) {
+    return fmt_len(
+        snprintf(buf, size, "%s:upload:%s:%s:%" PRId32, prefix, stamp, topic, partition));
+}

@@ -80,4 +80,13 @@ size_t fd_keys_rank_teams(char *buf, size_t size, const char *prefix, const char
 size_t fd_keys_rank_team(char *buf, size_t size, const char *prefix, const char *period,
                          const char *team);
 
+/* The upload of a staged batch's bulk, written natively before its commit (docs/redis.md "Staged
+ * batches"), named by the batch's stamp (unique to one build of it) and expiring unless the commit
+ * takes it: <p>:upload:<stamp> (a hash, the chunk blobs, renamed to the record by the commit) and
+ * <p>:upload:<stamp>:<topic>:<partition> (a list of one element, the part's dedupe chunk, moved to
+ * the dedupe list by the commit). */
+size_t fd_keys_upload(char *buf, size_t size, const char *prefix, const char *stamp);
+size_t fd_keys_upload_dedupe(char *buf, size_t size, const char *prefix, const char *stamp,
+                             const char *topic, int32_t partition);
+
 #endif

@@ -27,6 +27,11 @@
 #define PREFIX_MAX   64                 /* so that every key fits FD_KEY_MAX */
 #define APPLY_LAYOUT "7"                /* ARGV layout version: must match src/lua/apply.lua */
 #define DELTA_BIG    1000000000000000LL /* 10^15: deltas from here on travel as digits */
+#define UPLOAD_BYTES (2u << 20)         /* chunk blobs per upload HSET: at most ~2 MiB of them */
+#define UPLOAD_TTL_S "3600" /* an upload its commit never took (a crash) expires after an hour */
+/* A staged batch's dedupe ids go in list elements of at most this many (src/lua/apply.lua): moving
+ * or trimming a multi-megabyte element costs Redis milliseconds, 64 KiB ones next to nothing */
+#define UPLOAD_IDS 4096
 
 /* The argument vector of one command: counted first, so argv and len are allocated once. Text
  * made here (numbers, keys, encoded deals) goes to one growing arena; arena arguments remember
@@ -48,6 +53,7 @@ typedef struct {
     size_t len, cap;
     size_t *off;
     size_t n, off_cap;
+    size_t commit;           /* the plain apply's or commit's index: the uploads come before it */
     char id[FD_KEY_MAX + 1]; /* a staged batch's id, "" for a plain apply */
 } cmdset_t;
 
@@ -650,23 +656,22 @@ static fd_err_t arg_hash_deltas(args_t *a, const fd_funnel_t *fn, const fd_batch
     return FD_OK;
 }
 
-/* The commit of a staged batch: its id, its n chunk blobs (the staged record's c:<i>) and the
- * batch's latest event time ("" when none). */
+/* The commit of a staged batch: its id, its number of chunks (uploaded before it: the staged
+ * record's c:<i>) and the batch's latest event time ("" when none). */
 typedef struct {
     const char *id;
     size_t nchunks;
-    const char *const *blob;
-    const size_t *blob_len;
     const char *event_ms;
-    const char *stamp; /* this build of the batch: its chunks name it */
+    const char *stamp; /* this build of the batch: its chunks and uploads name it */
 } commit_t;
 
 /* Fills a with the apply's keys and arguments after 3 reserved ones (EVALSHA, sha, the number
  * of keys, *nkeys); on an error other than FD_ERR_NOMEM, why may say what was wrong. The keys
  * come first, in the order the script reads them: stats, the parts' (part, dedupe) pairs, the
  * deals assumed new, the metric hashes, the deals to write. A plain apply when cm is NULL; else
- * the commit cm of a staged batch: no hashes or deal states (its chunks carry them), the staged
- * record's key last, the stage section at the end of ARGV. */
+ * the commit cm of a staged batch: no hashes or deal states (its chunks carry them) nor dedupe
+ * chunks (uploaded), the staged record's key, its upload's and each part's dedupe upload last,
+ * the stage section at the end of ARGV. */
 static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
                                  const fd_dealcache_t *dc, const commit_t *cm, args_t *a,
                                  size_t *nkeys, char *why, size_t why_size) {
@@ -683,11 +688,10 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         if (fd_batch_rejected(b, (fd_reject_t)r) != 0) nstats++;
 
     size_t nrt = fd_batch_nrep_teams(b), nlate = fd_batch_nlate(b);
-    *nkeys = 8 + 2 * nparts + nnew + nhashes + ndeals + (cm != NULL);
+    *nkeys = 8 + 2 * nparts + nnew + nhashes + ndeals + (cm != NULL ? 2 + nparts : 0);
     /* version, the feeds, the fixed arguments, then the counted lists, then the stage section */
     size_t argc = 3 + *nkeys + 1 + 5 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 +
-                  ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1 + 8 * nlate +
-                  (cm != NULL ? cm->nchunks + 5 : 1);
+                  ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1 + 8 * nlate + (cm != NULL ? 6 : 1);
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
@@ -724,7 +728,14 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         written++;
     }
     if (written != ndeals) return FD_ERR_INVAL; /* dirty count and list disagree */
-    if (cm != NULL) ARG_KEY(a, fd_keys_staged, st->prefix, cm->id);
+    if (cm != NULL) {
+        ARG_KEY(a, fd_keys_staged, st->prefix, cm->id);
+        ARG_KEY(a, fd_keys_upload, st->prefix, cm->stamp);
+        for (size_t i = 0; i < nparts; i++) {
+            const fd_batch_part_t *p = fd_batch_part_at(b, i);
+            ARG_KEY(a, fd_keys_upload_dedupe, st->prefix, cm->stamp, p->topic, p->partition);
+        }
+    }
 
     /* ARGV */
     arg_ref(a, APPLY_LAYOUT, strlen(APPLY_LAYOUT));
@@ -753,7 +764,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
             arg_ref(a, "", 0); /* no stored offset and nothing read */
         size_t nids = 0;
         const void *chunk = p->dd != NULL ? fd_dedupe_pending(p->dd, &nids) : NULL;
-        if (nids > 0)
+        if (nids > 0 && cm == NULL)
             arg_ref(a, chunk, nids * FD_DEDUPE_ID_BYTES);
         else
             arg_ref(a, "", 0);
@@ -813,10 +824,9 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     }
     /* the stage section (src/lua/apply.lua) */
     if (cm != NULL) {
-        for (size_t i = 0; i < cm->nchunks; i++)
-            arg_ref(a, cm->blob[i], cm->blob_len[i]);
         arg_ref(a, cm->id, strlen(cm->id));
         arg_int(a, (int64_t)cm->nchunks);
+        arg_int(a, (int64_t)nparts);
         arg_ref(a, cm->event_ms, strlen(cm->event_ms));
         arg_ref(a, cm->stamp, strlen(cm->stamp));
         arg_ref(a, "commit", 6);
@@ -879,6 +889,89 @@ static fd_err_t set_add_apply(fd_store_t *st, args_t *a, size_t nkeys, cmdset_t 
 }
 
 /* ---- staged batches (docs/redis.md, "Staged batches") ---- */
+
+/* Seals a (its argc arguments filled) and appends it to set as one command. */
+static fd_err_t set_add_args(args_t *a, cmdset_t *set) {
+    fd_err_t err = args_seal(a);
+    char *cmd = NULL;
+    int n = err == FD_OK ? redisFormatCommandArgv(&cmd, (int)a->argc, a->argv, a->len) : -1;
+    if (err == FD_OK) err = n < 0 || cmd == NULL ? FD_ERR_NOMEM : set_add(set, cmd, (size_t)n);
+    redisFreeCommand(cmd);
+    args_free(a);
+    return err;
+}
+
+/* Appends EXPIRE <key> UPLOAD_TTL_S for the key a 2-argument args_t renders. */
+static fd_err_t set_add_expire(const char *key, size_t key_len, cmdset_t *set) {
+    args_t a = {0};
+    fd_err_t err = args_init(&a, 3, 0);
+    if (err != FD_OK) {
+        args_free(&a);
+        return err;
+    }
+    arg_ref(&a, "EXPIRE", 6);
+    arg_ref(&a, key, key_len);
+    arg_ref(&a, UPLOAD_TTL_S, strlen(UPLOAD_TTL_S));
+    return set_add_args(&a, set);
+}
+
+/* Appends the upload of a staged batch (before its commit; docs/redis.md "Staged batches"):
+ * the n chunk blobs as fields c:<i> of <p>:upload:<stamp> in HSETs of at most UPLOAD_BYTES of
+ * blobs, then each part's dedupe chunk as its list, in elements of UPLOAD_IDS ids (DEL, RPUSH:
+ * sent again, it holds them once), each key given an expiry right after its write. */
+static fd_err_t set_add_upload(fd_store_t *st, const fd_batch_t *b, const char *stamp,
+                               char *const *blob, const size_t *blob_len, size_t n, cmdset_t *set) {
+    char key[FD_KEY_MAX + 1];
+    size_t klen = fd_keys_upload(key, sizeof key, st->prefix, stamp);
+    if (klen >= sizeof key) return FD_ERR_RANGE;
+    fd_err_t err = FD_OK;
+    for (size_t first = 0; first < n && err == FD_OK;) {
+        size_t last = first, bytes = blob_len[first];
+        while (last + 1 < n && bytes + blob_len[last + 1] <= UPLOAD_BYTES)
+            bytes += blob_len[++last];
+        args_t a = {0};
+        if ((err = args_init(&a, 2 + 2 * (last - first + 1), 0)) != FD_OK) {
+            args_free(&a);
+            return err;
+        }
+        arg_ref(&a, "HSET", 4);
+        arg_ref(&a, key, klen);
+        for (size_t c = first; c <= last; c++) {
+            arg_fmt(&a, "c:%zu", c + 1);
+            arg_ref(&a, blob[c], blob_len[c]);
+        }
+        if ((err = set_add_args(&a, set)) == FD_OK) err = set_add_expire(key, klen, set);
+        first = last + 1;
+    }
+    for (size_t i = 0; i < fd_batch_nparts(b) && err == FD_OK; i++) {
+        const fd_batch_part_t *p = fd_batch_part_at(b, i);
+        size_t nids = 0;
+        const void *chunk = p->dd != NULL ? fd_dedupe_pending(p->dd, &nids) : NULL;
+        if (nids == 0) continue;
+        klen = fd_keys_upload_dedupe(key, sizeof key, st->prefix, stamp, p->topic, p->partition);
+        if (klen >= sizeof key) return FD_ERR_RANGE;
+        args_t a = {0};
+        if ((err = args_init(&a, 2, 0)) != FD_OK) {
+            args_free(&a);
+            return err;
+        }
+        arg_ref(&a, "DEL", 3);
+        arg_ref(&a, key, klen);
+        if ((err = set_add_args(&a, set)) != FD_OK) return err;
+        size_t nel = (nids + UPLOAD_IDS - 1) / UPLOAD_IDS;
+        if ((err = args_init(&a, 2 + nel, 0)) != FD_OK) {
+            args_free(&a);
+            return err;
+        }
+        arg_ref(&a, "RPUSH", 5);
+        arg_ref(&a, key, klen);
+        for (size_t e = 0; e < nids; e += UPLOAD_IDS)
+            arg_ref(&a, (const char *)chunk + e * FD_DEDUPE_ID_BYTES,
+                    (nids - e < UPLOAD_IDS ? nids - e : UPLOAD_IDS) * FD_DEDUPE_ID_BYTES);
+        if ((err = set_add_args(&a, set)) == FD_OK) err = set_add_expire(key, klen, set);
+    }
+    return err;
+}
 
 /* One chunk of a staged batch: its hashes (key, deltas) and deal states (key, state), as
  * funneld holds them or as decoded from the staged record. */
@@ -1107,15 +1200,13 @@ static fd_err_t build_staged(fd_store_t *st, const fd_batch_t *b, const fd_dealc
             if ((err = blob_put(&blob[c], &blob_len[c], &cap, 'd', &ck[c].d[i])) != FD_OK)
                 goto fail_ck;
     }
-    commit_t cm = {.id = id,
-                   .nchunks = n,
-                   .blob = (const char *const *)blob,
-                   .blob_len = blob_len,
-                   .event_ms = event_ms,
-                   .stamp = stamp};
+    commit_t cm = {.id = id, .nchunks = n, .event_ms = event_ms, .stamp = stamp};
     args_t a = {0};
     size_t nkeys = 0;
-    err = build_apply_args(st, b, dc, &cm, &a, &nkeys, why, why_size);
+    /* the bulk goes natively: the commit script never sees a blob or a dedupe id */
+    err = set_add_upload(st, b, stamp, blob, blob_len, n, set);
+    set->commit = set->n;
+    if (err == FD_OK) err = build_apply_args(st, b, dc, &cm, &a, &nkeys, why, why_size);
     if (err == FD_OK) err = set_add_apply(st, &a, nkeys, set);
     args_free(&a);
     for (size_t c = 0; c < n && err == FD_OK; c++)
@@ -1141,7 +1232,8 @@ fail:
 }
 
 /* Sends every command of set on the connection and reads every answer: FD_OK when each is OK
- * or ALREADY (*applied counts the OKs); FD_ERR_PARSE for a refusal retrying cannot cure;
+ * or ALREADY, or for an upload command anything but an error (*applied counts the OKs and the
+ * uploads); FD_ERR_PARSE for a refusal retrying cannot cure;
  * FD_ERR_REDIS otherwise (the connection is dropped). */
 static fd_err_t run_set(fd_store_t *st, const cmdset_t *set, const char *what, size_t *applied) {
     *applied = 0;
@@ -1154,7 +1246,9 @@ static fd_err_t run_set(fd_store_t *st, const cmdset_t *set, const char *what, s
     for (size_t i = 0; i < set->n; i++) {
         redisReply *r = NULL;
         if ((err = fd_redis_reply(st->r, what, &r)) != FD_OK) return err;
-        if (r->type == REDIS_REPLY_ERROR) {
+        if (i < set->commit && r->type != REDIS_REPLY_ERROR) {
+            (*applied)++; /* an upload command */
+        } else if (r->type == REDIS_REPLY_ERROR) {
             fd_redis_set_error(st->r, "%s: %s", what, r->str);
             fd_err_t e = reply_error_code(r->str);
             if (worst == FD_OK || e == FD_ERR_PARSE) worst = e;
@@ -1499,7 +1593,7 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         fd_redis_set_error(st->r, "apply: nothing in flight");
         return FD_ERR_INVAL;
     }
-    int noscript = 0, staged_rounds = 0;
+    int noscript = 0, staged_rounds = 0, upload_rounds = 0;
     fd_err_t err;
     while (st->got < st->fly.n) {
         /* the connection was lost: send again what was not answered */
@@ -1509,6 +1603,21 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         }
         redisReply *r = NULL;
         if ((err = next_reply(st, &r)) != FD_OK) return err; /* kept: call again */
+        if (st->got < st->fly.commit) {
+            /* an upload command (HSET, EXPIRE, DEL, RPUSH): any answer but an error */
+            if (r->type != REDIS_REPLY_ERROR) {
+                freeReplyObject(r);
+                st->got++;
+                continue;
+            }
+            /* OOM, READONLY...: the commit behind it finds the upload incomplete (or, after
+             * an EXPIRE's error, takes it: then it answers ALREADY when sent again) */
+            fd_redis_set_error(st->r, "apply (upload): %s", r->str);
+            freeReplyObject(r);
+            drop_connection(st);
+            st->got = 0; /* the whole set is sent again */
+            return FD_ERR_REDIS;
+        }
         if (r->type == REDIS_REPLY_ERROR) {
             if (strncmp(r->str, "NOSCRIPT", 8) == 0 && noscript++ < 2) {
                 /* Redis lost the scripts (restart, SCRIPT FLUSH): a new connection loads them */
@@ -1536,14 +1645,34 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         }
         const char *verdict = r->element[0]->str;
         if (strcmp(verdict, "OK") == 0 || strcmp(verdict, "ALREADY") == 0) {
-            if (st->got == 0 && verdict[0] == 'A') st->fly_already = true;
+            if (st->got == st->fly.commit && verdict[0] == 'A') st->fly_already = true;
             freeReplyObject(r);
             st->got++;
             continue;
         }
+        if (st->got == st->fly.commit && strcmp(verdict, "NOUPLOAD") == 0) {
+            /* the commit found its upload missing or incomplete (a connection lost between
+             * them, a Redis restart, an expiry) and wrote nothing: upload again, send again.
+             * The chunks behind it answer ALREADY (no record of this stamp), unread. */
+            freeReplyObject(r);
+            drop_connection(st);
+            st->got = 0;
+            if (upload_rounds++ >= 2) {
+                fd_redis_set_error(st->r,
+                                   "apply: staged batch %s: its upload went missing "
+                                   "three times before its commit",
+                                   st->fly.id);
+                return FD_ERR_REDIS; /* kept: the caller retries */
+            }
+            fd_log_warn("store",
+                        "staged batch %s: the commit found no complete upload: "
+                        "uploading again",
+                        st->fly.id);
+            continue;
+        }
         char *staged = NULL;
         const fd_batch_part_t *p = NULL;
-        err = st->got == 0 ? refusal(st, b, r, &staged, &p) : FD_ERR_REDIS;
+        err = st->got == st->fly.commit ? refusal(st, b, r, &staged, &p) : FD_ERR_REDIS;
         if (err == FD_ERR_REDIS) {
             drop_connection(st);
             return fd_redis_fail(st->r, "apply", r); /* kept for a retry on a new connection */
@@ -1598,9 +1727,14 @@ fd_err_t fd_store_apply_interrupted(fd_store_t *st, const fd_batch_t *b, const f
     fd_err_t err = fd_store_apply_prepare(st, b, dc);
     if (err != FD_OK) return err;
     cmdset_t some = {0};
-    size_t n = ncmds < st->prep.n ? ncmds : st->prep.n, applied = 0;
+    /* the upload commands before the commit are always sent: ncmds counts from the commit */
+    size_t n = st->prep.commit + ncmds, applied = 0;
+    if (n > st->prep.n) n = st->prep.n;
     if (n > 0) err = set_add(&some, st->prep.buf, st->prep.off[n]);
-    if (err == FD_OK) some.n = n;
+    if (err == FD_OK) {
+        some.n = n;
+        some.commit = st->prep.commit;
+    }
     if (err == FD_OK && n > 0) err = run_set(st, &some, "apply (interrupted)", &applied);
     if (err == FD_OK && applied != n) {
         fd_redis_set_error(st->r, "apply (interrupted): %zu of %zu commands applied", applied, n);

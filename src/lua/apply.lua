@@ -41,17 +41,22 @@
 --      events of the batch, added to <p>:late (MAXLEN ~ the changes maxlen)
 --   the stage section (docs/redis.md, "Staged batches"), last, read first from the end:
 --      ''                                  a plain apply (all of a batch in this one step);
---      blob x n, id, n, event_ms, stamp, 'commit'
---          the commit of staged batch id (H = D = 0): writes the record <p>:staged:<id> (KEYS:
---          last) with the n chunk blobs and stamp (unique to this build of the batch: its
---          first part's token and a sequence number), and 'staged' = id in every part hash;
+--      id, n, np, event_ms, stamp, 'commit'
+--          the commit of staged batch id (H = D = 0; np = P): KEYS end with the record
+--          <p>:staged:<id>, its upload <p>:upload:<stamp> (a hash of the n chunk blobs c:1..c:n,
+--          written natively before this script) and, for each part, the upload of its dedupe
+--          ids (a list of ceil(ids / 4096) elements of 4096 ids, the last one the rest; the
+--          part's chunk in ARGV is then ''). The stamp is unique to this build of the batch (its first part's token and
+--          a sequence number). Renames the upload to the record, moves the dedupe chunks with
+--          LMOVE and sets 'staged' = id in every part hash; no blob passes through Lua. An
+--          upload missing or incomplete: {'NOUPLOAD'}. Any answer but OK deletes the uploads;
 --      id, i, np, stamp, 'chunk'
 --          chunk i of staged batch id (P = X = N = R = L = 0): KEYS end with the record, then
 --          the np part hashes of the batch. Refused ({'ALREADY'}) unless the record holds c:<i>
 --          and stamp (a batch of the same id committed by another owner, or built again after
 --          a refusal, is another batch); the last chunk clears 'staged' and deletes the record.
 -- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry), or this
--- chunk; {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'STAGED', i, id}
+-- chunk; {'NOUPLOAD'} (a commit without its upload: nothing written); {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'STAGED', i, id}
 -- when part i still has staged batch id to finish; {'EXISTS', key}
 -- when a deal folded as new has a stored state; or an error reply
 -- when the input or a stored value is malformed. Redis does not roll back a script
@@ -156,7 +161,7 @@ if take() ~= '7' then fail('ARGV layout version is not 7') end
 -- The stage section closes ARGV and KEYS: taken first, from the end, so that a chunk applied
 -- before is refused before any other work (its deltas must not be checked against values
 -- that already hold them).
-local smode, sid, sindex, snparts, srecord, spart, sblob, snchunks, sevent, stoken = A[nargs]
+local smode, sid, sindex, snparts, srecord, spart, supload, snchunks, sevent, stoken = A[nargs]
 local function tail_uint(i, what)
   local v = A[i]
   if i < 2 or #v > 9 or not find(v, '^%d+$') then fail('stage section: ' .. what) end
@@ -176,13 +181,14 @@ elseif smode == 'chunk' then
 elseif smode == 'commit' then
   stoken = A[nargs - 1]
   sevent = A[nargs - 2]
-  snchunks = tail_uint(nargs - 3, 'chunk count')
-  sid = A[nargs - 4]
-  sblob = nargs - 4 - snchunks
-  if snchunks < 1 or sblob < 2 then fail('stage section: chunk count') end
-  nargs = sblob - 1
-  srecord = K[nkeys]
-  nkeys = nkeys - 1
+  snparts = tail_uint(nargs - 3, 'part count')
+  snchunks = tail_uint(nargs - 4, 'chunk count')
+  sid = A[nargs - 5]
+  nargs = nargs - 6
+  if snchunks < 1 then fail('stage section: chunk count') end
+  if nkeys < snparts + 10 then fail('KEYS ends early in the stage section') end
+  srecord, supload, spart = K[nkeys - snparts - 1], K[nkeys - snparts], nkeys - snparts + 1
+  nkeys = nkeys - snparts - 2
 else
   fail('stage mode is not \'\', commit or chunk')
 end
@@ -267,10 +273,26 @@ for i = 1, take_uint('part count') do
   if not find(p.next, '^%d*$') or (p.next == '' and p.from ~= '') then
     fail('next of part ' .. i)
   end
-  if #p.chunk ~= 16 * p.nids then
+  if smode == 'commit' then
+    -- the ids are uploaded (KEYS), not in ARGV
+    if p.chunk ~= '' or i > snparts then fail('dedupe chunk of part ' .. i .. ' in ARGV') end
+    p.dup = K[spart + i - 1]
+  elseif #p.chunk ~= 16 * p.nids then
     fail('dedupe chunk of part ' .. i .. ' has the wrong length')
   end
   parts[i] = p
+end
+if smode == 'commit' and snparts ~= #parts then fail('stage section: part count') end
+-- a commit's dedupe ids are uploaded in elements of this many (src/io/store.c UPLOAD_IDS)
+local UPLOAD_IDS = 4096
+-- A commit answering anything but OK deletes its uploads (named by its stamp: nobody else's):
+-- a commit sent again comes with its upload again.
+local function refuse(reply)
+  if smode == 'commit' then
+    redis.call('DEL', supload)
+    for _, p in ipairs(parts) do redis.call('DEL', p.dup) end
+  end
+  return reply
 end
 
 -- phase 1b: fencing and offsets. A batch retried after a client-side timeout may
@@ -280,22 +302,22 @@ for i, p in ipairs(parts) do
   check_type(p.key, 'hash')
   check_type(p.dkey, 'list')
   local v = redis.call('HMGET', p.key, 'token', 'next')
-  if v[1] ~= p.token then return {'FENCED', i} end
+  if v[1] ~= p.token then return refuse({'FENCED', i}) end
   stored[i] = v[2] or ''
 end
 if #parts > 0 then
   local already = true
   for i, p in ipairs(parts) do if stored[i] ~= p.next then already = false end end
-  if already then return {'ALREADY'} end
+  if already then return refuse({'ALREADY'}) end
 end
 -- a partition's batches apply in order (an open pipeline never goes below 0): none while
 -- a staged batch of it is not finished
 for i, p in ipairs(parts) do
   local s = redis.call('HGET', p.key, 'staged')
-  if s then return {'STAGED', i, s} end
+  if s then return refuse({'STAGED', i, s}) end
 end
 for i, p in ipairs(parts) do
-  if stored[i] ~= p.from then return {'GAP', i, stored[i]} end
+  if stored[i] ~= p.from then return refuse({'GAP', i, stored[i]}) end
 end
 -- deals folded as new must have no stored state (else they were folded from the wrong
 -- state: funneld reads them and folds again)
@@ -305,7 +327,7 @@ for first = new_first, new_first + nnew - 1, 500 do
   local last = math.min(first + 499, new_first + nnew - 1)
   if redis.call('EXISTS', unpack(K, first, last)) > 0 then
     for i = first, last do
-      if redis.call('EXISTS', K[i]) > 0 then return {'EXISTS', K[i]} end
+      if redis.call('EXISTS', K[i]) > 0 then return refuse({'EXISTS', K[i]}) end
     end
   end
 end
@@ -566,6 +588,15 @@ if smode == 'commit' then
   if nhashes > 0 or ndeals > 0 then fail('a commit with hashes or deals') end
   if #parts == 0 then fail('a commit without parts') end
   check_type(srecord, 'hash')
+  -- the upload: all n chunk blobs, and each part's dedupe chunk (lost with a connection, a
+  -- Redis restart, or expired: the store uploads again)
+  check_type(supload, 'hash')
+  if redis.call('HLEN', supload) ~= snchunks then return refuse({'NOUPLOAD'}) end
+  for _, p in ipairs(parts) do
+    check_type(p.dup, 'list')
+    p.nel = math.ceil(p.nids / UPLOAD_IDS)
+    if redis.call('LLEN', p.dup) ~= p.nel then return refuse({'NOUPLOAD'}) end
+  end
 elseif smode == 'chunk' then
   if #parts > 0 or nnew > 0 or #sfields > 0 or nrt > 0 or nlate > 0 then
     fail('a chunk with parts, new deals, stats, rep teams or late events')
@@ -606,12 +637,16 @@ for _ = 1, take_uint('stats count') do
   local field = take()
   redis.call('HINCRBY', stats_key, field, take())
 end
--- dedupe: one list element (chunk) per applied batch; whole oldest chunks are
+-- dedupe: one list element (chunk) per applied batch, a staged batch's in elements of
+-- UPLOAD_IDS ids; whole oldest elements are
 -- dropped while the list would still keep at least max ids without them.
 -- dedupe_n = ids in the list.
 for _, p in ipairs(parts) do
   local n = tonumber(redis.call('HGET', p.key, 'dedupe_n') or '0') or 0
-  if p.nids > 0 then
+  if p.nids > 0 and smode == 'commit' then
+    for _ = 1, p.nel do redis.call('LMOVE', p.dup, p.dkey, 'LEFT', 'RIGHT') end
+    n = n + p.nids
+  elseif p.nids > 0 then
     redis.call('RPUSH', p.dkey, p.chunk)
     n = n + p.nids
   end
@@ -651,17 +686,12 @@ if smode == 'commit' then
     pkeys[i] = p.key
     redis.call('HSET', p.key, 'staged', sid)
   end
-  redis.call('DEL', srecord)
+  -- the upload becomes the record (RENAME replaces a record left behind; it keeps the
+  -- upload's expiry, which PERSIST removes)
+  redis.call('RENAME', supload, srecord)
+  redis.call('PERSIST', srecord)
   redis.call('HSET', srecord, 'n', snchunks .. '', 'left', snchunks .. '', 'event_ms', sevent,
              'parts', table.concat(pkeys, '\n'), 'stamp', stoken)
-  for first = 1, snchunks, 200 do
-    local rec, n = {}, 0
-    for c = first, math.min(first + 199, snchunks) do
-      rec[n + 1], rec[n + 2] = 'c:' .. c, A[sblob + c - 1]
-      n = n + 2
-    end
-    redis.call('HSET', srecord, unpack(rec, 1, n))
-  end
 elseif smode == 'chunk' then
   redis.call('HDEL', srecord, 'c:' .. sindex)
   if redis.call('HINCRBY', srecord, 'left', -1) <= 0 then

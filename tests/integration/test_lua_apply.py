@@ -85,15 +85,15 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
     """EVALSHA of the apply script for one part: hashes [(key, deltas)], deals [(key, state)],
     ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]; feed: (changes,
     maxlen, max keys, track, latest event ms); rep_teams [(rep, team, ms)]; late [8 fields];
-    commit: (id, [chunk blob], event ms, stamp) for the commit of a staged batch, else a plain
-    apply."""
+    commit: (id, [chunk blob], event ms, stamp) for the commit of a staged batch (its blobs and
+    ids go in the upload: upload_commands), else a plain apply."""
     keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + list(part) + \
         list(new_deals) + [k for k, _ in hashes] + [k for k, _ in deals]
     argv = [version] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
         [len(DERIVED)]
     for d in DERIVED:
         argv += list(d)
-    argv += [1, token, frm, nxt, b"".join(ids), len(ids), 0]
+    argv += [1, token, frm, nxt, b"".join(ids) if commit is None else "", len(ids), 0]
     argv += [len(new_deals), len(hashes)] + [d for _, d in hashes]
     argv += [len(deals)] + [s for _, s in deals]
     argv += [len(stats)]
@@ -109,9 +109,30 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
         argv += [""]
     else:
         sid, blobs, event_ms, stamp = commit
-        keys += [STAGED_PREFIX + sid]
-        argv += list(blobs) + [sid, len(blobs), event_ms, stamp, "commit"]
+        keys += [STAGED_PREFIX + sid, upload_key(stamp), upload_key(stamp, part[0])]
+        argv += [sid, len(blobs), 1, event_ms, stamp, "commit"]
     return ["EVALSHA", sha, len(keys)] + keys + argv
+
+
+def upload_key(stamp, part=None):
+    """<p>:upload:<stamp>, or with a part hash key its dedupe upload
+    <p>:upload:<stamp>:<topic>:<partition>."""
+    key = P.encode() + b":upload:" + stamp
+    if part is not None:
+        key += b":" + part.encode().split(b":part:", 1)[1]
+    return key
+
+
+def upload_commands(stamp, blobs, ids, part=PART):
+    """The native upload store.c sends before a commit: the blobs as c:<i> of the upload hash,
+    the dedupe ids as the one element of the part's upload list, each with an expiry."""
+    cmds = [["HSET", upload_key(stamp)] +
+            [x for i, b in enumerate(blobs) for x in ("c:%d" % (i + 1), b)],
+            ["EXPIRE", upload_key(stamp), 3600]]
+    if ids:
+        dup = upload_key(stamp, part)
+        cmds += [["DEL", dup], ["RPUSH", dup, b"".join(ids)], ["EXPIRE", dup, 3600]]
+    return cmds
 
 
 STAGED_PREFIX = P + ":staged:"
@@ -407,7 +428,30 @@ def staged(r, claim_sha, apply_sha):
     commit = apply_command(apply_sha, tok.decode(), "", "4", [bytes([7] * 16)], [], [],
                            stats=[("accepted", 4), ("batches", 1), ("staged_batches", 1)],
                            part=(part, dedupe), commit=(sid, blobs, "1764000000999", stamp))
+    # without its upload, or with an incomplete one, the commit writes nothing: NOUPLOAD (and
+    # it deletes what there was of it)
+    before = snapshot(r)
+    expect("commit without upload", r.call(*commit), [b"NOUPLOAD"])
+    expect("state after a commit without upload", snapshot(r), before)
+    ups = upload_commands(stamp, blobs, [bytes([7] * 16)], part)
+    for cmd in ups[:2]:
+        r.call(*cmd)
+    expect("commit without the dedupe upload", r.call(*commit), [b"NOUPLOAD"])
+    expect("state after a commit with half an upload", snapshot(r), before)
+    for cmd in ups:
+        r.call(*cmd)
+    r.call("HDEL", upload_key(stamp), "c:2")
+    expect("commit with a chunk missing", r.call(*commit), [b"NOUPLOAD"])
+    expect("state after a commit with a chunk missing", snapshot(r), before)
+    for cmd in ups:
+        r.call(*cmd)
+    ttl = r.call("TTL", upload_key(stamp))
+    if not 0 < ttl <= 3600:
+        raise TestFailure("upload TTL %r" % ttl)
     expect("commit", r.call(*commit), [b"OK"])
+    expect("uploads taken", r.call("EXISTS", upload_key(stamp), upload_key(stamp, part)), 0)
+    expect("record without expiry", r.call("TTL", record), -1)
+    expect("dedupe chunk moved", r.call("LRANGE", dedupe, 0, -1), [bytes([7] * 16)])
     expect("record", pairs_to_dict(r.call("HGETALL", record)), {
         b"n": b"2", b"left": b"2", b"event_ms": b"1764000000999", b"parts": part.encode(),
         b"stamp": stamp, b"c:1": blobs[0], b"c:2": blobs[1]})
