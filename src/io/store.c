@@ -1257,6 +1257,13 @@ static fd_err_t run_set(fd_store_t *st, const cmdset_t *set, const char *what, s
                    (strcmp(r->element[0]->str, "OK") == 0 ||
                     strcmp(r->element[0]->str, "ALREADY") == 0)) {
             if (r->element[0]->str[0] == 'O') (*applied)++;
+        } else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+                   r->element[0]->type == REDIS_REPLY_STRING) {
+            /* a refusal (NOUPLOAD, FENCED...): the answers behind it are not read */
+            fd_redis_set_error(st->r, "%s: answered %s", what, r->element[0]->str);
+            freeReplyObject(r);
+            fd_redis_disconnect(st->r);
+            return FD_ERR_REDIS;
         } else {
             return fd_redis_fail(st->r, what, r); /* out of step: dropped */
         }

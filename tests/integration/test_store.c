@@ -1583,6 +1583,81 @@ static void test_store_staged_commit_and_chunks_sent_again_count_once(void **sta
     staged_batches_clear(&sb);
 }
 
+/* A commit that finds its upload incomplete (a connection lost between them, a Redis restart,
+ * an expiry) answers NOUPLOAD and writes nothing, its upload deleted; the store uploads again
+ * and sends it all again. */
+static void
+test_store_staged_commit_without_its_upload_writes_nothing_and_is_uploaded_again(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 0);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    /* the upload of build 1 holds a field too many: incomplete for its commit */
+    freeReplyObject(cmd(w, "HSET stg:upload:%s#1 stray x", c.token));
+    assert_int_equal(fd_store_apply_interrupted(c.st, c.b, c.dc, 1), FD_ERR_REDIS);
+    assert_non_null(strstr(fd_store_errstr(c.st), "NOUPLOAD"));
+    assert_hget(w, "stg:part:" TOPIC ":0", "next", NULL);
+    assert_hget(w, "stg:part:" TOPIC ":0", "staged", NULL);
+    assert_int_equal(cmd_int(w, "EXISTS stg:staged:" TOPIC ":0:-:%lld", (long long)sb.nfirst), 0);
+    assert_int_equal(cmd_int(w, "EXISTS stg:dedupe:" TOPIC ":0"), 0);
+    assert_int_equal(
+        cmd_int(w, "EXISTS stg:upload:%s#1 stg:upload:%s#1:" TOPIC ":0", c.token, c.token), 0);
+    /* the pipelined apply (build 2) meets the same: answered NOUPLOAD, uploaded again, OK */
+    freeReplyObject(cmd(w, "HSET stg:upload:%s#2 stray x", c.token));
+    apply_ok(&c);
+    assert_int_equal(cmd_int(w, "EXISTS stg:upload:%s#2", c.token), 0);
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
+/* An upload whose commit never came (a crash between them) expires: the blobs and dedupe ids
+ * do not stay in Redis; the batch built again uploads and commits under its own stamp. */
+static void test_store_orphaned_upload_expires(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 0);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    assert_int_equal(fd_store_apply_interrupted(c.st, c.b, c.dc, 0), FD_OK); /* uploads only */
+    char up[128], dup[160];
+    snprintf(up, sizeof up, "stg:upload:%s#1", c.token);
+    snprintf(dup, sizeof dup, "%s:" TOPIC ":0", up);
+    assert_int_equal(cmd_int(w, "HLEN %s", up), STAGED_CHUNKS);
+    assert_true(cmd_int(w, "LLEN %s", dup) >= 1);
+    long long ttl = cmd_int(w, "TTL %s", up), dttl = cmd_int(w, "TTL %s", dup);
+    assert_true(ttl > 0 && ttl <= 3600);
+    assert_true(dttl > 0 && dttl <= 3600);
+    assert_hget(w, "stg:part:" TOPIC ":0", "next", NULL);
+    /* an hour later (made short here): gone */
+    freeReplyObject(cmd(w, "PEXPIRE %s 1", up));
+    freeReplyObject(cmd(w, "PEXPIRE %s 1", dup));
+    for (int i = 0; i < 100 && cmd_int(w, "EXISTS %s %s", up, dup) > 0; i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+    assert_int_equal(cmd_int(w, "EXISTS %s %s", up, dup), 0);
+    apply_ok(&c); /* build 2 */
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
 /* The owner dies after the commit and some chunks; the next claimer finishes the batch before
  * it reads anything; the old owner's late commit is fenced. */
 static void test_store_claim_finishes_a_half_applied_staged_batch(void **state) {
@@ -1793,6 +1868,9 @@ int main(void) {
         cmocka_unit_test(test_store_staged_batch_equals_the_plain_apply),
         cmocka_unit_test(test_store_staged_commit_and_chunks_sent_again_count_once),
         cmocka_unit_test(test_store_staged_batch_resent_after_a_timeout_counts_once),
+        cmocka_unit_test(
+            test_store_staged_commit_without_its_upload_writes_nothing_and_is_uploaded_again),
+        cmocka_unit_test(test_store_orphaned_upload_expires),
         cmocka_unit_test(test_store_claim_finishes_a_half_applied_staged_batch),
         cmocka_unit_test(test_store_apply_behind_an_unfinished_staged_batch_finishes_it_first),
         cmocka_unit_test(test_store_staged_batch_in_flight_is_answered_after_its_last_chunk),
