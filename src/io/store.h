@@ -121,8 +121,9 @@ bool fd_store_apply_inflight(const fd_store_t *st);
  * arrived). */
 bool fd_store_apply_answered(fd_store_t *st);
 /* For tests of crash recovery: builds the apply of b as fd_store_apply would, runs only its
- * first ncmds commands (a staged batch's commit and ncmds - 1 chunks) and forgets the rest, as
- * a crash right after them would. FD_OK when each of them was applied; FD_ERR_REDIS otherwise
+ * first ncmds commands after a staged batch's upload (which always goes: the commit and
+ * ncmds - 1 chunks; 0 = the upload alone) and forgets the rest, as a crash right after them
+ * would. FD_OK when each of them was applied; FD_ERR_REDIS otherwise
  * (the reason in fd_store_errstr); FD_ERR_INVAL while an apply is in flight. */
 fd_err_t fd_store_apply_interrupted(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
                                     size_t ncmds);
