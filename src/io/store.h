@@ -61,7 +61,9 @@ const char *fd_store_errstr(const fd_store_t *st);
 /* Takes ownership of (topic, partition) for instance: atomically increments the partition epoch
  * and stores a new token "<epoch>:<instance>:<random>" that fences every earlier owner. Returns
  * the token, the stored next offset in *next (-1 when none), and loads the stored dedupe ids into
- * dd. FD_ERR_REDIS on a connection problem (retry). */
+ * dd. A staged batch of the partition that an earlier owner committed and did not finish is
+ * finished first (its chunks still in its record are applied; logged at info). FD_ERR_REDIS on
+ * a connection problem (retry); FD_ERR_PARSE when Redis holds malformed data. */
 fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, const char *instance,
                         char *token, size_t token_size, int64_t *next, fd_dedupe_t *dd);
 
@@ -81,7 +83,13 @@ fd_err_t fd_store_load_deals(fd_store_t *st, fd_dealcache_t *dc, const char *con
  * problem or a transient refusal such as OOM or BUSY (nothing or everything was applied: retry
  * the same batch); FD_ERR_PARSE when Redis holds malformed data (a stored counter that is not a
  * number, a key of the wrong type: named in errstr; nothing was applied, and retrying will not
- * help). Does not change b or dc. */
+ * help). Does not change b or dc.
+ * A batch that changed more than opts.chunk_hashes metric hashes (or more deal states than
+ * chunk_deals) is staged (docs/redis.md, "Staged batches"): a commit script (the checks above,
+ * offsets, dedupe ids, stats, and a staged record holding the deltas and deal states), then
+ * chunk scripts that apply them, each once, even when sent again; it has been applied when the
+ * last chunk has (the answers above are the commit's). A partition whose staged batch an
+ * earlier attempt left unfinished has it finished first (logged at warn). */
 fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
                         bool *already);
 
@@ -93,9 +101,10 @@ fd_err_t fd_store_apply(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_
  * returns FD_ERR_INVAL (read deal states through a second store). */
 fd_err_t fd_store_apply_send(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc);
 /* Waits for the answer of the apply in flight (b: the batch it was built from, for messages);
- * answers as fd_store_apply. FD_ERR_REDIS keeps the command: call again to resend it on a new
- * connection (when the first attempt was applied after all, the answer is *already = true).
- * Any other answer ends the apply. */
+ * answers as fd_store_apply, once every command of it (a staged batch's commit and chunks) has
+ * answered. FD_ERR_REDIS keeps the commands not answered yet: call again to resend them on a
+ * new connection (when the first attempt was applied after all, the answer is *already =
+ * true). Any other answer ends the apply. */
 fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already);
 /* Send in two steps, so that the command of the next batch is built while the apply in flight
  * still runs: prepare builds it (as send does, replacing any earlier prepared one) and keeps it;
@@ -107,9 +116,16 @@ fd_err_t fd_store_apply_send_prepared(fd_store_t *st);
  * the connection is dropped), and any prepared one. Nothing in flight: does nothing. */
 void fd_store_apply_abandon(fd_store_t *st);
 bool fd_store_apply_inflight(const fd_store_t *st);
-/* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or the
- * answer (or the connection's end) has arrived. Never blocks. */
-bool fd_store_apply_answered(const fd_store_t *st);
+/* Whether fd_store_apply_wait would return without waiting on Redis: nothing in flight, or
+ * every answer (or the connection's end) has arrived. Never blocks (it may read what has
+ * arrived). */
+bool fd_store_apply_answered(fd_store_t *st);
+/* For tests of crash recovery: builds the apply of b as fd_store_apply would, runs only its
+ * first ncmds commands (a staged batch's commit and ncmds - 1 chunks) and forgets the rest, as
+ * a crash right after them would. FD_OK when each of them was applied; FD_ERR_REDIS otherwise
+ * (the reason in fd_store_errstr); FD_ERR_INVAL while an apply is in flight. */
+fd_err_t fd_store_apply_interrupted(fd_store_t *st, const fd_batch_t *b, const fd_dealcache_t *dc,
+                                    size_t ncmds);
 
 /* Writes a heartbeat entry to the change feed (docs/feeds.md): the watermark, instance,
  * interval_ms and parts (lines "<topic>:<partition>:<next>:<lag>" joined by '\n'). FD_ERR_REDIS

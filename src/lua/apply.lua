@@ -6,8 +6,8 @@
 --   [6] the hash <p>:rep_team, [7] the hash <p>:rep_team:at, [8] the stream <p>:late;
 --   then P x (part hash, dedupe list) of the parts; then X deal keys that must not exist; then
 --   the H metric hashes; then the D deal keys to write.
--- ARGV, layout 6 (counts as decimal text, hash deltas in binary):
---   [1] layout version '6'
+-- ARGV, layout 7 (counts as decimal text, hash deltas in binary):
+--   [1] layout version '7'
 --   the feeds (docs/feeds.md): changes ('1': write an entry to the change feed, '0': not),
 --      its MAXLEN ~ cap, the most keys an entry lists (more: a 'bulk' entry), track ('1': add
 --      the changed hashes to the dirty set of the metrics publisher; '0': mark the publisher
@@ -39,8 +39,19 @@
 --      later
 --   L, then L x 8 (event_id, type, rep, team, occurred_ms, topic, partition, offset): the late
 --      events of the batch, added to <p>:late (MAXLEN ~ the changes maxlen)
--- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry);
--- {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'EXISTS', key}
+--   the stage section (docs/redis.md, "Staged batches"), last, read first from the end:
+--      ''                                  a plain apply (all of a batch in this one step);
+--      blob x n, id, n, event_ms, 'commit' the commit of staged batch id (H = D = 0): writes
+--                                          the record <p>:staged:<id> (KEYS: last) with the n
+--                                          chunk blobs, and 'staged' = id in every part hash;
+--      id, i, np, 'chunk'                  chunk i of staged batch id (P = X = N = R = L = 0):
+--                                          KEYS end with the record, then the np part hashes
+--                                          of the batch. Refused ({'ALREADY'}) unless the
+--                                          record holds c:<i>; the last chunk clears 'staged'
+--                                          and deletes the record.
+-- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry), or this
+-- chunk; {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'STAGED', i, id}
+-- when part i still has staged batch id to finish; {'EXISTS', key}
 -- when a deal folded as new has a stored state; or an error reply
 -- when the input or a stored value is malformed. Redis does not roll back a script
 -- that fails half way, so phase 1 checks everything with reads only and phase 2
@@ -140,7 +151,52 @@ local text_of = setmetatable({}, {__index = function(t, n)
 end})
 
 -- phase 1a: shapes of ARGV up to the parts (the rest is checked as it is read)
-if take() ~= '6' then fail('ARGV layout version is not 6') end
+if take() ~= '7' then fail('ARGV layout version is not 7') end
+-- The stage section closes ARGV and KEYS: taken first, from the end, so that a chunk applied
+-- before is refused before any other work (its deltas must not be checked against values
+-- that already hold them).
+local smode, sid, sindex, snparts, srecord, spart, sblob, snchunks, sevent = A[nargs]
+local function tail_uint(i, what)
+  local v = A[i]
+  if i < 2 or #v > 9 or not find(v, '^%d+$') then fail('stage section: ' .. what) end
+  return tonumber(v)
+end
+if smode == '' then
+  nargs = nargs - 1
+elseif smode == 'chunk' then
+  snparts = tail_uint(nargs - 1, 'part count')
+  sindex = tail_uint(nargs - 2, 'chunk number')
+  sid = A[nargs - 3]
+  nargs = nargs - 4
+  if nkeys < snparts + 9 then fail('KEYS ends early in the stage section') end
+  srecord, spart = K[nkeys - snparts], nkeys - snparts + 1
+  nkeys = nkeys - snparts - 1
+elseif smode == 'commit' then
+  sevent = A[nargs - 1]
+  snchunks = tail_uint(nargs - 2, 'chunk count')
+  sid = A[nargs - 3]
+  sblob = nargs - 3 - snchunks
+  if snchunks < 1 or sblob < 2 then fail('stage section: chunk count') end
+  nargs = sblob - 1
+  srecord = K[nkeys]
+  nkeys = nkeys - 1
+else
+  fail('stage mode is not \'\', commit or chunk')
+end
+if sid == '' then fail('stage section: empty id') end
+if smode == 'chunk' then
+  check_type(srecord, 'hash')
+  if redis.call('HEXISTS', srecord, 'c:' .. sindex) == 0 then
+    -- applied before; when the record is gone every chunk landed: a 'staged' mark left
+    -- behind (a record deleted by hand) is cleared
+    if redis.call('EXISTS', srecord) == 0 then
+      for k = spart, spart + snparts - 1 do
+        if redis.call('HGET', K[k], 'staged') == sid then redis.call('HDEL', K[k], 'staged') end
+      end
+    end
+    return {'ALREADY'}
+  end
+end
 local stats_key = K[take_keys(1, 'stats key')]
 local feed_keys = take_keys(4, 'feed keys')
 local changes_key, feed_key, dirty_key, pub_key =
@@ -227,6 +283,12 @@ if #parts > 0 then
   local already = true
   for i, p in ipairs(parts) do if stored[i] ~= p.next then already = false end end
   if already then return {'ALREADY'} end
+end
+-- a partition's batches apply in order (an open pipeline never goes below 0): none while
+-- a staged batch of it is not finished
+for i, p in ipairs(parts) do
+  local s = redis.call('HGET', p.key, 'staged')
+  if s then return {'STAGED', i, s} end
 end
 for i, p in ipairs(parts) do
   if stored[i] ~= p.from then return {'GAP', i, stored[i]} end
@@ -479,6 +541,17 @@ for e = 1, nlate do
 end
 if pos ~= nargs + 1 then fail((nargs + 1 - pos) .. ' ARGV entries left over') end
 if kpos ~= nkeys + 1 then fail((nkeys + 1 - kpos) .. ' KEYS left over') end
+-- the stage section's shape: a commit carries no hashes or deals (its chunks do); a chunk
+-- carries nothing else
+if smode == 'commit' then
+  if nhashes > 0 or ndeals > 0 then fail('a commit with hashes or deals') end
+  if #parts == 0 then fail('a commit without parts') end
+  check_type(srecord, 'hash')
+elseif smode == 'chunk' then
+  if #parts > 0 or nnew > 0 or #sfields > 0 or nrt > 0 or nlate > 0 then
+    fail('a chunk with parts, new deals, stats, rep teams or late events')
+  end
+end
 -- HINCRBY below must not fail half way: every stats field it adds to must hold an
 -- integer small enough (17 digits) that a batch's delta cannot overflow it.
 if #sfields > 0 then
@@ -551,6 +624,33 @@ for e = 1, nlate do
   redis.call('XADD', late_key, 'MAXLEN', '~', feed_maxlen, '*', 'event_id', l[1], 'type', l[2],
              'rep', l[3], 'team', l[4], 'occurred_ms', l[5], 'topic', l[6], 'partition', l[7],
              'offset', l[8])
+end
+-- the staged record: written by the commit, a chunk at a time removed by the chunks
+if smode == 'commit' then
+  local pkeys = {}
+  for i, p in ipairs(parts) do
+    pkeys[i] = p.key
+    redis.call('HSET', p.key, 'staged', sid)
+  end
+  redis.call('DEL', srecord)
+  redis.call('HSET', srecord, 'n', snchunks .. '', 'left', snchunks .. '', 'event_ms', sevent,
+             'parts', table.concat(pkeys, '\n'))
+  for first = 1, snchunks, 200 do
+    local rec, n = {}, 0
+    for c = first, math.min(first + 199, snchunks) do
+      rec[n + 1], rec[n + 2] = 'c:' .. c, A[sblob + c - 1]
+      n = n + 2
+    end
+    redis.call('HSET', srecord, unpack(rec, 1, n))
+  end
+elseif smode == 'chunk' then
+  redis.call('HDEL', srecord, 'c:' .. sindex)
+  if redis.call('HINCRBY', srecord, 'left', -1) <= 0 then
+    for k = spart, spart + snparts - 1 do
+      if redis.call('HGET', K[k], 'staged') == sid then redis.call('HDEL', K[k], 'staged') end
+    end
+    redis.call('DEL', srecord)
+  end
 end
 -- the feeds: what changed, in the same atomic step as the change itself
 local list = feed_on and nhashes <= feed_max_keys

@@ -8,8 +8,10 @@
 -- Takes the next epoch of the partition and stores token = epoch:instance:nonce, which fences
 -- every earlier owner (their token no longer matches). The nonce keeps tokens unique even when a
 -- Redis without persistence restarts and the epoch counter starts again from 1. Returns
--- {token, stored next offset or nil, dedupe chunk, dedupe chunk, ...}: the dedupe horizon is
--- read in the same atomic step, so it matches the offset exactly.
+-- {token, stored next offset or nil, staged batch id or nil, dedupe chunk, dedupe chunk, ...}:
+-- the dedupe horizon is read in the same atomic step, so it matches the offset exactly; a
+-- staged batch (docs/redis.md, "Staged batches") is one committed and not fully applied yet,
+-- which the claimer finishes before it reads anything else.
 local part, dedupe = KEYS[1], KEYS[2]
 -- types first: a script that fails half way is not rolled back
 for i, want in ipairs({'hash', 'list', 'set'}) do
@@ -22,7 +24,7 @@ local epoch = redis.call('HINCRBY', part, 'epoch', 1)
 local token = epoch .. ':' .. ARGV[1] .. ':' .. ARGV[2]
 redis.call('HSET', part, 'token', token)
 redis.call('SADD', KEYS[3], part)
-local r = {token, redis.call('HGET', part, 'next')}
+local r = {token, redis.call('HGET', part, 'next'), redis.call('HGET', part, 'staged')}
 local chunks = redis.call('LRANGE', dedupe, 0, -1)
 for i = 1, #chunks do r[#r + 1] = chunks[i] end
 return r
