@@ -80,14 +80,16 @@ class Staged:
                 int(x) if x is not None else None for x in v)
         return out
 
-    def wait(self, r, proc, timeout, what, stop_when=None):
-        """Polls (~1 ms) until a staged record exists; returns {id: left}. Bounded; fails when
-        proc exits. stop_when(): give up early (returns {})."""
+    def wait(self, r, proc, timeout, what, stop_when=None, start=None):
+        """Polls (~1 ms) until a staged batch is being applied: a record exists that is not in
+        start ({id: left} left over by an earlier owner) or has fewer chunks left than there.
+        Returns {id: left}. Bounded; fails when proc exits; stop_when(): give up (returns {})."""
+        start = start or {}
         deadline = time.time() + timeout
         n = 0
         while True:
             cur = self.now(r)
-            if cur:
+            if moving(cur, start):
                 return cur
             n += 1
             if n % 200 == 0:
@@ -118,10 +120,17 @@ def finished_ids(text):
         set(re.findall(r"staged batch (\S+) is not finished .*: finishing it", text))
 
 
+def moving(cur, start):
+    """The ids of cur ({id: left}) being applied: not in start, or with fewer chunks left."""
+    return [i for i, n in cur.items() if i not in start or n < start[i]]
+
+
 def interrupts(kill):
-    """A kill provably interrupted the chunks of a batch: its staged record existed right before
-    the kill and still exists once the process is gone (and Redis has dropped its connection)."""
-    return bool(set(kill["before"]) & set(kill["left"]))
+    """A kill provably interrupted the chunks of a batch: right before it, the killed instance
+    was applying a staged batch (its record existed, new or with fewer chunks left than when the
+    instance started) and the record still exists once the process is gone (and Redis has
+    dropped its connection)."""
+    return bool(set(moving(kill["before"], kill["start"])) & set(kill["left"]))
 
 
 def staged_stat(r, h):
@@ -152,7 +161,10 @@ def phase_crash(h, args, st, msgs, mdl, rng):
     # Offsets live in Redis (the claims), so each restart joins a consumer group of its own:
     # it is assigned every partition at once instead of waiting for the killed member's session
     # to expire (the zombie phase covers a take-over within one group).
-    plan = ["random", "chunks", "startup", "chunks", "random", "chunks"]
+    # random: a random moment after the instance's first apply; startup: while it joins the
+    # group and claims; chunks: while it applies the chunks of a staged batch; finishing: while
+    # it finishes a staged batch an earlier kill left (chunks when none was left).
+    plan = ["random", "chunks", "finishing", "startup", "chunks", "random"]
     kills = []
     seq = [0]
 
@@ -172,19 +184,22 @@ def phase_crash(h, args, st, msgs, mdl, rng):
                     "were never hit" % (len(kills), kills))
             kind = plan[len(kills)] if len(kills) < KILLS else "chunks"
             t_start = time.time()
+            start_left = {i: v[0] for i, v in (kills[-1]["left"] if kills else {}).items()}
             base = sum(h.progress(r).values())
             if base >= total:
                 raise harness.TestFailure("the backlog was drained after %d kills: the test "
                                           "needs more events" % len(kills))
             if kind == "startup":
-                # while it joins, claims, and finishes what the previous kill left
-                time.sleep(rng.uniform(0.3, 2.5))
+                time.sleep(rng.uniform(2.5, 4.5))
             elif kind == "random":
                 h.wait_progress(lambda c: sum(c.values()) > base, WAIT,
                                 "the restarted funneld to apply a batch")
                 time.sleep(rng.uniform(0.02, 0.8))
+            elif kind == "finishing" and start_left:
+                st.wait(r, fd, WAIT, "%s to finish %s" % (fd.name, sorted(start_left)),
+                        start=start_left)
             else:
-                st.wait(r, fd, WAIT, "a staged batch of %s" % fd.name,
+                st.wait(r, fd, WAIT, "a staged batch of %s" % fd.name, start=start_left,
                         stop_when=lambda: sum(h.progress(r).values()) >= total)
                 time.sleep(rng.uniform(0, 0.004))
             if not fd.alive():
@@ -197,15 +212,17 @@ def phase_crash(h, args, st, msgs, mdl, rng):
             after = st.scan(r)       # what the next instance must finish
             done = sum(h.progress(r).values())
             kills.append({"n": len(kills) + 1, "kind": kind, "name": fd.name, "before": before,
-                          "left": after, "applied": done,
+                          "start": start_left, "left": after, "applied": done,
                           "after_s": round(time.time() - t_start, 2)})
             print("[staged] SIGKILL %d (%s) of %s at %d of %d messages: staged right before %s, "
-                  "left unfinished %s" % (len(kills), kind, fd.name, done, total, before, after),
-                  flush=True)
+                  "left unfinished %s%s" % (len(kills), kind, fd.name, done, total, before, after,
+                                            ": chunks interrupted" if interrupts(kills[-1])
+                                            else ""), flush=True)
             fd = start()
     finally:
         r.close()
     h.wait_done(nxt, timeout=WAIT * 2)
+    harness.wait_unstaged(h, WAIT)
     last = fd
     r = h.redis()
     try:
@@ -339,6 +356,7 @@ def phase_zombie(h, args, st, msgs, mdl, nxt_before):
     finally:
         r.close()
     h.wait_done(nxt, timeout=WAIT * 2)
+    harness.wait_unstaged(h, WAIT)
     r = h.redis()
     try:
         st.check_clean(r, "after the zombie")
@@ -414,6 +432,7 @@ def phase_redis(h, args, st, msgs, mdl, nxt_before):
         raise harness.TestFailure("could not kill Redis between a commit and its last chunk in "
                                   "%d attempts" % ATTEMPTS)
     h.wait_done(nxt, timeout=WAIT * 2)
+    harness.wait_unstaged(h, WAIT)
     if not c.alive():
         raise harness.TestFailure("funneld exited (rc %s) instead of retrying"
                                   % c.popen.returncode)
