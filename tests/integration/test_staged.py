@@ -2,20 +2,24 @@
 # SPDX-License-Identifier: MIT
 """Staged, chunked applies under faults (docs/redis.md, "Staged batches"). With batch.chunk_hashes
 small, every batch of a catch-up changes more metric hashes than a chunk holds: it is committed
-first (the record <p>:staged:<id>) and then applied in chunk scripts. One stream in three
-segments, each preloaded as a backlog, each case ending with Redis equal to the independent model
-(every metric hash field by field, the stats: no event counted twice), no staged record left:
-1. crash: funneld is killed with SIGKILL at >= 6 seeded random moments of the catch-up and
-   restarted; some kills are aimed at the chunks (a staged record exists right before the kill)
-   and at least one provably interrupts them (the record is still there once the process is
-   gone), which the next instance must finish (its log: "finishing staged batch <id>");
-2. zombie: A is frozen (SIGSTOP) while its staged record exists, its Redis connections are cut
-   (its chunks still in flight are lost, as in a network partition during a long pause), B joins
-   the same group, claims, finishes A's staged batch and goes on; A is thawed (SIGCONT): what it
-   sends again is refused or answers ALREADY (a FENCED refusal in its log), nothing counts twice;
-3. Redis restart: redis-server (appendonly, appendfsync always) is killed while a staged record
-   exists; the data it restarts with still holds the record (checked on a side port before
-   funneld can reconnect), and funneld, not restarted, finishes the batch."""
+first (the record <p>:staged:<id>) and then applied in chunk scripts. One seeded stream, fed as
+preloaded backlogs; each case ends with Redis equal to the independent model of what was fed
+(every metric hash field by field, the stats: no event counted twice) and no staged record left:
+1. crash: funneld is killed with SIGKILL at >= 5 seeded random moments of a catch-up and
+   restarted: after its first apply, while it joins and claims, while it applies the chunks of a
+   staged batch, while it finishes one an earlier kill left. At least one kill provably
+   interrupts chunks (the record existed and was being applied right before the kill, and is
+   still there once the process is gone); the batch each kill left is finished by a later
+   instance (its log: "finishing staged batch <id> left by an earlier owner").
+2. zombie: A is frozen (SIGSTOP) while its staged record exists and its Redis connections are
+   cut (the chunks it had sent and Redis had not run yet are lost, as in a network partition
+   during a long pause; without the cut Redis would run them while A sleeps); B joins the same
+   group, claims, finishes A's staged batch; A is thawed (SIGCONT): what it sends again answers
+   ALREADY or is refused (a FENCED refusal in its log), nothing counts twice.
+3. Redis restart: with A and B consuming a new backlog, redis-server (appendonly, appendfsync
+   always) is killed while a staged record exists; the data it restarts with holds the record
+   (checked on a side port before funneld can reach it), and the instances, not restarted,
+   finish the batch."""
 
 import os
 import random
@@ -29,21 +33,54 @@ import harness  # noqa: E402
 import model  # noqa: E402
 
 CHUNK_HASHES = 25
-# Sizes: ~210 B per message (big_payloads off) keeps the whole stream (~3.5 MiB per partition)
-# inside what the mock broker holds. 120 reps: several hundred hashes per batch, so a batch's
-# chunks take long enough to be hit.
-EVENTS = 140000
-SEGMENTS = (0.55, 0.25, 0.20)  # crash, zombie, redis restart
+# ~210 B per message (big_payloads off): the whole stream stays far below what the mock broker
+# holds per partition. 120 reps: a batch of a few thousand events changes ~2,000-3,500 metric
+# hashes, ~100 chunks, so its chunks take long enough to be hit.
+EVENTS = 110000
 N_REPS, N_TEAMS = 120, 12
-KILLS = 6          # planned SIGKILLs of phase 1
-EXTRA_KILLS = 6    # aimed kills added while none provably interrupted the chunks
-ATTEMPTS = 8       # tries at freezing A / killing Redis with a staged record left
-WAIT = 90          # bound of every wait on funneld (seconds; sanitizer builds are slower)
+BACKLOG = 30000      # phase 1's first backlog; topped up by TOPUP when less than that is left
+TOPUP = 12000
+ZOMBIE_BACKLOG = 24000
+REDIS_BACKLOG = 20000
+KILLS = 5            # planned SIGKILLs of phase 1
+EXTRA_KILLS = 6      # aimed kills added while none provably interrupted chunks
+ATTEMPTS = 6         # tries at freezing A / killing Redis with a staged record left
+WAIT = 90            # bound of every wait on funneld (seconds; sanitizer builds are slower)
+
+T0 = time.time()
+
+
+def say(text):
+    print("[staged %5.1f] %s" % (time.time() - T0, text), flush=True)
 
 
 def log_text(p):
     with open(p.log_path, "rb") as f:
         return f.read().decode("utf-8", "replace")
+
+
+class Stream:
+    """The seeded stream, produced slice by slice: the model runs over exactly what was fed."""
+
+    def __init__(self, h, msgs):
+        self.h = h
+        self.msgs = msgs
+        self.fed = 0
+        self.nxt = {p: 0 for p in range(harness.PARTITIONS)}
+        self.mdl = model.Model(tz=h.tz, prefix=h.prefix)
+
+    def feed(self, n):
+        part = self.msgs[self.fed:self.fed + n]
+        if not part:
+            raise harness.TestFailure("the stream ran out (%d messages): the test needs more "
+                                      "events" % len(self.msgs))
+        self.nxt = self.h.produce(part)
+        self.mdl.run(part)
+        self.fed += len(part)
+        return self.nxt
+
+    def total(self):
+        return sum(self.nxt.values())
 
 
 class Staged:
@@ -60,8 +97,8 @@ class Staged:
         return "%s:staged:%s" % (self.h.prefix, sid)
 
     def now(self, r):
-        """{id: chunks left} of the staged records that exist now (the part field set AND the
-        record present)."""
+        """{id: chunks left} of the staged records that exist now (a part marked AND the record
+        present)."""
         ids = {v.decode("utf-8", "replace") for v in
                r.pipeline([["HGET", k, "staged"] for k in self.parts]) if isinstance(v, bytes)}
         if not ids:
@@ -80,10 +117,11 @@ class Staged:
                 int(x) if x is not None else None for x in v)
         return out
 
-    def wait(self, r, proc, timeout, what, stop_when=None, start=None):
+    def wait(self, r, procs, timeout, what, start=None, stop_when=None):
         """Polls (~1 ms) until a staged batch is being applied: a record exists that is not in
         start ({id: left} left over by an earlier owner) or has fewer chunks left than there.
-        Returns {id: left}. Bounded; fails when proc exits; stop_when(): give up (returns {})."""
+        Returns {id: left}. Bounded; fails when one of procs exits; stop_when(): give up
+        (returns {})."""
         start = start or {}
         deadline = time.time() + timeout
         n = 0
@@ -92,15 +130,16 @@ class Staged:
             if moving(cur, start):
                 return cur
             n += 1
-            if n % 200 == 0:
-                if proc is not None and not proc.alive():
-                    raise harness.TestFailure("%s exited (rc %s) while waiting for %s"
-                                              % (proc.name, proc.popen.returncode, what))
+            if n % 100 == 0:
+                for p in procs:
+                    if not p.alive():
+                        raise harness.TestFailure("%s exited (rc %s) while waiting for %s"
+                                                  % (p.name, p.popen.returncode, what))
                 if stop_when is not None and stop_when():
                     return {}
             if time.time() > deadline:
-                raise harness.TestFailure("no staged record within %d s while waiting for %s"
-                                          % (timeout, what))
+                raise harness.TestFailure("no staged batch applied within %d s while waiting "
+                                          "for %s" % (timeout, what))
             time.sleep(0.001)
 
     def check_clean(self, r, label):
@@ -114,23 +153,24 @@ class Staged:
                                       % (label, left, marks))
 
 
-def finished_ids(text):
-    """The ids of the staged batches an instance's log says it finished."""
-    return set(re.findall(r"finishing staged batch (\S+) left by an earlier owner", text)) | \
-        set(re.findall(r"staged batch (\S+) is not finished .*: finishing it", text))
-
-
 def moving(cur, start):
     """The ids of cur ({id: left}) being applied: not in start, or with fewer chunks left."""
     return [i for i, n in cur.items() if i not in start or n < start[i]]
 
 
 def interrupts(kill):
-    """A kill provably interrupted the chunks of a batch: right before it, the killed instance
-    was applying a staged batch (its record existed, new or with fewer chunks left than when the
-    instance started) and the record still exists once the process is gone (and Redis has
-    dropped its connection)."""
+    """A kill provably interrupted chunks: right before it, the killed instance was applying a
+    staged batch (its record existed, new or with fewer chunks left than when the instance
+    started) and the record still exists once the process is gone and Redis has dropped its
+    connections."""
     return bool(set(moving(kill["before"], kill["start"])) & set(kill["left"]))
+
+
+def finished_ids(text):
+    """The ids of the staged batches an instance's log says it finished (after a claim, or
+    after a STAGED refusal)."""
+    return set(re.findall(r"finishing staged batch (\S+) left by an earlier owner", text)) | \
+        set(re.findall(r"staged batch (\S+) is not finished .*: finishing it", text))
 
 
 def staged_stat(r, h):
@@ -142,29 +182,42 @@ def settings(h, group, **extra):
     s = h.funneld_settings(**harness.GROUP_SETTINGS, **{
         "kafka.group_id": group,
         "batch.chunk_hashes": str(CHUNK_HASHES),
-        "batch.max_events": "3000",
-        "batch.catchup_max_events": "6000",
+        "batch.max_events": "2000",
+        "batch.catchup_max_events": "4000",
     })
     s.update({k: str(v) for k, v in extra.items()})
     return s
+
+
+def settle(h, st, stream, label):
+    """Waits for every fed message to be applied, chunks included; checks that no staged
+    record is left and that Redis equals the model. Returns the stats' staged_batches."""
+    h.wait_done(stream.nxt, timeout=WAIT * 2)
+    harness.wait_unstaged(h, WAIT)
+    r = h.redis()
+    try:
+        st.check_clean(r, label)
+        staged = staged_stat(r, h)
+    finally:
+        r.close()
+    h.compare(stream.mdl, label=label)
+    return staged
 
 
 # ----------------------------------------------------------------------------------------------
 # 1. SIGKILLs during a catch-up
 
 
-def phase_crash(h, args, st, msgs, mdl, rng):
-    nxt = h.produce(msgs)
-    total = sum(nxt.values())
-    print("[staged] phase 1: %d messages preloaded; %d kills planned" % (total, KILLS),
-          flush=True)
-    # Offsets live in Redis (the claims), so each restart joins a consumer group of its own:
-    # it is assigned every partition at once instead of waiting for the killed member's session
-    # to expire (the zombie phase covers a take-over within one group).
-    # random: a random moment after the instance's first apply; startup: while it joins the
-    # group and claims; chunks: while it applies the chunks of a staged batch; finishing: while
-    # it finishes a staged batch an earlier kill left (chunks when none was left).
-    plan = ["random", "chunks", "finishing", "startup", "chunks", "random"]
+def phase_crash(h, st, stream, rng):
+    stream.feed(BACKLOG)
+    say("phase 1: %d messages preloaded; %d kills planned" % (stream.total(), KILLS))
+    # Offsets live in Redis (the claims), so each restart joins a consumer group of its own: it
+    # is assigned every partition at once instead of waiting for the killed member's session to
+    # expire (phase 2 covers a take-over within one group).
+    # random: a random moment after the instance's first apply; startup: while it joins and
+    # claims; chunks: while it applies the chunks of a staged batch; finishing: while it
+    # finishes a staged batch the previous kill left (chunks when none was left).
+    plan = ["random", "chunks", "finishing", "startup", "chunks"]
     kills = []
     seq = [0]
 
@@ -180,27 +233,23 @@ def phase_crash(h, args, st, msgs, mdl, rng):
                 break
             if len(kills) >= KILLS + EXTRA_KILLS:
                 raise harness.TestFailure(
-                    "%d kills and none left a staged batch unfinished (kills: %s): the chunks "
-                    "were never hit" % (len(kills), kills))
+                    "%d kills and none provably interrupted chunks: %s" % (len(kills), kills))
             kind = plan[len(kills)] if len(kills) < KILLS else "chunks"
-            t_start = time.time()
-            start_left = {i: v[0] for i, v in (kills[-1]["left"] if kills else {}).items()}
             base = sum(h.progress(r).values())
-            if base >= total:
-                raise harness.TestFailure("the backlog was drained after %d kills: the test "
-                                          "needs more events" % len(kills))
+            if stream.total() - base < TOPUP:
+                stream.feed(TOPUP)  # keep it catching up
+            start_left = {i: v[0] for i, v in (kills[-1]["left"] if kills else {}).items()}
             if kind == "startup":
                 time.sleep(rng.uniform(2.5, 4.5))
             elif kind == "random":
                 h.wait_progress(lambda c: sum(c.values()) > base, WAIT,
-                                "the restarted funneld to apply a batch")
+                                "%s to apply a batch" % fd.name)
                 time.sleep(rng.uniform(0.02, 0.8))
             elif kind == "finishing" and start_left:
-                st.wait(r, fd, WAIT, "%s to finish %s" % (fd.name, sorted(start_left)),
+                st.wait(r, [fd], WAIT, "%s to finish %s" % (fd.name, sorted(start_left)),
                         start=start_left)
             else:
-                st.wait(r, fd, WAIT, "a staged batch of %s" % fd.name, start=start_left,
-                        stop_when=lambda: sum(h.progress(r).values()) >= total)
+                st.wait(r, [fd], WAIT, "a staged batch of %s" % fd.name, start=start_left)
                 time.sleep(rng.uniform(0, 0.004))
             if not fd.alive():
                 raise harness.TestFailure("funneld %s exited by itself (rc %s)"
@@ -208,52 +257,39 @@ def phase_crash(h, args, st, msgs, mdl, rng):
             before = st.now(r)       # right before the kill
             fd.send(signal.SIGKILL)
             fd.wait(10)
-            time.sleep(0.2)          # Redis drops the dead client's connection
-            after = st.scan(r)       # what the next instance must finish
-            done = sum(h.progress(r).values())
-            kills.append({"n": len(kills) + 1, "kind": kind, "name": fd.name, "before": before,
-                          "start": start_left, "left": after, "applied": done,
-                          "after_s": round(time.time() - t_start, 2)})
-            print("[staged] SIGKILL %d (%s) of %s at %d of %d messages: staged right before %s, "
-                  "left unfinished %s%s" % (len(kills), kind, fd.name, done, total, before, after,
-                                            ": chunks interrupted" if interrupts(kills[-1])
-                                            else ""), flush=True)
+            time.sleep(0.2)          # Redis drops the dead client's connections
+            kill = {"n": len(kills) + 1, "kind": kind, "name": fd.name, "before": before,
+                    "start": start_left, "left": st.scan(r),
+                    "applied": sum(h.progress(r).values())}
+            kills.append(kill)
+            say("SIGKILL %d (%s) of %s at %d of %d messages: staged right before %s, left "
+                "unfinished %s%s" % (kill["n"], kind, fd.name, kill["applied"], stream.total(),
+                                     before, kill["left"],
+                                     ": chunks interrupted" if interrupts(kill) else ""))
             fd = start()
     finally:
         r.close()
-    h.wait_done(nxt, timeout=WAIT * 2)
-    harness.wait_unstaged(h, WAIT)
-    last = fd
-    r = h.redis()
-    try:
-        st.check_clean(r, "after the crashes")
-        staged = staged_stat(r, h)
-    finally:
-        r.close()
-    h.compare(mdl, label="after %d SIGKILLs" % len(kills))
-    # Every batch a kill left unfinished was finished by a later instance of this phase.
-    logs = [p for p in h.funnelds if p.name.startswith("funneld-k")]
+    staged = settle(h, st, stream, "after %d SIGKILLs" % len(kills))
+    # Every batch a kill left unfinished was finished by a later instance.
     finished = set()
-    for p in logs:
-        finished |= finished_ids(log_text(p))
+    for p in h.funnelds:
+        if p.name.startswith("funneld-k"):
+            finished |= finished_ids(log_text(p))
     left = {sid for k in kills for sid in k["left"]}
-    missing = left - finished
-    if missing:
+    if left - finished:
         raise harness.TestFailure("staged batches left by the kills and not finished by a later "
                                   "instance (no \"finishing staged batch <id>\" in any log): %s "
-                                  "(finished: %s)" % (sorted(missing), sorted(finished)))
-    during = [k for k in kills if k["before"]]
-    interrupted = [k for k in kills if interrupts(k)]
+                                  "(finished: %s)" % (sorted(left - finished), sorted(finished)))
     if staged < 1:
         raise harness.TestFailure("stats staged_batches = %d: no batch was staged" % staged)
-    rc = last.stop(timeout=30)
+    rc = fd.stop(timeout=30)
     if rc != 0:
         raise harness.TestFailure("last funneld of phase 1 exited %s after SIGTERM" % rc)
-    print("[staged] phase 1 OK: %d SIGKILLs (%s), %d with a staged record right before, %d "
-          "leaving chunks unapplied (%s), finished by the next instances; %d batches staged; "
-          "Redis equals the model" % (len(kills), [k["kind"] for k in kills], len(during),
-                                      len(interrupted), sorted(left), staged), flush=True)
-    return nxt
+    say("phase 1 OK: %d SIGKILLs (%s), %d with a staged batch being applied right before, %d "
+        "provably interrupting chunks; left %s, finished by later instances; %d batches staged; "
+        "Redis equals the model" % (len(kills), " ".join(k["kind"] for k in kills),
+                                    sum(1 for k in kills if moving(k["before"], k["start"])),
+                                    sum(1 for k in kills if interrupts(k)), sorted(left), staged))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -261,7 +297,7 @@ def phase_crash(h, args, st, msgs, mdl, rng):
 
 
 def sockets_to(pid, port):
-    """Local ports of pid's TCP connections to 127.0.0.1:port (from /proc)."""
+    """Local ports of pid's TCP connections to port (from /proc)."""
     inodes = set()
     fd_dir = "/proc/%d/fd" % pid
     for fd in os.listdir(fd_dir):
@@ -294,75 +330,58 @@ def cut_connections(h, r, proc):
         f = dict(x.split("=", 1) for x in line.split(" ") if "=" in x)
         if int(f["addr"].rsplit(":", 1)[1]) in ports:
             ids.append(f["id"])
-    res = r.pipeline([["CLIENT", "KILL", "ID", i] for i in ids])
-    return sum(1 for x in res if x == 1)
+    return sum(1 for x in r.pipeline([["CLIENT", "KILL", "ID", i] for i in ids]) if x == 1)
 
 
-def phase_zombie(h, args, st, msgs, mdl, nxt_before):
-    nxt = h.produce(msgs)
-    total = sum(nxt.values())
-    print("[staged] phase 2: %d more messages preloaded" % (total - sum(nxt_before.values())),
-          flush=True)
+def phase_zombie(h, st, stream):
+    stream.feed(ZOMBIE_BACKLOG)
+    say("phase 2: %d messages in the topic" % stream.total())
     group = h.group + "-z"
     # larger batches: more chunks per batch, a wider window to freeze A in
     a = h.start_funneld("A", settings(h, group, **{"instance.id": "it-A",
-                                                   "batch.max_events": "8000",
-                                                   "batch.catchup_max_events": "8000"}))
+                                                   "batch.max_events": "6000",
+                                                   "batch.catchup_max_events": "6000"}))
     r = h.redis()
     try:
         frozen = None
         for attempt in range(1, ATTEMPTS + 1):
-            st.wait(r, a, WAIT, "a staged batch of A",
-                    stop_when=lambda: sum(h.progress(r).values()) >= total)
+            if stream.total() - sum(h.progress(r).values()) < TOPUP:
+                stream.feed(TOPUP)
+            st.wait(r, [a], WAIT, "a staged batch of A")
             a.send(signal.SIGSTOP)
             a.stopped = True
             cut = cut_connections(h, r, a)
             time.sleep(0.1)
             frozen = st.scan(r)
-            print("[staged] attempt %d: SIGSTOP A, %d connections cut; staged records left %s"
-                  % (attempt, cut, frozen), flush=True)
+            say("attempt %d: SIGSTOP A, %d connections cut; staged records left %s"
+                % (attempt, cut, frozen))
             if frozen:
                 break
             a.send(signal.SIGCONT)
             a.stopped = False
-            if sum(h.progress(r).values()) >= total:
-                break
         if not frozen:
             raise harness.TestFailure("could not freeze A with a staged batch unfinished in %d "
                                       "attempts" % ATTEMPTS)
         log_at_stop = len(log_text(a))
-        at_stop = h.progress(r)
         t_stop = time.time()
         b = h.start_funneld("B", settings(h, group, **{"instance.id": "it-B"}))
         # B is given A's partitions once A's session expires, claims them, and must finish the
-        # staged batch before applying anything of its own.
+        # staged batch before it applies anything of its own.
         deadline = time.time() + WAIT
-        while not set(frozen) <= finished_ids(log_text(b)):
+        while set(frozen) - finished_ids(log_text(b)) or set(frozen) & set(st.now(r)):
             if time.time() > deadline:
-                raise harness.TestFailure("B did not finish A's staged batches %s within %d s"
-                                          % (sorted(frozen), WAIT))
+                raise harness.TestFailure("B did not finish A's staged batches %s within %d s; "
+                                          "records now %s" % (sorted(frozen), WAIT, st.scan(r)))
             if not b.alive():
                 raise harness.TestFailure("B exited (rc %s)" % b.popen.returncode)
-            time.sleep(0.1)
-        h.wait_progress(lambda c: all(c[p] > at_stop[p] or c[p] >= nxt[p] for p in c), WAIT,
-                        "B to go on past the staged batch in every partition")
-        leftover = st.scan(r)
-        if set(frozen) & set(leftover):
-            raise harness.TestFailure("B went on but A's staged records remain: %s" % leftover)
+            time.sleep(0.05)
         a.send(signal.SIGCONT)
         a.stopped = False
-        print("[staged] B finished A's staged batch(es) %s and went on; SIGCONT A after %.1f s "
-              "frozen" % (sorted(frozen), time.time() - t_stop), flush=True)
+        say("B finished A's staged batch(es) %s; SIGCONT A after %.1f s frozen"
+            % (sorted(frozen), time.time() - t_stop))
     finally:
         r.close()
-    h.wait_done(nxt, timeout=WAIT * 2)
-    harness.wait_unstaged(h, WAIT)
-    r = h.redis()
-    try:
-        st.check_clean(r, "after the zombie")
-    finally:
-        r.close()
-    h.compare(mdl, label="after the zombie")
+    settle(h, st, stream, "after the zombie")
     text = log_text(a)[log_at_stop:]
     fenced = re.findall(r"batch refused by Redis \((FENCED|GAP)\)", text)
     if not fenced:
@@ -370,12 +389,9 @@ def phase_zombie(h, args, st, msgs, mdl, nxt_before):
                                   "frozen in the middle of a staged batch B then claimed")
     if not a.alive():
         raise harness.TestFailure("A died after SIGCONT (rc %s)" % a.popen.returncode)
-    ra, rb = a.stop(timeout=30), b.stop(timeout=30)
-    if ra != 0 or rb != 0:
-        raise harness.TestFailure("exit codes after SIGTERM: A %s, B %s; expected 0" % (ra, rb))
-    print("[staged] phase 2 OK: A frozen in its chunks, B finished them; A thawed and refused "
-          "(%s); Redis equals the model" % ", ".join(fenced), flush=True)
-    return nxt
+    say("phase 2 OK: A frozen in its chunks, B finished them; A thawed and refused (%s); Redis "
+        "equals the model" % ", ".join(fenced))
+    return a, b
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,84 +413,75 @@ def peek(h, st):
     return found
 
 
-def phase_redis(h, args, st, msgs, mdl, nxt_before):
-    nxt = h.produce(msgs)
-    total = sum(nxt.values())
-    print("[staged] phase 3: %d more messages preloaded" % (total - sum(nxt_before.values())),
-          flush=True)
+def restart_redis(h):
+    h.start_redis(appendonly=True)
     r = h.redis()
-    r.call("CONFIG", "SET", "appendfsync", "always")
-    r.close()
-    c = h.start_funneld("C", settings(h, h.group + "-r", **{"batch.max_events": "8000",
-                                                             "batch.catchup_max_events": "8000"}))
+    try:
+        # every write on disk before its reply: a SIGKILL loses nothing acknowledged
+        r.call("CONFIG", "SET", "appendfsync", "always")
+    finally:
+        r.close()
+
+
+def phase_redis(h, st, stream, a, b):
+    r = h.redis()
+    try:
+        r.call("CONFIG", "SET", "appendfsync", "always")
+    finally:
+        r.close()
+    stream.feed(REDIS_BACKLOG)
+    say("phase 3: %d messages in the topic, A and B consuming" % stream.total())
     found = None
     for attempt in range(1, ATTEMPTS + 1):
         r = h.redis()
         try:
-            if sum(h.progress(r).values()) >= total:
-                break
-            st.wait(r, c, WAIT, "a staged batch of C",
-                    stop_when=lambda: sum(h.progress(r).values()) >= total)
+            if stream.total() - sum(h.progress(r).values()) < TOPUP // 2:
+                stream.feed(TOPUP)
+            st.wait(r, [a, b], WAIT, "a staged batch")
         finally:
             r.close()
         h.redis_proc.send(signal.SIGKILL)
         h.stop_redis()
         found = peek(h, st)
-        h.start_redis(appendonly=True)
-        r = h.redis()
-        r.call("CONFIG", "SET", "appendfsync", "always")
-        r.close()
-        print("[staged] attempt %d: redis-server killed; it came back holding staged records %s"
-              % (attempt, found), flush=True)
+        restart_redis(h)
+        say("attempt %d: redis-server killed; it came back holding staged records %s"
+            % (attempt, found))
         if found:
             break
     if not found:
         raise harness.TestFailure("could not kill Redis between a commit and its last chunk in "
                                   "%d attempts" % ATTEMPTS)
-    h.wait_done(nxt, timeout=WAIT * 2)
-    harness.wait_unstaged(h, WAIT)
-    if not c.alive():
-        raise harness.TestFailure("funneld exited (rc %s) instead of retrying"
-                                  % c.popen.returncode)
-    r = h.redis()
-    try:
-        st.check_clean(r, "after the Redis restart")
-        staged = staged_stat(r, h)
-    finally:
-        r.close()
-    h.compare(mdl, label="after the Redis restart")
-    rc = c.stop(timeout=30)
-    if rc != 0:
-        raise harness.TestFailure("funneld C exited %s after SIGTERM, expected 0" % rc)
-    print("[staged] phase 3 OK: Redis restarted holding staged records %s; funneld finished them; "
-          "%d batches staged in all; Redis equals the model" % (sorted(found), staged), flush=True)
+    staged = settle(h, st, stream, "after the Redis restart")
+    for p in (a, b):
+        if not p.alive():
+            raise harness.TestFailure("funneld %s exited (rc %s) instead of retrying"
+                                      % (p.name, p.popen.returncode))
+    ra, rb = a.stop(timeout=30), b.stop(timeout=30)
+    if ra != 0 or rb != 0:
+        raise harness.TestFailure("exit codes after SIGTERM: A %s, B %s; expected 0" % (ra, rb))
+    say("phase 3 OK: Redis restarted holding staged records %s; the instances finished them; "
+        "%d batches staged in all; Redis equals the model" % (sorted(found), staged))
 
 
 def body(h, args):
-    t0 = time.time()
+    h.tz = "Asia/Shanghai"
     gen = model.Generator(args.seed, args.events or EVENTS, n_reps=N_REPS, n_teams=N_TEAMS,
                           big_payloads=False)
-    msgs = gen.generate()
-    h.tz = "Asia/Shanghai"
-    a = int(len(msgs) * SEGMENTS[0])
-    b = a + int(len(msgs) * SEGMENTS[1])
-    segs = (msgs[:a], msgs[a:b], msgs[b:])
-    mdl = model.Model(tz=h.tz, prefix=h.prefix)
-    print("[staged] generated %d messages in %.1f s" % (len(msgs), time.time() - t0), flush=True)
+    stream = Stream(h, gen.generate())
+    say("generated %d messages" % len(stream.msgs))
     rng = random.Random(args.seed ^ 0x57A6ED)
     st = Staged(h)
     h.start_redis(appendonly=True)
     h.start_mock()
-
     t = time.time()
-    nxt = phase_crash(h, args, st, segs[0], mdl.run(segs[0]), rng)
-    print("[staged] phase 1 took %.1f s" % (time.time() - t), flush=True)
+    phase_crash(h, st, stream, rng)
+    say("phase 1 took %.1f s" % (time.time() - t))
     t = time.time()
-    nxt = phase_zombie(h, args, st, segs[1], mdl.run(segs[1]), nxt)
-    print("[staged] phase 2 took %.1f s" % (time.time() - t), flush=True)
+    a, b = phase_zombie(h, st, stream)
+    say("phase 2 took %.1f s" % (time.time() - t))
     t = time.time()
-    phase_redis(h, args, st, segs[2], mdl.run(segs[2]), nxt)
-    print("[staged] phase 3 took %.1f s" % (time.time() - t), flush=True)
+    phase_redis(h, st, stream, a, b)
+    say("phase 3 took %.1f s" % (time.time() - t))
 
 
 if __name__ == "__main__":
