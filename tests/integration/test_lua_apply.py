@@ -80,12 +80,14 @@ def deltas(expire_at, changes):
 
 
 def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=(),
-                  version="6", feed=("1", 10000, 256, "1", ""), rep_teams=(), late=()):
+                  version="7", feed=("1", 10000, 256, "1", ""), rep_teams=(), late=(),
+                  part=(PART, DEDUPE), commit=None):
     """EVALSHA of the apply script for one part: hashes [(key, deltas)], deals [(key, state)],
     ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]; feed: (changes,
-    maxlen, max keys, track, latest event ms); rep_teams [(rep, team, ms)]; late [8 fields]."""
-    keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE, PART, DEDUPE] + list(new_deals) + \
-        [k for k, _ in hashes] + [k for k, _ in deals]
+    maxlen, max keys, track, latest event ms); rep_teams [(rep, team, ms)]; late [8 fields];
+    commit: (id, [chunk blob], event ms) for the commit of a staged batch, else a plain apply."""
+    keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + list(part) + \
+        list(new_deals) + [k for k, _ in hashes] + [k for k, _ in deals]
     argv = [version] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
         [len(DERIVED)]
     for d in DERIVED:
@@ -102,7 +104,43 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
     argv += [len(late)]
     for entry in late:
         argv += list(entry)
+    if commit is None:
+        argv += [""]
+    else:
+        sid, blobs, event_ms = commit
+        keys += [STAGED_PREFIX + sid]
+        argv += list(blobs) + [sid, len(blobs), event_ms, "commit"]
     return ["EVALSHA", sha, len(keys)] + keys + argv
+
+
+STAGED_PREFIX = P + ":staged:"
+
+
+def chunk_command(sha, sid, i, hashes, deals, parts, feed=("1", 10000, 256, "1", ""), stats=()):
+    """EVALSHA of chunk i of staged batch sid: hashes [(key, deltas)], deals [(key, state)],
+    parts: the part hash keys of the batch; stats (malformed in a chunk) [(field, delta)]."""
+    keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + \
+        [k for k, _ in hashes] + [k for k, _ in deals] + [STAGED_PREFIX + sid] + list(parts)
+    argv = ["7"] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
+        [len(DERIVED)]
+    for d in DERIVED:
+        argv += list(d)
+    argv += [0, 0, len(hashes)] + [d for _, d in hashes] + [len(deals)] + [s for _, s in deals]
+    argv += [len(stats)] + [x for st in stats for x in st]
+    argv += [0, 0, sid, i, len(parts), "chunk"]
+    return ["EVALSHA", sha, len(keys)] + keys + argv
+
+
+def blob(hashes, deals):
+    """A chunk of the staged record: per entry a kind byte (h, d), the key's length as a
+    varint, the key, the value's length as a varint, the value."""
+    out = bytearray()
+    for kind, entries in ((b"h", hashes), (b"d", deals)):
+        for k, v in entries:
+            k = k.encode() if isinstance(k, str) else k
+            v = v.encode() if isinstance(v, str) else v
+            out += kind + varint(len(k)) + k + varint(len(v)) + v
+    return bytes(out)
 
 
 def expect(what, got, want):
@@ -141,10 +179,10 @@ def body(h, args):
 
     # -- claim: epoch 1, the instance and nonce in the token, no stored offset, no dedupe ids
     got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-a", "0123456789abcdef")
-    expect("first claim", got, [b"1:inst-a:0123456789abcdef", None])
+    expect("first claim", got, [b"1:inst-a:0123456789abcdef", None, None])
     old_token = got[0].decode()
     got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-b", "fedcba9876543210")
-    expect("second claim", got, [b"2:inst-b:fedcba9876543210", None])
+    expect("second claim", got, [b"2:inst-b:fedcba9876543210", None, None])
     token = got[0].decode()
     expect("stored token", r.call("HGET", PART, "token"), token.encode())
     expect("the claimed parts", r.call("SMEMBERS", PARTS), [PART.encode()])
@@ -174,10 +212,11 @@ def body(h, args):
     r.call("DEL", DEAL)
     nkeys = cmd[2]
     for bad, why in ((apply_command(apply_sha, token, "", "5", [id1], hashes, deals,
-                                    version="5"), "layout version is not 6"),
+                                    version="6"), "layout version is not 7"),
                      (cmd[:2] + [nkeys - 1] + cmd[3:2 + nkeys] + cmd[3 + nkeys:],
                       "KEYS ends early in the deals"),
-                     (cmd + ["surplus"], "1 ARGV entries left over"),
+                     (cmd[:-1] + ["surplus", ""], "1 ARGV entries left over"),
+                     (cmd[:-1] + ["later"], "stage mode is not"),
                      (apply_command(apply_sha, token, "", "5", [id1], hashes, deals,
                                     feed=("1", 10000, 256, "1", "17e11")),
                       "latest event time 17e11 is not ms since the epoch")):
@@ -259,7 +298,7 @@ def body(h, args):
     # the claim reads the offset and the dedupe chunks back in the same step
     got = r.call("EVALSHA", claim_sha, 3, PART, DEDUPE, PARTS, "inst-c", "00000000000000aa")
     expect("claim after three batches", got,
-           [b"3:inst-c:00000000000000aa", b"8", id1, bytes(16)])
+           [b"3:inst-c:00000000000000aa", b"8", None, id1, bytes(16)])
     # refused before any write: a claim whose parts set has the wrong type, an apply whose
     # stored watermark is not a number (the feed entry would fail after the counters)
     before = snapshot(r)
@@ -340,9 +379,86 @@ def body(h, args):
         if "would go below 0" not in str(e):
             raise TestFailure("amount below 0: %s" % e)
     expect("state after the refused applies", snapshot(r), before)
+    staged(r, claim_sha, apply_sha)
     r.close()
-    print("[%s] claim and apply scripts: exact fields, fencing, gap, conflict, malformed input "
-          "and retry as expected" % NAME)
+    print("[%s] claim and apply scripts: exact fields, fencing, gap, conflict, malformed input, "
+          "retry and staged batches as expected" % NAME)
+
+
+def staged(r, claim_sha, apply_sha):
+    """A staged batch (docs/redis.md, "Staged batches") on partition 1: the commit writes the
+    offsets, the dedupe chunk, the stats and the record, no hash; each chunk applies its part
+    once; the last one removes the record and the part's mark; meanwhile the partition refuses
+    other batches (STAGED) and a claim returns the batch's id."""
+    part, dedupe = P + ":part:crm.events:1", P + ":dedupe:crm.events:1"
+    tok = r.call("EVALSHA", claim_sha, 3, part, dedupe, PARTS, "inst-s", "00000000000000cc")[0]
+    sid = "crm.events:1:-:4"
+    record = STAGED_PREFIX + sid
+    h1, h2, h3 = P + ":rep:all:sam", P + ":rep:all:tia", P + ":org:day:2026-11-22"
+    d1 = deltas(0, [("entered:lead", 2), ("advanced:lead", 1)])
+    d2 = deltas(EXPIRE_AT, [("won", 1), ("won_amount", 250)])
+    d3 = deltas(0, [("events", 4)])
+    c1, c2 = ([(h1, d1), (h2, d2)], [(P + ":deal:s1", "st-s1")]), ([(h3, d3)], [])
+    blobs = [blob(*c1), blob(*c2)]
+    commit = apply_command(apply_sha, tok.decode(), "", "4", [bytes([7] * 16)], [], [],
+                           stats=[("accepted", 4), ("batches", 1), ("staged_batches", 1)],
+                           part=(part, dedupe), commit=(sid, blobs, "1764000000999"))
+    expect("commit", r.call(*commit), [b"OK"])
+    expect("record", pairs_to_dict(r.call("HGETALL", record)), {
+        b"n": b"2", b"left": b"2", b"event_ms": b"1764000000999", b"parts": part.encode(),
+        b"c:1": blobs[0], b"c:2": blobs[1]})
+    expect("part after the commit", r.call("HMGET", part, "next", "staged", "dedupe_n"),
+           [b"4", sid.encode(), b"1"])
+    expect("no hash written by the commit", r.call("EXISTS", h1, h2, h3), 0)
+    expect("staged_batches", r.call("HGET", STATS, "staged_batches"), b"1")
+    entry = pairs_to_dict(r.call("XREVRANGE", CHANGES, "+", "-", "COUNT", 1)[0][1])
+    expect("commit entry", (entry[b"n"], entry[b"parts"], entry.get(b"keys", b"")),
+           (b"0", b"crm.events:1::4", b""))
+    # the commit retried answers ALREADY; another batch of the partition is refused
+    before = snapshot(r)
+    expect("commit retried", r.call(*commit), [b"ALREADY"])
+    plain = apply_command(apply_sha, tok.decode(), "4", "5", [], [(h1, d3)], [],
+                          part=(part, dedupe))
+    expect("plain apply while staged", r.call(*plain), [b"STAGED", 1, sid.encode()])
+    expect("state after the refusals", snapshot(r), before)
+    # a chunk with stats is malformed
+    try:
+        r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], stats=[("accepted", 1)]))
+        raise TestFailure("a chunk with stats was accepted")
+    except RespError as e:
+        if "a chunk with parts, new deals, stats" not in str(e):
+            raise TestFailure("a chunk with stats: %s" % e)
+    expect("state after a malformed chunk", snapshot(r), before)
+    # chunk 2 first, then chunk 2 again (refused by its marker: nothing doubles)
+    expect("chunk 2", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part])), [b"OK"])
+    expect(h3, r.call("HGET", h3, "events"), b"4")
+    entry = pairs_to_dict(r.call("XREVRANGE", CHANGES, "+", "-", "COUNT", 1)[0][1])
+    expect("chunk entry", (entry[b"n"], entry[b"parts"], entry[b"keys"]),
+           (b"1", b"", b"org:day:2026-11-22"))
+    after = snapshot(r)
+    expect("chunk 2 again", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part])), [b"ALREADY"])
+    expect("state after chunk 2 again", snapshot(r), after)
+    expect("record after chunk 2", r.call("HMGET", record, "left", "c:1", "c:2"),
+           [b"1", blobs[0], None])
+    # a claim now returns the staged batch for its claimer to finish
+    got = r.call("EVALSHA", claim_sha, 3, part, dedupe, PARTS, "inst-t", "00000000000000dd")
+    expect("claim of a staged partition", got[1:], [b"4", sid.encode(), bytes([7] * 16)])
+    expect("chunk 1", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part])), [b"OK"])
+    expect(h1, pairs_to_dict(r.call("HGETALL", h1)), {
+        b"entered:lead": b"2", b"advanced:lead": b"1", b"conv:lead": b"0.5000"})
+    expect(h2, pairs_to_dict(r.call("HGETALL", h2)), {
+        b"won": b"1", b"won_amount": b"2.50", b"win_rate": b"1.0000"})
+    expect("deal of chunk 1", r.call("GET", P + ":deal:s1"), b"st-s1")
+    expect("record after the last chunk", r.call("EXISTS", record), 0)
+    expect("mark after the last chunk", r.call("HGET", part, "staged"), None)
+    after = snapshot(r)
+    expect("chunk 1 again", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part])), [b"ALREADY"])
+    expect("state after chunk 1 again", snapshot(r), after)
+    # a mark left without its record (deleted by hand) is cleared by any chunk of the batch
+    r.call("HSET", part, "staged", sid)
+    expect("chunk of a gone record", r.call(*chunk_command(apply_sha, sid, 1, [], [], [part])),
+           [b"ALREADY"])
+    expect("stale mark cleared", r.call("HGET", part, "staged"), None)
 
 
 if __name__ == "__main__":

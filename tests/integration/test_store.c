@@ -19,6 +19,7 @@
 #include "model/dedupe.h"
 #include "model/event.h"
 #include "model/funnel.h"
+#include "io/keys.h"
 #include "io/store.h"
 #include "model/timewin.h"
 #include "redis_fixture.h"
@@ -1291,6 +1292,333 @@ static fd_err_t try_claim(world_t *w, const char *user, const char *password, ch
     return err;
 }
 
+/* ---- staged batches (docs/redis.md, "Staged batches") ---- */
+
+#define STAGED_REPS   300 /* 1,655 hashes, 300 deals: staged at chunk_hashes 100 */
+#define STAGED_HASHES (5 * (STAGED_REPS + STAGED_REPS / 10 + 1))
+#define STAGED_CHUNKS ((STAGED_HASHES + 99) / 100) /* 17 */
+
+/* A consumer on prefix whose store stages every batch over chunk_hashes hashes (0: never). */
+static void consumer_init_chunked(consumer_t *c, world_t *w, const char *prefix,
+                                  int64_t chunk_hashes, int64_t chunk_deals) {
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    o.prefix = prefix;
+    o.changes = true;
+    o.changes_maxlen = 10000;
+    o.changes_max_keys = 256;
+    o.chunk_hashes = chunk_hashes > 0 ? chunk_hashes : 1000000;
+    o.chunk_deals = chunk_deals > 0 ? chunk_deals : 1000000;
+    consumer_init_opts(c, w, &o, 100000);
+}
+
+/* reps reps in reps / 10 teams, each with a deal created, moved on and (every third) won,
+ * and a call: the events of the first batch (ids prefixed by tag). */
+static size_t staged_events(fd_event_t *evs, int reps, const char *tag) {
+    size_t n = 0;
+    for (int i = 0; i < reps; i++) {
+        char rep[32], team[32], deal[32], id[40];
+        snprintf(rep, sizeof rep, "rep-%d", i);
+        snprintf(team, sizeof team, "team-%d", i / 10);
+        snprintf(deal, sizeof deal, "deal-%d", i);
+        snprintf(id, sizeof id, "%s-c-%d", tag, i);
+        evs[n++] =
+            with_amount(event(FD_DEAL_CREATED, id, rep, team, deal, DAY "T08:00:00Z"), 1000 + i);
+        snprintf(id, sizeof id, "%s-s-%d", tag, i);
+        evs[n++] = with_stage(event(FD_DEAL_STAGE_CHANGED, id, rep, team, deal, DAY "T09:00:00Z"),
+                              1 + i % 3);
+        if (i % 3 == 0) {
+            snprintf(id, sizeof id, "%s-w-%d", tag, i);
+            evs[n++] = with_amount(event(FD_DEAL_WON, id, rep, team, deal, DAY "T11:00:00Z"),
+                                   2000 + 7 * i);
+        }
+        snprintf(id, sizeof id, "%s-a-%d", tag, i);
+        evs[n] = activity(id, rep, DAY "T10:00:00Z", i % 5);
+        snprintf(evs[n].team_id, sizeof evs[n].team_id, "%s", team);
+        n++;
+    }
+    return n;
+}
+
+/* Folds n events into c's batch (offsets from c->from), loading every deal first. */
+static void fold_many(consumer_t *c, const fd_event_t *evs, size_t n) {
+    const char **ids = calloc(n + 1, sizeof *ids);
+    assert_non_null(ids);
+    size_t nids = 0;
+    for (size_t i = 0; i < n; i++)
+        if (evs[i].type <= FD_DEAL_LOST) ids[nids++] = evs[i].deal_id;
+    fd_batch_reset(c->b);
+    int part = -1;
+    assert_int_equal(fd_batch_part(c->b, TOPIC, 0, c->token, c->from, c->dd, &part), FD_OK);
+    assert_int_equal(fd_store_load_deals(c->st, c->dc, ids, nids), FD_OK);
+    int64_t offset = c->from < 0 ? 0 : c->from;
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(fd_batch_add(c->b, part, c->dc, &evs[i], offset + (int64_t)i, NOW_S),
+                         FD_OK);
+    free(ids);
+}
+
+/* The batches of the staged tests: the first (STAGED_REPS reps), then a small second one. */
+typedef struct {
+    fd_event_t *first, *second;
+    size_t nfirst, nsecond;
+} staged_batches_t;
+
+static void staged_batches_init(staged_batches_t *sb) {
+    sb->first = calloc(4 * STAGED_REPS, sizeof *sb->first);
+    sb->second = calloc(4 * 3, sizeof *sb->second);
+    assert_non_null(sb->first);
+    assert_non_null(sb->second);
+    sb->nfirst = staged_events(sb->first, STAGED_REPS, "b1");
+    sb->nsecond = staged_events(sb->second, 3, "b2"); /* deals 0..2 again: they move on */
+}
+
+static void staged_batches_clear(staged_batches_t *sb) {
+    free(sb->first);
+    free(sb->second);
+}
+
+/* The reference: both batches applied plainly under prefix "funnel". */
+static void apply_reference(world_t *w, const staged_batches_t *sb) {
+    consumer_t ref;
+    consumer_init_chunked(&ref, w, "funnel", 0, 0);
+    claim(&ref);
+    fold_many(&ref, sb->first, sb->nfirst);
+    apply_ok(&ref);
+    fold_many(&ref, sb->second, sb->nsecond);
+    apply_ok(&ref);
+    consumer_clear(&ref);
+}
+
+/* Every metric hash, deal state and rep_team entry under "funnel:" is under "<prefix>:" too,
+ * field by field with the same expiry, and nothing else is; no staged record or mark is left. */
+static void assert_same_as_reference(world_t *w, const char *prefix) {
+    static const char *const skip[] = {":part:",   ":dedupe:", ":parts",   ":stats",
+                                       ":changes", ":feed",    ":metrics:"};
+    size_t nkeys[2] = {0, 0};
+    const char *prefixes[2] = {"funnel", prefix};
+    for (int side = 0; side < 2; side++) {
+        redisReply *keys = cmd(w, "KEYS %s:*", prefixes[side]);
+        assert_int_equal(keys->type, REDIS_REPLY_ARRAY);
+        for (size_t i = 0; i < keys->elements; i++) {
+            const char *key = keys->element[i]->str, *rest = key + strlen(prefixes[side]);
+            if (strstr(key, ":staged:") != NULL) fail_msg("%s is left", key);
+            bool skipped = false;
+            for (size_t s = 0; s < sizeof skip / sizeof skip[0]; s++)
+                if (strncmp(rest, skip[s], strlen(skip[s])) == 0) skipped = true;
+            if (skipped) continue;
+            nkeys[side]++;
+            if (side == 1) continue;
+            char other[FD_KEY_MAX + 1];
+            snprintf(other, sizeof other, "%s%s", prefix, rest);
+            assert_int_equal(cmd_int(w, "EXPIRETIME %s", key), cmd_int(w, "EXPIRETIME %s", other));
+            redisReply *t = cmd(w, "TYPE %s", key);
+            if (strcmp(t->str, "hash") == 0) {
+                redisReply *a = cmd(w, "HGETALL %s", key);
+                redisReply *b = cmd(w, "HGETALL %s", other);
+                if (a->elements != b->elements)
+                    fail_msg("%s has %zu fields, %s %zu", key, a->elements / 2, other,
+                             b->elements / 2);
+                for (size_t f = 0; f < a->elements; f += 2)
+                    assert_hget(w, other, a->element[f]->str, a->element[f + 1]->str);
+                freeReplyObject(a);
+                freeReplyObject(b);
+            } else {
+                redisReply *a = cmd(w, "GET %s", key), *b = cmd(w, "GET %s", other);
+                if (b->type != REDIS_REPLY_STRING || a->len != b->len ||
+                    memcmp(a->str, b->str, a->len) != 0)
+                    fail_msg("%s differs from %s", other, key);
+                freeReplyObject(a);
+                freeReplyObject(b);
+            }
+            freeReplyObject(t);
+        }
+        freeReplyObject(keys);
+    }
+    assert_int_equal(nkeys[0], nkeys[1]);
+    assert_true(nkeys[0] > STAGED_HASHES);
+    char part[FD_KEY_MAX + 1];
+    snprintf(part, sizeof part, "%s:part:" TOPIC ":0", prefix);
+    assert_hget(w, part, "staged", NULL);
+}
+
+static long long stat_of(world_t *w, const char *prefix, const char *field) {
+    char key[FD_KEY_MAX + 1];
+    snprintf(key, sizeof key, "%s:stats", prefix);
+    char *v = hget(w, key, field);
+    long long n = v != NULL ? atoll(v) : 0;
+    free(v);
+    return n;
+}
+
+static void test_store_staged_batch_equals_the_plain_apply(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 7);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    assert_int_equal(fd_batch_nhashes(c.b), STAGED_HASHES);
+    apply_ok(&c);
+    /* committed and every chunk applied before the answer: the record is gone */
+    assert_int_equal(cmd_int(w, "EXISTS stg:staged:" TOPIC ":0:-:%lld", (long long)sb.nfirst), 0);
+    fold_many(&c, sb.second, sb.nsecond); /* small: applied plainly */
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "staged_batches"), 1);
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    assert_int_equal(stat_of(w, "stg", "accepted"), stat_of(w, "funnel", "accepted"));
+    /* the change feed: the commit's entry lists the part and no keys; then one entry per
+     * chunk: 300 deal states by 7 make 43 chunks (of 38 or 39 hashes); then the second
+     * batch's entry */
+    redisReply *e = cmd(w, "XRANGE stg:changes - +");
+    assert_int_equal(e->elements, 1 + (STAGED_REPS + 6) / 7 + 1);
+    char parts[64];
+    snprintf(parts, sizeof parts, TOPIC ":0::%zu", sb.nfirst);
+    const redisReply *f = e->element[0]->element[1];
+    for (size_t i = 0; i + 1 < f->elements; i += 2) {
+        if (strcmp(f->element[i]->str, "n") == 0) assert_string_equal(f->element[i + 1]->str, "0");
+        if (strcmp(f->element[i]->str, "parts") == 0)
+            assert_string_equal(f->element[i + 1]->str, parts);
+        if (strcmp(f->element[i]->str, "keys") == 0)
+            assert_string_equal(f->element[i + 1]->str, "");
+    }
+    freeReplyObject(e);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
+/* A commit sent again (its answer lost) answers ALREADY; chunks sent again are refused by their
+ * markers: the batch still counts once. */
+static void test_store_staged_commit_and_chunks_sent_again_count_once(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 0);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    /* the commit and chunks 1..3 landed, then the connection was lost */
+    assert_int_equal(fd_store_apply_interrupted(c.st, c.b, c.dc, 4), FD_OK);
+    char record[128];
+    snprintf(record, sizeof record, "stg:staged:" TOPIC ":0:-:%zu", sb.nfirst);
+    char n[16];
+    snprintf(n, sizeof n, "%d", STAGED_CHUNKS);
+    assert_hget(w, record, "n", n);
+    snprintf(n, sizeof n, "%d", STAGED_CHUNKS - 3);
+    assert_hget(w, record, "left", n);
+    assert_hget(w, record, "c:3", NULL);
+    assert_int_equal(cmd_int(w, "HEXISTS %s c:4", record), 1);
+    /* everything sent again: commit ALREADY, chunks 1..3 ALREADY, the others applied */
+    bool already = false;
+    assert_int_equal(apply(&c, &already), FD_OK);
+    assert_true(already);
+    c.from = fd_batch_part_at(c.b, 0)->next;
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_applied(c.dc);
+    /* and once more, all of it: nothing changes */
+    fd_batch_reset(c.b);
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
+/* The owner dies after the commit and some chunks; the next claimer finishes the batch before
+ * it reads anything; the old owner's late commit is fenced. */
+static void test_store_claim_finishes_a_half_applied_staged_batch(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t a, b;
+    consumer_init_chunked(&a, w, "stg", 100, 0);
+    consumer_init_chunked(&b, w, "stg", 100, 0);
+    claim(&a);
+    fold_many(&a, sb.first, sb.nfirst);
+    assert_int_equal(fd_store_apply_interrupted(a.st, a.b, a.dc, 6), FD_OK);
+    assert_int_equal(cmd_int(w, "EXISTS stg:staged:" TOPIC ":0:-:%lld", (long long)sb.nfirst), 1);
+    claim(&b); /* finishes the chunks left */
+    assert_int_equal(b.from, (int64_t)sb.nfirst);
+    assert_int_equal(cmd_int(w, "EXISTS stg:staged:" TOPIC ":0:-:%lld", (long long)sb.nfirst), 0);
+    bool already = false;
+    assert_int_equal(apply(&a, &already), FD_ERR_FENCED);
+    fold_many(&b, sb.second, sb.nsecond);
+    apply_ok(&b);
+    assert_same_as_reference(w, "stg");
+    consumer_clear(&a);
+    consumer_clear(&b);
+    staged_batches_clear(&sb);
+}
+
+/* A plain apply of a partition whose staged batch is not finished is refused (STAGED); the
+ * store finishes that batch, then sends the refused one again. */
+static void test_store_apply_behind_an_unfinished_staged_batch_finishes_it_first(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 0);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    assert_int_equal(fd_store_apply_interrupted(c.st, c.b, c.dc, 2), FD_OK);
+    c.from = fd_batch_part_at(c.b, 0)->next;
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_applied(c.dc);
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c); /* STAGED, finished, sent again: OK */
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
+/* The pipelined form: a staged batch in flight is answered only once every chunk is. */
+static void test_store_staged_batch_in_flight_is_answered_after_its_last_chunk(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    consumer_t c;
+    consumer_init_chunked(&c, w, "stg", 100, 0);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
+    for (int i = 0; i < 2000 && !fd_store_apply_answered(c.st); i++) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 5000000L};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(fd_store_apply_answered(c.st));
+    /* every answer arrived: every chunk has landed before the wait */
+    assert_int_equal(cmd_int(w, "EXISTS stg:staged:" TOPIC ":0:-:%lld", (long long)sb.nfirst), 0);
+    bool already = true;
+    assert_int_equal(fd_store_apply_wait(c.st, c.b, &already), FD_OK);
+    assert_false(already);
+    c.from = fd_batch_part_at(c.b, 0)->next;
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_applied(c.dc);
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
 static void test_store_auth_with_password(void **state) {
     (void)state;
     world_t *w = &secured;
@@ -1411,6 +1739,11 @@ int main(void) {
         cmocka_unit_test(test_store_malformed_stored_counter_refuses_before_writing),
         cmocka_unit_test(test_store_malformed_stats_field_refuses_before_writing),
         cmocka_unit_test(test_store_rate_with_zero_denominator_is_removed),
+        cmocka_unit_test(test_store_staged_batch_equals_the_plain_apply),
+        cmocka_unit_test(test_store_staged_commit_and_chunks_sent_again_count_once),
+        cmocka_unit_test(test_store_claim_finishes_a_half_applied_staged_batch),
+        cmocka_unit_test(test_store_apply_behind_an_unfinished_staged_batch_finishes_it_first),
+        cmocka_unit_test(test_store_staged_batch_in_flight_is_answered_after_its_last_chunk),
     };
     const struct CMUnitTest secured_tests[] = {
         cmocka_unit_test(test_store_auth_with_password),
