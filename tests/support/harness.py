@@ -824,22 +824,3 @@ def generate(h, args, n_events, tz="Asia/Shanghai", **kw):
              len(mdl.counters), time.time() - t), flush=True)
     return msgs, mdl, gen
 
-
-def wait_unstaged(h, timeout=60):
-    """Waits until no staged batch is left (docs/redis.md, "Staged batches"): the stored offsets
-    move at a staged batch's commit, its metric deltas land with its chunks after, so a test
-    that compares right after wait_done() may see the last batch half applied. Returns the
-    seconds waited; fails on timeout, naming the records left."""
-    r = h.redis()
-    try:
-        t0 = time.time()
-        while True:
-            left = r.scan_all(h.prefix + ":staged:*")
-            if not left:
-                return time.time() - t0
-            if time.time() > t0 + timeout:
-                raise TestFailure("staged batches still not fully applied after %.0f s: %s"
-                                  % (timeout, [k.decode("utf-8", "replace") for k in left[:5]]))
-            time.sleep(0.02)
-    finally:
-        r.close()
