@@ -5,12 +5,15 @@
 //
 // Usage: store_apply --port P [--host H] [--file events.jsonl] [--batch 5000] [--parts 8]
 //                    [--prefix bench] [--day-days 0] [--tz Asia/Shanghai] [--chunk 0] [--flush]
+//                    [--chunk-hashes 1000] [--chunk-deals 20000]
 // One JSON event per line (tests/support/model.py's generator, or funnel-gen --stdout). Line i
 // goes to partition i % parts of topic "bench". Messages are consumed --chunk at a time from
 // each partition in turn, as a Kafka consumer fetches them (0 = the batch size: each batch
 // holds one partition's run of messages, spanning parts times more event time than in file
 // order; 1 = file order). --flush empties the Redis database first
-// (FLUSHDB); without it, keys under the prefix must not exist yet.
+// (FLUSHDB); without it, keys under the prefix must not exist yet. --chunk-hashes and
+// --chunk-deals are the store's batch.chunk_hashes / batch.chunk_deals: a batch over them is
+// staged (a commit, then chunk scripts: docs/redis.md, "Staged batches").
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +107,7 @@ int main(int argc, char **argv) {
     int port = 0, parts = 8, flush = 0;
     size_t chunk = 0;
     size_t batch_max = 5000;
-    int64_t day_days = 0;
+    int64_t day_days = 0, chunk_hashes = 0, chunk_deals = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(a, "--flush") == 0) {
@@ -134,6 +137,10 @@ int main(int argc, char **argv) {
             tz = v;
         else if (strcmp(a, "--chunk") == 0)
             chunk = (size_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--chunk-hashes") == 0)
+            chunk_hashes = strtoll(v, NULL, 10);
+        else if (strcmp(a, "--chunk-deals") == 0)
+            chunk_deals = strtoll(v, NULL, 10);
         else {
             fprintf(stderr, "store_apply: unknown option %s\n", a);
             return 2;
@@ -178,7 +185,12 @@ int main(int argc, char **argv) {
         return 1;
     }
     if (flush) freeReplyObject(redisCommand(cli, "FLUSHDB"));
-    fd_store_opts_t so = {.host = host, .port = port, .timeout_ms = 60000, .prefix = prefix};
+    fd_store_opts_t so = {.host = host,
+                          .port = port,
+                          .timeout_ms = 60000,
+                          .prefix = prefix,
+                          .chunk_hashes = chunk_hashes,
+                          .chunk_deals = chunk_deals};
     fd_store_t *st = NULL;
     fd_batch_t *b = NULL;
     fd_batch_opts_t bo = {.retention_days = {0, day_days, 0, 0, 0}};

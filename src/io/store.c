@@ -879,6 +879,7 @@ typedef struct {
     const char *id;       /* the batch's id */
     size_t index;         /* from 1 */
     const char *event_ms; /* the batch's latest event time, "" when none */
+    const char *token;    /* the token its commit was sent with (the record's token) */
     const entry_t *parts; /* the part hash keys of the batch (key only) */
     size_t nparts;
     const entry_t *h, *d;
@@ -899,7 +900,7 @@ static void arg_fixed_keys(const fd_store_t *st, args_t *a) {
 static fd_err_t build_chunk_args(const fd_store_t *st, const chunk_t *ck, args_t *a,
                                  size_t *nkeys) {
     *nkeys = 8 + ck->nh + ck->nd + 1 + ck->nparts;
-    size_t argc = 3 + *nkeys + 6 + st->fixed.argc + 2 + 1 + ck->nh + 1 + ck->nd + 3 + 4;
+    size_t argc = 3 + *nkeys + 6 + st->fixed.argc + 2 + 1 + ck->nh + 1 + ck->nd + 3 + 5;
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
@@ -933,6 +934,7 @@ static fd_err_t build_chunk_args(const fd_store_t *st, const chunk_t *ck, args_t
     arg_ref(a, ck->id, strlen(ck->id));
     arg_int(a, (int64_t)ck->index);
     arg_int(a, (int64_t)ck->nparts);
+    arg_ref(a, ck->token, strlen(ck->token));
     arg_ref(a, "chunk", 5);
     return args_seal(a);
 }
@@ -1080,6 +1082,7 @@ static fd_err_t build_staged(fd_store_t *st, const fd_batch_t *b, const fd_dealc
         ck[c] = (chunk_t){.id = id,
                           .index = c + 1,
                           .event_ms = event_ms,
+                          .token = fd_batch_part_at(b, 0)->token,
                           .parts = parts,
                           .nparts = np,
                           .h = ent + h0,
@@ -1178,7 +1181,7 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
     cmdset_t set = {0};
     entry_t *ent = NULL, *parts = NULL;
     size_t nchunks = 0, left = 0, nparts = 0, nent = 0;
-    const redisReply *pf = NULL, *ev = NULL;
+    const redisReply *pf = NULL, *ev = NULL, *tk = NULL;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
@@ -1191,20 +1194,26 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
             pf = v;
         } else if (strcmp(f->str, "event_ms") == 0) {
             ev = v;
+        } else if (strcmp(f->str, "token") == 0) {
+            tk = v;
         }
     }
     err = FD_ERR_NOMEM;
     if (r->elements == 0) {
         /* every chunk landed: only a part's mark can be left (a record deleted by hand) */
         entry_t one = {.key = part_key, .key_len = part_key != NULL ? strlen(part_key) : 0};
-        chunk_t ck = {
-            .id = id, .index = 1, .event_ms = "", .parts = &one, .nparts = part_key != NULL};
+        chunk_t ck = {.id = id,
+                      .index = 1,
+                      .event_ms = "",
+                      .token = "",
+                      .parts = &one,
+                      .nparts = part_key != NULL};
         size_t applied;
         if ((err = set_add_chunk(st, &ck, &set)) == FD_OK) err = run_set(st, &set, what, &applied);
         goto out;
     }
-    if (pf == NULL) {
-        fd_redis_set_error(st->r, "%s: the record %s has no parts", what, key);
+    if (pf == NULL || tk == NULL) {
+        fd_redis_set_error(st->r, "%s: the record %s has no parts or token", what, key);
         err = FD_ERR_PARSE;
         goto out;
     }
@@ -1248,6 +1257,7 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
         chunk_t ck = {.id = id,
                       .index = index,
                       .event_ms = ev != NULL ? ev->str : "",
+                      .token = tk->str,
                       .parts = parts,
                       .nparts = nparts,
                       .h = h,

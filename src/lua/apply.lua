@@ -43,12 +43,15 @@
 --      ''                                  a plain apply (all of a batch in this one step);
 --      blob x n, id, n, event_ms, 'commit' the commit of staged batch id (H = D = 0): writes
 --                                          the record <p>:staged:<id> (KEYS: last) with the n
---                                          chunk blobs, and 'staged' = id in every part hash;
---      id, i, np, 'chunk'                  chunk i of staged batch id (P = X = N = R = L = 0):
+--                                          chunk blobs and the first part's token, and
+--                                          'staged' = id in every part hash;
+--      id, i, np, token, 'chunk'           chunk i of staged batch id (P = X = N = R = L = 0):
 --                                          KEYS end with the record, then the np part hashes
 --                                          of the batch. Refused ({'ALREADY'}) unless the
---                                          record holds c:<i>; the last chunk clears 'staged'
---                                          and deletes the record.
+--                                          record holds c:<i> and was committed with token
+--                                          (a batch of the same id committed by another
+--                                          owner is not this one); the last chunk clears
+--                                          'staged' and deletes the record.
 -- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry), or this
 -- chunk; {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'STAGED', i, id}
 -- when part i still has staged batch id to finish; {'EXISTS', key}
@@ -155,7 +158,7 @@ if take() ~= '7' then fail('ARGV layout version is not 7') end
 -- The stage section closes ARGV and KEYS: taken first, from the end, so that a chunk applied
 -- before is refused before any other work (its deltas must not be checked against values
 -- that already hold them).
-local smode, sid, sindex, snparts, srecord, spart, sblob, snchunks, sevent = A[nargs]
+local smode, sid, sindex, snparts, srecord, spart, sblob, snchunks, sevent, stoken = A[nargs]
 local function tail_uint(i, what)
   local v = A[i]
   if i < 2 or #v > 9 or not find(v, '^%d+$') then fail('stage section: ' .. what) end
@@ -164,10 +167,11 @@ end
 if smode == '' then
   nargs = nargs - 1
 elseif smode == 'chunk' then
-  snparts = tail_uint(nargs - 1, 'part count')
-  sindex = tail_uint(nargs - 2, 'chunk number')
-  sid = A[nargs - 3]
-  nargs = nargs - 4
+  stoken = A[nargs - 1]
+  snparts = tail_uint(nargs - 2, 'part count')
+  sindex = tail_uint(nargs - 3, 'chunk number')
+  sid = A[nargs - 4]
+  nargs = nargs - 5
   if nkeys < snparts + 9 then fail('KEYS ends early in the stage section') end
   srecord, spart = K[nkeys - snparts], nkeys - snparts + 1
   nkeys = nkeys - snparts - 1
@@ -186,7 +190,8 @@ end
 if sid == '' then fail('stage section: empty id') end
 if smode == 'chunk' then
   check_type(srecord, 'hash')
-  if redis.call('HEXISTS', srecord, 'c:' .. sindex) == 0 then
+  if redis.call('HEXISTS', srecord, 'c:' .. sindex) == 0 or
+      redis.call('HGET', srecord, 'token') ~= stoken then
     -- applied before; when the record is gone every chunk landed: a 'staged' mark left
     -- behind (a record deleted by hand) is cleared
     if redis.call('EXISTS', srecord) == 0 then
@@ -634,7 +639,7 @@ if smode == 'commit' then
   end
   redis.call('DEL', srecord)
   redis.call('HSET', srecord, 'n', snchunks .. '', 'left', snchunks .. '', 'event_ms', sevent,
-             'parts', table.concat(pkeys, '\n'))
+             'parts', table.concat(pkeys, '\n'), 'token', parts[1].token)
   for first = 1, snchunks, 200 do
     local rec, n = {}, 0
     for c = first, math.min(first + 199, snchunks) do

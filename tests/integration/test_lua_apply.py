@@ -116,9 +116,11 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
 STAGED_PREFIX = P + ":staged:"
 
 
-def chunk_command(sha, sid, i, hashes, deals, parts, feed=("1", 10000, 256, "1", ""), stats=()):
-    """EVALSHA of chunk i of staged batch sid: hashes [(key, deltas)], deals [(key, state)],
-    parts: the part hash keys of the batch; stats (malformed in a chunk) [(field, delta)]."""
+def chunk_command(sha, sid, i, hashes, deals, parts, token, feed=("1", 10000, 256, "1", ""),
+                  stats=()):
+    """EVALSHA of chunk i of staged batch sid committed with token: hashes [(key, deltas)],
+    deals [(key, state)], parts: the part hash keys of the batch; stats (malformed in a chunk)
+    [(field, delta)]."""
     keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + \
         [k for k, _ in hashes] + [k for k, _ in deals] + [STAGED_PREFIX + sid] + list(parts)
     argv = ["7"] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
@@ -127,7 +129,7 @@ def chunk_command(sha, sid, i, hashes, deals, parts, feed=("1", 10000, 256, "1",
         argv += list(d)
     argv += [0, 0, len(hashes)] + [d for _, d in hashes] + [len(deals)] + [s for _, s in deals]
     argv += [len(stats)] + [x for st in stats for x in st]
-    argv += [0, 0, sid, i, len(parts), "chunk"]
+    argv += [0, 0, sid, i, len(parts), token, "chunk"]
     return ["EVALSHA", sha, len(keys)] + keys + argv
 
 
@@ -406,7 +408,7 @@ def staged(r, claim_sha, apply_sha):
     expect("commit", r.call(*commit), [b"OK"])
     expect("record", pairs_to_dict(r.call("HGETALL", record)), {
         b"n": b"2", b"left": b"2", b"event_ms": b"1764000000999", b"parts": part.encode(),
-        b"c:1": blobs[0], b"c:2": blobs[1]})
+        b"token": tok, b"c:1": blobs[0], b"c:2": blobs[1]})
     expect("part after the commit", r.call("HMGET", part, "next", "staged", "dedupe_n"),
            [b"4", sid.encode(), b"1"])
     expect("no hash written by the commit", r.call("EXISTS", h1, h2, h3), 0)
@@ -423,27 +425,32 @@ def staged(r, claim_sha, apply_sha):
     expect("state after the refusals", snapshot(r), before)
     # a chunk with stats is malformed
     try:
-        r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], stats=[("accepted", 1)]))
+        r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok, stats=[("accepted", 1)]))
         raise TestFailure("a chunk with stats was accepted")
     except RespError as e:
         if "a chunk with parts, new deals, stats" not in str(e):
             raise TestFailure("a chunk with stats: %s" % e)
     expect("state after a malformed chunk", snapshot(r), before)
+    # a chunk sent with another token belongs to another commit of that id (a refused one):
+    # refused, nothing written
+    other = chunk_command(apply_sha, sid, 2, *c2, [part], b"9:zombie:0000000000000000")
+    expect("chunk of another commit", r.call(*other), [b"ALREADY"])
+    expect("state after the chunk of another commit", snapshot(r), before)
     # chunk 2 first, then chunk 2 again (refused by its marker: nothing doubles)
-    expect("chunk 2", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part])), [b"OK"])
+    expect("chunk 2", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], tok)), [b"OK"])
     expect(h3, r.call("HGET", h3, "events"), b"4")
     entry = pairs_to_dict(r.call("XREVRANGE", CHANGES, "+", "-", "COUNT", 1)[0][1])
     expect("chunk entry", (entry[b"n"], entry[b"parts"], entry[b"keys"]),
            (b"1", b"", b"org:day:2026-11-22"))
     after = snapshot(r)
-    expect("chunk 2 again", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part])), [b"ALREADY"])
+    expect("chunk 2 again", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], tok)), [b"ALREADY"])
     expect("state after chunk 2 again", snapshot(r), after)
     expect("record after chunk 2", r.call("HMGET", record, "left", "c:1", "c:2"),
            [b"1", blobs[0], None])
     # a claim now returns the staged batch for its claimer to finish
     got = r.call("EVALSHA", claim_sha, 3, part, dedupe, PARTS, "inst-t", "00000000000000dd")
     expect("claim of a staged partition", got[1:], [b"4", sid.encode(), bytes([7] * 16)])
-    expect("chunk 1", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part])), [b"OK"])
+    expect("chunk 1", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok)), [b"OK"])
     expect(h1, pairs_to_dict(r.call("HGETALL", h1)), {
         b"entered:lead": b"2", b"advanced:lead": b"1", b"conv:lead": b"0.5000"})
     expect(h2, pairs_to_dict(r.call("HGETALL", h2)), {
@@ -452,11 +459,11 @@ def staged(r, claim_sha, apply_sha):
     expect("record after the last chunk", r.call("EXISTS", record), 0)
     expect("mark after the last chunk", r.call("HGET", part, "staged"), None)
     after = snapshot(r)
-    expect("chunk 1 again", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part])), [b"ALREADY"])
+    expect("chunk 1 again", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok)), [b"ALREADY"])
     expect("state after chunk 1 again", snapshot(r), after)
     # a mark left without its record (deleted by hand) is cleared by any chunk of the batch
     r.call("HSET", part, "staged", sid)
-    expect("chunk of a gone record", r.call(*chunk_command(apply_sha, sid, 1, [], [], [part])),
+    expect("chunk of a gone record", r.call(*chunk_command(apply_sha, sid, 1, [], [], [part], tok)),
            [b"ALREADY"])
     expect("stale mark cleared", r.call("HGET", part, "staged"), None)
 
