@@ -68,16 +68,33 @@ class Stream:
         self.fed = 0
         self.nxt = {p: 0 for p in range(harness.PARTITIONS)}
         self.mdl = model.Model(tz=h.tz, prefix=h.prefix)
+        self.feeder = None  # a slice being produced
 
-    def feed(self, n):
+    def start(self, n):
+        """Starts producing the next n messages (in the background)."""
         part = self.msgs[self.fed:self.fed + n]
         if not part:
             raise harness.TestFailure("the stream ran out (%d messages): the test needs more "
                                       "events" % len(self.msgs))
-        self.nxt = self.h.produce(part)
-        self.mdl.run(part)
         self.fed += len(part)
+        self.mdl.run(part)
+        self.feeder = self.h.start_feed(part, 0)
+
+    def join(self):
+        if self.feeder is not None:
+            self.nxt = self.feeder.join()
+            self.feeder = None
         return self.nxt
+
+    def feed(self, n):
+        self.start(n)
+        return self.join()
+
+    def drained(self, r):
+        """Everything fed (the feed in the background done) is applied."""
+        if self.feeder is not None and not self.feeder.thread.is_alive():
+            self.join()
+        return self.feeder is None and sum(self.h.progress(r).values()) >= self.total()
 
     def total(self):
         return sum(self.nxt.values())
@@ -193,7 +210,7 @@ def settings(h, group, **extra):
 def settle(h, st, stream, label):
     """Waits for every fed message to be applied, chunks included; checks that no staged
     record is left and that Redis equals the model. Returns (staged batches, batches)."""
-    h.wait_done(stream.nxt, timeout=WAIT * 2)  # the offsets, and no partition still staged
+    h.wait_done(stream.join(), timeout=WAIT * 2)  # the offsets; no partition still staged
     r = h.redis()
     try:
         st.check_clean(r, label)
@@ -444,15 +461,19 @@ def phase_redis(h, st, stream, a, b):
         r.call("CONFIG", "SET", "appendfsync", "always")
     finally:
         r.close()
-    stream.feed(REDIS_BACKLOG)
-    say("phase 3: %d messages in the topic, A and B consuming" % stream.total())
+    # produced while A and B consume: watched from its start, so that they cannot drain it
+    # before the first staged batch is seen
+    stream.start(REDIS_BACKLOG)
+    say("phase 3: %d more messages being fed, A and B consuming" % REDIS_BACKLOG)
     found = None
     for attempt in range(1, ATTEMPTS + 1):
         r = h.redis()
         try:
-            if stream.total() - sum(h.progress(r).values()) < TOPUP // 2:
-                stream.feed(TOPUP)
-            st.wait(r, [a, b], WAIT, "a staged batch")
+            if stream.drained(r):
+                stream.start(TOPUP)
+            if not st.wait(r, [a, b], WAIT, "a staged batch",
+                           stop_when=lambda: stream.drained(r)):
+                continue
         finally:
             r.close()
         h.redis_proc.send(signal.SIGKILL)
@@ -466,6 +487,7 @@ def phase_redis(h, st, stream, a, b):
     if not found:
         raise harness.TestFailure("could not kill Redis between a commit and its last chunk in "
                                   "%d attempts" % ATTEMPTS)
+    stream.join()
     staged, batches = settle(h, st, stream, "after the Redis restart")
     for p in (a, b):
         if not p.alive():
