@@ -68,6 +68,7 @@ struct fd_store {
      * amount fields and the derived fields of the metrics table (model/metrics.h). */
     args_t fixed;
     int64_t chunk_hashes, chunk_deals; /* a bigger batch is staged: fd_store_opts_t */
+    uint64_t staged_seq;               /* staged batches built (their stamps) */
     /* The apply in flight: its commands (one, or a staged batch's commit then chunks), how many
      * are answered (in order), whether the connection carries the others (sent) and how many
      * answers are still due on it, the answers read ahead by fd_store_apply_answered, and
@@ -83,7 +84,9 @@ struct fd_store {
 
 static fd_err_t build_fixed_args(const fd_funnel_t *fn, args_t *a);
 static void args_free(args_t *a);
-static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_key, bool by_claim);
+/* Who finishes a staged batch, for its log line. */
+typedef enum { BY_CLAIM, BY_REFUSAL, BY_RETRY } finisher_t;
+static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_key, finisher_t by);
 
 fd_err_t fd_store_new(const fd_funnel_t *fn, const fd_store_opts_t *opts, fd_store_t **out) {
     *out = NULL;
@@ -292,7 +295,7 @@ fd_err_t fd_store_claim(fd_store_t *st, const char *topic, int32_t partition, co
     /* a batch committed and not fully applied (a crash, a zombie): finished before anything
      * of this partition is read, so that its deal states and counts are all there */
     if (staged->type == REDIS_REPLY_STRING &&
-        (err = finish_staged(st, staged->str, part_key, true)) != FD_OK)
+        (err = finish_staged(st, staged->str, part_key, BY_CLAIM)) != FD_OK)
         goto fail;
     memcpy(token, tok->str, tok->len);
     token[tok->len] = '\0';
@@ -653,6 +656,7 @@ typedef struct {
     const char *const *blob;
     const size_t *blob_len;
     const char *event_ms;
+    const char *stamp; /* this build of the batch: its chunks name it */
 } commit_t;
 
 /* Fills a with the apply's keys and arguments after 3 reserved ones (EVALSHA, sha, the number
@@ -681,7 +685,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
     /* version, the feeds, the fixed arguments, then the counted lists, then the stage section */
     size_t argc = 3 + *nkeys + 1 + 5 + st->fixed.argc + 1 + 6 * nparts + 1 + 1 + nhashes + 1 +
                   ndeals + 1 + 2 * nstats + 1 + 3 * nrt + 1 + 8 * nlate +
-                  (cm != NULL ? cm->nchunks + 4 : 1);
+                  (cm != NULL ? cm->nchunks + 5 : 1);
     if (argc > INT32_MAX) return FD_ERR_RANGE;
     fd_err_t err = args_init(a, argc, 3);
     if (err != FD_OK) return err;
@@ -812,6 +816,7 @@ static fd_err_t build_apply_args(const fd_store_t *st, const fd_batch_t *b,
         arg_ref(a, cm->id, strlen(cm->id));
         arg_int(a, (int64_t)cm->nchunks);
         arg_ref(a, cm->event_ms, strlen(cm->event_ms));
+        arg_ref(a, cm->stamp, strlen(cm->stamp));
         arg_ref(a, "commit", 6);
     } else {
         arg_ref(a, "", 0);
@@ -879,7 +884,7 @@ typedef struct {
     const char *id;       /* the batch's id */
     size_t index;         /* from 1 */
     const char *event_ms; /* the batch's latest event time, "" when none */
-    const char *token;    /* the token its commit was sent with (the record's token) */
+    const char *stamp;    /* the record's stamp: which build of the batch it is */
     const entry_t *parts; /* the part hash keys of the batch (key only) */
     size_t nparts;
     const entry_t *h, *d;
@@ -934,7 +939,7 @@ static fd_err_t build_chunk_args(const fd_store_t *st, const chunk_t *ck, args_t
     arg_ref(a, ck->id, strlen(ck->id));
     arg_int(a, (int64_t)ck->index);
     arg_int(a, (int64_t)ck->nparts);
-    arg_ref(a, ck->token, strlen(ck->token));
+    arg_ref(a, ck->stamp, strlen(ck->stamp));
     arg_ref(a, "chunk", 5);
     return args_seal(a);
 }
@@ -1035,8 +1040,11 @@ static fd_err_t build_staged(fd_store_t *st, const fd_batch_t *b, const fd_dealc
     char **blob = NULL;
     size_t *blob_len = NULL;
     fd_err_t err;
-    char id[FD_KEY_MAX + 1], event_ms[24] = "";
+    char id[FD_KEY_MAX + 1], event_ms[24] = "", stamp[FD_TOKEN_MAX + 32];
     staged_id(b, id, sizeof id);
+    /* unique to this build: chunks of an earlier build of the same id (refused, then folded
+     * again) or of another owner's never apply to this record */
+    snprintf(stamp, sizeof stamp, "%s#%" PRIu64, fd_batch_part_at(b, 0)->token, ++st->staged_seq);
     int64_t latest;
     if (fd_batch_latest_ms(b, &latest) && latest >= 0)
         snprintf(event_ms, sizeof event_ms, "%" PRId64, latest);
@@ -1082,7 +1090,7 @@ static fd_err_t build_staged(fd_store_t *st, const fd_batch_t *b, const fd_dealc
         ck[c] = (chunk_t){.id = id,
                           .index = c + 1,
                           .event_ms = event_ms,
-                          .token = fd_batch_part_at(b, 0)->token,
+                          .stamp = stamp,
                           .parts = parts,
                           .nparts = np,
                           .h = ent + h0,
@@ -1101,7 +1109,8 @@ static fd_err_t build_staged(fd_store_t *st, const fd_batch_t *b, const fd_dealc
                    .nchunks = n,
                    .blob = (const char *const *)blob,
                    .blob_len = blob_len,
-                   .event_ms = event_ms};
+                   .event_ms = event_ms,
+                   .stamp = stamp};
     args_t a = {0};
     size_t nkeys = 0;
     err = build_apply_args(st, b, dc, &cm, &a, &nkeys, why, why_size);
@@ -1164,9 +1173,8 @@ static fd_err_t run_set(fd_store_t *st, const cmdset_t *set, const char *what, s
 /* Applies what is left of staged batch id (left by a crash, a zombie, a lost connection): reads
  * its record and sends each chunk still in it (answered OK, or ALREADY when someone else
  * applied it meanwhile). part_key: a part hash known to be marked with id, cleared when the
- * record is gone. by_claim: the log line says an earlier owner left it. The connection must
- * be free. */
-static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_key, bool by_claim) {
+ * record is gone. by: who finishes it (the log line). The connection must be free. */
+static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_key, finisher_t by) {
     char key[FD_KEY_MAX + 1], what[FD_KEY_MAX + 64];
     if (fd_keys_staged(key, sizeof key, st->prefix, id) >= sizeof key) {
         fd_redis_set_error(st->r, "staged batch %.200s: id too long for a key", id);
@@ -1181,7 +1189,7 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
     cmdset_t set = {0};
     entry_t *ent = NULL, *parts = NULL;
     size_t nchunks = 0, left = 0, nparts = 0, nent = 0;
-    const redisReply *pf = NULL, *ev = NULL, *tk = NULL;
+    const redisReply *pf = NULL, *ev = NULL, *sp = NULL;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const redisReply *f = r->element[i], *v = r->element[i + 1];
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING) continue;
@@ -1194,26 +1202,30 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
             pf = v;
         } else if (strcmp(f->str, "event_ms") == 0) {
             ev = v;
-        } else if (strcmp(f->str, "token") == 0) {
-            tk = v;
+        } else if (strcmp(f->str, "stamp") == 0) {
+            sp = v;
         }
     }
     err = FD_ERR_NOMEM;
+    if (r->elements == 0 && part_key == NULL) {
+        err = FD_OK; /* every chunk landed */
+        goto out;
+    }
     if (r->elements == 0) {
         /* every chunk landed: only a part's mark can be left (a record deleted by hand) */
         entry_t one = {.key = part_key, .key_len = part_key != NULL ? strlen(part_key) : 0};
         chunk_t ck = {.id = id,
                       .index = 1,
                       .event_ms = "",
-                      .token = "",
+                      .stamp = "",
                       .parts = &one,
                       .nparts = part_key != NULL};
         size_t applied;
         if ((err = set_add_chunk(st, &ck, &set)) == FD_OK) err = run_set(st, &set, what, &applied);
         goto out;
     }
-    if (pf == NULL || tk == NULL) {
-        fd_redis_set_error(st->r, "%s: the record %s has no parts or token", what, key);
+    if (pf == NULL || sp == NULL) {
+        fd_redis_set_error(st->r, "%s: the record %s has no parts or stamp", what, key);
         err = FD_ERR_PARSE;
         goto out;
     }
@@ -1229,10 +1241,15 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
         if (e == NULL) e = pf->str + pf->len;
         parts[nparts++] = (entry_t){.key = s, .key_len = (size_t)(e - s)};
     }
-    if (by_claim)
+    if (by == BY_CLAIM)
         fd_log_info("store",
                     "finishing staged batch %s left by an earlier owner: %zu of %zu chunks to "
                     "apply",
+                    id, left, nchunks);
+    else if (by == BY_RETRY)
+        fd_log_info("store",
+                    "finishing staged batch %s committed by an earlier attempt: %zu of %zu "
+                    "chunks to apply",
                     id, left, nchunks);
     else
         fd_log_warn("store",
@@ -1257,7 +1274,7 @@ static fd_err_t finish_staged(fd_store_t *st, const char *id, const char *part_k
         chunk_t ck = {.id = id,
                       .index = index,
                       .event_ms = ev != NULL ? ev->str : "",
-                      .token = tk->str,
+                      .stamp = sp->str,
                       .parts = parts,
                       .nparts = nparts,
                       .h = h,
@@ -1543,11 +1560,19 @@ fd_err_t fd_store_apply_wait(fd_store_t *st, const fd_batch_t *b, bool *already)
         }
         char key[FD_KEY_MAX + 1];
         fd_keys_part(key, sizeof key, st->prefix, p->topic, p->partition);
-        err = finish_staged(st, staged, key, false);
+        err = finish_staged(st, staged, key, BY_REFUSAL);
         free(staged);
         if (err == FD_ERR_PARSE) end_apply(st);
         if (err != FD_OK) return err;
         st->got = 0; /* resend it all */
+    }
+    /* A commit answered ALREADY: an earlier attempt committed this batch. When that attempt was
+     * built separately (fd_store_apply called again), its record has another stamp and refused
+     * these chunks: finish it from the record. */
+    if (st->fly_already && st->fly.id[0] != '\0') {
+        err = finish_staged(st, st->fly.id, NULL, BY_RETRY);
+        if (err == FD_ERR_PARSE) end_apply(st);
+        if (err != FD_OK) return err;
     }
     *already = st->fly_already;
     end_apply(st); /* answered: nothing in flight any more */

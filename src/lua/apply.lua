@@ -41,17 +41,15 @@
 --      events of the batch, added to <p>:late (MAXLEN ~ the changes maxlen)
 --   the stage section (docs/redis.md, "Staged batches"), last, read first from the end:
 --      ''                                  a plain apply (all of a batch in this one step);
---      blob x n, id, n, event_ms, 'commit' the commit of staged batch id (H = D = 0): writes
---                                          the record <p>:staged:<id> (KEYS: last) with the n
---                                          chunk blobs and the first part's token, and
---                                          'staged' = id in every part hash;
---      id, i, np, token, 'chunk'           chunk i of staged batch id (P = X = N = R = L = 0):
---                                          KEYS end with the record, then the np part hashes
---                                          of the batch. Refused ({'ALREADY'}) unless the
---                                          record holds c:<i> and was committed with token
---                                          (a batch of the same id committed by another
---                                          owner is not this one); the last chunk clears
---                                          'staged' and deletes the record.
+--      blob x n, id, n, event_ms, stamp, 'commit'
+--          the commit of staged batch id (H = D = 0): writes the record <p>:staged:<id> (KEYS:
+--          last) with the n chunk blobs and stamp (unique to this build of the batch: its
+--          first part's token and a sequence number), and 'staged' = id in every part hash;
+--      id, i, np, stamp, 'chunk'
+--          chunk i of staged batch id (P = X = N = R = L = 0): KEYS end with the record, then
+--          the np part hashes of the batch. Refused ({'ALREADY'}) unless the record holds c:<i>
+--          and stamp (a batch of the same id committed by another owner, or built again after
+--          a refusal, is another batch); the last chunk clears 'staged' and deletes the record.
 -- Returns {'OK'}; {'ALREADY'} when this very batch was applied before (a retry), or this
 -- chunk; {'FENCED', i}; {'GAP', i, stored next} (i = part number from 1); {'STAGED', i, id}
 -- when part i still has staged batch id to finish; {'EXISTS', key}
@@ -176,10 +174,11 @@ elseif smode == 'chunk' then
   srecord, spart = K[nkeys - snparts], nkeys - snparts + 1
   nkeys = nkeys - snparts - 1
 elseif smode == 'commit' then
-  sevent = A[nargs - 1]
-  snchunks = tail_uint(nargs - 2, 'chunk count')
-  sid = A[nargs - 3]
-  sblob = nargs - 3 - snchunks
+  stoken = A[nargs - 1]
+  sevent = A[nargs - 2]
+  snchunks = tail_uint(nargs - 3, 'chunk count')
+  sid = A[nargs - 4]
+  sblob = nargs - 4 - snchunks
   if snchunks < 1 or sblob < 2 then fail('stage section: chunk count') end
   nargs = sblob - 1
   srecord = K[nkeys]
@@ -191,7 +190,7 @@ if sid == '' then fail('stage section: empty id') end
 if smode == 'chunk' then
   check_type(srecord, 'hash')
   if redis.call('HEXISTS', srecord, 'c:' .. sindex) == 0 or
-      redis.call('HGET', srecord, 'token') ~= stoken then
+      redis.call('HGET', srecord, 'stamp') ~= stoken then
     -- applied before; when the record is gone every chunk landed: a 'staged' mark left
     -- behind (a record deleted by hand) is cleared
     if redis.call('EXISTS', srecord) == 0 then
@@ -639,7 +638,7 @@ if smode == 'commit' then
   end
   redis.call('DEL', srecord)
   redis.call('HSET', srecord, 'n', snchunks .. '', 'left', snchunks .. '', 'event_ms', sevent,
-             'parts', table.concat(pkeys, '\n'), 'token', parts[1].token)
+             'parts', table.concat(pkeys, '\n'), 'stamp', stoken)
   for first = 1, snchunks, 200 do
     local rec, n = {}, 0
     for c = first, math.min(first + 199, snchunks) do

@@ -85,7 +85,8 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
     """EVALSHA of the apply script for one part: hashes [(key, deltas)], deals [(key, state)],
     ids: the dedupe ids of the batch (16 bytes each), stats [(field, delta)]; feed: (changes,
     maxlen, max keys, track, latest event ms); rep_teams [(rep, team, ms)]; late [8 fields];
-    commit: (id, [chunk blob], event ms) for the commit of a staged batch, else a plain apply."""
+    commit: (id, [chunk blob], event ms, stamp) for the commit of a staged batch, else a plain
+    apply."""
     keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + list(part) + \
         list(new_deals) + [k for k, _ in hashes] + [k for k, _ in deals]
     argv = [version] + list(feed) + [len(FIELDS)] + FIELDS + [len(AMOUNTS)] + AMOUNTS + \
@@ -107,18 +108,18 @@ def apply_command(sha, token, frm, nxt, ids, hashes, deals, new_deals=(), stats=
     if commit is None:
         argv += [""]
     else:
-        sid, blobs, event_ms = commit
+        sid, blobs, event_ms, stamp = commit
         keys += [STAGED_PREFIX + sid]
-        argv += list(blobs) + [sid, len(blobs), event_ms, "commit"]
+        argv += list(blobs) + [sid, len(blobs), event_ms, stamp, "commit"]
     return ["EVALSHA", sha, len(keys)] + keys + argv
 
 
 STAGED_PREFIX = P + ":staged:"
 
 
-def chunk_command(sha, sid, i, hashes, deals, parts, token, feed=("1", 10000, 256, "1", ""),
+def chunk_command(sha, sid, i, hashes, deals, parts, stamp, feed=("1", 10000, 256, "1", ""),
                   stats=()):
-    """EVALSHA of chunk i of staged batch sid committed with token: hashes [(key, deltas)],
+    """EVALSHA of chunk i of staged batch sid committed with stamp: hashes [(key, deltas)],
     deals [(key, state)], parts: the part hash keys of the batch; stats (malformed in a chunk)
     [(field, delta)]."""
     keys = [STATS, CHANGES, FEED, DIRTY, PUB, REP_TEAM, REP_TEAM_AT, LATE] + \
@@ -129,7 +130,7 @@ def chunk_command(sha, sid, i, hashes, deals, parts, token, feed=("1", 10000, 25
         argv += list(d)
     argv += [0, 0, len(hashes)] + [d for _, d in hashes] + [len(deals)] + [s for _, s in deals]
     argv += [len(stats)] + [x for st in stats for x in st]
-    argv += [0, 0, sid, i, len(parts), token, "chunk"]
+    argv += [0, 0, sid, i, len(parts), stamp, "chunk"]
     return ["EVALSHA", sha, len(keys)] + keys + argv
 
 
@@ -394,6 +395,7 @@ def staged(r, claim_sha, apply_sha):
     other batches (STAGED) and a claim returns the batch's id."""
     part, dedupe = P + ":part:crm.events:1", P + ":dedupe:crm.events:1"
     tok = r.call("EVALSHA", claim_sha, 3, part, dedupe, PARTS, "inst-s", "00000000000000cc")[0]
+    stamp = tok + b"#1"
     sid = "crm.events:1:-:4"
     record = STAGED_PREFIX + sid
     h1, h2, h3 = P + ":rep:all:sam", P + ":rep:all:tia", P + ":org:day:2026-11-22"
@@ -404,11 +406,11 @@ def staged(r, claim_sha, apply_sha):
     blobs = [blob(*c1), blob(*c2)]
     commit = apply_command(apply_sha, tok.decode(), "", "4", [bytes([7] * 16)], [], [],
                            stats=[("accepted", 4), ("batches", 1), ("staged_batches", 1)],
-                           part=(part, dedupe), commit=(sid, blobs, "1764000000999"))
+                           part=(part, dedupe), commit=(sid, blobs, "1764000000999", stamp))
     expect("commit", r.call(*commit), [b"OK"])
     expect("record", pairs_to_dict(r.call("HGETALL", record)), {
         b"n": b"2", b"left": b"2", b"event_ms": b"1764000000999", b"parts": part.encode(),
-        b"token": tok, b"c:1": blobs[0], b"c:2": blobs[1]})
+        b"stamp": stamp, b"c:1": blobs[0], b"c:2": blobs[1]})
     expect("part after the commit", r.call("HMGET", part, "next", "staged", "dedupe_n"),
            [b"4", sid.encode(), b"1"])
     expect("no hash written by the commit", r.call("EXISTS", h1, h2, h3), 0)
@@ -425,32 +427,32 @@ def staged(r, claim_sha, apply_sha):
     expect("state after the refusals", snapshot(r), before)
     # a chunk with stats is malformed
     try:
-        r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok, stats=[("accepted", 1)]))
+        r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], stamp, stats=[("accepted", 1)]))
         raise TestFailure("a chunk with stats was accepted")
     except RespError as e:
         if "a chunk with parts, new deals, stats" not in str(e):
             raise TestFailure("a chunk with stats: %s" % e)
     expect("state after a malformed chunk", snapshot(r), before)
-    # a chunk sent with another token belongs to another commit of that id (a refused one):
+    # a chunk sent with another stamp belongs to another build of that id (a refused commit):
     # refused, nothing written
-    other = chunk_command(apply_sha, sid, 2, *c2, [part], b"9:zombie:0000000000000000")
+    other = chunk_command(apply_sha, sid, 2, *c2, [part], tok + b"#2")
     expect("chunk of another commit", r.call(*other), [b"ALREADY"])
     expect("state after the chunk of another commit", snapshot(r), before)
     # chunk 2 first, then chunk 2 again (refused by its marker: nothing doubles)
-    expect("chunk 2", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], tok)), [b"OK"])
+    expect("chunk 2", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], stamp)), [b"OK"])
     expect(h3, r.call("HGET", h3, "events"), b"4")
     entry = pairs_to_dict(r.call("XREVRANGE", CHANGES, "+", "-", "COUNT", 1)[0][1])
     expect("chunk entry", (entry[b"n"], entry[b"parts"], entry[b"keys"]),
            (b"1", b"", b"org:day:2026-11-22"))
     after = snapshot(r)
-    expect("chunk 2 again", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], tok)), [b"ALREADY"])
+    expect("chunk 2 again", r.call(*chunk_command(apply_sha, sid, 2, *c2, [part], stamp)), [b"ALREADY"])
     expect("state after chunk 2 again", snapshot(r), after)
     expect("record after chunk 2", r.call("HMGET", record, "left", "c:1", "c:2"),
            [b"1", blobs[0], None])
     # a claim now returns the staged batch for its claimer to finish
     got = r.call("EVALSHA", claim_sha, 3, part, dedupe, PARTS, "inst-t", "00000000000000dd")
     expect("claim of a staged partition", got[1:], [b"4", sid.encode(), bytes([7] * 16)])
-    expect("chunk 1", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok)), [b"OK"])
+    expect("chunk 1", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], stamp)), [b"OK"])
     expect(h1, pairs_to_dict(r.call("HGETALL", h1)), {
         b"entered:lead": b"2", b"advanced:lead": b"1", b"conv:lead": b"0.5000"})
     expect(h2, pairs_to_dict(r.call("HGETALL", h2)), {
@@ -459,11 +461,11 @@ def staged(r, claim_sha, apply_sha):
     expect("record after the last chunk", r.call("EXISTS", record), 0)
     expect("mark after the last chunk", r.call("HGET", part, "staged"), None)
     after = snapshot(r)
-    expect("chunk 1 again", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], tok)), [b"ALREADY"])
+    expect("chunk 1 again", r.call(*chunk_command(apply_sha, sid, 1, *c1, [part], stamp)), [b"ALREADY"])
     expect("state after chunk 1 again", snapshot(r), after)
     # a mark left without its record (deleted by hand) is cleared by any chunk of the batch
     r.call("HSET", part, "staged", sid)
-    expect("chunk of a gone record", r.call(*chunk_command(apply_sha, sid, 1, [], [], [part], tok)),
+    expect("chunk of a gone record", r.call(*chunk_command(apply_sha, sid, 1, [], [], [part], stamp)),
            [b"ALREADY"])
     expect("stale mark cleared", r.call("HGET", part, "staged"), None)
 

@@ -1491,6 +1491,55 @@ static void test_store_staged_batch_equals_the_plain_apply(void **state) {
     staged_batches_clear(&sb);
 }
 
+/* The answers stop coming half way through a staged batch's chunks (every client paused, the
+ * wait times out): the commands not answered yet are sent again on a new connection (any of
+ * them that ran would answer ALREADY, its marker gone); the batch counts once. */
+static void test_store_staged_batch_resent_after_a_timeout_counts_once(void **state) {
+    (void)state;
+    world_t *w = &plain;
+    flushall(w);
+    staged_batches_t sb;
+    staged_batches_init(&sb);
+    apply_reference(w, &sb);
+    fd_store_opts_t o = opts_for(w, NULL, NULL);
+    o.prefix = "stg";
+    o.timeout_ms = 150;
+    o.chunk_hashes = 5; /* 331 chunks */
+    consumer_t c;
+    consumer_init_opts(&c, w, &o, 100000);
+    claim(&c);
+    fold_many(&c, sb.first, sb.nfirst);
+    assert_int_equal(fd_store_apply_send(c.st, c.b, c.dc), FD_OK);
+    /* pause every client once some chunks have run: the others wait */
+    char record[128];
+    snprintf(record, sizeof record, "stg:staged:" TOPIC ":0:-:%zu", sb.nfirst);
+    for (int i = 0; i < 100000; i++) {
+        char *left = hget(w, record, "left");
+        bool some = left != NULL && atoi(left) < 300;
+        free(left);
+        if (some) break;
+    }
+    pause_clients(w);
+    bool already = false;
+    fd_err_t err = fd_store_apply_wait(c.st, c.b, &already);
+    if (err == FD_ERR_REDIS) {
+        assert_true(fd_store_apply_inflight(c.st));
+        wait_pause_over();
+        err = fd_store_apply_wait(c.st, c.b, &already);
+    }
+    assert_int_equal(err, FD_OK);
+    c.from = fd_batch_part_at(c.b, 0)->next;
+    fd_dedupe_mark_applied(c.dd);
+    fd_dealcache_mark_applied(c.dc);
+    wait_pause_over();
+    fold_many(&c, sb.second, sb.nsecond);
+    apply_ok(&c);
+    assert_same_as_reference(w, "stg");
+    assert_int_equal(stat_of(w, "stg", "batches"), 2);
+    consumer_clear(&c);
+    staged_batches_clear(&sb);
+}
+
 /* A commit sent again (its answer lost) answers ALREADY; chunks sent again are refused by their
  * markers: the batch still counts once. */
 static void test_store_staged_commit_and_chunks_sent_again_count_once(void **state) {
@@ -1515,10 +1564,12 @@ static void test_store_staged_commit_and_chunks_sent_again_count_once(void **sta
     assert_hget(w, record, "left", n);
     assert_hget(w, record, "c:3", NULL);
     assert_int_equal(cmd_int(w, "HEXISTS %s c:4", record), 1);
-    /* everything sent again: commit ALREADY, chunks 1..3 ALREADY, the others applied */
+    /* the same batch built and sent again: its commit answers ALREADY; the chunks of this build
+     * are not those of the record (another stamp), which the store finishes instead */
     bool already = false;
     assert_int_equal(apply(&c, &already), FD_OK);
     assert_true(already);
+    assert_int_equal(cmd_int(w, "EXISTS %s", record), 0);
     c.from = fd_batch_part_at(c.b, 0)->next;
     fd_dedupe_mark_applied(c.dd);
     fd_dealcache_mark_applied(c.dc);
@@ -1741,6 +1792,7 @@ int main(void) {
         cmocka_unit_test(test_store_rate_with_zero_denominator_is_removed),
         cmocka_unit_test(test_store_staged_batch_equals_the_plain_apply),
         cmocka_unit_test(test_store_staged_commit_and_chunks_sent_again_count_once),
+        cmocka_unit_test(test_store_staged_batch_resent_after_a_timeout_counts_once),
         cmocka_unit_test(test_store_claim_finishes_a_half_applied_staged_batch),
         cmocka_unit_test(test_store_apply_behind_an_unfinished_staged_batch_finishes_it_first),
         cmocka_unit_test(test_store_staged_batch_in_flight_is_answered_after_its_last_chunk),
