@@ -823,4 +823,3 @@ def generate(h, args, n_events, tz="Asia/Shanghai", **kw):
           % (h.name, len(msgs), args.events or n_events, gen.duplicates, gen.n_bad, gen.swaps,
              len(mdl.counters), time.time() - t), flush=True)
     return msgs, mdl, gen
-
