@@ -237,6 +237,11 @@ fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec
 
 /* SCAN MATCH pattern of every key starting with head (its glob characters escaped; heap). */
 char *scan_pattern(const char *head);
+/* Calls fn(key, len, arg) for every key that starts with head (SCAN MATCH with head's glob
+ * characters escaped; binary-safe: the key as Redis gave it). SCAN may return a key twice: fn is
+ * called twice then. Stops at fn's first error and returns it; FD_ERR_REDIS (reported). */
+typedef fd_err_t (*redis_key_fn)(const char *key, size_t len, void *arg);
+fd_err_t redis_scan(ctl_t *ctl, const char *head, redis_key_fn fn, void *arg);
 
 /* Keys, built by io/keys into heap strings (any length). */
 char *key_metric(const ctl_t *ctl, fd_scope_t scope, const char *window, const char *id);

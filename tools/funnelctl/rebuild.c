@@ -23,7 +23,6 @@
 #include "io/keys.h"
 
 #define KAFKA_TIMEOUT_MS 10000
-#define SCAN_COUNT       "1000"
 #define UNLINK_BATCH     500
 #define STOP_WAIT_S      120 /* the rebuild's funneld applies its pending batch, then exits */
 #define DELETE_GRACE_S   3   /* funneld instances follow the pointer within about a second */
@@ -79,35 +78,26 @@ static bool is_judgement(const char *rest, size_t len) {
     return false;
 }
 
+typedef fd_err_t (*key_fn)(rb_t *rb, const char *key, size_t len, void *arg);
+
+typedef struct {
+    rb_t *rb;
+    key_fn fn;
+    void *arg;
+} prefix_scan_t;
+
+static fd_err_t scan_one(const char *key, size_t len, void *arg) {
+    prefix_scan_t *ps = arg;
+    return ps->fn(ps->rb, key, len, ps->arg);
+}
+
 /* Calls fn on every key of prefix (SCAN MATCH <prefix>:* with the prefix escaped; binary-safe:
  * the key as Redis gave it, with its length). A key SCAN returns twice gets two calls. fn
  * returns an error to stop. FD_ERR_REDIS (reported). */
-typedef fd_err_t (*key_fn)(rb_t *rb, const char *key, size_t len, void *arg);
-
 static fd_err_t scan_prefix(rb_t *rb, const char *prefix, key_fn fn, void *arg) {
-    ctl_t *ctl = rb->ctl;
     char *head = xasprintf("%s:", prefix);
-    char *pattern = scan_pattern(head);
-    char cursor[32] = "0", what[200];
-    snprintf(what, sizeof what, "SCAN MATCH %s", pattern);
-    fd_err_t err = FD_OK;
-    do {
-        const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_COUNT};
-        redisReply *r;
-        if ((err = redis_run(ctl, what, 6, argv, &r)) != FD_OK) break;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
-            err = ctl_fail(FD_ERR_REDIS, "%s: unexpected reply", what);
-            freeReplyObject(r);
-            break;
-        }
-        snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
-        const redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements && err == FD_OK; i++)
-            err = fn(rb, keys->element[i]->str, keys->element[i]->len, arg);
-        freeReplyObject(r);
-    } while (err == FD_OK && strcmp(cursor, "0") != 0);
-    free(pattern);
+    prefix_scan_t ps = {rb, fn, arg};
+    fd_err_t err = redis_scan(rb->ctl, head, scan_one, &ps);
     free(head);
     return err;
 }

@@ -220,21 +220,13 @@ static char *glob_escape(const char *s) {
     return out;
 }
 
-/* SCAN MATCH <p>:<scope>:<window>:*, the key's rest after that prefix (SCAN may return a key
- * twice: each once). */
-fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec_t *ids) {
-    size_t head_len = fd_keys_metric_scan(NULL, 0, ctl->cfg.prefix, scope, window);
-    char *head = xcalloc(head_len + 1, 1);
-    fd_keys_metric_scan(head, head_len + 1, ctl->cfg.prefix, scope, window);
-    char *esc = glob_escape(head);
-    char *pattern = xasprintf("%s*", esc);
-    free(esc);
-    char cursor[32] = "0";
+fd_err_t redis_scan(ctl_t *ctl, const char *head, redis_key_fn fn, void *arg) {
+    char *pattern = scan_pattern(head);
+    char cursor[32] = "0", what[300];
+    snprintf(what, sizeof what, "SCAN MATCH %s", pattern);
     fd_err_t err = FD_OK;
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"};
-        char what[300];
-        snprintf(what, sizeof what, "SCAN MATCH %s", pattern);
         redisReply *r;
         if ((err = redis_run(ctl, what, 6, argv, &r)) != FD_OK) break;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
@@ -245,14 +237,35 @@ fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         const redisReply *keys = r->element[1];
-        for (size_t i = 0; i < keys->elements; i++) {
-            const redisReply *k = keys->element[i];
-            if (k->len > head_len && memcmp(k->str, head, head_len) == 0)
-                strvec_push(ids, xstrdup(k->str + head_len));
-        }
+        for (size_t i = 0; i < keys->elements && err == FD_OK; i++)
+            err = fn(keys->element[i]->str, keys->element[i]->len, arg);
         freeReplyObject(r);
-    } while (strcmp(cursor, "0") != 0);
+    } while (err == FD_OK && strcmp(cursor, "0") != 0);
     free(pattern);
+    return err;
+}
+
+typedef struct {
+    const char *head;
+    size_t head_len;
+    strvec_t *ids;
+} id_scan_t;
+
+static fd_err_t take_id(const char *key, size_t len, void *arg) {
+    id_scan_t *is = arg;
+    if (len > is->head_len && memcmp(key, is->head, is->head_len) == 0)
+        strvec_push(is->ids, xstrdup(key + is->head_len));
+    return FD_OK;
+}
+
+/* SCAN MATCH <p>:<scope>:<window>:*, the key's rest after that prefix (SCAN may return a key
+ * twice: each once). */
+fd_err_t redis_list_ids(ctl_t *ctl, fd_scope_t scope, const char *window, strvec_t *ids) {
+    size_t head_len = fd_keys_metric_scan(NULL, 0, ctl->cfg.prefix, scope, window);
+    char *head = xcalloc(head_len + 1, 1);
+    fd_keys_metric_scan(head, head_len + 1, ctl->cfg.prefix, scope, window);
+    id_scan_t is = {head, head_len, ids};
+    fd_err_t err = redis_scan(ctl, head, take_id, &is);
     free(head);
     if (err != FD_OK) return err;
     strvec_sort(ids);
