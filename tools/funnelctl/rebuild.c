@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,7 +27,7 @@
 #define UNLINK_BATCH     500
 #define STOP_WAIT_S      120 /* the rebuild's funneld applies its pending batch, then exits */
 #define DELETE_GRACE_S   3   /* funneld instances follow the pointer within about a second */
-#define BAR_WIDTH        30
+#define BAR_WIDTH        20
 #define TERM_PARTS       8 /* partitions listed under the bar: the most behind */
 
 typedef struct {
@@ -405,6 +406,28 @@ static int cmp_lag(const void *a, const void *b) {
     return la < lb ? 1 : la > lb ? -1 : 0;
 }
 
+/* The terminal's width in columns (80 when unknown). */
+static int term_cols(void) {
+    struct winsize ws;
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) return ws.ws_col;
+    return 80;
+}
+
+/* One line of the redrawn display, cut to cols - 1 characters: a line that wrapped would take
+ * two rows, and the redraw moves up one row per line. */
+static void term_line(int cols, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void term_line(int cols, const char *fmt, ...) {
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    int max = cols - 1 < (int)sizeof line - 1 ? cols - 1 : (int)sizeof line - 1;
+    if (max < 1) max = 1;
+    if ((int)strlen(line) > max) line[max] = '\0';
+    printf("\r\033[K%s\n", line);
+}
+
 static void print_progress(rb_t *rb) {
     double pct = rb->total > 0 ? 100.0 * (double)rb->applied / (double)rb->total : 100.0;
     char eta[32];
@@ -436,21 +459,23 @@ static void print_progress(rb_t *rb) {
     } else if (rb->tty) {
         /* redrawn in place: the bar, then the partitions most behind */
         if (rb->drawn > 0) printf("\033[%dA", rb->drawn);
+        int cols = term_cols();
         int fill = (int)(pct / 100.0 * BAR_WIDTH + 0.5);
-        printf("\r\033[K[");
+        char bar[BAR_WIDTH + 1];
         for (int i = 0; i < BAR_WIDTH; i++)
-            fputs(i < fill ? "#" : ".", stdout);
-        printf("] %5.1f%%  %" PRId64 "/%" PRId64 " events  %.0f events/s  ETA %s\n", pct,
-               rb->applied, rb->total, rb->rate, eta);
+            bar[i] = i < fill ? '#' : '.';
+        bar[BAR_WIDTH] = '\0';
+        term_line(cols, "[%s] %5.1f%%  %" PRId64 "/%" PRId64 " events  %.0f events/s  ETA %s", bar,
+                  pct, rb->applied, rb->total, rb->rate, eta);
         rb_part_t **order = xcalloc(rb->nparts + 1, sizeof *order);
         for (size_t i = 0; i < rb->nparts; i++)
             order[i] = &rb->parts[i];
         qsort(order, rb->nparts, sizeof *order, cmp_lag);
         size_t shown = rb->nparts < TERM_PARTS ? rb->nparts : TERM_PARTS;
         for (size_t i = 0; i < shown; i++)
-            printf("\033[K  %s [%" PRId32 "] lag %" PRId64 "\n", order[i]->topic,
-                   order[i]->partition, part_lag(order[i]));
-        if (rb->nparts > shown) printf("\033[K  (%zu more partitions)\n", rb->nparts - shown);
+            term_line(cols, "  %s [%" PRId32 "] lag %" PRId64, order[i]->topic, order[i]->partition,
+                      part_lag(order[i]));
+        if (rb->nparts > shown) term_line(cols, "  (%zu more partitions)", rb->nparts - shown);
         rb->drawn = 1 + (int)shown + (rb->nparts > shown);
         free(order);
     } else {
